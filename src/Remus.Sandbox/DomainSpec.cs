@@ -1,0 +1,26 @@
+namespace Remus.Sandbox;
+
+/// <summary>What a domain runs: one static Linux x86-64 program and what it may see.</summary>
+public sealed record DomainSpec
+{
+    /// <summary>Host path of the static ELF program.</summary>
+    public required string ProgramPath { get; init; }
+
+    /// <summary>argv[0] as the program sees it (defaults to <see cref="ProgramPath"/>).</summary>
+    public string? Argv0 { get; init; }
+
+    /// <summary>argv[1..].</summary>
+    public IReadOnlyList<string> Args { get; init; } = [];
+
+    /// <summary>The environment, in order.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Env { get; init; } = [];
+
+    /// <summary>Host paths (files or directories) the program may open read-only. Nothing else is visible.</summary>
+    public IReadOnlyList<string> Files { get; init; } = [];
+
+    /// <summary>Guest RAM in MiB.</summary>
+    public int MemoryMiB { get; init; } = 128;
+
+    public const int MinMemoryMiB = 4;
+    public const int MaxMemoryMiB = 65536;
+}

@@ -1,0 +1,21 @@
+namespace Remus.Sandbox;
+
+/// <summary>
+/// The domain's console as the sandbox kernel sees it: fd 0 reads from it, fds 1 and 2 write to it.
+/// The toolstack supplies it (pass-through for `remus run`, a log file and attached clients for detached domains);
+/// output commit (Remus) later wraps it to hold output per epoch.
+/// </summary>
+public interface IConsole
+{
+    /// <summary>Writes program output. <paramref name="stream"/> is 1 (stdout) or 2 (stderr).</summary>
+    void Write(int stream, ReadOnlySpan<byte> data);
+
+    /// <summary>
+    /// Blocks until input is available and copies it; returns 0 at end of input.
+    /// Throws <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires (pause, destroy).
+    /// </summary>
+    int Read(Span<byte> buffer, CancellationToken cancel);
+
+    /// <summary>Whether the program should see a terminal (isatty, TCGETS) on fds 0-2.</summary>
+    bool IsTerminal { get; }
+}
