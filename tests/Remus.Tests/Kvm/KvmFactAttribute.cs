@@ -1,0 +1,37 @@
+using Remus.Kvm;
+using Xunit;
+
+namespace Remus.Tests.Kvm;
+
+/// <summary>A [Fact] that is skipped, with the reason, when /dev/kvm cannot be used on this host.</summary>
+public sealed class KvmFactAttribute : FactAttribute
+{
+    public KvmFactAttribute()
+    {
+        if (!KvmSystem.IsAvailable(out string reason)) Skip = "needs KVM: " + reason;
+    }
+}
+
+/// <summary>A [Fact] that is skipped when no C compiler (gcc) is on PATH.</summary>
+public sealed class GccFactAttribute : FactAttribute
+{
+    public GccFactAttribute()
+    {
+        if (Gcc.Path is null) Skip = "needs gcc on PATH to compile the C layout probe (install gcc)";
+    }
+}
+
+internal static class Gcc
+{
+    public static string? Path { get; } = Find();
+
+    private static string? Find()
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = System.IO.Path.Combine(dir, "gcc");
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+}
