@@ -1,36 +1,242 @@
+using System.Security.Cryptography;
+using Remus.Sandbox.Kernel;
+using Remus.Sandbox.Kernel.Files;
+using Remus.Sandbox.Loader;
+using Remus.Sandbox.Memory;
+using Remus.Sandbox.Platform;
+using Remus.Sandbox.Platform.Ptrace;
+
 namespace Remus.Sandbox;
 
 /// <summary>
 /// One domain: a micro-VM running one static program whose system calls this process serves.
-/// Create() validates and loads; Run() drives the vCPU on the calling thread until the program exits;
-/// Pause/Unpause/Kill may be called from any other thread.
+/// Create() validates and loads; Run() drives the vCPU until the program exits; Pause/Unpause/Kill may be called
+/// from any other thread. The vCPU lives on a thread of its own (ptrace and KVM bind a vCPU to one thread), which
+/// Run() starts and waits for.
 /// </summary>
-public sealed partial class SandboxDomain : IDisposable
+public sealed class SandboxDomain : IDisposable
 {
+    private readonly GuestMemory _memory;
+    private readonly SandboxKernel _kernel;
+    private readonly LoadedProgram _start;
+    private readonly Thread _thread;
+    private readonly object _lock = new();
+    private readonly ManualResetEventSlim _ready = new();
+    private Exception? _startError;
+    private IVcpu? _vcpu;
+    private CancellationTokenSource _interrupt = new();
+    private bool _go, _pauseRequested, _killRequested, _disposed;
+    private DomainState _state = DomainState.Created;
+
+    public DomainSpec Spec { get; }
+
+    /// <summary>Where the domain's own remarks go (unsupported syscalls, faults): the VMM log, not the console.</summary>
+    public Action<string>? Log
+    {
+        get => _kernel.Log;
+        set => _kernel.Log = value;
+    }
+
+    public DomainState State
+    {
+        get { lock (_lock) return _state == DomainState.Created && _pauseRequested ? DomainState.Paused : _state; }
+    }
+
+    /// <summary>The exit status once <see cref="State"/> is Exited: 0-255, or 128+signal for a fatal signal.</summary>
+    public int ExitStatus { get; private set; }
+
+    private SandboxDomain(DomainSpec spec, GuestMemory memory, SandboxKernel kernel, LoadedProgram start)
+    {
+        Spec = spec;
+        _memory = memory;
+        _kernel = kernel;
+        _start = start;
+        _kernel.Interrupt = _interrupt.Token;
+        _thread = new Thread(VcpuThread) { Name = "vcpu0", IsBackground = true };
+    }
+
     /// <summary>
     /// Validates the program (a clear <see cref="SandboxException"/> for a missing, non-ELF, 32-bit, dynamically
     /// linked or too large program), builds the VM and loads the program. Nothing is left behind on failure.
     /// </summary>
-    public static SandboxDomain Create(DomainSpec spec, IConsole console) => throw new NotImplementedException();
+    public static SandboxDomain Create(DomainSpec spec, IConsole console)
+    {
+        if (spec.MemoryMiB < DomainSpec.MinMemoryMiB || spec.MemoryMiB > DomainSpec.MaxMemoryMiB)
+            throw new SandboxException($"memory must be between {DomainSpec.MinMemoryMiB} and {DomainSpec.MaxMemoryMiB} MiB (got {spec.MemoryMiB})");
+        var elf = ElfImage.Load(spec.ProgramPath);
+        var policy = new FileAccessPolicy(spec.ProgramPath, spec.Files);
+        ulong size = ((ulong)spec.MemoryMiB + 1) / 2 * 2 << 20;
+        var memory = new GuestMemory(size);
+        SandboxDomain? domain = null;
+        try
+        {
+            var mm = new AddressSpace(memory);
+            var start = ProgramLoader.Load(elf, mm, spec, RandomNumberGenerator.GetBytes(16));
+            var kernel = new SandboxKernel(memory, mm, spec, console, policy);
+            domain = new SandboxDomain(spec, memory, kernel, start);
+            domain._thread.Start();
+            domain._ready.Wait();
+            if (domain._startError != null) throw domain._startError;
+            return domain;
+        }
+        catch
+        {
+            if (domain != null) domain.Dispose();
+            else memory.Dispose();
+            throw;
+        }
+    }
 
-    public DomainSpec Spec { get; }
+    private void VcpuThread()
+    {
+        try
+        {
+            _vcpu = new PtraceVcpu(_memory);
+            ref var r = ref _vcpu.Regs;
+            ulong cs = r.Cs, ss = r.Ss, ds = r.Ds;
+            r = default;
+            r.Cs = cs; r.Ss = ss; r.Ds = ds; r.Es = ds;
+            r.Rip = _start.Entry;
+            r.Rsp = _start.StackPointer;
+            r.Eflags = 0x202;
+            r.OrigRax = ulong.MaxValue;
+        }
+        catch (Exception e)
+        {
+            _startError = e is SandboxException ? e : new SandboxException($"cannot start the domain: {e.Message}", e);
+            _ready.Set();
+            return;
+        }
+        _ready.Set();
+        lock (_lock)
+        {
+            while (!_go && !_killRequested) Monitor.Wait(_lock);
+            if (_state == DomainState.Created) _state = DomainState.Running;
+        }
+        int status;
+        try
+        {
+            status = RunLoop(_vcpu);
+        }
+        catch (SandboxException e)
+        {
+            Log?.Invoke($"domain stopped: {e.Message}");
+            status = 137;
+        }
+        finally
+        {
+            _vcpu.Dispose();
+        }
+        lock (_lock)
+        {
+            ExitStatus = status;
+            _state = DomainState.Exited;
+            Monitor.PulseAll(_lock);
+        }
+    }
 
-    public DomainState State { get; }
+    private int RunLoop(IVcpu vcpu)
+    {
+        while (true)
+        {
+            lock (_lock)
+            {
+                if (_killRequested) return 137;
+                if (_pauseRequested)
+                {
+                    _state = DomainState.Paused;
+                    Monitor.PulseAll(_lock);
+                    while (_pauseRequested && !_killRequested) Monitor.Wait(_lock);
+                    if (_killRequested) return 137;
+                    _state = DomainState.Running;
+                    _interrupt = new CancellationTokenSource();
+                    _kernel.Interrupt = _interrupt.Token;
+                    Monitor.PulseAll(_lock);
+                }
+            }
+            var exit = vcpu.Run();
+            switch (exit.Kind)
+            {
+                case VcpuExitKind.Syscall:
+                    switch (_kernel.Dispatch(ref vcpu.Regs))
+                    {
+                        case SyscallOutcome.Exit:
+                            return _kernel.ExitStatus;
+                        case SyscallOutcome.Restart:
+                            vcpu.Regs.Rip -= 2; // back onto the syscall instruction
+                            vcpu.Regs.Rax = vcpu.Regs.OrigRax;
+                            break;
+                    }
+                    break;
+                case VcpuExitKind.Fault:
+                    Log?.Invoke($"program killed by signal {exit.Signal} at rip 0x{vcpu.Regs.Rip:x} (address 0x{exit.FaultAddress:x})");
+                    return 128 + exit.Signal;
+            }
+        }
+    }
 
-    /// <summary>The exit status once <see cref="State"/> is Exited: 0-255, or 128+signal for a fatal signal.</summary>
-    public int ExitStatus { get; }
+    /// <summary>Runs the program until it exits; returns its exit status. Call once.</summary>
+    public int Run()
+    {
+        lock (_lock)
+        {
+            if (_go) throw new InvalidOperationException("the domain is already running");
+            _go = true;
+            Monitor.PulseAll(_lock);
+        }
+        _thread.Join();
+        return ExitStatus;
+    }
 
-    /// <summary>Runs the program on the calling thread until it exits; returns its exit status.</summary>
-    public int Run() => throw new NotImplementedException();
+    /// <summary>Stops the vCPU and returns once it is stopped (idempotent). Before Run, Run starts paused.</summary>
+    public void Pause()
+    {
+        lock (_lock)
+        {
+            if (_state is DomainState.Exited || _pauseRequested) { WaitPaused(); return; }
+            _pauseRequested = true;
+            _interrupt.Cancel();
+            _vcpu?.Kick();
+            WaitPaused();
+        }
+    }
 
-    /// <summary>Stops the vCPU and returns once it is stopped (idempotent).</summary>
-    public void Pause() => throw new NotImplementedException();
+    private void WaitPaused()
+    {
+        while (_state == DomainState.Running) Monitor.Wait(_lock);
+    }
 
     /// <summary>Lets a paused vCPU go on (idempotent).</summary>
-    public void Unpause() => throw new NotImplementedException();
+    public void Unpause()
+    {
+        lock (_lock)
+        {
+            _pauseRequested = false;
+            Monitor.PulseAll(_lock);
+        }
+    }
 
     /// <summary>Ends the program as SIGKILL would (exit status 137); Run() returns soon after.</summary>
-    public void Kill() => throw new NotImplementedException();
+    public void Kill()
+    {
+        lock (_lock)
+        {
+            if (_state == DomainState.Exited) return;
+            _killRequested = true;
+            _interrupt.Cancel();
+            _vcpu?.Kick();
+            Monitor.PulseAll(_lock);
+        }
+    }
 
-    public void Dispose() => throw new NotImplementedException();
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Kill();
+        if (_thread.IsAlive) _thread.Join();
+        _kernel.Fds.CloseAll();
+        _memory.Dispose();
+        _ready.Dispose();
+    }
 }

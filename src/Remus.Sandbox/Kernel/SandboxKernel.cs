@@ -1,0 +1,166 @@
+using Remus.Sandbox.Kernel.Files;
+using Remus.Sandbox.Memory;
+using Remus.Sandbox.Platform;
+
+namespace Remus.Sandbox.Kernel;
+
+/// <summary>
+/// The Linux the program sees: serves its system calls against guest memory and the objects kept here (fd table,
+/// address space, signal dispositions, clocks). One family of calls per file under Syscalls/, as gVisor does.
+/// Every guest pointer is checked by <see cref="GuestMemory"/>; a bad one yields -EFAULT, never a VMM crash.
+/// </summary>
+internal sealed partial class SandboxKernel
+{
+    public const int Pid = 1;
+
+    private readonly HashSet<long> _loggedUnsupported = [];
+
+    public SandboxKernel(GuestMemory memory, AddressSpace mm, DomainSpec spec, IConsole console, FileAccessPolicy files)
+    {
+        Memory = memory;
+        Mm = mm;
+        Spec = spec;
+        Console = console;
+        Policy = files;
+        Fds.Set(0, new ConsoleFile(console, 0), false);
+        Fds.Set(1, new ConsoleFile(console, 1), false);
+        Fds.Set(2, new ConsoleFile(console, 2), false);
+    }
+
+    public GuestMemory Memory { get; }
+    public AddressSpace Mm { get; }
+    public DomainSpec Spec { get; }
+    public IConsole Console { get; }
+    public FileAccessPolicy Policy { get; }
+    public FdTable Fds { get; } = new();
+    public GuestClock Clock { get; } = new();
+    public SignalState Signals { get; } = new();
+
+    /// <summary>Fires when a blocking call must give way (pause, checkpoint, destroy).</summary>
+    public CancellationToken Interrupt { get; set; }
+
+    public int ExitStatus { get; private set; }
+
+    /// <summary>Where the kernel's own remarks go (unsupported syscalls): the VMM log, never the program's console.</summary>
+    public Action<string>? Log { get; set; }
+
+    private void Exit(int status) => ExitStatus = status;
+
+    /// <summary>Serves the system call in <paramref name="r"/>; the result is left in rax.</summary>
+    public SyscallOutcome Dispatch(ref UserRegs r)
+    {
+        long nr = (long)r.OrigRax;
+        ulong a0 = r.Rdi, a1 = r.Rsi, a2 = r.Rdx, a3 = r.R10, a4 = r.R8, a5 = r.R9;
+        long result;
+        try
+        {
+            result = nr switch
+            {
+                // Io.cs
+                0 => SysRead((int)a0, a1, a2),
+                1 => SysWrite((int)a0, a1, a2),
+                17 => SysPRead((int)a0, a1, a2, (long)a3),
+                19 => SysReadV((int)a0, a1, a2),
+                20 => SysWriteV((int)a0, a1, a2),
+                8 => SysLseek((int)a0, (long)a1, (int)a2),
+                16 => SysIoctl((int)a0, a1, a2),
+                // Files.cs
+                2 => SysOpenAt(AtFdCwd, a0, (int)a1),
+                257 => SysOpenAt((int)a0, a1, (int)a2),
+                3 => Fds.Close((int)a0),
+                4 => SysStatAt(AtFdCwd, a0, a1, 0),
+                5 => SysFstat((int)a0, a1),
+                6 => SysStatAt(AtFdCwd, a0, a1, AtSymlinkNoFollow),
+                262 => SysStatAt((int)a0, a1, a2, (int)a3),
+                217 => SysGetDents64((int)a0, a1, a2),
+                89 => SysReadLinkAt(AtFdCwd, a0, a1, a2),
+                267 => SysReadLinkAt((int)a0, a1, a2, a3),
+                21 => SysAccessAt(AtFdCwd, a0, (int)a1),
+                269 or 439 => SysAccessAt((int)a0, a1, (int)a2),
+                79 => SysGetCwd(a0, a1),
+                32 => SysDup((int)a0),
+                33 => SysDup3((int)a0, (int)a1, 0, allowSame: true),
+                292 => SysDup3((int)a0, (int)a1, (int)a2, allowSame: false),
+                72 => SysFcntl((int)a0, (int)a1, a2),
+                // Memory.cs
+                12 => SysBrk(a0),
+                9 => SysMmap(a0, a1, (int)a2, (int)a3, (int)a4, (long)a5),
+                11 => SysMunmap(a0, a1),
+                25 => SysMremap(a0, a1, a2, (int)a3, a4),
+                10 => SysMprotect(a0, a1, (int)a2),
+                28 => SysMadvise(a0, a1, (int)a2),
+                // Time.cs
+                228 => SysClockGetTime((int)a0, a1),
+                229 => SysClockGetRes((int)a0, a1),
+                96 => SysGetTimeOfDay(a0, a1),
+                201 => SysTime(a0),
+                35 => SysNanosleep(CLOCK_MONOTONIC, 0, a0, a1, r.Rip),
+                230 => SysNanosleep((int)a0, (int)a1, a2, a3, r.Rip),
+                // Process.cs
+                60 or 231 => SysExit((int)a0),
+                39 or 186 or 110 => nr == 110 ? 0 : Pid,
+                102 or 104 or 107 or 108 => 0,
+                63 => SysUname(a0),
+                218 => Pid,
+                273 => 0,
+                334 => -Errno.ENOSYS,
+                158 => SysArchPrctl(ref r, (int)a0, a1),
+                302 => SysPrlimit((int)a0, (int)a1, a2, a3),
+                97 => SysPrlimit(0, (int)a0, 0, a1),
+                160 => 0,
+                99 => SysSysinfo(a0),
+                204 => SysSchedGetAffinity((int)a0, a1, a2),
+                24 => 0,
+                202 => SysFutex(a0, (int)a1, (uint)a2, a3),
+                // Signals.cs
+                13 => SysRtSigaction((int)a0, a1, a2, a3),
+                14 => SysRtSigprocmask((int)a0, a1, a2, a3),
+                131 => SysSigaltstack(a0, a1),
+                62 => SysKill((int)a0, (int)a1),
+                200 => SysKill((int)a0, (int)a1),
+                234 => SysKill((int)a1, (int)a2),
+                // Random.cs
+                318 => SysGetRandom(a0, a1, (uint)a2),
+                _ => Unsupported(nr),
+            };
+        }
+        catch (GuestFaultException)
+        {
+            result = -Errno.EFAULT;
+        }
+        catch (NameTooLongException)
+        {
+            result = -Errno.ENAMETOOLONG;
+        }
+        catch (RestartException)
+        {
+            return SyscallOutcome.Restart;
+        }
+        catch (ExitException)
+        {
+            return SyscallOutcome.Exit;
+        }
+        r.Rax = (ulong)result;
+        return SyscallOutcome.Return;
+    }
+
+    private long Unsupported(long nr)
+    {
+        if (_loggedUnsupported.Add(nr)) Log?.Invoke($"unsupported system call {SyscallNames.Of(nr)} ({nr}): returning ENOSYS");
+        return -Errno.ENOSYS;
+    }
+
+    /// <summary>Clamps a guest buffer to the memory that exists, as a partial transfer would on Linux.</summary>
+    private int ClampLength(ulong addr, ulong len, int max = 1 << 30)
+    {
+        if (len == 0) return 0;
+        if (!Memory.IsUserRange(addr, 1)) throw new GuestFaultException(addr);
+        return (int)Math.Min(Math.Min(len, Memory.Size - addr), (ulong)max);
+    }
+
+    /// <summary>Thrown by a blocking call that was interrupted and must run again later.</summary>
+    internal sealed class RestartException : Exception;
+
+    /// <summary>Thrown by exit and fatal signals once <see cref="ExitStatus"/> is set.</summary>
+    internal sealed class ExitException : Exception;
+}

@@ -1,0 +1,12 @@
+namespace Remus.Sandbox.Kernel;
+
+/// <summary>What the vCPU loop does after a system call was served.</summary>
+internal enum SyscallOutcome
+{
+    /// <summary>rax holds the result; the program goes on.</summary>
+    Return,
+    /// <summary>The program has ended (<see cref="SandboxKernel.ExitStatus"/>).</summary>
+    Exit,
+    /// <summary>A blocking call was interrupted (pause, checkpoint): the call is re-executed when the program resumes.</summary>
+    Restart,
+}

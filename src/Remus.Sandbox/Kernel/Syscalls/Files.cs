@@ -1,0 +1,169 @@
+using System.Buffers.Binary;
+using System.Text;
+using Remus.Sandbox.Kernel.Files;
+using Remus.Sandbox.Platform;
+
+namespace Remus.Sandbox.Kernel;
+
+/// <summary>openat, close, fstat, newfstatat, getdents64, readlinkat, faccessat, getcwd, dup*, fcntl.</summary>
+internal sealed partial class SandboxKernel
+{
+    private const int AtFdCwd = -100, AtSymlinkNoFollow = 0x100, AtEmptyPath = 0x1000;
+    private const int O_ACCMODE = 3, O_CREAT = 0x40, O_TRUNC = 0x200, O_DIRECTORY = 0x10000, O_NOFOLLOW = 0x20000,
+        O_CLOEXEC = 0x80000;
+    private const string Cwd = "/";
+
+    /// <summary>The directory a relative path starts from (AT_FDCWD: the cwd, "/").</summary>
+    private bool TryBaseDir(int dirfd, out string dir)
+    {
+        dir = Cwd;
+        if (dirfd == AtFdCwd) return true;
+        var f = Fds.Get(dirfd);
+        if (f?.HostPath == null) return false;
+        dir = f.HostPath;
+        return true;
+    }
+
+    private long SysOpenAt(int dirfd, ulong pathAddr, int flags)
+    {
+        string path = Memory.ReadCString(pathAddr);
+        if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
+        TryBaseDir(dirfd, out string baseDir);
+        string? host = Policy.Resolve(path, baseDir);
+        if (host == null) return (flags & O_CREAT) != 0 ? -Errno.EROFS : -Errno.ENOENT;
+        if ((flags & O_ACCMODE) != 0 || (flags & (O_CREAT | O_TRUNC)) != 0) return -Errno.EROFS;
+        int fd = HostFiles.OpenRead(host, (flags & O_NOFOLLOW) != 0);
+        if (fd < 0) return fd;
+        Span<byte> st = stackalloc byte[HostFiles.StatSize];
+        HostFiles.Stat(fd, st);
+        bool isDir = (BinaryPrimitives.ReadUInt32LittleEndian(st[24..]) & 0xF000) == 0x4000;
+        if ((flags & O_DIRECTORY) != 0 && !isDir)
+        {
+            HostFiles.Close(fd);
+            return -Errno.ENOTDIR;
+        }
+        long r = Fds.Add(new HostFile(fd, host, isDir) { Flags = flags & ~O_CLOEXEC }, (flags & O_CLOEXEC) != 0);
+        if (r < 0) HostFiles.Close(fd);
+        return r;
+    }
+
+    private long SysFstat(int fd, ulong statAddr)
+    {
+        var f = Fds.Get(fd);
+        if (f == null) return -Errno.EBADF;
+        Span<byte> st = stackalloc byte[HostFiles.StatSize];
+        long r = f.Stat(st);
+        if (r == 0) Memory.Write(statAddr, st);
+        return r;
+    }
+
+    private long SysStatAt(int dirfd, ulong pathAddr, ulong statAddr, int flags)
+    {
+        string path = Memory.ReadCString(pathAddr);
+        if (path.Length == 0)
+            return (flags & AtEmptyPath) != 0 ? (dirfd == AtFdCwd ? StatHostPath(Cwd, statAddr, flags) : SysFstat(dirfd, statAddr)) : -Errno.ENOENT;
+        if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
+        TryBaseDir(dirfd, out string baseDir);
+        string? host = Policy.Resolve(path, baseDir);
+        return host == null ? -Errno.ENOENT : StatHostPath(host, statAddr, flags);
+    }
+
+    private long StatHostPath(string host, ulong statAddr, int flags)
+    {
+        if (Policy.Resolve(host, Cwd) == null) return -Errno.ENOENT;
+        Span<byte> st = stackalloc byte[HostFiles.StatSize];
+        long r = HostFiles.StatPath(host, (flags & AtSymlinkNoFollow) != 0, st);
+        if (r == 0) Memory.Write(statAddr, st);
+        return r;
+    }
+
+    private long SysGetDents64(int fd, ulong buf, ulong count)
+    {
+        var f = Fds.Get(fd);
+        if (f == null) return -Errno.EBADF;
+        int n = ClampLength(buf, count, 1 << 20);
+        return f.GetDents64(Memory.WritableSpan(buf, n));
+    }
+
+    private long SysReadLinkAt(int dirfd, ulong pathAddr, ulong buf, ulong size)
+    {
+        string path = Memory.ReadCString(pathAddr);
+        if ((long)size <= 0) return -Errno.EINVAL;
+        int n = ClampLength(buf, size, 4096);
+        if (path == FileAccessPolicy.SelfExe)
+        {
+            byte[] target = Encoding.UTF8.GetBytes(Policy.ProgramPath);
+            int len = Math.Min(target.Length, n);
+            Memory.Write(buf, target.AsSpan(0, len));
+            return len;
+        }
+        if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
+        TryBaseDir(dirfd, out string baseDir);
+        string? host = Policy.Resolve(path, baseDir);
+        if (host == null) return -Errno.ENOENT;
+        Span<byte> tmp = stackalloc byte[4096];
+        long r = HostFiles.ReadLink(host, tmp[..n]);
+        if (r > 0) Memory.Write(buf, tmp[..(int)r]);
+        return r;
+    }
+
+    private long SysAccessAt(int dirfd, ulong pathAddr, int mode)
+    {
+        string path = Memory.ReadCString(pathAddr);
+        if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
+        TryBaseDir(dirfd, out string baseDir);
+        string? host = Policy.Resolve(path, baseDir);
+        if (host == null) return -Errno.ENOENT;
+        Span<byte> st = stackalloc byte[HostFiles.StatSize];
+        long r = HostFiles.StatPath(host, false, st);
+        if (r < 0) return r;
+        if ((mode & 2) != 0) return -Errno.EROFS; // W_OK: everything is read-only
+        return 0;
+    }
+
+    private long SysGetCwd(ulong buf, ulong size)
+    {
+        if (size < 2) return -Errno.ERANGE;
+        Memory.Write(buf, "/\0"u8);
+        return 2;
+    }
+
+    private long SysDup(int fd)
+    {
+        var f = Fds.Get(fd);
+        return f == null ? -Errno.EBADF : Fds.Add(f, false);
+    }
+
+    private long SysDup3(int oldFd, int newFd, int flags, bool allowSame)
+    {
+        var f = Fds.Get(oldFd);
+        if (f == null) return -Errno.EBADF;
+        if (oldFd == newFd) return allowSame ? newFd : -Errno.EINVAL;
+        if (newFd < 0 || newFd >= FdTable.MaxFds || (flags & ~O_CLOEXEC) != 0) return newFd < 0 || newFd >= FdTable.MaxFds ? -Errno.EBADF : -Errno.EINVAL;
+        Fds.Set(newFd, f, (flags & O_CLOEXEC) != 0);
+        return newFd;
+    }
+
+    private const int F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030;
+
+    private long SysFcntl(int fd, int cmd, ulong arg)
+    {
+        var f = Fds.Get(fd);
+        if (f == null) return -Errno.EBADF;
+        return cmd switch
+        {
+            F_DUPFD or F_DUPFD_CLOEXEC => arg >= FdTable.MaxFds ? -Errno.EINVAL : Fds.Add(f, cmd == F_DUPFD_CLOEXEC, (int)arg),
+            F_GETFD => Fds.GetCloseOnExec(fd) ? 1 : 0,
+            F_SETFD => SetCloexec(fd, (arg & 1) != 0),
+            F_GETFL => f.Flags | (f is ConsoleFile c ? (c.Stream == 0 ? 0 : 1) : 0) | 0x8000 /* O_LARGEFILE */,
+            F_SETFL => 0,
+            _ => -Errno.EINVAL,
+        };
+    }
+
+    private long SetCloexec(int fd, bool value)
+    {
+        Fds.SetCloseOnExec(fd, value);
+        return 0;
+    }
+}

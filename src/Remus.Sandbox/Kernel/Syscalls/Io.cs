@@ -1,0 +1,134 @@
+using System.Buffers;
+using System.Buffers.Binary;
+
+namespace Remus.Sandbox.Kernel;
+
+/// <summary>read, write, pread64, readv, writev, lseek, ioctl.</summary>
+internal sealed partial class SandboxKernel
+{
+    private const int MaxIov = 1024;
+
+    private long SysRead(int fd, ulong buf, ulong count)
+    {
+        var f = Fds.Get(fd);
+        if (f == null) return -Errno.EBADF;
+        int n = ClampLength(buf, count, 1 << 24);
+        try
+        {
+            return f.Read(Memory.WritableSpan(buf, n), Interrupt);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new RestartException();
+        }
+    }
+
+    private long SysWrite(int fd, ulong buf, ulong count)
+    {
+        var f = Fds.Get(fd);
+        if (f == null) return -Errno.EBADF;
+        int n = ClampLength(buf, count);
+        return f.Write(Memory.Span(buf, n));
+    }
+
+    private long SysPRead(int fd, ulong buf, ulong count, long offset)
+    {
+        var f = Fds.Get(fd);
+        if (f == null) return -Errno.EBADF;
+        if (offset < 0) return -Errno.EINVAL;
+        int n = ClampLength(buf, count, 1 << 24);
+        return f.PRead(Memory.WritableSpan(buf, n), offset);
+    }
+
+    private long SysLseek(int fd, long offset, int whence)
+    {
+        var f = Fds.Get(fd);
+        return f == null ? -Errno.EBADF : f.Seek(offset, whence);
+    }
+
+    private long SysWriteV(int fd, ulong iov, ulong iovcnt)
+    {
+        var f = Fds.Get(fd);
+        if (f == null) return -Errno.EBADF;
+        if (iovcnt > MaxIov) return -Errno.EINVAL;
+        // Gather first so the write is one piece of output, as on Linux.
+        long total = 0;
+        for (ulong i = 0; i < iovcnt; i++) total += (long)Memory.ReadU64(iov + i * 16 + 8);
+        if (total < 0 || total > int.MaxValue) return -Errno.EINVAL;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)total);
+        try
+        {
+            int at = 0;
+            for (ulong i = 0; i < iovcnt; i++)
+            {
+                ulong b = Memory.ReadU64(iov + i * 16), l = Memory.ReadU64(iov + i * 16 + 8);
+                if (l == 0) continue;
+                Memory.Span(b, (int)l).CopyTo(buffer.AsSpan(at));
+                at += (int)l;
+            }
+            return f.Write(buffer.AsSpan(0, at));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private long SysReadV(int fd, ulong iov, ulong iovcnt)
+    {
+        var f = Fds.Get(fd);
+        if (f == null) return -Errno.EBADF;
+        if (iovcnt > MaxIov) return -Errno.EINVAL;
+        long total = 0;
+        for (ulong i = 0; i < iovcnt; i++)
+        {
+            ulong b = Memory.ReadU64(iov + i * 16), l = Memory.ReadU64(iov + i * 16 + 8);
+            if (l == 0) continue;
+            long n;
+            try { n = f.Read(Memory.WritableSpan(b, ClampLength(b, l, 1 << 24)), Interrupt); }
+            catch (OperationCanceledException) when (total == 0) { throw new RestartException(); }
+            catch (OperationCanceledException) { return total; }
+            if (n < 0) return total > 0 ? total : n;
+            total += n;
+            if ((ulong)n < l) break;
+        }
+        return total;
+    }
+
+    private const uint TCGETS = 0x5401, TIOCGWINSZ = 0x5413, TIOCGPGRP = 0x540F, FIONREAD = 0x541B;
+
+    private long SysIoctl(int fd, ulong request, ulong arg)
+    {
+        var f = Fds.Get(fd);
+        if (f == null) return -Errno.EBADF;
+        if (!f.IsTerminal) return -Errno.ENOTTY;
+        switch ((uint)request)
+        {
+            case TCGETS:
+                // A cooked terminal: ICRNL IXON | OPOST ONLCR | B38400 CS8 CREAD | ISIG ICANON ECHO ECHOE ECHOK IEXTEN ECHOCTL ECHOKE
+                Span<byte> t = Memory.WritableSpan(arg, 60);
+                t.Clear();
+                BinaryPrimitives.WriteUInt32LittleEndian(t, 0x500);
+                BinaryPrimitives.WriteUInt32LittleEndian(t[4..], 0x5);
+                BinaryPrimitives.WriteUInt32LittleEndian(t[8..], 0xBF);
+                BinaryPrimitives.WriteUInt32LittleEndian(t[12..], 0x8A3B);
+                byte[] cc = [3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22];
+                cc.CopyTo(t[17..]);
+                return 0;
+            case TIOCGWINSZ:
+                Span<byte> w = Memory.WritableSpan(arg, 8);
+                w.Clear();
+                BinaryPrimitives.WriteUInt16LittleEndian(w, 24);
+                BinaryPrimitives.WriteUInt16LittleEndian(w[2..], 80);
+                return 0;
+            case TIOCGPGRP:
+                Memory.WriteU32(arg, Pid);
+                return 0;
+            case FIONREAD:
+                Memory.WriteU32(arg, 0);
+                return 0;
+            default:
+                return -Errno.ENOTTY;
+        }
+    }
+}

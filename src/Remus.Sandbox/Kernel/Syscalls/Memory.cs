@@ -1,0 +1,125 @@
+using Remus.Sandbox.Memory;
+
+namespace Remus.Sandbox.Kernel;
+
+/// <summary>brk, mmap, munmap, mremap, mprotect, madvise — bookkeeping over guest RAM (see <see cref="AddressSpace"/>).</summary>
+internal sealed partial class SandboxKernel
+{
+    private const int MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20,
+        MAP_FIXED_NOREPLACE = 0x100000;
+    private const int PROT_WRITE = 2;
+    private const int MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
+    private const int MADV_DONTNEED = 4, MADV_REMOVE = 9, MADV_FREE = 8;
+
+    private static bool PageAligned(ulong x) => (x & (AddressSpace.PageSize - 1)) == 0;
+
+    private long SysBrk(ulong addr) => (long)Mm.SetBrk(addr);
+
+    private long SysMmap(ulong addr, ulong length, int prot, int flags, int fd, long offset)
+    {
+        if (length == 0 || !PageAligned(addr) || (offset & 0xFFF) != 0) return -Errno.EINVAL;
+        int type = flags & 3;
+        if (type != MAP_SHARED && type != MAP_PRIVATE && type != 3) return -Errno.EINVAL;
+        if (length > Memory.Size) return -Errno.ENOMEM;
+        ulong len = AddressSpace.PageUp(length);
+
+        Files.FileDescription? file = null;
+        if ((flags & MAP_ANONYMOUS) == 0)
+        {
+            file = Fds.Get(fd);
+            if (file == null) return -Errno.EBADF;
+            if (file is not Files.HostFile { IsDirectory: false }) return -Errno.ENODEV;
+            // Files are read-only: a private mapping is a copy; a shared one may not be writable.
+            if (type == MAP_SHARED && (prot & PROT_WRITE) != 0) return -Errno.EACCES;
+        }
+
+        ulong start;
+        if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0)
+        {
+            if (!Memory.IsUserRange(addr, len) || addr + len > Mm.StackBottom || addr < Mm.BrkStart) return -Errno.ENOMEM;
+            if ((flags & MAP_FIXED_NOREPLACE) != 0 && !Mm.IsFree(addr, addr + len)) return -Errno.EEXIST;
+            start = addr;
+        }
+        else if (addr != 0 && Memory.IsUserRange(addr, len) && Mm.IsFree(addr, addr + len))
+        {
+            start = addr; // honour a free hint, as Linux does
+        }
+        else
+        {
+            start = Mm.FindFree(len);
+            if (start == 0) return -Errno.ENOMEM;
+        }
+        Mm.Map(start, start + len, prot);
+        if (file != null)
+        {
+            long n = file.PRead(Memory.WritableSpan(start, (int)Math.Min(len, int.MaxValue)), offset);
+            if (n < 0)
+            {
+                Mm.Unmap(start, start + len);
+                return n;
+            }
+        }
+        return (long)start;
+    }
+
+    private long SysMunmap(ulong addr, ulong length)
+    {
+        if (!PageAligned(addr) || length == 0) return -Errno.EINVAL;
+        ulong len = AddressSpace.PageUp(length);
+        if (!Memory.IsUserRange(addr, len)) return -Errno.EINVAL;
+        Mm.Unmap(addr, addr + len);
+        return 0;
+    }
+
+    private long SysMremap(ulong oldAddr, ulong oldSize, ulong newSize, int flags, ulong newAddr)
+    {
+        if (!PageAligned(oldAddr) || newSize == 0 || (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED)) != 0) return -Errno.EINVAL;
+        if ((flags & MREMAP_FIXED) != 0) return -Errno.EINVAL; // not offered; glibc and musl never need it
+        ulong oldLen = AddressSpace.PageUp(oldSize), newLen = AddressSpace.PageUp(newSize);
+        if (oldLen == 0 || !Mm.IsMapped(oldAddr, oldAddr + oldLen)) return -Errno.EFAULT;
+        int prot = Mm.Mappings.First(m => m.Start <= oldAddr && oldAddr < m.End).Prot;
+        if (newLen <= oldLen)
+        {
+            if (newLen < oldLen) Mm.Unmap(oldAddr + newLen, oldAddr + oldLen);
+            return (long)oldAddr;
+        }
+        if (Mm.IsFree(oldAddr + oldLen, oldAddr + newLen))
+        {
+            Mm.Map(oldAddr + oldLen, oldAddr + newLen, prot);
+            return (long)oldAddr;
+        }
+        if ((flags & MREMAP_MAYMOVE) == 0) return -Errno.ENOMEM;
+        ulong to = Mm.FindFree(newLen);
+        if (to == 0) return -Errno.ENOMEM;
+        Mm.Map(to, to + newLen, prot);
+        for (ulong done = 0; done < oldLen;)
+        {
+            int chunk = (int)Math.Min(oldLen - done, 1UL << 30);
+            Memory.Span(oldAddr + done, chunk).CopyTo(Memory.WritableSpan(to + done, chunk));
+            done += (ulong)chunk;
+        }
+        Mm.Unmap(oldAddr, oldAddr + oldLen);
+        return (long)to;
+    }
+
+    private long SysMprotect(ulong addr, ulong length, int prot)
+    {
+        if (!PageAligned(addr)) return -Errno.EINVAL;
+        ulong len = AddressSpace.PageUp(length);
+        if (len == 0) return 0;
+        if (!Memory.IsUserRange(addr, len)) return -Errno.ENOMEM;
+        Mm.SetProtection(addr, addr + len, prot);
+        return 0;
+    }
+
+    private long SysMadvise(ulong addr, ulong length, int advice)
+    {
+        if (!PageAligned(addr)) return -Errno.EINVAL;
+        ulong len = AddressSpace.PageUp(length);
+        if (len == 0) return 0;
+        if (!Memory.IsUserRange(addr, len)) return -Errno.ENOMEM;
+        // Anonymous private memory reads back as zeros after these; MADV_FREE may, so zeroing is allowed.
+        if (advice is MADV_DONTNEED or MADV_REMOVE or MADV_FREE) Memory.Zero(addr, len);
+        return 0;
+    }
+}

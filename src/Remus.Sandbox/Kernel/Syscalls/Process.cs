@@ -1,0 +1,117 @@
+using System.Text;
+using Remus.Sandbox.Kernel.Files;
+using Remus.Sandbox.Platform;
+
+namespace Remus.Sandbox.Kernel;
+
+/// <summary>exit, exit_group, uname, arch_prctl, prlimit64, sysinfo, sched_getaffinity, futex and the id calls.</summary>
+internal sealed partial class SandboxKernel
+{
+    private long SysExit(int status)
+    {
+        Exit(status & 0xFF);
+        throw new ExitException();
+    }
+
+    private long SysUname(ulong buf)
+    {
+        var u = Memory.WritableSpan(buf, 65 * 6);
+        u.Clear();
+        string[] fields = ["Linux", "remus", "6.1.0-remus", "#1 SMP remus", "x86_64", "(none)"];
+        for (int i = 0; i < fields.Length; i++) Encoding.ASCII.GetBytes(fields[i]).CopyTo(u[(i * 65)..]);
+        return 0;
+    }
+
+    private const int ARCH_SET_GS = 0x1001, ARCH_SET_FS = 0x1002, ARCH_GET_FS = 0x1003, ARCH_GET_GS = 0x1004;
+
+    private long SysArchPrctl(ref UserRegs r, int code, ulong addr)
+    {
+        switch (code)
+        {
+            case ARCH_SET_FS:
+                if (addr >= 1UL << 47) return -Errno.EPERM;
+                r.FsBase = addr;
+                return 0;
+            case ARCH_SET_GS:
+                if (addr >= 1UL << 47) return -Errno.EPERM;
+                r.GsBase = addr;
+                return 0;
+            case ARCH_GET_FS:
+                Memory.WriteU64(addr, r.FsBase);
+                return 0;
+            case ARCH_GET_GS:
+                Memory.WriteU64(addr, r.GsBase);
+                return 0;
+            default:
+                return -Errno.EINVAL;
+        }
+    }
+
+    private const int RLIMIT_STACK = 3, RLIMIT_NOFILE = 7, RLIM_NLIMITS = 16;
+
+    private long SysPrlimit(int pid, int resource, ulong newLimit, ulong oldLimit)
+    {
+        if (pid != 0 && pid != Pid) return -Errno.ESRCH;
+        if (resource < 0 || resource >= RLIM_NLIMITS) return -Errno.EINVAL;
+        if (oldLimit != 0)
+        {
+            (ulong cur, ulong max) = resource switch
+            {
+                RLIMIT_STACK => (Mm.StackSize, Mm.StackSize),
+                RLIMIT_NOFILE => ((ulong)FdTable.MaxFds, (ulong)FdTable.MaxFds),
+                _ => (ulong.MaxValue, ulong.MaxValue),
+            };
+            Memory.WriteU64(oldLimit, cur);
+            Memory.WriteU64(oldLimit + 8, max);
+        }
+        // New limits are accepted and not enforced beyond what the domain already imposes.
+        return 0;
+    }
+
+    private long SysSysinfo(ulong buf)
+    {
+        var s = Memory.WritableSpan(buf, 112);
+        s.Clear();
+        ulong free = Mm.StackBottom - Mm.Brk - (ulong)Mm.Mappings.Sum(m => (long)(m.End - m.Start));
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(s, (GuestClock.HostMonotonicNs - _startNs) / NsPerSec);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[32..], Memory.Size);  // totalram
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[40..], free);         // freeram
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(s[80..], 1);            // procs
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s[104..], 1);           // mem_unit
+        return 0;
+    }
+
+    private long SysSchedGetAffinity(int pid, ulong len, ulong mask)
+    {
+        if (pid != 0 && pid != Pid) return -Errno.ESRCH;
+        if (len < 8 || (len & 7) != 0) return -Errno.EINVAL;
+        Memory.WriteU64(mask, 1); // one vCPU
+        return 8;
+    }
+
+    private const int FUTEX_WAIT = 0, FUTEX_WAKE = 1, FUTEX_WAIT_BITSET = 9, FUTEX_WAKE_BITSET = 10, FUTEX_CMD_MASK = 0x7F;
+
+    /// <summary>One thread only: a wake wakes no one; a wait whose value still matches sleeps until its timeout.</summary>
+    private long SysFutex(ulong uaddr, int op, uint val, ulong timeout)
+    {
+        switch (op & FUTEX_CMD_MASK)
+        {
+            case FUTEX_WAKE or FUTEX_WAKE_BITSET:
+                Memory.ReadU32(uaddr);
+                return 0;
+            case FUTEX_WAIT or FUTEX_WAIT_BITSET:
+                if (Memory.ReadU32(uaddr) != val) return -Errno.EAGAIN;
+                if (timeout == 0)
+                {
+                    Interrupt.WaitHandle.WaitOne(); // nobody else can wake it: only pause/destroy end this
+                    throw new RestartException();
+                }
+                long left = (long)Memory.ReadU64(timeout) * NsPerSec + (long)Memory.ReadU64(timeout + 8);
+                if ((op & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET) left -= ((op & 256) != 0 ? GuestClock.RealtimeNs : Clock.MonotonicNs);
+                if (left > 0 && Interrupt.WaitHandle.WaitOne(TimeSpan.FromTicks(left / 100 + 1))) throw new RestartException();
+                return -Errno.ETIMEDOUT;
+            default:
+                return -Errno.ENOSYS;
+        }
+    }
+}

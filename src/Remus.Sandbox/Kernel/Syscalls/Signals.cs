@@ -1,0 +1,84 @@
+namespace Remus.Sandbox.Kernel;
+
+/// <summary>rt_sigaction, rt_sigprocmask, sigaltstack, kill, tkill, tgkill.</summary>
+internal sealed partial class SandboxKernel
+{
+    private const int SIGKILL = 9, SIGSTOP = 19;
+    private const ulong SIG_DFL = 0, SIG_IGN = 1;
+
+    private static bool ValidSignal(int sig) => sig >= 1 && sig <= SignalState.NSig;
+
+    private long SysRtSigaction(int sig, ulong act, ulong oldAct, ulong sigsetSize)
+    {
+        if (sigsetSize != 8 || !ValidSignal(sig)) return -Errno.EINVAL;
+        if (act != 0 && (sig == SIGKILL || sig == SIGSTOP)) return -Errno.EINVAL;
+        Span<byte> old = stackalloc byte[SignalState.SigActionSize];
+        Signals.Action(sig).CopyTo(old);
+        if (act != 0) Memory.Span(act, SignalState.SigActionSize).CopyTo(Signals.Action(sig));
+        if (oldAct != 0) Memory.Write(oldAct, old);
+        return 0;
+    }
+
+    private const int SIG_BLOCK = 0, SIG_UNBLOCK = 1, SIG_SETMASK = 2;
+    private const ulong Unblockable = (1UL << (SIGKILL - 1)) | (1UL << (SIGSTOP - 1));
+
+    private long SysRtSigprocmask(int how, ulong set, ulong oldSet, ulong sigsetSize)
+    {
+        if (sigsetSize != 8) return -Errno.EINVAL;
+        ulong old = Signals.Blocked;
+        if (set != 0)
+        {
+            ulong s = Memory.ReadU64(set) & ~Unblockable;
+            switch (how)
+            {
+                case SIG_BLOCK: Signals.Blocked |= s; break;
+                case SIG_UNBLOCK: Signals.Blocked &= ~s; break;
+                case SIG_SETMASK: Signals.Blocked = s; break;
+                default: return -Errno.EINVAL;
+            }
+        }
+        if (oldSet != 0) Memory.WriteU64(oldSet, old);
+        return 0;
+    }
+
+    private long SysSigaltstack(ulong ss, ulong oldSs)
+    {
+        Span<byte> old = stackalloc byte[24];
+        Signals.AltStack.CopyTo(old);
+        if (old.IndexOfAnyExcept((byte)0) < 0) old[8] = 2; // SS_DISABLE
+        if (ss != 0) Memory.Span(ss, 24).CopyTo(Signals.AltStack);
+        if (oldSs != 0) Memory.Write(oldSs, old);
+        return 0;
+    }
+
+    /// <summary>kill/tkill/tgkill: the only process and thread is the program itself.</summary>
+    private long SysKill(int pid, int sig)
+    {
+        if (pid != Pid && pid != 0 && pid != -1) return -Errno.ESRCH;
+        if (sig == 0) return 0;
+        if (!ValidSignal(sig)) return -Errno.EINVAL;
+        return RaiseSignal(sig);
+    }
+
+    /// <summary>Applies Linux's action for <paramref name="sig"/> sent to the program by itself.</summary>
+    private long RaiseSignal(int sig)
+    {
+        ulong handler = Signals.Handler(sig);
+        bool fatal = sig == SIGKILL;
+        if (!fatal)
+        {
+            if (handler == SIG_IGN) return 0;
+            if ((Signals.Blocked & (1UL << (sig - 1))) != 0) return 0; // stays pending: nothing will ever deliver it
+            if (handler == SIG_DFL)
+            {
+                if (SignalState.DefaultIgnores(sig) || SignalState.DefaultStops(sig)) return 0;
+            }
+            else
+            {
+                Log?.Invoke($"signal {sig} has a handler, but running signal handlers is not supported: the program ends");
+            }
+        }
+        Exit(128 + sig);
+        throw new ExitException();
+    }
+}

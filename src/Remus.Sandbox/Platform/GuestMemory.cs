@@ -1,0 +1,198 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace Remus.Sandbox.Platform;
+
+/// <summary>Raised when the guest hands the kernel an address it may not touch; syscalls turn it into -EFAULT.</summary>
+public sealed class GuestFaultException(ulong address) : Exception($"bad guest address 0x{address:x}")
+{
+    public ulong Address { get; } = address;
+}
+
+/// <summary>
+/// Guest RAM: one memfd of <see cref="Size"/> bytes, mapped once into this process and once into the vCPU
+/// (identity layout: guest virtual = guest physical = offset in the memfd). The first <see cref="UserBase"/> bytes are
+/// reserved for the platform (KVM: page tables, GDT/IDT/TSS, stubs) and never visible to the program.
+/// Every guest pointer the kernel touches goes through <see cref="Span"/>/<see cref="WritableSpan"/>, which check it.
+/// Writes made here (not by the vCPU) are recorded in <see cref="HostDirty"/> so checkpoints can see them.
+/// </summary>
+public sealed unsafe class GuestMemory : IDisposable
+{
+    public const ulong PageSize = 4096;
+    public const ulong UserBase = 2 << 20;
+
+    private byte* _base;
+    private readonly ulong[] _hostDirty;
+
+    public int Fd { get; private set; }
+    public ulong Size { get; }
+
+    /// <summary>One bit per page written by the VMM since the last <see cref="TakeHostDirty"/>.</summary>
+    public ReadOnlySpan<ulong> HostDirty => _hostDirty;
+
+    public GuestMemory(ulong size)
+    {
+        if (size % (2 << 20) != 0 || size <= UserBase) throw new ArgumentOutOfRangeException(nameof(size));
+        Size = size;
+        // Not close-on-exec: the ptrace stub inherits it, maps it and closes its copy.
+        Fd = Libc.memfd_create("remus-guest-ram", 0);
+        if (Fd < 0) throw new SandboxException($"cannot allocate guest memory: {Libc.ErrnoText(Libc.Errno)}");
+        if (Libc.ftruncate(Fd, (long)size) != 0)
+        {
+            int e = Libc.Errno;
+            Libc.close(Fd);
+            throw new SandboxException($"cannot allocate {size >> 20} MiB of guest memory: {Libc.ErrnoText(e)}");
+        }
+        nint p = Libc.mmap(0, (nuint)size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, Fd, 0);
+        if (p == -1)
+        {
+            int e = Libc.Errno;
+            Libc.close(Fd);
+            throw new SandboxException($"cannot map guest memory: {Libc.ErrnoText(e)}");
+        }
+        _base = (byte*)p;
+        _hostDirty = new ulong[(size / PageSize + 63) / 64];
+    }
+
+    /// <summary>The host address of guest address 0 (for the KVM memory slot).</summary>
+    public nint HostBase => (nint)_base;
+
+    /// <summary>True when [addr, addr+len) lies in user memory.</summary>
+    public bool IsUserRange(ulong addr, ulong len) =>
+        addr >= UserBase && addr <= Size && len <= Size - addr;
+
+    private void Check(ulong addr, ulong len)
+    {
+        if (!IsUserRange(addr, len)) throw new GuestFaultException(addr);
+    }
+
+    /// <summary>Read-only view of guest user memory.</summary>
+    public ReadOnlySpan<byte> Span(ulong addr, int len)
+    {
+        if (len < 0) throw new GuestFaultException(addr);
+        Check(addr, (ulong)len);
+        return new ReadOnlySpan<byte>(_base + addr, len);
+    }
+
+    /// <summary>Writable view of guest user memory; the pages are marked dirty.</summary>
+    public Span<byte> WritableSpan(ulong addr, int len)
+    {
+        if (len < 0) throw new GuestFaultException(addr);
+        Check(addr, (ulong)len);
+        MarkDirty(addr, (ulong)len);
+        return new Span<byte>(_base + addr, len);
+    }
+
+    /// <summary>Any guest-physical range, including the platform's reserved area (loader and platforms only).</summary>
+    internal Span<byte> Physical(ulong addr, int len)
+    {
+        if (len < 0 || addr > Size || (ulong)len > Size - addr) throw new GuestFaultException(addr);
+        MarkDirty(addr, (ulong)len);
+        return new Span<byte>(_base + addr, len);
+    }
+
+    public void MarkDirty(ulong addr, ulong len)
+    {
+        if (len == 0) return;
+        ulong first = addr / PageSize, last = (addr + len - 1) / PageSize;
+        for (ulong p = first; p <= last; p++) _hostDirty[p >> 6] |= 1UL << (int)(p & 63);
+    }
+
+    /// <summary>Copies the host-dirty bitmap into <paramref name="into"/> (OR) and clears it.</summary>
+    public void TakeHostDirty(Span<ulong> into)
+    {
+        for (int i = 0; i < _hostDirty.Length; i++)
+        {
+            into[i] |= _hostDirty[i];
+            _hostDirty[i] = 0;
+        }
+    }
+
+    public ulong ReadU64(ulong addr) => BinaryPrimitives.ReadUInt64LittleEndian(Span(addr, 8));
+    public uint ReadU32(ulong addr) => BinaryPrimitives.ReadUInt32LittleEndian(Span(addr, 4));
+    public void WriteU64(ulong addr, ulong value) => BinaryPrimitives.WriteUInt64LittleEndian(WritableSpan(addr, 8), value);
+    public void WriteU32(ulong addr, uint value) => BinaryPrimitives.WriteUInt32LittleEndian(WritableSpan(addr, 4), value);
+
+    public void Write(ulong addr, ReadOnlySpan<byte> data) => data.CopyTo(WritableSpan(addr, data.Length));
+
+    public T Read<T>(ulong addr) where T : unmanaged
+    {
+        Check(addr, (ulong)sizeof(T));
+        return Unsafe.ReadUnaligned<T>(_base + addr);
+    }
+
+    public void WriteStruct<T>(ulong addr, in T value) where T : unmanaged
+    {
+        Check(addr, (ulong)sizeof(T));
+        MarkDirty(addr, (ulong)sizeof(T));
+        Unsafe.WriteUnaligned(_base + addr, value);
+    }
+
+    /// <summary>Reads a NUL-terminated string of at most <paramref name="max"/> bytes (ENAMETOOLONG past it).</summary>
+    public string ReadCString(ulong addr, int max = 4096)
+    {
+        Check(addr, 1);
+        ulong avail = Math.Min((ulong)max, Size - addr);
+        var span = new ReadOnlySpan<byte>(_base + addr, (int)avail);
+        int n = span.IndexOf((byte)0);
+        if (n < 0)
+        {
+            if (avail < (ulong)max) throw new GuestFaultException(addr + avail);
+            throw new NameTooLongException();
+        }
+        return Encoding.UTF8.GetString(span[..n]);
+    }
+
+    /// <summary>
+    /// Makes [addr, addr+len) read as zeros, releasing whole pages to the host (anonymous memory semantics for
+    /// munmap/MADV_DONTNEED). Partial pages are cleared in place.
+    /// </summary>
+    public void Zero(ulong addr, ulong len)
+    {
+        Check(addr, len);
+        if (len == 0) return;
+        ulong start = (addr + PageSize - 1) & ~(PageSize - 1), end = (addr + len) & ~(PageSize - 1);
+        if (end > start + 16 * PageSize &&
+            Libc.fallocate(Fd, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, (long)start, (long)(end - start)) == 0)
+        {
+            new Span<byte>(_base + addr, (int)(start - addr)).Clear();
+            ClearLarge(end, addr + len - end);
+        }
+        else
+        {
+            ClearLarge(addr, len);
+        }
+        MarkDirty(addr, len);
+    }
+
+    private void ClearLarge(ulong addr, ulong len)
+    {
+        while (len > 0)
+        {
+            int n = (int)Math.Min(len, 1UL << 30);
+            new Span<byte>(_base + addr, n).Clear();
+            addr += (ulong)n;
+            len -= (ulong)n;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_base != null)
+        {
+            Libc.munmap((nint)_base, (nuint)Size);
+            _base = null;
+        }
+        CloseFd();
+    }
+
+    /// <summary>Closes this process's memfd once every vCPU has its own mapping.</summary>
+    internal void CloseFd()
+    {
+        if (Fd >= 0) { Libc.close(Fd); Fd = -1; }
+    }
+}
+
+/// <summary>A guest string longer than the kernel accepts (ENAMETOOLONG).</summary>
+public sealed class NameTooLongException() : Exception("name too long");

@@ -1,0 +1,23 @@
+namespace Remus.Sandbox.Platform;
+
+/// <summary>
+/// One virtual CPU running the guest program's ring 3. All calls but <see cref="Kick"/> must come from the thread
+/// that created it (ptrace and KVM both bind a vCPU to its thread).
+/// </summary>
+public interface IVcpu : IDisposable
+{
+    /// <summary>The register file: valid after Run returns; changes are loaded by the next Run.</summary>
+    ref UserRegs Regs { get; }
+
+    /// <summary>Runs the guest until it makes a system call, faults, or is kicked.</summary>
+    VcpuExit Run();
+
+    /// <summary>Makes a running (or the next) Run return <see cref="VcpuExitKind.Kicked"/> soon. Any thread.</summary>
+    void Kick();
+
+    /// <summary>The full architectural state beyond <see cref="Regs"/> (FPU/SSE/AVX), opaque, for checkpoints.</summary>
+    byte[] SaveExtendedState();
+
+    /// <summary>Restores what <see cref="SaveExtendedState"/> returned.</summary>
+    void RestoreExtendedState(ReadOnlySpan<byte> state);
+}

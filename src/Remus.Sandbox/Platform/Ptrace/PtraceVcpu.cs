@@ -1,0 +1,215 @@
+using System.Runtime.InteropServices;
+
+namespace Remus.Sandbox.Platform.Ptrace;
+
+/// <summary>
+/// The ptrace platform (gVisor's "ptrace" platform, for hosts without /dev/kvm): the guest program's ring 3 runs in
+/// a stub process whose address space holds nothing but the stub and the guest RAM memfd, mapped at the same
+/// addresses as in the micro-VM layout. PTRACE_SYSEMU stops it at every <c>syscall</c> before the host kernel sees
+/// it, so the host never executes a guest system call; this process serves them all. Faults arrive as signals.
+/// The vCPU is bound to the thread that created it (ptrace requests must come from the tracer thread).
+/// </summary>
+internal sealed unsafe class PtraceVcpu : IVcpu
+{
+    private const int KickSignal = Libc.SIGUSR2;
+
+    private readonly int _pid;
+    private UserRegs _regs;
+    private readonly UserRegs _stubRegs;
+    private bool _regsDirty;
+    private bool _dead;
+
+    public ref UserRegs Regs => ref _regs;
+
+    public PtraceVcpu(GuestMemory memory)
+    {
+        _pid = SpawnStub();
+        try
+        {
+            Check(Libc.ptrace(Libc.PTRACE_SEIZE, _pid, 0, (nint)(Libc.PTRACE_O_EXITKILL | Libc.PTRACE_O_TRACESYSGOOD)), "PTRACE_SEIZE");
+            Check(Libc.ptrace(Libc.PTRACE_INTERRUPT, _pid, 0, 0), "PTRACE_INTERRUPT");
+            WaitStop();
+            GetRegs(ref _stubRegs);
+            // The stub's signal state is whatever the spawning thread had: clear the mask and make the kick signal
+            // deliverable (a stop we intercept), so Kick() always reaches it.
+            Inject(14, 2 /* SIG_SETMASK */, StubProgram.Zeros, 0, 8);              // rt_sigprocmask
+            Inject(13, KickSignal, StubProgram.Zeros, 0, 8);                         // rt_sigaction(SIG_DFL)
+            long at = Inject(9, GuestMemory.UserBase, memory.Size - GuestMemory.UserBase,
+                Libc.PROT_READ | Libc.PROT_WRITE | Libc.PROT_EXEC, Libc.MAP_SHARED | Libc.MAP_FIXED,
+                (ulong)memory.Fd, GuestMemory.UserBase);                             // mmap guest RAM
+            if (at != (long)GuestMemory.UserBase)
+                throw new SandboxException($"cannot map guest memory into the vCPU process: {Libc.ErrnoText((int)-at)}");
+            Inject(3, (ulong)memory.Fd);                                             // close
+            _regs = _stubRegs;
+            _regsDirty = true;
+        }
+        catch
+        {
+            Destroy();
+            throw;
+        }
+    }
+
+    private static int SpawnStub()
+    {
+        byte[] image = StubProgram.Build();
+        int fd = Libc.memfd_create("remus-vcpu", Libc.MFD_CLOEXEC);
+        if (fd < 0) throw new SandboxException($"cannot create the vCPU process: {Libc.ErrnoText(Libc.Errno)}");
+        try
+        {
+            fixed (byte* p = image)
+                if (Libc.write(fd, p, (nuint)image.Length) != image.Length)
+                    throw new SandboxException($"cannot create the vCPU process: {Libc.ErrnoText(Libc.Errno)}");
+            string path = $"/proc/self/fd/{fd}";
+            nint arg0 = Marshal.StringToCoTaskMemUTF8("remus-vcpu");
+            try
+            {
+                nint* argv = stackalloc nint[2] { arg0, 0 };
+                nint* envp = stackalloc nint[1] { 0 };
+                int pid;
+                int rc = Libc.posix_spawn(&pid, path, 0, 0, argv, envp);
+                if (rc != 0) throw new SandboxException($"cannot start the vCPU process: {Libc.ErrnoText(rc)}");
+                return pid;
+            }
+            finally
+            {
+                Marshal.FreeCoTaskMem(arg0);
+            }
+        }
+        finally
+        {
+            Libc.close(fd);
+        }
+    }
+
+    /// <summary>Runs one system call inside the stub, on its own registers, and returns its result.</summary>
+    private long Inject(ulong nr, ulong a0 = 0, ulong a1 = 0, ulong a2 = 0, ulong a3 = 0, ulong a4 = 0, ulong a5 = 0)
+    {
+        UserRegs r = _stubRegs;
+        r.Rip = StubProgram.SyscallInstruction;
+        r.Rax = nr;
+        r.OrigRax = ulong.MaxValue; // not inside a syscall: no restart logic on resume
+        r.Rdi = a0; r.Rsi = a1; r.Rdx = a2; r.R10 = a3; r.R8 = a4; r.R9 = a5;
+        SetRegs(in r);
+        for (int stops = 0; stops < 2;)
+        {
+            Check(Libc.ptrace(Libc.PTRACE_SYSCALL, _pid, 0, 0), "PTRACE_SYSCALL");
+            int sig = WaitStop();
+            if (sig == (Libc.SIGTRAP | 0x80)) stops++;
+        }
+        GetRegs(ref r);
+        return (long)r.Rax;
+    }
+
+    public VcpuExit Run()
+    {
+        if (_dead) throw new InvalidOperationException("the vCPU process is gone");
+        if (_regsDirty)
+        {
+            SetRegs(in _regs);
+            _regsDirty = false;
+        }
+        Check(Libc.ptrace(Libc.PTRACE_SYSEMU, _pid, 0, 0), "PTRACE_SYSEMU");
+        int sig = WaitStop(out int status);
+        GetRegs(ref _regs);
+        _regsDirty = true; // the kernel layer usually writes rax; reloading is cheaper than tracking every write
+        if (sig == (Libc.SIGTRAP | 0x80)) return VcpuExit.SyscallExit;
+        if ((status >> 16) != 0 || sig == KickSignal) return VcpuExit.KickedExit;
+        switch (sig)
+        {
+            case 4: case 5: case 7: case 8: case 11: // SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV
+                Span<byte> info = stackalloc byte[128];
+                ulong addr = 0;
+                fixed (byte* p = info)
+                    if (Libc.ptrace(Libc.PTRACE_GETSIGINFO, _pid, 0, (nint)p) == 0) addr = *(ulong*)(p + 16);
+                return new VcpuExit(VcpuExitKind.Fault, sig, addr);
+            default:
+                return VcpuExit.KickedExit; // a stray signal (e.g. the terminal's SIGINT): suppressed
+        }
+    }
+
+    public void Kick()
+    {
+        if (!_dead) Libc.kill(_pid, KickSignal);
+    }
+
+    public byte[] SaveExtendedState()
+    {
+        var buf = new byte[16384];
+        fixed (byte* p = buf)
+        {
+            var iov = stackalloc nint[2] { (nint)p, buf.Length };
+            Check(Libc.ptrace(Libc.PTRACE_GETREGSET, _pid, Libc.NT_X86_XSTATE, (nint)iov), "PTRACE_GETREGSET");
+            return buf.AsSpan(0, (int)iov[1]).ToArray();
+        }
+    }
+
+    public void RestoreExtendedState(ReadOnlySpan<byte> state)
+    {
+        fixed (byte* p = state)
+        {
+            var iov = stackalloc nint[2] { (nint)p, state.Length };
+            Check(Libc.ptrace(Libc.PTRACE_SETREGSET, _pid, Libc.NT_X86_XSTATE, (nint)iov), "PTRACE_SETREGSET");
+        }
+    }
+
+    private void GetRegs(ref UserRegs r)
+    {
+        fixed (UserRegs* p = &r) Check(Libc.ptrace(Libc.PTRACE_GETREGS, _pid, 0, (nint)p), "PTRACE_GETREGS");
+    }
+
+    private void SetRegs(in UserRegs r)
+    {
+        fixed (UserRegs* p = &r) Check(Libc.ptrace(Libc.PTRACE_SETREGS, _pid, 0, (nint)p), "PTRACE_SETREGS");
+    }
+
+    private int WaitStop() => WaitStop(out _);
+
+    /// <summary>Waits for the next ptrace stop and returns its signal number (with 0x80 for syscall stops).</summary>
+    private int WaitStop(out int status)
+    {
+        int st;
+        while (true)
+        {
+            int rc = Libc.waitpid(_pid, &st, Libc.WALL);
+            if (rc == _pid) break;
+            if (rc < 0 && Libc.Errno == 4) continue; // EINTR
+            throw new SandboxException($"lost the vCPU process: {Libc.ErrnoText(Libc.Errno)}");
+        }
+        status = st;
+        if ((st & 0xff) != 0x7f) // not stopped: exited or killed
+        {
+            _dead = true;
+            throw new SandboxException((st & 0x7f) == 0
+                ? $"the vCPU process exited unexpectedly (status {(st >> 8) & 0xff})"
+                : $"the vCPU process was killed by signal {st & 0x7f}");
+        }
+        return (st >> 8) & 0xff;
+    }
+
+    private void Check(long rc, string what)
+    {
+        if (rc < 0)
+        {
+            int e = Libc.Errno;
+            if (e == 3) _dead = true; // ESRCH: gone
+            throw new SandboxException($"{what} on the vCPU process failed: {Libc.ErrnoText(e)}");
+        }
+    }
+
+    private void Destroy()
+    {
+        if (_pid <= 0) return;
+        Libc.kill(_pid, Libc.SIGKILL);
+        int st = 0;
+        while (true)
+        {
+            int rc = Libc.waitpid(_pid, &st, Libc.WALL);
+            if (rc < 0 && Libc.Errno == 4) continue;
+            if (rc < 0 || (st & 0xff) != 0x7f) break; // reaped (or not ours any more)
+        }
+        _dead = true;
+    }
+
+    public void Dispose() => Destroy();
+}
