@@ -4,7 +4,6 @@ using Remus.Sandbox.Kernel.Files;
 using Remus.Sandbox.Loader;
 using Remus.Sandbox.Memory;
 using Remus.Sandbox.Platform;
-using Remus.Sandbox.Platform.Ptrace;
 
 namespace Remus.Sandbox;
 
@@ -91,7 +90,7 @@ public sealed class SandboxDomain : IDisposable
     {
         try
         {
-            _vcpu = new PtraceVcpu(_memory);
+            _vcpu = PlatformSelector.CreateVcpu(_memory, Spec.Platform);
             ref var r = ref _vcpu.Regs;
             ulong cs = r.Cs, ss = r.Ss, ds = r.Ds;
             r = default;

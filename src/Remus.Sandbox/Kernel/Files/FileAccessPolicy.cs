@@ -19,6 +19,9 @@ internal sealed class FileAccessPolicy
     public FileAccessPolicy(string programPath, IEnumerable<string> entries)
     {
         ProgramPath = Path.GetFullPath(programPath);
+        // The program may read itself (some programs open argv[0] or /proc/self/exe).
+        _given.Add(ProgramPath);
+        _canonical.Add(HostFiles.RealPath(ProgramPath) ?? ProgramPath);
         foreach (var e in entries)
         {
             string full = Path.GetFullPath(e);

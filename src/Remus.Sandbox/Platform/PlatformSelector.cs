@@ -1,0 +1,36 @@
+using Remus.Sandbox.Platform.Ptrace;
+
+namespace Remus.Sandbox.Platform;
+
+/// <summary>Builds the vCPU of the chosen platform. Called on the thread that will run it.</summary>
+internal static class PlatformSelector
+{
+    public static PlatformKind Resolve(PlatformKind kind)
+    {
+        if (kind != PlatformKind.Auto) return kind;
+        return Environment.GetEnvironmentVariable("REMUS_PLATFORM")?.ToLowerInvariant() switch
+        {
+            "kvm" => PlatformKind.Kvm,
+            "ptrace" => PlatformKind.Ptrace,
+            _ => KvmPlatformAvailable(out _) ? PlatformKind.Kvm : PlatformKind.Ptrace,
+        };
+    }
+
+    public static bool KvmPlatformAvailable(out string reason)
+    {
+        reason = "the KVM platform is not built yet";
+        return false;
+    }
+
+    public static IVcpu CreateVcpu(GuestMemory memory, PlatformKind kind)
+    {
+        switch (Resolve(kind))
+        {
+            case PlatformKind.Kvm:
+                if (!KvmPlatformAvailable(out string reason)) throw new SandboxException($"cannot use KVM: {reason}");
+                throw new SandboxException("cannot use KVM: the KVM platform is not built yet");
+            default:
+                return new PtraceVcpu(memory);
+        }
+    }
+}
