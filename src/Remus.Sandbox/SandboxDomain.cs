@@ -13,7 +13,7 @@ namespace Remus.Sandbox;
 /// from any other thread. The vCPU lives on a thread of its own (ptrace and KVM bind a vCPU to one thread), which
 /// Run() starts and waits for.
 /// </summary>
-public sealed class SandboxDomain : IDisposable
+public sealed partial class SandboxDomain : IDisposable
 {
     private readonly GuestMemory _memory;
     private readonly SandboxKernel _kernel;
@@ -24,7 +24,8 @@ public sealed class SandboxDomain : IDisposable
     private Exception? _startError;
     private IVcpu? _vcpu;
     private CancellationTokenSource _interrupt = new();
-    private bool _go, _pauseRequested, _killRequested, _disposed;
+    private bool _go, _pauseRequested, _killRequested, _disposed, _waiting;
+    private readonly Queue<Action> _work = new();
     private DomainState _state = DomainState.Created;
 
     public DomainSpec Spec { get; }
@@ -58,11 +59,13 @@ public sealed class SandboxDomain : IDisposable
     /// Validates the program (a clear <see cref="SandboxException"/> for a missing, non-ELF, 32-bit, dynamically
     /// linked or too large program), builds the VM and loads the program. Nothing is left behind on failure.
     /// </summary>
-    public static SandboxDomain Create(DomainSpec spec, IConsole console)
+    public static SandboxDomain Create(DomainSpec spec, IConsole console) => Build(spec, console, incoming: false);
+
+    private static SandboxDomain Build(DomainSpec spec, IConsole console, bool incoming)
     {
         if (spec.MemoryMiB < DomainSpec.MinMemoryMiB || spec.MemoryMiB > DomainSpec.MaxMemoryMiB)
             throw new SandboxException($"memory must be between {DomainSpec.MinMemoryMiB} and {DomainSpec.MaxMemoryMiB} MiB (got {spec.MemoryMiB})");
-        var elf = ElfImage.Load(spec.ProgramPath);
+        var elf = incoming ? null : ElfImage.Load(spec.ProgramPath);
         var policy = new FileAccessPolicy(spec.ProgramPath, spec.Files);
         ulong size = ((ulong)spec.MemoryMiB + 1) / 2 * 2 << 20;
         var memory = new GuestMemory(size);
@@ -70,7 +73,7 @@ public sealed class SandboxDomain : IDisposable
         try
         {
             var mm = new AddressSpace(memory);
-            var start = ProgramLoader.Load(elf, mm, spec, RandomNumberGenerator.GetBytes(16));
+            var start = elf == null ? default : ProgramLoader.Load(elf, mm, spec, RandomNumberGenerator.GetBytes(16));
             var kernel = new SandboxKernel(memory, mm, spec, console, policy);
             domain = new SandboxDomain(spec, memory, kernel, start);
             domain._thread.Start();
@@ -84,6 +87,49 @@ public sealed class SandboxDomain : IDisposable
             else memory.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="f"/> on the vCPU thread (ptrace and KVM calls must come from it) while the vCPU is not
+    /// running: before Run, or paused.
+    /// </summary>
+    private T OnVcpuThread<T>(Func<IVcpu, T> f)
+    {
+        T result = default!;
+        Exception? error = null;
+        bool done = false;
+        lock (_lock)
+        {
+            if (_state == DomainState.Exited) throw new InvalidOperationException("the domain has exited");
+            if (!_waiting && _state == DomainState.Running) throw new InvalidOperationException("pause the domain first");
+            _work.Enqueue(() =>
+            {
+                try { result = f(_vcpu!); }
+                catch (Exception e) { error = e; }
+                done = true;
+            });
+            Monitor.PulseAll(_lock);
+            while (!done) Monitor.Wait(_lock);
+        }
+        if (error != null) throw error is SandboxException or InvalidOperationException ? error : new SandboxException(error.Message, error);
+        return result;
+    }
+
+    /// <summary>Waits on the lock while <paramref name="keepWaiting"/> holds, serving OnVcpuThread work.</summary>
+    private void WaitServingWork(Func<bool> keepWaiting)
+    {
+        _waiting = true;
+        while (true)
+        {
+            while (_work.Count > 0)
+            {
+                _work.Dequeue()();
+                Monitor.PulseAll(_lock);
+            }
+            if (!keepWaiting()) break;
+            Monitor.Wait(_lock);
+        }
+        _waiting = false;
     }
 
     private void VcpuThread()
@@ -109,7 +155,7 @@ public sealed class SandboxDomain : IDisposable
         _ready.Set();
         lock (_lock)
         {
-            while (!_go && !_killRequested) Monitor.Wait(_lock);
+            WaitServingWork(() => !_go && !_killRequested);
             if (_state == DomainState.Created) _state = DomainState.Running;
         }
         int status;
@@ -145,7 +191,7 @@ public sealed class SandboxDomain : IDisposable
                 {
                     _state = DomainState.Paused;
                     Monitor.PulseAll(_lock);
-                    while (_pauseRequested && !_killRequested) Monitor.Wait(_lock);
+                    WaitServingWork(() => _pauseRequested && !_killRequested);
                     if (_killRequested) return 137;
                     _state = DomainState.Running;
                     _interrupt = new CancellationTokenSource();

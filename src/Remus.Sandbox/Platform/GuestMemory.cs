@@ -92,22 +92,52 @@ public sealed unsafe class GuestMemory : IDisposable
         return new Span<byte>(_base + addr, len);
     }
 
+    /// <summary>Guest page <paramref name="pfn"/> as it is, for checkpoints (not marked dirty).</summary>
+    public Span<byte> Page(ulong pfn)
+    {
+        if (pfn >= Size / PageSize) throw new GuestFaultException(pfn * PageSize);
+        return new Span<byte>(_base + pfn * PageSize, (int)PageSize);
+    }
+
+    /// <summary>
+    /// ORs into <paramref name="bitmap"/> every page of [from, Size) that holds data, skipping the memfd's holes
+    /// (never-written or released memory, which reads as zeros) without touching them.
+    /// </summary>
+    public void MarkPopulated(Span<ulong> bitmap, ulong from)
+    {
+        long at = (long)from;
+        while (at < (long)Size)
+        {
+            long data = Libc.lseek(Fd, at, Libc.SEEK_DATA);
+            if (data < 0) break; // ENXIO: no data past here
+            long hole = Libc.lseek(Fd, data, Libc.SEEK_HOLE);
+            if (hole < 0) hole = (long)Size;
+            for (ulong p = (ulong)data / PageSize; p < ((ulong)hole + PageSize - 1) / PageSize && p < Size / PageSize; p++)
+                bitmap[(int)(p >> 6)] |= 1UL << (int)(p & 63);
+            at = hole;
+        }
+    }
+
     public void MarkDirty(ulong addr, ulong len)
     {
         if (len == 0) return;
         ulong first = addr / PageSize, last = (addr + len - 1) / PageSize;
-        for (ulong p = first; p <= last; p++) _hostDirty[p >> 6] |= 1UL << (int)(p & 63);
+        for (ulong p = first; p <= last; p++)
+        {
+            ulong bit = 1UL << (int)(p & 63);
+            if ((Volatile.Read(ref _hostDirty[p >> 6]) & bit) == 0) Interlocked.Or(ref _hostDirty[p >> 6], bit);
+        }
     }
 
-    /// <summary>Copies the host-dirty bitmap into <paramref name="into"/> (OR) and clears it.</summary>
+    /// <summary>ORs the host-dirty bitmap into <paramref name="into"/> and clears it (safe while the vCPU runs).</summary>
     public void TakeHostDirty(Span<ulong> into)
     {
         for (int i = 0; i < _hostDirty.Length; i++)
-        {
-            into[i] |= _hostDirty[i];
-            _hostDirty[i] = 0;
-        }
+            if (Volatile.Read(ref _hostDirty[i]) != 0) into[i] |= Interlocked.Exchange(ref _hostDirty[i], 0);
     }
+
+    /// <summary>Number of 64-bit words in a bitmap of all guest pages.</summary>
+    public int BitmapWords => _hostDirty.Length;
 
     public ulong ReadU64(ulong addr) => BinaryPrimitives.ReadUInt64LittleEndian(Span(addr, 8));
     public uint ReadU32(ulong addr) => BinaryPrimitives.ReadUInt32LittleEndian(Span(addr, 4));

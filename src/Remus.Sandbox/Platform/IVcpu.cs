@@ -20,4 +20,13 @@ public interface IVcpu : IDisposable
 
     /// <summary>Restores what <see cref="SaveExtendedState"/> returned.</summary>
     void RestoreExtendedState(ReadOnlySpan<byte> state);
+
+    /// <summary>Starts tracking which guest pages the vCPU writes (idempotent). Paused, on the vCPU thread.</summary>
+    void StartDirtyLog() => throw new NotSupportedException("this platform has no dirty log");
+
+    /// <summary>
+    /// ORs into <paramref name="bitmap"/> (bit n = guest page n) the pages the vCPU wrote since the last harvest (or
+    /// since <see cref="StartDirtyLog"/>), and starts a new round. Any thread, running or paused.
+    /// </summary>
+    void HarvestDirty(Span<ulong> bitmap) => throw new NotSupportedException("this platform has no dirty log");
 }

@@ -49,6 +49,22 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial int getuid();
 
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial long syscall(long number, long a0, long a1, long a2);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int ioctl(int fd, ulong request, void* arg);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    internal const long SYS_pidfd_open = 434, SYS_pidfd_getfd = 438, SYS_userfaultfd = 323;
+
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial long lseek(int fd, long offset, int whence);
+
+    internal const int SEEK_DATA = 3, SEEK_HOLE = 4;
+
     internal static int Errno => Marshal.GetLastPInvokeError();
 
     internal static string ErrnoText(int errno) => Marshal.GetPInvokeErrorMessage(errno);
@@ -65,6 +81,7 @@ internal static unsafe partial class Libc
     internal const long PTRACE_SEIZE = 0x4206;
     internal const long PTRACE_INTERRUPT = 0x4207;
     internal const long PTRACE_GETSIGINFO = 0x4202;
+    internal const long PTRACE_GET_SYSCALL_INFO = 0x420e;
     internal const long PTRACE_O_TRACESYSGOOD = 1;
     internal const long PTRACE_O_EXITKILL = 0x100000;
     internal const int PTRACE_EVENT_STOP = 128;

@@ -9,7 +9,7 @@ internal sealed partial class SandboxKernel
     private const int TIMER_ABSTIME = 1;
     private const long NsPerSec = 1_000_000_000;
 
-    private readonly long _startNs = GuestClock.HostMonotonicNs;
+    private long _startNs = GuestClock.HostMonotonicNs;
 
     /// <summary>The deadline of a sleep that was interrupted, so its restart sleeps only what is left.</summary>
     private (ulong Rip, long DeadlineNs)? _interruptedSleep;

@@ -17,12 +17,15 @@ internal sealed unsafe class PtraceVcpu : IVcpu
     private UserRegs _regs;
     private readonly UserRegs _stubRegs;
     private bool _regsDirty;
+    private readonly GuestMemory _memory;
+    private PtraceDirtyLog? _dirtyLog;
     private bool _dead;
 
     public ref UserRegs Regs => ref _regs;
 
     public PtraceVcpu(GuestMemory memory)
     {
+        _memory = memory;
         _pid = SpawnStub();
         try
         {
@@ -91,11 +94,19 @@ internal sealed unsafe class PtraceVcpu : IVcpu
         r.OrigRax = ulong.MaxValue; // not inside a syscall: no restart logic on resume
         r.Rdi = a0; r.Rsi = a1; r.Rdx = a2; r.R10 = a3; r.R8 = a4; r.R9 = a5;
         SetRegs(in r);
-        for (int stops = 0; stops < 2;)
+        _regsDirty = true; // the guest's registers go back in before it runs again
+        // The stub may be sitting in the syscall-entry stop of a guest call we served: its exit stop, if the kernel
+        // reports one, comes before our call's entry. Count only an exit that follows an entry.
+        Span<byte> info = stackalloc byte[88];
+        bool entered = false;
+        while (true)
         {
             Check(Libc.ptrace(Libc.PTRACE_SYSCALL, _pid, 0, 0), "PTRACE_SYSCALL");
-            int sig = WaitStop();
-            if (sig == (Libc.SIGTRAP | 0x80)) stops++;
+            if (WaitStop() != (Libc.SIGTRAP | 0x80)) continue;
+            fixed (byte* p = info)
+                Check(Libc.ptrace(Libc.PTRACE_GET_SYSCALL_INFO, _pid, info.Length, (nint)p), "PTRACE_GET_SYSCALL_INFO");
+            if (info[0] == 1) entered = true;            // PTRACE_SYSCALL_INFO_ENTRY
+            else if (info[0] == 2 && entered) break;     // PTRACE_SYSCALL_INFO_EXIT
         }
         GetRegs(ref r);
         return (long)r.Rax;
@@ -151,6 +162,27 @@ internal sealed unsafe class PtraceVcpu : IVcpu
             var iov = stackalloc nint[2] { (nint)p, state.Length };
             Check(Libc.ptrace(Libc.PTRACE_SETREGSET, _pid, Libc.NT_X86_XSTATE, (nint)iov), "PTRACE_SETREGSET");
         }
+    }
+
+    public void StartDirtyLog()
+    {
+        if (_dirtyLog != null) return;
+        long fd = Inject(Libc.SYS_userfaultfd, 0x80000 | 0x800); // O_CLOEXEC | O_NONBLOCK
+        if (fd < 0) throw new SandboxException($"dirty-page tracking is not available on this host (userfaultfd: {Libc.ErrnoText((int)-fd)})");
+        try
+        {
+            _dirtyLog = new PtraceDirtyLog(_pid, (int)fd, GuestMemory.UserBase, _memory.Size);
+        }
+        finally
+        {
+            Inject(3, (ulong)fd); // the stub's copy; ours keeps the userfaultfd alive
+        }
+    }
+
+    public void HarvestDirty(Span<ulong> bitmap)
+    {
+        if (_dirtyLog == null) throw new InvalidOperationException("the dirty log was not started");
+        _dirtyLog.Harvest(bitmap);
     }
 
     private void GetRegs(ref UserRegs r)
@@ -211,5 +243,9 @@ internal sealed unsafe class PtraceVcpu : IVcpu
         _dead = true;
     }
 
-    public void Dispose() => Destroy();
+    public void Dispose()
+    {
+        _dirtyLog?.Dispose();
+        Destroy();
+    }
 }

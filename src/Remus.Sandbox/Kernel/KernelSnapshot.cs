@@ -1,0 +1,148 @@
+using Remus.Sandbox.Kernel.Files;
+using Remus.Sandbox.Memory;
+using Remus.Sandbox.Platform;
+
+namespace Remus.Sandbox.Kernel;
+
+/// <summary>
+/// The kernel's objects as a checkpoint carries them (KERNEL_STATE): the clock, the address-space bookkeeping,
+/// signal state, open files (console streams, and host files by path and offset, reopened on restore), and an
+/// interrupted sleep. Shared open files (dup) stay shared. Versioned; a newer version is refused, not guessed.
+/// </summary>
+internal sealed partial class SandboxKernel
+{
+    private const uint SnapshotMagic = 0x3154534B; // "KST1"
+    private const int SnapshotVersion = 1;
+
+    public byte[] SaveState()
+    {
+        using var ms = new MemoryStream();
+        using var w = new BinaryWriter(ms);
+        w.Write(SnapshotMagic);
+        w.Write(SnapshotVersion);
+        w.Write(Clock.MonotonicNs);
+        w.Write(GuestClock.HostMonotonicNs - _startNs);
+
+        w.Write(Mm.ImageStart);
+        w.Write(Mm.BrkStart);
+        w.Write(Mm.Brk);
+        w.Write(Mm.Mappings.Count);
+        foreach (var m in Mm.Mappings) { w.Write(m.Start); w.Write(m.End); w.Write(m.Prot); }
+
+        w.Write(Signals.Actions);
+        w.Write(Signals.Blocked);
+        w.Write(Signals.AltStack);
+
+        var descriptions = new List<FileDescription>();
+        var fds = Fds.All.ToList();
+        foreach (var (_, f, _) in fds) if (!descriptions.Contains(f)) descriptions.Add(f);
+        w.Write(descriptions.Count);
+        foreach (var f in descriptions)
+        {
+            w.Write(f.Flags);
+            switch (f)
+            {
+                case ConsoleFile c:
+                    w.Write((byte)0);
+                    w.Write(c.Stream);
+                    break;
+                case HostFile h:
+                    w.Write((byte)1);
+                    w.Write(h.HostPath);
+                    w.Write(h.IsDirectory);
+                    w.Write(h.Position);
+                    break;
+                default:
+                    throw new InvalidOperationException($"cannot checkpoint open file {f.GetType().Name}");
+            }
+        }
+        w.Write(fds.Count);
+        foreach (var (fd, f, cloexec) in fds) { w.Write(fd); w.Write(descriptions.IndexOf(f)); w.Write(cloexec); }
+
+        w.Write(_interruptedSleep.HasValue);
+        if (_interruptedSleep is { } s) { w.Write(s.Rip); w.Write(s.DeadlineNs); }
+        w.Flush();
+        return ms.ToArray();
+    }
+
+    /// <summary>Replaces this (fresh) kernel's objects with those of a checkpoint.</summary>
+    public void LoadState(ReadOnlySpan<byte> state)
+    {
+        using var r = new BinaryReader(new MemoryStream(state.ToArray()));
+        try
+        {
+            if (r.ReadUInt32() != SnapshotMagic) throw new SandboxException("corrupt kernel state in the checkpoint");
+            int version = r.ReadInt32();
+            if (version != SnapshotVersion)
+                throw new SandboxException($"unsupported kernel state version {version} (this build reads {SnapshotVersion})");
+            Clock.ContinueFrom(r.ReadInt64());
+            _startNs = GuestClock.HostMonotonicNs - r.ReadInt64();
+
+            ulong imageStart = r.ReadUInt64(), brkStart = r.ReadUInt64(), brk = r.ReadUInt64();
+            int n = r.ReadInt32();
+            var maps = new List<Mapping>(n);
+            for (int i = 0; i < n; i++) maps.Add(new Mapping(r.ReadUInt64(), r.ReadUInt64(), r.ReadInt32()));
+            Mm.Restore(imageStart, brkStart, brk, maps);
+
+            r.ReadBytes(Signals.Actions.Length).CopyTo(Signals.Actions, 0);
+            Signals.Blocked = r.ReadUInt64();
+            r.ReadBytes(Signals.AltStack.Length).CopyTo(Signals.AltStack, 0);
+
+            int nd = r.ReadInt32();
+            var descriptions = new List<FileDescription>(nd);
+            try
+            {
+                for (int i = 0; i < nd; i++)
+                {
+                    int flags = r.ReadInt32();
+                    switch (r.ReadByte())
+                    {
+                        case 0:
+                            descriptions.Add(new ConsoleFile(Console, r.ReadInt32()) { Flags = flags });
+                            break;
+                        case 1:
+                            descriptions.Add(ReopenHostFile(r.ReadString(), r.ReadBoolean(), r.ReadInt64(), flags));
+                            break;
+                        default:
+                            throw new SandboxException("corrupt kernel state in the checkpoint (open file kind)");
+                    }
+                }
+            }
+            catch
+            {
+                foreach (var d in descriptions) d.Release();
+                throw;
+            }
+            Fds.CloseAll();
+            int nf = r.ReadInt32();
+            for (int i = 0; i < nf; i++)
+            {
+                int fd = r.ReadInt32(), index = r.ReadInt32();
+                bool cloexec = r.ReadBoolean();
+                if (index < 0 || index >= descriptions.Count || fd < 0 || fd >= FdTable.MaxFds)
+                    throw new SandboxException("corrupt kernel state in the checkpoint (fd table)");
+                Fds.Set(fd, descriptions[index], cloexec);
+            }
+            _interruptedSleep = r.ReadBoolean() ? (r.ReadUInt64(), r.ReadInt64()) : null;
+        }
+        catch (EndOfStreamException)
+        {
+            throw new SandboxException("truncated kernel state in the checkpoint");
+        }
+    }
+
+    private HostFile ReopenHostFile(string path, bool isDirectory, long position, int flags)
+    {
+        if (Policy.Resolve(path, "/") == null)
+            throw new SandboxException($"the checkpoint has {path} open, which this domain's configuration does not expose");
+        int fd = HostFiles.OpenRead(path, false);
+        if (fd < 0) throw new SandboxException($"cannot reopen {path}, open in the checkpoint: {Libc.ErrnoText((int)-fd)}");
+        var f = new HostFile(fd, path, isDirectory) { Flags = flags };
+        if (f.Seek(position, 0) < 0)
+        {
+            f.Release();
+            throw new SandboxException($"cannot restore the offset of {path}");
+        }
+        return f;
+    }
+}

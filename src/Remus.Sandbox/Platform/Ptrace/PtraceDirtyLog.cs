@@ -1,0 +1,117 @@
+using System.Runtime.InteropServices;
+
+namespace Remus.Sandbox.Platform.Ptrace;
+
+/// <summary>
+/// The dirty log of the ptrace platform, the counterpart of KVM_GET_DIRTY_LOG: a userfaultfd in asynchronous
+/// write-protect mode over the stub's guest RAM mapping, read and re-armed atomically by PAGEMAP_SCAN on the stub's
+/// /proc/PID/pagemap (Linux 6.7+, the same mechanism CRIU uses for incremental dumps). A write by the guest to a
+/// protected page just clears the protection (no fault reaches anyone); the scan reports those pages as written
+/// and protects them again. The userfaultfd is created inside the stub (it belongs to the stub's mm) and fetched
+/// here with pidfd_getfd.
+/// </summary>
+internal sealed unsafe class PtraceDirtyLog : IDisposable
+{
+    private const ulong UFFD_API = 0xAA;
+    private const ulong UFFD_FEATURE_WP_UNPOPULATED = 1 << 13, UFFD_FEATURE_WP_ASYNC = 1 << 15;
+    private const ulong UFFDIO_API = 0xC018AA3F, UFFDIO_REGISTER = 0xC020AA00, UFFDIO_WRITEPROTECT = 0xC018AA06;
+    private const ulong UFFDIO_REGISTER_MODE_WP = 2, UFFDIO_WRITEPROTECT_MODE_WP = 1;
+    private const ulong PAGEMAP_SCAN = 0xC0606610;
+    private const ulong PM_SCAN_WP_MATCHING = 1, PM_SCAN_CHECK_WPASYNC = 2, PAGE_IS_WRITTEN = 2;
+    private const int Regions = 512;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PmScanArg
+    {
+        public ulong Size, Flags, Start, End, WalkEnd, Vec, VecLen, MaxPages, CategoryInverted, CategoryMask,
+            CategoryAnyofMask, ReturnMask;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PageRegion
+    {
+        public ulong Start, End, Categories;
+    }
+
+    private readonly int _uffd;
+    private readonly int _pagemap;
+    private readonly ulong _start, _end;
+    private readonly PageRegion[] _regions = new PageRegion[Regions];
+
+    /// <param name="pid">the stub process</param>
+    /// <param name="uffdInStub">the userfaultfd the stub created</param>
+    public PtraceDirtyLog(int pid, int uffdInStub, ulong start, ulong end)
+    {
+        _start = start;
+        _end = end;
+        int pidfd = (int)Libc.syscall(Libc.SYS_pidfd_open, pid, 0, 0);
+        if (pidfd < 0) throw Fail("pidfd_open");
+        try
+        {
+            _uffd = (int)Libc.syscall(Libc.SYS_pidfd_getfd, pidfd, uffdInStub, 0);
+            if (_uffd < 0) throw Fail("pidfd_getfd");
+        }
+        finally
+        {
+            Libc.close(pidfd);
+        }
+        try
+        {
+            var api = stackalloc ulong[3] { UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, 0 };
+            if (Libc.ioctl(_uffd, UFFDIO_API, api) != 0) throw Fail("UFFDIO_API (asynchronous write-protect)");
+            var reg = stackalloc ulong[4] { start, end - start, UFFDIO_REGISTER_MODE_WP, 0 };
+            if (Libc.ioctl(_uffd, UFFDIO_REGISTER, reg) != 0) throw Fail("UFFDIO_REGISTER");
+            _pagemap = Libc.open($"/proc/{pid}/pagemap", 0x80000 /* O_RDONLY|O_CLOEXEC */);
+            if (_pagemap < 0) throw Fail("open pagemap");
+            Protect();
+        }
+        catch
+        {
+            Libc.close(_uffd);
+            if (_pagemap > 0) Libc.close(_pagemap);
+            throw;
+        }
+    }
+
+    private static SandboxException Fail(string what) =>
+        new($"dirty-page tracking is not available on this host ({what}: {Libc.ErrnoText(Libc.Errno)})");
+
+    private void Protect()
+    {
+        var wp = stackalloc ulong[3] { _start, _end - _start, UFFDIO_WRITEPROTECT_MODE_WP };
+        if (Libc.ioctl(_uffd, UFFDIO_WRITEPROTECT, wp) != 0) throw Fail("UFFDIO_WRITEPROTECT");
+    }
+
+    /// <summary>ORs into <paramref name="bitmap"/> (one bit per guest page) the pages written since the last call.</summary>
+    public void Harvest(Span<ulong> bitmap)
+    {
+        fixed (PageRegion* vec = _regions)
+        {
+            var arg = new PmScanArg
+            {
+                Size = (ulong)sizeof(PmScanArg), Flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+                Start = _start, End = _end, Vec = (ulong)vec, VecLen = Regions,
+                CategoryMask = PAGE_IS_WRITTEN, ReturnMask = PAGE_IS_WRITTEN,
+            };
+            while (true)
+            {
+                int n = Libc.ioctl(_pagemap, PAGEMAP_SCAN, &arg);
+                if (n < 0) throw Fail("PAGEMAP_SCAN");
+                for (int i = 0; i < n; i++)
+                    for (ulong a = vec[i].Start; a < vec[i].End; a += GuestMemory.PageSize)
+                    {
+                        ulong pfn = a / GuestMemory.PageSize;
+                        bitmap[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
+                    }
+                if (arg.WalkEnd >= _end || n < Regions) break;
+                arg.Start = arg.WalkEnd;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        Libc.close(_pagemap);
+        Libc.close(_uffd);
+    }
+}

@@ -1,0 +1,89 @@
+using System.Runtime.InteropServices;
+using Remus.Sandbox.Platform;
+
+namespace Remus.Sandbox;
+
+/// <summary>
+/// The narrow interface the checkpoint engine uses (DESIGN.md §3): pages, the dirty log, and the vCPU and kernel
+/// state of a paused domain; and, on the receiving side, a domain built from a checkpoint instead of a program.
+/// Guest pages below <see cref="FirstPage"/> belong to the platform and are never transferred.
+/// </summary>
+public sealed partial class SandboxDomain
+{
+    private const uint VcpuStateMagic = 0x31555043; // "CPU1"
+
+    /// <summary>Number of guest pages (RAM / 4 KiB).</summary>
+    public ulong PageCount => _memory.Size / GuestMemory.PageSize;
+
+    /// <summary>The first page that belongs to the program (everything below is the platform's).</summary>
+    public static ulong FirstPage => GuestMemory.UserBase / GuestMemory.PageSize;
+
+    /// <summary>Words in a dirty bitmap covering every guest page.</summary>
+    public int DirtyBitmapWords => _memory.BitmapWords;
+
+    /// <summary>Page <paramref name="pfn"/> of guest RAM. Consistent only while paused (pre-copy reads it live).</summary>
+    public ReadOnlySpan<byte> ReadPage(ulong pfn) => _memory.Page(pfn);
+
+    /// <summary>Page <paramref name="pfn"/> to fill, on a domain being restored (before <see cref="LoadState"/>).</summary>
+    public Span<byte> WritablePage(ulong pfn) => _memory.Page(pfn);
+
+    /// <summary>Starts the dirty log: from here every page written by the program or by the kernel is reported.</summary>
+    public void StartDirtyLog()
+    {
+        OnVcpuThread(v => { v.StartDirtyLog(); return 0; });
+        var scratch = new ulong[_memory.BitmapWords];
+        _memory.TakeHostDirty(scratch);
+    }
+
+    /// <summary>ORs into <paramref name="bitmap"/> every program page that holds data (the rest reads as zeros).</summary>
+    public void MarkPopulatedPages(Span<ulong> bitmap) => _memory.MarkPopulated(bitmap, GuestMemory.UserBase);
+
+    /// <summary>ORs into <paramref name="bitmap"/> the pages written since the last harvest. Safe while running.</summary>
+    public void HarvestDirty(Span<ulong> bitmap)
+    {
+        _vcpu!.HarvestDirty(bitmap);
+        _memory.TakeHostDirty(bitmap);
+    }
+
+    /// <summary>The vCPU's registers and extended (FPU/SSE/AVX) state. Paused.</summary>
+    public byte[] CaptureVcpuState() => OnVcpuThread(v =>
+    {
+        byte[] ext = v.SaveExtendedState();
+        int regs = Marshal.SizeOf<UserRegs>();
+        var blob = new byte[8 + regs + ext.Length];
+        BitConverter.TryWriteBytes(blob.AsSpan(0), VcpuStateMagic);
+        BitConverter.TryWriteBytes(blob.AsSpan(4), regs);
+        MemoryMarshal.Write(blob.AsSpan(8), in v.Regs);
+        ext.CopyTo(blob, 8 + regs);
+        return blob;
+    });
+
+    /// <summary>The kernel's objects (files, memory map, signals, clock). Paused.</summary>
+    public byte[] CaptureKernelState() => OnVcpuThread(_ => _kernel.SaveState());
+
+    /// <summary>
+    /// Builds a domain that will be filled from a checkpoint: guest RAM, an empty kernel and a vCPU, no program
+    /// loaded. Write the pages with <see cref="WritablePage"/>, then call <see cref="LoadState"/>; the domain is
+    /// then like a paused one, ready for Run().
+    /// </summary>
+    public static SandboxDomain CreateIncoming(DomainSpec spec, IConsole console) => Build(spec, console, incoming: true);
+
+    /// <summary>Applies the vCPU and kernel state of a checkpoint (after its pages).</summary>
+    public void LoadState(ReadOnlySpan<byte> vcpuState, ReadOnlySpan<byte> kernelState)
+    {
+        byte[] vcpu = vcpuState.ToArray(), kernel = kernelState.ToArray();
+        OnVcpuThread(v =>
+        {
+            int regs = Marshal.SizeOf<UserRegs>();
+            if (vcpu.Length < 8 + regs || BitConverter.ToUInt32(vcpu, 0) != VcpuStateMagic || BitConverter.ToInt32(vcpu, 4) != regs)
+                throw new SandboxException("corrupt vCPU state in the checkpoint");
+            var saved = MemoryMarshal.Read<UserRegs>(vcpu.AsSpan(8));
+            ref var r = ref v.Regs;
+            saved.Cs = r.Cs; saved.Ss = r.Ss; saved.Ds = r.Ds; saved.Es = r.Es; saved.Fs = r.Fs; saved.Gs = r.Gs;
+            r = saved;
+            v.RestoreExtendedState(vcpu.AsSpan(8 + regs));
+            _kernel.LoadState(kernel);
+            return 0;
+        });
+    }
+}
