@@ -223,6 +223,7 @@ public sealed partial class SandboxDomain : IDisposable
     /// <summary>Runs the program until it exits; returns its exit status. Call once.</summary>
     public int Run()
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         lock (_lock)
         {
             if (_go) throw new InvalidOperationException("the domain is already running");

@@ -1,0 +1,35 @@
+using System.Numerics;
+using Remus.Checkpoint.Stream;
+using Remus.Sandbox;
+
+namespace Remus.Checkpoint;
+
+/// <summary>A domain's guest RAM as the stream layer sees it: a page source on the sender, a sink on the receiver.</summary>
+internal sealed class DomainPages(SandboxDomain domain) : IPageSource, IPageSink
+{
+    public ulong PageCount => domain.PageCount;
+    public ReadOnlySpan<byte> GetPage(ulong pfn) => domain.ReadPage(pfn);
+    Span<byte> IPageSink.GetPage(ulong pfn) => pfn < SandboxDomain.FirstPage
+        ? throw new CheckpointStreamException(CheckpointStreamError.Protocol, $"page {pfn} belongs to the platform, not the program")
+        : domain.WritablePage(pfn);
+
+    /// <summary>The program pages set in <paramref name="bitmap"/>, in order (pages of the platform excluded).</summary>
+    public static ulong[] Set(ReadOnlySpan<ulong> bitmap, ulong pageCount)
+    {
+        int n = 0;
+        foreach (ulong w in bitmap) n += BitOperations.PopCount(w);
+        var pfns = new ulong[n];
+        int at = 0;
+        for (int i = 0; i < bitmap.Length; i++)
+        {
+            ulong w = bitmap[i];
+            while (w != 0)
+            {
+                ulong pfn = (ulong)i * 64 + (ulong)BitOperations.TrailingZeroCount(w);
+                w &= w - 1;
+                if (pfn >= SandboxDomain.FirstPage && pfn < pageCount) pfns[at++] = pfn;
+            }
+        }
+        return at == n ? pfns : pfns[..at];
+    }
+}

@@ -1,0 +1,52 @@
+using Remus.Checkpoint.Stream;
+using Remus.Sandbox;
+
+namespace Remus.Checkpoint.Migration;
+
+/// <summary>
+/// Live migration, target side: builds the domain from the stream as it arrives (each epoch applied only once it is
+/// whole and its checksum verified), acknowledges the final epoch once the domain is complete (paused), and takes
+/// it over at the sender's END. <see cref="Receive"/> returns the domain, still paused: the caller renames it,
+/// resumes it, then calls <see cref="ConfirmRunning"/>. Any error disposes the domain: nothing is left behind.
+/// </summary>
+public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream back)
+{
+    private readonly AckWriter _acks = new(back);
+
+    /// <summary>Reads the whole migration. <paramref name="build"/> makes the incoming domain from the stream's config.</summary>
+    public SandboxDomain Receive(Func<ReadOnlyMemory<byte>, SandboxDomain> build)
+    {
+        var reader = new CheckpointReader(forward);
+        var header = reader.ReadHeader();
+        var domain = build(header.DomainConfig);
+        try
+        {
+            var pages = new DomainPages(domain);
+            bool complete = false;
+            while (reader.ReadEpoch() is { } epoch)
+            {
+                using (epoch)
+                {
+                    if (complete) throw new CheckpointStreamException(CheckpointStreamError.Protocol, "an epoch after the final one");
+                    epoch.ApplyTo(pages);
+                    if (epoch.KernelState != null && epoch.VcpuStates.Count > 0)
+                    {
+                        domain.LoadState(epoch.VcpuStates[0].State, epoch.KernelState);
+                        complete = true;
+                        _acks.WriteAck(epoch);
+                    }
+                }
+            }
+            if (!complete) throw new CheckpointStreamException(CheckpointStreamError.Protocol, "the sender ended the migration before sending the domain's state");
+            return domain;
+        }
+        catch
+        {
+            domain.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Tells the sender the domain runs here now (END on the back channel).</summary>
+    public void ConfirmRunning() => _acks.WriteEnd();
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using Remus.Checkpoint.Stream;
+using Remus.Sandbox;
+
+namespace Remus.Checkpoint.Migration;
+
+/// <summary>
+/// Live migration, source side (xc_domain_save's loop): start the dirty log; send every page while the domain runs;
+/// send the pages dirtied meanwhile, round after round, while the rounds shrink; then pause, send the last dirty
+/// pages with the vCPU and kernel state, and hand over once the target has the domain (its ACK), which it confirms
+/// after it resumed it (END on the back channel). Each round is an epoch of the stream, checksummed.
+///
+/// On any failure before the hand-over the domain is resumed here and an exception says why; the target discards
+/// what it had. After END went out the outcome is the target's: if its confirmation does not come, the domain is
+/// left paused here (never running twice) and the error says so.
+/// </summary>
+public sealed class MigrationSender(SandboxDomain domain, System.IO.Stream forward, System.IO.Stream back, MigrationOptions options)
+{
+    public event Action<MigrationProgress>? Progress;
+
+    /// <summary>Set when END went out: from then on the domain must not resume here.</summary>
+    public bool HandedOver { get; private set; }
+
+    public MigrationResult Migrate(ReadOnlyMemory<byte> config)
+    {
+        var total = Stopwatch.StartNew();
+        var writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
+        var acks = new AckReader(back);
+        var pages = new DomainPages(domain);
+        var bitmap = new ulong[domain.DirtyBitmapWords];
+        long pagesSent = 0;
+        bool wasPaused = domain.State == DomainState.Paused;
+        bool paused = false;
+        try
+        {
+            domain.Pause();
+            domain.StartDirtyLog();
+            domain.MarkPopulatedPages(bitmap);
+            if (!wasPaused) domain.Unpause();
+            writer.WriteHeader(new StreamHeader(config));
+
+            // Round 0 sends everything; later rounds what was dirtied during the previous one.
+            int round = 0;
+            long previous = long.MaxValue;
+            ulong[] pfns = DomainPages.Set(bitmap, domain.PageCount);
+            while (true)
+            {
+                Array.Clear(bitmap);
+                writer.WritePages(pfns, pages);
+                writer.EndCheckpoint((ulong)round);
+                pagesSent += pfns.Length;
+                domain.HarvestDirty(bitmap);
+                var dirty = DomainPages.Set(bitmap, domain.PageCount);
+                bool stop = dirty.Length <= options.StopCopyPages || round + 1 >= options.MaxRounds ||
+                            (round > 0 && dirty.Length >= previous);
+                Progress?.Invoke(new MigrationProgress(round, pagesSent, writer.Statistics.BytesWritten, pfns.Length, dirty.Length, stop));
+                round++;
+                if (stop) break;
+                previous = dirty.Length;
+                pfns = dirty;
+            }
+
+            // Stop and copy.
+            var downtime = Stopwatch.StartNew();
+            domain.Pause();
+            paused = true;
+            domain.HarvestDirty(bitmap);
+            pfns = DomainPages.Set(bitmap, domain.PageCount);
+            writer.WritePages(pfns, pages);
+            writer.WriteVcpuState(domain.CaptureVcpuState());
+            writer.WriteKernelState(domain.CaptureKernelState());
+            var last = writer.EndCheckpoint((ulong)round);
+            pagesSent += pfns.Length;
+            Progress?.Invoke(new MigrationProgress(round, pagesSent, writer.Statistics.BytesWritten, pfns.Length, 0, true));
+
+            var ack = WithTimeout(acks.ReadAck, "the target's acknowledgement");
+            if (ack == null) throw new MigrationException("the target closed the migration without taking the domain");
+            if (!ack.Value.Confirms(last))
+                throw new MigrationException($"the target acknowledged epoch {ack.Value.Epoch}, expected {last.Epoch}");
+            writer.WriteEnd();
+            forward.Flush();
+            HandedOver = true;
+            var confirm = WithTimeout(acks.ReadAck, "the target's confirmation that the domain runs");
+            if (confirm != null) throw new MigrationException("the target sent an unexpected acknowledgement after the hand-over");
+            return new MigrationResult(round + 1, pagesSent, writer.Statistics.BytesWritten, total.Elapsed, downtime.Elapsed);
+        }
+        catch (Exception e) when (!HandedOver)
+        {
+            if (paused && !wasPaused) domain.Unpause();
+            throw e as MigrationException ?? new MigrationException(Describe(e), e);
+        }
+        catch (Exception e)
+        {
+            throw new MigrationException($"the domain was handed over but the target did not confirm it runs ({Describe(e)}); it is left paused here", e);
+        }
+    }
+
+    private static string Describe(Exception e) => e switch
+    {
+        IOException io => $"the migration channel broke: {io.Message}",
+        CheckpointStreamException cs => $"the target's answer is invalid: {cs.Message}",
+        TimeoutException t => t.Message,
+        _ => e.Message,
+    };
+
+    private T WithTimeout<T>(Func<T> read, string what)
+    {
+        var task = Task.Run(read);
+        if (!task.Wait(options.AckTimeout)) throw new TimeoutException($"timed out after {options.AckTimeout.TotalSeconds:F0} s waiting for {what}");
+        return task.GetAwaiter().GetResult();
+    }
+}
+
+/// <summary>A migration that did not happen (or whose outcome is uncertain), with one clear sentence.</summary>
+public sealed class MigrationException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,68 @@
+using Remus.Checkpoint.Migration;
+using Remus.Sandbox;
+using Remus.Tests.Support;
+using Xunit;
+
+namespace Remus.Tests.Checkpoint;
+
+/// <summary>Live migration through the engine, over a loopback TCP channel, in process.</summary>
+public class MigrationEngineTests
+{
+    private static readonly byte[] Config = "{\"name\":\"m\"}"u8.ToArray();
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_running_ticker_moves_and_its_output_matches_native(bool compress)
+    {
+        string ticker = GuestBuilder.Build("ticker");
+        string[] args = ["60", "10", "4"];
+        var native = NativeRun.Run(new GuestInvocation(ticker) { Args = args });
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 64 };
+        var console = new RecordingConsole();
+        var (a, b) = Channel.Pair();
+        using var source = new RunningDomain(SandboxDomain.Create(spec, console));
+        console.WaitForLines(5, TimeSpan.FromSeconds(20));
+
+        SandboxDomain? arrived = null;
+        var receiver = new MigrationReceiver(b, b);
+        var target = Task.Run(() => arrived = receiver.Receive(_ => SandboxDomain.CreateIncoming(spec, console)));
+        var sender = new MigrationSender(source.Domain, a, a, new MigrationOptions { Compress = compress });
+        var rounds = new List<MigrationProgress>();
+        sender.Progress += rounds.Add;
+        var resultTask = Task.Run(() => sender.Migrate(Config));
+        await target.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.NotNull(arrived);
+        using var moved = new RunningDomain(arrived!);
+        receiver.ConfirmRunning();
+        var result = await resultTask.WaitAsync(TimeSpan.FromSeconds(30));
+        source.Domain.Kill();
+
+        Assert.Equal(0, moved.Wait(TimeSpan.FromSeconds(30)));
+        Assert.Equal(native.StdoutText, console.Text);
+        Assert.True(result.Rounds >= 1 && result.PagesSent > 0 && result.Downtime < result.Total);
+        Assert.NotEmpty(rounds);
+    }
+
+    [Fact]
+    public void A_dead_target_leaves_the_domain_running_on_the_source()
+    {
+        string ticker = GuestBuilder.Build("ticker");
+        string[] args = ["30", "10"];
+        var native = NativeRun.Run(new GuestInvocation(ticker) { Args = args });
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
+        var console = new RecordingConsole();
+        var (a, b) = Channel.Pair();
+        using var source = new RunningDomain(SandboxDomain.Create(spec, console));
+        console.WaitForLines(3, TimeSpan.FromSeconds(20));
+        b.Socket.Close(); // the target dies before anything
+
+        var sender = new MigrationSender(source.Domain, a, a, new MigrationOptions { AckTimeout = TimeSpan.FromSeconds(5) });
+        var e = Assert.Throws<MigrationException>(() => sender.Migrate(Config));
+        Assert.False(sender.HandedOver);
+        Assert.Equal(DomainState.Running, source.Domain.State);
+        Assert.Equal(0, source.Wait(TimeSpan.FromSeconds(30)));
+        Assert.Equal(native.StdoutText, console.Text);
+        Assert.False(string.IsNullOrWhiteSpace(e.Message));
+    }
+}

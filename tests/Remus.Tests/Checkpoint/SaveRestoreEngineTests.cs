@@ -1,0 +1,77 @@
+using Remus.Checkpoint;
+using Remus.Checkpoint.Stream;
+using Remus.Sandbox;
+using Remus.Tests.Support;
+using Xunit;
+
+namespace Remus.Tests.Checkpoint;
+
+/// <summary>Save and restore through the checkpoint engine, in process: the program goes on exactly as natively.</summary>
+public class SaveRestoreEngineTests
+{
+    private static readonly byte[] Config = "{\"name\":\"t\"}"u8.ToArray();
+
+    public static TheoryData<GuestFlavor, bool> Cases()
+    {
+        var d = new TheoryData<GuestFlavor, bool>();
+        foreach (var f in GuestBuilder.Libcs) { d.Add(f, true); d.Add(f, false); }
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Ticker_continues_identically_after_save_and_restore(GuestFlavor flavor, bool compress)
+    {
+        string ticker = GuestBuilder.Build("ticker", flavor);
+        string[] args = ["40", "10", "2"];
+        var native = NativeRun.Run(new GuestInvocation(ticker) { Args = args });
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 64 };
+        var console = new RecordingConsole();
+
+        var file = new MemoryStream();
+        using (var first = new RunningDomain(SandboxDomain.Create(spec, console)))
+        {
+            console.WaitForLines(8, TimeSpan.FromSeconds(20));
+            first.Domain.Pause();
+            DomainSave.Save(first.Domain, file, Config, compress);
+        }
+        int linesBefore = console.Lines;
+        file.Position = 0;
+        var restored = DomainSave.Restore(file, cfg =>
+        {
+            Assert.Equal(Config, cfg.ToArray());
+            return SandboxDomain.CreateIncoming(spec, console);
+        });
+        using var second = new RunningDomain(restored);
+        Assert.Equal(0, second.Wait(TimeSpan.FromSeconds(30)));
+        Assert.True(linesBefore >= 8 && linesBefore < 40, $"saved after {linesBefore} lines");
+        Assert.Equal(native.StdoutText, console.Text);
+    }
+
+    [Fact]
+    public void A_corrupted_save_is_refused_and_leaves_nothing()
+    {
+        string ticker = GuestBuilder.Build("ticker");
+        var spec = new DomainSpec { ProgramPath = ticker, Args = ["1000", "10"], MemoryMiB = 32 };
+        var console = new RecordingConsole();
+        var file = new MemoryStream();
+        using (var d = new RunningDomain(SandboxDomain.Create(spec, console)))
+        {
+            console.WaitForLines(2, TimeSpan.FromSeconds(20));
+            d.Domain.Pause();
+            DomainSave.Save(d.Domain, file, Config, compress: false);
+        }
+        byte[] bytes = file.ToArray();
+        bytes[bytes.Length / 2] ^= 0x40;
+        SandboxDomain? built = null;
+        var e = Assert.Throws<CheckpointStreamException>(() =>
+            DomainSave.Restore(new MemoryStream(bytes), _ => built = SandboxDomain.CreateIncoming(spec, new RecordingConsole())));
+        Assert.Contains("checksum", e.Message);
+        Assert.NotNull(built);
+        Assert.Throws<ObjectDisposedException>(() => built!.Run());
+
+        var truncated = new MemoryStream(file.ToArray()[..(int)(file.Length * 2 / 3)]);
+        Assert.Throws<CheckpointStreamException>(() =>
+            DomainSave.Restore(truncated, _ => SandboxDomain.CreateIncoming(spec, new RecordingConsole())));
+    }
+}
