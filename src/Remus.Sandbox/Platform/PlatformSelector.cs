@@ -1,3 +1,4 @@
+using Remus.Sandbox.Platform.Kvm;
 using Remus.Sandbox.Platform.Ptrace;
 
 namespace Remus.Sandbox.Platform;
@@ -16,11 +17,9 @@ internal static class PlatformSelector
         };
     }
 
-    public static bool KvmPlatformAvailable(out string reason)
-    {
-        reason = "the KVM platform is not built yet";
-        return false;
-    }
+    /// <summary>True when /dev/kvm is usable and offers every capability the KVM platform needs (probed once);
+    /// otherwise <paramref name="reason"/> is one line saying what is missing.</summary>
+    public static bool KvmPlatformAvailable(out string reason) => KvmPlatform.IsAvailable(out reason);
 
     public static IVcpu CreateVcpu(GuestMemory memory, PlatformKind kind)
     {
@@ -28,7 +27,7 @@ internal static class PlatformSelector
         {
             case PlatformKind.Kvm:
                 if (!KvmPlatformAvailable(out string reason)) throw new SandboxException($"cannot use KVM: {reason}");
-                throw new SandboxException("cannot use KVM: the KVM platform is not built yet");
+                return new KvmPlatformVcpu(memory);
             default:
                 return new PtraceVcpu(memory);
         }

@@ -1,0 +1,493 @@
+using System.Runtime.InteropServices;
+using Remus.Kvm;
+
+namespace Remus.Sandbox.Platform.Kvm;
+
+/// <summary>
+/// The KVM platform (DESIGN.md §2-§3): the program runs in ring 3 of a micro-VM whose only ring-0 code is a handful of
+/// stubs in the supervisor-only first 2 MiB (<see cref="GuestLayout"/>). <c>syscall</c> enters the stub at LSTAR,
+/// which saves the user rsp, switches to a kernel stack, builds an iretq frame and exits with <c>out 0x20</c>;
+/// exceptions enter per-vector stubs on IST1 that exit with <c>out 0x40+vector</c>.
+/// <para>
+/// <b>The resume rule.</b> Whenever the vCPU stops in ring 0 (after a syscall or an exception exit, or before the
+/// first run), the next <see cref="Run"/> returns to the program the same way: it writes the iretq frame at
+/// <see cref="GuestLayout.ResumeFrame"/> from <see cref="Regs"/> (rip, user cs, sanitized rflags, rsp, user ss), loads
+/// the general registers from <see cref="Regs"/> with rip = <see cref="Stubs.ResumeAddress"/> (the stub's iretq) and
+/// rsp = the frame, and enters. So every change the kernel layer makes to <see cref="Regs"/> (rax, rip -= 2 for a
+/// restart, rsp, FS base...) takes effect, and KVM's half-finished <c>out</c> is simply abandoned: KVM completes a
+/// port write by skipping the instruction only while rip still points at it (complete_fast_pio_out).
+/// </para>
+/// <para>
+/// <b>What a syscall costs: one ioctl.</b> KVM_CAP_SYNC_REGS makes KVM copy struct kvm_regs into kvm_run on every exit
+/// (kvm_valid_regs) and load it from there on the next entry (kvm_dirty_regs), so the exit is read and the resume
+/// written without KVM_GET_REGS/KVM_SET_REGS. The user rsp (and, with CR4.FSGSBASE, FS/GS base saved by the stub
+/// with rdfsbase/rdgsbase) come from guest memory. Per syscall: KVM_RUN, nothing else. Extra ioctls happen only when
+/// FS/GS base changed (arch_prctl: KVM_GET_SREGS + KVM_SET_SREGS), on an exception exit (KVM_GET_SREGS for CR2 and
+/// the segment bases) and on a kick that stops the program in ring 3 (KVM_GET_SREGS).
+/// </para>
+/// <para>Everything but <see cref="Kick"/> must run on the thread that constructed the vCPU.</para>
+/// </summary>
+internal sealed unsafe class KvmPlatformVcpu : IVcpu
+{
+    /// <summary>The single memory slot: all of guest RAM at guest-physical 0, with KVM_MEM_LOG_DIRTY_PAGES.</summary>
+    public const uint MemorySlot = 0;
+
+    private readonly GuestMemory _memory;
+    private readonly byte* _ram;
+    private readonly KvmSystem _kvm;
+    private readonly KvmVm _vm;
+    private readonly KvmVcpu _vcpu;
+    private readonly VcpuKicker _kicker;
+    private readonly KvmRun* _run;
+    private readonly KvmRegs* _sync;
+    private readonly int _ownerThread;
+
+    private UserRegs _regs;
+    /// <summary>What <see cref="_regs"/> held when Run last returned (to see whether the kernel layer changed it).</summary>
+    private UserRegs _presented;
+    /// <summary>True while the vCPU sits in ring 0 (in a stub, at its out or at the resume iretq).</summary>
+    private bool _inKernel = true;
+    /// <summary>Load <see cref="_regs"/> into the vCPU on the next run even in ring 3 (after a restore).</summary>
+    private bool _forceLoad;
+    /// <summary>A kick was consumed while the vCPU finished a stub: the next Run returns Kicked at once.</summary>
+    private bool _deferredKick;
+    /// <summary>LSTAR is the FSGSBASE stub, which saves FS/GS base in the data page.</summary>
+    private bool _fsgsStub;
+    /// <summary>The vCPU's FS/GS base as last known.</summary>
+    private ulong _fsBase, _gsBase;
+    private bool _disposed;
+
+    public ref UserRegs Regs => ref _regs;
+
+    /// <summary>The VM, for the checkpoint engine (dirty log of <see cref="MemorySlot"/>).</summary>
+    internal KvmVm Vm => _vm;
+
+    /// <summary>Builds the micro-VM over <paramref name="memory"/> (writing the reserved first 2 MiB) and its vCPU, on
+    /// the calling thread, which becomes the vCPU thread.</summary>
+    /// <exception cref="SandboxException">KVM is missing, lacks something, or refused the configuration.</exception>
+    public KvmPlatformVcpu(GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        if (memory.Size > GuestLayout.MaxMemory)
+            throw new SandboxException($"the KVM platform maps at most {GuestLayout.MaxMemory >> 30} GiB of guest memory (asked for {memory.Size >> 20} MiB)");
+        _memory = memory;
+        _ram = (byte*)memory.HostBase;
+        _ownerThread = Environment.CurrentManagedThreadId;
+
+        KvmSystem? kvm = null;
+        KvmVm? vm = null;
+        KvmVcpu? vcpu = null;
+        VcpuKicker? kicker = null;
+        try
+        {
+            try
+            {
+                kvm = KvmSystem.Open();
+            }
+            catch (KvmUnavailableException e)
+            {
+                throw new SandboxException($"cannot use KVM: {e.Message}", e);
+            }
+            if (KvmPlatform.MissingCapability(kvm) is { } missing) throw new SandboxException($"cannot use KVM: {missing}");
+            KvmCpuidEntry2[] cpuid = kvm.GetSupportedCpuid();
+            CpuConfig config = CpuConfig.From(cpuid);
+
+            GuestLayout.Build(memory.Physical(0, (int)GuestLayout.ReservedSize), memory.Size);
+
+            // The order of ring3-probe.c: memory, TSS address, vCPU, CPUID, sregs, XCR0, MSRs, regs. CPUID comes before
+            // sregs and XCRS because KVM checks CR4.OSXSAVE/FSGSBASE and XCR0 against the guest's CPUID.
+            vm = kvm.CreateVm();
+            vm.SetUserMemoryRegion(MemorySlot, 0, memory.Size, memory.HostBase); // KVM_MEM_LOG_DIRTY_PAGES
+            if (memory.Size <= GuestLayout.KvmTssAddress) vm.SetTssAddress(GuestLayout.KvmTssAddress);
+            vcpu = vm.CreateVcpu(0);
+            vcpu.SetCpuid2(cpuid);
+            vcpu.SetSregs(config.InitialSregs(vcpu.GetSregs()));
+            if (config.Xsave) vcpu.SetXcrs(KvmXcrs.WithXcr0(config.Xcr0));
+            KvmMsrEntry[] msrs = CpuConfig.SyscallMsrs(config.Fsgsbase);
+            int written = vcpu.SetMsrs(msrs);
+            if (written != msrs.Length)
+                throw new SandboxException($"cannot use KVM: it refused MSR 0x{msrs[written].Index:x} = 0x{msrs[written].Data:x}");
+            // The vCPU starts at the resume iretq in ring 0; the first Run enters the program like any syscall return.
+            var regs = new KvmRegs { Rip = Stubs.ResumeAddress, Rsp = GuestLayout.ResumeFrame, Rflags = GuestLayout.KernelFlags };
+            vcpu.SetRegs(regs);
+            KvmSregs actual = vcpu.GetSregs();
+
+            _run = (KvmRun*)vcpu.RunAddress;
+            _sync = (KvmRegs*)_run->S; // kvm_run.s.regs.regs: offset 0 of the sync area
+            *_sync = regs;
+            _run->KvmDirtyRegs = 0;
+            _run->KvmValidRegs = KvmPlatform.KVM_SYNC_X86_REGS;
+
+            kicker = new VcpuKicker(vcpu);
+            kicker.AttachCurrentThread();
+
+            _fsgsStub = config.Fsgsbase;
+            _fsBase = actual.Fs.Base;
+            _gsBase = actual.Gs.Base;
+            _kvm = kvm;
+            _vm = vm;
+            _vcpu = vcpu;
+            _kicker = kicker;
+        }
+        catch (Exception e)
+        {
+            kicker?.Dispose();
+            vcpu?.Dispose();
+            vm?.Dispose();
+            kvm?.Dispose();
+            if (e is KvmException k) throw new SandboxException($"cannot start the KVM vCPU: {k.Message}", k);
+            throw;
+        }
+
+        // The program's view before its first instruction (SandboxDomain fills in rip, rsp and rflags).
+        _regs = default;
+        _regs.Cs = GuestLayout.UserCode;
+        _regs.Ss = GuestLayout.UserData;
+        _regs.Ds = _regs.Es = _regs.Fs = _regs.Gs = GuestLayout.UserData;
+        _regs.Eflags = GuestLayout.FlagIf | GuestLayout.FlagFixed;
+        _regs.OrigRax = ulong.MaxValue;
+        _regs.FsBase = _fsBase;
+        _regs.GsBase = _gsBase;
+        _presented = _regs;
+    }
+
+    // ---- running ---------------------------------------------------------------------------------------------
+
+    public VcpuExit Run()
+    {
+        CheckOwner();
+        if (_deferredKick)
+        {
+            _deferredKick = false;
+            return VcpuExit.KickedExit;
+        }
+        // iretq (or VM entry) would refuse these; Linux kills the task with SIGSEGV when its return context is bad.
+        if (!GuestLayout.IsCanonical(_regs.Rip) || !GuestLayout.IsCanonical(_regs.FsBase) || !GuestLayout.IsCanonical(_regs.GsBase))
+            return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
+
+        LoadRegs();
+        while (true)
+        {
+            KvmExit exit;
+            try
+            {
+                exit = _vcpu.Run();
+            }
+            catch (KvmException e)
+            {
+                throw new SandboxException($"the KVM vCPU failed: {e.Message}", e);
+            }
+
+            switch (exit.Reason)
+            {
+                case KvmExitReason.Io when exit.IoDirection == KvmIoDirection.Out && exit.IoPort == GuestLayout.SyscallPort:
+                    PresentSyscall();
+                    return VcpuExit.SyscallExit;
+
+                case KvmExitReason.Io when exit.IoDirection == KvmIoDirection.Out
+                                           && exit.IoPort >= GuestLayout.ExceptionPortBase
+                                           && exit.IoPort < GuestLayout.ExceptionPortBase + GuestLayout.IdtVectors:
+                    return PresentException(exit.IoPort - GuestLayout.ExceptionPortBase);
+
+                case KvmExitReason.Intr:
+                    if (Interrupted()) return VcpuExit.KickedExit;
+                    continue; // stopped inside a stub: let it reach its out (a few instructions)
+
+                default:
+                    throw Unexpected(exit);
+            }
+        }
+    }
+
+    /// <summary>Puts <see cref="_regs"/> into the vCPU for the next KVM_RUN (see the resume rule above).</summary>
+    private void LoadRegs()
+    {
+        ref KvmRegs k = ref *_sync;
+        if (_inKernel)
+        {
+            ulong* frame = (ulong*)(_ram + GuestLayout.ResumeFrame);
+            frame[0] = _regs.Rip;
+            frame[1] = GuestLayout.UserCode;
+            frame[2] = UserFlags(_regs.Eflags);
+            frame[3] = _regs.Rsp;
+            frame[4] = GuestLayout.UserData;
+            CopyGprs(ref k);
+            k.Rip = Stubs.ResumeAddress;
+            k.Rsp = GuestLayout.ResumeFrame;
+            k.Rflags = GuestLayout.KernelFlags;
+            _run->KvmDirtyRegs = KvmPlatform.KVM_SYNC_X86_REGS;
+        }
+        else if (_forceLoad || !Same(in _regs, in _presented))
+        {
+            // Stopped in ring 3 by a kick and changed since: load directly (rip was checked canonical).
+            CopyGprs(ref k);
+            k.Rip = _regs.Rip;
+            k.Rsp = _regs.Rsp;
+            k.Rflags = UserFlags(_regs.Eflags);
+            _run->KvmDirtyRegs = KvmPlatform.KVM_SYNC_X86_REGS;
+        }
+        _forceLoad = false;
+
+        if (_regs.FsBase != _fsBase || _regs.GsBase != _gsBase)
+        {
+            // arch_prctl(ARCH_SET_FS/GS): rare, two ioctls.
+            KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS");
+            s.Fs.Base = _regs.FsBase;
+            s.Gs.Base = _regs.GsBase;
+            Checked(() => _vcpu.SetSregs(s), "KVM_SET_SREGS");
+            _fsBase = _regs.FsBase;
+            _gsBase = _regs.GsBase;
+        }
+    }
+
+    private void CopyGprs(ref KvmRegs k)
+    {
+        k.Rax = _regs.Rax; k.Rbx = _regs.Rbx; k.Rcx = _regs.Rcx; k.Rdx = _regs.Rdx;
+        k.Rsi = _regs.Rsi; k.Rdi = _regs.Rdi; k.Rbp = _regs.Rbp;
+        k.R8 = _regs.R8; k.R9 = _regs.R9; k.R10 = _regs.R10; k.R11 = _regs.R11;
+        k.R12 = _regs.R12; k.R13 = _regs.R13; k.R14 = _regs.R14; k.R15 = _regs.R15;
+    }
+
+    private void TakeGprs(in KvmRegs k)
+    {
+        _regs.Rax = k.Rax; _regs.Rbx = k.Rbx; _regs.Rcx = k.Rcx; _regs.Rdx = k.Rdx;
+        _regs.Rsi = k.Rsi; _regs.Rdi = k.Rdi; _regs.Rbp = k.Rbp;
+        _regs.R8 = k.R8; _regs.R9 = k.R9; _regs.R10 = k.R10; _regs.R11 = k.R11;
+        _regs.R12 = k.R12; _regs.R13 = k.R13; _regs.R14 = k.R14; _regs.R15 = k.R15;
+    }
+
+    /// <summary>The fixed parts of the user view: selectors of our GDT and the known FS/GS base.</summary>
+    private void TakeSegments()
+    {
+        _regs.Cs = GuestLayout.UserCode;
+        _regs.Ss = GuestLayout.UserData;
+        _regs.Ds = _regs.Es = _regs.Fs = _regs.Gs = GuestLayout.UserData;
+        _regs.FsBase = _fsBase;
+        _regs.GsBase = _gsBase;
+    }
+
+    /// <summary>The stub's out 0x20: rcx = user rip (after the syscall), r11 = user rflags, the user rsp in the data
+    /// page; every other register is the program's (the stub touches only rsp).</summary>
+    private void PresentSyscall()
+    {
+        ref readonly KvmRegs k = ref *_sync;
+        TakeGprs(in k);
+        _regs.OrigRax = k.Rax;
+        _regs.Rip = k.Rcx;
+        _regs.Eflags = k.R11;
+        _regs.Rsp = ReadPhysical(GuestLayout.UserRspSave);
+        if (_fsgsStub)
+        {
+            _fsBase = ReadPhysical(GuestLayout.FsBaseSave);
+            _gsBase = ReadPhysical(GuestLayout.GsBaseSave);
+        }
+        TakeSegments();
+        _inKernel = true;
+        _presented = _regs;
+    }
+
+    /// <summary>An exception stub's out 0x40+vector: the program's rip/rflags/rsp are in the CPU's frame on the IST
+    /// stack, every general register is untouched.</summary>
+    private VcpuExit PresentException(int vector)
+    {
+        ulong frame = vector == ExceptionMap.DoubleFault ? GuestLayout.Ist2Frame : GuestLayout.Ist1Frame;
+        ulong rip = ReadPhysical(frame), cs = ReadPhysical(frame + 8), rflags = ReadPhysical(frame + 16);
+        ulong rsp = ReadPhysical(frame + 24);
+        ulong error = ExceptionMap.HasErrorCode(vector) ? ReadPhysical(frame - 8) : 0;
+        KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS"); // CR2 and the bases: faults are rare
+        _fsBase = s.Fs.Base;
+        _gsBase = s.Gs.Base;
+        _inKernel = true;
+
+        if ((cs & 3) != 3)
+        {
+            // Ring 0 faulted. The only legitimate case: iretq refused the user context the kernel layer asked for.
+            // Regs still hold that context; Linux answers a bad return frame with SIGSEGV.
+            if (rip == Stubs.ResumeAddress && vector is ExceptionMap.GeneralProtection or ExceptionMap.StackFault or ExceptionMap.SegmentNotPresent)
+                return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
+            throw new SandboxException(
+                $"the KVM platform's ring-0 code faulted: {ExceptionMap.Name(vector)} (vector {vector}, error code 0x{error:x}) " +
+                $"at rip 0x{rip:x}, rsp 0x{rsp:x}, cr2 0x{s.Cr2:x}");
+        }
+
+        int signal = ExceptionMap.Signal(vector);
+        if (signal == 0)
+            throw new SandboxException($"unexpected {ExceptionMap.Name(vector)} (vector {vector}) in the guest program at rip 0x{rip:x}");
+
+        TakeGprs(in *_sync);
+        _regs.OrigRax = ulong.MaxValue; // not in a system call
+        _regs.Rip = rip;
+        _regs.Eflags = rflags;
+        _regs.Rsp = rsp;
+        TakeSegments();
+        _presented = _regs;
+        return new VcpuExit(VcpuExitKind.Fault, signal, ExceptionMap.FaultAddress(vector, rip, s.Cr2));
+    }
+
+    /// <summary>KVM_RUN returned EINTR (a kick, immediate_exit or another signal). True: return Kicked, with
+    /// <see cref="Regs"/> describing the program; false: the vCPU is inside a stub and must run on to its out.</summary>
+    private bool Interrupted()
+    {
+        bool kicked = _vcpu.ImmediateExit;
+        kicked |= _kicker.AcknowledgeKick() > 0;
+        ref readonly KvmRegs k = ref *_sync;
+        if (k.Rip >= GuestLayout.ReservedSize)
+        {
+            // Ring 3 (the program cannot execute supervisor pages, so rip tells the privilege level).
+            KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS");
+            _fsBase = s.Fs.Base;
+            _gsBase = s.Gs.Base;
+            TakeGprs(in k);
+            _regs.OrigRax = ulong.MaxValue;
+            _regs.Rip = k.Rip;
+            _regs.Rsp = k.Rsp;
+            _regs.Eflags = k.Rflags;
+            TakeSegments();
+            _inKernel = false;
+            _presented = _regs;
+            return true;
+        }
+        // Still at the resume iretq: nothing ran since we entered (leaving it takes an out), so Regs are still right
+        // and the next Run loads them again.
+        if (k.Rip == Stubs.ResumeAddress) return true;
+        if (kicked) _deferredKick = true;
+        return false;
+    }
+
+    private static ulong UserFlags(ulong eflags) =>
+        (eflags & GuestLayout.UserFlagMask) | GuestLayout.FlagIf | GuestLayout.FlagFixed;
+
+    private static bool Same(in UserRegs a, in UserRegs b) =>
+        MemoryMarshal.AsBytes(new ReadOnlySpan<UserRegs>(in a)).SequenceEqual(MemoryMarshal.AsBytes(new ReadOnlySpan<UserRegs>(in b)));
+
+    private ulong ReadPhysical(ulong address) => *(ulong*)(_ram + address);
+
+    private SandboxException Unexpected(in KvmExit exit)
+    {
+        string where = $"rip 0x{_sync->Rip:x}";
+        string what = exit.Reason switch
+        {
+            KvmExitReason.Shutdown => "the vCPU shut down (triple fault)",
+            KvmExitReason.FailEntry => $"VM entry failed (hardware reason 0x{exit.HardwareEntryFailureReason:x})",
+            KvmExitReason.InternalError => $"KVM internal error (suberror {exit.InternalSuberror}{InternalData()})",
+            KvmExitReason.Mmio => $"an access to unbacked guest-physical address 0x{exit.MmioAddress:x}",
+            KvmExitReason.Hlt => "the vCPU halted",
+            KvmExitReason.Io => $"unexpected port I/O ({exit})",
+            _ => $"unexpected exit {exit}",
+        };
+        return new SandboxException($"the KVM vCPU stopped: {what} at {where}");
+    }
+
+    private string InternalData()
+    {
+        ref KvmRunInternal i = ref _run->Exit.Internal;
+        int n = (int)Math.Min(i.Ndata, 16u);
+        if (n == 0) return "";
+        var words = new string[n];
+        for (int j = 0; j < n; j++) words[j] = $"0x{i.DataSpan[j]:x}";
+        return ", data " + string.Join(" ", words);
+    }
+
+    // ---- kicks ------------------------------------------------------------------------------------------------
+
+    public void Kick()
+    {
+        if (!Volatile.Read(ref _disposed)) _kicker.Kick();
+    }
+
+    // ---- checkpoints ------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Everything KVM holds beyond <see cref="Regs"/>: Remus.Kvm's <see cref="VcpuState"/> (xsave, xcrs, sregs, MSRs,
+    /// debug registers, events, mp_state, and the raw registers), serialized. The pending <c>out</c> of the last exit
+    /// is completed first (immediate_exit), so the state is a clean instruction boundary inside a stub.
+    /// </summary>
+    public byte[] SaveExtendedState()
+    {
+        CheckOwner();
+        try
+        {
+            return VcpuState.Capture(_vcpu).Serialize();
+        }
+        catch (KvmException e)
+        {
+            throw new SandboxException($"cannot save the vCPU state: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Restores what <see cref="SaveExtendedState"/> returned (on this vCPU or a fresh one with the same
+    /// CPUID); <see cref="Regs"/>, restored by the caller, is loaded by the next <see cref="Run"/>.</summary>
+    public void RestoreExtendedState(ReadOnlySpan<byte> state)
+    {
+        CheckOwner();
+        try
+        {
+            VcpuState s = VcpuState.Deserialize(state);
+            s.Restore(_vcpu);
+            // LSTAR must match this host's CR4.FSGSBASE (and with it which stub runs).
+            _fsgsStub = (s.Sregs.Cr4 & GuestLayout.Cr4Fsgsbase) != 0;
+            _vcpu.SetMsr(GuestLayout.MsrLstar, CpuConfig.LstarFor(_fsgsStub));
+            KvmRegs regs = _vcpu.GetRegs();
+            KvmSregs sregs = _vcpu.GetSregs();
+            *_sync = regs;
+            _run->KvmDirtyRegs = 0;
+            _fsBase = sregs.Fs.Base;
+            _gsBase = sregs.Gs.Base;
+            _inKernel = regs.Rip < GuestLayout.ReservedSize;
+            _forceLoad = true;
+            _deferredKick = false;
+        }
+        catch (InvalidDataException e)
+        {
+            throw new SandboxException($"cannot restore the vCPU state: {e.Message}", e);
+        }
+        catch (KvmException e)
+        {
+            throw new SandboxException($"cannot restore the vCPU state: {e.Message}", e);
+        }
+    }
+
+    // ---- plumbing ---------------------------------------------------------------------------------------------
+
+    private void CheckOwner()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (Environment.CurrentManagedThreadId != _ownerThread)
+            throw new InvalidOperationException("a KVM vCPU may only be used on the thread that created it");
+    }
+
+    private static T Checked<T>(Func<T> call, string what)
+    {
+        try
+        {
+            return call();
+        }
+        catch (KvmException e)
+        {
+            throw new SandboxException($"the KVM vCPU failed: {what}: {e.Message}", e);
+        }
+    }
+
+    private static void Checked(Action call, string what)
+    {
+        try
+        {
+            call();
+        }
+        catch (KvmException e)
+        {
+            throw new SandboxException($"the KVM vCPU failed: {what}: {e.Message}", e);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        Volatile.Write(ref _disposed, true);
+        _kicker.Dispose(); // on the vCPU thread: drains pending kicks and restores the signal mask
+        _vcpu.Dispose();
+        _vm.Dispose();
+        _kvm.Dispose();
+        GC.KeepAlive(_memory);
+    }
+}

@@ -1,0 +1,74 @@
+using System.Buffers.Binary;
+
+namespace Remus.Sandbox.Platform.Kvm;
+
+/// <summary>
+/// The guest's only address space: an identity map (virtual = physical) of exactly the RAM, built once with 2 MiB
+/// pages and never edited at run time. The first 2 MiB page (the platform's reserved area) is supervisor-only; every
+/// other page is user, read/write, executable (EFER.NXE stays off, so there is no XD bit). Nothing past the end of RAM
+/// is mapped: a stray access gets #PF (SIGSEGV), never an MMIO exit.
+/// <para>1 GiB pages are deliberately not used: they need CPUID.80000001H:EDX.Page1GB, and the tables live in
+/// guest memory, so a checkpoint would carry them to a host that might lack the feature.</para>
+/// <para>Accessed (and, for leaves, Dirty) bits are preset so the CPU never writes the tables back, which keeps
+/// them out of the dirty log.</para>
+/// </summary>
+internal static class PageTables
+{
+    public const ulong Present = 1UL << 0;
+    public const ulong Writable = 1UL << 1;
+    public const ulong User = 1UL << 2;
+    public const ulong Accessed = 1UL << 5;
+    public const ulong Dirty = 1UL << 6;
+    public const ulong LargePage = 1UL << 7;
+
+    public const ulong LargePageSize = 2UL << 20;
+
+    /// <summary>PML4 and PDPT entries: present, writable, user (permissions are ANDed down the walk, so the upper
+    /// levels allow everything and the leaves decide), accessed.</summary>
+    public const ulong TableEntryFlags = Present | Writable | User | Accessed;
+
+    /// <summary>A 2 MiB user page: P|RW|US|A|D|PS (0xe7).</summary>
+    public const ulong UserPageFlags = Present | Writable | User | Accessed | Dirty | LargePage;
+
+    /// <summary>The supervisor-only first 2 MiB: P|RW|A|D|PS, no US (0xe3).</summary>
+    public const ulong SupervisorPageFlags = Present | Writable | Accessed | Dirty | LargePage;
+
+    /// <summary>Number of page directories (one per started GiB) for <paramref name="memorySize"/> bytes of RAM.</summary>
+    public static int DirectoryCount(ulong memorySize) => (int)((memorySize + (1UL << 30) - 1) >> 30);
+
+    /// <summary>
+    /// Writes PML4, PDPT and the page directories into <paramref name="reserved"/> (guest-physical bytes
+    /// 0..<see cref="GuestLayout.ReservedSize"/>), zeroing every table first.
+    /// </summary>
+    public static void Write(Span<byte> reserved, ulong memorySize)
+    {
+        if ((ulong)reserved.Length < GuestLayout.ReservedSize) throw new ArgumentException("the reserved area is too small", nameof(reserved));
+        if (memorySize % LargePageSize != 0 || memorySize <= GuestLayout.ReservedSize)
+            throw new ArgumentOutOfRangeException(nameof(memorySize), "RAM must be a multiple of 2 MiB above the reserved area");
+        if (memorySize > GuestLayout.MaxMemory)
+            throw new SandboxException($"the KVM platform maps at most {GuestLayout.MaxMemory >> 30} GiB of guest memory");
+
+        int directories = DirectoryCount(memorySize);
+        reserved.Slice((int)GuestLayout.Pml4, 4096).Clear();
+        reserved.Slice((int)GuestLayout.Pdpt, 4096).Clear();
+        reserved.Slice((int)GuestLayout.PageDirectories, directories * 4096).Clear();
+
+        // PML4[0] covers 0..512 GiB, which holds all of RAM.
+        Put(reserved, GuestLayout.Pml4, GuestLayout.Pdpt | TableEntryFlags);
+        for (int d = 0; d < directories; d++)
+        {
+            ulong pd = GuestLayout.PageDirectories + (ulong)d * 4096;
+            Put(reserved, GuestLayout.Pdpt + (ulong)d * 8, pd | TableEntryFlags);
+            for (int e = 0; e < 512; e++)
+            {
+                ulong address = ((ulong)d << 30) + ((ulong)e << 21);
+                if (address >= memorySize) break;
+                ulong flags = address < GuestLayout.ReservedSize ? SupervisorPageFlags : UserPageFlags;
+                Put(reserved, pd + (ulong)e * 8, address | flags);
+            }
+        }
+    }
+
+    private static void Put(Span<byte> reserved, ulong at, ulong value) =>
+        BinaryPrimitives.WriteUInt64LittleEndian(reserved[(int)at..], value);
+}

@@ -1,0 +1,135 @@
+using System.Buffers.Binary;
+using Remus.Sandbox;
+using Remus.Sandbox.Platform;
+using Remus.Sandbox.Platform.Kvm;
+using Xunit;
+
+namespace Remus.Tests.Sandbox.Kvm;
+
+/// <summary>
+/// Walks the KVM platform's page tables with an independent 4-level walker (SDM vol. 3A, 4.5) and checks that every
+/// address of RAM maps to itself, that user pages are user/writable and the reserved first 2 MiB is supervisor-only,
+/// and that nothing past RAM is mapped.
+/// </summary>
+public sealed class PageTableTests
+{
+    private readonly record struct Walk(bool Present, ulong Physical, bool User, bool Writable, bool Large);
+
+    /// <summary>Translates <paramref name="va"/> through the tables in <paramref name="image"/> (guest-physical bytes).</summary>
+    private static Walk Translate(byte[] image, ulong cr3, ulong va)
+    {
+        ulong Entry(ulong table, ulong index)
+        {
+            Assert.True(table + index * 8 + 8 <= (ulong)image.Length, $"table 0x{table:x} lies outside the reserved area");
+            return BinaryPrimitives.ReadUInt64LittleEndian(image.AsSpan((int)(table + index * 8)));
+        }
+        const ulong addressMask = 0x000f_ffff_ffff_f000;
+        bool user = true, writable = true;
+        ulong table = cr3 & addressMask;
+        int[] shifts = [39, 30, 21, 12];
+        for (int level = 0; level < 4; level++)
+        {
+            ulong e = Entry(table, (va >> shifts[level]) & 511);
+            if ((e & 1) == 0) return new Walk(false, 0, false, false, false);
+            Assert.True((e >> 63) == 0, $"XD bit set at level {level} with EFER.NXE off (reserved): 0x{e:x}");
+            user &= (e & 4) != 0;
+            writable &= (e & 2) != 0;
+            bool large = level > 0 && (e & 0x80) != 0;
+            Assert.False(level == 0 && (e & 0x80) != 0, "PS set in a PML4 entry (reserved)");
+            if (large || level == 3)
+            {
+                int shift = shifts[level];
+                ulong pageMask = (1UL << shift) - 1;
+                ulong frame = e & addressMask & ~pageMask;
+                if (large) Assert.True((e & addressMask & pageMask & ~0x1000UL) == 0, $"reserved bits set in a large-page entry: 0x{e:x}");
+                return new Walk(true, frame | (va & pageMask), user, writable, large);
+            }
+            table = e & addressMask;
+        }
+        throw new InvalidOperationException("unreachable");
+    }
+
+    private static byte[] Build(ulong memorySize)
+    {
+        var image = new byte[GuestLayout.ReservedSize];
+        GuestLayout.Build(image, memorySize);
+        return image;
+    }
+
+    [Theory]
+    [InlineData(4UL << 20)]
+    [InlineData(64UL << 20)]
+    [InlineData(130UL << 20)]
+    [InlineData(1UL << 30)]
+    [InlineData((1UL << 30) + (2UL << 20))]
+    [InlineData((3UL << 30) + (6UL << 20))]
+    [InlineData(64UL << 30)]
+    public void Every_RAM_address_maps_to_itself_user_pages_have_U_and_the_reserved_area_does_not(ulong memorySize)
+    {
+        byte[] image = Build(memorySize);
+        for (ulong page = 0; page < memorySize; page += 2UL << 20)
+        {
+            foreach (ulong offset in (ulong[])[0, 0x1000, 0x1f_fff8])
+            {
+                ulong va = page + offset;
+                var w = Translate(image, GuestLayout.Pml4, va);
+                Assert.True(w.Present, $"0x{va:x} is not mapped");
+                Assert.Equal(va, w.Physical);
+                Assert.True(w.Writable, $"0x{va:x} is not writable");
+                Assert.True(w.Large, $"0x{va:x} is not in a 2 MiB page");
+                if (va < GuestMemory.UserBase) Assert.False(w.User, $"0x{va:x} in the reserved area is user-accessible");
+                else Assert.True(w.User, $"0x{va:x} is not user-accessible");
+            }
+        }
+        // Nothing past RAM: a stray access must #PF, not become an MMIO exit.
+        foreach (ulong va in (ulong[])[memorySize, memorySize + 0x1000, memorySize + (2UL << 20), 1UL << 39, 0x7fff_ffff_f000])
+            Assert.False(Translate(image, GuestLayout.Pml4, va).Present, $"0x{va:x} past RAM is mapped");
+    }
+
+    [Fact]
+    public void Guest_address_zero_and_every_platform_structure_are_supervisor_only()
+    {
+        byte[] image = Build(128UL << 20);
+        foreach (ulong va in (ulong[])[0, GuestLayout.Gdt, GuestLayout.Tss, GuestLayout.Idt, GuestLayout.DataPage,
+                     GuestLayout.SyscallStub, GuestLayout.ExceptionStubs, GuestLayout.ResumeFrame, GuestLayout.Ist1Frame,
+                     GuestLayout.Pml4, GuestLayout.PageDirectories, GuestLayout.ReservedSize - 1])
+        {
+            var w = Translate(image, GuestLayout.Pml4, va);
+            Assert.True(w.Present);
+            Assert.Equal(va, w.Physical);
+            Assert.False(w.User, $"0x{va:x} is user-accessible");
+        }
+    }
+
+    [Fact]
+    public void Entries_have_the_documented_bits()
+    {
+        byte[] image = Build(8UL << 20);
+        ulong Q(ulong at) => BinaryPrimitives.ReadUInt64LittleEndian(image.AsSpan((int)at));
+        Assert.Equal(GuestLayout.Pdpt | 0x27, Q(GuestLayout.Pml4));                 // P|RW|US|A
+        Assert.Equal(GuestLayout.PageDirectories | 0x27, Q(GuestLayout.Pdpt));
+        Assert.Equal(0x0UL | 0xe3, Q(GuestLayout.PageDirectories));                 // P|RW|A|D|PS, no US
+        Assert.Equal(0x200000UL | 0xe7, Q(GuestLayout.PageDirectories + 8));       // P|RW|US|A|D|PS
+        Assert.Equal(0x600000UL | 0xe7, Q(GuestLayout.PageDirectories + 24));
+        Assert.Equal(0UL, Q(GuestLayout.PageDirectories + 32));                    // 8 MiB: 4 entries only
+        Assert.Equal(0UL, Q(GuestLayout.Pml4 + 8));
+        Assert.Equal(0UL, Q(GuestLayout.Pdpt + 8));
+    }
+
+    [Fact]
+    public void The_image_depends_only_on_the_RAM_size()
+    {
+        Assert.Equal(Build(256UL << 20), Build(256UL << 20));
+        Assert.NotEqual(Build(256UL << 20), Build(258UL << 20));
+    }
+
+    [Fact]
+    public void Too_much_RAM_is_refused_with_a_clear_message()
+    {
+        var image = new byte[GuestLayout.ReservedSize];
+        var e = Assert.Throws<SandboxException>(() => GuestLayout.Build(image, GuestLayout.MaxMemory + (2UL << 20)));
+        Assert.Contains("GiB", e.Message);
+        GuestLayout.Build(image, GuestLayout.MaxMemory); // the limit itself fits
+        Assert.Equal(256, PageTables.DirectoryCount(GuestLayout.MaxMemory));
+    }
+}
