@@ -33,32 +33,9 @@ public sealed class MigrationSender(SandboxDomain domain, System.IO.Stream forwa
         bool paused = false;
         try
         {
-            domain.Pause();
-            domain.StartDirtyLog();
-            domain.MarkPopulatedPages(bitmap);
-            if (!wasPaused) domain.Unpause();
             writer.WriteHeader(new StreamHeader(config));
-
-            // Round 0 sends everything; later rounds what was dirtied during the previous one.
-            int round = 0;
-            long previous = long.MaxValue;
-            ulong[] pfns = DomainPages.Set(bitmap, domain.PageCount);
-            while (true)
-            {
-                Array.Clear(bitmap);
-                writer.WritePages(pfns, pages);
-                writer.EndCheckpoint((ulong)round);
-                pagesSent += pfns.Length;
-                domain.HarvestDirty(bitmap);
-                var dirty = DomainPages.Set(bitmap, domain.PageCount);
-                bool stop = dirty.Length <= options.StopCopyPages || round + 1 >= options.MaxRounds ||
-                            (round > 0 && dirty.Length >= previous);
-                Progress?.Invoke(new MigrationProgress(round, pagesSent, writer.Statistics.BytesWritten, pfns.Length, dirty.Length, stop));
-                round++;
-                if (stop) break;
-                previous = dirty.Length;
-                pfns = dirty;
-            }
+            ulong round = PreCopy.Run(domain, writer, bitmap, options.MaxRounds, options.StopCopyPages, Progress, ref pagesSent);
+            ulong[] pfns;
 
             // Stop and copy.
             var downtime = Stopwatch.StartNew();
@@ -69,9 +46,9 @@ public sealed class MigrationSender(SandboxDomain domain, System.IO.Stream forwa
             writer.WritePages(pfns, pages);
             writer.WriteVcpuState(domain.CaptureVcpuState());
             writer.WriteKernelState(domain.CaptureKernelState());
-            var last = writer.EndCheckpoint((ulong)round);
+            var last = writer.EndCheckpoint(round);
             pagesSent += pfns.Length;
-            Progress?.Invoke(new MigrationProgress(round, pagesSent, writer.Statistics.BytesWritten, pfns.Length, 0, true));
+            Progress?.Invoke(new MigrationProgress((int)round, pagesSent, writer.Statistics.BytesWritten, pfns.Length, 0, true));
 
             var ack = WithTimeout(acks.ReadAck, "the target's acknowledgement");
             if (ack == null) throw new MigrationException("the target closed the migration without taking the domain");
@@ -82,7 +59,7 @@ public sealed class MigrationSender(SandboxDomain domain, System.IO.Stream forwa
             HandedOver = true;
             var confirm = WithTimeout(acks.ReadAck, "the target's confirmation that the domain runs");
             if (confirm != null) throw new MigrationException("the target sent an unexpected acknowledgement after the hand-over");
-            return new MigrationResult(round + 1, pagesSent, writer.Statistics.BytesWritten, total.Elapsed, downtime.Elapsed);
+            return new MigrationResult((int)round + 1, pagesSent, writer.Statistics.BytesWritten, total.Elapsed, downtime.Elapsed);
         }
         catch (Exception e) when (!HandedOver)
         {
