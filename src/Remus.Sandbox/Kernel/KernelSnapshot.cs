@@ -31,6 +31,7 @@ internal sealed partial class SandboxKernel
 
         w.Write(Signals.Actions);
         w.Write(Signals.Blocked);
+        w.Write(Signals.Pending);
         w.Write(Signals.AltStack);
 
         var descriptions = new List<FileDescription>();
@@ -86,6 +87,7 @@ internal sealed partial class SandboxKernel
 
             r.ReadBytes(Signals.Actions.Length).CopyTo(Signals.Actions, 0);
             Signals.Blocked = r.ReadUInt64();
+            Signals.Pending = r.ReadUInt64();
             r.ReadBytes(Signals.AltStack.Length).CopyTo(Signals.AltStack, 0);
 
             int nd = r.ReadInt32();

@@ -115,6 +115,7 @@ internal sealed partial class SandboxKernel
                 // Signals.cs
                 13 => SysRtSigaction((int)a0, a1, a2, a3),
                 14 => SysRtSigprocmask((int)a0, a1, a2, a3),
+                127 => SysRtSigpending(a0, a1),
                 131 => SysSigaltstack(a0, a1),
                 62 => SysKill((int)a0, (int)a1),
                 200 => SysKill((int)a0, (int)a1),

@@ -12,6 +12,9 @@ internal sealed class SignalState
 
     public byte[] Actions { get; } = new byte[(NSig + 1) * SigActionSize];
     public ulong Blocked { get; set; }
+
+    /// <summary>Signals raised while blocked; acted on when unblocked.</summary>
+    public ulong Pending { get; set; }
     public byte[] AltStack { get; } = new byte[24];
 
     public ulong Handler(int sig) => BitConverter.ToUInt64(Actions, sig * SigActionSize);

@@ -1,6 +1,6 @@
 namespace Remus.Sandbox.Kernel;
 
-/// <summary>rt_sigaction, rt_sigprocmask, sigaltstack, kill, tkill, tgkill.</summary>
+/// <summary>rt_sigaction, rt_sigprocmask, rt_sigpending, sigaltstack, kill, tkill, tgkill.</summary>
 internal sealed partial class SandboxKernel
 {
     private const int SIGKILL = 9, SIGSTOP = 19;
@@ -38,7 +38,26 @@ internal sealed partial class SandboxKernel
             }
         }
         if (oldSet != 0) Memory.WriteU64(oldSet, old);
+        DeliverUnblocked();
         return 0;
+    }
+
+    private long SysRtSigpending(ulong set, ulong sigsetSize)
+    {
+        if (sigsetSize > 8) return -Errno.EINVAL;
+        Memory.WriteU64(set, Signals.Pending & Signals.Blocked);
+        return 0;
+    }
+
+    /// <summary>Acts on pending signals that are no longer blocked, as Linux does on return from sigprocmask.</summary>
+    private void DeliverUnblocked()
+    {
+        ulong ready = Signals.Pending & ~Signals.Blocked;
+        if (ready == 0) return;
+        int sig = System.Numerics.BitOperations.TrailingZeroCount(ready) + 1;
+        Signals.Pending &= ~(1UL << (sig - 1));
+        RaiseSignal(sig);
+        DeliverUnblocked();
     }
 
     private long SysSigaltstack(ulong ss, ulong oldSs)
@@ -68,7 +87,11 @@ internal sealed partial class SandboxKernel
         if (!fatal)
         {
             if (handler == SIG_IGN) return 0;
-            if ((Signals.Blocked & (1UL << (sig - 1))) != 0) return 0; // stays pending: nothing will ever deliver it
+            if ((Signals.Blocked & (1UL << (sig - 1))) != 0)
+            {
+                Signals.Pending |= 1UL << (sig - 1); // acted on when unblocked
+                return 0;
+            }
             if (handler == SIG_DFL)
             {
                 if (SignalState.DefaultIgnores(sig) || SignalState.DefaultStops(sig)) return 0;

@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using Remus.Checkpoint.Migration;
+using Remus.Checkpoint.Stream;
+using Remus.Sandbox;
+
+namespace Remus.Checkpoint.Remus;
+
+/// <summary>
+/// The primary of a protected domain (the seed's `xl remus`): an initial synchronisation exactly like live
+/// migration, then the epoch loop of the seed's three callbacks, kept by name:
+/// <list type="bullet">
+/// <item><see cref="Suspend"/> — pause the vCPU, harvest the dirty log, copy the dirty pages and the vCPU and
+/// kernel state into a buffer, close the output epoch;</item>
+/// <item><see cref="Postcopy"/> — resume the guest at once (it runs ahead speculatively);</item>
+/// <item><see cref="Checkpoint"/> — send the buffer and CHECKPOINT_END, wait for the backup's ack, release that
+/// epoch's output, wait for the next interval.</item>
+/// </list>
+/// When the backup is lost (write error, ack timeout, a wrong ack) the domain goes on unprotected: everything held
+/// is released and <see cref="Unprotected"/> says why. With <see cref="RemusOptions.Blackhole"/> the checkpoints
+/// go to a sink and output is released once the write completed (the cost of checkpointing without a backup).
+/// </summary>
+public sealed class RemusPrimary : IDisposable
+{
+    private readonly SandboxDomain _domain;
+    private readonly OutputCommitConsole _console;
+    private readonly System.IO.Stream _forward;
+    private readonly AckReader? _acks;
+    private readonly RemusOptions _options;
+    private readonly CheckpointWriter _writer;
+    private readonly StagedPages _staged = new();
+    private readonly RemusCounters _counters = new();
+    private readonly ulong[] _dirty;
+    private readonly CancellationTokenSource _stop = new();
+    private Thread? _loop;
+    private ulong _epoch;
+    private byte[] _vcpu = [], _kernel = [];
+    private long _pauseTicks;
+
+    /// <param name="back">the backup's acks (the reverse direction of the channel); null with a blackhole</param>
+    public RemusPrimary(SandboxDomain domain, OutputCommitConsole console, System.IO.Stream forward, System.IO.Stream? back, RemusOptions options)
+    {
+        _domain = domain;
+        _console = console;
+        _forward = forward;
+        _options = options;
+        _acks = back == null || options.Blackhole ? null : new AckReader(back);
+        _writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
+        _dirty = new ulong[domain.DirtyBitmapWords];
+    }
+
+    /// <summary>Raised once, on the loop's thread, when protection ends for a reason other than <see cref="Dispose"/>.</summary>
+    public event Action<string>? Unprotected;
+
+    /// <summary>Progress of the initial synchronisation.</summary>
+    public event Action<MigrationProgress>? Progress;
+
+    public bool IsProtected { get; private set; }
+
+    /// <summary>Why the epoch loop ended (null while it runs).</summary>
+    public string? EndReason { get; private set; }
+    public RemusStats Stats => _counters.Snapshot();
+
+    /// <summary>
+    /// The initial synchronisation and the first checkpoint; returns once the backup holds a complete checkpoint and
+    /// the epoch loop runs. On failure the domain keeps running unprotected and the exception says why.
+    /// </summary>
+    public void Protect(ReadOnlyMemory<byte> config)
+    {
+        try
+        {
+            _writer.WriteHeader(new StreamHeader(config));
+            long sent = 0;
+            _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256, Progress, ref sent);
+            _console.StartHolding();
+            if (!RunEpoch()) throw new RemusException("the backup did not acknowledge the first checkpoint");
+        }
+        catch (Exception e)
+        {
+            _console.StopHolding();
+            if (_domain.State == DomainState.Paused) _domain.Unpause();
+            throw e as RemusException ?? new RemusException(Describe(e), e);
+        }
+        IsProtected = true;
+        _loop = new Thread(Loop) { Name = "remus-epochs", IsBackground = true };
+        _loop.Start();
+    }
+
+    private void Loop()
+    {
+        var next = Stopwatch.GetTimestamp();
+        while (!_stop.IsCancellationRequested)
+        {
+            next += (long)(_options.Interval.TotalSeconds * Stopwatch.Frequency);
+            long wait = next - Stopwatch.GetTimestamp();
+            if (wait > 0 && _stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency))) break;
+            if (wait < 0) next = Stopwatch.GetTimestamp();
+            string? failure = null;
+            try
+            {
+                if (!RunEpoch())
+                {
+                    EndReason = "the program exited";
+                    // The program ended: release its last output and tell the backup there is nothing to take over.
+                    IsProtected = false;
+                    _console.StopHolding();
+                    try { _writer.WriteEnd(); _forward.Flush(); } catch (Exception) { /* the backup is gone too */ }
+                    return;
+                }
+            }
+            catch (Exception e) when (!_stop.IsCancellationRequested)
+            {
+                failure = Describe(e);
+            }
+            catch
+            {
+                EndReason = "stopped";
+                break;
+            }
+            if (failure == null) continue;
+            IsProtected = false;
+            EndReason = failure;
+            _console.StopHolding();
+            if (_domain.State == DomainState.Paused) _domain.Unpause();
+            Unprotected?.Invoke(failure);
+            return;
+        }
+    }
+
+    /// <summary>One checkpoint. False when the domain has exited (nothing left to protect).</summary>
+    private bool RunEpoch()
+    {
+        if (!Suspend()) return false;
+        Postcopy();
+        Checkpoint();
+        return true;
+    }
+
+    /// <summary>The seed's suspend callback: pause, harvest, copy out, close the output epoch.</summary>
+    private bool Suspend()
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        _domain.Pause();
+        if (_domain.State == DomainState.Exited) return false;
+        _domain.HarvestDirty(_dirty);
+        var pfns = DomainPages.Set(_dirty, _domain.PageCount);
+        Array.Clear(_dirty);
+        _staged.Stage(_domain, pfns);
+        _vcpu = _domain.CaptureVcpuState();
+        _kernel = RemusState.Compose(_domain.CaptureKernelState(), _console.SealEpoch(_epoch));
+        _pauseTicks = Stopwatch.GetTimestamp() - t0;
+        return true;
+    }
+
+    /// <summary>The seed's postcopy callback: the dirty pages are copied, the guest resumes at once.</summary>
+    private void Postcopy()
+    {
+        _domain.Unpause();
+    }
+
+    /// <summary>The seed's checkpoint callback: send, wait for the ack, release the epoch's output.</summary>
+    private void Checkpoint()
+    {
+        long before = _writer.Statistics.BytesWritten;
+        _writer.WritePages(_staged.Pfns, _staged);
+        _writer.WriteVcpuState(_vcpu);
+        _writer.WriteKernelState(_kernel);
+        var sent = _writer.EndCheckpoint(_epoch);
+        long t1 = Stopwatch.GetTimestamp();
+        if (_acks != null)
+        {
+            var ack = ReadAckWithTimeout();
+            if (ack == null) throw new RemusException("the backup closed the connection");
+            if (!ack.Value.Confirms(sent)) throw new RemusException($"the backup acknowledged epoch {ack.Value.Epoch}, expected {sent.Epoch}");
+        }
+        _console.Release(_epoch);
+        double ackMs = (Stopwatch.GetTimestamp() - t1) * 1000.0 / Stopwatch.Frequency;
+        _counters.Record(_pauseTicks * 1000.0 / Stopwatch.Frequency, ackMs, _writer.Statistics.BytesWritten - before,
+            _writer.Statistics.CompressionRatio);
+        _epoch++;
+    }
+
+    private Task<Ack?>? _pendingAck;
+
+    private Ack? ReadAckWithTimeout()
+    {
+        _pendingAck ??= Task.Run(() => _acks!.ReadAck());
+        if (!_pendingAck.Wait(_options.Timeout))
+            throw new TimeoutException($"no acknowledgement from the backup within {_options.Timeout.TotalMilliseconds:F0} ms");
+        var task = _pendingAck;
+        _pendingAck = null;
+        return task.GetAwaiter().GetResult();
+    }
+
+    private static string Describe(Exception e) => e switch
+    {
+        IOException io => $"the connection to the backup broke ({io.Message})",
+        ObjectDisposedException => "the connection to the backup was closed",
+        AggregateException { InnerException: { } inner } => Describe(inner),
+        _ => e.Message,
+    };
+
+    /// <summary>Ends protection: stops the loop, releases held output, and tells the backup (END) when it can.</summary>
+    public void Dispose()
+    {
+        _stop.Cancel();
+        if (_loop != null && _loop != Thread.CurrentThread) _loop.Join();
+        _console.StopHolding();
+        if (IsProtected)
+        {
+            try { _writer.WriteEnd(); _forward.Flush(); } catch (Exception) { /* the backup is gone anyway */ }
+        }
+        IsProtected = false;
+        _staged.Dispose();
+    }
+}
+
+/// <summary>Protection could not be set up or was lost; one clear sentence.</summary>
+public sealed class RemusException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,26 @@
+using System.Buffers.Binary;
+
+namespace Remus.Checkpoint.Remus;
+
+/// <summary>
+/// A Remus checkpoint's KERNEL_STATE body: the sandbox kernel's state followed by the console output of that epoch
+/// (which a backup re-emits on failover). <c>u32 kernelLength, kernel state, output</c>.
+/// </summary>
+internal static class RemusState
+{
+    public static byte[] Compose(byte[] kernel, byte[] output)
+    {
+        var b = new byte[4 + kernel.Length + output.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(b, kernel.Length);
+        kernel.CopyTo(b, 4);
+        output.CopyTo(b, 4 + kernel.Length);
+        return b;
+    }
+
+    public static (byte[] Kernel, byte[] Output) Split(byte[] state)
+    {
+        int n = state.Length >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(state) : -1;
+        if (n < 0 || n > state.Length - 4) throw new InvalidDataException("corrupt Remus checkpoint state");
+        return (state.AsSpan(4, n).ToArray(), state.AsSpan(4 + n).ToArray());
+    }
+}

@@ -1,0 +1,198 @@
+using System.Net.Sockets;
+using Remus.Checkpoint.Remus;
+using Remus.Sandbox;
+using Remus.Tests.Support;
+using Xunit;
+
+namespace Remus.Tests.Checkpoint;
+
+/// <summary>
+/// Remus through the engine, in process, over loopback TCP: failover, a lost backup, a corrupt epoch, blackhole and
+/// raw modes. The process-level SIGKILL tests are in the toolstack's tests; these pin down the engine's guarantees.
+/// </summary>
+public class RemusEngineTests
+{
+    private static readonly byte[] Config = "{\"name\":\"r\"}"u8.ToArray();
+    private static readonly RemusOptions Fast = new() { Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(1) };
+
+    /// <summary>What the outside world sees; after <see cref="Sever"/> the writer (a dead primary) reaches nobody.</summary>
+    private sealed class SeverableConsole(IConsole inner) : IConsole
+    {
+        private volatile bool _severed;
+        public void Sever() => _severed = true;
+        public void Write(int stream, ReadOnlySpan<byte> data) { if (!_severed) inner.Write(stream, data); }
+        public int Read(Span<byte> buffer, CancellationToken cancel) => inner.Read(buffer, cancel);
+        public bool IsTerminal => false;
+    }
+
+    private static (string Ticker, string[] Args, string Native) Ticker(int count, int intervalMs)
+    {
+        string ticker = GuestBuilder.Build("ticker");
+        string[] args = [count.ToString(), intervalMs.ToString(), "2"];
+        return (ticker, args, NativeRun.Run(new GuestInvocation(ticker) { Args = args }).StdoutText);
+    }
+
+    [Fact]
+    public void Failover_continues_on_the_backup_with_no_gap_and_at_most_one_epoch_repeated()
+    {
+        var (ticker, args, native) = Ticker(150, 10);
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 64 };
+        var world = new RecordingConsole();
+        var primaryView = new SeverableConsole(world);
+        var commit = new OutputCommitConsole(primaryView);
+        var (a, b) = Channel.Pair();
+        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
+        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, Fast);
+        var backup = new RemusBackup(b, b, Fast);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
+        primary.Protect(Config);
+        world.WaitForLines(30, TimeSpan.FromSeconds(30));
+
+        // The primary dies: its domain stops, nothing more it holds reaches the world, its connection drops.
+        primaryView.Sever();
+        primaryDomain.Domain.Kill();
+        a.Socket.Close();
+        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(20)) ? watch.Result : throw new TimeoutException());
+        backup.ReplayLastOutput(world);
+        using var takeover = new RunningDomain(backup.Domain!);
+        Assert.Equal(0, takeover.Wait(TimeSpan.FromSeconds(30)));
+        primary.Dispose();
+        primaryDomain.Dispose();
+
+        Continuity.AssertNoGapAtMostOneEpochRepeated(native, world.Text);
+    }
+
+    [Fact]
+    public void When_the_backup_dies_the_primary_goes_on_unprotected_and_output_keeps_flowing()
+    {
+        var (ticker, args, native) = Ticker(80, 10);
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
+        var world = new RecordingConsole();
+        var commit = new OutputCommitConsole(world);
+        var (a, b) = Channel.Pair();
+        using var d = new RunningDomain(SandboxDomain.Create(spec, commit));
+        using var primary = new RemusPrimary(d.Domain, commit, a, a, Fast);
+        string? why = null;
+        primary.Unprotected += r => why = r;
+        var backup = new RemusBackup(b, b, Fast);
+        var watch = Task.Run(() => { try { backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new RecordingConsole())); } catch (Exception) { } });
+        primary.Protect(Config);
+        world.WaitForLines(10, TimeSpan.FromSeconds(20));
+        b.Socket.Close();
+        Assert.Equal(0, d.Wait(TimeSpan.FromSeconds(30)));
+        Assert.False(primary.IsProtected);
+        Assert.NotNull(why);
+        Assert.Equal(native, world.Text);
+        watch.Wait(TimeSpan.FromSeconds(10));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Blackhole_and_raw_modes_checkpoint_without_changing_the_output(bool blackhole)
+    {
+        var (ticker, args, native) = Ticker(120, 10);
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
+        var world = new RecordingConsole();
+        var commit = new OutputCommitConsole(world);
+        using var d = new RunningDomain(SandboxDomain.Create(spec, commit));
+        var options = Fast with { Blackhole = blackhole, Compress = blackhole };
+        string? lost = null;
+        RemusPrimary primary;
+        Task? watch = null;
+        if (blackhole)
+        {
+            primary = new RemusPrimary(d.Domain, commit, System.IO.Stream.Null, null, options);
+        }
+        else
+        {
+            var (a, b) = Channel.Pair();
+            primary = new RemusPrimary(d.Domain, commit, a, a, options);
+            var backup = new RemusBackup(b, b, options, m => lost = "backup: " + m);
+            watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new RecordingConsole())));
+        }
+        primary.Unprotected += r => lost = r;
+        using (primary)
+        {
+            primary.Protect(Config);
+            Assert.Equal(0, d.Wait(TimeSpan.FromSeconds(30)));
+            Thread.Sleep(100);
+            Assert.True(primary.Stats.Epochs > 3, $"{primary.Stats.Epochs} epochs; protection lost: {lost}; loop ended: {primary.EndReason}");
+        }
+        Assert.Equal(native, world.Text);
+        if (watch != null) Assert.True(watch.Wait(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public void A_corrupted_epoch_is_refused_the_last_good_checkpoint_kept_and_nothing_runs_twice()
+    {
+        var (ticker, args, native) = Ticker(80, 10);
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
+        var world = new RecordingConsole();
+        var commit = new OutputCommitConsole(world);
+        var (a, b) = Channel.Pair();
+        using var d = new RunningDomain(SandboxDomain.Create(spec, commit));
+        var corrupter = new CorruptingStream(a);
+        using var primary = new RemusPrimary(d.Domain, commit, corrupter, a, Fast);
+        var backup = new RemusBackup(b, b, Fast);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new RecordingConsole())));
+        primary.Protect(Config);
+        world.WaitForLines(10, TimeSpan.FromSeconds(20));
+        ulong good = backup.LastCheckpoint!.Value;
+        corrupter.CorruptNextWrite = true;
+        Assert.True(watch.Wait(TimeSpan.FromSeconds(20)));
+        Assert.Equal(BackupOutcome.Rejected, watch.Result);
+        Assert.True(backup.LastCheckpoint >= good);
+        Assert.Equal(0, d.Wait(TimeSpan.FromSeconds(30)));
+        Assert.Equal(native, world.Text);
+        backup.Domain?.Dispose();
+    }
+
+    [Fact]
+    public void A_primary_lost_before_the_first_checkpoint_makes_the_backup_give_up_cleanly()
+    {
+        var (a, b) = Channel.Pair();
+        var backup = new RemusBackup(b, b, Fast);
+        SandboxDomain? built = null;
+        var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("ticker"), MemoryMiB = 16 };
+        var watch = Task.Run(() => backup.Watch(_ => built = SandboxDomain.CreateIncoming(spec, new RecordingConsole())));
+        var writer = new Remus.Checkpoint.Stream.CheckpointWriter(a);
+        writer.WriteHeader(new Remus.Checkpoint.Stream.StreamHeader(Config));
+        a.Flush();
+        Thread.Sleep(200);
+        a.Socket.Close();
+        var e = Assert.Throws<AggregateException>(() => watch.Wait(TimeSpan.FromSeconds(10)));
+        Assert.IsType<RemusException>(e.InnerException);
+        Assert.Contains("before the first complete checkpoint", e.InnerException!.Message);
+        Assert.NotNull(built);
+        Assert.Throws<ObjectDisposedException>(() => built!.Run());
+    }
+
+    /// <summary>Flips a byte in the middle of the next large write (a page batch) when asked.</summary>
+    private sealed class CorruptingStream(NetworkStream inner) : System.IO.Stream
+    {
+        public volatile bool CorruptNextWrite;
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (CorruptNextWrite && buffer.Length > 64)
+            {
+                CorruptNextWrite = false;
+                var copy = buffer.ToArray();
+                copy[copy.Length / 2] ^= 0xFF;
+                inner.Write(copy);
+                return;
+            }
+            inner.Write(buffer);
+        }
+        public override void Flush() => inner.Flush();
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
