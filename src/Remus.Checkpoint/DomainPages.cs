@@ -9,9 +9,10 @@ internal sealed class DomainPages(SandboxDomain domain) : IPageSource, IPageSink
 {
     public ulong PageCount => domain.PageCount;
     public ReadOnlySpan<byte> GetPage(ulong pfn) => domain.ReadPage(pfn);
-    Span<byte> IPageSink.GetPage(ulong pfn) => pfn < SandboxDomain.FirstPage
-        ? throw new CheckpointStreamException(CheckpointStreamError.Protocol, $"page {pfn} belongs to the platform, not the program")
-        : domain.WritablePage(pfn);
+    Span<byte> IPageSink.GetPage(ulong pfn) => domain.WritablePage(pfn);
+
+    /// <summary>Pages below <see cref="SandboxDomain.FirstPage"/> belong to the platform: an epoch naming one is refused whole.</summary>
+    public bool Accepts(ulong pfn) => pfn >= SandboxDomain.FirstPage && pfn < domain.PageCount;
 
     /// <summary>The program pages set in <paramref name="bitmap"/>, in order (pages of the platform excluded).</summary>
     public static ulong[] Set(ReadOnlySpan<ulong> bitmap, ulong pageCount)

@@ -1,0 +1,149 @@
+using System.Buffers.Binary;
+
+namespace Remus.Checkpoint.Stream;
+
+/// <summary>
+/// An acknowledgement: the backup received, verified and stored epoch <paramref name="Epoch"/>, whose checksum
+/// was <paramref name="Checksum"/>. The primary compares both with its <see cref="EpochSummary"/>.
+/// </summary>
+public readonly record struct Ack(ulong Epoch, ulong Checksum)
+{
+    /// <summary>Whether this acknowledges exactly the epoch <paramref name="sent"/> (number and checksum).</summary>
+    public bool Confirms(EpochSummary sent) => Epoch == sent.Epoch && Checksum == sent.Checksum;
+}
+
+/// <summary>
+/// Writes the back channel (backup → primary, the reverse direction of the same connection): ACK, HEARTBEAT and
+/// END records, each flushed at once. No stream header. Not thread-safe; the caller owns the stream.
+/// </summary>
+public sealed class AckWriter
+{
+    private readonly System.IO.Stream _stream;
+    private readonly byte[] _record = new byte[StreamFormat.RecordHeaderSize + StreamFormat.AckLength];
+    private ulong? _lastEpoch;
+    private bool _ended;
+
+    /// <summary>Creates a writer over <paramref name="stream"/>.</summary>
+    public AckWriter(System.IO.Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanWrite) throw new ArgumentException("the stream is not writable", nameof(stream));
+        _stream = stream;
+    }
+
+    /// <summary>Acknowledges a received, verified epoch.</summary>
+    public void WriteAck(Epoch epoch)
+    {
+        ArgumentNullException.ThrowIfNull(epoch);
+        WriteAck(epoch.Number, epoch.Checksum);
+    }
+
+    /// <summary>Acknowledges epoch <paramref name="epoch"/> with its checksum. Epoch numbers must increase.</summary>
+    public void WriteAck(ulong epoch, ulong checksum)
+    {
+        if (_lastEpoch is { } last && epoch <= last)
+            throw new ArgumentOutOfRangeException(nameof(epoch), epoch, $"acknowledged epochs must increase (the last was {last})");
+        Span<byte> body = stackalloc byte[StreamFormat.AckLength];
+        BinaryPrimitives.WriteUInt64LittleEndian(body, epoch);
+        BinaryPrimitives.WriteUInt64LittleEndian(body[8..], checksum);
+        Write(RecordType.Ack, body);
+        _lastEpoch = epoch;
+    }
+
+    /// <summary>Writes a HEARTBEAT with <paramref name="timestamp"/> (default: now).</summary>
+    public void WriteHeartbeat(DateTimeOffset? timestamp = null)
+    {
+        Span<byte> body = stackalloc byte[StreamFormat.HeartbeatLength];
+        BinaryPrimitives.WriteUInt64LittleEndian(body, Heartbeats.Encode(timestamp ?? DateTimeOffset.UtcNow));
+        Write(RecordType.Heartbeat, body);
+    }
+
+    /// <summary>Writes END: the backup closes the back channel gracefully.</summary>
+    public void WriteEnd()
+    {
+        Write(RecordType.End, default);
+        _ended = true;
+    }
+
+    private void Write(RecordType type, ReadOnlySpan<byte> body)
+    {
+        if (_ended) throw new InvalidOperationException("the back channel has ended");
+        Span<byte> record = _record.AsSpan(0, StreamFormat.RecordHeaderSize + body.Length); // bodies are 0, 8 or 16: aligned
+        BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)type);
+        BinaryPrimitives.WriteUInt32LittleEndian(record[4..], (uint)body.Length);
+        body.CopyTo(record[8..]);
+        _stream.Write(record);
+        _stream.Flush();
+    }
+}
+
+/// <summary>
+/// Reads the back channel on the primary: <see cref="ReadAck"/> returns the next ACK, reports heartbeats on the
+/// way, and returns null at END. Any other record is an error. Not thread-safe; the caller owns the stream.
+/// </summary>
+public sealed class AckReader
+{
+    private readonly RecordInput _input;
+    private ulong? _lastEpoch;
+    private bool _ended;
+    private bool _faulted;
+
+    /// <summary>Creates a reader over <paramref name="stream"/>.</summary>
+    public AckReader(System.IO.Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanRead) throw new ArgumentException("the stream is not readable", nameof(stream));
+        _input = new RecordInput(stream);
+    }
+
+    /// <summary>Raised on the reading thread for every HEARTBEAT from the backup.</summary>
+    public event Action<DateTimeOffset>? HeartbeatReceived;
+
+    /// <summary>The last acknowledged epoch, if any.</summary>
+    public ulong? LastEpoch => _lastEpoch;
+
+    /// <summary>Reads up to the next ACK; null when the backup ended the channel with END.</summary>
+    public Ack? ReadAck()
+    {
+        if (_ended) return null;
+        if (_faulted) throw new InvalidOperationException("the ack reader is faulted by an earlier error");
+        try
+        {
+            Span<byte> header = stackalloc byte[StreamFormat.RecordHeaderSize];
+            Span<byte> body = stackalloc byte[16];
+            while (true)
+            {
+                _input.ReadExactly(header, "back-channel record header (the backup closed without END)");
+                var (type, length) = RecordInput.ParseRecordHeader(header);
+                switch (type)
+                {
+                    case RecordType.End:
+                        _ended = true;
+                        return null;
+                    case RecordType.Heartbeat:
+                        _input.ReadExactly(body[..(int)length], "record HEARTBEAT");
+                        HeartbeatReceived?.Invoke(Heartbeats.Decode(BinaryPrimitives.ReadUInt64LittleEndian(body)));
+                        break;
+                    case RecordType.Ack:
+                    {
+                        _input.ReadExactly(body[..(int)length], "record ACK");
+                        var ack = new Ack(BinaryPrimitives.ReadUInt64LittleEndian(body), BinaryPrimitives.ReadUInt64LittleEndian(body[8..]));
+                        if (_lastEpoch is { } last && ack.Epoch <= last)
+                            throw new CheckpointStreamException(CheckpointStreamError.Protocol,
+                                $"ACK for epoch {ack.Epoch} follows the ACK for epoch {last}: acknowledged epochs must increase");
+                        _lastEpoch = ack.Epoch;
+                        return ack;
+                    }
+                    default:
+                        throw new CheckpointStreamException(CheckpointStreamError.Protocol,
+                            $"unexpected record {StreamFormat.Name(type)} on the back channel (only ACK, HEARTBEAT and END belong there)");
+                }
+            }
+        }
+        catch
+        {
+            _faulted = true;
+            throw;
+        }
+    }
+}

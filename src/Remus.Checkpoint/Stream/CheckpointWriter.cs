@@ -1,0 +1,464 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+
+namespace Remus.Checkpoint.Stream;
+
+/// <summary>Options of a <see cref="CheckpointWriter"/>.</summary>
+public sealed record CheckpointWriterOptions
+{
+    /// <summary>Compress pages: zero pages, unchanged pages, XOR deltas against the page cache, LZ4. Default on;
+    /// off (<c>-u</c>) sends every page RAW.</summary>
+    public bool Compress { get; init; } = true;
+
+    /// <summary>Bytes of page content the sender remembers for XOR deltas (default 32 MiB, as Xen). 0 disables deltas.</summary>
+    public long PageCacheBytes { get; init; } = 32L << 20;
+
+    /// <summary>Pages per PAGE_DATA record (1 .. <see cref="StreamFormat.MaxPagesPerRecord"/>; default 512).</summary>
+    public int PagesPerRecord { get; init; } = StreamFormat.DefaultPagesPerRecord;
+
+    /// <summary>The defaults: compressed, 32 MiB cache, 512 pages per record.</summary>
+    public static CheckpointWriterOptions Default { get; } = new();
+
+    /// <summary>Every page RAW, no cache (<c>-u</c>).</summary>
+    public static CheckpointWriterOptions Uncompressed { get; } = new() { Compress = false, PageCacheBytes = 0 };
+}
+
+/// <summary>What <see cref="CheckpointWriter.EndCheckpoint"/> wrote.</summary>
+/// <param name="Epoch">The epoch number.</param>
+/// <param name="Bytes">Stream bytes of the epoch, from the previous CHECKPOINT_END (or the header) through this one.</param>
+/// <param name="Checksum">The epoch's checksum, as the receiver acknowledges it.</param>
+/// <param name="Pages">Pages written in the epoch.</param>
+public readonly record struct EpochSummary(ulong Epoch, long Bytes, ulong Checksum, long Pages);
+
+/// <summary>Counters of a <see cref="CheckpointWriter"/> since it was created.</summary>
+public readonly record struct CheckpointWriterStatistics
+{
+    /// <summary>All bytes written to the stream.</summary>
+    public long BytesWritten { get; init; }
+    /// <summary>Epochs closed with CHECKPOINT_END.</summary>
+    public long Epochs { get; init; }
+    /// <summary>Pages written.</summary>
+    public long Pages { get; init; }
+    /// <summary>Pages sent RAW.</summary>
+    public long RawPages { get; init; }
+    /// <summary>Pages sent as ZERO.</summary>
+    public long ZeroPages { get; init; }
+    /// <summary>Pages sent as UNCHANGED.</summary>
+    public long UnchangedPages { get; init; }
+    /// <summary>Pages sent as LZ4 (whole page compressed).</summary>
+    public long Lz4Pages { get; init; }
+    /// <summary>Pages sent as XOR_LZ4 (delta against the cache).</summary>
+    public long XorLz4Pages { get; init; }
+    /// <summary>Bytes of PAGE_DATA records (headers, descriptors, data, padding).</summary>
+    public long PageDataBytes { get; init; }
+    /// <summary>Pages dropped from the page cache to make room.</summary>
+    public long CacheEvictions { get; init; }
+
+    /// <summary>Page bytes in (4096 per page) per PAGE_DATA byte out; 1 when nothing was written.</summary>
+    public double CompressionRatio => PageDataBytes == 0 ? 1.0 : (double)Pages * StreamFormat.PageSize / PageDataBytes;
+
+    /// <summary>Pages sent with <paramref name="encoding"/>.</summary>
+    public long PagesWith(PageEncoding encoding) => encoding switch
+    {
+        PageEncoding.Raw => RawPages,
+        PageEncoding.Zero => ZeroPages,
+        PageEncoding.Unchanged => UnchangedPages,
+        PageEncoding.Lz4 => Lz4Pages,
+        PageEncoding.XorLz4 => XorLz4Pages,
+        _ => 0,
+    };
+}
+
+/// <summary>
+/// Writes a checkpoint stream (save file, migration, Remus replication) to any <see cref="System.IO.Stream"/>.
+/// Pages are encoded as they are given (the caller's span is not kept) and buffered into PAGE_DATA records;
+/// <see cref="EndCheckpoint"/> closes an epoch with its checksum and flushes. Not thread-safe: serialize calls
+/// (e.g. a heartbeat timer) with the epoch loop. The caller owns the stream. After any exception the writer is
+/// faulted (its page cache may no longer match the receiver) and must be replaced along with the connection.
+/// </summary>
+public sealed class CheckpointWriter
+{
+    private enum State { Start, Open, Ended, Faulted }
+
+    private readonly System.IO.Stream _stream;
+    private readonly bool _compress;
+    private readonly int _pagesPerRecord;
+    private readonly PageCache _cache;
+    private readonly XxHash3 _hash = new();
+
+    // The pending PAGE_DATA record: record header + fixed part + descriptors + lengths, then the data.
+    private readonly byte[] _meta;
+    private readonly byte[] _data;
+    private readonly byte[] _scratch = new byte[StreamFormat.PageSize];
+    private readonly byte[] _small = new byte[StreamFormat.RecordHeaderSize + 16 + StreamFormat.Alignment];
+    private readonly ulong[] _pendingInfo;
+    private readonly uint[] _pendingLength;
+    private int _pendingCount;
+    private int _dataLength;
+
+    private State _state;
+    private bool _epochHasContent;
+    private ulong? _lastEpoch;
+    private long _epochBytes;
+    private long _epochPages;
+
+    private long _bytesWritten, _epochs, _pages, _pageDataBytes;
+    private readonly long[] _byEncoding = new long[5];
+
+    /// <summary>Creates a writer over <paramref name="stream"/>; nothing is written until <see cref="WriteHeader"/>.</summary>
+    public CheckpointWriter(System.IO.Stream stream, CheckpointWriterOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanWrite) throw new ArgumentException("the stream is not writable", nameof(stream));
+        options ??= CheckpointWriterOptions.Default;
+        if (options.PagesPerRecord is < 1 or > StreamFormat.MaxPagesPerRecord)
+            throw new ArgumentOutOfRangeException(nameof(options), options.PagesPerRecord,
+                $"PagesPerRecord must be 1..{StreamFormat.MaxPagesPerRecord}");
+        if (options.PageCacheBytes < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.PageCacheBytes, "PageCacheBytes must not be negative");
+        _stream = stream;
+        _compress = options.Compress;
+        _pagesPerRecord = options.PagesPerRecord;
+        _cache = new PageCache(_compress ? options.PageCacheBytes : 0);
+        _meta = new byte[StreamFormat.RecordHeaderSize + StreamFormat.PageDataFixedSize + _pagesPerRecord * 12];
+        _data = new byte[_pagesPerRecord * StreamFormat.PageSize];
+        _pendingInfo = new ulong[_pagesPerRecord];
+        _pendingLength = new uint[_pagesPerRecord];
+    }
+
+    /// <summary>Whether pages are compressed.</summary>
+    public bool Compress => _compress;
+
+    /// <summary>Counters since creation (pages still buffered in an unwritten record included).</summary>
+    public CheckpointWriterStatistics Statistics => new()
+    {
+        BytesWritten = _bytesWritten,
+        Epochs = _epochs,
+        Pages = _pages,
+        RawPages = _byEncoding[(int)PageEncoding.Raw],
+        ZeroPages = _byEncoding[(int)PageEncoding.Zero],
+        UnchangedPages = _byEncoding[(int)PageEncoding.Unchanged],
+        Lz4Pages = _byEncoding[(int)PageEncoding.Lz4],
+        XorLz4Pages = _byEncoding[(int)PageEncoding.XorLz4],
+        PageDataBytes = _pageDataBytes,
+        CacheEvictions = _cache.Evictions,
+    };
+
+    /// <summary>Writes the stream header. Must be the first call.</summary>
+    public void WriteHeader(StreamHeader header)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        Require(State.Start, "the header is written once, first");
+        byte[] bytes = header.Encode(_compress ? StreamFlags.Compressed : StreamFlags.None);
+        try
+        {
+            _stream.Write(bytes);
+            _bytesWritten += bytes.Length;
+            _state = State.Open;
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
+    }
+
+    /// <summary>Encodes page <paramref name="pfn"/> (4096 bytes) into the current PAGE_DATA record.</summary>
+    public void WritePage(ulong pfn, ReadOnlySpan<byte> page)
+    {
+        if (page.Length != StreamFormat.PageSize)
+            throw new ArgumentException($"a page is {StreamFormat.PageSize} bytes, not {page.Length}", nameof(page));
+        if (pfn > StreamFormat.MaxPfn)
+            throw new ArgumentOutOfRangeException(nameof(pfn), pfn, "page frame numbers have 52 bits");
+        Require(State.Open, "pages are written after the header and before END");
+        try
+        {
+            EncodePage(pfn, page);
+            if (_pendingCount == _pagesPerRecord) FlushPages();
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
+    }
+
+    /// <summary>Encodes the pages <paramref name="pfns"/>, read from <paramref name="source"/> one at a time.</summary>
+    public void WritePages(ReadOnlySpan<ulong> pfns, IPageSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        foreach (ulong pfn in pfns) WritePage(pfn, source.GetPage(pfn));
+    }
+
+    /// <summary>Writes the opaque state of vCPU <paramref name="vcpuId"/> (at most 1 MiB - 8 bytes).</summary>
+    public void WriteVcpuState(uint vcpuId, ReadOnlySpan<byte> state)
+    {
+        if (state.Length > StreamFormat.MaxVcpuStateLength - 8)
+            throw new ArgumentException($"vCPU state is {state.Length} bytes; at most {StreamFormat.MaxVcpuStateLength - 8}", nameof(state));
+        Require(State.Open, "vCPU state is written after the header and before END");
+        try
+        {
+            FlushPages();
+            Span<byte> prefix = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt32LittleEndian(prefix, vcpuId);
+            BinaryPrimitives.WriteUInt32LittleEndian(prefix[4..], 0);
+            WriteBlobRecord(RecordType.VcpuState, prefix, state);
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
+    }
+
+    /// <summary>Writes the opaque state of vCPU 0.</summary>
+    public void WriteVcpuState(ReadOnlySpan<byte> state) => WriteVcpuState(0, state);
+
+    /// <summary>Writes the opaque "kernel" state (at most 256 MiB); at most once per epoch.</summary>
+    public void WriteKernelState(ReadOnlySpan<byte> state)
+    {
+        if (state.Length > StreamFormat.MaxKernelStateLength)
+            throw new ArgumentException($"kernel state is {state.Length} bytes; at most {StreamFormat.MaxKernelStateLength}", nameof(state));
+        Require(State.Open, "kernel state is written after the header and before END");
+        try
+        {
+            FlushPages();
+            WriteBlobRecord(RecordType.KernelState, default, state);
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Closes epoch <paramref name="epoch"/> (numbers must increase): writes the buffered pages and CHECKPOINT_END
+    /// with the checksum of every byte of the epoch, then flushes the stream.
+    /// </summary>
+    public EpochSummary EndCheckpoint(ulong epoch)
+    {
+        Require(State.Open, "a checkpoint ends after the header and before END");
+        if (_lastEpoch is { } last && epoch <= last)
+            throw new ArgumentOutOfRangeException(nameof(epoch), epoch, $"epoch numbers must increase (the last was {last})");
+        try
+        {
+            FlushPages();
+            Span<byte> record = _small.AsSpan(0, StreamFormat.RecordHeaderSize + StreamFormat.CheckpointEndLength);
+            BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)RecordType.CheckpointEnd);
+            BinaryPrimitives.WriteUInt32LittleEndian(record[4..], StreamFormat.CheckpointEndLength);
+            BinaryPrimitives.WriteUInt64LittleEndian(record[8..], epoch);
+            _hash.Append(record[..16]);
+            ulong checksum = _hash.GetCurrentHashAsUInt64();
+            BinaryPrimitives.WriteUInt64LittleEndian(record[16..], checksum);
+            _stream.Write(record);
+            _bytesWritten += record.Length;
+            _stream.Flush();
+
+            var summary = new EpochSummary(epoch, _epochBytes + record.Length, checksum, _epochPages);
+            _hash.Reset();
+            _epochBytes = 0;
+            _epochPages = 0;
+            _epochHasContent = false;
+            _lastEpoch = epoch;
+            _epochs++;
+            return summary;
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Writes a HEARTBEAT carrying <paramref name="timestamp"/> (default: now) and flushes. Allowed anywhere after
+    /// the header, inside an epoch too (it then counts in the epoch's checksum).
+    /// </summary>
+    public void WriteHeartbeat(DateTimeOffset? timestamp = null)
+    {
+        Require(State.Open, "heartbeats are written after the header and before END");
+        try
+        {
+            Span<byte> body = stackalloc byte[StreamFormat.HeartbeatLength];
+            BinaryPrimitives.WriteUInt64LittleEndian(body, Heartbeats.Encode(timestamp ?? DateTimeOffset.UtcNow));
+            WriteSmallRecord(RecordType.Heartbeat, body, hashed: true);
+            _stream.Flush();
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
+    }
+
+    /// <summary>Writes END (graceful end of stream) and flushes. Only between epochs.</summary>
+    public void WriteEnd()
+    {
+        Require(State.Open, "END is written once, after the header");
+        if (_epochHasContent || _pendingCount > 0)
+            throw new InvalidOperationException("cannot end the stream inside an unfinished epoch: call EndCheckpoint first");
+        try
+        {
+            WriteSmallRecord(RecordType.End, default, hashed: false);
+            _stream.Flush();
+            _state = State.Ended;
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
+    }
+
+    private void EncodePage(ulong pfn, ReadOnlySpan<byte> page)
+    {
+        Span<byte> target = _data.AsSpan(_dataLength);
+        PageEncoding encoding;
+        int length;
+        if (!_compress)
+        {
+            page.CopyTo(target);
+            (encoding, length) = (PageEncoding.Raw, StreamFormat.PageSize);
+        }
+        else if (PageCodec.IsZero(page))
+        {
+            _cache.Remove(pfn); // a zero page is as cheap to send whole as any delta
+            (encoding, length) = (PageEncoding.Zero, 0);
+        }
+        else if (_cache.TryGet(pfn, out Span<byte> cached))
+        {
+            if (page.SequenceEqual(cached))
+                (encoding, length) = (PageEncoding.Unchanged, 0);
+            else
+            {
+                PageCodec.Xor(page, cached, _scratch);
+                length = PageCodec.Compress(_scratch, target);
+                if (length > 0) encoding = PageEncoding.XorLz4;
+                else
+                {
+                    page.CopyTo(target);
+                    (encoding, length) = (PageEncoding.Raw, StreamFormat.PageSize);
+                }
+                page.CopyTo(cached);
+            }
+        }
+        else
+        {
+            length = PageCodec.Compress(page, target);
+            if (length > 0) encoding = PageEncoding.Lz4;
+            else
+            {
+                page.CopyTo(target);
+                (encoding, length) = (PageEncoding.Raw, StreamFormat.PageSize);
+            }
+            Span<byte> slot = _cache.Insert(pfn);
+            if (!slot.IsEmpty) page.CopyTo(slot);
+        }
+
+        _pendingInfo[_pendingCount] = pfn | (ulong)encoding << 60;
+        _pendingLength[_pendingCount] = (uint)length;
+        _pendingCount++;
+        _dataLength += length;
+        _byEncoding[(int)encoding]++;
+        _pages++;
+        _epochPages++;
+        _epochHasContent = true;
+    }
+
+    private void FlushPages()
+    {
+        if (_pendingCount == 0) return;
+        int count = _pendingCount;
+        int metaLength = StreamFormat.RecordHeaderSize + StreamFormat.PageDataFixedSize + count * 12;
+        long bodyLength = metaLength - StreamFormat.RecordHeaderSize + _dataLength;
+        Span<byte> meta = _meta.AsSpan(0, metaLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(meta, (uint)RecordType.PageData);
+        BinaryPrimitives.WriteUInt32LittleEndian(meta[4..], (uint)bodyLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(meta[8..], (uint)count);
+        BinaryPrimitives.WriteUInt32LittleEndian(meta[12..], 0);
+        Span<byte> descriptors = meta[16..];
+        for (int i = 0; i < count; i++)
+            BinaryPrimitives.WriteUInt64LittleEndian(descriptors[(i * 8)..], _pendingInfo[i]);
+        Span<byte> lengths = descriptors[(count * 8)..];
+        for (int i = 0; i < count; i++)
+            BinaryPrimitives.WriteUInt32LittleEndian(lengths[(i * 4)..], _pendingLength[i]);
+
+        Emit(meta);
+        Emit(_data.AsSpan(0, _dataLength));
+        int pad = StreamFormat.PaddingFor(bodyLength);
+        EmitPadding(pad);
+        _pageDataBytes += StreamFormat.RecordHeaderSize + bodyLength + pad;
+        _pendingCount = 0;
+        _dataLength = 0;
+    }
+
+    private void WriteBlobRecord(RecordType type, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> state)
+    {
+        long bodyLength = prefix.Length + state.Length;
+        Span<byte> header = stackalloc byte[StreamFormat.RecordHeaderSize];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)type);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], (uint)bodyLength);
+        Emit(header);
+        Emit(prefix);
+        Emit(state);
+        EmitPadding(StreamFormat.PaddingFor(bodyLength));
+        _epochHasContent = true;
+    }
+
+    private void WriteSmallRecord(RecordType type, ReadOnlySpan<byte> body, bool hashed)
+    {
+        int total = StreamFormat.RecordHeaderSize + body.Length + StreamFormat.PaddingFor(body.Length);
+        Span<byte> record = _small.AsSpan(0, total);
+        record.Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)type);
+        BinaryPrimitives.WriteUInt32LittleEndian(record[4..], (uint)body.Length);
+        body.CopyTo(record[8..]);
+        if (hashed) Emit(record);
+        else
+        {
+            _stream.Write(record);
+            _bytesWritten += record.Length;
+        }
+    }
+
+    private void Emit(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty) return;
+        _hash.Append(bytes);
+        _stream.Write(bytes);
+        _bytesWritten += bytes.Length;
+        _epochBytes += bytes.Length;
+    }
+
+    private void EmitPadding(int pad)
+    {
+        if (pad == 0) return;
+        Span<byte> zeros = stackalloc byte[StreamFormat.Alignment];
+        zeros.Clear();
+        Emit(zeros[..pad]);
+    }
+
+    private void Require(State state, string rule)
+    {
+        if (_state == state) return;
+        string why = _state switch
+        {
+            State.Faulted => "the writer is faulted by an earlier error",
+            State.Ended => "the stream has ended",
+            State.Start => "the header has not been written",
+            _ => "the header was already written",
+        };
+        throw new InvalidOperationException($"{why}: {rule}");
+    }
+}
+
+/// <summary>HEARTBEAT timestamps: nanoseconds since the Unix epoch, UTC.</summary>
+internal static class Heartbeats
+{
+    public static ulong Encode(DateTimeOffset time) =>
+        (ulong)Math.Max(0, time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
+
+    public static DateTimeOffset Decode(ulong nanoseconds) =>
+        DateTimeOffset.UnixEpoch.AddTicks((long)Math.Min(nanoseconds / 100, (ulong)(DateTimeOffset.MaxValue.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks)));
+}

@@ -1,0 +1,236 @@
+using System.Buffers;
+using System.Buffers.Binary;
+
+namespace Remus.Checkpoint.Stream;
+
+/// <summary>The opaque state of one vCPU, as carried by a VCPU_STATE record.</summary>
+/// <param name="VcpuId">The vCPU's index.</param>
+/// <param name="State">The state bytes (owned by the caller once read).</param>
+public sealed record VcpuState(uint VcpuId, byte[] State);
+
+/// <summary>
+/// One complete, checksum-verified epoch, fully buffered. Reading it changed nothing: pages reach guest memory
+/// only through <see cref="ApplyTo"/>, which first checks that every page fits the target. Dispose it to return
+/// its page buffers to the pool (the vCPU and kernel blobs stay valid).
+/// </summary>
+public sealed class Epoch : IDisposable
+{
+    private readonly List<PageBatch> _batches;
+    private bool _applied;
+    private bool _disposed;
+
+    internal Epoch(ulong number, ulong checksum, long streamBytes, List<PageBatch> batches,
+        IReadOnlyList<VcpuState> vcpuStates, byte[]? kernelState)
+    {
+        Number = number;
+        Checksum = checksum;
+        StreamBytes = streamBytes;
+        _batches = batches;
+        VcpuStates = vcpuStates;
+        KernelState = kernelState;
+        foreach (var batch in batches) PageCount += batch.Count;
+    }
+
+    /// <summary>The epoch number from CHECKPOINT_END.</summary>
+    public ulong Number { get; }
+
+    /// <summary>The verified checksum; acknowledge it with <see cref="AckWriter.WriteAck(Epoch)"/>.</summary>
+    public ulong Checksum { get; }
+
+    /// <summary>Stream bytes of this epoch, CHECKPOINT_END included.</summary>
+    public long StreamBytes { get; }
+
+    /// <summary>Number of page entries (a page sent twice counts twice).</summary>
+    public int PageCount { get; }
+
+    /// <summary>vCPU states carried by this epoch (at most one per vCPU), in stream order.</summary>
+    public IReadOnlyList<VcpuState> VcpuStates { get; }
+
+    /// <summary>The kernel state, when this epoch carries one.</summary>
+    public byte[]? KernelState { get; }
+
+    /// <summary>Whether <see cref="ApplyTo"/> has run.</summary>
+    public bool IsApplied => _applied;
+
+    /// <summary>The pages in stream order: frame number and encoding.</summary>
+    public IEnumerable<(ulong Pfn, PageEncoding Encoding)> Pages
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return Enumerate();
+        }
+    }
+
+    private IEnumerable<(ulong Pfn, PageEncoding Encoding)> Enumerate()
+    {
+        foreach (var batch in _batches.ToArray())
+            for (int i = 0; i < batch.Count; i++)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                ulong info = batch.Info(i);
+                yield return (info & StreamFormat.MaxPfn, (PageEncoding)(info >> 60));
+            }
+    }
+
+    /// <summary>
+    /// Writes the epoch's pages into <paramref name="sink"/>, in stream order. XOR deltas are applied against the
+    /// sink's current page content. Every PFN is checked against <see cref="IPageSink.PageCount"/> and
+    /// <see cref="IPageSink.Accepts"/> first, so a mismatch changes nothing. An epoch is applied at most once.
+    /// </summary>
+    public void ApplyTo(IPageSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_applied) throw new InvalidOperationException($"epoch {Number} was already applied");
+
+        ulong pages = sink.PageCount;
+        foreach (var batch in _batches)
+            for (int i = 0; i < batch.Count; i++)
+            {
+                ulong pfn = batch.Info(i) & StreamFormat.MaxPfn;
+                if (pfn >= pages)
+                    throw new CheckpointStreamException(CheckpointStreamError.TargetMismatch,
+                        $"epoch {Number} carries page 0x{pfn:x}, beyond the target's {pages} pages; nothing was applied");
+                if (!sink.Accepts(pfn))
+                    throw new CheckpointStreamException(CheckpointStreamError.TargetMismatch,
+                        $"epoch {Number} carries page 0x{pfn:x}, which the target does not accept; nothing was applied");
+            }
+
+        _applied = true;
+        byte[] delta = ArrayPool<byte>.Shared.Rent(StreamFormat.PageSize);
+        try
+        {
+            foreach (var batch in _batches) batch.Apply(sink, delta);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(delta);
+        }
+    }
+
+    /// <summary>Returns the page buffers to the pool.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var batch in _batches) batch.Release();
+        _batches.Clear();
+    }
+}
+
+/// <summary>One buffered PAGE_DATA body (validated after the epoch's checksum).</summary>
+internal sealed class PageBatch(byte[] buffer, int length)
+{
+    private byte[]? _buffer = buffer;
+
+    public int Length { get; } = length;
+
+    public int Count { get; private set; }
+
+    private ReadOnlySpan<byte> Body => _buffer.AsSpan(0, Length);
+
+    public ulong Info(int i) =>
+        BinaryPrimitives.ReadUInt64LittleEndian(Body[(StreamFormat.PageDataFixedSize + i * 8)..]);
+
+    private int DataLength(int i) =>
+        (int)BinaryPrimitives.ReadUInt32LittleEndian(Body[(StreamFormat.PageDataFixedSize + Count * 8 + i * 4)..]);
+
+    /// <summary>
+    /// Checks the body against the format: count, reserved fields, descriptors, lengths adding up to the body,
+    /// and every compressed page decoding to exactly one page (into <paramref name="scratch"/>).
+    /// </summary>
+    public void Validate(ulong epoch, Span<byte> scratch)
+    {
+        ReadOnlySpan<byte> body = Body;
+        string where = $"record PAGE_DATA in epoch {epoch}";
+        if (body.Length < StreamFormat.PageDataFixedSize)
+            throw Invalid($"{where}: body of {body.Length} bytes is shorter than its fixed part");
+        uint count = BinaryPrimitives.ReadUInt32LittleEndian(body);
+        if (count is 0 or > StreamFormat.MaxPagesPerRecord)
+            throw Invalid($"{where}: page count {count} is outside 1..{StreamFormat.MaxPagesPerRecord}");
+        if (BinaryPrimitives.ReadUInt32LittleEndian(body[4..]) != 0)
+            throw Invalid($"{where}: reserved field is not zero");
+        long dataStart = StreamFormat.PageDataFixedSize + count * 12L;
+        if (dataStart > body.Length)
+            throw Invalid($"{where}: {count} pages need {dataStart} bytes of descriptors, the body has {body.Length}");
+        Count = (int)count;
+
+        long offset = dataStart;
+        for (int i = 0; i < Count; i++)
+        {
+            ulong info = Info(i);
+            ulong pfn = info & StreamFormat.MaxPfn;
+            if ((info >> 52 & 0xff) != 0)
+                throw Invalid($"{where}: page 0x{pfn:x} has reserved descriptor bits set (0x{info:x16})");
+            var encoding = (PageEncoding)(info >> 60);
+            int length = DataLength(i);
+            bool lengthOk = encoding switch
+            {
+                PageEncoding.Raw => length == StreamFormat.PageSize,
+                PageEncoding.Zero or PageEncoding.Unchanged => length == 0,
+                PageEncoding.Lz4 or PageEncoding.XorLz4 => length is > 0 and <= PageCodec.MaxCompressedLength,
+                _ => throw Invalid($"{where}: page 0x{pfn:x} has unknown encoding {(int)encoding}"),
+            };
+            if (!lengthOk)
+                throw Invalid($"{where}: page 0x{pfn:x} encoded {StreamFormat.Name(encoding)} has invalid length {length}");
+            if (offset + length > body.Length)
+                throw Invalid($"{where}: page data overruns the record ({offset + length} > {body.Length} bytes)");
+            if (encoding is PageEncoding.Lz4 or PageEncoding.XorLz4
+                && !PageCodec.TryDecompress(body.Slice((int)offset, length), scratch))
+                throw Invalid($"{where}: page 0x{pfn:x} ({StreamFormat.Name(encoding)}) does not decode to {StreamFormat.PageSize} bytes");
+            offset += length;
+        }
+        if (offset != body.Length)
+            throw Invalid($"{where}: {body.Length - offset} bytes after the last page's data");
+    }
+
+    public void Apply(IPageSink sink, Span<byte> delta)
+    {
+        ReadOnlySpan<byte> body = Body;
+        int offset = StreamFormat.PageDataFixedSize + Count * 12;
+        for (int i = 0; i < Count; i++)
+        {
+            ulong info = Info(i);
+            ulong pfn = info & StreamFormat.MaxPfn;
+            int length = DataLength(i);
+            ReadOnlySpan<byte> data = body.Slice(offset, length);
+            offset += length;
+            switch ((PageEncoding)(info >> 60))
+            {
+                case PageEncoding.Unchanged:
+                    break;
+                case PageEncoding.Raw:
+                    data.CopyTo(Target(sink, pfn));
+                    break;
+                case PageEncoding.Zero:
+                    Target(sink, pfn).Clear();
+                    break;
+                case PageEncoding.Lz4:
+                    PageCodec.TryDecompress(data, Target(sink, pfn)); // validated: cannot fail
+                    break;
+                case PageEncoding.XorLz4:
+                    PageCodec.TryDecompress(data, delta);
+                    PageCodec.XorInPlace(Target(sink, pfn), delta);
+                    break;
+            }
+        }
+    }
+
+    public void Release()
+    {
+        if (_buffer is { Length: > 0 } buffer) ArrayPool<byte>.Shared.Return(buffer);
+        _buffer = null;
+    }
+
+    private static Span<byte> Target(IPageSink sink, ulong pfn)
+    {
+        Span<byte> page = sink.GetPage(pfn);
+        if (page.Length != StreamFormat.PageSize)
+            throw new InvalidOperationException($"the page sink returned {page.Length} bytes for page 0x{pfn:x}, not {StreamFormat.PageSize}");
+        return page;
+    }
+
+    private static CheckpointStreamException Invalid(string message) =>
+        new(CheckpointStreamError.InvalidRecord, message);
+}

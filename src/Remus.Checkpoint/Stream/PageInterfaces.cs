@@ -1,0 +1,28 @@
+namespace Remus.Checkpoint.Stream;
+
+/// <summary>Where a writer reads page contents from (e.g. guest memory of a paused domain).</summary>
+public interface IPageSource
+{
+    /// <summary>The current 4096 bytes of page <paramref name="pfn"/>. Read before the call returns.</summary>
+    ReadOnlySpan<byte> GetPage(ulong pfn);
+}
+
+/// <summary>
+/// Where a verified epoch is applied (the receiver's copy of guest memory). XOR-delta pages are applied against
+/// the current content of the page, so the sink must hold exactly what earlier epochs of the same stream wrote
+/// there (and zeros for pages never written).
+/// </summary>
+public interface IPageSink
+{
+    /// <summary>Number of page frames; valid PFNs are 0 .. PageCount-1. Checked for a whole epoch before applying.</summary>
+    ulong PageCount { get; }
+
+    /// <summary>
+    /// Whether the sink takes page <paramref name="pfn"/> (below <see cref="PageCount"/>). Asked for every page of
+    /// an epoch before any is written, so that a refusal applies nothing. Default: every page below PageCount.
+    /// </summary>
+    bool Accepts(ulong pfn) => true;
+
+    /// <summary>The 4096 writable bytes of page <paramref name="pfn"/>, with its current content.</summary>
+    Span<byte> GetPage(ulong pfn);
+}
