@@ -1,4 +1,4 @@
-// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|all] [--runs N]
+// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|all] [--runs N]
 // Each figure is the median of N runs (default 5) with this machine's baseline beside it, as a ratio.
 using System.Diagnostics;
 using System.Text;
@@ -12,6 +12,9 @@ var guests = new GuestBinaries();
 if (which is "cpu" or "all") CpuBench();
 if (which is "syscall" or "all") SyscallBench();
 if (which is "start" or "all") StartBench();
+if (which is "save" or "all") CheckpointBenches.SaveRestore(guests, runs);
+if (which is "migrate" or "all") CheckpointBenches.Migration(guests, runs);
+if (which is "remus" or "all") CheckpointBenches.Remus(guests, runs);
 return 0;
 
 void CpuBench()

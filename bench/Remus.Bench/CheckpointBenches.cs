@@ -1,0 +1,237 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Remus.Checkpoint;
+using Remus.Checkpoint.Migration;
+using Remus.Checkpoint.Remus;
+using Remus.Sandbox;
+
+namespace Remus.Bench;
+
+/// <summary>Save/restore, migration and Remus figures, measured in process over loopback TCP.</summary>
+static class CheckpointBenches
+{
+    private static readonly byte[] Config = "{\"name\":\"bench\"}"u8.ToArray();
+
+    sealed class Running : IDisposable
+    {
+        private readonly Thread _t;
+        public SandboxDomain Domain { get; }
+        public int Status;
+        public Running(SandboxDomain d) { Domain = d; _t = new Thread(() => Status = d.Run()) { IsBackground = true }; _t.Start(); }
+        public void Join() => _t.Join();
+        public void Dispose() { Domain.Kill(); _t.Join(); Domain.Dispose(); }
+    }
+
+    static (NetworkStream, NetworkStream) Pair()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var c = new TcpClient();
+        c.Connect((IPEndPoint)l.LocalEndpoint);
+        var s = l.AcceptTcpClient();
+        l.Stop();
+        c.NoDelay = s.NoDelay = true;
+        return (c.GetStream(), s.GetStream());
+    }
+
+    /// <summary>memcpy bandwidth of this machine (GB/s), the physical limit for any stream.</summary>
+    public static double MemcpyGBps()
+    {
+        var a = new byte[256 << 20];
+        var b = new byte[256 << 20];
+        Array.Fill(a, (byte)1);
+        a.AsSpan().CopyTo(b);
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < 4; i++) a.AsSpan().CopyTo(b);
+        return 4.0 * a.Length / sw.Elapsed.TotalSeconds / 1e9;
+    }
+
+    public static void SaveRestore(GuestBinaries guests, int runs)
+    {
+        string idle = guests.Build("idle.c");
+        var spec = new DomainSpec { ProgramPath = idle, Args = ["120", "60"], MemoryMiB = 128 };
+        var saves = new List<double>();
+        var restores = new List<double>();
+        long bytes = 0;
+        for (int r = 0; r < runs; r++)
+        {
+            var file = Path.GetTempFileName();
+            using (var d = new Running(SandboxDomain.Create(spec, new CapturingConsole())))
+            {
+                Thread.Sleep(1500); // let it fill 120 MiB
+                d.Domain.Pause();
+                var sw = Stopwatch.StartNew();
+                using (var f = File.Create(file)) bytes = DomainSave.Save(d.Domain, f, Config).Bytes;
+                saves.Add(sw.Elapsed.TotalSeconds);
+            }
+            var sw2 = Stopwatch.StartNew();
+            using (var f = File.OpenRead(file))
+            using (var restored = DomainSave.Restore(f, _ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())))
+                restores.Add(sw2.Elapsed.TotalSeconds);
+            File.Delete(file);
+        }
+        double save = Median(saves), restore = Median(restores), memcpy = MemcpyGBps();
+        Console.WriteLine($"save of a 128 MiB domain (120 MiB in use): {save * 1000:F0} ms ({bytes / 1e6:F0} MB written, {bytes / save / 1e9:F2} GB/s; memcpy here {memcpy:F1} GB/s, ratio {bytes / save / 1e9 / memcpy:F3}); restore {restore * 1000:F0} ms (median of {runs})");
+    }
+
+    public static void Migration(GuestBinaries guests, int runs)
+    {
+        string idle = guests.Build("idle.c");
+        string dirtier = guests.Build("dirtier.c");
+        Migrate("idle domain (64 MiB in use)", new DomainSpec { ProgramPath = idle, Args = ["64", "60"], MemoryMiB = 128 }, runs, 1500);
+        Migrate("writer dirtying 1 MiB per 10 ms", new DomainSpec { ProgramPath = dirtier, Args = ["256", "10000", "60"], MemoryMiB = 128 }, runs, 500);
+    }
+
+    static void Migrate(string what, DomainSpec spec, int runs, int warmupMs)
+    {
+        var totals = new List<double>();
+        var downs = new List<double>();
+        var stream = new List<double>();
+        MigrationResult? last = null;
+        for (int r = 0; r < runs; r++)
+        {
+            using var src = new Running(SandboxDomain.Create(spec, new CapturingConsole()));
+            Thread.Sleep(warmupMs);
+            var (a, b) = Pair();
+            var receiver = new MigrationReceiver(b, b);
+            SandboxDomain? got = null;
+            var t = Task.Run(() => { got = receiver.Receive(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())); receiver.ConfirmRunning(); });
+            last = new MigrationSender(src.Domain, a, a, new MigrationOptions()).Migrate(Config);
+            t.Wait();
+            got!.Dispose();
+            totals.Add(last.Total.TotalSeconds);
+            downs.Add(last.Downtime.TotalMilliseconds);
+            stream.Add(last.BytesSent / last.Total.TotalSeconds / 1e9);
+        }
+        Console.WriteLine($"migration, {what}: total {Median(totals) * 1000:F0} ms, downtime {Median(downs):F1} ms (goal for idle <= 10 ms), {last!.Rounds} rounds, {last.BytesSent / 1e6:F1} MB sent, stream {Median(stream):F2} GB/s vs memcpy {MemcpyGBps():F1} GB/s (median of {runs})");
+    }
+
+    public static void Remus(GuestBinaries guests, int runs)
+    {
+        string dirtier = guests.Build("dirtier.c");
+        double memcpy = MemcpyGBps();
+        // Pause time by dirty-set size.
+        foreach (int pages in new[] { 1, 100, 1000, 10000 })
+        {
+            var spec = new DomainSpec { ProgramPath = dirtier, Args = [pages.ToString(), "1000", "4"], MemoryMiB = 128 };
+            var stats = Protect(spec, TimeSpan.FromMilliseconds(25), blackhole: false, compress: true, seconds: 2.5, out _);
+            double copyMs = pages * 4096.0 / (memcpy * 1e9) * 1000;
+            Console.WriteLine($"checkpoint pause, {pages} dirty pages: p50 {stats.PauseP50Ms:F2} ms, p99 {stats.PauseP99Ms:F2} ms (memcpy of the same bytes {copyMs:F3} ms); {stats.BytesPerEpoch / 1024:F0} KiB/epoch, ack {stats.AckLatencyMs:F2} ms, {stats.Epochs} epochs");
+        }
+        // Highest sustained checkpoint rate: interval 1 ms, a backup, small dirty set.
+        {
+            var spec = new DomainSpec { ProgramPath = dirtier, Args = ["10", "1000", "4"], MemoryMiB = 64 };
+            var stats = Protect(spec, TimeSpan.FromMilliseconds(1), blackhole: false, compress: true, seconds: 2, out double elapsed);
+            Console.WriteLine($"highest sustained checkpoint rate (interval 1 ms, 10 dirty pages, real backup): {stats.Epochs / elapsed:F0} checkpoints/s");
+        }
+        // Throughput of a memory-writing guest (1 MiB per pass) protected vs unprotected.
+        var wspec = new DomainSpec { ProgramPath = dirtier, Args = ["256", "0", "3"], MemoryMiB = 64 };
+        double baseline = Median(Enumerable.Range(0, runs).Select(_ => Passes(wspec, null)).ToList());
+        foreach (int hz in new[] { 40, 100 })
+        {
+            double prot = Median(Enumerable.Range(0, runs).Select(_ => Passes(wspec, TimeSpan.FromMilliseconds(1000.0 / hz))).ToList());
+            Console.WriteLine($"memory writer (1 MiB per pass) protected at {hz} Hz: {prot / 3:F0} passes/s vs {baseline / 3:F0} unprotected, ratio {prot / baseline:F2} (goal at 100 Hz >= 0.8)");
+        }
+        string sys = guests.Build("syscalls.c");
+        var sspec = new DomainSpec { ProgramPath = sys, Args = ["40000"], MemoryMiB = 32 };
+        double sbase = Median(Enumerable.Range(0, runs).Select(_ => RunSeconds(sspec, null)).ToList());
+        foreach (int hz in new[] { 40, 100 })
+        {
+            double s = Median(Enumerable.Range(0, runs).Select(_ => RunSeconds(sspec, TimeSpan.FromMilliseconds(1000.0 / hz))).ToList());
+            Console.WriteLine($"syscall-heavy guest (40000 getppid) protected at {hz} Hz: {s:F2} s vs {sbase:F2} s unprotected, throughput ratio {sbase / s:F2}");
+        }
+        // Bytes per epoch with and without compression (1 MiB dirtied per 10 ms, 40 Hz).
+        var bspec = new DomainSpec { ProgramPath = dirtier, Args = ["256", "10000", "4"], MemoryMiB = 64 };
+        var on = Protect(bspec, TimeSpan.FromMilliseconds(25), false, true, 2, out _);
+        var off = Protect(bspec, TimeSpan.FromMilliseconds(25), false, false, 2, out _);
+        Console.WriteLine($"bytes per epoch (writer dirtying 1 MiB per 10 ms, 40 Hz): compressed {on.BytesPerEpoch / 1024:F0} KiB (ratio {on.CompressionRatio:F1}), raw {off.BytesPerEpoch / 1024:F0} KiB");
+        // Failover time: connection loss to the guest running on the backup.
+        Console.WriteLine($"failover (primary's connection lost -> guest running on the backup): {Median(Enumerable.Range(0, runs).Select(_ => Failover(bspec)).ToList()):F1} ms (median of {runs})");
+    }
+
+    static RemusStats Protect(DomainSpec spec, TimeSpan interval, bool blackhole, bool compress, double seconds, out double elapsed)
+    {
+        var console = new OutputCommitConsole(new CapturingConsole());
+        using var d = new Running(SandboxDomain.Create(spec, console));
+        var options = new RemusOptions { Interval = interval, Blackhole = blackhole, Compress = compress };
+        var (a, b) = Pair();
+        var backup = new RemusBackup(b, b, options);
+        var watch = Task.Run(() => { try { return backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())); } finally { backup.Domain?.Dispose(); } });
+        using var primary = new RemusPrimary(d.Domain, console, a, a, options);
+        primary.Protect(Config);
+        var sw = Stopwatch.StartNew();
+        Thread.Sleep(TimeSpan.FromSeconds(seconds));
+        var stats = primary.Stats;
+        elapsed = sw.Elapsed.TotalSeconds;
+        return stats;
+    }
+
+    static double Passes(DomainSpec spec, TimeSpan? interval)
+    {
+        var sink = new CapturingConsole();
+        var console = new OutputCommitConsole(sink);
+        using var d = new Running(SandboxDomain.Create(spec, console));
+        RemusPrimary? primary = null;
+        if (interval is { } i)
+        {
+            var (a, b) = Pair();
+            var options = new RemusOptions { Interval = i };
+            var backup = new RemusBackup(b, b, options);
+            _ = Task.Run(() => { try { backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())); } catch (Exception) { } finally { backup.Domain?.Dispose(); } });
+            primary = new RemusPrimary(d.Domain, console, a, a, options);
+            primary.Protect(Config);
+        }
+        d.Join();
+        primary?.Dispose();
+        return double.Parse(sink.Out.ToString().Split(' ')[1]);
+    }
+
+    static double RunSeconds(DomainSpec spec, TimeSpan? interval)
+    {
+        var console = new OutputCommitConsole(new CapturingConsole());
+        using var d = new Running(SandboxDomain.Create(spec, console));
+        var sw = Stopwatch.StartNew();
+        RemusPrimary? primary = null;
+        if (interval is { } i)
+        {
+            var (a, b) = Pair();
+            var options = new RemusOptions { Interval = i };
+            var backup = new RemusBackup(b, b, options);
+            _ = Task.Run(() => { try { backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())); } catch (Exception) { } finally { backup.Domain?.Dispose(); } });
+            primary = new RemusPrimary(d.Domain, console, a, a, options);
+            primary.Protect(Config);
+        }
+        d.Join();
+        primary?.Dispose();
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    static double Failover(DomainSpec spec)
+    {
+        var console = new OutputCommitConsole(new CapturingConsole());
+        var d = new Running(SandboxDomain.Create(spec, console));
+        var options = new RemusOptions { Interval = TimeSpan.FromMilliseconds(25) };
+        var (a, b) = Pair();
+        var backup = new RemusBackup(b, b, options);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())));
+        var primary = new RemusPrimary(d.Domain, console, a, a, options);
+        primary.Protect(Config);
+        Thread.Sleep(500);
+        var sw = Stopwatch.StartNew();
+        d.Domain.Kill();
+        a.Socket.Close();
+        watch.Wait();
+        using var takeover = new Running(backup.Domain!);
+        double ms = sw.Elapsed.TotalMilliseconds;
+        primary.Dispose();
+        d.Dispose();
+        return ms;
+    }
+
+    static double Median(List<double> xs)
+    {
+        xs.Sort();
+        return xs[xs.Count / 2];
+    }
+}
