@@ -106,7 +106,7 @@ internal sealed partial class SandboxKernel
         {
             case TCGETS:
                 // A cooked terminal: ICRNL IXON | OPOST ONLCR | B38400 CS8 CREAD | ISIG ICANON ECHO ECHOE ECHOK IEXTEN ECHOCTL ECHOKE
-                Span<byte> t = Memory.WritableSpan(arg, 60);
+                Span<byte> t = Memory.WritableSpan(arg, 36); // the kernel's struct termios (glibc's own is larger)
                 t.Clear();
                 BinaryPrimitives.WriteUInt32LittleEndian(t, 0x500);
                 BinaryPrimitives.WriteUInt32LittleEndian(t[4..], 0x5);
