@@ -1,0 +1,62 @@
+using System.CommandLine;
+using System.Globalization;
+using Remus.Toolstack;
+using Spectre.Console;
+
+namespace Remus.Cli.Commands;
+
+/// <summary><c>remus list [--json] [domain...]</c></summary>
+internal static class ListCommand
+{
+    public static Command Build()
+    {
+        var json = new Option<bool>("--json") { Description = "Print a JSON array of objects (name, id, pid, state, memory, time, program, created)." };
+        var domains = new Argument<string[]>("domain") { Description = "Only these domains (names or ids).", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("list", "List the running domains: name, id, VMM pid, memory (MiB), state (running, paused, exited), CPU time.")
+        {
+            json, domains,
+        };
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            var manager = Cli.Manager();
+            var wanted = parse.GetValue(domains) ?? [];
+            IReadOnlyList<DomainInfo> list = wanted.Length == 0 ? manager.List() : wanted.Select(manager.Get).ToList();
+            if (parse.GetValue(json)) StdStreams.Out.WriteLine(DomainInfo.ToJson(list));
+            else Print(list);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static void Print(IReadOnlyList<DomainInfo> domains)
+    {
+        var table = new Table().Border(TableBorder.None).HideRowSeparators();
+        table.AddColumn(new TableColumn("Name").PadLeft(0));
+        table.AddColumn(new TableColumn("ID").RightAligned());
+        table.AddColumn(new TableColumn("PID").RightAligned());
+        table.AddColumn(new TableColumn("Mem").RightAligned());
+        table.AddColumn(new TableColumn("State"));
+        table.AddColumn(new TableColumn("Time(s)").RightAligned());
+        foreach (var d in domains)
+        {
+            table.AddRow(
+                Markup.Escape(d.Name),
+                d.Id.ToString(CultureInfo.InvariantCulture),
+                d.Pid.ToString(CultureInfo.InvariantCulture),
+                d.Memory.ToString(CultureInfo.InvariantCulture),
+                d.State.ToString().ToLowerInvariant(),
+                d.Time.ToString("0.0", CultureInfo.InvariantCulture));
+        }
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(StdStreams.Out),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        // Fixed sizes: asking the terminal would make .NET initialize it (escape codes).
+        console.Profile.Width = 160;
+        console.Profile.Height = 50;
+        console.Write(table);
+    }
+}

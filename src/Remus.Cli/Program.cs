@@ -1,0 +1,3 @@
+using Remus.Cli;
+
+return RemusCommandLine.Run(args);

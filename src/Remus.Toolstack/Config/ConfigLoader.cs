@@ -1,0 +1,235 @@
+using Remus.Sandbox;
+using Tomlyn.Parsing;
+using Tomlyn.Syntax;
+
+namespace Remus.Toolstack.Config;
+
+/// <summary>
+/// Reads a domain config (TOML):
+/// <code>
+/// name = "web"                  # required, [A-Za-z0-9_.-]+
+/// memory = 128                  # MiB
+/// program = "bin/server"        # required; relative to this file's folder
+/// args = ["--port", "8080"]
+/// files = ["data/", "/etc/hosts"]   # host paths the program may read; relative to this file's folder
+/// console_log = "web.log"       # receives stdout and stderr in order (appended); relative to this file's folder
+/// [env]
+/// GREETING = "hello"
+/// </code>
+/// Every problem is one <see cref="ConfigException"/> line "file:line: message". The walk is over Tomlyn's syntax
+/// tree rather than its object model so that duplicate keys are refused and every message has a line.
+/// </summary>
+public static class ConfigLoader
+{
+    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log"];
+
+    public static DomainConfig Load(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"cannot read config '{path}': {Describe(e)}");
+        }
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path)) ?? "/";
+        return Parse(text, path, folder);
+    }
+
+    /// <summary>Parses config text; <paramref name="baseDirectory"/> anchors relative paths.</summary>
+    public static DomainConfig Parse(string text, string sourceName, string baseDirectory)
+    {
+        var doc = SyntaxParser.Parse(text, sourceName, false);
+        if (doc.HasErrors)
+        {
+            // The earliest error in the text (lexer errors are listed after the parser's).
+            var error = doc.Diagnostics.Where(d => d.Kind == DiagnosticMessageKind.Error)
+                .OrderBy(d => d.Span.Start.Line).ThenBy(d => d.Span.Start.Column).First();
+            throw new ConfigException($"{sourceName}:{error.Span.Start.Line + 1}:{error.Span.Start.Column + 1}: {error.Message}");
+        }
+        return new Reader(sourceName, baseDirectory).Read(doc);
+    }
+
+    internal static string Describe(Exception e) => e switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => "no such file or directory",
+        UnauthorizedAccessException => "permission denied",
+        _ => e.Message,
+    };
+
+    private sealed class Reader(string source, string baseDirectory)
+    {
+        private readonly Dictionary<string, int> _seen = new(StringComparer.Ordinal);
+        private readonly List<KeyValuePair<string, string>> _env = [];
+        private string? _name, _program, _consoleLog;
+        private int _memory = DomainConfig.DefaultMemoryMiB;
+        private List<string> _args = [], _files = [];
+
+        public DomainConfig Read(DocumentSyntax doc)
+        {
+            foreach (var kv in doc.KeyValues)
+            {
+                var key = KeyParts(kv.Key);
+                if (key.Length == 1) Root(key[0], kv.Value, Line(kv));
+                else if (key[0] == "env") Env(key[1..], kv.Value, Line(kv), dotted: true);
+                else if (KnownKeys.Contains(key[0])) throw Error(Line(kv), $"'{key[0]}' cannot be a table");
+                else throw Error(Line(kv), $"unknown key '{key[0]}' (known keys: {string.Join(", ", KnownKeys)})");
+            }
+            foreach (var table in doc.Tables)
+            {
+                var name = KeyParts(table.Name);
+                var line = Line(table);
+                if (name[0] != "env")
+                {
+                    if (KnownKeys.Contains(name[0])) throw Error(line, $"'{name[0]}' cannot be a table");
+                    throw Error(line, $"unknown table '[{string.Join('.', name)}]' (the only table is [env])");
+                }
+                if (table is TableArraySyntax || name.Length > 1)
+                    throw Error(line, "'env' must be a table of strings, like [env] NAME = \"value\"");
+                Claim("[env]", line, "table [env] is defined twice");
+                if (_seen.ContainsKey("env")) throw Error(line, "duplicate key 'env'");
+                foreach (var kv in table.Items)
+                    Env(KeyParts(kv.Key), kv.Value, Line(kv), dotted: false);
+            }
+
+            if (_name is null) throw new ConfigException($"{source}: missing required key 'name'");
+            if (_program is null) throw new ConfigException($"{source}: missing required key 'program'");
+            return new DomainConfig
+            {
+                Name = _name,
+                MemoryMiB = _memory,
+                Program = Resolve(_program),
+                Argv0 = _program,
+                Args = _args,
+                Env = _env,
+                Files = _files.Select(Resolve).ToList(),
+                ConsoleLog = _consoleLog is null ? null : Resolve(_consoleLog),
+                SourcePath = source,
+            };
+        }
+
+        private void Root(string key, ValueSyntax? value, int line)
+        {
+            switch (key)
+            {
+                case "name":
+                    Claim(key, line);
+                    _name = String(key, value, line);
+                    if (DomainName.Problem(_name) is { } problem) throw Error(line, problem);
+                    break;
+                case "memory":
+                    Claim(key, line);
+                    if (value is not IntegerValueSyntax integer)
+                        throw Error(line, $"'memory' must be an integer (MiB), not {TypeOf(value)}");
+                    if (integer.Value < DomainSpec.MinMemoryMiB || integer.Value > DomainSpec.MaxMemoryMiB)
+                        throw Error(line, $"'memory' must be between {DomainSpec.MinMemoryMiB} and {DomainSpec.MaxMemoryMiB} MiB, not {integer.Value}");
+                    _memory = (int)integer.Value;
+                    break;
+                case "program":
+                    Claim(key, line);
+                    _program = String(key, value, line);
+                    if (_program.Length == 0) throw Error(line, "'program' cannot be empty");
+                    break;
+                case "args":
+                    Claim(key, line);
+                    _args = Strings(key, value, line);
+                    break;
+                case "files":
+                    Claim(key, line);
+                    _files = Strings(key, value, line);
+                    if (_files.Any(f => f.Length == 0)) throw Error(line, "'files' cannot contain an empty path");
+                    break;
+                case "console_log":
+                    Claim(key, line);
+                    _consoleLog = String(key, value, line);
+                    if (_consoleLog.Length == 0) throw Error(line, "'console_log' cannot be empty");
+                    break;
+                case "env":
+                    if (value is not InlineTableSyntax inline)
+                        throw Error(line, $"'env' must be a table of strings, not {TypeOf(value)}");
+                    Claim(key, line);
+                    if (_seen.ContainsKey("[env]") || _env.Count > 0) throw Error(line, "duplicate key 'env'");
+                    foreach (var item in inline.Items)
+                        if (item.KeyValue is { } kv) Env(KeyParts(kv.Key), kv.Value, Line(kv), dotted: false);
+                    break;
+                default:
+                    throw Error(line, $"unknown key '{key}' (known keys: {string.Join(", ", KnownKeys)})");
+            }
+        }
+
+        private void Env(string[] key, ValueSyntax? value, int line, bool dotted)
+        {
+            if (dotted && _seen.ContainsKey("env")) throw Error(line, "duplicate key 'env'");
+            if (key.Length != 1)
+                throw Error(line, $"'env.{string.Join('.', key)}': environment variable names cannot contain '.'; quote them");
+            var name = key[0];
+            if (name.Length == 0 || name.Contains('=') || name.Contains('\0'))
+                throw Error(line, $"'env.{name}' is not a valid environment variable name");
+            Claim("env." + name, line);
+            if (value is not StringValueSyntax s)
+                throw Error(line, $"'env.{name}' must be a string, not {TypeOf(value)}");
+            _env.Add(new(name, NoNul($"env.{name}", s.Value ?? "", line)));
+        }
+
+        private void Claim(string key, int line, string? message = null)
+        {
+            if (!_seen.TryAdd(key, line))
+                throw Error(line, message ?? $"duplicate key '{key}' (first set on line {_seen[key]})");
+        }
+
+        private string String(string key, ValueSyntax? value, int line) => value is StringValueSyntax s
+            ? NoNul(key, s.Value ?? "", line)
+            : throw Error(line, $"'{key}' must be a string, not {TypeOf(value)}");
+
+        private List<string> Strings(string key, ValueSyntax? value, int line)
+        {
+            if (value is not ArraySyntax array) throw Error(line, $"'{key}' must be an array of strings, not {TypeOf(value)}");
+            var list = new List<string>();
+            foreach (var item in array.Items)
+            {
+                if (item.Value is not StringValueSyntax s)
+                    throw Error(line, $"'{key}' must be an array of strings, but item {list.Count + 1} is {TypeOf(item.Value)}");
+                list.Add(NoNul(key, s.Value ?? "", line));
+            }
+            return list;
+        }
+
+        private string NoNul(string key, string value, int line) =>
+            value.Contains('\0') ? throw Error(line, $"'{key}' cannot contain a NUL character") : value;
+
+        private string Resolve(string path) => Path.GetFullPath(Path.Combine(baseDirectory, path));
+
+        private ConfigException Error(int line, string message) => new($"{source}:{line}: {message}");
+
+        private static int Line(SyntaxNode node) => node.Span.Start.Line + 1;
+
+        private static string[] KeyParts(KeySyntax? key)
+        {
+            if (key is null) return [""];
+            var parts = new List<string> { Part(key.Key) };
+            foreach (var dotted in key.DotKeys) parts.Add(Part(dotted.Key));
+            return [.. parts];
+        }
+
+        private static string Part(BareKeyOrStringValueSyntax? key) => key switch
+        {
+            BareKeySyntax bare => bare.Key?.Text ?? "",
+            StringValueSyntax quoted => quoted.Value ?? "",
+            _ => "",
+        };
+
+        private static string TypeOf(ValueSyntax? value) => value switch
+        {
+            StringValueSyntax => "a string",
+            IntegerValueSyntax => "an integer",
+            FloatValueSyntax => "a float",
+            BooleanValueSyntax => "a boolean",
+            DateTimeValueSyntax => "a date/time",
+            ArraySyntax => "an array",
+            InlineTableSyntax => "a table",
+            _ => "nothing",
+        };
+    }
+}

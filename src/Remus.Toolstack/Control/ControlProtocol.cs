@@ -1,0 +1,76 @@
+using System.Buffers.Binary;
+using System.Text.Json.Serialization;
+
+namespace Remus.Toolstack.Control;
+
+/// <summary>
+/// The control protocol between the toolstack and a domain's VMM, over the VMM's Unix stream socket
+/// (<c>domains/ID.sock</c>). One request per connection: the client sends one JSON line, the VMM answers one JSON
+/// line. Requests (<see cref="ControlOps"/>):
+/// <code>
+/// {"v":1,"op":"info"}                       -> {"v":1,"ok":true,"domain":{...DomainInfo...}}
+/// {"v":1,"op":"pause"} / "unpause"          -> {"v":1,"ok":true,"domain":{...}}
+/// {"v":1,"op":"rename","name":"new"}        -> {"v":1,"ok":true,"domain":{...}}
+/// {"v":1,"op":"destroy"}                    -> {"v":1,"ok":true,"exit_status":137}   (sent once the domain is gone)
+/// {"v":1,"op":"console","replay":true}      -> {"v":1,"ok":true,"domain":{...}} then console frames (below)
+/// any failure                               -> {"v":1,"ok":false,"error":"one line"}
+/// </code>
+/// After a console request is accepted the connection carries console traffic: from the VMM, frames
+/// <c>[kind:u8][length:u32 LE][body]</c> (<see cref="ConsoleFrameKind"/>: output on stdout or stderr, then one Exit
+/// frame whose body is the exit status as i32 LE); from the client, raw bytes for the program's stdin.
+/// A VMM refuses a request of another version with an error naming both versions.
+/// </summary>
+public static class ControlProtocol
+{
+    public const int Version = 1;
+
+    /// <summary>Longest request or response line.</summary>
+    public const int MaxLineBytes = 1 << 20;
+
+    public const int FrameHeaderBytes = 5;
+
+    public static void WriteFrameHeader(Span<byte> header, ConsoleFrameKind kind, int length)
+    {
+        header[0] = (byte)kind;
+        BinaryPrimitives.WriteInt32LittleEndian(header[1..], length);
+    }
+}
+
+public static class ControlOps
+{
+    public const string Info = "info";
+    public const string Pause = "pause";
+    public const string Unpause = "unpause";
+    public const string Rename = "rename";
+    public const string Destroy = "destroy";
+    public const string Console = "console";
+}
+
+public enum ConsoleFrameKind : byte
+{
+    Stdout = 1,
+    Stderr = 2,
+    /// <summary>The program exited; body: exit status (i32 LE). Last frame.</summary>
+    Exit = 3,
+}
+
+public sealed record ControlRequest
+{
+    [JsonPropertyName("v")] public int Version { get; init; } = ControlProtocol.Version;
+    [JsonPropertyName("op")] public required string Op { get; init; }
+    /// <summary>rename: the new name.</summary>
+    [JsonPropertyName("name")] public string? Name { get; init; }
+    /// <summary>console: send the recent output first.</summary>
+    [JsonPropertyName("replay")] public bool Replay { get; init; }
+}
+
+public sealed record ControlResponse
+{
+    [JsonPropertyName("v")] public int Version { get; init; } = ControlProtocol.Version;
+    [JsonPropertyName("ok")] public bool Ok { get; init; }
+    [JsonPropertyName("error")] public string? Error { get; init; }
+    [JsonPropertyName("domain")] public DomainInfo? Domain { get; init; }
+    [JsonPropertyName("exit_status")] public int? ExitStatus { get; init; }
+
+    public static ControlResponse Failure(string error) => new() { Ok = false, Error = error };
+}

@@ -1,0 +1,41 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Remus.Toolstack;
+
+/// <summary>What <c>remus list</c> shows, as the domain's VMM reports it.</summary>
+public enum DomainRunState
+{
+    Running,
+    Paused,
+    /// <summary>The program has exited; its VMM is about to remove the domain.</summary>
+    Exited,
+    /// <summary>The VMM accepts connections but did not answer in time.</summary>
+    Unknown,
+}
+
+/// <summary>One domain as its VMM (the single owner of its state) describes it.</summary>
+public sealed record DomainInfo
+{
+    [JsonPropertyName("name")] public required string Name { get; init; }
+    [JsonPropertyName("id")] public required int Id { get; init; }
+    /// <summary>The VMM process.</summary>
+    [JsonPropertyName("pid")] public required int Pid { get; init; }
+    [JsonPropertyName("state")] public required DomainRunState State { get; init; }
+    /// <summary>Guest RAM in MiB.</summary>
+    [JsonPropertyName("memory")] public required int Memory { get; init; }
+    /// <summary>CPU seconds used by the domain's VMM (guest and "kernel"), like xl's Time(s).</summary>
+    [JsonPropertyName("time")] public double Time { get; init; }
+    [JsonPropertyName("program")] public string Program { get; init; } = "";
+    [JsonPropertyName("created")] public DateTimeOffset Created { get; init; }
+    /// <summary>Set once <see cref="State"/> is Exited.</summary>
+    [JsonPropertyName("exit_status")] public int? ExitStatus { get; init; }
+
+    /// <summary>A JSON array of domains, indented (what <c>remus list --json</c> prints).</summary>
+    public static string ToJson(IEnumerable<DomainInfo> domains) =>
+        JsonSerializer.Serialize(domains.ToList(), ToolstackJson.Indented.ListDomainInfo);
+
+    /// <summary>Parses what <see cref="ToJson"/> wrote.</summary>
+    public static List<DomainInfo> ListFromJson(string json) =>
+        JsonSerializer.Deserialize(json, ToolstackJson.Default.ListDomainInfo) ?? [];
+}

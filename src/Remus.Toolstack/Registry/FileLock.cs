@@ -1,0 +1,43 @@
+using Remus.Toolstack.Native;
+
+namespace Remus.Toolstack.Registry;
+
+/// <summary>An exclusive flock(2) on a file, released on dispose (or when the process dies).</summary>
+public sealed class FileLock : IDisposable
+{
+    private int _fd;
+
+    private FileLock(int fd) => _fd = fd;
+
+    public static FileLock Acquire(string path, TimeSpan timeout)
+    {
+        // A raw descriptor: .NET's own FileStream/OpenHandle takes a non-blocking shared flock on open, which would
+        // make every other opener fail while we hold the exclusive lock.
+        var fd = Libc.open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_100_100);
+        if (fd < 0) throw new RemusException($"cannot open the lock file '{path}': {Libc.ErrorText(Libc.LastError)}");
+        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (true)
+        {
+            if (Libc.flock(fd, Libc.LOCK_EX | Libc.LOCK_NB) == 0) return new FileLock(fd);
+            var errno = Libc.LastError;
+            if (errno != Libc.EWOULDBLOCK && errno != Libc.EINTR)
+            {
+                Libc.close(fd);
+                throw new RemusException($"cannot lock '{path}': {Libc.ErrorText(errno)}");
+            }
+            if (Environment.TickCount64 > deadline)
+            {
+                Libc.close(fd);
+                throw new RemusException($"timed out waiting for the lock '{path}' (another remus command holds it)");
+            }
+            Thread.Sleep(5);
+        }
+    }
+
+    /// <summary>Closing the only descriptor releases the lock.</summary>
+    public void Dispose()
+    {
+        var fd = Interlocked.Exchange(ref _fd, -1);
+        if (fd >= 0) Libc.close(fd);
+    }
+}

@@ -1,0 +1,34 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Remus.Toolstack.Config;
+using Remus.Toolstack.Control;
+using Remus.Toolstack.Registry;
+using Remus.Toolstack.Vmm;
+
+namespace Remus.Toolstack;
+
+/// <summary>Source-generated JSON for everything the toolstack writes: protocol, registry, VMM start, list --json.</summary>
+[JsonSourceGenerationOptions(
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    Converters = [typeof(RunStateJsonConverter)])]
+[JsonSerializable(typeof(ControlRequest))]
+[JsonSerializable(typeof(ControlResponse))]
+[JsonSerializable(typeof(DomainRecord))]
+[JsonSerializable(typeof(DomainInfo))]
+[JsonSerializable(typeof(List<DomainInfo>))]
+[JsonSerializable(typeof(DomainConfig))]
+[JsonSerializable(typeof(VmmStartRequest))]
+[JsonSerializable(typeof(VmmStartReport))]
+internal sealed partial class ToolstackJson : JsonSerializerContext
+{
+    /// <summary>Indented output for people (list --json).</summary>
+    public static ToolstackJson Indented { get; } = new(new JsonSerializerOptions
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new RunStateJsonConverter() },
+    });
+}
+
+/// <summary>Domain states as lowercase words: running, paused, exited, unknown.</summary>
+internal sealed class RunStateJsonConverter() : JsonStringEnumConverter<DomainRunState>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
