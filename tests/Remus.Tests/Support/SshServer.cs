@@ -36,7 +36,7 @@ public sealed class SshServer : IDisposable
         Directory.CreateDirectory(bin);
         string wrapper = Path.Combine(bin, "remus");
         File.WriteAllText(wrapper, $"#!/bin/sh\nexec \"{RemusCli.DotnetPath}\" \"{RemusCli.DllPath}\" \"$@\"\n");
-        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Directory.CreateDirectory("/run/sshd");
 
         var probe = new TcpListener(IPAddress.Loopback, 0);
