@@ -20,6 +20,11 @@ internal static class RemusCommandLine
             UnpauseCommand.Build(),
             DestroyCommand.Build(),
             RenameCommand.Build(),
+            SaveCommand.Build(),
+            RestoreCommand.Build(),
+            MigrateCommand.Build(),
+            MigrateReceiveCommand.Build(),
+            ProtectCommand.Build(),
             HiddenVmmCommand.Build(),
         };
         // A fixed help width: asking the terminal for its width would make .NET initialize it (escape codes).

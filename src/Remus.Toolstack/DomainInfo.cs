@@ -30,6 +30,8 @@ public sealed record DomainInfo
     [JsonPropertyName("created")] public DateTimeOffset Created { get; init; }
     /// <summary>Set once <see cref="State"/> is Exited.</summary>
     [JsonPropertyName("exit_status")] public int? ExitStatus { get; init; }
+    /// <summary>Remus protection (absent when the domain is not protected).</summary>
+    [JsonPropertyName("remus")] public RemusDomainInfo? Remus { get; init; }
 
     /// <summary>A JSON array of domains, indented (what <c>remus list --json</c> prints).</summary>
     public static string ToJson(IEnumerable<DomainInfo> domains) =>
@@ -38,4 +40,19 @@ public sealed record DomainInfo
     /// <summary>Parses what <see cref="ToJson"/> wrote.</summary>
     public static List<DomainInfo> ListFromJson(string json) =>
         JsonSerializer.Deserialize(json, ToolstackJson.Default.ListDomainInfo) ?? [];
+}
+
+/// <summary>A protected domain's Remus figures, for `remus list --json`.</summary>
+public sealed record RemusDomainInfo
+{
+    [JsonPropertyName("protected")] public bool Protected { get; init; }
+    [JsonPropertyName("backup")] public string Backup { get; init; } = "";
+    /// <summary>Why protection was lost, when it was.</summary>
+    [JsonPropertyName("lost")] public string? Lost { get; init; }
+    [JsonPropertyName("epochs")] public long Epochs { get; init; }
+    [JsonPropertyName("pause_p50_ms")] public double PauseP50Ms { get; init; }
+    [JsonPropertyName("pause_p99_ms")] public double PauseP99Ms { get; init; }
+    [JsonPropertyName("bytes_per_epoch")] public double BytesPerEpoch { get; init; }
+    [JsonPropertyName("compression_ratio")] public double CompressionRatio { get; init; }
+    [JsonPropertyName("ack_latency_ms")] public double AckLatencyMs { get; init; }
 }

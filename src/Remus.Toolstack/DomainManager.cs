@@ -96,6 +96,33 @@ public sealed class DomainManager(RunDirectory runDirectory)
         }
     }
 
+    /// <summary>Saves a domain to <paramref name="file"/> (save -c: it goes on running; else it stops). Returns the result line.</summary>
+    public string Save(string domain, string file, bool keepRunning, bool compress = true) =>
+        Call(domain, new ControlRequest { Op = ControlOps.Save, Path = Path.GetFullPath(file), KeepRunning = keepRunning, Compress = compress },
+            Timeout.InfiniteTimeSpan).Result ?? "saved";
+
+    /// <summary>Live-migrates a domain; progress lines go to <paramref name="progress"/>. Returns the result line.</summary>
+    public string Migrate(string domain, Migration.MigrationTarget target, bool compress = true, Action<string>? progress = null) =>
+        Call(domain, new ControlRequest { Op = ControlOps.Migrate, Target = target, Compress = compress }, Timeout.InfiniteTimeSpan, progress).Result ?? "migrated";
+
+    /// <summary>Protects a domain with Remus; returns once it is protected (the result line).</summary>
+    public string Protect(string domain, Migration.MigrationTarget? target, int intervalMs, bool blackhole, bool compress, int timeoutMs,
+        Action<string>? progress = null) =>
+        Call(domain, new ControlRequest
+        {
+            Op = ControlOps.Protect, Target = target, IntervalMs = intervalMs, Blackhole = blackhole, Compress = compress, TimeoutMs = timeoutMs,
+        }, Timeout.InfiniteTimeSpan, progress).Result ?? "protected";
+
+    /// <summary>Restores a saved domain in its own detached VMM (like <see cref="Create"/>).</summary>
+    public DomainInfo Restore(string file, bool paused = false)
+    {
+        var config = Vmm.IncomingVmm.ReadSavedConfig(file);
+        RefuseNameInUse(config.Name);
+        RunDirectory.EnsureExists();
+        var report = VmmLauncher.Launch(config, paused, RunDirectory, VmmCommand ?? Vmm.VmmCommand.Current(), Path.GetFullPath(file));
+        return Get(report.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     public DomainInfo Pause(string domain) => Call(domain, new ControlRequest { Op = ControlOps.Pause }, RequestTimeout).Domain!;
 
     public DomainInfo Unpause(string domain) => Call(domain, new ControlRequest { Op = ControlOps.Unpause }, RequestTimeout).Domain!;
@@ -165,16 +192,16 @@ public sealed class DomainManager(RunDirectory runDirectory)
         }
     }
 
-    private ControlResponse Call(string domain, ControlRequest request, TimeSpan timeout) =>
-        Call(_registry.Resolve(domain), domain, request, timeout);
+    private ControlResponse Call(string domain, ControlRequest request, TimeSpan timeout, Action<string>? progress = null) =>
+        Call(_registry.Resolve(domain), domain, request, timeout, progress);
 
-    private ControlResponse Call(DomainRecord record, string domain, ControlRequest request, TimeSpan timeout)
+    private ControlResponse Call(DomainRecord record, string domain, ControlRequest request, TimeSpan timeout, Action<string>? progress = null)
     {
         using var client = Connect(record, domain);
         ControlResponse response;
         try
         {
-            response = client.Call(request, timeout);
+            response = client.Call(request, timeout, progress);
         }
         catch (VmmGoneException) when (request.Op != ControlOps.Destroy)
         {

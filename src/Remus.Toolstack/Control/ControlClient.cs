@@ -57,7 +57,10 @@ public sealed class ControlClient : IDisposable
 
     /// <summary>Sends a request and reads the response line; throws <see cref="VmmGoneException"/> if the VMM
     /// closes the connection first and <see cref="RemusException"/> if it does not answer in time.</summary>
-    public ControlResponse Call(ControlRequest request, TimeSpan timeout)
+    public ControlResponse Call(ControlRequest request, TimeSpan timeout) => Call(request, timeout, null);
+
+    /// <summary>Sends a request; progress lines of a long operation go to <paramref name="progress"/>.</summary>
+    public ControlResponse Call(ControlRequest request, TimeSpan timeout, Action<string>? progress)
     {
         var line = JsonSerializer.SerializeToUtf8Bytes(request, ToolstackJson.Default.ControlRequest);
         try
@@ -66,10 +69,16 @@ public sealed class ControlClient : IDisposable
             _stream.Write(line);
             _stream.WriteByte((byte)'\n');
             _socket.ReceiveTimeout = timeout == Timeout.InfiniteTimeSpan ? 0 : (int)timeout.TotalMilliseconds;
-            var response = ReadLine() ?? throw new VmmGoneException("the domain's VMM closed the connection");
-            _socket.ReceiveTimeout = 0;
-            var parsed = JsonSerializer.Deserialize(response, ToolstackJson.Default.ControlResponse)
+            ControlResponse parsed;
+            while (true)
+            {
+                var response = ReadLine() ?? throw new VmmGoneException("the domain's VMM closed the connection");
+                parsed = JsonSerializer.Deserialize(response, ToolstackJson.Default.ControlResponse)
                          ?? throw new RemusException("empty response from the domain's VMM");
+                if (parsed.Progress is null) break;
+                progress?.Invoke(parsed.Progress);
+            }
+            _socket.ReceiveTimeout = 0;
             if (parsed.Version != ControlProtocol.Version)
                 throw new RemusException($"the domain's VMM speaks control protocol {parsed.Version}, this remus speaks {ControlProtocol.Version}");
             return parsed;

@@ -44,6 +44,9 @@ public static class ControlOps
     public const string Rename = "rename";
     public const string Destroy = "destroy";
     public const string Console = "console";
+    public const string Save = "save";
+    public const string Migrate = "migrate";
+    public const string Protect = "protect";
 }
 
 public enum ConsoleFrameKind : byte
@@ -62,6 +65,20 @@ public sealed record ControlRequest
     [JsonPropertyName("name")] public string? Name { get; init; }
     /// <summary>console: send the recent output first.</summary>
     [JsonPropertyName("replay")] public bool Replay { get; init; }
+    /// <summary>save: the file to write.</summary>
+    [JsonPropertyName("path")] public string? Path { get; init; }
+    /// <summary>save -c: the domain goes on running after the save.</summary>
+    [JsonPropertyName("keep_running")] public bool KeepRunning { get; init; }
+    /// <summary>save/migrate/protect: compress pages (off with -u).</summary>
+    [JsonPropertyName("compress")] public bool Compress { get; init; } = true;
+    /// <summary>migrate/protect: where to (null with protect -b).</summary>
+    [JsonPropertyName("target")] public Migration.MigrationTarget? Target { get; init; }
+    /// <summary>protect: checkpoint interval in ms.</summary>
+    [JsonPropertyName("interval_ms")] public int IntervalMs { get; init; } = 200;
+    /// <summary>protect -b: checkpoints to /dev/null.</summary>
+    [JsonPropertyName("blackhole")] public bool Blackhole { get; init; }
+    /// <summary>protect --timeout: ack timeout in ms.</summary>
+    [JsonPropertyName("timeout_ms")] public int TimeoutMs { get; init; } = 2000;
 }
 
 public sealed record ControlResponse
@@ -71,6 +88,10 @@ public sealed record ControlResponse
     [JsonPropertyName("error")] public string? Error { get; init; }
     [JsonPropertyName("domain")] public DomainInfo? Domain { get; init; }
     [JsonPropertyName("exit_status")] public int? ExitStatus { get; init; }
+    /// <summary>A progress line of a long operation; more lines follow, the last one has no progress.</summary>
+    [JsonPropertyName("progress")] public string? Progress { get; init; }
+    /// <summary>The one-line result of save/migrate/protect.</summary>
+    [JsonPropertyName("result")] public string? Result { get; init; }
 
     public static ControlResponse Failure(string error) => new() { Ok = false, Error = error };
 }

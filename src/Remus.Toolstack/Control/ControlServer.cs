@@ -62,7 +62,15 @@ internal sealed class ControlServer(Socket listener, VmmHost host) : IDisposable
                 await host.ServeConsoleAsync(stream, request.Replay).ConfigureAwait(false);
                 return;
             }
-            var response = await Task.Run(() => host.Handle(request)).ConfigureAwait(false);
+            var writeLock = new SemaphoreSlim(1, 1);
+            void Progress(string line)
+            {
+                writeLock.Wait();
+                try { ReplyAsync(stream, new ControlResponse { Ok = true, Progress = line }).GetAwaiter().GetResult(); }
+                catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException) { /* the client left */ }
+                finally { writeLock.Release(); }
+            }
+            var response = await Task.Run(() => host.Handle(request, Progress)).ConfigureAwait(false);
             await ReplyAsync(stream, response).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)

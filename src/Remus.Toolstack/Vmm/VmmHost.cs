@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using Remus.Checkpoint.Remus;
 using Remus.Sandbox;
 using Remus.Toolstack.Config;
 using Remus.Toolstack.Console;
@@ -26,7 +27,7 @@ public sealed record VmmOptions
 /// the thread that made it). When the program exits the VMM removes its registry entry and socket, tells attached
 /// consoles the exit status and records it in its log; then the process ends (like xl without on_poweroff=preserve).
 /// </summary>
-public sealed class VmmHost : IDisposable
+public sealed partial class VmmHost : IDisposable
 {
     private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(3);
@@ -38,6 +39,8 @@ public sealed class VmmHost : IDisposable
     private readonly VmmOptions _options;
     private readonly DomainRegistry _registry;
     private readonly ConsoleHub _console;
+    private readonly OutputCommitConsole _commit;
+    private readonly DomainConfig _config;
     private readonly VmmLog _log;
     private readonly SandboxDomain _domain;
     private readonly int _ownerThread;
@@ -47,10 +50,12 @@ public sealed class VmmHost : IDisposable
     private bool _runCalled, _destroyRequested;
     private int? _exitStatus;
 
-    private VmmHost(VmmOptions options, DomainRegistry registry, ConsoleHub console, VmmLog log,
-        SandboxDomain domain, DomainRecord record)
+    private VmmHost(VmmOptions options, DomainRegistry registry, ConsoleHub console, OutputCommitConsole commit,
+        DomainConfig config, VmmLog log, SandboxDomain domain, DomainRecord record)
     {
         _options = options;
+        _commit = commit;
+        _config = config;
         _registry = registry;
         _console = console;
         _log = log;
@@ -75,26 +80,35 @@ public sealed class VmmHost : IDisposable
     /// <see cref="SandboxException"/> or <see cref="RemusException"/> with a one-line message; on failure nothing is
     /// left behind (no socket, no registry entry, no console_log that this call created).
     /// </summary>
-    public static VmmHost Start(DomainConfig config, RunDirectory runDirectory, VmmOptions options)
+    public static VmmHost Start(DomainConfig config, RunDirectory runDirectory, VmmOptions options) =>
+        Start(config, runDirectory, options, SandboxDomain.Create);
+
+    /// <summary>
+    /// As <see cref="Start(DomainConfig, RunDirectory, VmmOptions)"/>, with the domain built by
+    /// <paramref name="build"/> (restore and migration build it from a checkpoint stream instead of the program).
+    /// </summary>
+    public static VmmHost Start(DomainConfig config, RunDirectory runDirectory, VmmOptions options,
+        Func<DomainSpec, IConsole, SandboxDomain> build)
     {
         DomainName.Validate(config.Name);
         runDirectory.EnsureExists();
         var registry = new DomainRegistry(runDirectory);
         var log = new VmmLog();
         var console = new ConsoleHub(log.Write) { EchoToStdio = options.Foreground };
+        var commit = new OutputCommitConsole(console); // output commit while Remus protects the domain
         SandboxDomain? domain = null;
         (DomainRecord Record, Socket Listener)? registered = null;
         try
         {
             if (config.ConsoleLog is { } consoleLog) console.OpenLog(consoleLog);
-            domain = SandboxDomain.Create(config.ToSpec(), console);
+            domain = build(config.ToSpec(), commit);
             domain.Log = message => log.Write($"sandbox: {message}"); // unsupported syscalls, faults: not the console
             registered = registry.Register(config.Name, config.MemoryMiB, config.Program, Listen);
             var (record, listener) = registered.Value;
             log.Open(runDirectory.LogPath(record.Id));
             log.Write($"domain '{record.Name}' (id {record.Id}) created by VMM pid {record.Pid}: program {config.Program}, " +
                       $"{config.MemoryMiB} MiB{(options.StartPaused ? ", paused" : "")}{(options.Foreground ? ", foreground" : "")}");
-            var host = new VmmHost(options, registry, console, log, domain, record);
+            var host = new VmmHost(options, registry, console, commit, config, log, domain, record);
             host._server = new ControlServer(listener, host);
             host._server.Start();
             return host;
@@ -211,12 +225,13 @@ public sealed class VmmHost : IDisposable
                 Program = _record.Program,
                 Created = _record.Created,
                 ExitStatus = _exitStatus,
+                Remus = RemusInfo(),
             };
         }
     }
 
     /// <summary>Serves one control request (not console); never throws for the client's mistakes.</summary>
-    internal ControlResponse Handle(ControlRequest request)
+    internal ControlResponse Handle(ControlRequest request, Action<string>? progress = null)
     {
         if (request.Op == ControlOps.Info) return Ok(); // never queued behind a pause or destroy in progress
         _ops.Wait();
@@ -228,6 +243,9 @@ public sealed class VmmHost : IDisposable
                 ControlOps.Unpause => Unpause(),
                 ControlOps.Rename => Rename(request.Name),
                 ControlOps.Destroy => Destroy(),
+                ControlOps.Save => Save(request),
+                ControlOps.Migrate => Migrate(request, progress ?? (_ => { })),
+                ControlOps.Protect => Protect(request, progress ?? (_ => { })),
                 _ => ControlResponse.Failure($"unknown request '{request.Op}'"),
             };
         }
@@ -313,6 +331,7 @@ public sealed class VmmHost : IDisposable
             kill = _runCalled && _state != DomainRunState.Exited;
         }
         _log.Write("destroy requested");
+        EndProtection();
         if (kill) _domain.Kill();
         _startGate.Set();
         if (!_finished.Wait(KillTimeout))
@@ -327,6 +346,7 @@ public sealed class VmmHost : IDisposable
     /// <summary>The program has ended: unregister, tell the consoles, record the exit.</summary>
     private void Retire(int status)
     {
+        EndProtection(); // releases what output commit still holds before the console goes
         lock (_gate)
         {
             _state = DomainRunState.Exited;

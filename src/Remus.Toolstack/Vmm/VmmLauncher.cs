@@ -31,7 +31,7 @@ public static class VmmLauncher
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
-    public static VmmStartReport Launch(DomainConfig config, bool paused, RunDirectory runDirectory, VmmCommand command)
+    public static VmmStartReport Launch(DomainConfig config, bool paused, RunDirectory runDirectory, VmmCommand command, string? restoreFile = null)
     {
         var start = new ProcessStartInfo(command.FileName)
         {
@@ -52,7 +52,7 @@ public static class VmmLauncher
         };
         vmm.BeginErrorReadLine();
 
-        var request = new VmmStartRequest { Config = config, Paused = paused, RunDirectory = runDirectory.Path };
+        var request = new VmmStartRequest { Config = config, Paused = paused, RunDirectory = runDirectory.Path, RestoreFile = restoreFile };
         try
         {
             vmm.StandardInput.Write(JsonSerializer.Serialize(request, ToolstackJson.Default.VmmStartRequest));

@@ -37,9 +37,12 @@ public static class VmmProcess
         VmmHost host;
         try
         {
-            host = VmmHost.Start(request.Config, new RunDirectory(request.RunDirectory), new VmmOptions { StartPaused = request.Paused });
+            var options = new VmmOptions { StartPaused = request.Paused };
+            host = request.RestoreFile is { } file
+                ? VmmHost.Start(request.Config, new RunDirectory(request.RunDirectory), options, IncomingVmm.RestoreFrom(file))
+                : VmmHost.Start(request.Config, new RunDirectory(request.RunDirectory), options);
         }
-        catch (Exception e) when (e is RemusException or SandboxException)
+        catch (Exception e) when (e is RemusException or SandboxException or Remus.Checkpoint.Stream.CheckpointStreamException)
         {
             Report(new VmmStartReport { Ok = false, Error = e.Message });
             return 1;
@@ -67,7 +70,7 @@ public static class VmmProcess
     }
 
     /// <summary>stdin and stdout to /dev/null (closing the launcher's pipes), stderr to the VMM log.</summary>
-    private static void Detach(string logPath)
+    internal static void Detach(string logPath)
     {
         using var devNull = File.OpenHandle("/dev/null", FileMode.Open, FileAccess.ReadWrite);
         var nullFd = (int)devNull.DangerousGetHandle();

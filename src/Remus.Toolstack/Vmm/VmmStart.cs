@@ -9,6 +9,8 @@ public sealed record VmmStartRequest
     [JsonPropertyName("config")] public required DomainConfig Config { get; init; }
     [JsonPropertyName("paused")] public bool Paused { get; init; }
     [JsonPropertyName("run_dir")] public required string RunDirectory { get; init; }
+    /// <summary>restore: the saved domain to build the domain from (instead of loading the program).</summary>
+    [JsonPropertyName("restore")] public string? RestoreFile { get; init; }
 }
 
 /// <summary>The one line a detached VMM writes back (on its stdout pipe) before it detaches: ready, or the error.</summary>

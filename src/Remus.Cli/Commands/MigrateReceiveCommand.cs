@@ -1,0 +1,37 @@
+using System.CommandLine;
+using Remus.Toolstack.Registry;
+using Remus.Toolstack.Vmm;
+
+namespace Remus.Cli.Commands;
+
+/// <summary><c>remus migrate-receive [-r] [-F] [-e] [-p] [--tcp-listen ADDR:PORT] [--timeout MS]</c></summary>
+internal static class MigrateReceiveCommand
+{
+    public static Command Build()
+    {
+        var remus = new Option<bool>("--remus", "-r") { Description = "Be the Remus backup of a protected domain: keep the last complete checkpoint and take over when the primary is lost." };
+        var foreground = new Option<bool>("--foreground", "-F") { Description = "Stay in the foreground once the domain runs here." };
+        var e = new Option<bool>("-e") { Description = "Accepted for xl compatibility (the receiver never waits for the domain's death in the foreground unless -F)." };
+        var paused = new Option<bool>("--paused", "-p") { Description = "Leave the domain paused once it arrived." };
+        var listen = new Option<string?>("--tcp-listen") { Description = "Take the stream from one TCP connection on ADDR:PORT instead of stdin/stdout." };
+        var timeout = new Option<int>("--timeout") { Description = "(-r) How long the primary may stay silent (ms) before it is declared lost.", DefaultValueFactory = _ => 2000 };
+        var debug = new Option<bool>("--debug") { Description = "Tell more on stderr." };
+        var command = new Command("migrate-receive",
+            "Receive a migrating domain on stdin/stdout (what 'remus migrate' runs over ssh) or on a TCP port, and become " +
+            "its VMM. The domain is NAME--incoming until it is complete. With -r, be a Remus backup: on the loss of the " +
+            "primary, with a complete checkpoint, fail over and run the domain here as NAME.")
+        {
+            remus, foreground, e, paused, listen, timeout, debug,
+        };
+        command.SetAction(parse => Cli.Guard(() => IncomingVmm.Receive(new ReceiveOptions
+        {
+            Remus = parse.GetValue(remus),
+            Foreground = parse.GetValue(foreground),
+            Paused = parse.GetValue(paused),
+            TcpListen = parse.GetValue(listen),
+            Timeout = TimeSpan.FromMilliseconds(Math.Max(100, parse.GetValue(timeout))),
+            Debug = parse.GetValue(debug),
+        }, RunDirectory.FromEnvironment(), message => { StdStreams.Error.WriteLine($"remus: {message}"); StdStreams.Error.Flush(); })));
+        return command;
+    }
+}

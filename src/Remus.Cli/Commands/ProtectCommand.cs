@@ -1,0 +1,40 @@
+using System.CommandLine;
+
+namespace Remus.Cli.Commands;
+
+/// <summary><c>remus protect [-i MS] [-b] [-u] [-s CMD] [-e] [--tcp HOST:PORT] [--timeout MS] &lt;domain&gt; [&lt;host&gt;]</c></summary>
+internal static class ProtectCommand
+{
+    public static Command Build()
+    {
+        var target = new TargetOptions();
+        var interval = new Option<int>("--interval", "-i") { Description = "Checkpoint interval in milliseconds.", DefaultValueFactory = _ => 200 };
+        var blackhole = new Option<bool>("--blackhole", "-b") { Description = "Send checkpoints to /dev/null (no backup): measures the cost of checkpointing." };
+        var raw = new Option<bool>("--uncompressed", "-u") { Description = "Send checkpoints uncompressed." };
+        var e = new Option<bool>("-e") { Description = "Accepted for xl compatibility: remus always returns once the domain is protected." };
+        var timeout = new Option<int>("--timeout") { Description = "How long to wait for the backup's acknowledgement (ms) before going on unprotected.", DefaultValueFactory = _ => 2000 };
+        var domain = new Argument<string>("domain") { Description = "The domain's name or id." };
+        var host = new Argument<string?>("host") { Description = "The backup host (for ssh), or the command with -s ''. Not needed with -b or --tcp.", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("protect",
+            "Protect a running domain with Remus: synchronise it to a backup ('remus migrate-receive -r' there), then " +
+            "checkpoint it every interval; its console output is released only once the backup holds the checkpoint, so " +
+            "if this host dies the backup carries on with nothing the world saw lost. Returns once the domain is protected.")
+        {
+            interval, blackhole, raw, e, timeout, domain, host,
+        };
+        foreach (var o in target.All) command.Options.Add(o);
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            bool bh = parse.GetValue(blackhole);
+            var t = target.Get(parse, parse.GetValue(host));
+            if (!bh && t == null) throw new Remus.Toolstack.RemusException("protect needs a backup host (or --tcp HOST:PORT, or -b)");
+            var progress = new Progress(StdStreams.Error);
+            string line = Cli.Manager().Protect(parse.GetValue(domain)!, bh ? null : t, parse.GetValue(interval), bh,
+                !parse.GetValue(raw), parse.GetValue(timeout), progress.Report);
+            progress.Done();
+            StdStreams.Out.WriteLine(line);
+            return 0;
+        }));
+        return command;
+    }
+}

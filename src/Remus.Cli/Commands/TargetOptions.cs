@@ -1,0 +1,25 @@
+using System.CommandLine;
+using Remus.Toolstack.Migration;
+
+namespace Remus.Cli.Commands;
+
+/// <summary>The channel options shared by migrate and protect (xl's -s and the plain TCP channel).</summary>
+internal sealed class TargetOptions
+{
+    public readonly Option<string?> Ssh = new("--ssh-command", "-s")
+    {
+        Description = "The command to reach the target instead of 'ssh': '<cmd> <host> remus migrate-receive' is run. " +
+                      "With -s '' the <host> argument itself is run as the shell command.",
+    };
+    public readonly Option<string?> Tcp = new("--tcp") { Description = "Use a plain TCP channel to HOST:PORT, where 'remus migrate-receive --tcp-listen' waits." };
+    public readonly Option<bool> Debug = new("--debug") { Description = "Ask the receiver to log more." };
+
+    public IEnumerable<Option> All => [Ssh, Tcp, Debug];
+
+    public MigrationTarget? Get(ParseResult parse, string? host)
+    {
+        string? tcp = parse.GetValue(Tcp);
+        if (tcp == null && string.IsNullOrEmpty(host)) return null;
+        return new MigrationTarget { Host = host ?? tcp!, SshCommand = parse.GetValue(Ssh), Tcp = tcp, Debug = parse.GetValue(Debug) };
+    }
+}

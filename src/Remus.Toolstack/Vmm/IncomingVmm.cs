@@ -1,0 +1,183 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
+using Remus.Checkpoint;
+using Remus.Checkpoint.Migration;
+using Remus.Checkpoint.Remus;
+using Remus.Checkpoint.Stream;
+using Remus.Sandbox;
+using Remus.Toolstack.Config;
+using Remus.Toolstack.Console;
+using Remus.Toolstack.Native;
+using Remus.Toolstack.Registry;
+
+namespace Remus.Toolstack.Vmm;
+
+/// <summary>How `remus migrate-receive` runs.</summary>
+public sealed record ReceiveOptions
+{
+    /// <summary>-r: be the Remus backup of a protected domain.</summary>
+    public bool Remus { get; init; }
+    /// <summary>-F: stay in the foreground once the domain runs here.</summary>
+    public bool Foreground { get; init; }
+    /// <summary>-p: leave the domain paused once it arrived.</summary>
+    public bool Paused { get; init; }
+    /// <summary>--tcp-listen ADDR:PORT: take the stream from one TCP connection instead of stdin/stdout.</summary>
+    public string? TcpListen { get; init; }
+    /// <summary>--timeout: (-r) how long the primary may stay silent before it is declared lost.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>--debug: tell more on stderr.</summary>
+    public bool Debug { get; init; }
+}
+
+/// <summary>
+/// Domains that arrive as a checkpoint stream: restore from a save file, and `migrate-receive` — where this process
+/// becomes the VMM of the arriving domain. The domain is registered as `NAME--incoming` (paused) while it arrives,
+/// takes its name when complete (or, as a Remus backup, at failover), and nothing is left if the stream fails.
+/// </summary>
+public static class IncomingVmm
+{
+    public const string IncomingSuffix = "--incoming";
+
+    /// <summary>The domain configuration stored in a save file's header (validates the header).</summary>
+    public static DomainConfig ReadSavedConfig(string file)
+    {
+        try
+        {
+            using var stream = File.OpenRead(file);
+            return ParseConfig(new CheckpointReader(stream).ReadHeader().DomainConfig);
+        }
+        catch (FileNotFoundException) { throw new RemusException($"{file}: no such file"); }
+        catch (CheckpointStreamException e) { throw new RemusException($"{file}: {e.Message}"); }
+        catch (IOException e) { throw new RemusException($"{file}: {e.Message}"); }
+    }
+
+    public static DomainConfig ParseConfig(ReadOnlyMemory<byte> json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json.Span, ToolstackJson.Default.DomainConfig)
+                   ?? throw new RemusException("the stream carries no domain configuration");
+        }
+        catch (JsonException e)
+        {
+            throw new RemusException($"the stream's domain configuration is invalid: {e.Message}");
+        }
+    }
+
+    /// <summary>A domain factory that builds the domain from a save file.</summary>
+    public static Func<DomainSpec, IConsole, SandboxDomain> RestoreFrom(string file) => (spec, console) =>
+    {
+        try
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+            return DomainSave.Restore(stream, _ => SandboxDomain.CreateIncoming(spec, console));
+        }
+        catch (CheckpointStreamException e) { throw new RemusException($"{file}: {e.Message}"); }
+        catch (IOException e) { throw new RemusException($"{file}: {e.Message}"); }
+    };
+
+    /// <summary>`remus migrate-receive [-r]`: receives a domain and becomes its VMM. Returns the exit status.</summary>
+    public static int Receive(ReceiveOptions options, RunDirectory runDirectory, Action<string> say)
+    {
+        if (!options.Foreground) Libc.setsid(); // outlive the ssh session that started us
+        Stream forward, back;
+        TcpClient? tcp = null;
+        if (options.TcpListen is { } endpoint)
+        {
+            var (host, port) = Migration.MigrationChannel.ParseEndpoint(endpoint);
+            var listener = new TcpListener(IPAddress.TryParse(host, out var ip) ? ip : Dns.GetHostAddresses(host)[0], port);
+            try
+            {
+                listener.Start();
+            }
+            catch (SocketException e)
+            {
+                throw new RemusException($"cannot listen on {endpoint}: {e.Message}");
+            }
+            say($"waiting for a {(options.Remus ? "Remus primary" : "migration")} on {endpoint}");
+            tcp = listener.AcceptTcpClient();
+            listener.Stop();
+            tcp.NoDelay = true;
+            forward = back = tcp.GetStream();
+        }
+        else
+        {
+            forward = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 1);
+            back = new FdWriteStream(1);
+        }
+
+        VmmHost? vmm = null;
+        string? name = null;
+        SandboxDomain Build(ReadOnlyMemory<byte> json)
+        {
+            var config = ParseConfig(json);
+            name = config.Name;
+            vmm = VmmHost.Start(config with { Name = config.Name + IncomingSuffix }, runDirectory,
+                new VmmOptions { StartPaused = true }, SandboxDomain.CreateIncoming);
+            return vmm.Domain;
+        }
+
+        try
+        {
+            if (!options.Remus)
+            {
+                var receiver = new MigrationReceiver(forward, back);
+                try
+                {
+                    receiver.Receive(Build);
+                }
+                catch (Exception e) when (e is CheckpointStreamException or IOException or RemusException or SandboxException)
+                {
+                    vmm?.Abandon(e.Message);
+                    throw new RemusException($"migration failed: {e.Message}; nothing was kept here");
+                }
+                vmm!.TakeName(name!);
+                if (!options.Paused) vmm.Resume();
+                receiver.ConfirmRunning();
+                say($"domain '{name}' arrived and {(options.Paused ? "is paused" : "runs")} here (id {vmm.Id})");
+            }
+            else
+            {
+                var backup = new RemusBackup(forward, back, new RemusOptions { Timeout = options.Timeout }, m => { if (options.Debug) say(m); });
+                BackupOutcome outcome;
+                try
+                {
+                    outcome = backup.Watch(Build);
+                }
+                catch (Exception e) when (e is RemusException or CheckpointStreamException or IOException or SandboxException)
+                {
+                    vmm?.Abandon(e.Message);
+                    throw new RemusException(e.Message);
+                }
+                switch (outcome)
+                {
+                    case BackupOutcome.Ended:
+                        vmm?.Abandon("the primary ended protection");
+                        say($"the primary ended protection of domain '{name}'; nothing to take over");
+                        return 0;
+                    case BackupOutcome.Rejected:
+                        vmm?.Abandon(backup.LossReason ?? "corrupt checkpoint");
+                        throw new RemusException($"{backup.LossReason}; protection of domain '{name}' ended without a takeover");
+                }
+                backup.ReplayLastOutput(vmm!.RawConsole);
+                vmm.TakeName(name!);
+                say($"Remus failover for domain {name} (checkpoint {backup.LastCheckpoint}; {backup.LossReason})");
+                if (!options.Paused) vmm.Resume();
+            }
+        }
+        finally
+        {
+            if (vmm == null) tcp?.Dispose();
+        }
+
+        using (vmm)
+        {
+            if (!options.Foreground) VmmProcess.Detach(vmm!.LogPath);
+            tcp?.Dispose();
+            using (vmm!.HandleTerminationSignals())
+                return vmm.RunToCompletion();
+        }
+    }
+}

@@ -1,0 +1,205 @@
+using System.Text.Json;
+using Remus.Checkpoint;
+using Remus.Checkpoint.Migration;
+using Remus.Checkpoint.Remus;
+using Remus.Sandbox;
+using Remus.Toolstack.Control;
+using Remus.Toolstack.Migration;
+
+namespace Remus.Toolstack.Vmm;
+
+/// <summary>The VMM's checkpoint operations: save, live migration, Remus protection, and incoming domains.</summary>
+public sealed partial class VmmHost
+{
+    private RemusPrimary? _remus;
+    private MigrationChannel? _remusChannel;
+    private string? _protectedTo;
+    private string? _protectionLost;
+
+    /// <summary>The domain configuration as checkpoint streams carry it (the stream header's JSON).</summary>
+    internal byte[] ConfigJson => JsonSerializer.SerializeToUtf8Bytes(_config with { Name = Name }, ToolstackJson.Default.DomainConfig);
+
+    internal SandboxDomain Domain => _domain;
+
+    private ControlResponse Save(ControlRequest request)
+    {
+        if (request.Path is not { Length: > 0 } path) return ControlResponse.Failure("save needs a file");
+        if (_remus != null) return ControlResponse.Failure($"domain '{Name}' is protected by Remus; stop protection before saving it");
+        lock (_gate)
+            if (_state == DomainRunState.Exited) return ControlResponse.Failure($"domain '{Name}' has exited");
+        bool wasRunning = _runCalled && _state == DomainRunState.Running;
+        if (!_runCalled) return ControlResponse.Failure($"domain '{Name}' has not started yet; unpause it first");
+        _domain.Pause();
+        string full = System.IO.Path.GetFullPath(path);
+        string temp = full + ".partial";
+        SaveResult result;
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+                result = DomainSave.Save(_domain, file, ConfigJson, request.Compress);
+            File.Move(temp, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try { File.Delete(temp); } catch (IOException) { }
+            if (wasRunning) _domain.Unpause();
+            return ControlResponse.Failure($"cannot save to '{path}': {e.Message}");
+        }
+        string line = $"saved domain '{Name}' to {full}: {result.Pages} pages, {result.Bytes / 1e6:F1} MB in {result.Elapsed.TotalMilliseconds:F0} ms";
+        _log.Write(line);
+        if (request.KeepRunning)
+        {
+            if (wasRunning) _domain.Unpause();
+            return new ControlResponse { Ok = true, Domain = Info(), Result = line };
+        }
+        _log.Write("the domain stops after the save");
+        _domain.Kill();
+        return new ControlResponse { Ok = true, Result = line };
+    }
+
+    private ControlResponse Migrate(ControlRequest request, Action<string> progress)
+    {
+        if (request.Target is not { } target) return ControlResponse.Failure("migrate needs a target host");
+        if (_remus != null) return ControlResponse.Failure($"domain '{Name}' is protected by Remus; stop protection before migrating it");
+        if (!_runCalled) return ControlResponse.Failure($"domain '{Name}' has not started yet; unpause it first");
+        lock (_gate)
+            if (_state == DomainRunState.Exited) return ControlResponse.Failure($"domain '{Name}' has exited");
+        _log.Write($"migrating to {target.Describe()}");
+        MigrationChannel channel;
+        try
+        {
+            channel = MigrationChannel.Open(target, _log.Write);
+        }
+        catch (RemusException e)
+        {
+            return ControlResponse.Failure(e.Message);
+        }
+        using (channel)
+        {
+            var sender = new MigrationSender(_domain, channel.Forward, channel.Back, new MigrationOptions { Compress = request.Compress });
+            sender.Progress += p => progress(
+                $"round {p.Round}: {p.PagesThisRound} pages sent ({p.PagesSent} in all, {p.BytesSent / 1e6:F1} MB), {p.DirtyPages} dirtied meanwhile" +
+                (p.StopAndCopy ? "; stop and copy" : ""));
+            try
+            {
+                var r = sender.Migrate(ConfigJson);
+                string line = $"migrated domain '{Name}' to {target.Describe()}: {r.Rounds} rounds, {r.PagesSent} pages, " +
+                              $"{r.BytesSent / 1e6:F1} MB in {r.Total.TotalMilliseconds:F0} ms, downtime {r.Downtime.TotalMilliseconds:F1} ms";
+                _log.Write(line);
+                _domain.Kill(); // it runs on the target now
+                return new ControlResponse { Ok = true, Result = line };
+            }
+            catch (MigrationException e)
+            {
+                _log.Write($"migration failed: {e.Message}");
+                return ControlResponse.Failure(sender.HandedOver
+                    ? $"migration to {target.Describe()} failed after the hand-over: {e.Message}"
+                    : $"migration to {target.Describe()} failed; the domain goes on running here: {e.Message}");
+            }
+        }
+    }
+
+    private ControlResponse Protect(ControlRequest request, Action<string> progress)
+    {
+        if (_remus != null) return ControlResponse.Failure($"domain '{Name}' is already protected (backup: {_protectedTo})");
+        if (!_runCalled) return ControlResponse.Failure($"domain '{Name}' has not started yet; unpause it first");
+        lock (_gate)
+            if (_state == DomainRunState.Exited) return ControlResponse.Failure($"domain '{Name}' has exited");
+        if (request.IntervalMs < 1) return ControlResponse.Failure("the checkpoint interval must be at least 1 ms");
+        var options = new RemusOptions
+        {
+            Interval = TimeSpan.FromMilliseconds(request.IntervalMs),
+            Compress = request.Compress,
+            Blackhole = request.Blackhole,
+            Timeout = TimeSpan.FromMilliseconds(Math.Max(request.TimeoutMs, 100)),
+        };
+        MigrationChannel? channel = null;
+        if (!request.Blackhole)
+        {
+            if (request.Target is not { } t) return ControlResponse.Failure("protect needs a backup host (or -b)");
+            try { channel = MigrationChannel.Open(t with { Remus = true }, _log.Write); }
+            catch (RemusException e) { return ControlResponse.Failure(e.Message); }
+        }
+        string to = request.Blackhole ? "blackhole (/dev/null)" : request.Target!.Describe();
+        var primary = new RemusPrimary(_domain, _commit, channel?.Forward ?? Stream.Null, channel?.Back, options);
+        primary.Progress += p => progress($"initial sync round {p.Round}: {p.PagesThisRound} pages ({p.BytesSent / 1e6:F1} MB so far), {p.DirtyPages} dirtied meanwhile");
+        primary.Unprotected += reason =>
+        {
+            _protectionLost = reason;
+            _log.Write($"backup failed; domain {Name} continues unprotected ({reason})");
+        };
+        try
+        {
+            primary.Protect(ConfigJson);
+        }
+        catch (RemusException e)
+        {
+            primary.Dispose();
+            channel?.Dispose();
+            _log.Write($"protection failed: {e.Message}");
+            return ControlResponse.Failure($"cannot protect domain '{Name}': {e.Message}");
+        }
+        _remus = primary;
+        _remusChannel = channel;
+        _protectedTo = to;
+        _protectionLost = null;
+        string line = $"domain '{Name}' is protected: backup {to}, checkpoint every {request.IntervalMs} ms" +
+                      (request.Compress ? "" : ", uncompressed");
+        _log.Write(line);
+        return new ControlResponse { Ok = true, Domain = Info(), Result = line };
+    }
+
+    /// <summary>Stops the epoch loop (releasing held output) and closes the backup channel.</summary>
+    private void EndProtection()
+    {
+        var remus = Interlocked.Exchange(ref _remus, null);
+        if (remus == null) return;
+        remus.Dispose();
+        _remusChannel?.Dispose();
+        _remusChannel = null;
+        _log.Write("protection ended");
+    }
+
+    private RemusDomainInfo? RemusInfo()
+    {
+        var remus = _remus;
+        if (remus == null) return null;
+        var s = remus.Stats;
+        return new RemusDomainInfo
+        {
+            Protected = remus.IsProtected,
+            Backup = _protectedTo ?? "",
+            Lost = _protectionLost,
+            Epochs = s.Epochs,
+            PauseP50Ms = Math.Round(s.PauseP50Ms, 3),
+            PauseP99Ms = Math.Round(s.PauseP99Ms, 3),
+            BytesPerEpoch = Math.Round(s.BytesPerEpoch),
+            CompressionRatio = Math.Round(s.CompressionRatio, 2),
+            AckLatencyMs = Math.Round(s.AckLatencyMs, 3),
+        };
+    }
+
+    // ---- incoming domains (restore, migrate-receive) ----
+
+    /// <summary>The domain takes its final name (migration's `NAME--incoming` becomes `NAME`).</summary>
+    internal void TakeName(string name)
+    {
+        var response = Rename(name);
+        if (!response.Ok) throw new RemusException(response.Error ?? $"cannot rename the domain to '{name}'");
+    }
+
+    /// <summary>Lets an incoming (paused, never run) domain start.</summary>
+    internal void Resume() => Unpause();
+
+    /// <summary>Writes to the console directly (a Remus backup re-emitting the last epoch's output at failover).</summary>
+    internal IConsole RawConsole => _console;
+
+    /// <summary>Gives up an incoming domain that never ran: unregister, release everything.</summary>
+    internal void Abandon(string why)
+    {
+        _log.Write($"incoming domain abandoned: {why}");
+        _server?.StopAccepting();
+        _registry.Forget(Id);
+        Dispose();
+    }
+}
