@@ -25,7 +25,7 @@ public sealed class MigrationSender(SandboxDomain domain, System.IO.Stream forwa
     {
         var total = Stopwatch.StartNew();
         var writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
-        var acks = new AckReader(back);
+        using var acks = new AckPump(back);
         var pages = new DomainPages(domain);
         var bitmap = new ulong[domain.DirtyBitmapWords];
         long pagesSent = 0;
@@ -50,14 +50,14 @@ public sealed class MigrationSender(SandboxDomain domain, System.IO.Stream forwa
             pagesSent += pfns.Length;
             Progress?.Invoke(new MigrationProgress((int)round, pagesSent, writer.Statistics.BytesWritten, pfns.Length, 0, true));
 
-            var ack = WithTimeout(acks.ReadAck, "the target's acknowledgement");
+            var ack = acks.Next(options.AckTimeout, "the target's acknowledgement");
             if (ack == null) throw new MigrationException("the target closed the migration without taking the domain");
             if (!ack.Value.Confirms(last))
                 throw new MigrationException($"the target acknowledged epoch {ack.Value.Epoch}, expected {last.Epoch}");
             writer.WriteEnd();
             forward.Flush();
             HandedOver = true;
-            var confirm = WithTimeout(acks.ReadAck, "the target's confirmation that the domain runs");
+            var confirm = acks.Next(options.AckTimeout, "the target's confirmation that the domain runs");
             if (confirm != null) throw new MigrationException("the target sent an unexpected acknowledgement after the hand-over");
             return new MigrationResult((int)round + 1, pagesSent, writer.Statistics.BytesWritten, total.Elapsed, downtime.Elapsed);
         }
@@ -80,12 +80,6 @@ public sealed class MigrationSender(SandboxDomain domain, System.IO.Stream forwa
         _ => e.Message,
     };
 
-    private T WithTimeout<T>(Func<T> read, string what)
-    {
-        var task = Task.Run(read);
-        if (!task.Wait(options.AckTimeout)) throw new TimeoutException($"timed out after {options.AckTimeout.TotalSeconds:F0} s waiting for {what}");
-        return task.GetAwaiter().GetResult();
-    }
 }
 
 /// <summary>A migration that did not happen (or whose outcome is uncertain), with one clear sentence.</summary>

@@ -24,7 +24,7 @@ public sealed class RemusPrimary : IDisposable
     private readonly SandboxDomain _domain;
     private readonly OutputCommitConsole _console;
     private readonly System.IO.Stream _forward;
-    private readonly AckReader? _acks;
+    private readonly AckPump? _acks;
     private readonly RemusOptions _options;
     private readonly CheckpointWriter _writer;
     private readonly StagedPages _staged = new();
@@ -43,7 +43,7 @@ public sealed class RemusPrimary : IDisposable
         _console = console;
         _forward = forward;
         _options = options;
-        _acks = back == null || options.Blackhole ? null : new AckReader(back);
+        _acks = back == null || options.Blackhole ? null : new AckPump(back);
         _writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
         _dirty = new ulong[domain.DirtyBitmapWords];
     }
@@ -168,7 +168,7 @@ public sealed class RemusPrimary : IDisposable
         long t1 = Stopwatch.GetTimestamp();
         if (_acks != null)
         {
-            var ack = ReadAckWithTimeout();
+            var ack = _acks.Next(_options.Timeout, "the backup's acknowledgement");
             if (ack == null) throw new RemusException("the backup closed the connection");
             if (!ack.Value.Confirms(sent)) throw new RemusException($"the backup acknowledged epoch {ack.Value.Epoch}, expected {sent.Epoch}");
         }
@@ -177,18 +177,6 @@ public sealed class RemusPrimary : IDisposable
         _counters.Record(_pauseTicks * 1000.0 / Stopwatch.Frequency, ackMs, _writer.Statistics.BytesWritten - before,
             _writer.Statistics.CompressionRatio);
         _epoch++;
-    }
-
-    private Task<Ack?>? _pendingAck;
-
-    private Ack? ReadAckWithTimeout()
-    {
-        _pendingAck ??= Task.Run(() => _acks!.ReadAck());
-        if (!_pendingAck.Wait(_options.Timeout))
-            throw new TimeoutException($"no acknowledgement from the backup within {_options.Timeout.TotalMilliseconds:F0} ms");
-        var task = _pendingAck;
-        _pendingAck = null;
-        return task.GetAwaiter().GetResult();
     }
 
     private static string Describe(Exception e) => e switch
@@ -211,6 +199,7 @@ public sealed class RemusPrimary : IDisposable
         }
         IsProtected = false;
         _staged.Dispose();
+        _acks?.Dispose();
     }
 }
 

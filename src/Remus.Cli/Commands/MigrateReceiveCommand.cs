@@ -7,6 +7,19 @@ namespace Remus.Cli.Commands;
 /// <summary><c>remus migrate-receive [-r] [-F] [-e] [-p] [--tcp-listen ADDR:PORT] [--timeout MS]</c></summary>
 internal static class MigrateReceiveCommand
 {
+    /// <summary>A remark on stderr; the sender's end of it may be gone already (ssh ended), which is no error here.</summary>
+    private static void Say(string message)
+    {
+        try
+        {
+            StdStreams.Error.WriteLine($"remus: {message}");
+            StdStreams.Error.Flush();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or Remus.Toolstack.Console.OutputClosedException)
+        {
+        }
+    }
+
     public static Command Build()
     {
         var remus = new Option<bool>("--remus", "-r") { Description = "Be the Remus backup of a protected domain: keep the last complete checkpoint and take over when the primary is lost." };
@@ -31,7 +44,7 @@ internal static class MigrateReceiveCommand
             TcpListen = parse.GetValue(listen),
             Timeout = TimeSpan.FromMilliseconds(Math.Max(100, parse.GetValue(timeout))),
             Debug = parse.GetValue(debug),
-        }, RunDirectory.FromEnvironment(), message => { StdStreams.Error.WriteLine($"remus: {message}"); StdStreams.Error.Flush(); })));
+        }, RunDirectory.FromEnvironment(), Say)));
         return command;
     }
 }

@@ -110,6 +110,7 @@ public static class IncomingVmm
 
         VmmHost? vmm = null;
         string? name = null;
+        Action? afterStart = null;
         SandboxDomain Build(ReadOnlyMemory<byte> json)
         {
             var config = ParseConfig(json);
@@ -133,10 +134,21 @@ public static class IncomingVmm
                     vmm?.Abandon(e.Message);
                     throw new RemusException($"migration failed: {e.Message}; nothing was kept here");
                 }
-                vmm!.TakeName(name!);
-                if (!options.Paused) vmm.Resume();
-                receiver.ConfirmRunning();
-                say($"domain '{name}' arrived and {(options.Paused ? "is paused" : "runs")} here (id {vmm.Id})");
+                // Confirm as soon as the vCPU runs (the downtime ends there), then take the name, waiting for the
+                // source to let go of it when both use one run directory (a migration within one host).
+                var arrived = vmm!;
+                afterStart = () =>
+                {
+                    receiver.ConfirmRunning();
+                    arrived.TakeName(name!, TimeSpan.FromSeconds(15));
+                    say($"domain '{name}' arrived and {(options.Paused ? "is paused" : "runs")} here (id {arrived.Id})");
+                };
+                if (options.Paused)
+                {
+                    afterStart();
+                    afterStart = null;
+                }
+                else arrived.Resume();
             }
             else
             {
@@ -162,9 +174,11 @@ public static class IncomingVmm
                         throw new RemusException($"{backup.LossReason}; protection of domain '{name}' ended without a takeover");
                 }
                 backup.ReplayLastOutput(vmm!.RawConsole);
-                vmm.TakeName(name!);
+                vmm.TakeName(name!, TimeSpan.FromSeconds(15));
                 say($"Remus failover for domain {name} (checkpoint {backup.LastCheckpoint}; {backup.LossReason})");
                 if (!options.Paused) vmm.Resume();
+                var tookOver = vmm;
+                afterStart = () => { if (!options.Foreground) VmmProcess.Detach(tookOver.LogPath); };
             }
         }
         finally
@@ -172,12 +186,18 @@ public static class IncomingVmm
             if (vmm == null) tcp?.Dispose();
         }
 
-        using (vmm)
+        var incoming = vmm!;
+        var started = afterStart;
+        using (incoming)
         {
-            if (!options.Foreground) VmmProcess.Detach(vmm!.LogPath);
-            tcp?.Dispose();
-            using (vmm!.HandleTerminationSignals())
-                return vmm.RunToCompletion();
+            if (started == null && !options.Foreground) VmmProcess.Detach(incoming.LogPath);
+            using (incoming.HandleTerminationSignals())
+                return incoming.RunToCompletion(started == null ? null : () =>
+                {
+                    started!();
+                    tcp?.Dispose();
+                    if (!options.Foreground && !options.Remus) VmmProcess.Detach(incoming.LogPath);
+                });
         }
     }
 }

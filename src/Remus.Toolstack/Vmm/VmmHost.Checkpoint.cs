@@ -101,6 +101,7 @@ public sealed partial class VmmHost
 
     private ControlResponse Protect(ControlRequest request, Action<string> progress)
     {
+        if (_remus is { IsProtected: false }) EndProtection(); // protection was lost: protect again
         if (_remus != null) return ControlResponse.Failure($"domain '{Name}' is already protected (backup: {_protectedTo})");
         if (!_runCalled) return ControlResponse.Failure($"domain '{Name}' has not started yet; unpause it first");
         lock (_gate)
@@ -182,10 +183,22 @@ public sealed partial class VmmHost
     // ---- incoming domains (restore, migrate-receive) ----
 
     /// <summary>The domain takes its final name (migration's `NAME--incoming` becomes `NAME`).</summary>
-    internal void TakeName(string name)
+    internal void TakeName(string name, TimeSpan wait)
     {
-        var response = Rename(name);
-        if (!response.Ok) throw new RemusException(response.Error ?? $"cannot rename the domain to '{name}'");
+        var deadline = DateTime.UtcNow + wait;
+        while (true)
+        {
+            try
+            {
+                var response = Rename(name);
+                if (response.Ok) return;
+                throw new RemusException(response.Error ?? $"cannot rename the domain to '{name}'");
+            }
+            catch (RemusException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50); // the previous holder of the name (the source VMM) is still going away
+            }
+        }
     }
 
     /// <summary>Lets an incoming (paused, never run) domain start.</summary>

@@ -152,7 +152,7 @@ public sealed partial class VmmHost : IDisposable
     /// Runs the program until it exits (on the thread that called <see cref="Start"/>), waiting first for an
     /// unpause if the domain started paused; then retires the domain. Returns the program's exit status.
     /// </summary>
-    public int RunToCompletion()
+    public int RunToCompletion(Action? running = null)
     {
         if (Environment.CurrentManagedThreadId != _ownerThread)
             throw new InvalidOperationException("RunToCompletion must run on the thread that started the VMM");
@@ -174,6 +174,16 @@ public sealed partial class VmmHost : IDisposable
         {
             try
             {
+                if (running != null)
+                {
+                    // Tell the caller once the vCPU really runs (a migration's downtime ends there).
+                    new Thread(() =>
+                    {
+                        while (_domain.State is DomainState.Created) Thread.Sleep(1);
+                        try { running(); }
+                        catch (Exception e) { _log.Write($"after the start: {e.Message}"); }
+                    }) { IsBackground = true, Name = "started" }.Start();
+                }
                 status = _domain.Run();
             }
             catch (Exception e)
