@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Remus.Toolstack.Native;
+using Remus.Sandbox.Platform;
 
 namespace Remus.Toolstack.Console;
 
@@ -15,8 +15,8 @@ internal sealed class CancellableFdReader : IDisposable
     public CancellableFdReader(int fd)
     {
         _fd = fd;
-        _wake = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
-        if (_wake < 0) throw new IOException($"eventfd: {Libc.ErrorText(Libc.LastError)}");
+        _wake = HostOs.eventfd(0, HostOs.EFD_CLOEXEC | HostOs.EFD_NONBLOCK);
+        if (_wake < 0) throw new IOException($"eventfd: {HostOs.ErrorText(HostOs.LastError)}");
     }
 
     /// <summary>Reads what is available (blocking until something is); 0 at end of input.</summary>
@@ -24,27 +24,27 @@ internal sealed class CancellableFdReader : IDisposable
     {
         cancel.ThrowIfCancellationRequested();
         using var registration = cancel.Register(Wake);
-        var fds = new Libc.PollFd[2];
+        var fds = new HostOs.PollFd[2];
         while (true)
         {
-            fds[0] = new Libc.PollFd { Fd = _fd, Events = Libc.POLLIN };
-            fds[1] = new Libc.PollFd { Fd = _wake, Events = Libc.POLLIN };
-            if (Libc.poll(fds, 2, -1) < 0)
+            fds[0] = new HostOs.PollFd { Fd = _fd, Events = HostOs.POLLIN };
+            fds[1] = new HostOs.PollFd { Fd = _wake, Events = HostOs.POLLIN };
+            if (HostOs.poll(fds, 2, -1) < 0)
             {
-                if (Libc.LastError == Libc.EINTR) continue;
-                throw new IOException($"poll: {Libc.ErrorText(Libc.LastError)}");
+                if (HostOs.LastError == HostOs.EINTR) continue;
+                throw new IOException($"poll: {HostOs.ErrorText(HostOs.LastError)}");
             }
             if (fds[1].Revents != 0)
             {
                 Span<byte> drain = stackalloc byte[8];
-                Libc.read(_wake, ref drain[0], 8);
+                HostOs.read(_wake, ref drain[0], 8);
                 cancel.ThrowIfCancellationRequested();
             }
             if (fds[0].Revents == 0) continue;
-            var n = Libc.read(_fd, ref MemoryMarshal.GetReference(buffer), buffer.Length);
+            var n = HostOs.read(_fd, ref MemoryMarshal.GetReference(buffer), buffer.Length);
             if (n >= 0) return (int)n;
-            var errno = Libc.LastError;
-            if (errno is Libc.EINTR or Libc.EAGAIN) continue;
+            var errno = HostOs.LastError;
+            if (errno is HostOs.EINTR or HostOs.EAGAIN) continue;
             return 0; // EIO (terminal gone) or similar: treat as end of input
         }
     }
@@ -53,8 +53,8 @@ internal sealed class CancellableFdReader : IDisposable
     {
         Span<byte> one = stackalloc byte[8];
         one[0] = 1;
-        Libc.write(_wake, ref one[0], 8);
+        HostOs.write(_wake, ref one[0], 8);
     }
 
-    public void Dispose() => Libc.close(_wake);
+    public void Dispose() => HostOs.close(_wake);
 }

@@ -1,6 +1,6 @@
 using Remus.Sandbox;
 using Remus.Toolstack.Control;
-using Remus.Toolstack.Native;
+using Remus.Sandbox.Platform;
 
 namespace Remus.Toolstack.Console;
 
@@ -39,8 +39,8 @@ internal sealed class ConsoleHub : IConsole, IDisposable
     public void OpenLog(string path)
     {
         CreatedLog = !File.Exists(path);
-        var fd = Libc.open(path, Libc.O_WRONLY | Libc.O_APPEND | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_100_100);
-        if (fd < 0) throw new RemusException($"cannot open console_log '{path}': {Libc.ErrorText(Libc.LastError)}");
+        var fd = HostOs.open(path, HostOs.O_WRONLY | HostOs.O_APPEND | HostOs.O_CREAT | HostOs.O_CLOEXEC, 0b110_100_100);
+        if (fd < 0) throw new RemusException($"cannot open console_log '{path}': {HostOs.ErrorText(HostOs.LastError)}");
         _logFd = fd;
     }
 
@@ -51,7 +51,7 @@ internal sealed class ConsoleHub : IConsole, IDisposable
             if (_logFd >= 0 && !FdIo.WriteAll(_logFd, data) && !_logFailed)
             {
                 _logFailed = true;
-                _log($"writing console_log failed: {Libc.ErrorText(Libc.LastError)}");
+                _log($"writing console_log failed: {HostOs.ErrorText(HostOs.LastError)}");
             }
             _replay.Append(stream, data);
             var kind = stream == 2 ? ConsoleFrameKind.Stderr : ConsoleFrameKind.Stdout;
@@ -112,7 +112,7 @@ internal sealed class ConsoleHub : IConsole, IDisposable
     {
         lock (_gate)
         {
-            if (_logFd >= 0) Libc.close(_logFd);
+            if (_logFd >= 0) HostOs.close(_logFd);
             _logFd = -1;
         }
     }

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Remus.Toolstack.Native;
+using Remus.Sandbox.Platform;
 
 namespace Remus.Toolstack.Console;
 
@@ -14,18 +14,18 @@ internal static class FdIo
     {
         while (data.Length > 0)
         {
-            var n = Libc.write(fd, ref MemoryMarshal.GetReference(data), data.Length);
+            var n = HostOs.write(fd, ref MemoryMarshal.GetReference(data), data.Length);
             if (n > 0)
             {
                 data = data[(int)n..];
                 continue;
             }
-            var errno = Libc.LastError;
-            if (n < 0 && errno == Libc.EINTR) continue;
-            if (n < 0 && errno == Libc.EAGAIN)
+            var errno = HostOs.LastError;
+            if (n < 0 && errno == HostOs.EINTR) continue;
+            if (n < 0 && errno == HostOs.EAGAIN)
             {
                 // A non-blocking descriptor (inherited): wait until it drains.
-                Libc.poll([new Libc.PollFd { Fd = fd, Events = 0x4 /* POLLOUT */ }], 1, 1000);
+                HostOs.poll([new HostOs.PollFd { Fd = fd, Events = 0x4 /* POLLOUT */ }], 1, 1000);
                 continue;
             }
             return false;
@@ -33,7 +33,7 @@ internal static class FdIo
         return true;
     }
 
-    public static bool IsTerminal(int fd) => Libc.isatty(fd) == 1;
+    public static bool IsTerminal(int fd) => HostOs.isatty(fd) == 1;
 }
 
 /// <summary>Terminal questions the CLI asks about its own file descriptors.</summary>

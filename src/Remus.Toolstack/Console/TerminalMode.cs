@@ -1,4 +1,4 @@
-using Remus.Toolstack.Native;
+using Remus.Sandbox.Platform;
 
 namespace Remus.Toolstack.Console;
 
@@ -28,13 +28,13 @@ internal sealed class TerminalMode : IDisposable
     /// <summary>Null when <paramref name="fd"/> is not a terminal.</summary>
     public static TerminalMode? DetachKeyEndsLine(int fd)
     {
-        if (Libc.isatty(fd) != 1) return null;
+        if (HostOs.isatty(fd) != 1) return null;
         var saved = new byte[TermiosSize];
-        if (Libc.tcgetattr(fd, saved) != 0) return null;
+        if (HostOs.tcgetattr(fd, saved) != 0) return null;
         var changed = (byte[])saved.Clone();
         changed[CcOffset + VEOL] = DetachKey;
-        return Libc.tcsetattr(fd, Libc.TCSANOW, changed) == 0 ? new TerminalMode(fd, saved) : null;
+        return HostOs.tcsetattr(fd, HostOs.TCSANOW, changed) == 0 ? new TerminalMode(fd, saved) : null;
     }
 
-    public void Dispose() => Libc.tcsetattr(_fd, Libc.TCSANOW, _saved);
+    public void Dispose() => HostOs.tcsetattr(_fd, HostOs.TCSANOW, _saved);
 }

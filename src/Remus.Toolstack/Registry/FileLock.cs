@@ -1,4 +1,4 @@
-using Remus.Toolstack.Native;
+using Remus.Sandbox.Platform;
 
 namespace Remus.Toolstack.Registry;
 
@@ -13,21 +13,21 @@ public sealed class FileLock : IDisposable
     {
         // A raw descriptor: .NET's own FileStream/OpenHandle takes a non-blocking shared flock on open, which would
         // make every other opener fail while we hold the exclusive lock.
-        var fd = Libc.open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_100_100);
-        if (fd < 0) throw new RemusException($"cannot open the lock file '{path}': {Libc.ErrorText(Libc.LastError)}");
+        var fd = HostOs.open(path, HostOs.O_RDWR | HostOs.O_CREAT | HostOs.O_CLOEXEC, 0b110_100_100);
+        if (fd < 0) throw new RemusException($"cannot open the lock file '{path}': {HostOs.ErrorText(HostOs.LastError)}");
         var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         while (true)
         {
-            if (Libc.flock(fd, Libc.LOCK_EX | Libc.LOCK_NB) == 0) return new FileLock(fd);
-            var errno = Libc.LastError;
-            if (errno != Libc.EWOULDBLOCK && errno != Libc.EINTR)
+            if (HostOs.flock(fd, HostOs.LOCK_EX | HostOs.LOCK_NB) == 0) return new FileLock(fd);
+            var errno = HostOs.LastError;
+            if (errno != HostOs.EWOULDBLOCK && errno != HostOs.EINTR)
             {
-                Libc.close(fd);
-                throw new RemusException($"cannot lock '{path}': {Libc.ErrorText(errno)}");
+                HostOs.close(fd);
+                throw new RemusException($"cannot lock '{path}': {HostOs.ErrorText(errno)}");
             }
             if (Environment.TickCount64 > deadline)
             {
-                Libc.close(fd);
+                HostOs.close(fd);
                 throw new RemusException($"timed out waiting for the lock '{path}' (another remus command holds it)");
             }
             Thread.Sleep(5);
@@ -38,6 +38,6 @@ public sealed class FileLock : IDisposable
     public void Dispose()
     {
         var fd = Interlocked.Exchange(ref _fd, -1);
-        if (fd >= 0) Libc.close(fd);
+        if (fd >= 0) HostOs.close(fd);
     }
 }

@@ -1,4 +1,4 @@
-using Remus.Toolstack.Native;
+using Remus.Sandbox.Platform;
 
 namespace Remus.Toolstack.Registry;
 
@@ -28,7 +28,7 @@ public sealed class RunDirectory
     {
         var configured = Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (!string.IsNullOrEmpty(configured)) return new RunDirectory(configured);
-        var uid = Libc.geteuid();
+        var uid = HostOs.geteuid();
         if (uid == 0) return new RunDirectory("/run/remus");
         var runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
         return new RunDirectory(!string.IsNullOrEmpty(runtime) ? System.IO.Path.Combine(runtime, "remus") : $"/tmp/remus-{uid}");

@@ -9,7 +9,7 @@ using Remus.Checkpoint.Stream;
 using Remus.Sandbox;
 using Remus.Toolstack.Config;
 using Remus.Toolstack.Console;
-using Remus.Toolstack.Native;
+using Remus.Sandbox.Platform;
 using Remus.Toolstack.Registry;
 
 namespace Remus.Toolstack.Vmm;
@@ -81,7 +81,7 @@ public static class IncomingVmm
     /// <summary>`remus migrate-receive [-r]`: receives a domain and becomes its VMM. Returns the exit status.</summary>
     public static int Receive(ReceiveOptions options, RunDirectory runDirectory, Action<string> say)
     {
-        if (!options.Foreground) Libc.setsid(); // outlive the ssh session that started us
+        if (!options.Foreground) HostOs.setsid(); // outlive the ssh session that started us
         Stream forward, back;
         TcpClient? tcp = null;
         if (options.TcpListen is { } endpoint)

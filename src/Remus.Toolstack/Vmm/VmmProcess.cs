@@ -3,7 +3,7 @@ using System.Text.Json;
 using Microsoft.Win32.SafeHandles;
 using Remus.Sandbox;
 using Remus.Toolstack.Console;
-using Remus.Toolstack.Native;
+using Remus.Sandbox.Platform;
 using Remus.Toolstack.Registry;
 
 namespace Remus.Toolstack.Vmm;
@@ -31,7 +31,7 @@ public static class VmmProcess
             return 2;
         }
 
-        Libc.setsid(); // fails only if we already lead a process group, which is fine too
+        HostOs.setsid(); // fails only if we already lead a process group, which is fine too
         Directory.SetCurrentDirectory("/");
 
         VmmHost host;
@@ -74,10 +74,10 @@ public static class VmmProcess
     {
         using var devNull = File.OpenHandle("/dev/null", FileMode.Open, FileAccess.ReadWrite);
         var nullFd = (int)devNull.DangerousGetHandle();
-        Libc.dup2(nullFd, 0);
-        Libc.dup2(nullFd, 1);
-        var logFd = Libc.open(logPath, Libc.O_WRONLY | Libc.O_APPEND | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_100_000);
-        Libc.dup2(logFd >= 0 ? logFd : nullFd, 2);
-        if (logFd >= 0) Libc.close(logFd);
+        HostOs.dup2(nullFd, 0);
+        HostOs.dup2(nullFd, 1);
+        var logFd = HostOs.open(logPath, HostOs.O_WRONLY | HostOs.O_APPEND | HostOs.O_CREAT | HostOs.O_CLOEXEC, 0b110_100_000);
+        HostOs.dup2(logFd >= 0 ? logFd : nullFd, 2);
+        if (logFd >= 0) HostOs.close(logFd);
     }
 }

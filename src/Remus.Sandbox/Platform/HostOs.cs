@@ -1,9 +1,12 @@
 using System.Runtime.InteropServices;
 
-namespace Remus.Toolstack.Native;
+namespace Remus.Sandbox.Platform;
 
-/// <summary>The few libc calls the toolstack needs (locks, daemonizing, terminals, polling).</summary>
-internal static partial class Libc
+/// <summary>
+/// The host calls the toolstack needs (run-directory locks, daemonizing, terminals, polling fds), kept here in
+/// the sandbox's lowest layer so that P/Invoke lives only in Remus.Kvm and Remus.Sandbox/Platform.
+/// </summary>
+public static partial class HostOs
 {
     private const string Lib = "libc";
 
