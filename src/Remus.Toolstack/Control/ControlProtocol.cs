@@ -68,17 +68,17 @@ public sealed record ControlRequest
     /// <summary>save: the file to write.</summary>
     [JsonPropertyName("path")] public string? Path { get; init; }
     /// <summary>save -c: the domain goes on running after the save.</summary>
-    [JsonPropertyName("keep_running")] public bool KeepRunning { get; init; }
-    /// <summary>save/migrate/protect: compress pages (off with -u).</summary>
-    [JsonPropertyName("compress")] public bool Compress { get; init; } = true;
+    [JsonPropertyName("keep_running"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool KeepRunning { get; init; }
+    /// <summary>save/migrate/protect: compress pages (off with -u); null means yes.</summary>
+    [JsonPropertyName("compress")] public bool? Compress { get; init; }
     /// <summary>migrate/protect: where to (null with protect -b).</summary>
     [JsonPropertyName("target")] public Migration.MigrationTarget? Target { get; init; }
-    /// <summary>protect: checkpoint interval in ms.</summary>
-    [JsonPropertyName("interval_ms")] public int IntervalMs { get; init; } = 200;
+    /// <summary>protect: checkpoint interval in ms (null: the seed's 200).</summary>
+    [JsonPropertyName("interval_ms")] public int? IntervalMs { get; init; }
     /// <summary>protect -b: checkpoints to /dev/null.</summary>
-    [JsonPropertyName("blackhole")] public bool Blackhole { get; init; }
-    /// <summary>protect --timeout: ack timeout in ms.</summary>
-    [JsonPropertyName("timeout_ms")] public int TimeoutMs { get; init; } = 2000;
+    [JsonPropertyName("blackhole"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool Blackhole { get; init; }
+    /// <summary>protect --timeout: ack timeout in ms (null: 2000).</summary>
+    [JsonPropertyName("timeout_ms")] public int? TimeoutMs { get; init; }
 }
 
 public sealed record ControlResponse

@@ -36,7 +36,7 @@ public sealed partial class VmmHost
         try
         {
             using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-                result = DomainSave.Save(_domain, file, ConfigJson, request.Compress);
+                result = DomainSave.Save(_domain, file, ConfigJson, request.Compress ?? true);
             File.Move(temp, full, overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -76,7 +76,7 @@ public sealed partial class VmmHost
         }
         using (channel)
         {
-            var sender = new MigrationSender(_domain, channel.Forward, channel.Back, new MigrationOptions { Compress = request.Compress });
+            var sender = new MigrationSender(_domain, channel.Forward, channel.Back, new MigrationOptions { Compress = request.Compress ?? true });
             sender.Progress += p => progress(
                 $"round {p.Round}: {p.PagesThisRound} pages sent ({p.PagesSent} in all, {p.BytesSent / 1e6:F1} MB), {p.DirtyPages} dirtied meanwhile" +
                 (p.StopAndCopy ? "; stop and copy" : ""));
@@ -106,13 +106,15 @@ public sealed partial class VmmHost
         if (!_runCalled) return ControlResponse.Failure($"domain '{Name}' has not started yet; unpause it first");
         lock (_gate)
             if (_state == DomainRunState.Exited) return ControlResponse.Failure($"domain '{Name}' has exited");
-        if (request.IntervalMs < 1) return ControlResponse.Failure("the checkpoint interval must be at least 1 ms");
+        int intervalMs = request.IntervalMs ?? 200;
+        bool compress = request.Compress ?? true;
+        if (intervalMs < 1) return ControlResponse.Failure("the checkpoint interval must be at least 1 ms");
         var options = new RemusOptions
         {
-            Interval = TimeSpan.FromMilliseconds(request.IntervalMs),
-            Compress = request.Compress,
+            Interval = TimeSpan.FromMilliseconds(intervalMs),
+            Compress = compress,
             Blackhole = request.Blackhole,
-            Timeout = TimeSpan.FromMilliseconds(Math.Max(request.TimeoutMs, 100)),
+            Timeout = TimeSpan.FromMilliseconds(Math.Max(request.TimeoutMs ?? 2000, 100)),
         };
         MigrationChannel? channel = null;
         if (!request.Blackhole)
@@ -144,8 +146,8 @@ public sealed partial class VmmHost
         _remusChannel = channel;
         _protectedTo = to;
         _protectionLost = null;
-        string line = $"domain '{Name}' is protected: backup {to}, checkpoint every {request.IntervalMs} ms" +
-                      (request.Compress ? "" : ", uncompressed");
+        string line = $"domain '{Name}' is protected: backup {to}, checkpoint every {intervalMs} ms" +
+                      (compress ? "" : ", uncompressed");
         _log.Write(line);
         return new ControlResponse { Ok = true, Domain = Info(), Result = line };
     }
