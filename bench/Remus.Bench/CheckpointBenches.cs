@@ -167,29 +167,16 @@ static class CheckpointBenches
         return stats;
     }
 
-    static double Passes(DomainSpec spec, TimeSpan? interval)
+    static double Passes(DomainSpec spec, TimeSpan? interval) =>
+        double.Parse(RunMaybeProtected(spec, interval).Output.Split(' ')[1]);
+
+    static double RunSeconds(DomainSpec spec, TimeSpan? interval) => RunMaybeProtected(spec, interval).Seconds;
+
+    /// <summary>Runs a guest to its end, protected with a real backup at <paramref name="interval"/> (or not).</summary>
+    static (double Seconds, string Output) RunMaybeProtected(DomainSpec spec, TimeSpan? interval)
     {
         var sink = new CapturingConsole();
         var console = new OutputCommitConsole(sink);
-        using var d = new Running(SandboxDomain.Create(spec, console));
-        RemusPrimary? primary = null;
-        if (interval is { } i)
-        {
-            var (a, b) = Pair();
-            var options = new RemusOptions { Interval = i };
-            var backup = new RemusBackup(b, b, options);
-            _ = Task.Run(() => { try { backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())); } catch (Exception) { } finally { backup.Domain?.Dispose(); } });
-            primary = new RemusPrimary(d.Domain, console, a, a, options);
-            primary.Protect(Config);
-        }
-        d.Join();
-        primary?.Dispose();
-        return double.Parse(sink.Out.ToString().Split(' ')[1]);
-    }
-
-    static double RunSeconds(DomainSpec spec, TimeSpan? interval)
-    {
-        var console = new OutputCommitConsole(new CapturingConsole());
         using var d = new Running(SandboxDomain.Create(spec, console));
         var sw = Stopwatch.StartNew();
         RemusPrimary? primary = null;
@@ -203,8 +190,9 @@ static class CheckpointBenches
             primary.Protect(Config);
         }
         d.Join();
+        double seconds = sw.Elapsed.TotalSeconds;
         primary?.Dispose();
-        return sw.Elapsed.TotalSeconds;
+        return (seconds, sink.Out.ToString());
     }
 
     static double Failover(DomainSpec spec)
