@@ -50,7 +50,7 @@ static class CheckpointBenches
     public static void SaveRestore(GuestBinaries guests, int runs)
     {
         string idle = guests.Build("idle.c");
-        var spec = new DomainSpec { ProgramPath = idle, Args = ["120", "60"], MemoryMiB = 128 };
+        var spec = new DomainSpec { ProgramPath = idle, Args = ["100", "60"], MemoryMiB = 128 };
         var saves = new List<double>();
         var restores = new List<double>();
         long bytes = 0;
@@ -59,7 +59,7 @@ static class CheckpointBenches
             var file = Path.GetTempFileName();
             using (var d = new Running(SandboxDomain.Create(spec, new CapturingConsole())))
             {
-                Thread.Sleep(1500); // let it fill 120 MiB
+                Thread.Sleep(2000); // let it fill 100 MiB
                 d.Domain.Pause();
                 var sw = Stopwatch.StartNew();
                 using (var f = File.Create(file)) bytes = DomainSave.Save(d.Domain, f, Config).Bytes;
@@ -72,7 +72,7 @@ static class CheckpointBenches
             File.Delete(file);
         }
         double save = Median(saves), restore = Median(restores), memcpy = MemcpyGBps();
-        Console.WriteLine($"save of a 128 MiB domain (120 MiB in use): {save * 1000:F0} ms ({bytes / 1e6:F0} MB written, {bytes / save / 1e9:F2} GB/s; memcpy here {memcpy:F1} GB/s, ratio {bytes / save / 1e9 / memcpy:F3}); restore {restore * 1000:F0} ms (median of {runs})");
+        Console.WriteLine($"save of a 128 MiB domain (100 MiB in use): {save * 1000:F0} ms ({bytes / 1e6:F0} MB written, {bytes / save / 1e9:F2} GB/s; memcpy here {memcpy:F1} GB/s, ratio {bytes / save / 1e9 / memcpy:F3}); restore {restore * 1000:F0} ms (median of {runs})");
     }
 
     public static void Migration(GuestBinaries guests, int runs)

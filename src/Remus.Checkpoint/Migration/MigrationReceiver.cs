@@ -5,7 +5,7 @@ namespace Remus.Checkpoint.Migration;
 
 /// <summary>
 /// Live migration, target side: builds the domain from the stream as it arrives (each epoch applied only once it is
-/// whole and its checksum verified), acknowledges the final epoch once the domain is complete (paused), and takes
+/// whole and its checksum verified), acknowledges every epoch once applied (the final one once the domain is complete, paused), and takes
 /// it over at the sender's END. <see cref="Receive"/> returns the domain, still paused: the caller renames it,
 /// resumes it, then calls <see cref="ConfirmRunning"/>. Any error disposes the domain: nothing is left behind.
 /// </summary>
@@ -33,8 +33,8 @@ public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream
                     {
                         domain.LoadState(epoch.VcpuStates[0].State, epoch.KernelState);
                         complete = true;
-                        _acks.WriteAck(epoch);
                     }
+                    _acks.WriteAck(epoch); // every round: the sender pauses only once we caught up
                 }
             }
             if (!complete) throw new CheckpointStreamException(CheckpointStreamError.Protocol, "the sender ended the migration before sending the domain's state");

@@ -35,6 +35,7 @@ public sealed class MigrationSender(SandboxDomain domain, System.IO.Stream forwa
         {
             writer.WriteHeader(new StreamHeader(config));
             ulong round = PreCopy.Run(domain, writer, bitmap, options.MaxRounds, options.StopCopyPages, Progress, ref pagesSent);
+            PreCopy.AwaitAcks(acks, round, options.AckTimeout);
             ulong[] pfns;
 
             // Stop and copy.

@@ -11,6 +11,20 @@ namespace Remus.Checkpoint.Migration;
 internal static class PreCopy
 {
     /// <summary>
+    /// Waits until the receiver has applied the <paramref name="epochs"/> pre-copy rounds, so that the pause that
+    /// follows does not also wait for a backlog of bytes still in flight (it would all count as downtime).
+    /// </summary>
+    public static void AwaitAcks(AckPump acks, ulong epochs, TimeSpan timeout)
+    {
+        for (ulong e = 0; e < epochs; e++)
+        {
+            var ack = acks.Next(timeout, $"the receiver's acknowledgement of pre-copy round {e}")
+                      ?? throw new IOException("the receiver closed the channel during the pre-copy");
+            if (ack.Epoch != e) throw new CheckpointStreamException(CheckpointStreamError.Protocol, $"the receiver acknowledged round {ack.Epoch}, expected {e}");
+        }
+    }
+
+    /// <summary>
     /// Runs the rounds. On return <paramref name="dirty"/> holds the pages dirtied since the last round (not sent);
     /// the caller pauses, harvests once more into it and sends the rest with the state. Returns the next epoch number.
     /// </summary>

@@ -64,7 +64,11 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
                 using (epoch)
                 {
                     epoch.ApplyTo(pages);
-                    if (epoch.KernelState == null || epoch.VcpuStates.Count == 0) continue; // an initial-sync round
+                    if (epoch.KernelState == null || epoch.VcpuStates.Count == 0)
+                    {
+                        _acks.WriteAck(epoch); // an initial-sync round: applied, not yet a checkpoint
+                        continue;
+                    }
                     var (kernel, output) = RemusState.Split(epoch.KernelState);
                     Domain.LoadState(epoch.VcpuStates[0].State, kernel);
                     _lastOutput = output;

@@ -71,6 +71,7 @@ public sealed class RemusPrimary : IDisposable
             _writer.WriteHeader(new StreamHeader(config));
             long sent = 0;
             _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256, Progress, ref sent);
+            if (_acks != null) PreCopy.AwaitAcks(_acks, _epoch, TimeSpan.FromSeconds(60) + _options.Timeout);
             _console.StartHolding();
             if (!RunEpoch()) throw new RemusException("the backup did not acknowledge the first checkpoint");
         }
