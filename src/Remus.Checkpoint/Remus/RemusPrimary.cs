@@ -71,7 +71,8 @@ public sealed class RemusPrimary : IDisposable
             _writer.WriteHeader(new StreamHeader(config));
             long sent = 0;
             _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256, Progress, ref sent);
-            if (_acks != null) PreCopy.AwaitAcks(_acks, _epoch, TimeSpan.FromSeconds(60) + _options.Timeout);
+            // Each initial-sync round may take a while to apply on the backup (all of memory at first): allow 4x --timeout.
+            if (_acks != null) PreCopy.AwaitAcks(_acks, _epoch, _options.Timeout * 4);
             _console.StartHolding();
             if (!RunEpoch()) throw new RemusException("the backup did not acknowledge the first checkpoint");
         }

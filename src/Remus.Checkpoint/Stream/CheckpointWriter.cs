@@ -90,6 +90,7 @@ public sealed class CheckpointWriter
     private readonly byte[] _meta;
     private readonly byte[] _data;
     private readonly byte[] _scratch = new byte[StreamFormat.PageSize];
+    private readonly byte[] _snapshot = new byte[StreamFormat.PageSize];
     private readonly byte[] _small = new byte[StreamFormat.RecordHeaderSize + 16 + StreamFormat.Alignment];
     private readonly ulong[] _pendingInfo;
     private readonly uint[] _pendingLength;
@@ -191,6 +192,17 @@ public sealed class CheckpointWriter
     }
 
     /// <summary>Writes the opaque state of vCPU <paramref name="vcpuId"/> (at most 1 MiB - 8 bytes).</summary>
+    /// <summary>
+    /// One read of the source page into a private copy: the page may be live guest memory that changes while the
+    /// guest runs (pre-copy), and what is encoded and what the cache remembers must be the very same bytes, or later
+    /// XOR deltas would rebuild a different page on the receiver.
+    /// </summary>
+    private ReadOnlySpan<byte> Snapshot(ReadOnlySpan<byte> page)
+    {
+        page.CopyTo(_snapshot);
+        return _snapshot;
+    }
+
     public void WriteVcpuState(uint vcpuId, ReadOnlySpan<byte> state)
     {
         if (state.Length > StreamFormat.MaxVcpuStateLength - 8)
@@ -321,7 +333,7 @@ public sealed class CheckpointWriter
             page.CopyTo(target);
             (encoding, length) = (PageEncoding.Raw, StreamFormat.PageSize);
         }
-        else if (PageCodec.IsZero(page))
+        else if (PageCodec.IsZero(page = Snapshot(page)))
         {
             _cache.Remove(pfn); // a zero page is as cheap to send whole as any delta
             (encoding, length) = (PageEncoding.Zero, 0);

@@ -129,7 +129,8 @@ public static class IncomingVmm
                 {
                     receiver.Receive(Build);
                 }
-                catch (Exception e) when (e is CheckpointStreamException or IOException or RemusException or SandboxException)
+                catch (Exception e) when (e is CheckpointStreamException or IOException or RemusException or SandboxException
+                                              or ObjectDisposedException)
                 {
                     vmm?.Abandon(e.Message);
                     throw new RemusException($"migration failed: {e.Message}; nothing was kept here");
@@ -158,7 +159,8 @@ public static class IncomingVmm
                 {
                     outcome = backup.Watch(Build);
                 }
-                catch (Exception e) when (e is RemusException or CheckpointStreamException or IOException or SandboxException)
+                catch (Exception e) when (e is RemusException or Remus.Checkpoint.Remus.RemusException or CheckpointStreamException
+                                              or IOException or SandboxException or ObjectDisposedException)
                 {
                     vmm?.Abandon(e.Message);
                     throw new RemusException(e.Message);
