@@ -26,14 +26,6 @@ public sealed class MigrationCliTests : IDisposable
 {
     private const int Count = 150, Interval = 20, Mib = 2;
 
-        "migrations of 'ticker 150 5 32', about 1 in 20 of 'ticker 150 20 2' print hashes the native run never printed " +
-        "(CheckpointWriter.EncodePage reads the live guest page twice - once to LZ4/XOR-encode it, once to copy it " +
-        "into the sender's page cache - while the guest runs during pre-copy, so the cache can hold bytes the receiver " +
-        "never got and later XOR_LZ4/UNCHANGED pages rebuild wrong contents); `-u` never fails";
-
-        "on the stderr pipe the source VMM has already closed, gets EPIPE (OutputClosedException), exits 141 before it " +
-        "detaches, and the migrated domain vanishes (its console stops, no 'program exited' in the target's log)";
-
     private readonly DomainTestBed _source = new();
     private readonly DomainTestBed _target = new();
 

@@ -21,21 +21,6 @@ public sealed class RemusFailoverCliTests : IDisposable
 {
     private const int Count = 600, Interval = 10, Mib = 1;
 
-        "'remus: internal error: RemusException: the primary was lost before the first complete checkpoint (...)' and, " +
-        "once the header had arrived, leaves its NAME--incoming registry entry and socket behind (domains/1.json, 1.sock; " +
-        "no 'incoming domain abandoned' in its log): RemusBackup throws Remus.Checkpoint.Remus.RemusException, but " +
-        "IncomingVmm.Receive and Cli.Guard catch only Remus.Toolstack.RemusException, so vmm.Abandon never runs";
-
-        "after the failover the ticker prints hashes the native run never printed, e.g. 'tick 106 hash 991bbda13e7dd974' " +
-        "right after the kill. Most likely the migration race: CheckpointWriter.EncodePage reads the live guest page twice during the initial sync's " +
-        "pre-copy rounds (encode, then copy into the sender's XOR page cache) while the guest runs, so the cache can " +
-        "differ from what the backup got and later XOR_LZ4/UNCHANGED pages rebuild wrong contents; with -u it never happens";
-
-        "the false 'remus: no domain named NAME (see remus list)' while the domain runs on, and the VMM log has no " +
-        "'protection failed' line: VmmHost.Protect catches only Remus.Toolstack.RemusException, so the IOException / " +
-        "Remus.Checkpoint.Remus.RemusException from RemusPrimary.Protect escapes the control handler, which closes the " +
-        "connection without a reply";
-
     private readonly DomainTestBed _primary = new();
     private readonly DomainTestBed _backup = new();
 
