@@ -177,7 +177,7 @@ public sealed class RemusPrimary : IDisposable
         _console.Release(_epoch);
         double ackMs = (Stopwatch.GetTimestamp() - t1) * 1000.0 / Stopwatch.Frequency;
         _counters.Record(_pauseTicks * 1000.0 / Stopwatch.Frequency, ackMs, _writer.Statistics.BytesWritten - before,
-            _writer.Statistics.CompressionRatio);
+            _writer.Statistics.CompressionRatio, _staged.Pfns.Length);
         _epoch++;
     }
 
