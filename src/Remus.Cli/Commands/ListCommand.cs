@@ -10,7 +10,7 @@ internal static class ListCommand
 {
     public static Command Build()
     {
-        var json = new Option<bool>("--json") { Description = "Print a JSON array of objects (name, id, pid, state, memory, time, program, created)." };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array of objects (name, id, pid, state, memory, time, program, created; remus: protection figures)." };
         var domains = new Argument<string[]>("domain") { Description = "Only these domains (names or ids).", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("list", "List the running domains: name, id, VMM pid, memory (MiB), state (running, paused, exited), CPU time.")
         {
@@ -28,6 +28,14 @@ internal static class ListCommand
         return command;
     }
 
+    /// <summary>Whether the domain is protected and where to, as the table's Remus column shows it.</summary>
+    internal static string Protection(RemusDomainInfo? r) => r switch
+    {
+        null => "-",
+        { Protected: true } => $"protected -> {r.Backup} ({r.Epochs} epochs)",
+        _ => $"UNPROTECTED (backup {r.Backup} lost: {r.Lost ?? "unknown"})",
+    };
+
     private static void Print(IReadOnlyList<DomainInfo> domains)
     {
         var table = new Table().Border(TableBorder.None).HideRowSeparators();
@@ -37,15 +45,21 @@ internal static class ListCommand
         table.AddColumn(new TableColumn("Mem").RightAligned());
         table.AddColumn(new TableColumn("State"));
         table.AddColumn(new TableColumn("Time(s)").RightAligned());
+        bool remus = domains.Any(d => d.Remus != null);
+        if (remus) table.AddColumn(new TableColumn("Remus"));
         foreach (var d in domains)
         {
-            table.AddRow(
+            var cells = new List<string>
+            {
                 Markup.Escape(d.Name),
                 d.Id.ToString(CultureInfo.InvariantCulture),
                 d.Pid.ToString(CultureInfo.InvariantCulture),
                 d.Memory.ToString(CultureInfo.InvariantCulture),
                 d.State.ToString().ToLowerInvariant(),
-                d.Time.ToString("0.0", CultureInfo.InvariantCulture));
+                d.Time.ToString("0.0", CultureInfo.InvariantCulture),
+            };
+            if (remus) cells.Add(Markup.Escape(Protection(d.Remus)));
+            table.AddRow(cells.ToArray());
         }
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
