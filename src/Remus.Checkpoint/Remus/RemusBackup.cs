@@ -98,7 +98,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
             if (LastCheckpoint == null)
             {
                 Discard();
-                throw new RemusException($"the primary was lost before the first complete checkpoint ({LossReason}); nothing to take over");
+                throw new ProtectionException($"the primary was lost before the first complete checkpoint ({LossReason}); nothing to take over");
             }
             return BackupOutcome.Failover;
         }

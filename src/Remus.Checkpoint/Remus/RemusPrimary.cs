@@ -74,13 +74,13 @@ public sealed class RemusPrimary : IDisposable
             // Each initial-sync round may take a while to apply on the backup (all of memory at first): allow 4x --timeout.
             if (_acks != null) PreCopy.AwaitAcks(_acks, _epoch, _options.Timeout * 4);
             _console.StartHolding();
-            if (!RunEpoch()) throw new RemusException("the backup did not acknowledge the first checkpoint");
+            if (!RunEpoch()) throw new ProtectionException("the backup did not acknowledge the first checkpoint");
         }
         catch (Exception e)
         {
             _console.StopHolding();
             if (_domain.State == DomainState.Paused) _domain.Unpause();
-            throw e as RemusException ?? new RemusException(Describe(e), e);
+            throw e as ProtectionException ?? new ProtectionException(Describe(e), e);
         }
         IsProtected = true;
         _loop = new Thread(Loop) { Name = "remus-epochs", IsBackground = true };
@@ -171,8 +171,8 @@ public sealed class RemusPrimary : IDisposable
         if (_acks != null)
         {
             var ack = _acks.Next(_options.Timeout, "the backup's acknowledgement");
-            if (ack == null) throw new RemusException("the backup closed the connection");
-            if (!ack.Value.Confirms(sent)) throw new RemusException($"the backup acknowledged epoch {ack.Value.Epoch}, expected {sent.Epoch}");
+            if (ack == null) throw new ProtectionException("the backup closed the connection");
+            if (!ack.Value.Confirms(sent)) throw new ProtectionException($"the backup acknowledged epoch {ack.Value.Epoch}, expected {sent.Epoch}");
         }
         _console.Release(_epoch);
         double ackMs = (Stopwatch.GetTimestamp() - t1) * 1000.0 / Stopwatch.Frequency;
@@ -205,5 +205,5 @@ public sealed class RemusPrimary : IDisposable
     }
 }
 
-/// <summary>Protection could not be set up or was lost; one clear sentence.</summary>
-public sealed class RemusException(string message, Exception? inner = null) : Exception(message, inner);
+/// <summary>Protection could not be set up, or the backup gave up; one clear sentence. (Not the toolstack's RemusException.)</summary>
+public sealed class ProtectionException(string message, Exception? inner = null) : Exception(message, inner);

@@ -34,8 +34,6 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial int munmap(nint addr, nuint length);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    internal static partial int madvise(nint addr, nuint length, int advice);
 
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial int write(int fd, byte* buf, nuint count);
@@ -43,11 +41,7 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial int posix_spawn(int* pid, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, nint fileActions, nint attr, nint* argv, nint* envp);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    internal static partial int isatty(int fd);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    internal static partial int getuid();
 
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial long syscall(long number, long a0, long a1, long a2);
@@ -70,8 +64,6 @@ internal static unsafe partial class Libc
     internal static string ErrnoText(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 
     // ptrace requests (linux/ptrace.h)
-    internal const long PTRACE_CONT = 7;
-    internal const long PTRACE_KILL = 8;
     internal const long PTRACE_GETREGS = 12;
     internal const long PTRACE_SETREGS = 13;
     internal const long PTRACE_SYSCALL = 24;
@@ -85,7 +77,6 @@ internal static unsafe partial class Libc
     internal const long PTRACE_O_TRACESYSGOOD = 1;
     internal const long PTRACE_O_EXITKILL = 0x100000;
     internal const int PTRACE_EVENT_STOP = 128;
-    internal const int NT_PRSTATUS = 1;
     internal const int NT_X86_XSTATE = 0x202;
 
     internal const int WALL = 0x40000000;

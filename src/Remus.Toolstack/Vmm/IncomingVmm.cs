@@ -159,7 +159,7 @@ public static class IncomingVmm
                 {
                     outcome = backup.Watch(Build);
                 }
-                catch (Exception e) when (e is RemusException or Remus.Checkpoint.Remus.RemusException or CheckpointStreamException
+                catch (Exception e) when (e is RemusException or ProtectionException or CheckpointStreamException
                                               or IOException or SandboxException or ObjectDisposedException)
                 {
                     vmm?.Abandon(e.Message);

@@ -135,7 +135,7 @@ public sealed partial class VmmHost
         {
             primary.Protect(ConfigJson);
         }
-        catch (Exception e) when (e is Remus.Checkpoint.Remus.RemusException or IOException or ObjectDisposedException)
+        catch (Exception e) when (e is ProtectionException or IOException or ObjectDisposedException)
         {
             primary.Dispose();
             channel?.Dispose();

@@ -162,7 +162,7 @@ public class RemusEngineTests
         Thread.Sleep(200);
         a.Socket.Close();
         var e = Assert.Throws<AggregateException>(() => watch.Wait(TimeSpan.FromSeconds(10)));
-        Assert.IsType<RemusException>(e.InnerException);
+        Assert.IsType<ProtectionException>(e.InnerException);
         Assert.Contains("before the first complete checkpoint", e.InnerException!.Message);
         Assert.NotNull(built);
         Assert.Throws<ObjectDisposedException>(() => built!.Run());
