@@ -16,7 +16,8 @@ public class MigrationEngineTests
     public async Task A_running_ticker_moves_and_its_output_matches_native(bool compress)
     {
         string ticker = GuestBuilder.Build("ticker");
-        string[] args = ["60", "10", "4"];
+        // Long enough (3 s and more) that the program cannot end before a migration on a loaded CI machine does.
+        string[] args = ["300", "10", "4"];
         var native = NativeRun.Run(new GuestInvocation(ticker) { Args = args });
         var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 64 };
         var console = new RecordingConsole();
@@ -30,7 +31,14 @@ public class MigrationEngineTests
         var sender = new MigrationSender(source.Domain, a, a, new MigrationOptions { Compress = compress });
         var rounds = new List<MigrationProgress>();
         sender.Progress += rounds.Add;
-        var resultTask = Task.Run(() => sender.Migrate(Config));
+        var resultTask = Task.Run(() =>
+        {
+            try { return sender.Migrate(Config); }
+            finally { if (!sender.HandedOver) a.Socket.Close(); } // a failed sender ends the stream, as its process would
+        });
+        // Either side failing shows its own error, not a timeout of the other.
+        await Task.WhenAny(target, resultTask).WaitAsync(TimeSpan.FromSeconds(30));
+        if (resultTask.IsFaulted) await resultTask;
         await target.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.NotNull(arrived);
         using var moved = new RunningDomain(arrived!);
@@ -48,7 +56,7 @@ public class MigrationEngineTests
     public void A_dead_target_leaves_the_domain_running_on_the_source()
     {
         string ticker = GuestBuilder.Build("ticker");
-        string[] args = ["30", "10"];
+        string[] args = ["300", "10"];
         var native = NativeRun.Run(new GuestInvocation(ticker) { Args = args });
         var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
         var console = new RecordingConsole();

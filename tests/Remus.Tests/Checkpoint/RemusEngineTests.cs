@@ -65,7 +65,7 @@ public class RemusEngineTests
     [Fact]
     public void When_the_backup_dies_the_primary_goes_on_unprotected_and_output_keeps_flowing()
     {
-        var (ticker, args, native) = Ticker(80, 10);
+        var (ticker, args, native) = Ticker(200, 10);
         var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
         var world = new RecordingConsole();
         var commit = new OutputCommitConsole(world);
@@ -126,7 +126,7 @@ public class RemusEngineTests
     [Fact]
     public void A_corrupted_epoch_is_refused_the_last_good_checkpoint_kept_and_nothing_runs_twice()
     {
-        var (ticker, args, native) = Ticker(80, 10);
+        var (ticker, args, native) = Ticker(250, 10); // still running when the corrupt epoch goes out, even when loaded
         var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
         var world = new RecordingConsole();
         var commit = new OutputCommitConsole(world);

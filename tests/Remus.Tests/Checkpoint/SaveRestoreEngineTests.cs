@@ -23,7 +23,7 @@ public class SaveRestoreEngineTests
     public void Ticker_continues_identically_after_save_and_restore(GuestFlavor flavor, bool compress)
     {
         string ticker = GuestBuilder.Build("ticker", flavor);
-        string[] args = ["40", "10", "2"];
+        string[] args = ["150", "10", "2"]; // ends well after the save even on a loaded machine
         var native = NativeRun.Run(new GuestInvocation(ticker) { Args = args });
         var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 64 };
         var console = new RecordingConsole();
@@ -44,7 +44,7 @@ public class SaveRestoreEngineTests
         });
         using var second = new RunningDomain(restored);
         Assert.Equal(0, second.Wait(TimeSpan.FromSeconds(30)));
-        Assert.True(linesBefore >= 8 && linesBefore < 40, $"saved after {linesBefore} lines");
+        Assert.True(linesBefore >= 8 && linesBefore < 150, $"saved after {linesBefore} lines");
         Assert.Equal(native.StdoutText, console.Text);
     }
 
