@@ -24,7 +24,8 @@ public sealed class SshFactAttribute : FactAttribute
 [Collection(EndToEndCollection.Name)]
 public sealed class MigrationCliTests : IDisposable
 {
-    private const int Count = 150, Interval = 20, Mib = 2;
+    // Long enough (6 s and more) to outlive a migration that starts a few CLI processes on a loaded 2-core machine.
+    private const int Count = 300, Interval = 20, Mib = 2;
 
     private readonly DomainTestBed _source = new();
     private readonly DomainTestBed _target = new();
@@ -135,7 +136,7 @@ public sealed class MigrationCliTests : IDisposable
         // Each tick rewrites 1/8 of 32 MiB (1024 pages) every ~10 ms: more than a pre-copy round can send, so the
         // migration either converges or ends with a stop-and-copy round.
         using var receiver = Receiver.Listen(_target, remus: false, out int port);
-        var result = MigrateAndCompare("big", ["--tcp", $"127.0.0.1:{port}", "big"], receiver, count: 150, interval: 5, mib: 32, memory: 128, compress: compress);
+        var result = MigrateAndCompare("big", ["--tcp", $"127.0.0.1:{port}", "big"], receiver, count: 300, interval: 5, mib: 32, memory: 128, compress: compress);
         Assert.Matches(@"round \d+: .*(stop and copy|, 0 dirtied meanwhile)", result.StderrText);
     }
 

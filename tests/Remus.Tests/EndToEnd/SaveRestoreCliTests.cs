@@ -13,7 +13,8 @@ namespace Remus.Tests.EndToEnd;
 [Collection(EndToEndCollection.Name)]
 public sealed class SaveRestoreCliTests : IDisposable, IClassFixture<SaveRestoreCliTests.SavedTicker>
 {
-    private const int Count = 80, Interval = 20, Mib = 2;
+    // Long enough (5 s and more) that the program outlives a save and a `remus list` after it on a loaded machine.
+    private const int Count = 250, Interval = 20, Mib = 2;
 
     private readonly DomainTestBed _host = new();
     private readonly SavedTicker _saved;
