@@ -38,11 +38,30 @@ public sealed partial class SandboxDomain
     /// <summary>ORs into <paramref name="bitmap"/> every program page that holds data (the rest reads as zeros).</summary>
     public void MarkPopulatedPages(Span<ulong> bitmap) => _memory.MarkPopulated(bitmap, GuestMemory.UserBase);
 
-    /// <summary>ORs into <paramref name="bitmap"/> the pages written since the last harvest. Safe while running.</summary>
+    /// <summary>
+    /// ORs into <paramref name="bitmap"/> the pages written since the last harvest. Safe while running; after the
+    /// program exited it adds nothing (check <see cref="State"/>).
+    /// </summary>
     public void HarvestDirty(Span<ulong> bitmap)
     {
-        _vcpu!.HarvestDirty(bitmap);
+        lock (_dirtyLogLock)
+        {
+            if (_vcpuGone) return;
+            _vcpu!.HarvestDirty(bitmap);
+        }
         _memory.TakeHostDirty(bitmap);
+    }
+
+    /// <summary>
+    /// After a harvest: stop tracking writes to the pages set in <paramref name="bitmap"/> until the next harvest,
+    /// which reports them all as written (the caller compares them with what it last sent). For pages written in
+    /// most epochs this is much cheaper than a write-protection fault per page per epoch. A hint: a platform may
+    /// ignore it. Safe while running.
+    /// </summary>
+    public void UntrackUntilHarvest(ReadOnlySpan<ulong> bitmap)
+    {
+        lock (_dirtyLogLock)
+            if (!_vcpuGone) _vcpu!.UntrackUntilHarvest(bitmap);
     }
 
     /// <summary>The vCPU's registers and extended (FPU/SSE/AVX) state. Paused.</summary>

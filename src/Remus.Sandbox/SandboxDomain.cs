@@ -27,6 +27,8 @@ public sealed partial class SandboxDomain : IDisposable
     private bool _go, _pauseRequested, _killRequested, _disposed, _waiting;
     private readonly Queue<Action> _work = new();
     private DomainState _state = DomainState.Created;
+    private readonly Lock _dirtyLogLock = new();
+    private bool _vcpuGone;
 
     public DomainSpec Spec { get; }
 
@@ -170,7 +172,12 @@ public sealed partial class SandboxDomain : IDisposable
         }
         finally
         {
-            _vcpu.Dispose();
+            // The dirty log may be in use from another thread (it is safe while running): not while it goes.
+            lock (_dirtyLogLock)
+            {
+                _vcpuGone = true;
+                _vcpu.Dispose();
+            }
         }
         lock (_lock)
         {

@@ -15,6 +15,15 @@ public sealed record RemusOptions
     /// <summary>How long the primary waits for an ack, and the backup for the next epoch or heartbeat (--timeout).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Epochs a page the guest changed stays without write protection, found changed by comparison instead
+    /// (<see cref="HotPages"/>); 0 tracks every page by protection alone.
+    /// </summary>
+    public int HotPageEpochs { get; init; } = 8;
+
+    /// <summary>Most pages tracked by comparison (each keeps a 4 KiB copy on the primary: 32 MiB by default).</summary>
+    public int HotPageLimit { get; init; } = 8192;
+
     /// <summary>Most initial pre-copy rounds before the first checkpoint.</summary>
     public int MaxInitialRounds { get; init; } = 10;
 }

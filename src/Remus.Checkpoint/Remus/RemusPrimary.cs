@@ -11,7 +11,8 @@ namespace Remus.Checkpoint.Remus;
 /// <list type="bullet">
 /// <item><see cref="Suspend"/> — pause the vCPU, harvest the dirty log, copy the dirty pages and the vCPU and
 /// kernel state into a buffer, close the output epoch;</item>
-/// <item><see cref="Postcopy"/> — resume the guest at once (it runs ahead speculatively);</item>
+/// <item><see cref="Postcopy"/> — resume the guest at once (it runs ahead speculatively), then drop the staged
+/// pages that did not change and leave the pages that keep changing untracked (<see cref="HotPages"/>);</item>
 /// <item><see cref="Checkpoint"/> — send the buffer and CHECKPOINT_END, wait for the backup's ack, release that
 /// epoch's output, wait for the next interval.</item>
 /// </list>
@@ -28,6 +29,8 @@ public sealed class RemusPrimary : IDisposable
     private readonly RemusOptions _options;
     private readonly CheckpointWriter _writer;
     private readonly StagedPages _staged = new();
+    private readonly DomainPages _pages;
+    private readonly HotPages? _hot;
     private readonly RemusCounters _counters = new();
     private readonly ulong[] _dirty;
     private readonly CancellationTokenSource _stop = new();
@@ -46,6 +49,8 @@ public sealed class RemusPrimary : IDisposable
         _acks = back == null || options.Blackhole ? null : new AckPump(back);
         _writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
         _dirty = new ulong[domain.DirtyBitmapWords];
+        _pages = new DomainPages(domain);
+        if (options.HotPageEpochs > 0) _hot = new HotPages(domain.PageCount, options.HotPageLimit, options.HotPageEpochs);
     }
 
     /// <summary>Raised once, on the loop's thread, when protection ends for a reason other than <see cref="Dispose"/>.</summary>
@@ -146,17 +151,23 @@ public sealed class RemusPrimary : IDisposable
         _domain.HarvestDirty(_dirty);
         var pfns = DomainPages.Set(_dirty, _domain.PageCount);
         Array.Clear(_dirty);
-        _staged.Stage(_domain, pfns);
+        _staged.Stage(_pages, pfns);
         _vcpu = _domain.CaptureVcpuState();
         _kernel = RemusState.Compose(_domain.CaptureKernelState(), _console.SealEpoch(_epoch));
         _pauseTicks = Stopwatch.GetTimestamp() - t0;
         return true;
     }
 
-    /// <summary>The seed's postcopy callback: the dirty pages are copied, the guest resumes at once.</summary>
+    /// <summary>
+    /// The seed's postcopy callback: the dirty pages are copied, the guest resumes at once. Then, while it runs, the
+    /// pages that did not change are dropped and those that keep changing are left untracked until the next harvest.
+    /// </summary>
     private void Postcopy()
     {
         _domain.Unpause();
+        if (_hot == null) return;
+        _hot.Filter(_staged, _epoch);
+        _domain.UntrackUntilHarvest(_hot.Untracked);
     }
 
     /// <summary>The seed's checkpoint callback: send, wait for the ack, release the epoch's output.</summary>
@@ -177,7 +188,7 @@ public sealed class RemusPrimary : IDisposable
         _console.Release(_epoch);
         double ackMs = (Stopwatch.GetTimestamp() - t1) * 1000.0 / Stopwatch.Frequency;
         _counters.Record(_pauseTicks * 1000.0 / Stopwatch.Frequency, ackMs, _writer.Statistics.BytesWritten - before,
-            _writer.Statistics.CompressionRatio, _staged.Pfns.Length);
+            _writer.Statistics.CompressionRatio, _staged.Count);
         _epoch++;
     }
 

@@ -1,6 +1,5 @@
 using System.Buffers;
 using Remus.Checkpoint.Stream;
-using Remus.Sandbox;
 
 namespace Remus.Checkpoint.Remus;
 
@@ -13,10 +12,15 @@ internal sealed class StagedPages : IPageSource, IDisposable
 {
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
     private ulong[] _pfns = [];
+    private int _count;
 
-    public ReadOnlySpan<ulong> Pfns => _pfns;
+    /// <summary>The staged pages, in ascending order.</summary>
+    public ReadOnlySpan<ulong> Pfns => _pfns.AsSpan(0, _count);
 
-    public void Stage(SandboxDomain domain, ulong[] pfns)
+    public int Count => _count;
+
+    /// <summary>Copies pages <paramref name="pfns"/> (ascending) out of <paramref name="source"/>; the array is kept.</summary>
+    public void Stage(IPageSource source, ulong[] pfns)
     {
         long need = (long)pfns.Length * 4096;
         if (need > _buffer.Length)
@@ -24,13 +28,34 @@ internal sealed class StagedPages : IPageSource, IDisposable
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(need * 2, int.MaxValue - 4096));
         }
-        for (int i = 0; i < pfns.Length; i++) domain.ReadPage(pfns[i]).CopyTo(_buffer.AsSpan(i * 4096, 4096));
+        for (int i = 0; i < pfns.Length; i++) source.GetPage(pfns[i]).CopyTo(_buffer.AsSpan(i * 4096, 4096));
         _pfns = pfns;
+        _count = pfns.Length;
+    }
+
+    /// <summary>The <paramref name="i"/>-th staged page.</summary>
+    public ReadOnlySpan<byte> PageAt(int i) => _buffer.AsSpan(i * 4096, 4096);
+
+    /// <summary>Keeps only the pages whose <paramref name="keep"/> entry is true, in order.</summary>
+    public void Keep(ReadOnlySpan<bool> keep)
+    {
+        int at = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            if (!keep[i]) continue;
+            if (at != i)
+            {
+                _pfns[at] = _pfns[i];
+                _buffer.AsSpan(i * 4096, 4096).CopyTo(_buffer.AsSpan(at * 4096, 4096));
+            }
+            at++;
+        }
+        _count = at;
     }
 
     public ReadOnlySpan<byte> GetPage(ulong pfn)
     {
-        int i = Array.BinarySearch(_pfns, pfn);
+        int i = Array.BinarySearch(_pfns, 0, _count, pfn);
         if (i < 0) throw new ArgumentOutOfRangeException(nameof(pfn), $"page {pfn} was not staged");
         return _buffer.AsSpan(i * 4096, 4096);
     }

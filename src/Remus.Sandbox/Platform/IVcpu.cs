@@ -29,4 +29,12 @@ public interface IVcpu : IDisposable
     /// since <see cref="StartDirtyLog"/>), and starts a new round. Any thread, running or paused.
     /// </summary>
     void HarvestDirty(Span<ulong> bitmap) => throw new NotSupportedException("this platform has no dirty log");
+
+    /// <summary>
+    /// A hint, given after a harvest: the platform may stop tracking writes to the pages set in
+    /// <paramref name="bitmap"/> until the next harvest, which then reports each of them as written whether it was or
+    /// not. For pages written in most epochs this trades a write-protection fault per page per epoch for a
+    /// comparison by the caller. Ignoring the hint is correct. Any thread, running or paused.
+    /// </summary>
+    void UntrackUntilHarvest(ReadOnlySpan<ulong> bitmap) { }
 }

@@ -185,6 +185,12 @@ internal sealed unsafe class PtraceVcpu : IVcpu
         _dirtyLog.Harvest(bitmap);
     }
 
+    public void UntrackUntilHarvest(ReadOnlySpan<ulong> bitmap)
+    {
+        if (_dirtyLog == null) throw new InvalidOperationException("the dirty log was not started");
+        _dirtyLog.Unprotect(bitmap);
+    }
+
     private void GetRegs(ref UserRegs r)
     {
         fixed (UserRegs* p = &r) Check(Libc.ptrace(Libc.PTRACE_GETREGS, _pid, 0, (nint)p), "PTRACE_GETREGS");

@@ -1,0 +1,126 @@
+namespace Remus.Checkpoint.Remus;
+
+/// <summary>
+/// Pages the guest writes epoch after epoch ("hot"), left without write protection between checkpoints and found
+/// changed by comparison instead. On the ptrace platform every write-protected page the guest writes costs a fault
+/// (~30 µs here), once per page per epoch; a comparison with the copy last sent costs ~0.15 µs and lifting the
+/// protection ~0.3 µs. So a page that changed keeps a shadow (the content the backup holds) and stays unprotected
+/// while it keeps changing; once it has not changed for <c>keepEpochs</c> epochs it is protected again and its
+/// shadow dropped.
+///
+/// The rules, for the pages reported by the harvest of epoch N (written, or left untracked after epoch N-1):
+/// a page with a shadow that equals its staged copy did not change and is not sent; any other page is sent, and its
+/// shadow (new if there is room) becomes the staged copy. The shadow is always exactly what was last sent, so
+/// dropping one is always safe (the page is then sent when next reported); keeping one costs a comparison.
+/// The untracked set is handed to the domain after the comparison, with the domain running: a write that comes
+/// before it is simply caught by the protection (reported at the next harvest either way).
+/// </summary>
+internal sealed class HotPages
+{
+    private const int PageSize = 4096, PagesPerChunk = 256;
+
+    private readonly int _capacity;
+    private readonly uint _keepEpochs;
+    private readonly int[] _slotOf;          // per guest page: its shadow's slot, or -1
+    private readonly ulong[] _untracked;     // the pages to leave untracked until the next harvest
+    private readonly List<byte[]> _chunks = [];
+    private ulong[] _owner = new ulong[PagesPerChunk];
+    private uint[] _lastChanged = new uint[PagesPerChunk];
+    private bool[] _keep = [];
+    private int _used;
+
+    /// <param name="pageCount">guest pages</param>
+    /// <param name="capacity">most pages with a shadow (4 KiB of memory each)</param>
+    /// <param name="keepEpochs">epochs a page stays unprotected after it last changed</param>
+    public HotPages(ulong pageCount, int capacity, int keepEpochs)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(keepEpochs);
+        _capacity = capacity;
+        _keepEpochs = (uint)keepEpochs;
+        _slotOf = new int[pageCount];
+        Array.Fill(_slotOf, -1);
+        _untracked = new ulong[(pageCount + 63) / 64];
+    }
+
+    /// <summary>The pages to leave untracked until the next harvest (after <see cref="Filter"/>).</summary>
+    public ReadOnlySpan<ulong> Untracked => _untracked;
+
+    /// <summary>Pages with a shadow now.</summary>
+    public int Count => _used;
+
+    /// <summary>
+    /// Drops from <paramref name="staged"/> the pages equal to what was last sent, keeps the shadows of the rest,
+    /// and computes <see cref="Untracked"/> for the epoch that follows <paramref name="epoch"/>.
+    /// </summary>
+    public void Filter(StagedPages staged, ulong epoch)
+    {
+        uint now = (uint)epoch;
+        int n = staged.Count;
+        if (_keep.Length < n) _keep = new bool[Math.Max(n, _keep.Length * 2)];
+        var pfns = staged.Pfns;
+        for (int i = 0; i < n; i++)
+        {
+            ulong pfn = pfns[i];
+            var page = staged.PageAt(i);
+            int slot = _slotOf[pfn];
+            if (slot >= 0 && page.SequenceEqual(Shadow(slot)))
+            {
+                _keep[i] = false;
+                continue;
+            }
+            _keep[i] = true;
+            if (slot < 0)
+            {
+                if (_used >= _capacity) continue;
+                slot = Allocate(pfn);
+            }
+            page.CopyTo(Shadow(slot));
+            _lastChanged[slot] = now;
+        }
+        staged.Keep(_keep.AsSpan(0, n));
+
+        // Age: a page unchanged for keepEpochs epochs is protected again (its shadow goes).
+        Array.Clear(_untracked);
+        for (int slot = 0; slot < _used;)
+        {
+            if (now - _lastChanged[slot] >= _keepEpochs)
+            {
+                Free(slot); // the last slot moves here: look at this slot again
+                continue;
+            }
+            ulong pfn = _owner[slot];
+            _untracked[pfn >> 6] |= 1UL << (int)(pfn & 63);
+            slot++;
+        }
+    }
+
+    private Span<byte> Shadow(int slot) =>
+        _chunks[slot / PagesPerChunk].AsSpan(slot % PagesPerChunk * PageSize, PageSize);
+
+    private int Allocate(ulong pfn)
+    {
+        int slot = _used++;
+        if (slot / PagesPerChunk >= _chunks.Count) _chunks.Add(new byte[PagesPerChunk * PageSize]);
+        if (slot >= _owner.Length)
+        {
+            Array.Resize(ref _owner, _owner.Length * 2);
+            Array.Resize(ref _lastChanged, _lastChanged.Length * 2);
+        }
+        _owner[slot] = pfn;
+        _slotOf[pfn] = slot;
+        return slot;
+    }
+
+    private void Free(int slot)
+    {
+        int last = --_used;
+        _slotOf[_owner[slot]] = -1;
+        if (slot != last)
+        {
+            Shadow(last).CopyTo(Shadow(slot));
+            _owner[slot] = _owner[last];
+            _lastChanged[slot] = _lastChanged[last];
+            _slotOf[_owner[slot]] = slot;
+        }
+    }
+}

@@ -1,0 +1,120 @@
+using Remus.Checkpoint.Remus;
+using Remus.Checkpoint.Stream;
+using Xunit;
+
+namespace Remus.Tests.Checkpoint;
+
+/// <summary>
+/// The hot-page rules against a model of the ptrace dirty log (a write to a protected page marks it written; an
+/// unprotected page is reported by every harvest; a harvest protects everything it reports): whatever the guest
+/// writes, and whenever, the backup's copy equals guest memory at every checkpoint, and unchanged pages are not sent.
+/// </summary>
+public class HotPagesTests
+{
+    private const int Pages = 96, First = 16;
+
+    private sealed class Model : IPageSource
+    {
+        public readonly byte[][] Memory = [.. Enumerable.Range(0, Pages).Select(_ => new byte[4096])];
+        public readonly byte[][] Backup = [.. Enumerable.Range(0, Pages).Select(_ => new byte[4096])];
+        private readonly bool[] _reported = new bool[Pages], _unprotected = new bool[Pages];
+
+        public void Write(int pfn, byte value, int offset)
+        {
+            Memory[pfn][offset] = value;
+            _reported[pfn] = true; // a fault on a protected page, or nothing at all on an unprotected one
+        }
+
+        /// <summary>The pages that were unprotected at the last harvest (each has a shadow: sent only if changed).</summary>
+        public readonly bool[] WasUntracked = new bool[Pages];
+
+        public ulong[] Harvest()
+        {
+            _unprotected.CopyTo(WasUntracked, 0);
+            var set = Enumerable.Range(First, Pages - First).Where(p => _reported[p] || _unprotected[p]).Select(p => (ulong)p).ToArray();
+            Array.Clear(_reported);
+            Array.Clear(_unprotected);
+            return set;
+        }
+
+        public void Untrack(ReadOnlySpan<ulong> bitmap)
+        {
+            for (int p = 0; p < Pages; p++)
+                if ((bitmap[p >> 6] & (1UL << (p & 63))) != 0) _unprotected[p] = true;
+        }
+
+        public ReadOnlySpan<byte> GetPage(ulong pfn) => Memory[pfn];
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1000)]
+    [InlineData(2, 2, 64)]
+    [InlineData(3, 8, 10)]
+    [InlineData(4, 3, 1)]
+    public void The_backup_always_equals_memory_and_unchanged_pages_are_not_sent(int seed, int keepEpochs, int capacity)
+    {
+        var rng = new Random(seed);
+        var m = new Model();
+        var hot = new HotPages(Pages, capacity, keepEpochs);
+        using var staged = new StagedPages();
+        long sent = 0, reported = 0;
+        for (ulong epoch = 0; epoch < 400; epoch++)
+        {
+            // A hot band written every epoch, some pages written now and then (some with the value they hold),
+            // and in some phases nothing at all.
+            bool quiet = epoch % 50 >= 40;
+            if (!quiet)
+                for (int p = First; p < First + 8; p++) m.Write(p, (byte)rng.Next(256), rng.Next(4096));
+            for (int k = rng.Next(quiet ? 1 : 12); k > 0; k--)
+            {
+                int p = rng.Next(First, Pages), at = rng.Next(4096);
+                m.Write(p, rng.Next(3) == 0 ? m.Memory[p][at] : (byte)rng.Next(256), at);
+            }
+
+            var pfns = m.Harvest();
+            staged.Stage(m, pfns);
+            reported += pfns.Length;
+            hot.Filter(staged, epoch);
+            m.Untrack(hot.Untracked);
+            foreach (ulong pfn in staged.Pfns)
+            {
+                if (m.WasUntracked[pfn])
+                    Assert.False(staged.GetPage(pfn).SequenceEqual(m.Backup[pfn]), $"untracked page {pfn} sent unchanged in epoch {epoch}");
+                staged.GetPage(pfn).CopyTo(m.Backup[pfn]);
+            }
+            sent += staged.Count;
+            for (int p = First; p < Pages; p++)
+                Assert.True(m.Memory[p].AsSpan().SequenceEqual(m.Backup[p]), $"page {p} differs after epoch {epoch}");
+            Assert.True(hot.Count <= capacity);
+        }
+        Assert.True(sent < reported, $"{sent} sent of {reported} reported: nothing was found unchanged");
+    }
+
+    [Fact]
+    public void A_page_that_stops_changing_is_protected_again_after_keep_epochs()
+    {
+        var m = new Model();
+        var hot = new HotPages(Pages, 100, keepEpochs: 3);
+        using var staged = new StagedPages();
+        bool IsUntracked(int p) => (hot.Untracked[p >> 6] & (1UL << (p & 63))) != 0;
+        void Epoch(ulong e)
+        {
+            staged.Stage(m, m.Harvest());
+            hot.Filter(staged, e);
+            m.Untrack(hot.Untracked);
+        }
+
+        m.Write(20, 1, 0);
+        Epoch(0);
+        Assert.True(IsUntracked(20));
+        Epoch(1);
+        Assert.Equal(0, staged.Count); // reported (untracked) but unchanged: not sent
+        Epoch(2);
+        Assert.True(IsUntracked(20));
+        Epoch(3);
+        Assert.False(IsUntracked(20));
+        Assert.Equal(0, hot.Count);
+        Epoch(4);
+        Assert.Equal(0, staged.Count); // protected again: not even reported
+    }
+}
