@@ -1,0 +1,52 @@
+using Remus.Sandbox.Platform;
+using Xunit;
+
+namespace Remus.Tests.Sandbox;
+
+/// <summary>The posix_spawn'd shell command a VMM uses for its migration channel (instead of Process).</summary>
+public class ChildProcessTests
+{
+    [Fact]
+    public void Stdin_stdout_and_stderr_are_the_commands_own_and_it_is_reaped_when_done()
+    {
+        using var child = ChildProcess.StartShell("tr a-z A-Z; echo 'to stderr' >&2");
+        child.Stdin.Write("hello over a pipe\n"u8);
+        child.Stdin.Dispose(); // end of input: tr finishes
+        Assert.Equal("HELLO OVER A PIPE\n", new StreamReader(child.Stdout).ReadToEnd());
+        Assert.Equal("to stderr\n", new StreamReader(child.Stderr).ReadToEnd());
+        // Reaped by its own thread: the pid disappears instead of lingering as a zombie.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (File.Exists($"/proc/{child.Pid}/stat") && DateTime.UtcNow < deadline) Thread.Sleep(20);
+        Assert.False(File.Exists($"/proc/{child.Pid}/stat"), $"pid {child.Pid} was not reaped");
+    }
+
+    [Fact]
+    public void The_environment_is_passed_on()
+    {
+        Environment.SetEnvironmentVariable("REMUS_CHILD_TEST", "x y=z");
+        using var child = ChildProcess.StartShell("printf %s \"$REMUS_CHILD_TEST\"");
+        child.Stdin.Dispose();
+        Assert.Equal("x y=z", new StreamReader(child.Stdout).ReadToEnd());
+    }
+
+    [Fact]
+    public void A_command_that_cannot_run_says_so_on_its_stderr()
+    {
+        using var child = ChildProcess.StartShell("/nonexistent/remus-receiver");
+        child.Stdin.Dispose();
+        Assert.Equal("", new StreamReader(child.Stdout).ReadToEnd());
+        Assert.Contains("/nonexistent/remus-receiver", new StreamReader(child.Stderr).ReadToEnd());
+    }
+
+    [Fact]
+    public void Dispose_does_not_wait_for_a_reader_blocked_on_the_commands_output()
+    {
+        var child = ChildProcess.StartShell("sleep 5");
+        var reading = new ManualResetEventSlim();
+        new Thread(() => { reading.Set(); try { new StreamReader(child.Stderr).ReadLine(); } catch (Exception) { } }) { IsBackground = true }.Start();
+        reading.Wait();
+        Thread.Sleep(100);
+        var disposed = Task.Run(child.Dispose);
+        Assert.True(disposed.Wait(TimeSpan.FromSeconds(2)), "Dispose waited for the blocked reader");
+    }
+}
