@@ -53,15 +53,16 @@ public sealed partial class SandboxDomain
     }
 
     /// <summary>
-    /// After a harvest: stop tracking writes to the pages set in <paramref name="bitmap"/> until the next harvest,
-    /// which reports them all as written (the caller compares them with what it last sent). For pages written in
+    /// Stops tracking writes to the pages set in <paramref name="bitmap"/> (replacing the previous set; empty: track
+    /// every page again). Every harvest then reports them as written, and a page that leaves the set is reported by
+    /// the next harvest once more, so the caller must compare them with what it last sent. For pages written in
     /// most epochs this is much cheaper than a write-protection fault per page per epoch. A hint: a platform may
-    /// ignore it. Safe while running.
+    /// ignore it (and report written pages only). Safe while running.
     /// </summary>
-    public void UntrackUntilHarvest(ReadOnlySpan<ulong> bitmap)
+    public void SetUntracked(ReadOnlySpan<ulong> bitmap)
     {
         lock (_dirtyLogLock)
-            if (!_vcpuGone) _vcpu!.UntrackUntilHarvest(bitmap);
+            if (!_vcpuGone) _vcpu!.SetUntracked(bitmap);
     }
 
     /// <summary>The vCPU's registers and extended (FPU/SSE/AVX) state. Paused.</summary>

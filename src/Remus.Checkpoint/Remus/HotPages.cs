@@ -1,19 +1,19 @@
 namespace Remus.Checkpoint.Remus;
 
 /// <summary>
-/// Pages the guest writes epoch after epoch ("hot"), left without write protection between checkpoints and found
-/// changed by comparison instead. On the ptrace platform every write-protected page the guest writes costs a fault
-/// (~30 µs here), once per page per epoch; a comparison with the copy last sent costs ~0.15 µs and lifting the
-/// protection ~0.3 µs. So a page that changed keeps a shadow (the content the backup holds) and stays unprotected
-/// while it keeps changing; once it has not changed for <c>keepEpochs</c> epochs it is protected again and its
-/// shadow dropped.
+/// Pages the guest writes epoch after epoch ("hot"), left untracked by the dirty log and found changed by
+/// comparison instead. On our nested machines it is changing a page-table entry that costs: the guest's next write
+/// to a page whose protection was set again costs ~14 µs, fault or not, and the ptrace dirty log sets it again for
+/// every written page at every harvest; an untracked page's entry is left alone, and comparing it with the copy last
+/// sent costs ~0.15 µs. So a page that changed keeps a shadow (the content the backup holds) and stays untracked
+/// while it keeps changing; once it has not changed for <c>keepEpochs</c> epochs it is tracked again.
 ///
-/// The rules, for the pages reported by the harvest of epoch N (written, or left untracked after epoch N-1):
+/// The rules, for the pages reported by the harvest of epoch N (written, untracked, or just made tracked again):
 /// a page with a shadow that equals its staged copy did not change and is not sent; any other page is sent, and its
 /// shadow (new if there is room) becomes the staged copy. The shadow is always exactly what was last sent, so
-/// dropping one is always safe (the page is then sent when next reported); keeping one costs a comparison.
-/// The untracked set is handed to the domain after the comparison, with the domain running: a write that comes
-/// before it is simply caught by the protection (reported at the next harvest either way).
+/// dropping one is always safe (the page is then sent when next reported); it is dropped once the page is neither
+/// untracked nor was untracked at the last harvest (a page made tracked again is reported once more: the shadow
+/// serves that comparison).
 /// </summary>
 internal sealed class HotPages
 {
@@ -22,7 +22,8 @@ internal sealed class HotPages
     private readonly int _capacity;
     private readonly uint _keepEpochs;
     private readonly int[] _slotOf;          // per guest page: its shadow's slot, or -1
-    private readonly ulong[] _untracked;     // the pages to leave untracked until the next harvest
+    private ulong[] _untracked;              // the pages to leave untracked from now on
+    private ulong[] _previous;               // the set before (untracked at the last harvest)
     private readonly List<byte[]> _chunks = [];
     private ulong[] _owner = new ulong[PagesPerChunk];
     private uint[] _lastChanged = new uint[PagesPerChunk];
@@ -40,9 +41,10 @@ internal sealed class HotPages
         _slotOf = new int[pageCount];
         Array.Fill(_slotOf, -1);
         _untracked = new ulong[(pageCount + 63) / 64];
+        _previous = new ulong[_untracked.Length];
     }
 
-    /// <summary>The pages to leave untracked until the next harvest (after <see cref="Filter"/>).</summary>
+    /// <summary>The pages to leave untracked from now on (after <see cref="Filter"/>).</summary>
     public ReadOnlySpan<ulong> Untracked => _untracked;
 
     /// <summary>Pages with a shadow now.</summary>
@@ -79,17 +81,19 @@ internal sealed class HotPages
         }
         staged.Keep(_keep.AsSpan(0, n));
 
-        // Age: a page unchanged for keepEpochs epochs is protected again (its shadow goes).
+        // Age: a page unchanged for keepEpochs epochs is tracked again; its shadow goes once it was compared after that.
+        (_previous, _untracked) = (_untracked, _previous);
         Array.Clear(_untracked);
         for (int slot = 0; slot < _used;)
         {
-            if (now - _lastChanged[slot] >= _keepEpochs)
+            ulong pfn = _owner[slot];
+            bool hot = now - _lastChanged[slot] < _keepEpochs;
+            if (!hot && (_previous[pfn >> 6] & (1UL << (int)(pfn & 63))) == 0)
             {
                 Free(slot); // the last slot moves here: look at this slot again
                 continue;
             }
-            ulong pfn = _owner[slot];
-            _untracked[pfn >> 6] |= 1UL << (int)(pfn & 63);
+            if (hot) _untracked[pfn >> 6] |= 1UL << (int)(pfn & 63);
             slot++;
         }
     }

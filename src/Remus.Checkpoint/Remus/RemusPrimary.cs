@@ -160,14 +160,14 @@ public sealed class RemusPrimary : IDisposable
 
     /// <summary>
     /// The seed's postcopy callback: the dirty pages are copied, the guest resumes at once. Then, while it runs, the
-    /// pages that did not change are dropped and those that keep changing are left untracked until the next harvest.
+    /// pages that did not change are dropped and those that keep changing are left untracked.
     /// </summary>
     private void Postcopy()
     {
         _domain.Unpause();
         if (_hot == null) return;
         _hot.Filter(_staged, _epoch);
-        _domain.UntrackUntilHarvest(_hot.Untracked);
+        _domain.SetUntracked(_hot.Untracked);
     }
 
     /// <summary>The seed's checkpoint callback: send, wait for the ack, release the epoch's output.</summary>
@@ -211,6 +211,9 @@ public sealed class RemusPrimary : IDisposable
             try { _writer.WriteEnd(); _forward.Flush(); } catch (Exception) { /* the backup is gone anyway */ }
         }
         IsProtected = false;
+        if (_hot != null && _domain.State != DomainState.Exited)
+            try { _domain.SetUntracked(new ulong[_domain.DirtyBitmapWords]); } // track every page again
+            catch (Exception e) when (e is SandboxException or InvalidOperationException) { /* it exited meanwhile */ }
         _staged.Dispose();
         _acks?.Dispose();
     }

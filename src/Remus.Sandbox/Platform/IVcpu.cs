@@ -31,10 +31,11 @@ public interface IVcpu : IDisposable
     void HarvestDirty(Span<ulong> bitmap) => throw new NotSupportedException("this platform has no dirty log");
 
     /// <summary>
-    /// A hint, given after a harvest: the platform may stop tracking writes to the pages set in
-    /// <paramref name="bitmap"/> until the next harvest, which then reports each of them as written whether it was or
-    /// not. For pages written in most epochs this trades a write-protection fault per page per epoch for a
-    /// comparison by the caller. Ignoring the hint is correct. Any thread, running or paused.
+    /// A hint: the platform may stop tracking writes to the pages set in <paramref name="bitmap"/> (replacing the
+    /// previous set); every harvest then reports them as written whether they were or not, and a page that leaves
+    /// the set is reported by the next harvest once more. For pages written in most epochs this trades a
+    /// write-protection fault per page per epoch for a comparison by the caller. Ignoring the hint (reporting only
+    /// written pages) is correct. Any thread, running or paused.
     /// </summary>
-    void UntrackUntilHarvest(ReadOnlySpan<ulong> bitmap) { }
+    void SetUntracked(ReadOnlySpan<ulong> bitmap) { }
 }

@@ -5,9 +5,9 @@ using Xunit;
 namespace Remus.Tests.Checkpoint;
 
 /// <summary>
-/// The hot-page rules against a model of the ptrace dirty log (a write to a protected page marks it written; an
-/// unprotected page is reported by every harvest; a harvest protects everything it reports): whatever the guest
-/// writes, and whenever, the backup's copy equals guest memory at every checkpoint, and unchanged pages are not sent.
+/// The hot-page rules against a model of the ptrace dirty log (a write to a tracked page marks it written; an
+/// untracked page is reported by every harvest, and once more after it is tracked again): whatever the guest writes,
+/// and whenever, the backup's copy equals guest memory at every checkpoint, and unchanged pages are not sent.
 /// </summary>
 public class HotPagesTests
 {
@@ -17,30 +17,34 @@ public class HotPagesTests
     {
         public readonly byte[][] Memory = [.. Enumerable.Range(0, Pages).Select(_ => new byte[4096])];
         public readonly byte[][] Backup = [.. Enumerable.Range(0, Pages).Select(_ => new byte[4096])];
-        private readonly bool[] _reported = new bool[Pages], _unprotected = new bool[Pages];
+        private readonly bool[] _written = new bool[Pages], _untracked = new bool[Pages], _leaving = new bool[Pages];
+
+        /// <summary>The pages reported at the last harvest only because they were (or just stopped being) untracked.</summary>
+        public readonly bool[] ReportedUntracked = new bool[Pages];
 
         public void Write(int pfn, byte value, int offset)
         {
             Memory[pfn][offset] = value;
-            _reported[pfn] = true; // a fault on a protected page, or nothing at all on an unprotected one
+            _written[pfn] = true; // a protected page: a fault; an untracked one: nobody sees it (reported anyway)
         }
-
-        /// <summary>The pages that were unprotected at the last harvest (each has a shadow: sent only if changed).</summary>
-        public readonly bool[] WasUntracked = new bool[Pages];
 
         public ulong[] Harvest()
         {
-            _unprotected.CopyTo(WasUntracked, 0);
-            var set = Enumerable.Range(First, Pages - First).Where(p => _reported[p] || _unprotected[p]).Select(p => (ulong)p).ToArray();
-            Array.Clear(_reported);
-            Array.Clear(_unprotected);
+            for (int p = 0; p < Pages; p++) ReportedUntracked[p] = _untracked[p] || _leaving[p];
+            var set = Enumerable.Range(First, Pages - First).Where(p => _written[p] || _untracked[p] || _leaving[p]).Select(p => (ulong)p).ToArray();
+            Array.Clear(_written);
+            Array.Clear(_leaving);
             return set;
         }
 
-        public void Untrack(ReadOnlySpan<ulong> bitmap)
+        public void SetUntracked(ReadOnlySpan<ulong> bitmap)
         {
             for (int p = 0; p < Pages; p++)
-                if ((bitmap[p >> 6] & (1UL << (p & 63))) != 0) _unprotected[p] = true;
+            {
+                bool now = (bitmap[p >> 6] & (1UL << (p & 63))) != 0;
+                if (_untracked[p] && !now) _leaving[p] = true; // a write just before went unseen: reported once more
+                _untracked[p] = now;
+            }
         }
 
         public ReadOnlySpan<byte> GetPage(ulong pfn) => Memory[pfn];
@@ -75,10 +79,10 @@ public class HotPagesTests
             staged.Stage(m, pfns);
             reported += pfns.Length;
             hot.Filter(staged, epoch);
-            m.Untrack(hot.Untracked);
+            m.SetUntracked(hot.Untracked);
             foreach (ulong pfn in staged.Pfns)
             {
-                if (m.WasUntracked[pfn])
+                if (m.ReportedUntracked[pfn])
                     Assert.False(staged.GetPage(pfn).SequenceEqual(m.Backup[pfn]), $"untracked page {pfn} sent unchanged in epoch {epoch}");
                 staged.GetPage(pfn).CopyTo(m.Backup[pfn]);
             }
@@ -101,7 +105,7 @@ public class HotPagesTests
         {
             staged.Stage(m, m.Harvest());
             hot.Filter(staged, e);
-            m.Untrack(hot.Untracked);
+            m.SetUntracked(hot.Untracked);
         }
 
         m.Write(20, 1, 0);
@@ -112,9 +116,12 @@ public class HotPagesTests
         Epoch(2);
         Assert.True(IsUntracked(20));
         Epoch(3);
-        Assert.False(IsUntracked(20));
-        Assert.Equal(0, hot.Count);
+        Assert.False(IsUntracked(20)); // tracked again...
+        Assert.Equal(1, hot.Count);    // ...but reported once more: its shadow stays for that comparison
         Epoch(4);
-        Assert.Equal(0, staged.Count); // protected again: not even reported
+        Assert.Equal(0, staged.Count); // reported, unchanged, not sent
+        Assert.Equal(0, hot.Count);
+        Epoch(5);
+        Assert.Equal(0, staged.Count); // tracked: not even reported
     }
 }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.InteropServices;
 
 namespace Remus.Sandbox.Platform.Ptrace;
@@ -37,6 +38,7 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     private readonly int _pagemap;
     private readonly ulong _start, _end;
     private readonly PageRegion[] _regions = new PageRegion[Regions];
+    private readonly ulong[] _untracked, _leaving, _added, _removed; // bitmaps over all guest pages
 
     /// <param name="pid">the stub process</param>
     /// <param name="uffdInStub">the userfaultfd the stub created</param>
@@ -44,6 +46,11 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     {
         _start = start;
         _end = end;
+        int words = (int)((end / GuestMemory.PageSize + 63) / 64);
+        _untracked = new ulong[words];
+        _leaving = new ulong[words];
+        _added = new ulong[words];
+        _removed = new ulong[words];
         int pidfd = (int)Libc.syscall(Libc.SYS_pidfd_open, pid, 0, 0);
         if (pidfd < 0) throw Fail("pidfd_open");
         try
@@ -82,15 +89,37 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
         if (Libc.ioctl(_uffd, UFFDIO_WRITEPROTECT, wp) != 0) throw Fail("UFFDIO_WRITEPROTECT");
     }
 
-    /// <summary>ORs into <paramref name="bitmap"/> (one bit per guest page) the pages written since the last call.</summary>
+    /// <summary>
+    /// ORs into <paramref name="bitmap"/> (one bit per guest page) the pages written since the last call, plus every
+    /// untracked page and every page that left the untracked set since (see <see cref="SetUntracked"/>). Only the
+    /// tracked ranges are scanned and protected again: untracked pages keep their page-table entries untouched.
+    /// </summary>
     public void Harvest(Span<ulong> bitmap)
+    {
+        ulong first = _start / GuestMemory.PageSize, limit = _end / GuestMemory.PageSize;
+        ulong pfn = first;
+        while (pfn < limit)
+        {
+            ulong runStart = pfn;
+            pfn = RunEnd(_untracked, pfn, limit, set: false);
+            if (pfn > runStart) Scan(runStart * GuestMemory.PageSize, pfn * GuestMemory.PageSize, bitmap);
+            pfn = RunEnd(_untracked, pfn, limit, set: true);
+        }
+        for (int i = 0; i < _untracked.Length; i++)
+        {
+            bitmap[i] |= _untracked[i] | _leaving[i];
+            _leaving[i] = 0;
+        }
+    }
+
+    private void Scan(ulong start, ulong end, Span<ulong> bitmap)
     {
         fixed (PageRegion* vec = _regions)
         {
             var arg = new PmScanArg
             {
                 Size = (ulong)sizeof(PmScanArg), Flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-                Start = _start, End = _end, Vec = (ulong)vec, VecLen = Regions,
+                Start = start, End = end, Vec = (ulong)vec, VecLen = Regions,
                 CategoryMask = PAGE_IS_WRITTEN, ReturnMask = PAGE_IS_WRITTEN,
             };
             while (true)
@@ -103,38 +132,62 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
                         ulong pfn = a / GuestMemory.PageSize;
                         bitmap[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
                     }
-                if (arg.WalkEnd >= _end || n < Regions) break;
+                if (arg.WalkEnd >= end || n < Regions) break;
                 arg.Start = arg.WalkEnd;
             }
         }
     }
 
     /// <summary>
-    /// Clears the write protection of the pages set in <paramref name="bitmap"/>, one UFFDIO_WRITEPROTECT per run of
-    /// consecutive pages: the guest writes them without a fault, and the next scan reports them (an unprotected page
-    /// counts as written) and protects them again. Here a protection fault costs ~30 µs a page and lifting the
-    /// protection ~0.3 µs a page in a run (2 µs alone).
+    /// Makes <paramref name="bitmap"/> the set of untracked pages: their write protection is lifted, so the guest
+    /// writes them without a fault, and every harvest reports them. On these nested machines it is the change of a
+    /// page-table entry that costs (~14 µs at the guest's next write to the page, whether it faults or not), so an
+    /// untracked page is left alone by the harvests; pages that leave the set are protected again now, and since a
+    /// write just before that went unseen, the next harvest reports them once more.
     /// </summary>
-    public void Unprotect(ReadOnlySpan<ulong> bitmap)
+    public void SetUntracked(ReadOnlySpan<ulong> bitmap)
+    {
+        for (int i = 0; i < _untracked.Length; i++)
+        {
+            ulong now = i < bitmap.Length ? bitmap[i] : 0;
+            _added[i] = now & ~_untracked[i];
+            _removed[i] = _untracked[i] & ~now;
+            _leaving[i] |= _removed[i];
+            _untracked[i] = now;
+        }
+        WriteProtectRuns(_added, protect: false);
+        WriteProtectRuns(_removed, protect: true);
+    }
+
+    private void WriteProtectRuns(ulong[] bits, bool protect)
     {
         ulong first = _start / GuestMemory.PageSize, limit = _end / GuestMemory.PageSize;
-        ulong pfn = first;
         var wp = stackalloc ulong[3];
+        ulong pfn = RunEnd(bits, first, limit, set: false);
         while (pfn < limit)
         {
-            if ((bitmap[(int)(pfn >> 6)] & (1UL << (int)(pfn & 63))) == 0)
-            {
-                // skip clear bits a word at a time where the rest of the word is clear
-                pfn = (bitmap[(int)(pfn >> 6)] >> (int)(pfn & 63)) == 0 ? (pfn | 63) + 1 : pfn + 1;
-                continue;
-            }
             ulong runStart = pfn;
-            while (pfn < limit && (bitmap[(int)(pfn >> 6)] & (1UL << (int)(pfn & 63))) != 0) pfn++;
+            pfn = RunEnd(bits, pfn, limit, set: true);
             wp[0] = runStart * GuestMemory.PageSize;
             wp[1] = (pfn - runStart) * GuestMemory.PageSize;
-            wp[2] = 0; // mode: lift the protection
-            if (Libc.ioctl(_uffd, UFFDIO_WRITEPROTECT, wp) != 0) throw Fail("UFFDIO_WRITEPROTECT (unprotect)");
+            wp[2] = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0;
+            if (Libc.ioctl(_uffd, UFFDIO_WRITEPROTECT, wp) != 0) throw Fail("UFFDIO_WRITEPROTECT");
+            pfn = RunEnd(bits, pfn, limit, set: false);
         }
+    }
+
+    /// <summary>The first page at or after <paramref name="pfn"/> (below <paramref name="limit"/>) whose bit is not <paramref name="set"/>.</summary>
+    private static ulong RunEnd(ReadOnlySpan<ulong> bits, ulong pfn, ulong limit, bool set)
+    {
+        while (pfn < limit)
+        {
+            ulong word = bits[(int)(pfn >> 6)];
+            if (set) word = ~word;
+            word >>= (int)(pfn & 63); // the bits from pfn on, "run continues" as 0
+            if (word != 0) return Math.Min(limit, pfn + (ulong)BitOperations.TrailingZeroCount(word));
+            pfn = (pfn | 63) + 1;
+        }
+        return limit;
     }
 
     public void Dispose()

@@ -185,11 +185,7 @@ internal sealed unsafe class PtraceVcpu : IVcpu
         _dirtyLog.Harvest(bitmap);
     }
 
-    public void UntrackUntilHarvest(ReadOnlySpan<ulong> bitmap)
-    {
-        if (_dirtyLog == null) throw new InvalidOperationException("the dirty log was not started");
-        _dirtyLog.Unprotect(bitmap);
-    }
+    public void SetUntracked(ReadOnlySpan<ulong> bitmap) => _dirtyLog?.SetUntracked(bitmap); // no log: nothing is tracked
 
     private void GetRegs(ref UserRegs r)
     {
