@@ -1,4 +1,4 @@
-// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|writer|all] [--runs N]
+// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|all] [--runs N]
 // Each figure is the median of N runs (default 5) with this machine's baseline beside it, as a ratio.
 using System.Diagnostics;
 using System.Text;
@@ -15,7 +15,8 @@ if (which is "start" or "all") StartBench();
 if (which is "save" or "all") CheckpointBenches.SaveRestore(guests, runs);
 if (which is "migrate" or "all") CheckpointBenches.Migration(guests, runs);
 if (which is "remus" or "all") CheckpointBenches.Remus(guests, runs);
-if (which is "writer") CheckpointBenches.Writer(guests, runs); // the protected writer alone (part of remus)
+if (which is "writer") CheckpointBenches.Writer(guests, runs); // parts of remus, alone
+if (which is "failover") CheckpointBenches.FailoverTime(guests, runs);
 return 0;
 
 void CpuBench()

@@ -111,7 +111,9 @@ public sealed partial class SandboxDomain : IDisposable
                 done = true;
             });
             Monitor.PulseAll(_lock);
-            while (!done) Monitor.Wait(_lock);
+            // The vCPU thread may be on its way out (a kill) and never serve the work: then stop waiting.
+            while (!done && _state != DomainState.Exited) Monitor.Wait(_lock);
+            if (!done) throw new InvalidOperationException("the domain has exited");
         }
         if (error != null) throw error is SandboxException or InvalidOperationException ? error : new SandboxException(error.Message, error);
         return result;
