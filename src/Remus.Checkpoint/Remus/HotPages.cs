@@ -19,6 +19,11 @@ internal sealed class HotPages
 {
     private const int PageSize = 4096, PagesPerChunk = 256;
 
+    /// <summary>Most runs of consecutive untracked pages, by default.</summary>
+    public const int MaxRuns = 256;
+
+    private readonly int _maxRuns;
+
     private readonly int _capacity;
     private readonly uint _keepEpochs;
     private readonly int[] _slotOf;          // per guest page: its shadow's slot, or -1
@@ -28,13 +33,16 @@ internal sealed class HotPages
     private ulong[] _owner = new ulong[PagesPerChunk];
     private uint[] _lastChanged = new uint[PagesPerChunk];
     private bool[] _keep = [];
+    private readonly List<(ulong Start, ulong Length)> _runs = [];
     private int _used;
 
     /// <param name="pageCount">guest pages</param>
     /// <param name="capacity">most pages with a shadow (4 KiB of memory each)</param>
     /// <param name="keepEpochs">epochs a page stays unprotected after it last changed</param>
-    public HotPages(ulong pageCount, int capacity, int keepEpochs)
+    /// <param name="maxRuns">most runs of consecutive untracked pages</param>
+    public HotPages(ulong pageCount, int capacity, int keepEpochs, int maxRuns = MaxRuns)
     {
+        _maxRuns = maxRuns;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(keepEpochs);
         _capacity = capacity;
         _keepEpochs = (uint)keepEpochs;
@@ -96,6 +104,31 @@ internal sealed class HotPages
             if (hot) _untracked[pfn >> 6] |= 1UL << (int)(pfn & 63);
             slot++;
         }
+        LimitRuns();
+    }
+
+    /// <summary>
+    /// The dirty log scans around each run of untracked pages, one PAGEMAP_SCAN per gap (~4 µs each here, in the
+    /// pause): beyond the limit of runs only the longest stay untracked; the others are tracked by protection
+    /// (their shadows stay, which is always safe).
+    /// </summary>
+    private void LimitRuns()
+    {
+        _runs.Clear();
+        ulong pages = (ulong)_slotOf.Length;
+        for (ulong pfn = 0; pfn < pages;)
+        {
+            if (_untracked[pfn >> 6] == 0 && (pfn & 63) == 0) { pfn += 64; continue; }
+            if ((_untracked[pfn >> 6] & (1UL << (int)(pfn & 63))) == 0) { pfn++; continue; }
+            ulong start = pfn;
+            while (pfn < pages && (_untracked[pfn >> 6] & (1UL << (int)(pfn & 63))) != 0) pfn++;
+            _runs.Add((start, pfn - start));
+        }
+        if (_runs.Count <= _maxRuns) return;
+        _runs.Sort((a, b) => b.Length.CompareTo(a.Length));
+        for (int i = _maxRuns; i < _runs.Count; i++)
+            for (ulong pfn = _runs[i].Start; pfn < _runs[i].Start + _runs[i].Length; pfn++)
+                _untracked[pfn >> 6] &= ~(1UL << (int)(pfn & 63));
     }
 
     private Span<byte> Shadow(int slot) =>

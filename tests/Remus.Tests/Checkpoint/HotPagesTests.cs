@@ -55,11 +55,13 @@ public class HotPagesTests
     [InlineData(2, 2, 64)]
     [InlineData(3, 8, 10)]
     [InlineData(4, 3, 1)]
-    public void The_backup_always_equals_memory_and_unchanged_pages_are_not_sent(int seed, int keepEpochs, int capacity)
+    [InlineData(5, 4, 1000, 2)]
+    [InlineData(6, 1, 1000, 1)]
+    public void The_backup_always_equals_memory_and_unchanged_pages_are_not_sent(int seed, int keepEpochs, int capacity, int maxRuns = HotPages.MaxRuns)
     {
         var rng = new Random(seed);
         var m = new Model();
-        var hot = new HotPages(Pages, capacity, keepEpochs);
+        var hot = new HotPages(Pages, capacity, keepEpochs, maxRuns);
         using var staged = new StagedPages();
         long sent = 0, reported = 0;
         for (ulong epoch = 0; epoch < 400; epoch++)
@@ -92,6 +94,40 @@ public class HotPagesTests
             Assert.True(hot.Count <= capacity);
         }
         Assert.True(sent < reported, $"{sent} sent of {reported} reported: nothing was found unchanged");
+    }
+
+    [Fact]
+    public void Only_the_longest_runs_stay_untracked_and_the_others_are_still_checkpointed()
+    {
+        const int pages = 4096;
+        var memory = new byte[pages][];
+        for (int p = 0; p < pages; p++) memory[p] = new byte[4096];
+        var source = new ArrayPages(memory);
+        var hot = new HotPages(pages, capacity: pages, keepEpochs: 4);
+        using var staged = new StagedPages();
+        // Every other page changes (isolated runs of one), plus one run of 100 pages.
+        var changed = Enumerable.Range(0, 2 * (HotPages.MaxRuns + 50)).Where(p => p % 2 == 0).Concat(Enumerable.Range(3000, 100)).Select(p => (ulong)p).ToArray();
+        foreach (ulong p in changed) memory[p][0] = 1;
+        staged.Stage(source, changed);
+        hot.Filter(staged, 0);
+        Assert.Equal(changed.Length, staged.Count); // all sent
+        int untracked = 0, runs = 0;
+        bool previous = false;
+        for (int p = 0; p < pages; p++)
+        {
+            bool u = (hot.Untracked[p >> 6] & (1UL << (p & 63))) != 0;
+            if (u) untracked++;
+            if (u && !previous) runs++;
+            previous = u;
+        }
+        Assert.Equal(HotPages.MaxRuns, runs);
+        Assert.Equal(100 + HotPages.MaxRuns - 1, untracked); // the long run and the rest as single pages
+        Assert.True((hot.Untracked[3000 >> 6] & (1UL << (3000 & 63))) != 0, "the long run is untracked");
+    }
+
+    private sealed class ArrayPages(byte[][] pages) : IPageSource
+    {
+        public ReadOnlySpan<byte> GetPage(ulong pfn) => pages[pfn];
     }
 
     [Fact]
