@@ -1,4 +1,4 @@
-// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|all] [--runs N]
+// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|all] [--runs N]
 // Each figure is the median of N runs (default 5) with this machine's baseline beside it, as a ratio.
 using System.Diagnostics;
 using System.Text;
@@ -7,6 +7,7 @@ using Remus.Sandbox;
 
 string which = args.FirstOrDefault(a => !a.StartsWith("--")) ?? "all";
 int runs = args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).FirstOrDefault(5);
+if (which == "spawn-probe") return SpawnProbe(args[1], runs); // the child of SpawnBench: no Process before it measures
 var guests = new GuestBinaries();
 
 if (which is "cpu" or "all") CpuBench();
@@ -17,7 +18,32 @@ if (which is "migrate" or "all") CheckpointBenches.Migration(guests, runs);
 if (which is "remus" or "all") CheckpointBenches.Remus(guests, runs);
 if (which is "writer") CheckpointBenches.Writer(guests, runs); // parts of remus, alone
 if (which is "failover") CheckpointBenches.FailoverTime(guests, runs);
+if (which is "spawn" or "all") SpawnBench();
 return 0;
+
+// What starting a command costs every later guest syscall of the process that started it (a VMM that opened an ssh
+// channel): measured in a fresh process, first with nothing started, then after ChildProcess (posix_spawn, what the
+// VMM uses), then after System.Diagnostics.Process (after which .NET handles SIGCHLD, raised by every ptrace stop).
+void SpawnBench()
+{
+    string guest = guests.Build("syscalls.c");
+    var r = Measure.Native(Environment.ProcessPath!, "spawn-probe", guest, "--runs", runs.ToString());
+    Console.Write(r.Stdout);
+}
+
+static int SpawnProbe(string guest, int runs)
+{
+    double Syscall() => Measure.Median(runs, () => ParseNs(Measure.InDomain(guest, "20000").Stdout)) / 1000;
+    double before = Syscall();
+    using (var c = Remus.Sandbox.Platform.ChildProcess.StartShell("true")) { c.Stdin.Dispose(); new StreamReader(c.Stdout).ReadToEnd(); }
+    double afterSpawn = Syscall();
+    using (var p = Process.Start(new ProcessStartInfo("true"))!) p.WaitForExit();
+    double afterProcess = Syscall();
+    Console.WriteLine($"syscall round trip in a domain of a process that started a command: {afterSpawn:F1} us after posix_spawn " +
+                      $"(ChildProcess), {afterProcess:F1} us after System.Diagnostics.Process; {before:F1} us before either " +
+                      $"(ratios {afterSpawn / before:F2} / {afterProcess / before:F2}; median of {runs})");
+    return 0;
+}
 
 void CpuBench()
 {
