@@ -38,6 +38,7 @@ public sealed class RemusPrimary : IDisposable
     private ulong _epoch;
     private byte[] _vcpu = [], _kernel = [];
     private long _pauseTicks;
+    private int _stagedThisEpoch;
 
     /// <param name="back">the backup's acks (the reverse direction of the channel); null with a blackhole</param>
     public RemusPrimary(SandboxDomain domain, OutputCommitConsole console, System.IO.Stream forward, System.IO.Stream? back, RemusOptions options)
@@ -76,6 +77,8 @@ public sealed class RemusPrimary : IDisposable
             _writer.WriteHeader(new StreamHeader(config));
             long sent = 0;
             _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256, Progress, ref sent);
+            // Room to stage what the program has populated (up to 32 MiB), touched now rather than in a pause.
+            _staged.Reserve((int)Math.Min(sent, StagedPages.ReserveLimit));
             // Each initial-sync round may take a while to apply on the backup (all of memory at first): allow 4x --timeout.
             if (_acks != null) PreCopy.AwaitAcks(_acks, _epoch, _options.Timeout * 4);
             _console.StartHolding();
@@ -152,6 +155,7 @@ public sealed class RemusPrimary : IDisposable
         var pfns = DomainPages.Set(_dirty, _domain.PageCount);
         Array.Clear(_dirty);
         _staged.Stage(_pages, pfns);
+        _stagedThisEpoch = pfns.Length;
         _vcpu = _domain.CaptureVcpuState();
         _kernel = RemusState.Compose(_domain.CaptureKernelState(), _console.SealEpoch(_epoch));
         _pauseTicks = Stopwatch.GetTimestamp() - t0;
@@ -186,6 +190,7 @@ public sealed class RemusPrimary : IDisposable
             if (!ack.Value.Confirms(sent)) throw new ProtectionException($"the backup acknowledged epoch {ack.Value.Epoch}, expected {sent.Epoch}");
         }
         _console.Release(_epoch);
+        if (_stagedThisEpoch * 2 > _staged.Capacity) _staged.Reserve(_stagedThisEpoch * 2); // grow now, not in a pause
         double ackMs = (Stopwatch.GetTimestamp() - t1) * 1000.0 / Stopwatch.Frequency;
         _counters.Record(_pauseTicks * 1000.0 / Stopwatch.Frequency, ackMs, _writer.Statistics.BytesWritten - before,
             _writer.Statistics.CompressionRatio, _staged.Count);

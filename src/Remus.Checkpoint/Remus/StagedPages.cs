@@ -1,4 +1,3 @@
-using System.Buffers;
 using Remus.Checkpoint.Stream;
 
 namespace Remus.Checkpoint.Remus;
@@ -6,11 +5,13 @@ namespace Remus.Checkpoint.Remus;
 /// <summary>
 /// The dirty pages of one epoch, copied out of guest memory while the domain is suspended (a memcpy each) so the
 /// domain can resume at once and the encoding and sending happen while it runs (the seed's "postcopy").
-/// The buffer is pooled and reused from epoch to epoch.
+/// The buffer is reused from epoch to epoch, and grown ahead of need with <see cref="Reserve"/> outside the pause:
+/// on our nested machines the first write to fresh memory costs ~14 µs a page (9 870 pages staged into a fresh
+/// buffer made a 111 ms pause).
 /// </summary>
 internal sealed class StagedPages : IPageSource, IDisposable
 {
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+    private byte[] _buffer = Touched(256);
     private ulong[] _pfns = [];
     private int _count;
 
@@ -19,15 +20,34 @@ internal sealed class StagedPages : IPageSource, IDisposable
 
     public int Count => _count;
 
+    /// <summary>Most pages reserved ahead of need at the start of protection (32 MiB).</summary>
+    public const int ReserveLimit = 8192;
+
+    /// <summary>Pages the buffer holds without growing.</summary>
+    public int Capacity => _buffer.Length / 4096;
+
+    /// <summary>
+    /// Makes room for <paramref name="pages"/> pages (the staged content is lost: call it between epochs, with the
+    /// domain running), so that a later <see cref="Stage"/> does not allocate or touch fresh memory in the pause.
+    /// </summary>
+    public void Reserve(int pages)
+    {
+        if (pages <= Capacity) return;
+        _buffer = Touched(pages);
+        _count = 0;
+    }
+
+    private static byte[] Touched(int pages)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(checked(pages * 4096));
+        for (int i = 0; i < buffer.Length; i += 4096) buffer[i] = 0;
+        return buffer;
+    }
+
     /// <summary>Copies pages <paramref name="pfns"/> (ascending) out of <paramref name="source"/>; the array is kept.</summary>
     public void Stage(IPageSource source, ulong[] pfns)
     {
-        long need = (long)pfns.Length * 4096;
-        if (need > _buffer.Length)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(need * 2, int.MaxValue - 4096));
-        }
+        if (pfns.Length > Capacity) _buffer = Touched(pfns.Length); // in the pause: only when Reserve fell short
         for (int i = 0; i < pfns.Length; i++) source.GetPage(pfns[i]).CopyTo(_buffer.AsSpan(i * 4096, 4096));
         _pfns = pfns;
         _count = pfns.Length;
@@ -60,5 +80,5 @@ internal sealed class StagedPages : IPageSource, IDisposable
         return _buffer.AsSpan(i * 4096, 4096);
     }
 
-    public void Dispose() => ArrayPool<byte>.Shared.Return(_buffer);
+    public void Dispose() => _buffer = [];
 }
