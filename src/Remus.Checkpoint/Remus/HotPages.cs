@@ -125,7 +125,8 @@ internal sealed class HotPages
             _runs.Add((start, pfn - start));
         }
         if (_runs.Count <= _maxRuns) return;
-        _runs.Sort((a, b) => b.Length.CompareTo(a.Length));
+        // Longest first, then lowest address: the same runs stay untracked from epoch to epoch.
+        _runs.Sort((a, b) => a.Length != b.Length ? b.Length.CompareTo(a.Length) : a.Start.CompareTo(b.Start));
         for (int i = _maxRuns; i < _runs.Count; i++)
             for (ulong pfn = _runs[i].Start; pfn < _runs[i].Start + _runs[i].Length; pfn++)
                 _untracked[pfn >> 6] &= ~(1UL << (int)(pfn & 63));

@@ -190,10 +190,10 @@ public sealed class RemusPrimary : IDisposable
             if (!ack.Value.Confirms(sent)) throw new ProtectionException($"the backup acknowledged epoch {ack.Value.Epoch}, expected {sent.Epoch}");
         }
         _console.Release(_epoch);
-        if (_stagedThisEpoch * 2 > _staged.Capacity) _staged.Reserve(_stagedThisEpoch * 2); // grow now, not in a pause
         double ackMs = (Stopwatch.GetTimestamp() - t1) * 1000.0 / Stopwatch.Frequency;
         _counters.Record(_pauseTicks * 1000.0 / Stopwatch.Frequency, ackMs, _writer.Statistics.BytesWritten - before,
             _writer.Statistics.CompressionRatio, _staged.Count);
+        if (_stagedThisEpoch > _staged.Capacity / 2) _staged.Reserve(2L * _stagedThisEpoch > int.MaxValue ? int.MaxValue : 2 * _stagedThisEpoch); // grow now, not in a pause
         _epoch++;
     }
 

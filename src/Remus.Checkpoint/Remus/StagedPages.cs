@@ -23,6 +23,9 @@ internal sealed class StagedPages : IPageSource, IDisposable
     /// <summary>Most pages reserved ahead of need at the start of protection (32 MiB).</summary>
     public const int ReserveLimit = 8192;
 
+    /// <summary>Most pages one epoch can stage (one array: 2 GiB).</summary>
+    public static readonly int MaxPages = Array.MaxLength / 4096;
+
     /// <summary>Pages the buffer holds without growing.</summary>
     public int Capacity => _buffer.Length / 4096;
 
@@ -32,6 +35,7 @@ internal sealed class StagedPages : IPageSource, IDisposable
     /// </summary>
     public void Reserve(int pages)
     {
+        pages = Math.Min(pages, MaxPages);
         if (pages <= Capacity) return;
         _buffer = Touched(pages);
         _count = 0;
@@ -47,6 +51,8 @@ internal sealed class StagedPages : IPageSource, IDisposable
     /// <summary>Copies pages <paramref name="pfns"/> (ascending) out of <paramref name="source"/>; the array is kept.</summary>
     public void Stage(IPageSource source, ulong[] pfns)
     {
+        if (pfns.Length > MaxPages)
+            throw new InvalidOperationException($"{pfns.Length} dirty pages in one epoch: more than a checkpoint can stage ({MaxPages})");
         if (pfns.Length > Capacity) _buffer = Touched(pfns.Length); // in the pause: only when Reserve fell short
         for (int i = 0; i < pfns.Length; i++) source.GetPage(pfns[i]).CopyTo(_buffer.AsSpan(i * 4096, 4096));
         _pfns = pfns;

@@ -57,6 +57,10 @@ public sealed unsafe partial class ChildProcess : IDisposable
             Check(posix_spawn_file_actions_adddup2(actions, fds[0], 0), "adddup2");
             Check(posix_spawn_file_actions_adddup2(actions, fds[3], 1), "adddup2");
             Check(posix_spawn_file_actions_adddup2(actions, fds[5], 2), "adddup2");
+            // Nothing else of ours goes to the command: a VMM holds descriptors that are deliberately inheritable
+            // (the guest RAM memfd, for its vCPU stub), and ssh has no business keeping guest memory alive.
+            try { Check(posix_spawn_file_actions_addclosefrom_np(actions, 3), "addclosefrom"); }
+            catch (EntryPointNotFoundException) { /* glibc < 2.34: those descriptors stay open in the command */ }
             // A clean signal state in the child, whatever the runtime set here.
             Check(posix_spawnattr_init(attr), "posix_spawnattr_init");
             Check(posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK), "posix_spawnattr_setflags");
@@ -137,6 +141,9 @@ public sealed unsafe partial class ChildProcess : IDisposable
 
     [LibraryImport(Lib)]
     private static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newfd);
+
+    [LibraryImport(Lib)]
+    private static partial int posix_spawn_file_actions_addclosefrom_np(void* actions, int from);
 
     [LibraryImport(Lib)]
     private static partial int posix_spawn_file_actions_destroy(void* actions);

@@ -49,4 +49,25 @@ public class ChildProcessTests
         var disposed = Task.Run(child.Dispose);
         Assert.True(disposed.Wait(TimeSpan.FromSeconds(2)), "Dispose waited for the blocked reader");
     }
+
+    [Fact]
+    public void The_command_inherits_only_its_three_pipes()
+    {
+        // An inheritable descriptor of ours (as the guest RAM memfd of a VMM is): dup2 clears close-on-exec.
+        using var file = File.OpenHandle("/dev/null");
+        const int inheritable = 217;
+        Assert.Equal(inheritable, HostOs.dup2((int)file.DangerousGetHandle(), inheritable));
+        try
+        {
+            using var child = ChildProcess.StartShell("ls /proc/self/fd");
+            child.Stdin.Dispose();
+            var fds = new StreamReader(child.Stdout).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.DoesNotContain(inheritable.ToString(), fds);
+            Assert.True(fds.Length <= 4, $"the command has descriptors {string.Join(' ', fds)} (want 0 1 2 and ls's own)");
+        }
+        finally
+        {
+            HostOs.close(inheritable);
+        }
+    }
 }
