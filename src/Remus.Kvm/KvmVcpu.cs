@@ -103,41 +103,31 @@ public sealed unsafe class KvmVcpu : IDisposable
 
     // ---- registers -------------------------------------------------------------------------------------------
 
-    public KvmRegs GetRegs()
+    /// <summary>An ioctl that fills one fixed-size struct (the KVM_GET_* of vCPU state).</summary>
+    private T Get<T>(ulong request) where T : unmanaged
     {
-        KvmRegs r;
-        Ioctl.Ptr(Fd, KvmIoctls.KVM_GET_REGS, &r);
-        return r;
+        T value;
+        Ioctl.Ptr(Fd, request, &value);
+        return value;
     }
 
-    public void SetRegs(in KvmRegs regs)
+    /// <summary>An ioctl that reads one fixed-size struct (the KVM_SET_* of vCPU state).</summary>
+    private void Set<T>(ulong request, in T value) where T : unmanaged
     {
-        fixed (KvmRegs* p = &regs) Ioctl.Ptr(Fd, KvmIoctls.KVM_SET_REGS, p);
+        fixed (T* p = &value) Ioctl.Ptr(Fd, request, p);
     }
 
-    public KvmSregs GetSregs()
-    {
-        KvmSregs s;
-        Ioctl.Ptr(Fd, KvmIoctls.KVM_GET_SREGS, &s);
-        return s;
-    }
+    public KvmRegs GetRegs() => Get<KvmRegs>(KvmIoctls.KVM_GET_REGS);
 
-    public void SetSregs(in KvmSregs sregs)
-    {
-        fixed (KvmSregs* p = &sregs) Ioctl.Ptr(Fd, KvmIoctls.KVM_SET_SREGS, p);
-    }
+    public void SetRegs(in KvmRegs regs) => Set(KvmIoctls.KVM_SET_REGS, in regs);
 
-    public KvmFpu GetFpu()
-    {
-        KvmFpu f;
-        Ioctl.Ptr(Fd, KvmIoctls.KVM_GET_FPU, &f);
-        return f;
-    }
+    public KvmSregs GetSregs() => Get<KvmSregs>(KvmIoctls.KVM_GET_SREGS);
 
-    public void SetFpu(in KvmFpu fpu)
-    {
-        fixed (KvmFpu* p = &fpu) Ioctl.Ptr(Fd, KvmIoctls.KVM_SET_FPU, p);
-    }
+    public void SetSregs(in KvmSregs sregs) => Set(KvmIoctls.KVM_SET_SREGS, in sregs);
+
+    public KvmFpu GetFpu() => Get<KvmFpu>(KvmIoctls.KVM_GET_FPU);
+
+    public void SetFpu(in KvmFpu fpu) => Set(KvmIoctls.KVM_SET_FPU, in fpu);
 
     /// <summary>KVM_GET_XSAVE2 (with KVM_CAP_XSAVE2) or KVM_GET_XSAVE into a new <see cref="XsaveSize"/>-byte array.</summary>
     public byte[] GetXsave()
@@ -176,17 +166,9 @@ public sealed unsafe class KvmVcpu : IDisposable
         fixed (byte* p = buffer) Ioctl.Ptr(Fd, KvmIoctls.KVM_SET_XSAVE, p);
     }
 
-    public KvmXcrs GetXcrs()
-    {
-        KvmXcrs x;
-        Ioctl.Ptr(Fd, KvmIoctls.KVM_GET_XCRS, &x);
-        return x;
-    }
+    public KvmXcrs GetXcrs() => Get<KvmXcrs>(KvmIoctls.KVM_GET_XCRS);
 
-    public void SetXcrs(in KvmXcrs xcrs)
-    {
-        fixed (KvmXcrs* p = &xcrs) Ioctl.Ptr(Fd, KvmIoctls.KVM_SET_XCRS, p);
-    }
+    public void SetXcrs(in KvmXcrs xcrs) => Set(KvmIoctls.KVM_SET_XCRS, in xcrs);
 
     /// <summary>
     /// KVM_GET_MSRS: reads the MSRs whose <see cref="KvmMsrEntry.Index"/> is set, in place. Returns how many were read:
@@ -257,54 +239,22 @@ public sealed unsafe class KvmVcpu : IDisposable
         }
     }
 
-    public KvmVcpuEvents GetVcpuEvents()
-    {
-        KvmVcpuEvents e;
-        Ioctl.Ptr(Fd, KvmIoctls.KVM_GET_VCPU_EVENTS, &e);
-        return e;
-    }
+    public KvmVcpuEvents GetVcpuEvents() => Get<KvmVcpuEvents>(KvmIoctls.KVM_GET_VCPU_EVENTS);
 
-    public void SetVcpuEvents(in KvmVcpuEvents events)
-    {
-        fixed (KvmVcpuEvents* p = &events) Ioctl.Ptr(Fd, KvmIoctls.KVM_SET_VCPU_EVENTS, p);
-    }
+    public void SetVcpuEvents(in KvmVcpuEvents events) => Set(KvmIoctls.KVM_SET_VCPU_EVENTS, in events);
 
-    public KvmMpState GetMpState()
-    {
-        KvmMpState s;
-        Ioctl.Ptr(Fd, KvmIoctls.KVM_GET_MP_STATE, &s);
-        return s;
-    }
+    public KvmMpState GetMpState() => Get<KvmMpState>(KvmIoctls.KVM_GET_MP_STATE);
 
-    public void SetMpState(in KvmMpState state)
-    {
-        fixed (KvmMpState* p = &state) Ioctl.Ptr(Fd, KvmIoctls.KVM_SET_MP_STATE, p);
-    }
+    public void SetMpState(in KvmMpState state) => Set(KvmIoctls.KVM_SET_MP_STATE, in state);
 
-    public KvmDebugRegs GetDebugRegs()
-    {
-        KvmDebugRegs d;
-        Ioctl.Ptr(Fd, KvmIoctls.KVM_GET_DEBUGREGS, &d);
-        return d;
-    }
+    public KvmDebugRegs GetDebugRegs() => Get<KvmDebugRegs>(KvmIoctls.KVM_GET_DEBUGREGS);
 
-    public void SetDebugRegs(in KvmDebugRegs debugRegs)
-    {
-        fixed (KvmDebugRegs* p = &debugRegs) Ioctl.Ptr(Fd, KvmIoctls.KVM_SET_DEBUGREGS, p);
-    }
+    public void SetDebugRegs(in KvmDebugRegs debugRegs) => Set(KvmIoctls.KVM_SET_DEBUGREGS, in debugRegs);
 
     /// <summary>KVM_GET_LAPIC (needs an in-kernel irqchip, <see cref="KvmVm.CreateIrqchip"/>; EINVAL otherwise).</summary>
-    public KvmLapicState GetLapic()
-    {
-        KvmLapicState l;
-        Ioctl.Ptr(Fd, KvmIoctls.KVM_GET_LAPIC, &l);
-        return l;
-    }
+    public KvmLapicState GetLapic() => Get<KvmLapicState>(KvmIoctls.KVM_GET_LAPIC);
 
-    public void SetLapic(in KvmLapicState lapic)
-    {
-        fixed (KvmLapicState* p = &lapic) Ioctl.Ptr(Fd, KvmIoctls.KVM_SET_LAPIC, p);
-    }
+    public void SetLapic(in KvmLapicState lapic) => Set(KvmIoctls.KVM_SET_LAPIC, in lapic);
 
     // ---- CPUID -----------------------------------------------------------------------------------------------
 

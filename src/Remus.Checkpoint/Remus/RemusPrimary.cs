@@ -193,7 +193,7 @@ public sealed class RemusPrimary : IDisposable
         double ackMs = (Stopwatch.GetTimestamp() - t1) * 1000.0 / Stopwatch.Frequency;
         _counters.Record(_pauseTicks * 1000.0 / Stopwatch.Frequency, ackMs, _writer.Statistics.BytesWritten - before,
             _writer.Statistics.CompressionRatio, _staged.Count);
-        if (_stagedThisEpoch > _staged.Capacity / 2) _staged.Reserve(2L * _stagedThisEpoch > int.MaxValue ? int.MaxValue : 2 * _stagedThisEpoch); // grow now, not in a pause
+        if (_stagedThisEpoch > _staged.Capacity / 2) _staged.Reserve((int)Math.Min(2L * _stagedThisEpoch, StagedPages.MaxPages)); // grow now, not in a pause
         _epoch++;
     }
 
