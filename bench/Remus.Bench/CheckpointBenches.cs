@@ -230,7 +230,7 @@ static class CheckpointBenches
         d.Domain.Kill();
         a.Socket.Close();
         watch.Wait();
-        using var takeover = new Running(backup.Domain!);
+        using var takeover = new Running((SandboxDomain)backup.Domain!);
         double ms = sw.Elapsed.TotalMilliseconds;
         primary.Dispose();
         d.Dispose();

@@ -14,7 +14,7 @@ public sealed record SaveResult(long Pages, long Bytes, TimeSpan Elapsed);
 public static class DomainSave
 {
     /// <summary>Writes a paused domain to <paramref name="output"/>. The caller pauses it and decides what follows.</summary>
-    public static SaveResult Save(SandboxDomain domain, System.IO.Stream output, ReadOnlyMemory<byte> config, bool compress = true)
+    public static SaveResult Save(ICheckpointable domain, System.IO.Stream output, ReadOnlyMemory<byte> config, bool compress = true)
     {
         if (domain.State != DomainState.Paused) throw new InvalidOperationException("pause the domain before saving it");
         var sw = Stopwatch.StartNew();
@@ -22,7 +22,7 @@ public static class DomainSave
         writer.WriteHeader(new StreamHeader(config));
         var bitmap = new ulong[domain.DirtyBitmapWords];
         domain.MarkPopulatedPages(bitmap);
-        var pfns = DomainPages.Set(bitmap, domain.PageCount);
+        var pfns = DomainPages.Set(bitmap, domain);
         writer.WritePages(pfns, new DomainPages(domain));
         writer.WriteVcpuState(domain.CaptureVcpuState());
         writer.WriteKernelState(domain.CaptureKernelState());
@@ -37,7 +37,7 @@ public static class DomainSave
     /// (an incoming domain: <see cref="SandboxDomain.CreateIncoming"/>). The result is paused, ready to run; on any
     /// error nothing is left (the domain is disposed) and a clear exception says why.
     /// </summary>
-    public static SandboxDomain Restore(System.IO.Stream input, Func<ReadOnlyMemory<byte>, SandboxDomain> build)
+    public static T Restore<T>(System.IO.Stream input, Func<ReadOnlyMemory<byte>, T> build) where T : ICheckpointable
     {
         var reader = new CheckpointReader(input);
         var header = reader.ReadHeader();

@@ -18,6 +18,8 @@ public sealed partial class SandboxDomain
     /// <summary>The first page that belongs to the program (everything below is the platform's).</summary>
     public static ulong FirstPage => GuestMemory.UserBase / GuestMemory.PageSize;
 
+    ulong ICheckpointable.ProgramFirstPage => FirstPage;
+
     /// <summary>Words in a dirty bitmap covering every guest page.</summary>
     public int DirtyBitmapWords => _memory.BitmapWords;
 

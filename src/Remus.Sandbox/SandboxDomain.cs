@@ -13,7 +13,7 @@ namespace Remus.Sandbox;
 /// from any other thread. The vCPU lives on a thread of its own (ptrace and KVM bind a vCPU to one thread), which
 /// Run() starts and waits for.
 /// </summary>
-public sealed partial class SandboxDomain : IDisposable
+public sealed partial class SandboxDomain : ICheckpointable
 {
     private readonly GuestMemory _memory;
     private readonly SandboxKernel _kernel;

@@ -14,7 +14,7 @@ public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream
     private readonly AckWriter _acks = new(back);
 
     /// <summary>Reads the whole migration. <paramref name="build"/> makes the incoming domain from the stream's config.</summary>
-    public SandboxDomain Receive(Func<ReadOnlyMemory<byte>, SandboxDomain> build)
+    public T Receive<T>(Func<ReadOnlyMemory<byte>, T> build) where T : ICheckpointable
     {
         var reader = new CheckpointReader(forward);
         var header = reader.ReadHeader();

@@ -14,7 +14,7 @@ namespace Remus.Checkpoint.Migration;
 /// what it had. After END went out the outcome is the target's: if its confirmation does not come, the domain is
 /// left paused here (never running twice) and the error says so.
 /// </summary>
-public sealed class MigrationSender(SandboxDomain domain, System.IO.Stream forward, System.IO.Stream back, MigrationOptions options)
+public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream forward, System.IO.Stream back, MigrationOptions options)
 {
     public event Action<MigrationProgress>? Progress;
 
@@ -43,7 +43,7 @@ public sealed class MigrationSender(SandboxDomain domain, System.IO.Stream forwa
             domain.Pause();
             paused = true;
             domain.HarvestDirty(bitmap);
-            pfns = DomainPages.Set(bitmap, domain.PageCount);
+            pfns = DomainPages.Set(bitmap, domain);
             writer.WritePages(pfns, pages);
             writer.WriteVcpuState(domain.CaptureVcpuState());
             writer.WriteKernelState(domain.CaptureKernelState());

@@ -28,7 +28,7 @@ internal static class PreCopy
     /// Runs the rounds. On return <paramref name="dirty"/> holds the pages dirtied since the last round (not sent);
     /// the caller pauses, harvests once more into it and sends the rest with the state. Returns the next epoch number.
     /// </summary>
-    public static ulong Run(SandboxDomain domain, CheckpointWriter writer, ulong[] dirty, int maxRounds, int stopCopyPages,
+    public static ulong Run(ICheckpointable domain, CheckpointWriter writer, ulong[] dirty, int maxRounds, int stopCopyPages,
         Action<MigrationProgress>? progress, ref long pagesSent)
     {
         bool wasPaused = domain.State == DomainState.Paused;
@@ -44,7 +44,7 @@ internal static class PreCopy
         }
 
         var pages = new DomainPages(domain);
-        ulong[] pfns = DomainPages.Set(dirty, domain.PageCount);
+        ulong[] pfns = DomainPages.Set(dirty, domain);
         long previous = long.MaxValue;
         for (int round = 0; ; round++)
         {
@@ -53,7 +53,7 @@ internal static class PreCopy
             writer.EndCheckpoint((ulong)round);
             pagesSent += pfns.Length;
             domain.HarvestDirty(dirty);
-            var next = DomainPages.Set(dirty, domain.PageCount);
+            var next = DomainPages.Set(dirty, domain);
             bool stop = next.Length <= stopCopyPages || round + 1 >= maxRounds || (round > 0 && next.Length >= previous);
             progress?.Invoke(new MigrationProgress(round, pagesSent, writer.Statistics.BytesWritten, pfns.Length, next.Length, stop));
             if (stop) return (ulong)round + 1;

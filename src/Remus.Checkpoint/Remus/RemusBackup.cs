@@ -31,14 +31,14 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
     private readonly AckWriter _acks = new(back);
     private byte[] _lastOutput = [];
 
-    public SandboxDomain? Domain { get; private set; }
+    public ICheckpointable? Domain { get; private set; }
     public ulong? LastCheckpoint { get; private set; }
     public long Checkpoints { get; private set; }
 
     /// <summary>The reason the primary was declared lost.</summary>
     public string? LossReason { get; private set; }
 
-    public BackupOutcome Watch(Func<ReadOnlyMemory<byte>, SandboxDomain> build)
+    public BackupOutcome Watch(Func<ReadOnlyMemory<byte>, ICheckpointable> build)
     {
         var reader = new CheckpointReader(forward);
         long lastBytes = -1;
@@ -63,6 +63,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
             {
                 using (epoch)
                 {
+                    options.OnStep?.Invoke(RemusStep.BackupReceived, epoch.Number);
                     epoch.ApplyTo(pages);
                     if (epoch.KernelState == null || epoch.VcpuStates.Count == 0)
                     {
@@ -74,7 +75,9 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
                     _lastOutput = output;
                     LastCheckpoint = epoch.Number;
                     Checkpoints++;
+                    options.OnStep?.Invoke(RemusStep.BackupApplied, epoch.Number);
                     _acks.WriteAck(epoch);
+                    options.OnStep?.Invoke(RemusStep.BackupAcked, epoch.Number);
                 }
             }
             Discard();

@@ -26,4 +26,10 @@ public sealed record RemusOptions
 
     /// <summary>Most initial pre-copy rounds before the first checkpoint.</summary>
     public int MaxInitialRounds { get; init; } = 10;
+
+    /// <summary>
+    /// Called at each <see cref="RemusStep"/> with the epoch number, on the thread that reached it (null: nothing).
+    /// For fault injection and tracing; an exception thrown here acts as a crash of that side at that point.
+    /// </summary>
+    public Action<RemusStep, ulong>? OnStep { get; init; }
 }

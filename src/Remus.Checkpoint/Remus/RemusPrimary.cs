@@ -22,7 +22,7 @@ namespace Remus.Checkpoint.Remus;
 /// </summary>
 public sealed class RemusPrimary : IDisposable
 {
-    private readonly SandboxDomain _domain;
+    private readonly ICheckpointable _domain;
     private readonly OutputCommitConsole _console;
     private readonly System.IO.Stream _forward;
     private readonly AckPump? _acks;
@@ -41,7 +41,7 @@ public sealed class RemusPrimary : IDisposable
     private int _stagedThisEpoch;
 
     /// <param name="back">the backup's acks (the reverse direction of the channel); null with a blackhole</param>
-    public RemusPrimary(SandboxDomain domain, OutputCommitConsole console, System.IO.Stream forward, System.IO.Stream? back, RemusOptions options)
+    public RemusPrimary(ICheckpointable domain, OutputCommitConsole console, System.IO.Stream forward, System.IO.Stream? back, RemusOptions options)
     {
         _domain = domain;
         _console = console;
@@ -76,7 +76,8 @@ public sealed class RemusPrimary : IDisposable
         {
             _writer.WriteHeader(new StreamHeader(config));
             long sent = 0;
-            _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256, Progress, ref sent);
+            _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256,
+                p => { _options.OnStep?.Invoke(RemusStep.SyncRound, (ulong)p.Round); Progress?.Invoke(p); }, ref sent);
             // Room to stage what the program has populated (up to 32 MiB), touched now rather than in a pause.
             _staged.Reserve((int)Math.Min(sent, StagedPages.ReserveLimit));
             // Each initial-sync round may take a while to apply on the backup (all of memory at first): allow 4x --timeout.
@@ -148,17 +149,19 @@ public sealed class RemusPrimary : IDisposable
     /// <summary>The seed's suspend callback: pause, harvest, copy out, close the output epoch.</summary>
     private bool Suspend()
     {
+        _options.OnStep?.Invoke(RemusStep.BeforeSuspend, _epoch);
         long t0 = Stopwatch.GetTimestamp();
         _domain.Pause();
         if (_domain.State == DomainState.Exited) return false;
         _domain.HarvestDirty(_dirty);
-        var pfns = DomainPages.Set(_dirty, _domain.PageCount);
+        var pfns = DomainPages.Set(_dirty, _domain);
         Array.Clear(_dirty);
         _staged.Stage(_pages, pfns);
         _stagedThisEpoch = pfns.Length;
         _vcpu = _domain.CaptureVcpuState();
         _kernel = RemusState.Compose(_domain.CaptureKernelState(), _console.SealEpoch(_epoch));
         _pauseTicks = Stopwatch.GetTimestamp() - t0;
+        _options.OnStep?.Invoke(RemusStep.Staged, _epoch);
         return true;
     }
 
@@ -169,6 +172,7 @@ public sealed class RemusPrimary : IDisposable
     private void Postcopy()
     {
         _domain.Unpause();
+        _options.OnStep?.Invoke(RemusStep.Resumed, _epoch);
         if (_hot == null) return;
         _hot.Filter(_staged, _epoch);
         _domain.SetUntracked(_hot.Untracked);
@@ -179,17 +183,21 @@ public sealed class RemusPrimary : IDisposable
     {
         long before = _writer.Statistics.BytesWritten;
         _writer.WritePages(_staged.Pfns, _staged);
+        _options.OnStep?.Invoke(RemusStep.PagesSent, _epoch);
         _writer.WriteVcpuState(_vcpu);
         _writer.WriteKernelState(_kernel);
         var sent = _writer.EndCheckpoint(_epoch);
         long t1 = Stopwatch.GetTimestamp();
+        _options.OnStep?.Invoke(RemusStep.EndSent, _epoch);
         if (_acks != null)
         {
             var ack = _acks.Next(_options.Timeout, "the backup's acknowledgement");
             if (ack == null) throw new ProtectionException("the backup closed the connection");
             if (!ack.Value.Confirms(sent)) throw new ProtectionException($"the backup acknowledged epoch {ack.Value.Epoch}, expected {sent.Epoch}");
         }
+        _options.OnStep?.Invoke(RemusStep.Acked, _epoch);
         _console.Release(_epoch);
+        _options.OnStep?.Invoke(RemusStep.Released, _epoch);
         double ackMs = (Stopwatch.GetTimestamp() - t1) * 1000.0 / Stopwatch.Frequency;
         _counters.Record(_pauseTicks * 1000.0 / Stopwatch.Frequency, ackMs, _writer.Statistics.BytesWritten - before,
             _writer.Statistics.CompressionRatio, _staged.Count);

@@ -54,7 +54,7 @@ public class RemusEngineTests
         a.Socket.Close();
         Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(20)) ? watch.Result : throw new TimeoutException());
         backup.ReplayLastOutput(world);
-        using var takeover = new RunningDomain(backup.Domain!);
+        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
         Assert.Equal(0, takeover.Wait(TimeSpan.FromSeconds(30)));
         primary.Dispose();
         primaryDomain.Dispose();

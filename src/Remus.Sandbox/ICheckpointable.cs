@@ -1,0 +1,54 @@
+namespace Remus.Sandbox;
+
+/// <summary>
+/// The narrow interface the checkpoint engine (save/restore, migration, Remus) uses to talk to a domain (DESIGN.md
+/// §3): pause and resume, guest pages, the dirty log, and the vCPU and kernel state. <see cref="SandboxDomain"/> is
+/// the real one; the engine knows nothing else of it, so another personality, or a simulated domain in the Remus
+/// fault-injection tests, can stand in its place.
+/// </summary>
+public interface ICheckpointable : IDisposable
+{
+    DomainState State { get; }
+
+    /// <summary>Stops the vCPU and returns once it is stopped (idempotent).</summary>
+    void Pause();
+
+    /// <summary>Lets a paused vCPU go on (idempotent).</summary>
+    void Unpause();
+
+    /// <summary>Number of guest pages.</summary>
+    ulong PageCount { get; }
+
+    /// <summary>The first page that belongs to the program; pages below it are the platform's and never transferred.</summary>
+    ulong ProgramFirstPage { get; }
+
+    /// <summary>Words in a dirty bitmap covering every guest page.</summary>
+    int DirtyBitmapWords { get; }
+
+    /// <summary>Page <paramref name="pfn"/>. Consistent only while paused (pre-copy reads it live).</summary>
+    ReadOnlySpan<byte> ReadPage(ulong pfn);
+
+    /// <summary>Page <paramref name="pfn"/> to fill, on a domain being restored (before <see cref="LoadState"/>).</summary>
+    Span<byte> WritablePage(ulong pfn);
+
+    /// <summary>Starts the dirty log: from here every page written by the program or by the kernel is reported.</summary>
+    void StartDirtyLog();
+
+    /// <summary>ORs into <paramref name="bitmap"/> every program page that holds data (the rest reads as zeros).</summary>
+    void MarkPopulatedPages(Span<ulong> bitmap);
+
+    /// <summary>ORs into <paramref name="bitmap"/> the pages written since the last harvest. Safe while running.</summary>
+    void HarvestDirty(Span<ulong> bitmap);
+
+    /// <summary>A hint: pages the caller compares itself (see <see cref="SandboxDomain.SetUntracked"/>).</summary>
+    void SetUntracked(ReadOnlySpan<ulong> bitmap);
+
+    /// <summary>The vCPU's registers and extended state. Paused.</summary>
+    byte[] CaptureVcpuState();
+
+    /// <summary>The kernel's objects. Paused.</summary>
+    byte[] CaptureKernelState();
+
+    /// <summary>Applies the vCPU and kernel state of a checkpoint (after its pages).</summary>
+    void LoadState(ReadOnlySpan<byte> vcpuState, ReadOnlySpan<byte> kernelState);
+}
