@@ -19,12 +19,14 @@ namespace Remus.Toolstack;
 [JsonSerializable(typeof(DomainConfig))]
 [JsonSerializable(typeof(VmmStartRequest))]
 [JsonSerializable(typeof(VmmStartReport))]
+[JsonSerializable(typeof(HostInfo))]
 internal sealed partial class ToolstackJson : JsonSerializerContext
 {
     /// <summary>Indented output for people (list --json).</summary>
     public static ToolstackJson Indented { get; } = new(new JsonSerializerOptions
     {
         WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // "+" and "µ" as themselves
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Converters = { new RunStateJsonConverter(), new PlatformKindJsonConverter() },
     });
