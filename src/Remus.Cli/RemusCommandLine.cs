@@ -25,6 +25,7 @@ internal static class RemusCommandLine
             MigrateCommand.Build(),
             MigrateReceiveCommand.Build(),
             ProtectCommand.Build(),
+            InfoCommand.Build(),
             HiddenVmmCommand.Build(),
         };
         // A fixed help width: asking the terminal for its width would make .NET initialize it (escape codes).

@@ -21,7 +21,7 @@ public sealed record DomainSpec
     /// <summary>Guest RAM in MiB.</summary>
     public int MemoryMiB { get; init; } = 128;
 
-    /// <summary>How the vCPU runs (KVM or ptrace); Auto picks KVM when the host has it.</summary>
+    /// <summary>How the vCPU runs (KVM or ptrace); Auto lets <see cref="Remus.Sandbox.Platform.PlatformSelection"/> choose.</summary>
     public Remus.Sandbox.Platform.PlatformKind Platform { get; init; } = Remus.Sandbox.Platform.PlatformKind.Auto;
 
     public const int MinMemoryMiB = 4;

@@ -32,6 +32,9 @@ public sealed partial class SandboxDomain : ICheckpointable
 
     public DomainSpec Spec { get; }
 
+    /// <summary>The platform the vCPU runs on and why (set by <see cref="Create"/>).</summary>
+    public PlatformChoice Platform { get; private set; } = new(PlatformKind.Auto, "not chosen yet");
+
     /// <summary>Where the domain's own remarks go (unsupported syscalls, faults): the VMM log, not the console.</summary>
     public Action<string>? Log
     {
@@ -140,7 +143,8 @@ public sealed partial class SandboxDomain : ICheckpointable
     {
         try
         {
-            _vcpu = PlatformSelector.CreateVcpu(_memory, Spec.Platform);
+            _vcpu = PlatformSelector.CreateVcpu(_memory, Spec.Platform, out var choice);
+            Platform = choice;
             ref var r = ref _vcpu.Regs;
             ulong cs = r.Cs, ss = r.Ss, ds = r.Ds;
             r = default;

@@ -2,18 +2,19 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
 using Remus.Toolstack;
 
 namespace Remus.Cli.Commands;
 
-/// <summary><c>remus run [--memory MB] [--env K=V]... [--file PATH]... &lt;program&gt; [args...]</c></summary>
+/// <summary><c>remus run [--memory MB] [--platform auto|kvm|ptrace] [--env K=V]... [--file PATH]... &lt;program&gt; [args...]</c></summary>
 internal static class RunCommand
 {
     /// <summary>What `remus run` itself exits with when it fails (as env, nohup and docker run do): not a status the
     /// program is likely to use.</summary>
     public const int RunFailureStatus = 125;
 
-    private static readonly string[] ValueOptions = ["--memory", "-m", "--env", "-e", "--file", "-f"];
+    private static readonly string[] ValueOptions = ["--memory", "-m", "--platform", "--env", "-e", "--file", "-f"];
 
     public static Command Build()
     {
@@ -23,6 +24,14 @@ internal static class RunCommand
             HelpName = "MiB",
             DefaultValueFactory = _ => 128,
             CustomParser = ParseMemory,
+        };
+        var platform = new Option<PlatformKind>("--platform")
+        {
+            Description = "How the vCPU runs: auto (KVM if it passes its self-test and is cheaper, else ptrace), kvm or ptrace. " +
+                          $"Default: ${PlatformSelection.EnvironmentVariable}, else auto.",
+            HelpName = "auto|kvm|ptrace",
+            DefaultValueFactory = _ => PlatformKind.Auto,
+            CustomParser = ParsePlatform,
         };
         var env = new Option<string[]>("--env", "-e")
         {
@@ -55,7 +64,7 @@ internal static class RunCommand
             "Run a program in a domain in the foreground: its stdout and stderr are ours, it reads our stdin, and remus " +
             "exits with its exit status (128+n when a signal n ended it; 125 when remus itself fails).")
         {
-            memory, env, file, program, args,
+            memory, platform, env, file, program, args,
         };
         command.SetAction(parse => Cli.Guard(() =>
         {
@@ -72,6 +81,7 @@ internal static class RunCommand
                 Env = (parse.GetValue(env) ?? []).Select(SplitPair).ToList(),
                 Files = files,
                 MemoryMiB = parse.GetValue(memory),
+                Platform = parse.GetValue(platform),
             };
             return ForegroundRunner.Run(spec);
         }, RunFailureStatus));
@@ -82,6 +92,14 @@ internal static class RunCommand
     {
         var equals = pair.IndexOf('=');
         return new(pair[..equals], pair[(equals + 1)..]);
+    }
+
+    private static PlatformKind ParsePlatform(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+        if (PlatformSelection.Parse(text) is { } kind && text == PlatformSelection.NameOf(kind)) return kind;
+        result.AddError($"--platform wants auto, kvm or ptrace, not '{text}'");
+        return PlatformKind.Auto;
     }
 
     private static int ParseMemory(ArgumentResult result)

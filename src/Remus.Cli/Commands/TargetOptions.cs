@@ -20,6 +20,8 @@ internal sealed class TargetOptions
     {
         string? tcp = parse.GetValue(Tcp);
         if (tcp == null && string.IsNullOrEmpty(host)) return null;
-        return new MigrationTarget { Host = host ?? tcp!, SshCommand = parse.GetValue(Ssh), Tcp = tcp, Debug = parse.GetValue(Debug) };
+        // The VMM runs the receiver command, but in our working directory and environment (as xl runs it itself).
+        return new MigrationTarget { Host = host ?? tcp!, SshCommand = parse.GetValue(Ssh), Tcp = tcp, Debug = parse.GetValue(Debug) }
+            .WithCaller();
     }
 }

@@ -29,19 +29,39 @@ public sealed unsafe partial class ChildProcess : IDisposable
     /// <summary>The command's stderr.</summary>
     public Stream Stderr { get; }
 
+    private readonly ManualResetEventSlim _exited = new();
+    private int _exitStatus = -1;
+
     private ChildProcess(int pid, int stdin, int stdout, int stderr)
     {
         Pid = pid;
         Stdin = new AnonymousPipeClientStream(PipeDirection.Out, new SafePipeHandle(stdin, true));
         Stdout = new AnonymousPipeClientStream(PipeDirection.In, new SafePipeHandle(stdout, true));
         Stderr = new AnonymousPipeClientStream(PipeDirection.In, new SafePipeHandle(stderr, true));
-        new Thread(() => { int status; while (waitpid(pid, &status, 0) < 0 && Marshal.GetLastPInvokeError() == 4) { } })
+        new Thread(() =>
+        {
+            int status = 0, rc;
+            while ((rc = waitpid(pid, &status, 0)) < 0 && Marshal.GetLastPInvokeError() == 4) { }
+            if (rc == pid) _exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
+            _exited.Set();
+        })
         { IsBackground = true, Name = $"reap {pid}" }.Start();
     }
 
+    /// <summary>Waits up to <paramref name="timeout"/> for the command to end; its exit status (128+n for a signal n),
+    /// or null if it still runs.</summary>
+    public int? WaitForExit(TimeSpan timeout) => _exited.Wait(timeout) && _exitStatus >= 0 ? _exitStatus : null;
+
     /// <summary>Runs <c>/bin/sh -c <paramref name="command"/></c> with the current environment.</summary>
     /// <exception cref="IOException">the command could not be started (one sentence with the reason)</exception>
-    public static ChildProcess StartShell(string command)
+    public static ChildProcess StartShell(string command) => StartShell(command, null, null);
+
+    /// <summary>
+    /// Runs <c>/bin/sh -c <paramref name="command"/></c> in <paramref name="workingDirectory"/> (null: ours) with
+    /// exactly <paramref name="environment"/> (null: ours).
+    /// </summary>
+    /// <exception cref="IOException">the command could not be started (one sentence with the reason)</exception>
+    public static ChildProcess StartShell(string command, string? workingDirectory, IReadOnlyDictionary<string, string>? environment)
     {
         int* fds = stackalloc int[6];
         for (int i = 0; i < 6; i++) fds[i] = -1;
@@ -61,6 +81,12 @@ public sealed unsafe partial class ChildProcess : IDisposable
             // (the guest RAM memfd, for its vCPU stub), and ssh has no business keeping guest memory alive.
             try { Check(posix_spawn_file_actions_addclosefrom_np(actions, 3), "addclosefrom"); }
             catch (EntryPointNotFoundException) { /* glibc < 2.34: those descriptors stay open in the command */ }
+            if (workingDirectory != null)
+            {
+                // glibc >= 2.29; the chdir happens in the child, so a bad directory fails the spawn with its errno.
+                try { Check(posix_spawn_file_actions_addchdir_np(actions, workingDirectory), "addchdir"); }
+                catch (EntryPointNotFoundException) { throw new IOException($"cannot run '{command}' in '{workingDirectory}': this C library cannot start a process in another directory"); }
+            }
             // A clean signal state in the child, whatever the runtime set here.
             Check(posix_spawnattr_init(attr), "posix_spawnattr_init");
             Check(posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK), "posix_spawnattr_setflags");
@@ -75,16 +101,20 @@ public sealed unsafe partial class ChildProcess : IDisposable
                 strings.Add(p);
                 return p;
             }
-            var env = Environment.GetEnvironmentVariables();
+            var env = environment?.Select(e => $"{e.Key}={e.Value}").ToList()
+                      ?? Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}").ToList();
             nint* argv = stackalloc nint[4] { Utf8("/bin/sh"), Utf8("-c"), Utf8(command), 0 };
             var envp = new nint[env.Count + 1];
             int n = 0;
-            foreach (System.Collections.DictionaryEntry e in env) envp[n++] = Utf8($"{e.Key}={e.Value}");
+            foreach (string e in env) envp[n++] = Utf8(e);
             int pid;
             fixed (nint* ep = envp)
             {
                 int err = posix_spawn(&pid, "/bin/sh", actions, attr, argv, ep);
-                if (err != 0) throw new IOException($"cannot run '{command}': {Marshal.GetPInvokeErrorMessage(err)}");
+                if (err != 0)
+                    throw new IOException(workingDirectory is null
+                        ? $"cannot run '{command}': {Marshal.GetPInvokeErrorMessage(err)}"
+                        : $"cannot run '{command}' in '{workingDirectory}': {Marshal.GetPInvokeErrorMessage(err)}");
             }
             var child = new ChildProcess(pid, fds[1], fds[2], fds[4]);
             fds[1] = fds[2] = fds[4] = -1; // ours now
@@ -144,6 +174,9 @@ public sealed unsafe partial class ChildProcess : IDisposable
 
     [LibraryImport(Lib)]
     private static partial int posix_spawn_file_actions_addclosefrom_np(void* actions, int from);
+
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int posix_spawn_file_actions_addchdir_np(void* actions, string path);
 
     [LibraryImport(Lib)]
     private static partial int posix_spawn_file_actions_destroy(void* actions);

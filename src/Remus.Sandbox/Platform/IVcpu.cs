@@ -21,6 +21,9 @@ public interface IVcpu : IDisposable
     /// <summary>Restores what <see cref="SaveExtendedState"/> returned.</summary>
     void RestoreExtendedState(ReadOnlySpan<byte> state);
 
+    /// <summary>How <see cref="StartDirtyLog"/> tracks writes, for people (remus info): e.g. "KVM_GET_DIRTY_LOG".</summary>
+    string DirtyLogMode => "a dirty log";
+
     /// <summary>Starts tracking which guest pages the vCPU writes (idempotent). Paused, on the vCPU thread.</summary>
     void StartDirtyLog() => throw new NotSupportedException("this platform has no dirty log");
 

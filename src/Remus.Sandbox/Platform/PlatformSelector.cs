@@ -6,30 +6,26 @@ namespace Remus.Sandbox.Platform;
 /// <summary>Builds the vCPU of the chosen platform. Called on the thread that will run it.</summary>
 internal static class PlatformSelector
 {
-    public static PlatformKind Resolve(PlatformKind kind)
-    {
-        if (kind != PlatformKind.Auto) return kind;
-        return Environment.GetEnvironmentVariable("REMUS_PLATFORM")?.ToLowerInvariant() switch
-        {
-            "kvm" => PlatformKind.Kvm,
-            "ptrace" => PlatformKind.Ptrace,
-            _ => KvmPlatformAvailable(out _) ? PlatformKind.Kvm : PlatformKind.Ptrace,
-        };
-    }
-
     /// <summary>True when /dev/kvm is usable and offers every capability the KVM platform needs (probed once);
     /// otherwise <paramref name="reason"/> is one line saying what is missing.</summary>
     public static bool KvmPlatformAvailable(out string reason) => KvmPlatform.IsAvailable(out reason);
 
-    public static IVcpu CreateVcpu(GuestMemory memory, PlatformKind kind)
+    /// <summary>Chooses the platform (<see cref="PlatformSelection.Choose"/>) and builds its vCPU over
+    /// <paramref name="memory"/>.</summary>
+    /// <exception cref="SandboxException">a forced KVM that is missing or failed its self-test (one line).</exception>
+    public static IVcpu CreateVcpu(GuestMemory memory, PlatformKind kind, out PlatformChoice choice)
     {
-        switch (Resolve(kind))
-        {
-            case PlatformKind.Kvm:
-                if (!KvmPlatformAvailable(out string reason)) throw new SandboxException($"cannot use KVM: {reason}");
-                return new KvmPlatformVcpu(memory);
-            default:
-                return new PtraceVcpu(memory);
-        }
+        choice = PlatformSelection.Choose(kind);
+        return Create(memory, choice.Kind);
     }
+
+    /// <summary>A vCPU of exactly <paramref name="kind"/> (Kvm or Ptrace), no self-test.</summary>
+    public static IVcpu Create(GuestMemory memory, PlatformKind kind) => kind switch
+    {
+        PlatformKind.Kvm => KvmPlatformAvailable(out string reason)
+            ? new KvmPlatformVcpu(memory)
+            : throw new SandboxException($"cannot use KVM: {reason}"),
+        PlatformKind.Ptrace => new PtraceVcpu(memory),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a concrete platform"),
+    };
 }

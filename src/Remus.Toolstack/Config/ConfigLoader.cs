@@ -1,4 +1,5 @@
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
 using Tomlyn.Parsing;
 using Tomlyn.Syntax;
 
@@ -13,6 +14,7 @@ namespace Remus.Toolstack.Config;
 /// args = ["--port", "8080"]
 /// files = ["data/", "/etc/hosts"]   # host paths the program may read; relative to this file's folder
 /// console_log = "web.log"       # receives stdout and stderr in order (appended); relative to this file's folder
+/// platform = "auto"             # auto (default), kvm or ptrace: how the vCPU runs (REMUS_PLATFORM if auto)
 /// [env]
 /// GREETING = "hello"
 /// </code>
@@ -21,7 +23,7 @@ namespace Remus.Toolstack.Config;
 /// </summary>
 public static class ConfigLoader
 {
-    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log"];
+    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log", "platform"];
 
     public static DomainConfig Load(string path)
     {
@@ -65,6 +67,7 @@ public static class ConfigLoader
         private readonly List<KeyValuePair<string, string>> _env = [];
         private string? _name, _program, _consoleLog;
         private int _memory = DomainConfig.DefaultMemoryMiB;
+        private PlatformKind _platform = PlatformKind.Auto;
         private List<string> _args = [], _files = [];
 
         public DomainConfig Read(DocumentSyntax doc)
@@ -106,6 +109,7 @@ public static class ConfigLoader
                 Env = _env,
                 Files = _files.Select(Resolve).ToList(),
                 ConsoleLog = _consoleLog is null ? null : Resolve(_consoleLog),
+                Platform = _platform,
                 SourcePath = source,
             };
         }
@@ -145,6 +149,13 @@ public static class ConfigLoader
                     Claim(key, line);
                     _consoleLog = String(key, value, line);
                     if (_consoleLog.Length == 0) throw Error(line, "'console_log' cannot be empty");
+                    break;
+                case "platform":
+                    Claim(key, line);
+                    string platform = String(key, value, line);
+                    _platform = PlatformSelection.Parse(platform) is { } kind && platform == PlatformSelection.NameOf(kind)
+                        ? kind
+                        : throw Error(line, $"'platform' must be \"auto\", \"kvm\" or \"ptrace\", not \"{platform}\"");
                     break;
                 case "env":
                     if (value is not InlineTableSyntax inline)

@@ -1,4 +1,5 @@
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
 
 namespace Remus.Toolstack.Config;
 
@@ -34,6 +35,9 @@ public sealed record DomainConfig
     /// <summary>Absolute path of a file that receives (appended) everything the program writes to stdout and stderr.</summary>
     public string? ConsoleLog { get; init; }
 
+    /// <summary>The vCPU platform: auto (the default), kvm or ptrace (config key <c>platform</c>).</summary>
+    public PlatformKind Platform { get; init; } = PlatformKind.Auto;
+
     /// <summary>The config file this came from, if any (for messages).</summary>
     public string? SourcePath { get; init; }
 
@@ -45,5 +49,6 @@ public sealed record DomainConfig
         Env = Env,
         Files = Files,
         MemoryMiB = MemoryMiB,
+        Platform = Platform,
     };
 }

@@ -19,6 +19,21 @@ public sealed record MigrationTarget
     /// <summary>--debug: the receiver logs more.</summary>
     [JsonPropertyName("debug")] public bool Debug { get; init; }
 
+    /// <summary>The working directory the receiver command runs in: the `remus migrate`/`protect` invocation's, as
+    /// with xl (null: the VMM's own).</summary>
+    [JsonPropertyName("cwd")] public string? WorkingDirectory { get; init; }
+    /// <summary>The receiver command's environment: the invocation's (null: the VMM's own).</summary>
+    [JsonPropertyName("env")] public Dictionary<string, string>? Environment { get; init; }
+
+    /// <summary>This target with the calling process's working directory and environment, for the receiver command
+    /// (the VMM runs it, but as if the caller had: `-s '' "./remus migrate-receive"` means the caller's ./remus).</summary>
+    public MigrationTarget WithCaller() => this with
+    {
+        WorkingDirectory = System.Environment.CurrentDirectory,
+        Environment = System.Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal),
+    };
+
     /// <summary>The shell command that starts the receiver (not for TCP).</summary>
     public string ReceiverCommand
     {

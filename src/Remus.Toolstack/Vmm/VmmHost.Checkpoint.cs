@@ -11,6 +11,9 @@ namespace Remus.Toolstack.Vmm;
 /// <summary>The VMM's checkpoint operations: save, live migration, Remus protection, and incoming domains.</summary>
 public sealed partial class VmmHost
 {
+    /// <summary>How long a failed migration or protection waits for its receiver command to end, to say how it did.</summary>
+    private static readonly TimeSpan ReceiverGrace = TimeSpan.FromSeconds(2);
+
     private RemusPrimary? _remus;
     private MigrationChannel? _remusChannel;
     private string? _protectedTo;
@@ -91,10 +94,11 @@ public sealed partial class VmmHost
             }
             catch (MigrationException e)
             {
-                _log.Write($"migration failed: {e.Message}");
+                string why = channel.Explain(e.Message, ReceiverGrace);
+                _log.Write($"migration failed: {why}");
                 return ControlResponse.Failure(sender.HandedOver
-                    ? $"migration to {target.Describe()} failed after the hand-over: {e.Message}"
-                    : $"migration to {target.Describe()} failed; the domain goes on running here: {e.Message}");
+                    ? $"migration to {target.Describe()} failed after the hand-over: {why}"
+                    : $"migration to {target.Describe()} failed; the domain goes on running here: {why}");
             }
         }
     }
@@ -138,9 +142,10 @@ public sealed partial class VmmHost
         catch (Exception e) when (e is ProtectionException or IOException or ObjectDisposedException)
         {
             primary.Dispose();
+            string why = channel?.Explain(e.Message, ReceiverGrace) ?? e.Message;
             channel?.Dispose();
-            _log.Write($"protection failed: {e.Message}");
-            return ControlResponse.Failure($"cannot protect domain '{Name}': {e.Message}");
+            _log.Write($"protection failed: {why}");
+            return ControlResponse.Failure($"cannot protect domain '{Name}': {why}");
         }
         _remus = primary;
         _remusChannel = channel;

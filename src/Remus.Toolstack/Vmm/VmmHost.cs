@@ -108,6 +108,7 @@ public sealed partial class VmmHost : IDisposable
             log.Open(runDirectory.LogPath(record.Id));
             log.Write($"domain '{record.Name}' (id {record.Id}) created by VMM pid {record.Pid}: program {config.Program}, " +
                       $"{config.MemoryMiB} MiB{(options.StartPaused ? ", paused" : "")}{(options.Foreground ? ", foreground" : "")}");
+            log.Write($"platform: {domain.Platform}");
             var host = new VmmHost(options, registry, console, commit, config, log, domain, record);
             host._server = new ControlServer(listener, host);
             host._server.Start();

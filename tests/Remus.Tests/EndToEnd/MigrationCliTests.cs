@@ -45,7 +45,8 @@ public sealed class MigrationCliTests : IDisposable
     /// by separate tests.
     /// </summary>
     private RunResult MigrateAndCompare(string name, string[] migrateArgs, Receiver? receiver = null,
-        int count = Count, int interval = Interval, int mib = Mib, int memory = 32, bool compress = false)
+        int count = Count, int interval = Interval, int mib = Mib, int memory = 32, bool compress = false,
+        string? workingDirectory = null, IEnumerable<KeyValuePair<string, string>>? environment = null)
     {
         if (!compress) migrateArgs = ["-u", .. migrateArgs];
         var native = Ticker.NativeAsync(count, interval, mib);
@@ -53,7 +54,7 @@ public sealed class MigrationCliTests : IDisposable
         int sourceVmm = E2E.VmmPid(_source.Ok("create", Ticker.Config(_source, name, count, interval, mib, log, memory)));
         E2E.WaitUntil(() => E2E.Lines(log) >= 5, "the ticker printed 5 lines");
 
-        var result = _source.Remus(["migrate", .. migrateArgs], stdin: null, timeout: TimeSpan.FromSeconds(90));
+        var result = _source.Remus(["migrate", .. migrateArgs], stdin: null, timeout: TimeSpan.FromSeconds(90), workingDirectory, environment);
         int atReturn = E2E.Lines(log);
         string details() => $"{result}\n{receiver?.Describe()}\n{E2E.Logs(_source)}\n{E2E.Logs(_target)}";
         Assert.True(result.ExitCode == 0, "remus migrate failed:\n" + details());
@@ -99,6 +100,53 @@ public sealed class MigrationCliTests : IDisposable
         string err = Path.Combine(_target.Work, "receiver.err");
         MigrateAndCompare("plain", ["-s", "", "plain", ReceiverCommand($" 2>>'{err}'")]);
         Assert.Contains("domain 'plain' arrived and runs here", E2E.ReadText(err));
+    }
+
+    /// <summary>A folder with an executable `./remus` in it (a script running this build's CLI), as a user would
+    /// have in the checkout they run `./remus migrate` from.</summary>
+    private string FolderWithRemus()
+    {
+        string folder = Path.Combine(_source.Work, "checkout");
+        Directory.CreateDirectory(folder);
+        string script = Path.Combine(folder, "remus");
+        File.WriteAllText(script, $"#!/bin/sh\nexec '{RemusCli.DotnetPath}' '{RemusCli.DllPath}' \"$@\"\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return folder;
+    }
+
+    [Fact]
+    public void Migrate_with_an_empty_s_runs_the_command_in_the_callers_directory_and_environment()
+    {
+        // ./remus exists only in the caller's folder, TARGET_RUN_DIR only in the caller's environment: the VMM (started
+        // earlier, elsewhere, without it) must run the command as the caller would have (xl runs it itself).
+        MigrateAndCompare("here", ["-s", "", "here", "REMUS_RUN_DIR=\"$TARGET_RUN_DIR\" ./remus migrate-receive"],
+            workingDirectory: FolderWithRemus(), environment: [new("TARGET_RUN_DIR", _target.RunDir)]);
+    }
+
+    [Fact]
+    public void A_receiver_command_that_dies_is_named_with_its_last_stderr_line()
+    {
+        string log = Log("lost");
+        _source.Ok("create", Ticker.Config(_source, "lost", Count, Interval, Mib, log));
+        E2E.WaitUntil(() => E2E.Lines(log) >= 2, "the ticker printed 2 lines");
+        string empty = Path.Combine(_source.Work, "no-remus-here");
+        Directory.CreateDirectory(empty);
+
+        var migrate = _source.Remus(["migrate", "-s", "", "lost", $"REMUS_RUN_DIR='{_target.RunDir}' ./remus migrate-receive"],
+            stdin: null, timeout: TimeSpan.FromSeconds(60), workingDirectory: empty);
+        string line = E2E.OneLineFailure(migrate, "migrate to a command that is not there");
+        Assert.StartsWith("remus: migration to ", line);
+        Assert.EndsWith("(the receiver command exited with status 127: /bin/sh: 1: ./remus: not found)", line);
+
+        var protect = _source.Remus(["protect", "-s", "", "lost", $"REMUS_RUN_DIR='{_target.RunDir}' ./remus migrate-receive -r"],
+            stdin: null, timeout: TimeSpan.FromSeconds(60), workingDirectory: empty);
+        line = E2E.OneLineFailure(protect, "protect to a command that is not there");
+        Assert.StartsWith("remus: cannot protect domain 'lost': ", line);
+        Assert.EndsWith("(the receiver command exited with status 127: /bin/sh: 1: ./remus: not found)", line);
+
+        Assert.Equal(DomainRunState.Running, E2E.Single(_source, "lost").State); // still here, untouched
+        Assert.Empty(_target.List());
+        _source.Ok("destroy", "lost");
     }
 
     [Fact]

@@ -30,6 +30,32 @@ public class ChildProcessTests
     }
 
     [Fact]
+    public void Runs_in_the_given_directory_with_exactly_the_given_environment_and_reports_its_exit_status()
+    {
+        string dir = Directory.CreateTempSubdirectory("remus-child-").FullName;
+        try
+        {
+            Environment.SetEnvironmentVariable("REMUS_CHILD_ONLY_HERE", "ours");
+            using var child = ChildProcess.StartShell("pwd; printf '%s|%s\\n' \"$CALLER\" \"$REMUS_CHILD_ONLY_HERE\"; exit 7", dir,
+                new Dictionary<string, string> { ["CALLER"] = "theirs", ["PATH"] = "/usr/bin:/bin" });
+            child.Stdin.Dispose();
+            Assert.Equal($"{dir}\ntheirs|\n", new StreamReader(child.Stdout).ReadToEnd());
+            Assert.Equal(7, child.WaitForExit(TimeSpan.FromSeconds(30)));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_missing_working_directory_is_one_clear_error()
+    {
+        var e = Assert.Throws<IOException>(() => ChildProcess.StartShell("true", "/nonexistent/dir", null));
+        Assert.Equal("cannot run 'true' in '/nonexistent/dir': No such file or directory", e.Message);
+    }
+
+    [Fact]
     public void A_command_that_cannot_run_says_so_on_its_stderr()
     {
         using var child = ChildProcess.StartShell("/nonexistent/remus-receiver");

@@ -1,3 +1,4 @@
+using Remus.Sandbox.Platform;
 using Remus.Toolstack.Config;
 using Xunit;
 
@@ -51,6 +52,23 @@ public sealed class ConfigLoaderTests
         Assert.Empty(config.Env);
         Assert.Empty(config.Files);
         Assert.Null(config.ConsoleLog);
+        Assert.Equal(PlatformKind.Auto, config.Platform);
+        Assert.Equal(PlatformKind.Auto, config.ToSpec().Platform);
+    }
+
+    [Theory]
+    [InlineData("auto", PlatformKind.Auto)]
+    [InlineData("kvm", PlatformKind.Kvm)]
+    [InlineData("ptrace", PlatformKind.Ptrace)]
+    public void Platform_key_flows_into_the_domain_spec(string value, PlatformKind expected)
+    {
+        var config = Parse($"name = \"a\"\nprogram = \"p\"\nplatform = \"{value}\"\n");
+        Assert.Equal(expected, config.Platform);
+        Assert.Equal(expected, config.ToSpec().Platform);
+        // ... and through the JSON a VMM receives (and a checkpoint stream carries), as a word.
+        string json = System.Text.Json.JsonSerializer.Serialize(config, Remus.Toolstack.ToolstackJson.Default.DomainConfig);
+        Assert.Contains($"\"Platform\":\"{value}\"", json);
+        Assert.Equal(expected, System.Text.Json.JsonSerializer.Deserialize(json, Remus.Toolstack.ToolstackJson.Default.DomainConfig)!.Platform);
     }
 
     [Fact]
@@ -108,6 +126,10 @@ public sealed class ConfigLoaderTests
     [InlineData("name = \"a\"\nprogram = \"p\"\nargs = [\"x\",\n", "web.toml:")]
     [InlineData("[env\n", "web.toml:1:")]
     [InlineData("name = \"a\"\nprogram = \"p\\u0000\"\n", "web.toml:2: 'program' cannot contain a NUL character")]
+    [InlineData("name = \"a\"\nprogram = \"p\"\nplatform = \"xen\"\n", "web.toml:3: 'platform' must be \"auto\", \"kvm\" or \"ptrace\", not \"xen\"")]
+    [InlineData("name = \"a\"\nprogram = \"p\"\nplatform = \"KVM\"\n", "web.toml:3: 'platform' must be \"auto\", \"kvm\" or \"ptrace\", not \"KVM\"")]
+    [InlineData("name = \"a\"\nprogram = \"p\"\nplatform = 1\n", "web.toml:3: 'platform' must be a string, not an integer")]
+    [InlineData("name = \"a\"\nprogram = \"p\"\nplatform = \"kvm\"\nplatform = \"ptrace\"\n", "web.toml:4: duplicate key 'platform' (first set on line 3)")]
     public void Bad_config_is_one_line_naming_the_file_line_and_key(string toml, string expectedStart)
     {
         var message = Error(toml);

@@ -30,9 +30,10 @@ internal sealed class DomainTestBed : IDisposable
 
     public RunResult Remus(params string[] args) => Remus(args, stdin: null);
 
-    public RunResult Remus(IReadOnlyList<string> args, byte[]? stdin, TimeSpan? timeout = null) =>
+    public RunResult Remus(IReadOnlyList<string> args, byte[]? stdin, TimeSpan? timeout = null, string? workingDirectory = null,
+        IEnumerable<KeyValuePair<string, string>>? environment = null) =>
         ProcessRunner.Run(RemusCli.DotnetPath, [RemusCli.DllPath, .. args], stdin, timeout ?? TimeSpan.FromSeconds(60),
-            extraEnvironment: [new("REMUS_RUN_DIR", RunDir)]);
+            extraEnvironment: [new("REMUS_RUN_DIR", RunDir), .. environment ?? []], workingDirectory: workingDirectory);
 
     /// <summary>Runs remus and asserts it succeeded.</summary>
     public RunResult Ok(params string[] args)

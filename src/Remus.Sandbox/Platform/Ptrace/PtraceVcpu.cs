@@ -164,6 +164,8 @@ internal sealed unsafe class PtraceVcpu : IVcpu
         }
     }
 
+    public string DirtyLogMode => "userfaultfd write-protect + PAGEMAP_SCAN";
+
     public void StartDirtyLog()
     {
         if (_dirtyLog != null) return;
