@@ -83,20 +83,19 @@ static partial class FailoverBench
         string log = Path.Combine(primary.Dir, "console.log");
         int port = FreePort();
         using var backup = backupHost.Start("migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--timeout", timeoutMs.ToString(CultureInfo.InvariantCulture));
-        backup.WaitForStderr("waiting for a");
-        string config = Path.Combine(primary.Dir, "fo.toml");
-        File.WriteAllText(config, $"""
-            name = "fo"
-            memory = 32
-            program = "{ticker}"
-            args = ["100000000", "1000", "1"]
-            console_log = "{log}"
-            """);
-        var created = primary.Run("create", config);
-        int vmm = int.Parse(VmmPidPattern().Match(created).Groups[1].Value, CultureInfo.InvariantCulture);
-        int backupPid = backup.Pid;
+        int vmm = 0;
         try
         {
+            backup.WaitForStderr("waiting for a");
+            string config = Path.Combine(primary.Dir, "fo.toml");
+            File.WriteAllText(config, $"""
+                name = "fo"
+                memory = 32
+                program = "{ticker}"
+                args = ["100000000", "1000", "1"]
+                console_log = "{log}"
+                """);
+            vmm = int.Parse(VmmPidPattern().Match(primary.Run("create", config)).Groups[1].Value, CultureInfo.InvariantCulture);
             primary.Run("protect", "-i", IntervalMs.ToString(CultureInfo.InvariantCulture), "--timeout", "5000", "--tcp", $"127.0.0.1:{port}", "fo");
             using var tail = new ConsoleTail(log);
             Thread.Sleep(1000); // protected and printing for a while
@@ -118,9 +117,9 @@ static partial class FailoverBench
         }
         finally
         {
-            if (HostOs.ProcessExists(vmm)) HostOs.kill(vmm, SIGKILL); // the stopped primary (SIGKILL ends a stopped process)
+            if (vmm > 0 && HostOs.ProcessExists(vmm)) HostOs.kill(vmm, SIGKILL); // the stopped primary (SIGKILL ends a stopped process)
             backupHost.TryRun("destroy", "fo");
-            if (HostOs.ProcessExists(backupPid)) HostOs.kill(backupPid, SIGKILL);
+            backup.Kill(); // by its own pid, if it still runs
         }
     }
 
@@ -317,7 +316,11 @@ static partial class FailoverBench
             p.StandardInput.Close();
         }
 
-        public int Pid => _p.Id;
+        public void Kill()
+        {
+            try { if (!_p.HasExited) _p.Kill(entireProcessTree: false); }
+            catch (InvalidOperationException) { }
+        }
 
         public string Stderr
         {
