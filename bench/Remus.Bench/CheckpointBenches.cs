@@ -145,14 +145,7 @@ static class CheckpointBenches
         var on = Protect(bspec, TimeSpan.FromMilliseconds(25), false, true, 2, out _);
         var off = Protect(bspec, TimeSpan.FromMilliseconds(25), false, false, 2, out _);
         Console.WriteLine($"bytes per epoch (writer dirtying 1 MiB per 10 ms, 40 Hz): compressed {on.BytesPerEpoch / 1024:F0} KiB (ratio {on.CompressionRatio:F1}), raw {off.BytesPerEpoch / 1024:F0} KiB");
-        FailoverTime(guests, runs);
-    }
-
-    /// <summary>Failover time: connection loss to the guest running on the backup.</summary>
-    public static void FailoverTime(GuestBinaries guests, int runs)
-    {
-        var spec = new DomainSpec { ProgramPath = guests.Build("dirtier.c"), Args = ["256", "10000", "4"], MemoryMiB = 64 };
-        Console.WriteLine($"failover (primary's connection lost -> guest running on the backup): {Median(Enumerable.Range(0, runs).Select(_ => Failover(spec)).ToList()):F1} ms (median of {runs})");
+        FailoverBench.Run(guests, runs, 1000); // end to end, through the CLI and real VMM processes
     }
 
     /// <summary>Throughput of a memory-writing guest (one byte in each of 256 pages per pass) protected vs unprotected.</summary>
@@ -213,28 +206,6 @@ static class CheckpointBenches
         double seconds = sw.Elapsed.TotalSeconds;
         primary?.Dispose();
         return (seconds, sink.Out.ToString());
-    }
-
-    static double Failover(DomainSpec spec)
-    {
-        var console = new OutputCommitConsole(new CapturingConsole());
-        var d = new Running(SandboxDomain.Create(spec, console));
-        var options = new RemusOptions { Interval = TimeSpan.FromMilliseconds(25) };
-        var (a, b) = Pair();
-        var backup = new RemusBackup(b, b, options);
-        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())));
-        var primary = new RemusPrimary(d.Domain, console, a, a, options);
-        primary.Protect(Config);
-        Thread.Sleep(500);
-        var sw = Stopwatch.StartNew();
-        d.Domain.Kill();
-        a.Socket.Close();
-        watch.Wait();
-        using var takeover = new Running((SandboxDomain)backup.Domain!);
-        double ms = sw.Elapsed.TotalMilliseconds;
-        primary.Dispose();
-        d.Dispose();
-        return ms;
     }
 
     static double Median(List<double> xs)

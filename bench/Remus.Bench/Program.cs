@@ -1,5 +1,6 @@
 // Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|all] [--runs N]
-// Each figure is the median of N runs (default 5) with this machine's baseline beside it, as a ratio.
+// Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
+// failover [--runs N] [--timeout MS]: through the remus CLI and real VMM processes (FailoverBench); --timeout is the backup's.
 using System.Diagnostics;
 using System.Text;
 using Remus.Bench;
@@ -17,7 +18,9 @@ if (which is "save" or "all") CheckpointBenches.SaveRestore(guests, runs);
 if (which is "migrate" or "all") CheckpointBenches.Migration(guests, runs);
 if (which is "remus" or "all") CheckpointBenches.Remus(guests, runs);
 if (which is "writer") CheckpointBenches.Writer(guests, runs); // parts of remus, alone
-if (which is "failover") CheckpointBenches.FailoverTime(guests, runs);
+if (which is "failover")
+    FailoverBench.Run(guests, args.Contains("--runs") ? runs : 10,
+        args.SkipWhile(a => a != "--timeout").Skip(1).Select(int.Parse).FirstOrDefault(1000));
 if (which is "spawn" or "all") SpawnBench();
 return 0;
 
@@ -107,6 +110,7 @@ namespace Remus.Bench
         }
 
         public string Build(string source) => Compile(Path.Combine(Root, "bench", "guests", source), "-static");
+        public string BuildTestGuest(string source) => Compile(Path.Combine(Root, "tests", "guests", source), "-static");
         public string BuildProbe(string source) => Compile(Path.Combine(Root, "bench", "probes", source));
 
         private string Compile(string source, string extra = "")

@@ -1,0 +1,128 @@
+using Remus.Checkpoint.Remus;
+using Remus.Sandbox;
+using Xunit;
+
+namespace Remus.Tests.Checkpoint;
+
+/// <summary>
+/// Output commit through the engine with the backup's acknowledgements withheld: while no ack can reach the primary,
+/// nothing the program prints may reach the world; once they flow again, everything does, in order.
+/// </summary>
+public class AckWithholdingTests
+{
+    private static readonly byte[] Config = "{\"name\":\"w\"}"u8.ToArray();
+
+    /// <summary>
+    /// A back channel whose bytes are read from the socket as usual but handed to the primary only while the gate is
+    /// open: a backup that is alive and has acked, but whose acks are late.
+    /// </summary>
+    private sealed class GatedStream(System.IO.Stream inner) : System.IO.Stream
+    {
+        private readonly ManualResetEventSlim _open = new(true);
+        public void Withhold() => _open.Reset();
+        public void Open() => _open.Set();
+
+        public override int Read(Span<byte> buffer)
+        {
+            int n = inner.Read(buffer);
+            _open.Wait();
+            return n;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override int ReadByte()
+        {
+            Span<byte> one = stackalloc byte[1];
+            return Read(one) == 1 ? one[0] : -1;
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+        public override void Write(ReadOnlySpan<byte> buffer) => inner.Write(buffer);
+        public override void Flush() => inner.Flush();
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => inner.CanWrite;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    /// <summary>
+    /// Acks are withheld for a while (well under the ack timeout). Every line that reaches the world while they are
+    /// withheld must have been printed before the gate closed (an epoch acked just before may still be released);
+    /// any line stamped later would be output released without its checkpoint on the backup. The check is on the
+    /// guest's own clock stamps, not on how long anything took. After the gate opens, the lines printed meanwhile
+    /// arrive, and the whole output has every counter exactly once.
+    /// </summary>
+    [Fact]
+    public void While_acks_are_withheld_nothing_printed_since_reaches_the_world()
+    {
+        const int count = 2500; // 5 s or more: still running after a slow initial sync and the hold
+        var tick = TimeSpan.FromMilliseconds(2);
+        var spec = new DomainSpec { ProgramPath = NonceTicker.Program, Args = NonceTicker.Args(count, tick), MemoryMiB = 32 };
+        var options = new RemusOptions { Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(20) };
+        var world = new RecordingConsole();
+        var commit = new OutputCommitConsole(world);
+        var (a, b) = Channel.Pair();
+        var gate = new GatedStream(a);
+        using var d = new RunningDomain(SandboxDomain.Create(spec, commit));
+        using var primary = new RemusPrimary(d.Domain, commit, a, gate, options);
+        string? lost = null;
+        primary.Unprotected += r => lost = r;
+        var backup = new RemusBackup(b, b, options);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new RecordingConsole())));
+        primary.Protect(Config);
+        world.WaitForLines(50, TimeSpan.FromSeconds(30));
+
+        gate.Withhold();
+        long closedAt = RealtimeNs();
+        int linesAtClose = world.Lines, linesAtOpen;
+        try
+        {
+            // Hold for a while and look at the world repeatedly; the length of the hold is no assertion.
+            for (int i = 0; i < 20; i++)
+            {
+                Thread.Sleep(50);
+                AssertNothingStampedAfter(world.Text, closedAt, "while acks were withheld");
+            }
+            linesAtOpen = world.Lines;
+            Assert.False(d.Domain.State == DomainState.Exited, "the program ended while acks were withheld: make it run longer");
+            Assert.True(primary.IsProtected, $"protection was lost while acks were withheld: {lost}");
+        }
+        finally
+        {
+            gate.Open(); // also on failure: the primary's loop waits for an ack with a long timeout
+        }
+
+        // The lines printed during the hold were held, not lost: they arrive now.
+        WaitUntil(() => NonceTicker.Parse(world.Text).Any(t => t.RealtimeNs > closedAt), "a line printed after the gate closed reaches the world");
+        Assert.Equal(0, d.Wait(TimeSpan.FromSeconds(60)));
+        WaitUntil(() => world.Text.EndsWith("done\n", StringComparison.Ordinal), "the last epoch's output is released after the program's end");
+        Assert.True(lost is null, $"protection was lost: {lost}");
+        NonceTicker.AssertReleasedOutput(world.Text, count, maxRepeated: 0,
+            $"{linesAtClose} lines when the gate closed, {linesAtOpen} when it opened");
+        Assert.True(watch.Wait(TimeSpan.FromSeconds(20)), "the backup did not end after the program's end");
+        backup.Domain?.Dispose();
+    }
+
+    internal static long RealtimeNs() => (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
+
+    /// <summary>Fails, showing the line, if any released line carries a clock stamp later than <paramref name="ns"/>.</summary>
+    internal static void AssertNothingStampedAfter(string released, long ns, string when)
+    {
+        foreach (var t in NonceTicker.Parse(released, allowPartialLastLine: true))
+            if (t.RealtimeNs > ns)
+                throw new Xunit.Sdk.XunitException($"{when}, a line printed {(t.RealtimeNs - ns) / 1e6:F1} ms after the acks stopped was released: '{t.Line}'");
+    }
+
+    private static void WaitUntil(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting until {what}");
+            Thread.Sleep(10);
+        }
+    }
+}
