@@ -6,8 +6,8 @@ namespace Remus.Sandbox.Kernel;
 
 /// <summary>
 /// The kernel's objects as a checkpoint carries them (KERNEL_STATE): the clock, the address-space bookkeeping,
-/// signal state, open files (console streams, and host files by path and offset, reopened on restore), and an
-/// interrupted sleep. Shared open files (dup) stay shared. Versioned; a newer version is refused, not guessed.
+/// signal state, open files (console streams, and host files by path and offset, reopened on restore), and the
+/// deadline of an interrupted timed wait (sleep, futex). Shared open files (dup) stay shared. Versioned; a newer version is refused, not guessed.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
@@ -60,8 +60,8 @@ internal sealed partial class SandboxKernel
         w.Write(fds.Count);
         foreach (var (fd, f, cloexec) in fds) { w.Write(fd); w.Write(descriptions.IndexOf(f)); w.Write(cloexec); }
 
-        w.Write(_interruptedSleep.HasValue);
-        if (_interruptedSleep is { } s) { w.Write(s.Rip); w.Write(s.DeadlineNs); }
+        w.Write(_interruptedWait.HasValue);
+        if (_interruptedWait is { } s) { w.Write(s.Rip); w.Write(s.DeadlineNs); }
         w.Flush();
         return ms.ToArray();
     }
@@ -125,7 +125,7 @@ internal sealed partial class SandboxKernel
                     throw new SandboxException("corrupt kernel state in the checkpoint (fd table)");
                 Fds.Set(fd, descriptions[index], cloexec);
             }
-            _interruptedSleep = r.ReadBoolean() ? (r.ReadUInt64(), r.ReadInt64()) : null;
+            _interruptedWait = r.ReadBoolean() ? (r.ReadUInt64(), r.ReadInt64()) : null;
         }
         catch (EndOfStreamException)
         {

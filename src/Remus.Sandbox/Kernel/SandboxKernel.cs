@@ -52,6 +52,7 @@ internal sealed partial class SandboxKernel
         long nr = (long)r.OrigRax;
         ulong a0 = r.Rdi, a1 = r.Rsi, a2 = r.Rdx, a3 = r.R10, a4 = r.R8, a5 = r.R9;
         long result;
+        TakeInterruptedWait(r.Rip);
         try
         {
             result = nr switch
@@ -111,7 +112,8 @@ internal sealed partial class SandboxKernel
                 99 => SysSysinfo(a0),
                 204 => SysSchedGetAffinity((int)a0, a1, a2),
                 24 => 0,
-                202 => SysFutex(a0, (int)a1, (uint)a2, a3),
+                // Futex.cs
+                202 => SysFutex(a0, (int)a1, (uint)a2, a3, r.Rip),
                 // Signals.cs
                 13 => SysRtSigaction((int)a0, a1, a2, a3),
                 14 => SysRtSigprocmask((int)a0, a1, a2, a3),

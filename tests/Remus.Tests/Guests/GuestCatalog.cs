@@ -64,6 +64,7 @@ public static class GuestCatalog
         },
         new("clocks", "clocks"),
         new("sleep", "sleep"),
+        new("futex_timeout", "futex_timeout"),
         new("random", "random"),
         new("sysinfo", "sysinfo"),
         new("envargs-bare", "envargs"),

@@ -11,9 +11,6 @@ internal sealed partial class SandboxKernel
 
     private long _startNs = GuestClock.HostMonotonicNs;
 
-    /// <summary>The deadline of a sleep that was interrupted, so its restart sleeps only what is left.</summary>
-    private (ulong Rip, long DeadlineNs)? _interruptedSleep;
-
     private long? ClockNow(int clock) => clock switch
     {
         CLOCK_REALTIME or CLOCK_REALTIME_COARSE or CLOCK_REALTIME_ALARM or CLOCK_TAI => GuestClock.RealtimeNs,
@@ -69,21 +66,8 @@ internal sealed partial class SandboxKernel
         long request = sec > long.MaxValue / NsPerSec - 1 ? long.MaxValue / 2 : sec * NsPerSec + nsec;
 
         // Deadlines are kept on the monotonic clock (absolute realtime sleeps are converted once).
-        long deadline;
-        if (_interruptedSleep is { } s && s.Rip == rip) deadline = s.DeadlineNs;
-        else if ((flags & TIMER_ABSTIME) != 0) deadline = Clock.MonotonicNs + (request - now);
-        else deadline = Clock.MonotonicNs + request;
-        _interruptedSleep = null;
-
-        while (true)
-        {
-            long left = deadline - Clock.MonotonicNs;
-            if (left <= 0) return 0;
-            if (Interrupt.WaitHandle.WaitOne(TimeSpan.FromTicks(Math.Min(left / 100 + 1, int.MaxValue))))
-            {
-                _interruptedSleep = (rip, deadline);
-                throw new RestartException();
-            }
-        }
+        long deadline = _restartedDeadline ?? ((flags & TIMER_ABSTIME) != 0 ? Clock.MonotonicNs + (request - now) : MonotonicDeadline(request));
+        SleepUntil(deadline, rip);
+        return 0;
     }
 }
