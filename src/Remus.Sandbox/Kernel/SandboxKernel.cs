@@ -36,6 +36,9 @@ internal sealed partial class SandboxKernel
     public GuestClock Clock { get; } = new();
     public SignalState Signals { get; } = new();
 
+    /// <summary>The vCPU the program runs on (its CPU time is the program's); set once it exists.</summary>
+    public IVcpu? Vcpu { get; set; }
+
     /// <summary>Fires when a blocking call must give way (pause, checkpoint, destroy).</summary>
     public CancellationToken Interrupt { get; set; }
 

@@ -128,4 +128,16 @@ public class TimeoutsAcrossPausesTests
         Assert.True(restores > 5, $"only {restores} restores");
         Assert.Equal(native, console.Text);
     }
+
+    [Fact]
+    public void The_cpu_clock_never_goes_back_through_a_chain_of_save_and_restore()
+    {
+        // Each restore runs the program on a new vCPU whose own CPU time starts again near zero.
+        var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("cputime"), Args = ["spin", "0.5"], MemoryMiB = 32 };
+        var console = new RecordingConsole();
+        var (status, restores) = RunThroughSaveRestoreChain(spec, console, 100);
+        Assert.Equal(0, status);
+        Assert.True(restores > 2, $"only {restores} restores");
+        Assert.Equal("cpu clock never went back over 0.5 s of cpu time: yes\n", console.Text);
+    }
 }

@@ -65,6 +65,7 @@ public static class GuestCatalog
         new("clocks", "clocks"),
         new("sleep", "sleep"),
         new("futex_timeout", "futex_timeout"),
+        new("cputime", "cputime"),
         new("random", "random"),
         new("sysinfo", "sysinfo"),
         new("envargs-bare", "envargs"),
