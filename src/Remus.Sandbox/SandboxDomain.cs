@@ -44,6 +44,14 @@ public sealed partial class SandboxDomain : IDisposable
         get { lock (_lock) return _state == DomainState.Created && _pauseRequested ? DomainState.Paused : _state; }
     }
 
+    /// <summary>
+    /// Raised on the vCPU thread when the program stops itself (SIGSTOP, or SIGTSTP/SIGTTIN/SIGTTOU with the default
+    /// action; the argument is the signal): the domain pauses as by <see cref="Pause"/>, and <see cref="Unpause"/>
+    /// continues it, as SIGCONT would. The toolstack shows it as paused. Handlers must not call back into the domain
+    /// and wait on it.
+    /// </summary>
+    public event Action<int>? Stopped;
+
     /// <summary>The exit status once <see cref="State"/> is Exited: 0-255, or 128+signal for a fatal signal.</summary>
     public int ExitStatus { get; private set; }
 
@@ -217,6 +225,12 @@ public sealed partial class SandboxDomain : IDisposable
                     {
                         case SyscallOutcome.Exit:
                             return _kernel.ExitStatus;
+                        case SyscallOutcome.Stop:
+                            // The program stopped itself: pause at this syscall boundary (the loop's top does it).
+                            lock (_lock) _pauseRequested = true;
+                            Log?.Invoke($"the program stopped itself (signal {_kernel.StopSignal}): the domain is paused until unpaused");
+                            Stopped?.Invoke(_kernel.StopSignal);
+                            break;
                         case SyscallOutcome.Restart:
                             vcpu.Regs.Rip -= 2; // back onto the syscall instruction
                             vcpu.Regs.Rax = vcpu.Regs.OrigRax;

@@ -56,6 +56,7 @@ internal sealed partial class SandboxKernel
         ulong a0 = r.Rdi, a1 = r.Rsi, a2 = r.Rdx, a3 = r.R10, a4 = r.R8, a5 = r.R9;
         long result;
         TakeInterruptedWait(r.Rip);
+        StopSignal = 0;
         try
         {
             result = nr switch
@@ -147,7 +148,7 @@ internal sealed partial class SandboxKernel
             return SyscallOutcome.Exit;
         }
         r.Rax = (ulong)result;
-        return SyscallOutcome.Return;
+        return StopSignal != 0 ? SyscallOutcome.Stop : SyscallOutcome.Return;
     }
 
     private long Unsupported(long nr)
