@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/times.h>
 #include <time.h>
+#include <unistd.h>
 
 static double cpu(clockid_t c)
 {
@@ -39,14 +42,26 @@ int main(int argc, char **argv)
     }
     double p0 = cpu(CLOCK_PROCESS_CPUTIME_ID), t0 = cpu(CLOCK_THREAD_CPUTIME_ID);
     clock_t c0 = clock();
+    struct rusage ru0, ru1;
+    struct tms tm0, tm1;
+    int ruok = getrusage(RUSAGE_SELF, &ru0) == 0;
+    clock_t tk0 = times(&tm0);
     struct timespec req = { 0, 300 * 1000000L };
     nanosleep(&req, NULL);
     double p1 = cpu(CLOCK_PROCESS_CPUTIME_ID), t1 = cpu(CLOCK_THREAD_CPUTIME_ID);
     clock_t c1 = clock();
+    ruok = ruok && getrusage(RUSAGE_SELF, &ru1) == 0;
+    clock_t tk1 = times(&tm1);
     printf("process cpu during a 300 ms sleep < 0.1 s: %s\n", yesno(p0 >= 0 && p1 - p0 < 0.1));
     printf("thread cpu during a 300 ms sleep < 0.1 s: %s\n", yesno(t0 >= 0 && t1 - t0 < 0.1));
     printf("clock() during a 300 ms sleep < 0.1 s: %s\n", yesno(c0 != (clock_t)-1 && (double)(c1 - c0) / CLOCKS_PER_SEC < 0.1));
 
+    double ru = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec)
+        + ((ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) / 1e6;
+    printf("getrusage ok %s, cpu during a 300 ms sleep < 0.1 s %s\n", yesno(ruok), yesno(ru < 0.1));
+    long hz = sysconf(_SC_CLK_TCK);
+    printf("times ok %s, cpu during a 300 ms sleep < 0.1 s %s, elapsed ticks >= 0.25 s %s\n", yesno(tk0 != (clock_t)-1 && tk1 != (clock_t)-1),
+           yesno((double)(tm1.tms_utime + tm1.tms_stime - tm0.tms_utime - tm0.tms_stime) / hz < 0.1), yesno((double)(tk1 - tk0) / hz >= 0.25));
     printf("cpu clock advances with busy work and never goes back: %s\n", yesno(spin(0.05)));
     printf("process cpu clock >= 0.05 s after the busy work: %s\n", yesno(cpu(CLOCK_PROCESS_CPUTIME_ID) - p0 >= 0.05));
 

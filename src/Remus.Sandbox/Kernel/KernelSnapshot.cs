@@ -8,7 +8,7 @@ namespace Remus.Sandbox.Kernel;
 /// The kernel's objects as a checkpoint carries them (KERNEL_STATE): the clock, the address-space bookkeeping,
 /// signal state, open files (console streams, and host files by path and offset, reopened on restore), and the
 /// deadline of an interrupted timed wait (sleep, futex). Shared open files (dup) stay shared. Versioned; a newer version is refused, not guessed.
-/// Version 2 adds the CPU time used so far; version 1 (which had none) is still read.
+/// Version 2 adds the CPU time used so far and the resource limits; version 1 (which had neither) is still read.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
@@ -64,6 +64,7 @@ internal sealed partial class SandboxKernel
 
         w.Write(_interruptedWait.HasValue);
         if (_interruptedWait is { } s) { w.Write(s.Rip); w.Write(s.DeadlineNs); }
+        Limits.Save(w);
         w.Flush();
         return ms.ToArray();
     }
@@ -131,6 +132,11 @@ internal sealed partial class SandboxKernel
                 Fds.Set(fd, descriptions[index], cloexec);
             }
             _interruptedWait = r.ReadBoolean() ? (r.ReadUInt64(), r.ReadInt64()) : null;
+            if (version >= 2)
+            {
+                Limits.Load(r);
+                ApplyFdLimit();
+            }
         }
         catch (EndOfStreamException)
         {

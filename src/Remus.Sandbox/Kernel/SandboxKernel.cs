@@ -22,6 +22,7 @@ internal sealed partial class SandboxKernel
         Spec = spec;
         Console = console;
         Policy = files;
+        Limits = new ResourceLimits(mm.StackSize, FdTable.MaxFds);
         Fds.Set(0, new ConsoleFile(console, 0), false);
         Fds.Set(1, new ConsoleFile(console, 1), false);
         Fds.Set(2, new ConsoleFile(console, 2), false);
@@ -35,6 +36,7 @@ internal sealed partial class SandboxKernel
     public FdTable Fds { get; } = new();
     public GuestClock Clock { get; } = new();
     public SignalState Signals { get; } = new();
+    public ResourceLimits Limits { get; }
 
     /// <summary>The vCPU the program runs on (its CPU time is the program's); set once it exists.</summary>
     public IVcpu? Vcpu { get; set; }
@@ -110,9 +112,12 @@ internal sealed partial class SandboxKernel
                 273 => 0,
                 334 => -Errno.ENOSYS,
                 158 => SysArchPrctl(ref r, (int)a0, a1),
+                // Resources.cs
                 302 => SysPrlimit((int)a0, (int)a1, a2, a3),
                 97 => SysPrlimit(0, (int)a0, 0, a1),
-                160 => 0,
+                160 => SysPrlimit(0, (int)a0, a1, 0),
+                98 => SysGetRusage((int)a0, a1),
+                100 => SysTimes(a0),
                 99 => SysSysinfo(a0),
                 204 => SysSchedGetAffinity((int)a0, a1, a2),
                 24 => 0,

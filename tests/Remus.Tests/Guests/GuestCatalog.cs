@@ -66,6 +66,7 @@ public static class GuestCatalog
         new("sleep", "sleep"),
         new("futex_timeout", "futex_timeout"),
         new("cputime", "cputime"),
+        new("rlimits", "rlimits") { MemoryMiB = 256 }, // room to map 100 MiB, which only RLIMIT_AS refuses
         new("random", "random"),
         new("sysinfo", "sysinfo"),
         new("envargs-bare", "envargs"),

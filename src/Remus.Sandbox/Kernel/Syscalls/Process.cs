@@ -4,7 +4,7 @@ using Remus.Sandbox.Platform;
 
 namespace Remus.Sandbox.Kernel;
 
-/// <summary>exit, exit_group, uname, arch_prctl, prlimit64, sysinfo, sched_getaffinity and the id calls.</summary>
+/// <summary>exit, exit_group, uname, arch_prctl, sysinfo, sched_getaffinity and the id calls.</summary>
 internal sealed partial class SandboxKernel
 {
     private long SysExit(int status)
@@ -45,27 +45,6 @@ internal sealed partial class SandboxKernel
             default:
                 return -Errno.EINVAL;
         }
-    }
-
-    private const int RLIMIT_STACK = 3, RLIMIT_NOFILE = 7, RLIM_NLIMITS = 16;
-
-    private long SysPrlimit(int pid, int resource, ulong newLimit, ulong oldLimit)
-    {
-        if (pid != 0 && pid != Pid) return -Errno.ESRCH;
-        if (resource < 0 || resource >= RLIM_NLIMITS) return -Errno.EINVAL;
-        if (oldLimit != 0)
-        {
-            (ulong cur, ulong max) = resource switch
-            {
-                RLIMIT_STACK => (Mm.StackSize, Mm.StackSize),
-                RLIMIT_NOFILE => ((ulong)FdTable.MaxFds, (ulong)FdTable.MaxFds),
-                _ => (ulong.MaxValue, ulong.MaxValue),
-            };
-            Memory.WriteU64(oldLimit, cur);
-            Memory.WriteU64(oldLimit + 8, max);
-        }
-        // New limits are accepted and not enforced beyond what the domain already imposes.
-        return 0;
     }
 
     private long SysSysinfo(ulong buf)

@@ -7,11 +7,12 @@ using Xunit;
 namespace Remus.Tests.Checkpoint;
 
 /// <summary>
-/// A blocking call with a timeout keeps its deadline when the domain is paused (the call is restarted), checkpointed,
-/// or saved and restored into a new domain: the guest's wait ends as it does natively instead of starting over.
-/// The bounds on the waits below only catch a wait that never ends; the guest itself reports how long it took.
+/// What the kernel keeps for the program survives pauses, checkpoints and save/restore into a new domain: a blocking
+/// call with a timeout keeps its deadline (the guest's wait ends as natively instead of starting over), the CPU clock
+/// goes on from where it was, resource limits stay set. The bounds on the waits below only catch a wait that never
+/// ends; the guest itself reports how long it took.
 /// </summary>
-public class TimeoutsAcrossPausesTests
+public class KernelStateAcrossCheckpointsTests
 {
     private static readonly byte[] Config = "{\"name\":\"t\"}"u8.ToArray();
     private static readonly TimeSpan Never = TimeSpan.FromSeconds(90);
@@ -139,5 +140,16 @@ public class TimeoutsAcrossPausesTests
         Assert.Equal(0, status);
         Assert.True(restores > 2, $"only {restores} restores");
         Assert.Equal("cpu clock never went back over 0.5 s of cpu time: yes\n", console.Text);
+    }
+
+    [Fact]
+    public void Resource_limits_stay_set_through_a_chain_of_save_and_restore()
+    {
+        var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("rlimits"), Args = ["keep"], MemoryMiB = 32 };
+        var console = new RecordingConsole();
+        var (status, restores) = RunThroughSaveRestoreChain(spec, console, 100);
+        Assert.Equal(0, status);
+        Assert.True(restores > 2, $"only {restores} restores");
+        Assert.Equal("NOFILE 16/64 set yes\nafter 1 s: NOFILE soft 16 yes, hard 64 yes\ndup2 onto fd 16 fails EBADF yes\n", console.Text);
     }
 }
