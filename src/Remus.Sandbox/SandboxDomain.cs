@@ -149,7 +149,7 @@ public sealed partial class SandboxDomain : IDisposable
         try
         {
             _vcpu = PlatformSelector.CreateVcpu(_memory, Spec.Platform);
-            _kernel.Vcpu = _vcpu;
+            _kernel.AttachVcpu(_vcpu);
             ref var r = ref _vcpu.Regs;
             ulong cs = r.Cs, ss = r.Ss, ds = r.Ds;
             r = default;

@@ -38,8 +38,18 @@ internal sealed partial class SandboxKernel
     public SignalState Signals { get; } = new();
     public ResourceLimits Limits { get; }
 
-    /// <summary>The vCPU the program runs on (its CPU time is the program's); set once it exists.</summary>
-    public IVcpu? Vcpu { get; set; }
+    /// <summary>The vCPU the program runs on (its CPU time is the program's); see <see cref="AttachVcpu"/>.</summary>
+    public IVcpu? Vcpu { get; private set; }
+
+    /// <summary>
+    /// Gives the kernel its vCPU, on the vCPU thread, once made. The program's CPU time starts at 0 from here: what the
+    /// platform counted before (on KVM, the VMM thread's own start-up) is not the program's. A restore replaces it.
+    /// </summary>
+    public void AttachVcpu(IVcpu vcpu)
+    {
+        Vcpu = vcpu;
+        Clock.CpuOffsetNs = -vcpu.CpuTimeNs;
+    }
 
     /// <summary>Fires when a blocking call must give way (pause, checkpoint, destroy).</summary>
     public CancellationToken Interrupt { get; set; }
