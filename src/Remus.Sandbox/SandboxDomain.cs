@@ -47,8 +47,8 @@ public sealed partial class SandboxDomain : IDisposable
     /// <summary>
     /// Raised on the vCPU thread when the program stops itself (SIGSTOP, or SIGTSTP/SIGTTIN/SIGTTOU with the default
     /// action; the argument is the signal): the domain pauses as by <see cref="Pause"/>, and <see cref="Unpause"/>
-    /// continues it, as SIGCONT would. The toolstack shows it as paused. Handlers must not call back into the domain
-    /// and wait on it.
+    /// continues it, as SIGCONT would. <see cref="State"/> is already Paused when it is raised, so that whoever shows
+    /// the domain's state (the toolstack) can show it paused. Handlers must not wait on the domain.
     /// </summary>
     public event Action<int>? Stopped;
 
@@ -216,6 +216,11 @@ public sealed partial class SandboxDomain : IDisposable
                     _kernel.Interrupt = _interrupt.Token;
                     Monitor.PulseAll(_lock);
                 }
+                else if (_state == DomainState.Paused)
+                {
+                    _state = DomainState.Running; // a stop continued before the loop came round to wait
+                    Monitor.PulseAll(_lock);
+                }
             }
             var exit = vcpu.Run();
             switch (exit.Kind)
@@ -226,8 +231,13 @@ public sealed partial class SandboxDomain : IDisposable
                         case SyscallOutcome.Exit:
                             return _kernel.ExitStatus;
                         case SyscallOutcome.Stop:
-                            // The program stopped itself: pause at this syscall boundary (the loop's top does it).
-                            lock (_lock) _pauseRequested = true;
+                            // The program stopped itself: paused from this syscall boundary on (the loop's top waits).
+                            lock (_lock)
+                            {
+                                _pauseRequested = true;
+                                _state = DomainState.Paused;
+                                Monitor.PulseAll(_lock);
+                            }
                             Log?.Invoke($"the program stopped itself (signal {_kernel.StopSignal}): the domain is paused until unpaused");
                             Stopped?.Invoke(_kernel.StopSignal);
                             break;

@@ -27,8 +27,8 @@ public class SignalStopTests
         var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("sigstop"), MemoryMiB = 16 };
         var console = new RecordingConsole();
         using var d = new RunningDomain(SandboxDomain.Create(spec, console));
-        var stops = new List<int>();
-        d.Domain.Stopped += sig => { lock (stops) stops.Add(sig); };
+        var stops = new List<(int Signal, DomainState State)>();
+        d.Domain.Stopped += sig => { lock (stops) stops.Add((sig, d.Domain.State)); };
 
         WaitFor(() => d.Domain.State is DomainState.Paused or DomainState.Exited, "the SIGSTOP");
         Assert.Equal(DomainState.Paused, d.Domain.State);
@@ -45,7 +45,7 @@ public class SignalStopTests
         Assert.Equal(0, d.Wait(TimeSpan.FromSeconds(30)));
         Assert.Equal("before the stop\ncontinued after SIGSTOP, kill returned 0\ncontinued after SIGTSTP, raise returned 0\n"
             + "an ignored SIGTSTP does not stop, raise returned 0\n", console.Text);
-        lock (stops) Assert.Equal([19, 20], stops);
+        lock (stops) Assert.Equal([(19, DomainState.Paused), (20, DomainState.Paused)], stops);
     }
 
     [Fact]

@@ -3,15 +3,15 @@ namespace Remus.Sandbox.Kernel;
 /// <summary>rt_sigaction, rt_sigprocmask, rt_sigpending, sigaltstack, kill, tkill, tgkill.</summary>
 internal sealed partial class SandboxKernel
 {
-    private const int SIGKILL = 9, SIGCONT = 18, SIGSTOP = 19;
-    private const ulong StopSignals = (1UL << (19 - 1)) | (1UL << (20 - 1)) | (1UL << (21 - 1)) | (1UL << (22 - 1));
+    private const int SIGKILL = 9, SIGCONT = 18, SIGSTOP = 19, SIGTSTP = 20, SIGTTIN = 21, SIGTTOU = 22;
+    private const ulong StopSignals = (1UL << (SIGSTOP - 1)) | (1UL << (SIGTSTP - 1)) | (1UL << (SIGTTIN - 1)) | (1UL << (SIGTTOU - 1));
+    private const ulong SIG_DFL = 0, SIG_IGN = 1;
 
     /// <summary>
     /// The signal that stopped the program in the call just served (0: none). A stop has no one to continue it from
     /// inside a domain: the domain pauses, and unpausing it is the SIGCONT (the call then returns its result).
     /// </summary>
     public int StopSignal { get; private set; }
-    private const ulong SIG_DFL = 0, SIG_IGN = 1;
 
     private static bool ValidSignal(int sig) => sig >= 1 && sig <= SignalState.NSig;
 
