@@ -4,6 +4,8 @@ namespace Remus.Sandbox.Kernel;
 /// Blocking with a deadline. A timed wait that is interrupted (pause, checkpoint) is restarted later from the same
 /// syscall instruction; its deadline is kept here and in the checkpointed kernel state, so the restart waits only
 /// what is left, even on another host (deadlines are on the guest's monotonic clock, which checkpoints carry).
+/// Every blocking call with a timeout goes through here (today nanosleep, clock_nanosleep, futex; poll, select and
+/// epoll_wait are not offered yet and must when they are).
 /// </summary>
 internal sealed partial class SandboxKernel
 {
