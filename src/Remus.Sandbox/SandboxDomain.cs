@@ -47,6 +47,14 @@ public sealed partial class SandboxDomain : ICheckpointable
         get { lock (_lock) return _state == DomainState.Created && _pauseRequested ? DomainState.Paused : _state; }
     }
 
+    /// <summary>
+    /// Raised on the vCPU thread when the program stops itself (SIGSTOP, or SIGTSTP/SIGTTIN/SIGTTOU with the default
+    /// action; the argument is the signal): the domain pauses as by <see cref="Pause"/>, and <see cref="Unpause"/>
+    /// continues it, as SIGCONT would. <see cref="State"/> is already Paused when it is raised, so that whoever shows
+    /// the domain's state (the toolstack) can show it paused. Handlers must not wait on the domain.
+    /// </summary>
+    public event Action<int>? Stopped;
+
     /// <summary>The exit status once <see cref="State"/> is Exited: 0-255, or 128+signal for a fatal signal.</summary>
     public int ExitStatus { get; private set; }
 
@@ -145,6 +153,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         {
             _vcpu = PlatformSelector.CreateVcpu(_memory, Spec.Platform, out var choice);
             Platform = choice;
+            _kernel.AttachVcpu(_vcpu);
             ref var r = ref _vcpu.Regs;
             ulong cs = r.Cs, ss = r.Ss, ds = r.Ds;
             r = default;
@@ -211,6 +220,11 @@ public sealed partial class SandboxDomain : ICheckpointable
                     _kernel.Interrupt = _interrupt.Token;
                     Monitor.PulseAll(_lock);
                 }
+                else if (_state == DomainState.Paused)
+                {
+                    _state = DomainState.Running; // a stop continued before the loop came round to wait
+                    Monitor.PulseAll(_lock);
+                }
             }
             var exit = vcpu.Run();
             switch (exit.Kind)
@@ -220,6 +234,17 @@ public sealed partial class SandboxDomain : ICheckpointable
                     {
                         case SyscallOutcome.Exit:
                             return _kernel.ExitStatus;
+                        case SyscallOutcome.Stop:
+                            // The program stopped itself: paused from this syscall boundary on (the loop's top waits).
+                            lock (_lock)
+                            {
+                                _pauseRequested = true;
+                                _state = DomainState.Paused;
+                                Monitor.PulseAll(_lock);
+                            }
+                            Log?.Invoke($"the program stopped itself (signal {_kernel.StopSignal}): the domain is paused until unpaused");
+                            Stopped?.Invoke(_kernel.StopSignal);
+                            break;
                         case SyscallOutcome.Restart:
                             vcpu.Regs.Rip -= 2; // back onto the syscall instruction
                             vcpu.Regs.Rax = vcpu.Regs.OrigRax;

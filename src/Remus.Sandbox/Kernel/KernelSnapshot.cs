@@ -6,13 +6,14 @@ namespace Remus.Sandbox.Kernel;
 
 /// <summary>
 /// The kernel's objects as a checkpoint carries them (KERNEL_STATE): the clock, the address-space bookkeeping,
-/// signal state, open files (console streams, and host files by path and offset, reopened on restore), and an
-/// interrupted sleep. Shared open files (dup) stay shared. Versioned; a newer version is refused, not guessed.
+/// signal state, open files (console streams, and host files by path and offset, reopened on restore), and the
+/// deadline of an interrupted timed wait (sleep, futex). Shared open files (dup) stay shared. Versioned; a newer version is refused, not guessed.
+/// Version 2 adds the CPU time used so far and the resource limits; version 1 (which had neither) is still read.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
     private const uint SnapshotMagic = 0x3154534B; // "KST1"
-    private const int SnapshotVersion = 1;
+    private const int SnapshotVersion = 2;
 
     public byte[] SaveState()
     {
@@ -22,6 +23,7 @@ internal sealed partial class SandboxKernel
         w.Write(SnapshotVersion);
         w.Write(Clock.MonotonicNs);
         w.Write(GuestClock.HostMonotonicNs - _startNs);
+        w.Write(CpuNs);
 
         w.Write(Mm.ImageStart);
         w.Write(Mm.BrkStart);
@@ -60,8 +62,9 @@ internal sealed partial class SandboxKernel
         w.Write(fds.Count);
         foreach (var (fd, f, cloexec) in fds) { w.Write(fd); w.Write(descriptions.IndexOf(f)); w.Write(cloexec); }
 
-        w.Write(_interruptedSleep.HasValue);
-        if (_interruptedSleep is { } s) { w.Write(s.Rip); w.Write(s.DeadlineNs); }
+        w.Write(_interruptedWait.HasValue);
+        if (_interruptedWait is { } s) { w.Write(s.Rip); w.Write(s.DeadlineNs); }
+        Limits.Save(w);
         w.Flush();
         return ms.ToArray();
     }
@@ -74,10 +77,13 @@ internal sealed partial class SandboxKernel
         {
             if (r.ReadUInt32() != SnapshotMagic) throw new SandboxException("corrupt kernel state in the checkpoint");
             int version = r.ReadInt32();
-            if (version != SnapshotVersion)
-                throw new SandboxException($"unsupported kernel state version {version} (this build reads {SnapshotVersion})");
+            if (version is < 1 or > SnapshotVersion)
+                throw new SandboxException($"unsupported kernel state version {version} (this build reads 1 to {SnapshotVersion})");
             Clock.ContinueFrom(r.ReadInt64());
-            _startNs = GuestClock.HostMonotonicNs - r.ReadInt64();
+            long uptime = r.ReadInt64();
+            _startNs = GuestClock.HostMonotonicNs - uptime;
+            // The CPU clocks go on from what the program had used (version 1 reported the uptime there).
+            Clock.CpuOffsetNs = (version >= 2 ? r.ReadInt64() : uptime) - (Vcpu?.CpuTimeNs ?? 0);
 
             ulong imageStart = r.ReadUInt64(), brkStart = r.ReadUInt64(), brk = r.ReadUInt64();
             int n = r.ReadInt32();
@@ -125,7 +131,12 @@ internal sealed partial class SandboxKernel
                     throw new SandboxException("corrupt kernel state in the checkpoint (fd table)");
                 Fds.Set(fd, descriptions[index], cloexec);
             }
-            _interruptedSleep = r.ReadBoolean() ? (r.ReadUInt64(), r.ReadInt64()) : null;
+            _interruptedWait = r.ReadBoolean() ? (r.ReadUInt64(), r.ReadInt64()) : null;
+            if (version >= 2)
+            {
+                Limits.Load(r);
+                ApplyFdLimit();
+            }
         }
         catch (EndOfStreamException)
         {

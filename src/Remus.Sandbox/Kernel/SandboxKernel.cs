@@ -22,6 +22,7 @@ internal sealed partial class SandboxKernel
         Spec = spec;
         Console = console;
         Policy = files;
+        Limits = new ResourceLimits(mm.StackSize, FdTable.MaxFds);
         Fds.Set(0, new ConsoleFile(console, 0), false);
         Fds.Set(1, new ConsoleFile(console, 1), false);
         Fds.Set(2, new ConsoleFile(console, 2), false);
@@ -35,6 +36,20 @@ internal sealed partial class SandboxKernel
     public FdTable Fds { get; } = new();
     public GuestClock Clock { get; } = new();
     public SignalState Signals { get; } = new();
+    public ResourceLimits Limits { get; }
+
+    /// <summary>The vCPU the program runs on (its CPU time is the program's); see <see cref="AttachVcpu"/>.</summary>
+    public IVcpu? Vcpu { get; private set; }
+
+    /// <summary>
+    /// Gives the kernel its vCPU, on the vCPU thread, once made. The program's CPU time starts at 0 from here: what the
+    /// platform counted before (on KVM, the VMM thread's own start-up) is not the program's. A restore replaces it.
+    /// </summary>
+    public void AttachVcpu(IVcpu vcpu)
+    {
+        Vcpu = vcpu;
+        Clock.CpuOffsetNs = -vcpu.CpuTimeNs;
+    }
 
     /// <summary>Fires when a blocking call must give way (pause, checkpoint, destroy).</summary>
     public CancellationToken Interrupt { get; set; }
@@ -52,6 +67,8 @@ internal sealed partial class SandboxKernel
         long nr = (long)r.OrigRax;
         ulong a0 = r.Rdi, a1 = r.Rsi, a2 = r.Rdx, a3 = r.R10, a4 = r.R8, a5 = r.R9;
         long result;
+        TakeInterruptedWait(r.Rip);
+        StopSignal = 0;
         try
         {
             result = nr switch
@@ -105,13 +122,17 @@ internal sealed partial class SandboxKernel
                 273 => 0,
                 334 => -Errno.ENOSYS,
                 158 => SysArchPrctl(ref r, (int)a0, a1),
+                // Resources.cs
                 302 => SysPrlimit((int)a0, (int)a1, a2, a3),
                 97 => SysPrlimit(0, (int)a0, 0, a1),
-                160 => 0,
+                160 => SysPrlimit(0, (int)a0, a1, 0),
+                98 => SysGetRusage((int)a0, a1),
+                100 => SysTimes(a0),
                 99 => SysSysinfo(a0),
                 204 => SysSchedGetAffinity((int)a0, a1, a2),
                 24 => 0,
-                202 => SysFutex(a0, (int)a1, (uint)a2, a3),
+                // Futex.cs
+                202 => SysFutex(a0, (int)a1, (uint)a2, a3, r.Rip),
                 // Signals.cs
                 13 => SysRtSigaction((int)a0, a1, a2, a3),
                 14 => SysRtSigprocmask((int)a0, a1, a2, a3),
@@ -142,7 +163,7 @@ internal sealed partial class SandboxKernel
             return SyscallOutcome.Exit;
         }
         r.Rax = (ulong)result;
-        return SyscallOutcome.Return;
+        return StopSignal != 0 ? SyscallOutcome.Stop : SyscallOutcome.Return;
     }
 
     private long Unsupported(long nr)

@@ -3,7 +3,7 @@ namespace Remus.Sandbox.Kernel;
 /// <summary>
 /// Signal dispositions, the blocked mask and the alternate stack, as the program set them. They are recorded and
 /// reported back faithfully; handlers are not run (a signal that would run one ends the program, and the VMM log
-/// says so), since a domain has one thread and nothing outside it can signal it.
+/// says so), since a domain has one thread and nothing outside it can signal it. A stop signal pauses the domain.
 /// </summary>
 internal sealed class SignalState
 {

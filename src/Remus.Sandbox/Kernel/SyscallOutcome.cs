@@ -9,4 +9,9 @@ internal enum SyscallOutcome
     Exit,
     /// <summary>A blocking call was interrupted (pause, checkpoint): the call is re-executed when the program resumes.</summary>
     Restart,
+    /// <summary>
+    /// rax holds the result, and the program has stopped itself (SIGSTOP, or SIGTSTP/SIGTTIN/SIGTTOU with the default
+    /// action; <see cref="SandboxKernel.StopSignal"/>): it goes on only once continued.
+    /// </summary>
+    Stop,
 }

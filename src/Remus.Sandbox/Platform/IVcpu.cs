@@ -24,6 +24,14 @@ public interface IVcpu : IDisposable
     /// <summary>How <see cref="StartDirtyLog"/> tracks writes, for people (remus info): e.g. "KVM_GET_DIRTY_LOG".</summary>
     string DirtyLogMode => "a dirty log";
 
+    /// <summary>
+    /// The CPU time (ns) the guest has used on this vCPU, counted by the host from when the vCPU was made (a new vCPU
+    /// starts again near 0: the kernel keeps the offset a checkpoint carries). The default is the CPU time of the
+    /// calling thread, which on KVM is the thread that runs KVM_RUN (guest time plus the system calls it served),
+    /// and is right only when called on the vCPU thread.
+    /// </summary>
+    long CpuTimeNs => Math.Max(0, Libc.ClockNs(Libc.CLOCK_THREAD_CPUTIME_ID));
+
     /// <summary>Starts tracking which guest pages the vCPU writes (idempotent). Paused, on the vCPU thread.</summary>
     void StartDirtyLog() => throw new NotSupportedException("this platform has no dirty log");
 

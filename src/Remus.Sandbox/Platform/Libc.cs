@@ -55,6 +55,21 @@ internal static unsafe partial class Libc
     internal const long SYS_pidfd_open = 434, SYS_pidfd_getfd = 438, SYS_userfaultfd = 323;
 
     [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int clock_gettime(int clock, long* timespec);
+
+    internal const int CLOCK_THREAD_CPUTIME_ID = 3;
+
+    /// <summary>The CPU-time clock of process <paramref name="pid"/> (the kernel's MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)).</summary>
+    internal static int ProcessCpuClock(int pid) => (~pid << 3) | 2;
+
+    /// <summary>Reads <paramref name="clock"/> in nanoseconds; -errno on failure.</summary>
+    internal static long ClockNs(int clock)
+    {
+        long* ts = stackalloc long[2];
+        return clock_gettime(clock, ts) == 0 ? ts[0] * 1_000_000_000 + ts[1] : -Errno;
+    }
+
+    [LibraryImport(Lib, SetLastError = true)]
     internal static partial long lseek(int fd, long offset, int whence);
 
     internal const int SEEK_DATA = 3, SEEK_HOLE = 4;

@@ -64,6 +64,9 @@ public static class GuestCatalog
         },
         new("clocks", "clocks"),
         new("sleep", "sleep"),
+        new("futex_timeout", "futex_timeout"),
+        new("cputime", "cputime"),
+        new("rlimits", "rlimits") { MemoryMiB = 256 }, // room to map 100 MiB, which only RLIMIT_AS refuses
         new("random", "random"),
         new("sysinfo", "sysinfo"),
         new("envargs-bare", "envargs"),

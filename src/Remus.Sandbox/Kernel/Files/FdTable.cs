@@ -5,6 +5,9 @@ internal sealed class FdTable
 {
     public const int MaxFds = 1024;
 
+    /// <summary>New fds are below this (RLIMIT_NOFILE), at most <see cref="MaxFds"/>.</summary>
+    public int Limit { get; set; } = MaxFds;
+
     private readonly Dictionary<int, (FileDescription File, bool CloseOnExec)> _fds = [];
 
     public FileDescription? Get(int fd) => _fds.TryGetValue(fd, out var e) ? e.File : null;
@@ -15,7 +18,7 @@ internal sealed class FdTable
     /// <summary>Installs <paramref name="file"/> at the lowest free fd at or above <paramref name="min"/>.</summary>
     public long Add(FileDescription file, bool closeOnExec, int min = 0)
     {
-        for (int fd = min; fd < MaxFds; fd++)
+        for (int fd = min; fd < Limit; fd++)
         {
             if (_fds.ContainsKey(fd)) continue;
             _fds[fd] = (file, closeOnExec);

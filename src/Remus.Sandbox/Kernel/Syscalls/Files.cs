@@ -136,10 +136,12 @@ internal sealed partial class SandboxKernel
 
     private long SysDup3(int oldFd, int newFd, int flags, bool allowSame)
     {
+        // Linux's order of checks (dup2 is dup3 without flags that allows oldFd == newFd).
+        if ((flags & ~O_CLOEXEC) != 0) return -Errno.EINVAL;
         var f = Fds.Get(oldFd);
+        if (oldFd == newFd) return !allowSame ? -Errno.EINVAL : f == null ? -Errno.EBADF : newFd;
+        if (newFd < 0 || newFd >= Fds.Limit) return -Errno.EBADF; // RLIMIT_NOFILE
         if (f == null) return -Errno.EBADF;
-        if (oldFd == newFd) return allowSame ? newFd : -Errno.EINVAL;
-        if (newFd < 0 || newFd >= FdTable.MaxFds || (flags & ~O_CLOEXEC) != 0) return newFd < 0 || newFd >= FdTable.MaxFds ? -Errno.EBADF : -Errno.EINVAL;
         Fds.Set(newFd, f, (flags & O_CLOEXEC) != 0);
         return newFd;
     }
@@ -152,7 +154,7 @@ internal sealed partial class SandboxKernel
         if (f == null) return -Errno.EBADF;
         return cmd switch
         {
-            F_DUPFD or F_DUPFD_CLOEXEC => arg >= FdTable.MaxFds ? -Errno.EINVAL : Fds.Add(f, cmd == F_DUPFD_CLOEXEC, (int)arg),
+            F_DUPFD or F_DUPFD_CLOEXEC => arg >= (ulong)Fds.Limit ? -Errno.EINVAL : Fds.Add(f, cmd == F_DUPFD_CLOEXEC, (int)arg),
             F_GETFD => Fds.GetCloseOnExec(fd) ? 1 : 0,
             F_SETFD => SetCloexec(fd, (arg & 1) != 0),
             F_GETFL => f.Flags | (f is ConsoleFile c ? (c.Stream == 0 ? 0 : 1) : 0) | 0x8000 /* O_LARGEFILE */,

@@ -2,7 +2,11 @@ using Remus.Sandbox.Memory;
 
 namespace Remus.Sandbox.Kernel;
 
-/// <summary>brk, mmap, munmap, mremap, mprotect, madvise — bookkeeping over guest RAM (see <see cref="AddressSpace"/>).</summary>
+/// <summary>
+/// brk, mmap, munmap, mremap, mprotect, madvise — bookkeeping over guest RAM (see <see cref="AddressSpace"/>).
+/// Growth is refused (ENOMEM; brk keeps the old break) past RLIMIT_AS, counted as Linux's total_vm: image and heap,
+/// mappings, and the stack at its full size.
+/// </summary>
 internal sealed partial class SandboxKernel
 {
     private const int MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20,
@@ -13,7 +17,29 @@ internal sealed partial class SandboxKernel
 
     private static bool PageAligned(ulong x) => (x & (AddressSpace.PageSize - 1)) == 0;
 
-    private long SysBrk(ulong addr) => (long)Mm.SetBrk(addr);
+    private long SysBrk(ulong addr)
+    {
+        if (addr > Mm.Brk && !MayExpand(AddressSpace.PageUp(addr) - AddressSpace.PageUp(Mm.Brk), 0, 0)) return (long)Mm.Brk;
+        return (long)Mm.SetBrk(addr);
+    }
+
+    /// <summary>
+    /// Whether the address space may grow by <paramref name="bytes"/>, less what is already mapped in
+    /// [<paramref name="reuseStart"/>, <paramref name="reuseEnd"/>) (a MAP_FIXED mapping replaces it), under RLIMIT_AS.
+    /// </summary>
+    private bool MayExpand(ulong bytes, ulong reuseStart, ulong reuseEnd)
+    {
+        ulong limit = Limits.Soft(ResourceLimits.RLIMIT_AS);
+        if (limit == ResourceLimits.Infinity || bytes == 0) return true;
+        ulong total = AddressSpace.PageUp(Mm.Brk) - Mm.ImageStart + Mm.StackSize;
+        for (int i = 0; i < Mm.Mappings.Count; i++)
+        {
+            var m = Mm.Mappings[i];
+            total += m.End - m.Start;
+            if (m.Start < reuseEnd && reuseStart < m.End) bytes -= Math.Min(m.End, reuseEnd) - Math.Max(m.Start, reuseStart);
+        }
+        return total + bytes <= limit;
+    }
 
     private long SysMmap(ulong addr, ulong length, int prot, int flags, int fd, long offset)
     {
@@ -49,6 +75,7 @@ internal sealed partial class SandboxKernel
             start = Mm.FindFree(len);
             if (start == 0) return -Errno.ENOMEM;
         }
+        if (!MayExpand(len, start, start + len)) return -Errno.ENOMEM;
         Mm.Map(start, start + len, prot);
         if (file != null)
         {
@@ -83,6 +110,7 @@ internal sealed partial class SandboxKernel
             if (newLen < oldLen) Mm.Unmap(oldAddr + newLen, oldAddr + oldLen);
             return (long)oldAddr;
         }
+        if (!MayExpand(newLen - oldLen, 0, 0)) return -Errno.ENOMEM;
         if (Mm.IsFree(oldAddr + oldLen, oldAddr + newLen))
         {
             Mm.Map(oldAddr + oldLen, oldAddr + newLen, prot);

@@ -4,7 +4,7 @@ using Remus.Sandbox.Platform;
 
 namespace Remus.Sandbox.Kernel;
 
-/// <summary>exit, exit_group, uname, arch_prctl, prlimit64, sysinfo, sched_getaffinity, futex and the id calls.</summary>
+/// <summary>exit, exit_group, uname, arch_prctl, sysinfo, sched_getaffinity and the id calls.</summary>
 internal sealed partial class SandboxKernel
 {
     private long SysExit(int status)
@@ -47,27 +47,6 @@ internal sealed partial class SandboxKernel
         }
     }
 
-    private const int RLIMIT_STACK = 3, RLIMIT_NOFILE = 7, RLIM_NLIMITS = 16;
-
-    private long SysPrlimit(int pid, int resource, ulong newLimit, ulong oldLimit)
-    {
-        if (pid != 0 && pid != Pid) return -Errno.ESRCH;
-        if (resource < 0 || resource >= RLIM_NLIMITS) return -Errno.EINVAL;
-        if (oldLimit != 0)
-        {
-            (ulong cur, ulong max) = resource switch
-            {
-                RLIMIT_STACK => (Mm.StackSize, Mm.StackSize),
-                RLIMIT_NOFILE => ((ulong)FdTable.MaxFds, (ulong)FdTable.MaxFds),
-                _ => (ulong.MaxValue, ulong.MaxValue),
-            };
-            Memory.WriteU64(oldLimit, cur);
-            Memory.WriteU64(oldLimit + 8, max);
-        }
-        // New limits are accepted and not enforced beyond what the domain already imposes.
-        return 0;
-    }
-
     private long SysSysinfo(ulong buf)
     {
         var s = Memory.WritableSpan(buf, 112);
@@ -87,31 +66,5 @@ internal sealed partial class SandboxKernel
         if (len < 8 || (len & 7) != 0) return -Errno.EINVAL;
         Memory.WriteU64(mask, 1); // one vCPU
         return 8;
-    }
-
-    private const int FUTEX_WAIT = 0, FUTEX_WAKE = 1, FUTEX_WAIT_BITSET = 9, FUTEX_WAKE_BITSET = 10, FUTEX_CMD_MASK = 0x7F;
-
-    /// <summary>One thread only: a wake wakes no one; a wait whose value still matches sleeps until its timeout.</summary>
-    private long SysFutex(ulong uaddr, int op, uint val, ulong timeout)
-    {
-        switch (op & FUTEX_CMD_MASK)
-        {
-            case FUTEX_WAKE or FUTEX_WAKE_BITSET:
-                Memory.ReadU32(uaddr);
-                return 0;
-            case FUTEX_WAIT or FUTEX_WAIT_BITSET:
-                if (Memory.ReadU32(uaddr) != val) return -Errno.EAGAIN;
-                if (timeout == 0)
-                {
-                    Interrupt.WaitHandle.WaitOne(); // nobody else can wake it: only pause/destroy end this
-                    throw new RestartException();
-                }
-                long left = (long)Memory.ReadU64(timeout) * NsPerSec + (long)Memory.ReadU64(timeout + 8);
-                if ((op & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET) left -= ((op & 256) != 0 ? GuestClock.RealtimeNs : Clock.MonotonicNs);
-                if (left > 0 && Interrupt.WaitHandle.WaitOne(TimeSpan.FromTicks(left / 100 + 1))) throw new RestartException();
-                return -Errno.ETIMEDOUT;
-            default:
-                return -Errno.ENOSYS;
-        }
     }
 }

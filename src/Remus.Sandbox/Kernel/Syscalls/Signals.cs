@@ -3,8 +3,15 @@ namespace Remus.Sandbox.Kernel;
 /// <summary>rt_sigaction, rt_sigprocmask, rt_sigpending, sigaltstack, kill, tkill, tgkill.</summary>
 internal sealed partial class SandboxKernel
 {
-    private const int SIGKILL = 9, SIGSTOP = 19;
+    private const int SIGKILL = 9, SIGCONT = 18, SIGSTOP = 19, SIGTSTP = 20, SIGTTIN = 21, SIGTTOU = 22;
+    private const ulong StopSignals = (1UL << (SIGSTOP - 1)) | (1UL << (SIGTSTP - 1)) | (1UL << (SIGTTIN - 1)) | (1UL << (SIGTTOU - 1));
     private const ulong SIG_DFL = 0, SIG_IGN = 1;
+
+    /// <summary>
+    /// The signal that stopped the program in the call just served (0: none). A stop has no one to continue it from
+    /// inside a domain: the domain pauses, and unpausing it is the SIGCONT (the call then returns its result).
+    /// </summary>
+    public int StopSignal { get; private set; }
 
     private static bool ValidSignal(int sig) => sig >= 1 && sig <= SignalState.NSig;
 
@@ -82,6 +89,9 @@ internal sealed partial class SandboxKernel
     /// <summary>Applies Linux's action for <paramref name="sig"/> sent to the program by itself.</summary>
     private long RaiseSignal(int sig)
     {
+        // As Linux does when a signal is generated: SIGCONT discards pending stop signals, and a stop signal SIGCONT.
+        if (sig == SIGCONT) Signals.Pending &= ~StopSignals;
+        else if ((StopSignals & (1UL << (sig - 1))) != 0) Signals.Pending &= ~(1UL << (SIGCONT - 1));
         ulong handler = Signals.Handler(sig);
         bool fatal = sig == SIGKILL;
         if (!fatal)
@@ -94,7 +104,12 @@ internal sealed partial class SandboxKernel
             }
             if (handler == SIG_DFL)
             {
-                if (SignalState.DefaultIgnores(sig) || SignalState.DefaultStops(sig)) return 0;
+                if (SignalState.DefaultIgnores(sig)) return 0;
+                if (SignalState.DefaultStops(sig))
+                {
+                    StopSignal = sig;
+                    return 0;
+                }
             }
             else
             {

@@ -11,16 +11,28 @@ internal sealed partial class SandboxKernel
 
     private long _startNs = GuestClock.HostMonotonicNs;
 
-    /// <summary>The deadline of a sleep that was interrupted, so its restart sleeps only what is left.</summary>
-    private (ulong Rip, long DeadlineNs)? _interruptedSleep;
+    /// <summary>The CPU time the program has used (ns): its vCPU's, plus what it used before a restore or migration.</summary>
+    private long CpuNs => (Vcpu?.CpuTimeNs ?? 0) + Clock.CpuOffsetNs;
 
     private long? ClockNow(int clock) => clock switch
     {
         CLOCK_REALTIME or CLOCK_REALTIME_COARSE or CLOCK_REALTIME_ALARM or CLOCK_TAI => GuestClock.RealtimeNs,
         CLOCK_MONOTONIC or CLOCK_MONOTONIC_RAW or CLOCK_MONOTONIC_COARSE or CLOCK_BOOTTIME or CLOCK_BOOTTIME_ALARM => Clock.MonotonicNs,
-        CLOCK_PROCESS_CPUTIME_ID or CLOCK_THREAD_CPUTIME_ID => GuestClock.HostMonotonicNs - _startNs,
+        CLOCK_PROCESS_CPUTIME_ID or CLOCK_THREAD_CPUTIME_ID => CpuNs,
+        < 0 => CpuClockOf(clock),
         _ => null,
     };
+
+    /// <summary>
+    /// The clocks of clock_getcpuclockid and pthread_getcpuclockid: ~pid &lt;&lt; 3 | (thread ? 4 : 0) | type. The
+    /// program is the only process and thread (pid 0 means itself); every type (PROF, VIRT, SCHED) reads its CPU time.
+    /// </summary>
+    private long? CpuClockOf(int clock)
+    {
+        if ((clock & 3) == 3) return null;
+        int pid = ~(clock >> 3);
+        return pid is 0 or Pid ? CpuNs : null;
+    }
 
     private void WriteTimespec(ulong addr, long ns)
     {
@@ -63,27 +75,14 @@ internal sealed partial class SandboxKernel
 
     private long SysNanosleep(int clock, int flags, ulong req, ulong rem, ulong rip)
     {
-        if (ClockNow(clock) is not { } now || clock is CLOCK_PROCESS_CPUTIME_ID or CLOCK_THREAD_CPUTIME_ID) return -Errno.EINVAL;
+        if (ClockNow(clock) is not { } now || clock is CLOCK_PROCESS_CPUTIME_ID or CLOCK_THREAD_CPUTIME_ID or < 0) return -Errno.EINVAL;
         long sec = (long)Memory.ReadU64(req), nsec = (long)Memory.ReadU64(req + 8);
         if (sec < 0 || nsec < 0 || nsec >= NsPerSec) return -Errno.EINVAL;
         long request = sec > long.MaxValue / NsPerSec - 1 ? long.MaxValue / 2 : sec * NsPerSec + nsec;
 
         // Deadlines are kept on the monotonic clock (absolute realtime sleeps are converted once).
-        long deadline;
-        if (_interruptedSleep is { } s && s.Rip == rip) deadline = s.DeadlineNs;
-        else if ((flags & TIMER_ABSTIME) != 0) deadline = Clock.MonotonicNs + (request - now);
-        else deadline = Clock.MonotonicNs + request;
-        _interruptedSleep = null;
-
-        while (true)
-        {
-            long left = deadline - Clock.MonotonicNs;
-            if (left <= 0) return 0;
-            if (Interrupt.WaitHandle.WaitOne(TimeSpan.FromTicks(Math.Min(left / 100 + 1, int.MaxValue))))
-            {
-                _interruptedSleep = (rip, deadline);
-                throw new RestartException();
-            }
-        }
+        long deadline = _restartedDeadline ?? ((flags & TIMER_ABSTIME) != 0 ? Clock.MonotonicNs + (request - now) : MonotonicDeadline(request));
+        SleepUntil(deadline, rip);
+        return 0;
     }
 }

@@ -20,6 +20,7 @@ internal sealed unsafe class PtraceVcpu : IVcpu
     private readonly GuestMemory _memory;
     private PtraceDirtyLog? _dirtyLog;
     private bool _dead;
+    private long _lastCpuNs;
 
     public ref UserRegs Regs => ref _regs;
 
@@ -138,6 +139,9 @@ internal sealed unsafe class PtraceVcpu : IVcpu
                 return VcpuExit.KickedExit; // a stray signal (e.g. the terminal's SIGINT): suppressed
         }
     }
+
+    /// <summary>The stub process's CPU time (user and system, as the scheduler counts it): the guest's ring 3 alone.</summary>
+    public long CpuTimeNs => _dead ? _lastCpuNs : _lastCpuNs = Math.Max(_lastCpuNs, Libc.ClockNs(Libc.ProcessCpuClock(_pid)));
 
     public void Kick()
     {
