@@ -36,8 +36,8 @@ public sealed class StreamHeader
     /// <summary>Flags as read from a stream. When writing, the writer sets them from its options.</summary>
     public StreamFlags Flags { get; init; }
 
-    /// <summary>The format version (always <see cref="StreamFormat.Version"/>: other versions are refused).</summary>
-    public uint Version => StreamFormat.Version;
+    /// <summary>The format version: <see cref="StreamFormat.Version"/> when writing; as read (1 or 2) when reading.</summary>
+    public uint Version { get; init; } = StreamFormat.Version;
 
     /// <summary>The page size (always <see cref="StreamFormat.PageSize"/>: other sizes are refused).</summary>
     public int PageSize => StreamFormat.PageSize;
@@ -79,9 +79,9 @@ public sealed class StreamHeader
         input.ReadExactly(fixedPart[8..], "stream header");
 
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(fixedPart[8..]);
-        if (version != StreamFormat.Version)
+        if (version is < StreamFormat.MinVersion or > StreamFormat.Version)
             throw new CheckpointStreamException(CheckpointStreamError.Unsupported,
-                $"unsupported stream version {version} (this build reads {StreamFormat.Version})");
+                $"unsupported stream version {version} (this build reads {StreamFormat.MinVersion} to {StreamFormat.Version})");
         uint configLength = BinaryPrimitives.ReadUInt32LittleEndian(fixedPart[24..]);
         if (configLength > StreamFormat.MaxConfigBytes)
             throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord,
@@ -118,6 +118,6 @@ public sealed class StreamHeader
         var config = buffer.AsMemory(StreamFormat.HeaderFixedSize, (int)configLength);
         if (!Utf8.IsValid(config.Span))
             throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord, "stream header: domain configuration is not valid UTF-8");
-        return new StreamHeader(config, architecture) { Flags = flags };
+        return new StreamHeader(config, architecture) { Flags = flags, Version = version };
     }
 }

@@ -25,7 +25,10 @@ public sealed record ReceiveOptions
     public bool Paused { get; init; }
     /// <summary>--tcp-listen ADDR:PORT: take the stream from one TCP connection instead of stdin/stdout.</summary>
     public string? TcpListen { get; init; }
-    /// <summary>--timeout: (-r) how long the primary may stay silent before it is declared lost.</summary>
+    /// <summary>
+    /// --timeout: (-r) T, how long the reader may wait for the primary's bytes before it is declared lost. Sent to the
+    /// primary in the handshake: it heartbeats every T/4 and holds each epoch's output lease for T − max(10%, 20 ms).
+    /// </summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>--debug: tell more on stderr.</summary>
     public bool Debug { get; init; }
@@ -174,6 +177,22 @@ public static class IncomingVmm
                     case BackupOutcome.Rejected:
                         vmm?.Abandon(backup.LossReason ?? "corrupt checkpoint");
                         throw new RemusException($"{backup.LossReason}; protection of domain '{name}' ended without a takeover");
+                    case BackupOutcome.Released:
+                        // The primary gave up on us and goes on unprotected: our copy must never run.
+                        vmm?.Abandon(backup.LossReason ?? "released by the primary");
+                        say($"{backup.LossReason}; discarded checkpoint {backup.LastCheckpoint?.ToString() ?? "(none)"} of domain '{name}', no takeover");
+                        return 0;
+                    case BackupOutcome.Exited:
+                    {
+                        // The program had exited on the primary (its EXIT epoch was acked here) and the primary died
+                        // before END: re-emit its last output, which it may not have released, and end as it ended.
+                        int status = backup.ExitStatus ?? 0;
+                        backup.ReplayLastOutput(vmm!.RawConsole);
+                        say($"Remus failover for domain {name}: the program had exited with status {status} on the primary " +
+                            $"({backup.LossReason}); its last output is re-emitted, nothing runs here");
+                        vmm.Abandon($"the program had exited with status {status} on the primary");
+                        return status;
+                    }
                 }
                 backup.ReplayLastOutput(vmm!.RawConsole);
                 vmm.TakeName(name!, TimeSpan.FromSeconds(15));

@@ -1,0 +1,100 @@
+using System.Diagnostics;
+
+namespace Remus.Checkpoint.Remus;
+
+/// <summary>
+/// The backup's failure detector: a read-through wrapper of the primary's stream that declares the primary silent
+/// once the reader has been <b>blocked waiting for bytes</b> for the timeout T, and closes the stream to unblock it.
+/// <para>
+/// Only time spent inside a read counts, and only time this process was seen to run: a tick adds at most two tick
+/// periods however long ago the previous tick was. So the time the backup spends applying a large round, or the time
+/// it is stopped (SIGSTOP, a long GC pause, a starved host), is never counted as the primary's silence: after such a
+/// stall the reader first gets what the primary wrote meanwhile (epochs, heartbeats, a RELEASE), and the primary is
+/// declared lost only if, after that, reads still find nothing for T. This is what lets the primary bound its lease
+/// by T: the backup cannot take over earlier than T after the last byte it consumed.
+/// </para>
+/// </summary>
+internal sealed class SilenceWatch : System.IO.Stream
+{
+    private readonly System.IO.Stream _inner;
+    private readonly long _limit, _tick;
+    private readonly Func<bool> _onSilence;
+    private readonly Timer _timer;
+    private long _lastTick = Stopwatch.GetTimestamp();
+    private long _silent;
+    private long _reads, _seenReads;
+    private volatile bool _inRead;
+    private int _fired;
+
+    /// <param name="onSilence">called once when the primary is declared silent; returns false to veto (the primary's
+    /// RELEASE was read meanwhile), true to close the stream</param>
+    public SilenceWatch(System.IO.Stream inner, TimeSpan timeout, Func<bool> onSilence)
+    {
+        _inner = inner;
+        _onSilence = onSilence;
+        var tick = TimeSpan.FromTicks(Math.Clamp(timeout.Ticks / 20, TimeSpan.FromMilliseconds(2).Ticks, TimeSpan.FromMilliseconds(50).Ticks));
+        _tick = (long)(tick.TotalSeconds * Stopwatch.Frequency);
+        _limit = (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        _timer = new Timer(_ => Tick(), null, tick, tick);
+    }
+
+    /// <summary>Whether the primary was declared silent.</summary>
+    public bool Fired => Volatile.Read(ref _fired) == 1;
+
+    private void Tick()
+    {
+        if (!Monitor.TryEnter(_timer)) return; // the previous tick still runs
+        try { TickCore(); }
+        finally { Monitor.Exit(_timer); }
+    }
+
+    private void TickCore()
+    {
+        long now = Stopwatch.GetTimestamp();
+        long elapsed = now - Interlocked.Exchange(ref _lastTick, now);
+        long reads = Interlocked.Read(ref _reads);
+        if (!_inRead || reads != _seenReads)
+        {
+            _seenReads = reads;
+            _silent = 0;
+            return;
+        }
+        _silent += Math.Min(elapsed, 2 * _tick); // a stall of this process is not the primary's silence
+        if (_silent < _limit || Interlocked.CompareExchange(ref _fired, 1, 0) != 0) return;
+        if (_onSilence()) _inner.Dispose(); // unblocks the reader
+        else _silent = 0;
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        _inRead = true;
+        try
+        {
+            int n = _inner.Read(buffer);
+            if (n > 0) Interlocked.Increment(ref _reads);
+            return n;
+        }
+        finally
+        {
+            _inRead = false;
+        }
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _timer.Dispose();
+        base.Dispose(disposing);
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
