@@ -61,8 +61,25 @@ internal sealed class SilenceWatch : System.IO.Stream
         }
         _silent += Math.Min(elapsed, 2 * _tick); // a stall of this process is not the primary's silence
         if (_silent < _limit || Interlocked.CompareExchange(ref _fired, 1, 0) != 0) return;
-        if (_onSilence()) _inner.Dispose(); // unblocks the reader
+        if (_onSilence()) Unblock();
         else _silent = 0;
+    }
+
+    /// <summary>
+    /// Ends the blocked read. A socket is shut down for receiving only: it usually carries the back channel too, on
+    /// which TAKEOVER must still go out. Any other stream is closed.
+    /// </summary>
+    private void Unblock()
+    {
+        try
+        {
+            if (_inner is System.Net.Sockets.NetworkStream { Socket: { } socket }) socket.Shutdown(System.Net.Sockets.SocketShutdown.Receive);
+            else _inner.Dispose();
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException or IOException)
+        {
+            _inner.Dispose();
+        }
     }
 
     public override int Read(Span<byte> buffer)
