@@ -298,16 +298,7 @@ public sealed class RemusPrimary : IDisposable
     {
         try
         {
-            if (_suspendPaused && _domain.State == DomainState.Paused)
-            {
-                _domain.Unpause();
-                // A domain reports Paused until its vCPU thread has taken up the resume; wait for that (briefly), so
-                // the next Suspend can tell "paused by someone else" from "our resume, not yet running".
-                var until = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 10;
-                var spin = new SpinWait();
-                while (_domain.State == DomainState.Paused && Stopwatch.GetTimestamp() < until) spin.SpinOnce(sleep1Threshold: 20);
-                _resumePending = _domain.State == DomainState.Paused;
-            }
+            if (_suspendPaused && _domain.State == DomainState.Paused) Resume();
             else if (_domain.State != DomainState.Paused) _resumePending = false;
         }
         finally
@@ -315,6 +306,20 @@ public sealed class RemusPrimary : IDisposable
             _suspendPaused = false;
             Monitor.Exit(_pauseLock);
         }
+    }
+
+    /// <summary>
+    /// Unpauses the domain. A domain reports Paused until its vCPU thread has taken up the resume: wait for that
+    /// (briefly), and remember if it has not, so that the next Suspend can tell "paused by someone else" from "our
+    /// resume, not yet running". Under the pause lock.
+    /// </summary>
+    private void Resume()
+    {
+        _domain.Unpause();
+        var until = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 10;
+        var spin = new SpinWait();
+        while (_domain.State == DomainState.Paused && Stopwatch.GetTimestamp() < until) spin.SpinOnce(sleep1Threshold: 20);
+        _resumePending = _domain.State == DomainState.Paused;
     }
 
     /// <summary>
@@ -621,8 +626,7 @@ public sealed class RemusPrimary : IDisposable
         {
             if (IsFenced || Crash != null) throw new InvalidOperationException("the backup took over this domain; it does not run here again");
             _userPaused = false;
-            _resumePending = false;
-            _domain.Unpause();
+            Resume();
         }
     }
 
