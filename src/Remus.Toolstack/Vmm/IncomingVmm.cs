@@ -107,7 +107,10 @@ public static class IncomingVmm
         }
         else
         {
-            forward = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 1);
+            var stdin = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 1);
+            // A Remus backup must be able to abandon a read that waits too long (its silence detector), and closing
+            // fd 0 does not wake a thread blocked reading it: read it on a thread of its own instead.
+            forward = options.Remus ? new PumpedInput(stdin) : stdin;
             back = new FdWriteStream(1);
         }
 
@@ -221,4 +224,80 @@ public static class IncomingVmm
                 });
         }
     }
+}
+
+/// <summary>
+/// A stream read ahead by a thread of its own (up to 4 MiB), so that a reader blocked on it is released by
+/// <see cref="Dispose(bool)"/> even when the source (a pipe on fd 0) cannot be interrupted.
+/// </summary>
+internal sealed class PumpedInput : Stream
+{
+    private readonly System.Collections.Concurrent.BlockingCollection<byte[]> _chunks = new(boundedCapacity: 64);
+    private readonly CancellationTokenSource _closed = new();
+    private byte[] _current = [];
+    private int _offset;
+    private Exception? _error;
+
+    public PumpedInput(Stream source)
+    {
+        new Thread(() =>
+        {
+            try
+            {
+                while (true)
+                {
+                    var buffer = new byte[64 << 10];
+                    int n = source.Read(buffer);
+                    if (n <= 0) break;
+                    _chunks.Add(buffer[..n], _closed.Token);
+                }
+            }
+            catch (OperationCanceledException) { }
+            catch (Exception e) { _error = e; }
+            finally
+            {
+                try { _chunks.CompleteAdding(); } catch (ObjectDisposedException) { }
+            }
+        }) { IsBackground = true, Name = "stdin-pump" }.Start();
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (buffer.IsEmpty) return 0;
+        if (_offset == _current.Length)
+        {
+            try
+            {
+                if (!_chunks.TryTake(out var next, Timeout.Infinite, _closed.Token))
+                    return _error is null ? 0 : throw new IOException(_error.Message, _error);
+                (_current, _offset) = (next, 0);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new ObjectDisposedException(nameof(PumpedInput), "the input was closed");
+            }
+        }
+        int count = Math.Min(buffer.Length, _current.Length - _offset);
+        _current.AsSpan(_offset, count).CopyTo(buffer);
+        _offset += count;
+        return count;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _closed.Cancel();
+        base.Dispose(disposing);
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

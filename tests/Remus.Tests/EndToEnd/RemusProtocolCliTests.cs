@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Remus.Tests.Checkpoint;
+using Remus.Tests.Support;
 using Remus.Tests.Toolstack;
 using Remus.Toolstack;
 using Xunit;
@@ -133,5 +135,41 @@ public sealed class RemusProtocolCliTests : IDisposable
         E2E.WaitForTheEnd(log, vmm, () => Details(backup));
         E2E.SameOutput(native.Result, E2E.ReadText(log), _primary, _backup);
         Assert.True(backup.WaitForExit(TimeSpan.FromSeconds(30)) == 0, $"the backup should end quietly:\n{Details(backup)}");
+    }
+
+    /// <summary>
+    /// The primary VMM stopped with SIGSTOP, over the command transport (stdin/stdout pipes, as over ssh): the backup's
+    /// reader waits on the pipe for its timeout and takes over; the primary, continued, reads TAKEOVER, drops what it
+    /// held and stops its domain for good. The combined console: no gap, at most one epoch repeated.
+    /// </summary>
+    [Fact]
+    public void A_SIGSTOPped_primary_is_taken_over_through_the_pipe_and_fenced_when_it_continues()
+    {
+        var native = Ticker.NativeAsync(Count, Interval, Mib);
+        string log = Path.Combine(_primary.Work, "frozen.log");
+        string err = Path.Combine(_backup.Work, "receiver.err");
+        string receiver = $"env REMUS_RUN_DIR='{_backup.RunDir}' '{RemusCli.DotnetPath}' '{RemusCli.DllPath}' migrate-receive -r --timeout 1000 2>>'{err}'";
+        int vmm = E2E.VmmPid(_primary.Ok("create", Ticker.Config(_primary, "frozen", Count, Interval, Mib, log)));
+        var protect = _primary.Remus(["protect", "-i", "20", "-s", "", "frozen", receiver], stdin: null, timeout: TimeSpan.FromSeconds(60));
+        Assert.True(protect.ExitCode == 0, $"remus protect failed: {protect}\n{E2E.Logs(_primary)}");
+        E2E.WaitUntil(() => E2E.Lines(log) >= 20, "the protected program's output is released");
+
+        Signal(vmm, "STOP");
+        try
+        {
+            E2E.WaitUntil(() => File.Exists(err) && E2E.ReadText(err).Contains("Remus failover for domain frozen", StringComparison.Ordinal),
+                "the backup takes over", details: () => $"{(File.Exists(err) ? E2E.ReadText(err) : "")}\n{E2E.Logs(_backup)}");
+        }
+        finally
+        {
+            Signal(vmm, "CONT");
+        }
+        E2E.WaitUntil(() => !DomainTestBed.ProcessExists(vmm), "the fenced primary VMM ends", details: () => E2E.Logs(_primary));
+        Assert.Contains("was taken over by the backup; stopping here", E2E.Logs(_primary));
+
+        E2E.WaitUntil(() => E2E.EndsWithDone(log), "the backup's copy finishes the program", E2E.GuestPatience,
+            () => $"{E2E.ReadText(err)}\n{E2E.Logs(_backup)}");
+        int repeated = Continuity.AssertNoGapAtMostOneEpochRepeated(native.Result, E2E.ReadText(log));
+        Assert.True(repeated <= 40, $"{repeated} lines repeated: more than one epoch's worth");
     }
 }
