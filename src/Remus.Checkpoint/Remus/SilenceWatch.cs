@@ -21,6 +21,9 @@ internal sealed class SilenceWatch : System.IO.Stream
     private readonly Func<bool> _onSilence;
     private readonly Timer _timer;
     private long _lastTick = Stopwatch.GetTimestamp();
+
+    /// <summary>Tests only: where the clock starts.</summary>
+    internal long LastTick { set => _lastTick = value; }
     private long _silent;
     private long _reads, _seenReads;
     private volatile bool _inRead;
@@ -28,29 +31,38 @@ internal sealed class SilenceWatch : System.IO.Stream
 
     /// <param name="onSilence">called once when the primary is declared silent; returns false to veto (the primary's
     /// RELEASE was read meanwhile), true to close the stream</param>
-    public SilenceWatch(System.IO.Stream inner, TimeSpan timeout, Func<bool> onSilence)
+    /// <param name="clock">tests only: no timer; the caller calls <see cref="Tick(long)"/> with its own timestamps</param>
+    public SilenceWatch(System.IO.Stream inner, TimeSpan timeout, Func<bool> onSilence, bool clock = false)
     {
         _inner = inner;
         _onSilence = onSilence;
-        var tick = TimeSpan.FromTicks(Math.Clamp(timeout.Ticks / 20, TimeSpan.FromMilliseconds(2).Ticks, TimeSpan.FromMilliseconds(50).Ticks));
-        _tick = (long)(tick.TotalSeconds * Stopwatch.Frequency);
+        _tick = (long)(TickPeriod(timeout).TotalSeconds * Stopwatch.Frequency);
         _limit = (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        _timer = new Timer(_ => Tick(), null, tick, tick);
+        _timer = clock ? new Timer(_ => { }) : new Timer(_ => Tick(), null, TickPeriod(timeout), TickPeriod(timeout));
     }
+
+    /// <summary>How often the detector looks: T/20, between 2 and 50 ms.</summary>
+    public static TimeSpan TickPeriod(TimeSpan timeout) =>
+        TimeSpan.FromTicks(Math.Clamp(timeout.Ticks / 20, TimeSpan.FromMilliseconds(2).Ticks, TimeSpan.FromMilliseconds(50).Ticks));
+
+    /// <summary>Reads that returned bytes so far.</summary>
+    internal long Reads => Interlocked.Read(ref _reads);
 
     /// <summary>Whether the primary was declared silent.</summary>
     public bool Fired => Volatile.Read(ref _fired) == 1;
 
-    private void Tick()
+    private void Tick() => Tick(Stopwatch.GetTimestamp());
+
+    /// <summary>One look at the reader, at time <paramref name="now"/> (Stopwatch ticks).</summary>
+    internal void Tick(long now)
     {
         if (!Monitor.TryEnter(_timer)) return; // the previous tick still runs
-        try { TickCore(); }
+        try { TickCore(now); }
         finally { Monitor.Exit(_timer); }
     }
 
-    private void TickCore()
+    private void TickCore(long now)
     {
-        long now = Stopwatch.GetTimestamp();
         long elapsed = now - Interlocked.Exchange(ref _lastTick, now);
         long reads = Interlocked.Read(ref _reads);
         if (!_inRead || reads != _seenReads)
