@@ -78,6 +78,33 @@ public class RemusProtocolTests
     }
 
     [Fact]
+    public void When_the_first_checkpoints_ack_times_out_the_backup_is_released_too()
+    {
+        var (ticker, args, native) = Ticker(300, 10);
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
+        var world = new RecordingConsole();
+        var commit = new OutputCommitConsole(world);
+        var (a, b) = Channel.Pair();
+        using var d = new RunningDomain(SandboxDomain.Create(spec, commit));
+        long first = -1;
+        var primaryOptions = Fast with { OnStep = (step, epoch) => { if (step == RemusStep.Staged) Interlocked.CompareExchange(ref first, (long)epoch, -1); } };
+        using var primary = new RemusPrimary(d.Domain, commit, a, a, primaryOptions);
+        // The backup stalls for 3 timeouts on receiving the first checkpoint (after the initial synchronisation).
+        var stalled = Fast with { OnStep = (step, epoch) => { if (step == RemusStep.BackupReceived && (long)epoch == Interlocked.Read(ref first)) Thread.Sleep(3000); } };
+        var backup = new RemusBackup(b, b, stalled);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new RecordingConsole())));
+        var e = Assert.Throws<ProtectionException>(() => primary.Protect(Config));
+        Assert.Contains("no acknowledgement", e.Message);
+        Assert.False(primary.IsProtected);
+
+        var outcome = Within(watch);
+        Assert.NotEqual(BackupOutcome.Failover, outcome); // before the fix: it applied the checkpoint, then failed over
+        Assert.Equal(BackupOutcome.Released, outcome);
+        Assert.Equal(0, d.Wait(TimeSpan.FromSeconds(30)));
+        Assert.Equal(native, world.Text);
+    }
+
+    [Fact]
     public void Acks_delayed_past_the_lease_release_nothing_early_and_the_backup_stands_down()
     {
         var (ticker, args, native) = Ticker(150, 10);
