@@ -118,7 +118,7 @@ public sealed class RemusPrimary : IDisposable
         try
         {
             if (_acks != null) Handshake();
-            Write(() => _writer.WriteHeader(new StreamHeader(config)));
+            Write(() => _writer.WriteHeader(new StreamHeader(config) { Version = 2 })); // RELEASE and EXIT are version 2
             if (_acks != null)
             {
                 _heartbeat = new Thread(Heartbeats) { Name = "remus-heartbeat", IsBackground = true };

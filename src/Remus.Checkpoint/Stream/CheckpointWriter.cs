@@ -98,6 +98,7 @@ public sealed class CheckpointWriter
     private int _dataLength;
 
     private State _state;
+    private uint _version;
     private bool _epochHasContent;
     private ulong? _lastEpoch;
     private long _epochBytes;
@@ -155,6 +156,7 @@ public sealed class CheckpointWriter
         {
             _stream.Write(bytes);
             _bytesWritten += bytes.Length;
+            _version = header.Version;
             _state = State.Open;
         }
         catch
@@ -314,6 +316,7 @@ public sealed class CheckpointWriter
         if (output.Length > StreamFormat.MaxExitLength - StreamFormat.ExitFixedLength)
             throw new ArgumentException($"exit output is {output.Length} bytes; at most {StreamFormat.MaxExitLength - StreamFormat.ExitFixedLength}", nameof(output));
         Require(State.Open, "EXIT is written after the header and before END");
+        if (_version < 2) throw new InvalidOperationException("EXIT needs a version 2 stream (StreamHeader.Version = 2)");
         if (_epochHasContent || _pendingCount > 0)
             throw new InvalidOperationException("EXIT is alone in its epoch: call EndCheckpoint first");
         try
@@ -339,6 +342,7 @@ public sealed class CheckpointWriter
         byte[] text = System.Text.Encoding.UTF8.GetBytes(reason);
         if (text.Length > StreamFormat.MaxReleaseLength) text = text[..StreamFormat.MaxReleaseLength];
         Require(State.Open, "RELEASE is written once, after the header");
+        if (_version < 2) throw new InvalidOperationException("RELEASE needs a version 2 stream (StreamHeader.Version = 2)");
         if (_epochHasContent || _pendingCount > 0)
             throw new InvalidOperationException("cannot release inside an unfinished epoch: call EndCheckpoint first");
         try

@@ -10,7 +10,7 @@ public static class StreamFormat
     /// <summary>The first 8 bytes of every stream: ASCII "REMUSCKP".</summary>
     public static ReadOnlySpan<byte> Magic => "REMUSCKP"u8;
 
-    /// <summary>The format version this build writes.</summary>
+    /// <summary>The newest format version this build writes (a Remus stream; saves and migrations still write 1).</summary>
     public const uint Version = 2;
 
     /// <summary>The oldest format version this build reads (version 1: no HELLO, RELEASE, RELEASED, TAKEOVER, EXIT).</summary>

@@ -115,9 +115,9 @@ public sealed partial class VmmHost
             Compress = compress,
             Blackhole = request.Blackhole,
             Timeout = TimeSpan.FromMilliseconds(Math.Max(request.TimeoutMs ?? 2000, 100)),
-            // The backup's own timeout governs once its HELLO is read; ours only bounds the wait for that HELLO
-            // (a command or ssh start with a .NET runtime to load can take seconds).
-            HandshakeTimeout = TimeSpan.FromMilliseconds(Math.Max(15_000, 4L * (request.TimeoutMs ?? 2000))),
+            // The backup's own timeout governs once its HELLO is read; ours only bounds the wait for that HELLO, 4x
+            // as the first ack was bounded before (a command or ssh start with a .NET runtime to load takes seconds).
+            HandshakeTimeout = TimeSpan.FromMilliseconds(4L * Math.Max(request.TimeoutMs ?? 2000, 100)),
         };
         MigrationChannel? channel = null;
         if (!request.Blackhole)

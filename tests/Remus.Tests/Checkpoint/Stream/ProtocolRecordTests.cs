@@ -53,7 +53,7 @@ public class ProtocolRecordTests
     {
         var ms = new MemoryStream();
         var w = new CheckpointWriter(ms);
-        w.WriteHeader(new StreamHeader("{}"u8.ToArray()));
+        w.WriteHeader(new StreamHeader("{}"u8.ToArray()) { Version = 2 });
         w.WritePage(1, new byte[4096]);
         Assert.Throws<InvalidOperationException>(() => w.WriteRelease("x"));
         w.EndCheckpoint(0);
@@ -74,7 +74,7 @@ public class ProtocolRecordTests
     {
         var ms = new MemoryStream();
         var w = new CheckpointWriter(ms);
-        w.WriteHeader(new StreamHeader("{}"u8.ToArray()));
+        w.WriteHeader(new StreamHeader("{}"u8.ToArray()) { Version = 2 });
         w.WriteExit(3, "last words"u8);
         var sent = w.EndCheckpoint(5);
         w.WriteEnd();
@@ -94,7 +94,7 @@ public class ProtocolRecordTests
 
         // EXIT with other records in its epoch is refused; a damaged EXIT is a checksum mismatch.
         w = new CheckpointWriter(ms = new MemoryStream());
-        w.WriteHeader(new StreamHeader("{}"u8.ToArray()));
+        w.WriteHeader(new StreamHeader("{}"u8.ToArray()) { Version = 2 });
         w.WritePage(1, new byte[4096]);
         Assert.Throws<InvalidOperationException>(() => w.WriteExit(0, default));
         var bytes = new RawStreamBuilder(RawStreamBuilder.Header(version: 2))
@@ -110,6 +110,11 @@ public class ProtocolRecordTests
     [Fact]
     public void A_version_1_stream_knows_no_release_or_exit()
     {
+        var w = new CheckpointWriter(new MemoryStream());
+        w.WriteHeader(new StreamHeader("{}"u8.ToArray())); // version 1: what a save or a migration writes
+        Assert.Throws<InvalidOperationException>(() => w.WriteRelease());
+        Assert.Throws<InvalidOperationException>(() => w.WriteExit(0, default));
+
         var bytes = new RawStreamBuilder(RawStreamBuilder.Header(version: 1)).Record((uint)RecordType.Release, []).ToArray();
         var r = new CheckpointReader(new MemoryStream(bytes));
         Assert.Equal(1u, r.ReadHeader().Version);

