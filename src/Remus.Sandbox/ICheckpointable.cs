@@ -10,6 +10,12 @@ public interface ICheckpointable : IDisposable
 {
     DomainState State { get; }
 
+    /// <summary>
+    /// The program's exit status once <see cref="State"/> is <see cref="DomainState.Exited"/> (a Remus primary sends
+    /// it in the EXIT record). <see cref="SandboxDomain.ExitStatus"/> implements it; a stand-in that does not says 0.
+    /// </summary>
+    int ExitStatus => 0;
+
     /// <summary>Stops the vCPU and returns once it is stopped (idempotent).</summary>
     void Pause();
 

@@ -16,6 +16,7 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
     private readonly List<(int Stream, byte[] Data)> _open = [];
     private readonly Queue<(ulong Epoch, List<(int Stream, byte[] Data)> Chunks)> _sealed = new();
     private bool _holding;
+    private bool _fenced;
 
     public bool IsTerminal => inner.IsTerminal;
 
@@ -25,6 +26,7 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
     {
         lock (_lock)
         {
+            if (_fenced) return;
             if (_holding) _open.Add((stream, data.ToArray()));
             else inner.Write(stream, data);
         }
@@ -62,6 +64,7 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
     {
         lock (_lock)
         {
+            if (_fenced) return;
             while (_sealed.Count > 0 && _sealed.Peek().Epoch <= epoch)
                 foreach (var (s, d) in _sealed.Dequeue().Chunks) inner.Write(s, d);
         }
@@ -72,6 +75,7 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
     {
         lock (_lock)
         {
+            if (_fenced) return;
             while (_sealed.Count > 0)
                 foreach (var (s, d) in _sealed.Dequeue().Chunks) inner.Write(s, d);
             foreach (var (s, d) in _open) inner.Write(s, d);
@@ -80,9 +84,41 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
         }
     }
 
+    /// <summary>
+    /// The backup took over: everything held is dropped, never released, and so is everything written from now on
+    /// (this copy is stopping; the backup's copy is the one the world sees).
+    /// </summary>
+    public void Fence()
+    {
+        lock (_lock)
+        {
+            _fenced = true;
+            _open.Clear();
+            _sealed.Clear();
+        }
+    }
+
+    /// <summary>Whether <see cref="Fence"/> was called.</summary>
+    public bool IsFenced
+    {
+        get { lock (_lock) return _fenced; }
+    }
+
+    /// <summary>Checks the framing of an encoded epoch's output without writing it (a backup validates before applying).</summary>
+    public static void Validate(ReadOnlySpan<byte> encoded) => Replay(NullConsole.Instance, encoded);
+
+    private sealed class NullConsole : IConsole
+    {
+        public static readonly NullConsole Instance = new();
+        public bool IsTerminal => false;
+        public int Read(Span<byte> buffer, CancellationToken cancel) => 0;
+        public void Write(int stream, ReadOnlySpan<byte> data) { }
+    }
+
     /// <summary>Writes an encoded epoch's output to <paramref name="console"/> (the backup's re-emission at failover).</summary>
     public static void Replay(IConsole console, ReadOnlySpan<byte> encoded)
     {
+        if (encoded.Length is > 0 and < 8) throw new InvalidDataException("corrupt console output in the checkpoint");
         while (encoded.Length >= 8)
         {
             int stream = BinaryPrimitives.ReadInt32LittleEndian(encoded);
@@ -90,6 +126,7 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
             if (length < 0 || length > encoded.Length - 8) throw new InvalidDataException("corrupt console output in the checkpoint");
             console.Write(stream, encoded.Slice(8, length));
             encoded = encoded[(8 + length)..];
+            if (encoded.Length is > 0 and < 8) throw new InvalidDataException("corrupt console output in the checkpoint");
         }
     }
 

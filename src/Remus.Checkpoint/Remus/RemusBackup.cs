@@ -6,54 +6,86 @@ namespace Remus.Checkpoint.Remus;
 /// <summary>How a backup's watch ended.</summary>
 public enum BackupOutcome
 {
-    /// <summary>The primary was lost with a complete checkpoint here: the domain must take over (failover).</summary>
+    /// <summary>
+    /// The primary was lost with a complete checkpoint here: the domain must take over (failover). TAKEOVER has been
+    /// written on the back channel (best effort) before this returns.
+    /// </summary>
     Failover,
     /// <summary>The primary ended protection gracefully (END): its program exited or protection was stopped.</summary>
     Ended,
     /// <summary>
-    /// The primary sent a corrupt checkpoint: it was refused (the last good one is kept, unapplied epochs are never
-    /// applied) and protection ends without a takeover — the primary is evidently alive, and starting the domain
-    /// here too would run it twice. The primary sees the connection close and continues unprotected.
+    /// The primary sent a corrupt checkpoint, or one that could not be applied: it was refused and protection ends
+    /// without a takeover — the primary is evidently alive, and starting the domain here too would run it twice.
+    /// If the refused checkpoint had already touched memory, the copy here is inconsistent and is never run.
+    /// The primary sees the connection close and goes on unprotected.
     /// </summary>
     Rejected,
+    /// <summary>
+    /// The primary gave up on this backup (RELEASE: "you are released, do not take over"): the copy is discarded and
+    /// RELEASED answered; the primary goes on unprotected.
+    /// </summary>
+    Released,
+    /// <summary>
+    /// The primary was lost after this backup acked its EXIT epoch (the program had exited) and before END: there is
+    /// nothing to run. Call <see cref="RemusBackup.ReplayLastOutput"/> (the program's last output, which the primary
+    /// may not have released) and end with <see cref="RemusBackup.ExitStatus"/>.
+    /// </summary>
+    Exited,
 }
 
 /// <summary>
-/// The backup of a protected domain (`remus migrate-receive -r`): builds the domain from the initial
-/// synchronisation, then applies each checkpoint only when it arrived whole and its checksum verified, and acks it.
-/// The primary is declared lost on a broken or corrupt stream, EOF, or silence longer than the timeout. With a
-/// complete checkpoint, <see cref="Watch"/> returns <see cref="BackupOutcome.Failover"/> and <see cref="Domain"/>
-/// is ready to take over (paused): call <see cref="ReplayLastOutput"/>, rename it, unpause it. Without one it throws
-/// (nothing is left behind). A corrupt epoch is refused and the last good checkpoint kept.
+/// The backup of a protected domain (`remus migrate-receive -r`): introduces itself (HELLO with its timeout), builds
+/// the domain from the initial synchronisation, then applies each checkpoint only when it arrived whole, its
+/// checksum verified and its state decoded, and acks it.
+/// <para>
+/// The primary is declared lost on a broken stream, EOF, or when the reader has waited T for bytes
+/// (<see cref="SilenceWatch"/>: time spent applying, or stopped, does not count). With a complete checkpoint,
+/// <see cref="Watch"/> writes TAKEOVER and returns <see cref="BackupOutcome.Failover"/>; <see cref="Domain"/> is then
+/// ready to take over (paused): call <see cref="ReplayLastOutput"/>, rename it, unpause it. Without one it throws
+/// (nothing is left behind). A corrupt epoch is refused and the last good checkpoint kept. RELEASE ends the watch
+/// without a takeover (<see cref="BackupOutcome.Released"/>), END too (<see cref="BackupOutcome.Ended"/>).
+/// </para>
+/// <para>
+/// A failure to write an ack does not make the backup take over: only the forward direction (the primary's
+/// bytes) decides. A primary that gets no acks gives up and says RELEASE; one that died closes the stream.
+/// </para>
 /// </summary>
 public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back, RemusOptions options, Action<string>? log = null)
 {
     private readonly AckWriter _acks = new(back);
     private byte[] _lastOutput = [];
+    private bool _backBroken;
+    private int _decision; // 0 undecided, 1 take over (the primary was silent), 2 released (RELEASE read)
 
     public ICheckpointable? Domain { get; private set; }
     public ulong? LastCheckpoint { get; private set; }
     public long Checkpoints { get; private set; }
 
-    /// <summary>The reason the primary was declared lost.</summary>
+    /// <summary>The reason the primary was declared lost (or why protection ended without a takeover).</summary>
     public string? LossReason { get; private set; }
+
+    /// <summary>The program's exit status, once an EXIT epoch was acked.</summary>
+    public int? ExitStatus { get; private set; }
 
     public BackupOutcome Watch(Func<ReadOnlyMemory<byte>, ICheckpointable> build)
     {
-        var reader = new CheckpointReader(forward);
-        long lastBytes = -1;
-        var lastProgress = DateTime.UtcNow;
-        using var watchdog = new Timer(_ =>
+        try
         {
-            long now = reader.BytesRead;
-            if (now != lastBytes) { lastBytes = now; lastProgress = DateTime.UtcNow; return; }
-            if (DateTime.UtcNow - lastProgress > options.Timeout)
-            {
-                LossReason ??= $"no checkpoint or heartbeat from the primary for {options.Timeout.TotalMilliseconds:F0} ms";
-                forward.Dispose(); // unblocks the reader
-            }
-        }, null, TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50));
-
+            _acks.WriteHello(options.Timeout);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
+        {
+            throw new ProtectionException($"the primary is gone before the handshake ({e.Message}); nothing to take over");
+        }
+        using var watched = new SilenceWatch(forward, options.Timeout, () =>
+        {
+            if (Interlocked.CompareExchange(ref _decision, 1, 0) != 0) return false;
+            LossReason ??= $"no checkpoint or heartbeat from the primary for {options.Timeout.TotalMilliseconds:F0} ms";
+            return true;
+        });
+        var reader = new CheckpointReader(watched);
+        ulong lastEpoch = 0;
+        bool touched = false; // memory of a checkpoint written, its state not yet loaded
         try
         {
             var header = reader.ReadHeader();
@@ -63,47 +95,83 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
             {
                 using (epoch)
                 {
-                    options.OnStep?.Invoke(RemusStep.BackupReceived, epoch.Number);
-                    epoch.ApplyTo(pages);
-                    if (epoch.KernelState == null || epoch.VcpuStates.Count == 0)
+                    lastEpoch = epoch.Number;
+                    Step(RemusStep.BackupReceived, epoch.Number);
+                    if (epoch.Exit is { } exit)
                     {
-                        _acks.WriteAck(epoch); // an initial-sync round: applied, not yet a checkpoint
+                        // The program exited on the primary: nothing to apply; keep its last output and status.
+                        OutputCommitConsole.Validate(exit.Output);
+                        _lastOutput = exit.Output;
+                        ExitStatus = exit.Status;
+                        Step(RemusStep.BackupApplied, epoch.Number);
+                        Ack(epoch);
+                        Step(RemusStep.BackupAcked, epoch.Number);
                         continue;
                     }
+                    if (epoch.KernelState == null || epoch.VcpuStates.Count == 0)
+                    {
+                        epoch.ApplyTo(pages); // an initial-sync round: applied, not yet a checkpoint
+                        Ack(epoch);
+                        continue;
+                    }
+                    // Everything that can be judged is judged before memory is touched: the state's framing, the
+                    // output's framing, one vCPU. A failure here leaves the last checkpoint intact.
+                    if (epoch.VcpuStates.Count != 1)
+                        throw new InvalidDataException($"checkpoint {epoch.Number} carries {epoch.VcpuStates.Count} vCPU states (this domain has one)");
                     var (kernel, output) = RemusState.Split(epoch.KernelState);
+                    OutputCommitConsole.Validate(output);
+                    // Memory and state as one unit: once the pages are written, a failure to load the state leaves
+                    // memory of this epoch with state of the previous one — a copy that must never run.
+                    touched = true;
+                    epoch.ApplyTo(pages);
                     Domain.LoadState(epoch.VcpuStates[0].State, kernel);
+                    touched = false;
                     _lastOutput = output;
                     LastCheckpoint = epoch.Number;
                     Checkpoints++;
-                    options.OnStep?.Invoke(RemusStep.BackupApplied, epoch.Number);
-                    _acks.WriteAck(epoch);
-                    options.OnStep?.Invoke(RemusStep.BackupAcked, epoch.Number);
+                    Step(RemusStep.BackupApplied, epoch.Number);
+                    Ack(epoch);
+                    Step(RemusStep.BackupAcked, epoch.Number);
                 }
+            }
+            if (reader.IsReleased)
+            {
+                if (Interlocked.CompareExchange(ref _decision, 2, 0) == 0) return Release(reader.ReleaseReason);
+                return TakeOver(); // the silence verdict came first: TAKEOVER tells the primary it is fenced
             }
             Discard();
             return BackupOutcome.Ended;
         }
+        catch (RemusCrashException)
+        {
+            Discard();
+            throw;
+        }
+        catch (Exception e) when (touched && Domain != null)
+        {
+            return Reject($"checkpoint {lastEpoch} could not be applied after its memory was written ({Describe(e)}); " +
+                          "the copy here is inconsistent and will never run");
+        }
+        catch (InvalidDataException e) when (Domain != null && LossReason == null)
+        {
+            return Reject($"refused a checkpoint from the primary whose state does not decode: {e.Message}");
+        }
         catch (CheckpointStreamException e) when (e.Error is not CheckpointStreamError.Truncated && LossReason == null && Domain != null)
         {
-            LossReason = $"refused a corrupt checkpoint from the primary: {e.Message}";
-            log?.Invoke($"{LossReason}; keeping checkpoint {LastCheckpoint?.ToString() ?? "(none)"} and ending protection");
-            back.Dispose();
-            return BackupOutcome.Rejected;
+            return Reject($"refused a corrupt checkpoint from the primary: {e.Message}");
         }
-        catch (Exception e) when (e is IOException or CheckpointStreamException or ObjectDisposedException or InvalidDataException)
+        catch (Exception e) when (e is IOException or CheckpointStreamException or ObjectDisposedException)
         {
-            LossReason ??= e switch
-            {
-                CheckpointStreamException cs => $"the primary's stream failed: {cs.Message}",
-                _ => $"the connection to the primary broke ({e.Message})",
-            };
+            LossReason ??= $"the connection to the primary broke ({Describe(e)})";
+            Interlocked.CompareExchange(ref _decision, 1, 0);
             log?.Invoke($"primary lost: {LossReason}");
+            if (ExitStatus != null) return TakeOver(BackupOutcome.Exited);
             if (LastCheckpoint == null)
             {
                 Discard();
                 throw new ProtectionException($"the primary was lost before the first complete checkpoint ({LossReason}); nothing to take over");
             }
-            return BackupOutcome.Failover;
+            return TakeOver();
         }
         catch
         {
@@ -112,7 +180,64 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
         }
     }
 
-    /// <summary>Re-emits the output of the last checkpointed epoch (the primary may not have released it).</summary>
+    /// <summary>Acks an epoch. A broken back channel is noted, not fatal: the forward direction decides.</summary>
+    private void Ack(Epoch epoch)
+    {
+        if (_backBroken) return;
+        try
+        {
+            _acks.WriteAck(epoch);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
+        {
+            _backBroken = true;
+            log?.Invoke($"cannot acknowledge epoch {epoch.Number} ({e.Message}); waiting for the primary's verdict");
+        }
+    }
+
+    private BackupOutcome Release(string? reason)
+    {
+        Step(RemusStep.BackupReleased, LastCheckpoint ?? 0);
+        LossReason = $"the primary released its backup: {(string.IsNullOrEmpty(reason) ? "no reason given" : reason)}";
+        log?.Invoke($"{LossReason}; discarding checkpoint {LastCheckpoint?.ToString() ?? "(none)"}");
+        Discard();
+        try { if (!_backBroken) _acks.WriteReleased(); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException) { /* it goes on anyway */ }
+        return BackupOutcome.Released;
+    }
+
+    /// <summary>Tells the primary (best effort) that this copy takes over, before anything is re-emitted or run.</summary>
+    private BackupOutcome TakeOver(BackupOutcome outcome = BackupOutcome.Failover)
+    {
+        Step(RemusStep.BackupTakingOver, LastCheckpoint ?? 0);
+        try { _acks.WriteTakeover(); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or InvalidOperationException) { }
+        Step(RemusStep.BackupTakeoverSent, LastCheckpoint ?? 0);
+        return outcome;
+    }
+
+    private BackupOutcome Reject(string reason)
+    {
+        LossReason = reason;
+        log?.Invoke($"{reason}; keeping checkpoint {LastCheckpoint?.ToString() ?? "(none)"} unused and ending protection");
+        try { if (!_backBroken) _acks.WriteEnd(); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or InvalidOperationException) { }
+        back.Dispose();
+        return BackupOutcome.Rejected;
+    }
+
+    private void Step(RemusStep step, ulong epoch) => RemusCrashException.Report(options, step, epoch);
+
+    private static string Describe(Exception e) => e switch
+    {
+        CheckpointStreamException cs => $"the primary's stream failed: {cs.Message}",
+        _ => e.Message,
+    };
+
+    /// <summary>
+    /// Re-emits the output of the last checkpointed epoch (the primary may not have released it); after
+    /// <see cref="BackupOutcome.Exited"/>, the program's last output.
+    /// </summary>
     public void ReplayLastOutput(IConsole console) => OutputCommitConsole.Replay(console, _lastOutput);
 
     private void Discard()

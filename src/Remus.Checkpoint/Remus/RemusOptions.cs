@@ -12,8 +12,32 @@ public sealed record RemusOptions
     /// <summary>-b: checkpoints go to /dev/null and output is released when the write completes.</summary>
     public bool Blackhole { get; init; }
 
-    /// <summary>How long the primary waits for an ack, and the backup for the next epoch or heartbeat (--timeout).</summary>
+    /// <summary>
+    /// T, the backup's --timeout: how long the backup's reader may wait for bytes before the primary is declared
+    /// lost. The backup sends it in its HELLO and the primary adopts the backup's value (this one is the backup's
+    /// own, and the primary's only with a blackhole): the primary releases epoch N only if its ack came within
+    /// T − <see cref="Margin"/> of CHECKPOINT_END N, and sends a heartbeat whenever it wrote nothing for T/4.
+    /// </summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long the primary waits for the backup's HELLO (an ssh start can take seconds).</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The shortest T that can work: heartbeats go every T/4 and the lease is T − max(T/10, 20 ms); below 100 ms
+    /// the heartbeat period (25 ms) nears the scheduling delays of a loaded host and the lease shrinks to nothing.
+    /// </summary>
+    public static readonly TimeSpan MinTimeout = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// The lease margin for a timeout T: max(T/10, 20 ms). The primary's lease on an epoch's output ends at
+    /// T − margin after its CHECKPOINT_END was written, so it lapses at least a margin before the backup can have
+    /// seen T of silence after its ack; the margin covers the difference between the two sides' timer wake-ups.
+    /// </summary>
+    public static TimeSpan Margin(TimeSpan timeout) => TimeSpan.FromTicks(Math.Max(timeout.Ticks / 10, TimeSpan.FromMilliseconds(20).Ticks));
+
+    /// <summary>The heartbeat period for a timeout T: T/4 (three may be lost or late before the backup gives up).</summary>
+    public static TimeSpan HeartbeatPeriod(TimeSpan timeout) => timeout / 4;
 
     /// <summary>
     /// Epochs a page the guest changed stays without write protection, found changed by comparison instead
@@ -29,7 +53,9 @@ public sealed record RemusOptions
 
     /// <summary>
     /// Called at each <see cref="RemusStep"/> with the epoch number, on the thread that reached it (null: nothing).
-    /// For fault injection and tracing; an exception thrown here acts as a crash of that side at that point.
+    /// For fault injection and tracing; an exception thrown here acts as a crash of that side at that point: it is
+    /// wrapped in a <see cref="RemusCrashException"/>, and a crashed primary releases nothing more, writes nothing
+    /// more and leaves its domain paused; a crashed backup's <see cref="RemusBackup.Watch"/> throws it (no outcome).
     /// </summary>
     public Action<RemusStep, ulong>? OnStep { get; init; }
 }

@@ -16,15 +16,35 @@ namespace Remus.Checkpoint.Remus;
 /// <item><see cref="Checkpoint"/> — send the buffer and CHECKPOINT_END, wait for the backup's ack, release that
 /// epoch's output, wait for the next interval.</item>
 /// </list>
-/// When the backup is lost (write error, ack timeout, a wrong ack) the domain goes on unprotected: everything held
-/// is released and <see cref="Unprotected"/> says why. With <see cref="RemusOptions.Blackhole"/> the checkpoints
-/// go to a sink and output is released once the write completed (the cost of checkpointing without a backup).
+/// <para>
+/// <b>One copy releases output at a time</b> (docs/stream-format.md §7.1). The backup's HELLO carries its timeout T.
+/// The backup takes over only after its reader waited T for bytes; so the primary holds a lease on an epoch's output
+/// that ends T − margin (<see cref="RemusOptions.Margin"/>) after it wrote that epoch's CHECKPOINT_END, and releases
+/// the output only if the ack came within it: a late ack is no ground to release. Heartbeats (every T/4 of writing
+/// nothing, on a thread of their own, serialized with the loop by the writer lock) keep a healthy backup from
+/// timing out during a long interval or the initial synchronisation.
+/// </para>
+/// <para>
+/// <b>Giving up</b> (write error, ack missing past the lease, a wrong ack, the back channel ending): nothing held is
+/// released at once. The primary writes RELEASE ("you are released, do not take over") and waits up to T + margin:
+/// RELEASED (the backup discarded its copy) → release and go on unprotected; TAKEOVER → <b>fenced</b>: drop the held
+/// output, pause the domain, raise <see cref="Fenced"/> (the host stops the domain for good); neither (backup dead, or
+/// the back direction cut: a live backup got RELEASE or heartbeats and cannot take over) → release and go on
+/// unprotected. A full two-way partition with both sides alive is beyond this: issue 12's witness.
+/// </para>
+/// <para>
+/// <b>Exit</b>: the program's last output travels in an EXIT epoch; it is released after the backup acked it, and
+/// only then is END written. <b>Stop</b> (<see cref="Dispose"/>): END first, then release. <b>Pause</b>: a checkpoint
+/// resumes only what its suspend paused, and <see cref="Pause"/>/<see cref="Unpause"/> take the same lock as the
+/// checkpoint's pause window, so a user's pause stays a pause across epochs.
+/// </para>
+/// With <see cref="RemusOptions.Blackhole"/> the checkpoints go to a sink and output is released once the write
+/// completed (the cost of checkpointing without a backup).
 /// </summary>
 public sealed class RemusPrimary : IDisposable
 {
     private readonly ICheckpointable _domain;
     private readonly OutputCommitConsole _console;
-    private readonly System.IO.Stream _forward;
     private readonly AckPump? _acks;
     private readonly RemusOptions _options;
     private readonly CheckpointWriter _writer;
@@ -34,19 +54,25 @@ public sealed class RemusPrimary : IDisposable
     private readonly RemusCounters _counters = new();
     private readonly ulong[] _dirty;
     private readonly CancellationTokenSource _stop = new();
-    private Thread? _loop;
+    private readonly ManualResetEventSlim _quiet = new(); // set: heartbeats stop
+    private readonly object _writeLock = new();  // the writer is not thread-safe: epoch loop and heartbeat thread
+    private readonly object _pauseLock = new();  // a checkpoint's pause window against Pause/Unpause
+    private Thread? _loop, _heartbeat;
     private ulong _epoch;
     private byte[] _vcpu = [], _kernel = [];
     private long _pauseTicks;
     private int _stagedThisEpoch;
+    private long _lastWrite = Stopwatch.GetTimestamp();
+    private TimeSpan _timeout;
+    private int _ended; // 1 once protection ended one way or another (given up, fenced, exited, stopped, crashed)
 
     /// <param name="back">the backup's acks (the reverse direction of the channel); null with a blackhole</param>
     public RemusPrimary(ICheckpointable domain, OutputCommitConsole console, System.IO.Stream forward, System.IO.Stream? back, RemusOptions options)
     {
         _domain = domain;
         _console = console;
-        _forward = forward;
         _options = options;
+        _timeout = options.Timeout;
         _acks = back == null || options.Blackhole ? null : new AckPump(back);
         _writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
         _dirty = new ulong[domain.DirtyBitmapWords];
@@ -54,90 +80,162 @@ public sealed class RemusPrimary : IDisposable
         if (options.HotPageEpochs > 0) _hot = new HotPages(domain.PageCount, options.HotPageLimit, options.HotPageEpochs);
     }
 
-    /// <summary>Raised once, on the loop's thread, when protection ends for a reason other than <see cref="Dispose"/>.</summary>
+    /// <summary>Raised once, on the loop's thread, when the domain goes on unprotected for a reason other than <see cref="Dispose"/>.</summary>
     public event Action<string>? Unprotected;
+
+    /// <summary>
+    /// Raised once when the backup took over (TAKEOVER): this copy's held output was dropped and its domain paused;
+    /// the host must stop it for good and never release anything more from it.
+    /// </summary>
+    public event Action<string>? Fenced;
 
     /// <summary>Progress of the initial synchronisation.</summary>
     public event Action<MigrationProgress>? Progress;
 
     public bool IsProtected { get; private set; }
 
+    /// <summary>Whether the backup took over (see <see cref="Fenced"/>).</summary>
+    public bool IsFenced { get; private set; }
+
+    /// <summary>The fault-injection crash that stopped this primary, if one did (see <see cref="RemusOptions.OnStep"/>).</summary>
+    public RemusCrashException? Crash { get; private set; }
+
+    /// <summary>T as adopted from the backup's HELLO (the option's value before the handshake, and with a blackhole).</summary>
+    public TimeSpan Timeout => _timeout;
+
     /// <summary>Why the epoch loop ended (null while it runs).</summary>
     public string? EndReason { get; private set; }
     public RemusStats Stats => _counters.Snapshot();
 
     /// <summary>
-    /// The initial synchronisation and the first checkpoint; returns once the backup holds a complete checkpoint and
-    /// the epoch loop runs. On failure the domain keeps running unprotected and the exception says why.
+    /// The handshake, the initial synchronisation and the first checkpoint; returns once the backup holds a complete
+    /// checkpoint and the epoch loop runs. On failure the domain keeps running unprotected (or, if the backup took
+    /// over meanwhile, <see cref="IsFenced"/> is set) and the exception says why.
     /// </summary>
     public void Protect(ReadOnlyMemory<byte> config)
     {
+        bool holding = false;
         try
         {
-            _writer.WriteHeader(new StreamHeader(config));
+            if (_acks != null) Handshake();
+            Write(() => _writer.WriteHeader(new StreamHeader(config) { Version = 2 })); // RELEASE and EXIT are version 2
+            if (_acks != null)
+            {
+                _heartbeat = new Thread(Heartbeats) { Name = "remus-heartbeat", IsBackground = true };
+                _heartbeat.Start();
+            }
             long sent = 0;
-            _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256,
-                p => { _options.OnStep?.Invoke(RemusStep.SyncRound, (ulong)p.Round); Progress?.Invoke(p); }, ref sent);
+            lock (_writeLock)
+            {
+                _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256,
+                    p => { Step(RemusStep.SyncRound, (ulong)p.Round); Progress?.Invoke(p); _lastWrite = Stopwatch.GetTimestamp(); }, ref sent);
+                _lastWrite = Stopwatch.GetTimestamp();
+            }
             // Room to stage what the program has populated (up to 32 MiB), touched now rather than in a pause.
             _staged.Reserve((int)Math.Min(sent, StagedPages.ReserveLimit));
-            // Each initial-sync round may take a while to apply on the backup (all of memory at first): allow 4x --timeout.
-            if (_acks != null) PreCopy.AwaitAcks(_acks, _epoch, _options.Timeout * 4);
+            // Applying a round may take the backup a while (all of memory at first); heartbeats keep it from timing
+            // out meanwhile, and nothing is released on these acks, so this wait is only a bound on a stuck backup.
+            if (_acks != null) PreCopy.AwaitAcks(_acks, _epoch, TimeSpan.FromTicks(Math.Max(_timeout.Ticks * 4, TimeSpan.FromSeconds(10).Ticks)));
             _console.StartHolding();
-            if (!RunEpoch()) throw new ProtectionException("the backup did not acknowledge the first checkpoint");
+            holding = true;
+            IsProtected = true;
+            if (!RunEpoch())
+            {
+                FinishExit();
+                return;
+            }
+        }
+        catch (RemusCrashException crash)
+        {
+            Crashed(crash);
+            throw;
+        }
+        catch (ProtectionException e) when (e.InnerException is RefusedException)
+        {
+            Quiet();
+            throw;
         }
         catch (Exception e)
         {
-            _console.StopHolding();
-            if (_domain.State == DomainState.Paused) _domain.Unpause();
-            throw e as ProtectionException ?? new ProtectionException(Describe(e), e);
+            string reason = e is TakenOverException ? "the backup took over" : Describe(e);
+            if (holding) LoseBackup(reason, e is TakenOverException);
+            else
+            {
+                // Nothing held yet and no checkpoint on the backup: it cannot take over. Tell it anyway.
+                Interlocked.Exchange(ref _ended, 1);
+                IsProtected = false;
+                TryWriteRelease(Describe(e));
+                Quiet();
+            }
+            if (Crash != null) throw Crash;
+            throw new ProtectionException(IsFenced ? $"the backup took over the domain: {reason}" : reason, e);
         }
-        IsProtected = true;
         _loop = new Thread(Loop) { Name = "remus-epochs", IsBackground = true };
         _loop.Start();
+    }
+
+    /// <summary>Reads the backup's HELLO (bounded wait) and adopts its timeout T, or refuses a T that cannot work.</summary>
+    private void Handshake()
+    {
+        BackRecord hello;
+        try
+        {
+            hello = _acks!.NextRecord(_options.HandshakeTimeout, "the backup's HELLO");
+        }
+        catch (TimeoutException)
+        {
+            throw new ProtectionException($"the backup did not introduce itself (no HELLO within {_options.HandshakeTimeout.TotalSeconds:F0} s): " +
+                                          "is it 'remus migrate-receive -r' of this version?", new RefusedException());
+        }
+        if (hello.Kind != BackRecordKind.Hello || hello.Version < 2)
+            throw new ProtectionException("the backup did not introduce itself (HELLO): it speaks an older Remus protocol", new RefusedException());
+        if (hello.Timeout < RemusOptions.MinTimeout)
+            throw new ProtectionException(
+                $"the backup's --timeout of {hello.Timeout.TotalMilliseconds:F0} ms is too short: it must be at least " +
+                $"{RemusOptions.MinTimeout.TotalMilliseconds:F0} ms (heartbeats go every timeout/4 and an epoch's output is released " +
+                "only if its ack comes within timeout - max(10%, 20 ms))", new RefusedException());
+        _timeout = hello.Timeout;
     }
 
     private void Loop()
     {
         var next = Stopwatch.GetTimestamp();
-        while (!_stop.IsCancellationRequested)
+        WaitHandle[] handles = _acks == null ? new[] { _stop.Token.WaitHandle } : new[] { _stop.Token.WaitHandle, _acks.TakeoverSeen };
+        while (true)
         {
             next += (long)(_options.Interval.TotalSeconds * Stopwatch.Frequency);
             long wait = next - Stopwatch.GetTimestamp();
-            if (wait > 0 && _stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency))) break;
+            int woke = WaitHandle.WaitAny(handles, wait > 0 ? TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency) : TimeSpan.Zero);
+            if (woke == 0) break;
+            if (woke == 1)
+            {
+                LoseBackup("the backup took over", takenOver: true);
+                return;
+            }
             if (wait < 0) next = Stopwatch.GetTimestamp();
-            string? failure = null;
             try
             {
                 if (!RunEpoch())
                 {
-                    EndReason = "the program exited";
-                    // The program ended: release its last output and tell the backup there is nothing to take over.
-                    IsProtected = false;
-                    _console.StopHolding();
-                    try { _writer.WriteEnd(); _forward.Flush(); } catch (Exception) { /* the backup is gone too */ }
+                    FinishExit();
                     return;
                 }
             }
-            catch (Exception e) when (!_stop.IsCancellationRequested)
+            catch (RemusCrashException crash)
             {
-                failure = Describe(e);
+                Crashed(crash);
+                return;
             }
-            catch
+            catch (Exception e)
             {
-                EndReason = "stopped";
-                break;
+                LoseBackup(e is TakenOverException ? "the backup took over" : Describe(e), e is TakenOverException);
+                return;
             }
-            if (failure == null) continue;
-            IsProtected = false;
-            EndReason = failure;
-            _console.StopHolding();
-            if (_domain.State == DomainState.Paused) _domain.Unpause();
-            Unprotected?.Invoke(failure);
-            return;
         }
+        EndReason ??= "stopped";
     }
 
-    /// <summary>One checkpoint. False when the domain has exited (nothing left to protect).</summary>
+    /// <summary>One checkpoint. False when the domain has exited (the caller sends the EXIT epoch).</summary>
     private bool RunEpoch()
     {
         if (!Suspend()) return false;
@@ -146,63 +244,405 @@ public sealed class RemusPrimary : IDisposable
         return true;
     }
 
-    /// <summary>The seed's suspend callback: pause, harvest, copy out, close the output epoch.</summary>
+    private bool _suspendPaused;   // this checkpoint paused the guest (and must resume it)
+    private bool _userPaused;      // the user paused the guest (Pause), until Unpause
+    private bool _resumePending;   // we resumed the guest but its vCPU thread had not taken it up yet
+
+    /// <summary>
+    /// The seed's suspend callback: pause, harvest, copy out, close the output epoch. Records whether the guest was
+    /// already paused (by the user, or by itself) so that <see cref="Postcopy"/> resumes only what it paused. Holds
+    /// the pause lock until <see cref="Postcopy"/> resumed, so a user's pause cannot land in the window and be undone.
+    /// </summary>
     private bool Suspend()
     {
-        _options.OnStep?.Invoke(RemusStep.BeforeSuspend, _epoch);
-        long t0 = Stopwatch.GetTimestamp();
-        _domain.Pause();
-        if (_domain.State == DomainState.Exited) return false;
-        _domain.HarvestDirty(_dirty);
-        var pfns = DomainPages.Set(_dirty, _domain);
-        Array.Clear(_dirty);
-        _staged.Stage(_pages, pfns);
-        _stagedThisEpoch = pfns.Length;
-        _vcpu = _domain.CaptureVcpuState();
-        _kernel = RemusState.Compose(_domain.CaptureKernelState(), _console.SealEpoch(_epoch));
-        _pauseTicks = Stopwatch.GetTimestamp() - t0;
-        _options.OnStep?.Invoke(RemusStep.Staged, _epoch);
-        return true;
+        Step(RemusStep.BeforeSuspend, _epoch);
+        Monitor.Enter(_pauseLock);
+        try
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            // Paused already: by the user (through Pause), or by the guest itself. A Paused state that is only our own
+            // previous resume not yet taken up by the vCPU thread (see ResumeIfSuspended) does not count.
+            _suspendPaused = !_userPaused && (_domain.State != DomainState.Paused || _resumePending);
+            _domain.Pause();
+            if (_domain.State == DomainState.Exited)
+            {
+                _suspendPaused = false;
+                Monitor.Exit(_pauseLock);
+                return false;
+            }
+            _domain.HarvestDirty(_dirty);
+            var pfns = DomainPages.Set(_dirty, _domain);
+            Array.Clear(_dirty);
+            _staged.Stage(_pages, pfns);
+            _stagedThisEpoch = pfns.Length;
+            _vcpu = _domain.CaptureVcpuState();
+            _kernel = RemusState.Compose(_domain.CaptureKernelState(), _console.SealEpoch(_epoch));
+            _pauseTicks = Stopwatch.GetTimestamp() - t0;
+            Step(RemusStep.Staged, _epoch);
+            return true;
+        }
+        catch (RemusCrashException)
+        {
+            Monitor.Exit(_pauseLock); // a crashed primary's domain stays paused
+            throw;
+        }
+        catch
+        {
+            ResumeIfSuspended();
+            throw;
+        }
+    }
+
+    /// <summary>Ends the pause window: resumes the guest if (and only if) this checkpoint paused it.</summary>
+    private void ResumeIfSuspended()
+    {
+        try
+        {
+            if (_suspendPaused && _domain.State == DomainState.Paused) Resume();
+            else if (_domain.State != DomainState.Paused) _resumePending = false;
+        }
+        finally
+        {
+            _suspendPaused = false;
+            Monitor.Exit(_pauseLock);
+        }
     }
 
     /// <summary>
-    /// The seed's postcopy callback: the dirty pages are copied, the guest resumes at once. Then, while it runs, the
-    /// pages that did not change are dropped and those that keep changing are left untracked.
+    /// Unpauses the domain. A domain reports Paused until its vCPU thread has taken up the resume: wait for that
+    /// (briefly), and remember if it has not, so that the next Suspend can tell "paused by someone else" from "our
+    /// resume, not yet running". Under the pause lock.
+    /// </summary>
+    private void Resume()
+    {
+        _domain.Unpause();
+        var until = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 10;
+        var spin = new SpinWait();
+        while (_domain.State == DomainState.Paused && Stopwatch.GetTimestamp() < until) spin.SpinOnce(sleep1Threshold: 20);
+        _resumePending = _domain.State == DomainState.Paused;
+    }
+
+    /// <summary>
+    /// The seed's postcopy callback: the dirty pages are copied, the guest resumes at once (unless it was paused
+    /// before the checkpoint). Then, while it runs, the pages that did not change are dropped and those that keep
+    /// changing are left untracked.
     /// </summary>
     private void Postcopy()
     {
-        _domain.Unpause();
-        _options.OnStep?.Invoke(RemusStep.Resumed, _epoch);
+        ResumeIfSuspended();
+        Step(RemusStep.Resumed, _epoch);
         if (_hot == null) return;
         _hot.Filter(_staged, _epoch);
         _domain.SetUntracked(_hot.Untracked);
     }
 
-    /// <summary>The seed's checkpoint callback: send, wait for the ack, release the epoch's output.</summary>
+    /// <summary>The seed's checkpoint callback: send, wait for the ack within the lease, release the epoch's output.</summary>
     private void Checkpoint()
     {
         long before = _writer.Statistics.BytesWritten;
-        _writer.WritePages(_staged.Pfns, _staged);
-        _options.OnStep?.Invoke(RemusStep.PagesSent, _epoch);
-        _writer.WriteVcpuState(_vcpu);
-        _writer.WriteKernelState(_kernel);
-        var sent = _writer.EndCheckpoint(_epoch);
-        long t1 = Stopwatch.GetTimestamp();
-        _options.OnStep?.Invoke(RemusStep.EndSent, _epoch);
-        if (_acks != null)
+        EpochSummary sent = default;
+        lock (_writeLock)
         {
-            var ack = _acks.Next(_options.Timeout, "the backup's acknowledgement");
-            if (ack == null) throw new ProtectionException("the backup closed the connection");
-            if (!ack.Value.Confirms(sent)) throw new ProtectionException($"the backup acknowledged epoch {ack.Value.Epoch}, expected {sent.Epoch}");
+            _writer.WritePages(_staged.Pfns, _staged);
+            Step(RemusStep.PagesSent, _epoch);
+            _writer.WriteVcpuState(_vcpu);
+            _writer.WriteKernelState(_kernel);
+            sent = _writer.EndCheckpoint(_epoch);
+            _lastWrite = Stopwatch.GetTimestamp();
         }
-        _options.OnStep?.Invoke(RemusStep.Acked, _epoch);
+        long t1 = _lastWrite;
+        Step(RemusStep.EndSent, _epoch);
+        AwaitAck(sent, t1);
+        Step(RemusStep.Acked, _epoch);
         _console.Release(_epoch);
-        _options.OnStep?.Invoke(RemusStep.Released, _epoch);
+        Step(RemusStep.Released, _epoch);
         double ackMs = (Stopwatch.GetTimestamp() - t1) * 1000.0 / Stopwatch.Frequency;
         _counters.Record(_pauseTicks * 1000.0 / Stopwatch.Frequency, ackMs, _writer.Statistics.BytesWritten - before,
             _writer.Statistics.CompressionRatio, _staged.Count);
         if (_stagedThisEpoch > _staged.Capacity / 2) _staged.Reserve((int)Math.Min(2L * _stagedThisEpoch, StagedPages.MaxPages)); // grow now, not in a pause
         _epoch++;
+    }
+
+    /// <summary>
+    /// Waits for the ack of <paramref name="sent"/>, whose CHECKPOINT_END was written at <paramref name="endTicks"/>.
+    /// Returns only if the right ack came within the lease (T − margin after the end was written) and the backup
+    /// has not said TAKEOVER; throws otherwise (TakenOverException for TAKEOVER).
+    /// </summary>
+    private void AwaitAck(EpochSummary sent, long endTicks)
+    {
+        if (_acks == null) return;
+        var lease = _timeout - RemusOptions.Margin(_timeout);
+        var left = lease - Stopwatch.GetElapsedTime(endTicks);
+        BackRecord record;
+        try
+        {
+            record = _acks.NextRecord(left, $"the backup's acknowledgement of epoch {sent.Epoch}");
+        }
+        catch (TimeoutException)
+        {
+            throw new ProtectionException($"no acknowledgement of epoch {sent.Epoch} within {lease.TotalMilliseconds:F0} ms (the backup's timeout less the margin)");
+        }
+        switch (record.Kind)
+        {
+            case BackRecordKind.Takeover:
+                throw new TakenOverException();
+            case BackRecordKind.Ack when !record.Ack.Confirms(sent):
+                throw new ProtectionException($"the backup acknowledged epoch {record.Ack.Epoch}, expected {sent.Epoch}");
+            case BackRecordKind.Ack:
+                break;
+            default:
+                throw new ProtectionException($"the backup closed the connection ({record.Kind.ToString().ToUpperInvariant()} instead of an acknowledgement)");
+        }
+        var took = Stopwatch.GetElapsedTime(endTicks);
+        if (took > lease)
+            throw new ProtectionException($"the acknowledgement of epoch {sent.Epoch} came after {took.TotalMilliseconds:F0} ms, past the lease of {lease.TotalMilliseconds:F0} ms");
+        if (_acks.IsTakeoverSeen) throw new TakenOverException();
+    }
+
+    /// <summary>
+    /// The program exited: its last output goes to the backup in an EXIT epoch and is released only once that epoch
+    /// is acked (within the lease); then END. If the backup is lost on the way, <see cref="LoseBackup"/> decides.
+    /// </summary>
+    private void FinishExit()
+    {
+        if (Interlocked.CompareExchange(ref _ended, 1, 0) != 0) return;
+        EndReason = "the program exited";
+        try
+        {
+            byte[] output = _console.SealEpoch(_epoch);
+            EpochSummary sent;
+            lock (_writeLock)
+            {
+                _writer.WriteExit(_domain.ExitStatus, output);
+                sent = _writer.EndCheckpoint(_epoch);
+                _lastWrite = Stopwatch.GetTimestamp();
+            }
+            long end = _lastWrite;
+            Step(RemusStep.ExitSent, _epoch);
+            AwaitAck(sent, end);
+            Step(RemusStep.Acked, _epoch);
+            IsProtected = false;
+            _console.StopHolding();
+            Step(RemusStep.Released, _epoch);
+            lock (_writeLock) _writer.WriteEnd();
+            Quiet();
+            Step(RemusStep.EndWritten, _epoch);
+        }
+        catch (RemusCrashException crash)
+        {
+            Crashed(crash);
+        }
+        catch (Exception e) when (!_writer.IsOpen && !IsProtected && e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            Quiet(); // the output is out; END could not be written: the backup sees EOF after an acked EXIT and ends there too
+        }
+        catch (Exception e)
+        {
+            Interlocked.Exchange(ref _ended, 0);
+            LoseBackup(e is TakenOverException ? "the backup took over" : Describe(e), e is TakenOverException);
+            EndReason = "the program exited";
+        }
+    }
+
+    /// <summary>
+    /// The backup is lost (or took over). Nothing held is released before the backup is known not to run: RELEASE,
+    /// then up to T + margin for RELEASED (release), TAKEOVER (fenced: drop, never release), or nothing (release).
+    /// </summary>
+    private void LoseBackup(string reason, bool takenOver)
+    {
+        if (Interlocked.CompareExchange(ref _ended, 1, 0) != 0) return;
+        IsProtected = false;
+        EndReason = reason;
+        try
+        {
+            Step(RemusStep.GivingUp, _epoch);
+            string how;
+            if (takenOver || _acks?.IsTakeoverSeen == true) how = "takeover";
+            else
+            {
+                bool told = TryWriteRelease(reason);
+                if (told) Step(RemusStep.ReleaseSent, _epoch);
+                how = AwaitReleaseAnswer();
+                if (!told && how == "no answer") how = "the backup could not be told (RELEASE not written)";
+            }
+            if (how == "takeover")
+            {
+                Fence(reason);
+                return;
+            }
+            Quiet();
+            _console.StopHolding();
+            string why = $"{reason}; {how}";
+            EndReason = why;
+            Unprotected?.Invoke(why);
+        }
+        catch (RemusCrashException crash)
+        {
+            Crashed(crash);
+        }
+    }
+
+    /// <summary>Writes RELEASE if the stream is between epochs and whole; false if it could not be written.</summary>
+    private bool TryWriteRelease(string reason)
+    {
+        lock (_writeLock)
+        {
+            if (!_writer.IsOpen || _writer.InEpoch) return false;
+            try
+            {
+                _writer.WriteRelease(reason);
+                _lastWrite = Stopwatch.GetTimestamp();
+                return true;
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Up to T + margin for the backup's answer to RELEASE: "takeover", or a description of the other outcomes.</summary>
+    private string AwaitReleaseAnswer()
+    {
+        if (_acks == null) return "no backup";
+        var deadline = Stopwatch.GetTimestamp() + (long)((_timeout + RemusOptions.Margin(_timeout)).TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            if (_acks.IsTakeoverSeen) return "takeover";
+            var left = TimeSpan.FromSeconds((double)(deadline - Stopwatch.GetTimestamp()) / Stopwatch.Frequency);
+            BackRecord record;
+            try
+            {
+                record = _acks.NextRecord(left, "the backup's answer to RELEASE");
+            }
+            catch (TimeoutException)
+            {
+                return _acks.IsTakeoverSeen ? "takeover" : "no answer from the backup within the timeout";
+            }
+            catch (Exception e) when (e is IOException or CheckpointStreamException or ObjectDisposedException or InvalidOperationException)
+            {
+                return _acks.IsTakeoverSeen ? "takeover" : $"the backup's channel is gone ({e.Message})";
+            }
+            switch (record.Kind)
+            {
+                case BackRecordKind.Takeover: return "takeover";
+                case BackRecordKind.Released: return "the backup discarded its copy";
+                case BackRecordKind.End: return "the backup ended its channel";
+            }
+            // A late ack: not grounds to release anything; keep waiting for the answer.
+        }
+    }
+
+    /// <summary>The backup took over: drop everything held, pause the domain for good, tell the host.</summary>
+    private void Fence(string reason)
+    {
+        IsFenced = true;
+        IsProtected = false;
+        _console.Fence();
+        Quiet();
+        lock (_pauseLock)
+        {
+            try { if (_domain.State != DomainState.Exited) _domain.Pause(); }
+            catch (Exception e) when (e is SandboxException or InvalidOperationException or ObjectDisposedException) { /* it is going anyway */ }
+        }
+        string why = $"the backup took over the domain ({reason}); this copy's held output is dropped and it must not run again";
+        EndReason = why;
+        try { Step(RemusStep.Fenced, _epoch); }
+        catch (RemusCrashException crash) { Crash = crash; }
+        Fenced?.Invoke(why);
+    }
+
+    /// <summary>A fault-injection crash: nothing more is released or written; the domain stays paused.</summary>
+    private void Crashed(RemusCrashException crash)
+    {
+        Interlocked.Exchange(ref _ended, 1);
+        Crash = crash;
+        IsProtected = false;
+        EndReason = crash.Message;
+        _console.Fence();
+        Quiet();
+        lock (_pauseLock)
+        {
+            try { if (_domain.State != DomainState.Exited) _domain.Pause(); }
+            catch (Exception e) when (e is SandboxException or InvalidOperationException or ObjectDisposedException) { }
+        }
+    }
+
+    /// <summary>Heartbeats stop (protection ended).</summary>
+    private void Quiet() => _quiet.Set();
+
+    /// <summary>
+    /// Writes a HEARTBEAT whenever nothing was written for T/4, between epochs and during the initial
+    /// synchronisation (while the backup applies rounds). Skips a beat while the loop holds the writer (it is
+    /// writing: bytes flow anyway).
+    /// </summary>
+    private void Heartbeats()
+    {
+        try
+        {
+            while (true)
+            {
+                var period = RemusOptions.HeartbeatPeriod(_timeout);
+                if (_quiet.Wait(period / 4)) return;
+                if (Stopwatch.GetElapsedTime(Volatile.Read(ref _lastWrite)) < period) continue;
+                if (!Monitor.TryEnter(_writeLock)) continue;
+                try
+                {
+                    if (_quiet.IsSet || !_writer.IsOpen || _writer.InEpoch) continue;
+                    _writer.WriteHeartbeat();
+                    _lastWrite = Stopwatch.GetTimestamp();
+                }
+                finally
+                {
+                    Monitor.Exit(_writeLock);
+                }
+                Step(RemusStep.Heartbeat, _epoch);
+            }
+        }
+        catch (RemusCrashException crash)
+        {
+            Crashed(crash);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
+        {
+            // The channel broke: the epoch loop finds out on its next write or ack.
+        }
+    }
+
+    /// <summary>Pauses the protected domain (the user's pause): it stays paused across checkpoints until <see cref="Unpause"/>.</summary>
+    public void Pause()
+    {
+        lock (_pauseLock)
+        {
+            _domain.Pause();
+            _userPaused = true;
+        }
+    }
+
+    /// <summary>Unpauses the protected domain (the user's unpause). A fenced domain never runs again.</summary>
+    public void Unpause()
+    {
+        lock (_pauseLock)
+        {
+            if (IsFenced || Crash != null) throw new InvalidOperationException("the backup took over this domain; it does not run here again");
+            _userPaused = false;
+            Resume();
+        }
+    }
+
+    private void Write(Action write)
+    {
+        lock (_writeLock)
+        {
+            write();
+            _lastWrite = Stopwatch.GetTimestamp();
+        }
+    }
+
+    private void Step(RemusStep step, ulong epoch)
+    {
+        if (Crash is { } crashed) throw crashed; // crashed on another thread (a heartbeat): this side is dead
+        RemusCrashException.Report(_options, step, epoch);
     }
 
     private static string Describe(Exception e) => e switch
@@ -213,23 +653,43 @@ public sealed class RemusPrimary : IDisposable
         _ => e.Message,
     };
 
-    /// <summary>Ends protection: stops the loop, releases held output, and tells the backup (END) when it can.</summary>
+    /// <summary>
+    /// Ends protection on purpose: stops the loop, writes END (the backup then discards its copy and never takes
+    /// over), and only then releases held output. If the program has exited meanwhile, its EXIT epoch goes first.
+    /// </summary>
     public void Dispose()
     {
         _stop.Cancel();
         if (_loop != null && _loop != Thread.CurrentThread) _loop.Join();
-        _console.StopHolding();
-        if (IsProtected)
+        if (IsProtected && _domain.State == DomainState.Exited) FinishExit();
+        if (Interlocked.CompareExchange(ref _ended, 1, 0) == 0)
         {
-            try { _writer.WriteEnd(); _forward.Flush(); } catch (Exception) { /* the backup is gone anyway */ }
+            EndReason ??= "stopped";
+            if (IsProtected)
+            {
+                try
+                {
+                    lock (_writeLock) if (_writer.IsOpen && !_writer.InEpoch) _writer.WriteEnd();
+                }
+                catch (Exception) { /* the backup is gone anyway */ }
+            }
+            IsProtected = false;
+            _console.StopHolding();
         }
-        IsProtected = false;
-        if (_hot != null && _domain.State != DomainState.Exited)
+        Quiet();
+        _heartbeat?.Join();
+        if (_hot != null && _domain.State != DomainState.Exited && !IsFenced && Crash == null)
             try { _domain.SetUntracked(new ulong[_domain.DirtyBitmapWords]); } // track every page again
             catch (Exception e) when (e is SandboxException or InvalidOperationException) { /* it exited meanwhile */ }
         _staged.Dispose();
         _acks?.Dispose();
     }
+
+    /// <summary>The backup said TAKEOVER where an ack was expected.</summary>
+    private sealed class TakenOverException() : Exception("the backup took over");
+
+    /// <summary>Marks a refusal at the handshake: nothing was written, nothing to tell the backup.</summary>
+    private sealed class RefusedException() : Exception("refused");
 }
 
 /// <summary>Protection could not be set up, or the backup gave up; one clear sentence. (Not the toolstack's RemusException.)</summary>

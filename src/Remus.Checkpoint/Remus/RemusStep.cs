@@ -24,10 +24,18 @@ public enum RemusStep
     Acked,
     /// <summary>The epoch's output was released to the outside world.</summary>
     Released,
-    /// <summary>A heartbeat was written (between epochs or during the initial synchronisation).</summary>
+    /// <summary>A heartbeat was written (between epochs or during the initial synchronisation), on the heartbeat thread.</summary>
     Heartbeat,
-    /// <summary>The primary gave up on its backup and is about to tell it so.</summary>
+    /// <summary>The primary gave up on its backup and is about to tell it so (RELEASE); nothing held is released yet.</summary>
     GivingUp,
+    /// <summary>RELEASE is written; the primary now waits up to T + margin for RELEASED or TAKEOVER.</summary>
+    ReleaseSent,
+    /// <summary>The primary read TAKEOVER: it drops its held output and stops its domain (never released).</summary>
+    Fenced,
+    /// <summary>The program exited: the EXIT epoch (exit status, last output) is written; its ack not yet read.</summary>
+    ExitSent,
+    /// <summary>After the EXIT epoch was acked and its output released: END is written (the backup discards).</summary>
+    EndWritten,
 
     // ---- backup ----
     /// <summary>An epoch arrived whole and verified; not yet applied.</summary>
@@ -36,4 +44,29 @@ public enum RemusStep
     BackupApplied,
     /// <summary>The ack for the epoch is written.</summary>
     BackupAcked,
+    /// <summary>The backup decided to take over; TAKEOVER is not yet written, nothing re-emitted, nothing run.</summary>
+    BackupTakingOver,
+    /// <summary>TAKEOVER is written (best effort) on the back channel; the caller re-emits output and runs next.</summary>
+    BackupTakeoverSent,
+    /// <summary>The backup read RELEASE and discarded its copy; RELEASED not yet written.</summary>
+    BackupReleased,
+}
+
+/// <summary>
+/// A <see cref="RemusOptions.OnStep"/> hook threw at <see cref="Step"/>: the side that reached it is crashed (fault
+/// injection). The hook's exception is the inner exception.
+/// </summary>
+public sealed class RemusCrashException(RemusStep step, ulong epoch, Exception inner)
+    : Exception($"crashed at {step} (epoch {epoch}): {inner.Message}", inner)
+{
+    public RemusStep Step { get; } = step;
+    public ulong Epoch { get; } = epoch;
+
+    /// <summary>Reports <paramref name="step"/> to the hook; a hook's exception becomes a crash.</summary>
+    internal static void Report(RemusOptions options, RemusStep step, ulong epoch)
+    {
+        if (options.OnStep is not { } hook) return;
+        try { hook(step, epoch); }
+        catch (Exception e) { throw new RemusCrashException(step, epoch, e); }
+    }
 }

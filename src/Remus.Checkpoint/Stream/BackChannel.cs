@@ -12,9 +12,27 @@ public readonly record struct Ack(ulong Epoch, ulong Checksum)
     public bool Confirms(EpochSummary sent) => Epoch == sent.Epoch && Checksum == sent.Checksum;
 }
 
+/// <summary>What a record of the back channel says.</summary>
+public enum BackRecordKind
+{
+    /// <summary>ACK: <see cref="BackRecord.Ack"/> is set.</summary>
+    Ack,
+    /// <summary>HELLO: <see cref="BackRecord.Version"/> and <see cref="BackRecord.Timeout"/> are set.</summary>
+    Hello,
+    /// <summary>RELEASED: the backup discarded its copy after RELEASE; it will not take over.</summary>
+    Released,
+    /// <summary>TAKEOVER: the backup takes over; the primary is fenced.</summary>
+    Takeover,
+    /// <summary>END: the backup closed the back channel gracefully.</summary>
+    End,
+}
+
+/// <summary>One record of the back channel (heartbeats are reported by <see cref="AckReader.HeartbeatReceived"/> instead).</summary>
+public readonly record struct BackRecord(BackRecordKind Kind, Ack Ack = default, uint Version = 0, TimeSpan Timeout = default);
+
 /// <summary>
-/// Writes the back channel (backup → primary, the reverse direction of the same connection): ACK, HEARTBEAT and
-/// END records, each flushed at once. No stream header. Not thread-safe; the caller owns the stream.
+/// Writes the back channel (backup → primary, the reverse direction of the same connection): HELLO (first), ACK,
+/// HEARTBEAT, RELEASED, TAKEOVER and END records, each flushed at once. No stream header. Not thread-safe; the caller owns the stream.
 /// </summary>
 public sealed class AckWriter
 {
@@ -58,6 +76,33 @@ public sealed class AckWriter
         Write(RecordType.Heartbeat, body);
     }
 
+    /// <summary>
+    /// Writes HELLO, the first record of a Remus backup's back channel: the format version it speaks and its silence
+    /// timeout (whole milliseconds), which the primary adopts.
+    /// </summary>
+    public void WriteHello(TimeSpan timeout)
+    {
+        Span<byte> body = stackalloc byte[StreamFormat.HelloLength];
+        BinaryPrimitives.WriteUInt32LittleEndian(body, StreamFormat.Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(body[4..], 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(body[8..], (ulong)Math.Max(0, (long)timeout.TotalMilliseconds));
+        Write(RecordType.Hello, body);
+    }
+
+    /// <summary>Writes RELEASED (the answer to RELEASE: the copy is discarded, no takeover) and ends the channel.</summary>
+    public void WriteReleased()
+    {
+        Write(RecordType.Released, default);
+        _ended = true;
+    }
+
+    /// <summary>Writes TAKEOVER: this backup takes over (before it re-emits output or runs the domain).</summary>
+    public void WriteTakeover()
+    {
+        Write(RecordType.Takeover, default);
+        _ended = true;
+    }
+
     /// <summary>Writes END: the backup closes the back channel gracefully.</summary>
     public void WriteEnd()
     {
@@ -78,8 +123,9 @@ public sealed class AckWriter
 }
 
 /// <summary>
-/// Reads the back channel on the primary: <see cref="ReadAck"/> returns the next ACK, reports heartbeats on the
-/// way, and returns null at END. Any other record is an error. Not thread-safe; the caller owns the stream.
+/// Reads the back channel on the primary: <see cref="ReadNext"/> returns the next record (HELLO, ACK, RELEASED,
+/// TAKEOVER, END) and reports heartbeats on the way; <see cref="ReadAck"/> is the migration's view (ACK, or null
+/// at END). Not thread-safe; the caller owns the stream.
 /// </summary>
 public sealed class AckReader
 {
@@ -87,6 +133,7 @@ public sealed class AckReader
     private ulong? _lastEpoch;
     private bool _ended;
     private bool _faulted;
+    private bool _first = true;
 
     /// <summary>Creates a reader over <paramref name="stream"/>.</summary>
     public AckReader(System.IO.Stream stream)
@@ -102,10 +149,35 @@ public sealed class AckReader
     /// <summary>The last acknowledged epoch, if any.</summary>
     public ulong? LastEpoch => _lastEpoch;
 
-    /// <summary>Reads up to the next ACK; null when the backup ended the channel with END.</summary>
+    /// <summary>
+    /// Reads up to the next ACK; null when the backup ended the channel with END. Any other record (HELLO,
+    /// RELEASED, TAKEOVER) is an error here: a migration's back channel has only ACK, HEARTBEAT and END.
+    /// </summary>
     public Ack? ReadAck()
     {
-        if (_ended) return null;
+        var record = ReadNext();
+        return record.Kind switch
+        {
+            BackRecordKind.Ack => record.Ack,
+            BackRecordKind.End => null,
+            _ => Fault(new CheckpointStreamException(CheckpointStreamError.Protocol,
+                $"unexpected record {record.Kind.ToString().ToUpperInvariant()} on the back channel (only ACK, HEARTBEAT and END belong there)")),
+        };
+    }
+
+    private Ack? Fault(Exception e)
+    {
+        _faulted = true;
+        throw e;
+    }
+
+    /// <summary>
+    /// Reads the next record other than HEARTBEAT. HELLO only as the first record; after END, RELEASED or TAKEOVER
+    /// the channel has ended and every later call returns END.
+    /// </summary>
+    public BackRecord ReadNext()
+    {
+        if (_ended) return new BackRecord(BackRecordKind.End);
         if (_faulted) throw new InvalidOperationException("the ack reader is faulted by an earlier error");
         try
         {
@@ -119,7 +191,26 @@ public sealed class AckReader
                 {
                     case RecordType.End:
                         _ended = true;
-                        return null;
+                        return new BackRecord(BackRecordKind.End);
+                    case RecordType.Released:
+                    case RecordType.Takeover:
+                        _ended = true;
+                        _first = false;
+                        return new BackRecord(type == RecordType.Released ? BackRecordKind.Released : BackRecordKind.Takeover);
+                    case RecordType.Hello:
+                    {
+                        _input.ReadExactly(body[..(int)length], "record HELLO");
+                        if (!_first)
+                            throw new CheckpointStreamException(CheckpointStreamError.Protocol, "HELLO is only the first record of the back channel");
+                        _first = false;
+                        uint version = BinaryPrimitives.ReadUInt32LittleEndian(body);
+                        if (BinaryPrimitives.ReadUInt32LittleEndian(body[4..]) != 0)
+                            throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord, "record HELLO: reserved field is not zero");
+                        ulong ms = BinaryPrimitives.ReadUInt64LittleEndian(body[8..]);
+                        if (ms > int.MaxValue)
+                            throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord, $"record HELLO: timeout of {ms} ms is out of range");
+                        return new BackRecord(BackRecordKind.Hello, Version: version, Timeout: TimeSpan.FromMilliseconds(ms));
+                    }
                     case RecordType.Heartbeat:
                         _input.ReadExactly(body[..(int)length], "record HEARTBEAT");
                         HeartbeatReceived?.Invoke(Heartbeats.Decode(BinaryPrimitives.ReadUInt64LittleEndian(body)));
@@ -132,11 +223,12 @@ public sealed class AckReader
                             throw new CheckpointStreamException(CheckpointStreamError.Protocol,
                                 $"ACK for epoch {ack.Epoch} follows the ACK for epoch {last}: acknowledged epochs must increase");
                         _lastEpoch = ack.Epoch;
-                        return ack;
+                        _first = false;
+                        return new BackRecord(BackRecordKind.Ack, ack);
                     }
                     default:
                         throw new CheckpointStreamException(CheckpointStreamError.Protocol,
-                            $"unexpected record {StreamFormat.Name(type)} on the back channel (only ACK, HEARTBEAT and END belong there)");
+                            $"unexpected record {StreamFormat.Name(type)} on the back channel (only HELLO, ACK, HEARTBEAT, RELEASED, TAKEOVER and END belong there)");
                 }
             }
         }

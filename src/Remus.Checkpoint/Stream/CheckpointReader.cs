@@ -59,8 +59,14 @@ public sealed class CheckpointReader
     /// <summary>The number of the last complete epoch, if any.</summary>
     public ulong? LastEpoch => _lastEpoch;
 
-    /// <summary>Whether END was read.</summary>
+    /// <summary>Whether END (or RELEASE) was read.</summary>
     public bool IsEnded => _state == State.Ended;
+
+    /// <summary>Whether the stream ended with RELEASE (the primary gave up on this backup) rather than END.</summary>
+    public bool IsReleased { get; private set; }
+
+    /// <summary>The primary's reason in its RELEASE (may be empty).</summary>
+    public string? ReleaseReason { get; private set; }
 
     /// <summary>Reads and verifies the stream header. Must be the first call.</summary>
     public StreamHeader ReadHeader()
@@ -80,8 +86,8 @@ public sealed class CheckpointReader
     }
 
     /// <summary>
-    /// Reads the next epoch through its CHECKPOINT_END and verifies its checksum; returns null at END (and on every
-    /// call after it). Heartbeats met on the way are reported by <see cref="HeartbeatReceived"/>.
+    /// Reads the next epoch through its CHECKPOINT_END and verifies its checksum; returns null at END or RELEASE
+    /// (<see cref="IsReleased"/> tells which), and on every call after it. Heartbeats met on the way are reported by <see cref="HeartbeatReceived"/>.
     /// </summary>
     public Epoch? ReadEpoch()
     {
@@ -109,6 +115,7 @@ public sealed class CheckpointReader
         Span<byte> small = stackalloc byte[16];
         var vcpus = new List<VcpuState>();
         byte[]? kernel = null;
+        ExitRecord? exit = null;
         var blobs = new List<(RecordType Type, byte[] Body)>();
         int contentRecords = 0;
         long epochBytes = 0;
@@ -127,14 +134,45 @@ public sealed class CheckpointReader
             switch (type)
             {
                 case RecordType.End:
+                case RecordType.Release when Header!.Version >= 2:
                     if (contentRecords > 0)
                         throw new CheckpointStreamException(CheckpointStreamError.Protocol,
-                            $"END record inside an unfinished epoch ({contentRecords} records since the last CHECKPOINT_END)");
+                            $"{StreamFormat.Name(type)} record inside an unfinished epoch ({contentRecords} records since the last CHECKPOINT_END)");
+                    if (type == RecordType.Release)
+                    {
+                        byte[] reason = _input.ReadBlob((int)length, what);
+                        _input.ReadPadding(length, type, null);
+                        IsReleased = true;
+                        ReleaseReason = System.Text.Encoding.UTF8.GetString(reason);
+                    }
                     return null;
 
                 case RecordType.Ack:
+                case RecordType.Hello:
+                case RecordType.Released:
+                case RecordType.Takeover:
                     throw new CheckpointStreamException(CheckpointStreamError.Protocol,
-                        "unexpected record ACK in the checkpoint stream (ACK belongs on the back channel)");
+                        $"unexpected record {StreamFormat.Name(type)} in the checkpoint stream ({StreamFormat.Name(type)} belongs on the back channel)");
+
+                case RecordType.Exit when Header!.Version >= 2:
+                {
+                    if (exit != null)
+                        throw new CheckpointStreamException(CheckpointStreamError.Protocol, "an epoch carries two EXIT records");
+                    _hash.Append(header);
+                    byte[] body = _input.ReadBlob((int)length, what);
+                    _hash.Append(body);
+                    _input.ReadPadding(length, type, _hash);
+                    if (BinaryPrimitives.ReadUInt32LittleEndian(body.AsSpan(4)) != 0)
+                        throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord, "record EXIT: reserved field is not zero");
+                    exit = new ExitRecord(BinaryPrimitives.ReadInt32LittleEndian(body), body[StreamFormat.ExitFixedLength..]);
+                    contentRecords++;
+                    break;
+                }
+
+                case RecordType.Release:
+                case RecordType.Exit:
+                    throw new CheckpointStreamException(CheckpointStreamError.UnknownRecord,
+                        $"record {StreamFormat.Name(type)} (0x{(uint)type:x}) does not exist in a version {Header!.Version} stream");
 
                 case RecordType.PageData:
                 {
@@ -215,8 +253,11 @@ public sealed class CheckpointReader
                                 $"epoch {number} carries two VCPU_STATE records for vCPU {vcpu}");
                         vcpus.Add(new VcpuState(vcpu, blob[8..]));
                     }
+                    if (exit != null && contentRecords > 1)
+                        throw new CheckpointStreamException(CheckpointStreamError.Protocol,
+                            $"epoch {number} carries EXIT with other records (an exit epoch carries EXIT alone)");
                     _lastEpoch = number;
-                    return new Epoch(number, computed, epochBytes, batches, vcpus, kernel);
+                    return new Epoch(number, computed, epochBytes, batches, vcpus, kernel) { Exit = exit };
                 }
             }
         }

@@ -98,6 +98,7 @@ public sealed class CheckpointWriter
     private int _dataLength;
 
     private State _state;
+    private uint _version;
     private bool _epochHasContent;
     private ulong? _lastEpoch;
     private long _epochBytes;
@@ -155,6 +156,7 @@ public sealed class CheckpointWriter
         {
             _stream.Write(bytes);
             _bytesWritten += bytes.Length;
+            _version = header.Version;
             _state = State.Open;
         }
         catch
@@ -303,6 +305,69 @@ public sealed class CheckpointWriter
             throw;
         }
     }
+
+    /// <summary>
+    /// Writes the EXIT record of an exit epoch: the program ended with <paramref name="status"/> and
+    /// <paramref name="output"/> is its last, unreleased output. It must be the only record of its epoch: close
+    /// the epoch with <see cref="EndCheckpoint"/> next (the backup acks it like any epoch).
+    /// </summary>
+    public void WriteExit(int status, ReadOnlySpan<byte> output)
+    {
+        if (output.Length > StreamFormat.MaxExitLength - StreamFormat.ExitFixedLength)
+            throw new ArgumentException($"exit output is {output.Length} bytes; at most {StreamFormat.MaxExitLength - StreamFormat.ExitFixedLength}", nameof(output));
+        Require(State.Open, "EXIT is written after the header and before END");
+        if (_version < 2) throw new InvalidOperationException("EXIT needs a version 2 stream (StreamHeader.Version = 2)");
+        if (_epochHasContent || _pendingCount > 0)
+            throw new InvalidOperationException("EXIT is alone in its epoch: call EndCheckpoint first");
+        try
+        {
+            Span<byte> prefix = stackalloc byte[StreamFormat.ExitFixedLength];
+            BinaryPrimitives.WriteInt32LittleEndian(prefix, status);
+            BinaryPrimitives.WriteUInt32LittleEndian(prefix[4..], 0);
+            WriteBlobRecord(RecordType.Exit, prefix, output);
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Writes RELEASE (the primary gave up on its backup: "you are released, do not take over") and flushes. Like
+    /// END it is the last record of the stream and only comes between epochs.
+    /// </summary>
+    public void WriteRelease(string reason = "")
+    {
+        byte[] text = System.Text.Encoding.UTF8.GetBytes(reason);
+        if (text.Length > StreamFormat.MaxReleaseLength) text = text[..StreamFormat.MaxReleaseLength];
+        Require(State.Open, "RELEASE is written once, after the header");
+        if (_version < 2) throw new InvalidOperationException("RELEASE needs a version 2 stream (StreamHeader.Version = 2)");
+        if (_epochHasContent || _pendingCount > 0)
+            throw new InvalidOperationException("cannot release inside an unfinished epoch: call EndCheckpoint first");
+        try
+        {
+            var record = new byte[StreamFormat.RecordHeaderSize + text.Length + StreamFormat.PaddingFor(text.Length)];
+            BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)RecordType.Release);
+            BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), (uint)text.Length);
+            text.CopyTo(record, StreamFormat.RecordHeaderSize);
+            _stream.Write(record);
+            _bytesWritten += record.Length;
+            _stream.Flush();
+            _state = State.Ended;
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
+    }
+
+    /// <summary>Whether the writer can still write (after the header, before END or RELEASE, not faulted).</summary>
+    public bool IsOpen => _state == State.Open;
+
+    /// <summary>Whether an epoch is half written (records since the last CHECKPOINT_END).</summary>
+    public bool InEpoch => _epochHasContent || _pendingCount > 0;
 
     /// <summary>Writes END (graceful end of stream) and flushes. Only between epochs.</summary>
     public void WriteEnd()

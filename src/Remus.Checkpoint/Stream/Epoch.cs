@@ -8,6 +8,9 @@ namespace Remus.Checkpoint.Stream;
 /// <param name="State">The state bytes (owned by the caller once read).</param>
 public sealed record VcpuState(uint VcpuId, byte[] State);
 
+/// <summary>The program's exit, as an EXIT record carries it: its status and its last (not yet released) output.</summary>
+public sealed record ExitRecord(int Status, byte[] Output);
+
 /// <summary>
 /// One complete, checksum-verified epoch, fully buffered. Reading it changed nothing: pages reach guest memory
 /// only through <see cref="ApplyTo"/>, which first checks that every page fits the target. Dispose it to return
@@ -48,6 +51,9 @@ public sealed class Epoch : IDisposable
 
     /// <summary>The kernel state, when this epoch carries one.</summary>
     public byte[]? KernelState { get; }
+
+    /// <summary>The program's exit, when this is an exit epoch (EXIT alone, closed by CHECKPOINT_END).</summary>
+    public ExitRecord? Exit { get; init; }
 
     /// <summary>Whether <see cref="ApplyTo"/> has run.</summary>
     public bool IsApplied => _applied;

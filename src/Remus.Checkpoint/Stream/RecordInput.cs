@@ -60,10 +60,14 @@ internal sealed class RecordInput(System.IO.Stream stream)
         long max = StreamFormat.MaxBodyLength(type);
         if (max < 0)
             throw new CheckpointStreamException(CheckpointStreamError.UnknownRecord, $"unknown record type 0x{rawType:x}");
-        bool fixedSize = type is RecordType.End or RecordType.CheckpointEnd or RecordType.Heartbeat or RecordType.Ack;
+        bool fixedSize = type is RecordType.End or RecordType.CheckpointEnd or RecordType.Heartbeat or RecordType.Ack
+            or RecordType.Hello or RecordType.Released or RecordType.Takeover;
         if (fixedSize && length != max)
             throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord,
                 $"record {StreamFormat.Name(type)} has length {length} (must be {max})");
+        if (type == RecordType.Exit && length < StreamFormat.ExitFixedLength)
+            throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord,
+                $"record EXIT has length {length} (at least {StreamFormat.ExitFixedLength})");
         if (length > max)
             throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord,
                 $"record {StreamFormat.Name(type)} length {length} exceeds the limit of {max}");

@@ -1,7 +1,8 @@
 namespace Remus.Checkpoint.Stream;
 
 /// <summary>
-/// Constants of the Remus checkpoint stream, version 1. The byte layout is specified record by record in
+/// Constants of the Remus checkpoint stream, version 2 (version 1 streams, which lack the Remus handshake and
+/// protocol records, are still read). The byte layout is specified record by record in
 /// <c>docs/stream-format.md</c>; every integer is little-endian.
 /// </summary>
 public static class StreamFormat
@@ -9,8 +10,11 @@ public static class StreamFormat
     /// <summary>The first 8 bytes of every stream: ASCII "REMUSCKP".</summary>
     public static ReadOnlySpan<byte> Magic => "REMUSCKP"u8;
 
-    /// <summary>The only format version this build writes and reads.</summary>
-    public const uint Version = 1;
+    /// <summary>The newest format version this build writes (a Remus stream; saves and migrations still write 1).</summary>
+    public const uint Version = 2;
+
+    /// <summary>The oldest format version this build reads (version 1: no HELLO, RELEASE, RELEASED, TAKEOVER, EXIT).</summary>
+    public const uint MinVersion = 1;
 
     /// <summary>Guest page size in bytes; the only one this build handles.</summary>
     public const int PageSize = 4096;
@@ -57,6 +61,18 @@ public static class StreamFormat
     /// <summary>Body length of ACK: epoch:u64, checksum:u64.</summary>
     public const int AckLength = 16;
 
+    /// <summary>Body length of HELLO: version:u32, reserved:u32, timeout_ms:u64.</summary>
+    public const int HelloLength = 16;
+
+    /// <summary>Largest RELEASE body (the primary's reason, UTF-8).</summary>
+    public const int MaxReleaseLength = 1024;
+
+    /// <summary>Fixed part of an EXIT body: status:i32, reserved:u32; the program's last output follows.</summary>
+    public const int ExitFixedLength = 8;
+
+    /// <summary>Largest EXIT body (the last epoch's console output): 64 MiB.</summary>
+    public const int MaxExitLength = 64 << 20;
+
     /// <summary>Largest body a record of <paramref name="type"/> may have, or -1 when the type is unknown.</summary>
     public static long MaxBodyLength(RecordType type) => type switch
     {
@@ -67,6 +83,10 @@ public static class StreamFormat
         RecordType.CheckpointEnd => CheckpointEndLength,
         RecordType.Heartbeat => HeartbeatLength,
         RecordType.Ack => AckLength,
+        RecordType.Hello => HelloLength,
+        RecordType.Release => MaxReleaseLength,
+        RecordType.Released or RecordType.Takeover => 0,
+        RecordType.Exit => MaxExitLength,
         _ => -1,
     };
 
@@ -80,6 +100,11 @@ public static class StreamFormat
         RecordType.CheckpointEnd => "CHECKPOINT_END",
         RecordType.Heartbeat => "HEARTBEAT",
         RecordType.Ack => "ACK",
+        RecordType.Hello => "HELLO",
+        RecordType.Release => "RELEASE",
+        RecordType.Released => "RELEASED",
+        RecordType.Takeover => "TAKEOVER",
+        RecordType.Exit => "EXIT",
         _ => $"0x{(uint)type:x}",
     };
 
@@ -115,6 +140,28 @@ public enum RecordType : uint
     Heartbeat = 5,
     /// <summary>Back channel only (backup → primary): an epoch was received, verified and stored.</summary>
     Ack = 6,
+    /// <summary>
+    /// Back channel only, first record (version 2): the backup introduces itself with the format version it speaks
+    /// and its silence timeout, which the primary adopts for its ack wait, its lease and its heartbeats.
+    /// </summary>
+    Hello = 7,
+    /// <summary>
+    /// Forward stream, between epochs, last record (version 2): the primary gave up on its backup ("you are released,
+    /// do not take over"). The backup discards its copy and answers RELEASED. Body: the reason, UTF-8 (may be empty).
+    /// </summary>
+    Release = 8,
+    /// <summary>Back channel (version 2): the backup read RELEASE and discarded its copy; it will never take over. Empty body.</summary>
+    Released = 9,
+    /// <summary>
+    /// Back channel (version 2): the backup takes over, written before it re-emits output or runs the domain.
+    /// A primary that reads it is fenced: it drops its held output and stops its domain for good. Empty body.
+    /// </summary>
+    Takeover = 10,
+    /// <summary>
+    /// Forward stream, alone in an epoch closed by CHECKPOINT_END (version 2): the program exited with this status,
+    /// and this was its last output. Acked like an epoch; the primary releases the output only after the ack.
+    /// </summary>
+    Exit = 11,
 }
 
 /// <summary>How one page of a PAGE_DATA record is encoded (4 bits in the page descriptor).</summary>

@@ -36,8 +36,23 @@ public sealed class StreamHeader
     /// <summary>Flags as read from a stream. When writing, the writer sets them from its options.</summary>
     public StreamFlags Flags { get; init; }
 
-    /// <summary>The format version (always <see cref="StreamFormat.Version"/>: other versions are refused).</summary>
-    public uint Version => StreamFormat.Version;
+    /// <summary>
+    /// The format version. When writing: the lowest that carries what the stream will hold — 1 (the default) for a
+    /// save file or a migration, which older readers then still read; 2 for a Remus stream, whose RELEASE and EXIT
+    /// records version 1 lacks. When reading: as read (1 or 2).
+    /// </summary>
+    public uint Version
+    {
+        get => _version;
+        init
+        {
+            if (value is < StreamFormat.MinVersion or > StreamFormat.Version)
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"this build writes versions {StreamFormat.MinVersion} to {StreamFormat.Version}");
+            _version = value;
+        }
+    }
+
+    private readonly uint _version = StreamFormat.MinVersion;
 
     /// <summary>The page size (always <see cref="StreamFormat.PageSize"/>: other sizes are refused).</summary>
     public int PageSize => StreamFormat.PageSize;
@@ -55,7 +70,7 @@ public sealed class StreamHeader
         var buffer = new byte[EncodedLengthFor(configLength)];
         Span<byte> b = buffer;
         StreamFormat.Magic.CopyTo(b);
-        BinaryPrimitives.WriteUInt32LittleEndian(b[8..], StreamFormat.Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(b[8..], Version);
         BinaryPrimitives.WriteUInt32LittleEndian(b[12..], StreamFormat.PageSize);
         BinaryPrimitives.WriteUInt32LittleEndian(b[16..], (uint)Architecture);
         BinaryPrimitives.WriteUInt32LittleEndian(b[20..], (uint)flags);
@@ -79,9 +94,9 @@ public sealed class StreamHeader
         input.ReadExactly(fixedPart[8..], "stream header");
 
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(fixedPart[8..]);
-        if (version != StreamFormat.Version)
+        if (version is < StreamFormat.MinVersion or > StreamFormat.Version)
             throw new CheckpointStreamException(CheckpointStreamError.Unsupported,
-                $"unsupported stream version {version} (this build reads {StreamFormat.Version})");
+                $"unsupported stream version {version} (this build reads {StreamFormat.MinVersion} to {StreamFormat.Version})");
         uint configLength = BinaryPrimitives.ReadUInt32LittleEndian(fixedPart[24..]);
         if (configLength > StreamFormat.MaxConfigBytes)
             throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord,
@@ -118,6 +133,6 @@ public sealed class StreamHeader
         var config = buffer.AsMemory(StreamFormat.HeaderFixedSize, (int)configLength);
         if (!Utf8.IsValid(config.Span))
             throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord, "stream header: domain configuration is not valid UTF-8");
-        return new StreamHeader(config, architecture) { Flags = flags };
+        return new StreamHeader(config, architecture) { Flags = flags, Version = version };
     }
 }

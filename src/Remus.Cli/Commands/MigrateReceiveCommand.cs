@@ -27,7 +27,7 @@ internal static class MigrateReceiveCommand
         var e = new Option<bool>("-e") { Description = "Accepted for xl compatibility (the receiver never waits for the domain's death in the foreground unless -F)." };
         var paused = new Option<bool>("--paused", "-p") { Description = "Leave the domain paused once it arrived." };
         var listen = new Option<string?>("--tcp-listen") { Description = "Take the stream from one TCP connection on ADDR:PORT instead of stdin/stdout." };
-        var timeout = new Option<int>("--timeout") { Description = "(-r) How long the primary may stay silent (ms) before it is declared lost.", DefaultValueFactory = _ => 2000 };
+        var timeout = new Option<int>("--timeout") { Description = "(-r) How long the primary may stay silent (ms) before it is declared lost. Sent to the primary, which heartbeats every timeout/4 and refuses a timeout under 100 ms.", DefaultValueFactory = _ => 2000 };
         var debug = new Option<bool>("--debug") { Description = "Tell more on stderr." };
         var command = new Command("migrate-receive",
             "Receive a migrating domain on stdin/stdout (what 'remus migrate' runs over ssh) or on a TCP port, and become " +
@@ -42,7 +42,7 @@ internal static class MigrateReceiveCommand
             Foreground = parse.GetValue(foreground),
             Paused = parse.GetValue(paused),
             TcpListen = parse.GetValue(listen),
-            Timeout = TimeSpan.FromMilliseconds(Math.Max(100, parse.GetValue(timeout))),
+            Timeout = TimeSpan.FromMilliseconds(Math.Max(1, parse.GetValue(timeout))), // the primary judges it (too short: refused there)
             Debug = parse.GetValue(debug),
         }, RunDirectory.FromEnvironment(), Say)));
         return command;

@@ -12,7 +12,7 @@ internal static class ProtectCommand
         var blackhole = new Option<bool>("--blackhole", "-b") { Description = "Send checkpoints to /dev/null (no backup): measures the cost of checkpointing." };
         var raw = new Option<bool>("--uncompressed", "-u") { Description = "Send checkpoints uncompressed." };
         var e = new Option<bool>("-e") { Description = "Accepted for xl compatibility: remus always returns once the domain is protected." };
-        var timeout = new Option<int>("--timeout") { Description = "How long to wait for the backup's acknowledgement (ms) before going on unprotected.", DefaultValueFactory = _ => 2000 };
+        var timeout = new Option<int>("--timeout") { Description = "With a backup, its own --timeout counts (it arrives in the handshake and sets the ack wait, timeout - max(10%, 20 ms), and the heartbeats, every timeout/4); this one bounds the wait for that handshake (4 x this).", DefaultValueFactory = _ => 2000 };
         var domain = new Argument<string>("domain") { Description = "The domain's name or id." };
         var host = new Argument<string?>("host") { Description = "The backup host (for ssh), or the command with -s ''. Not needed with -b or --tcp.", Arity = ArgumentArity.ZeroOrOne };
         var command = new Command("protect",

@@ -25,7 +25,10 @@ public sealed record ReceiveOptions
     public bool Paused { get; init; }
     /// <summary>--tcp-listen ADDR:PORT: take the stream from one TCP connection instead of stdin/stdout.</summary>
     public string? TcpListen { get; init; }
-    /// <summary>--timeout: (-r) how long the primary may stay silent before it is declared lost.</summary>
+    /// <summary>
+    /// --timeout: (-r) T, how long the reader may wait for the primary's bytes before it is declared lost. Sent to the
+    /// primary in the handshake: it heartbeats every T/4 and holds each epoch's output lease for T − max(10%, 20 ms).
+    /// </summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>--debug: tell more on stderr.</summary>
     public bool Debug { get; init; }
@@ -104,7 +107,10 @@ public static class IncomingVmm
         }
         else
         {
-            forward = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 1);
+            var stdin = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 1);
+            // A Remus backup must be able to abandon a read that waits too long (its silence detector), and closing
+            // fd 0 does not wake a thread blocked reading it: read it on a thread of its own instead.
+            forward = options.Remus ? new PumpedInput(stdin) : stdin;
             back = new FdWriteStream(1);
         }
 
@@ -174,6 +180,22 @@ public static class IncomingVmm
                     case BackupOutcome.Rejected:
                         vmm?.Abandon(backup.LossReason ?? "corrupt checkpoint");
                         throw new RemusException($"{backup.LossReason}; protection of domain '{name}' ended without a takeover");
+                    case BackupOutcome.Released:
+                        // The primary gave up on us and goes on unprotected: our copy must never run.
+                        vmm?.Abandon(backup.LossReason ?? "released by the primary");
+                        say($"{backup.LossReason}; discarded checkpoint {backup.LastCheckpoint?.ToString() ?? "(none)"} of domain '{name}', no takeover");
+                        return 0;
+                    case BackupOutcome.Exited:
+                    {
+                        // The program had exited on the primary (its EXIT epoch was acked here) and the primary died
+                        // before END: re-emit its last output, which it may not have released, and end as it ended.
+                        int status = backup.ExitStatus ?? 0;
+                        backup.ReplayLastOutput(vmm!.RawConsole);
+                        say($"Remus failover for domain {name}: the program had exited with status {status} on the primary " +
+                            $"({backup.LossReason}); its last output is re-emitted, nothing runs here");
+                        vmm.Abandon($"the program had exited with status {status} on the primary");
+                        return status;
+                    }
                 }
                 backup.ReplayLastOutput(vmm!.RawConsole);
                 vmm.TakeName(name!, TimeSpan.FromSeconds(15));
@@ -202,4 +224,80 @@ public static class IncomingVmm
                 });
         }
     }
+}
+
+/// <summary>
+/// A stream read ahead by a thread of its own (up to 4 MiB), so that a reader blocked on it is released by
+/// <see cref="Dispose(bool)"/> even when the source (a pipe on fd 0) cannot be interrupted.
+/// </summary>
+internal sealed class PumpedInput : Stream
+{
+    private readonly System.Collections.Concurrent.BlockingCollection<byte[]> _chunks = new(boundedCapacity: 64);
+    private readonly CancellationTokenSource _closed = new();
+    private byte[] _current = [];
+    private int _offset;
+    private Exception? _error;
+
+    public PumpedInput(Stream source)
+    {
+        new Thread(() =>
+        {
+            try
+            {
+                while (true)
+                {
+                    var buffer = new byte[64 << 10];
+                    int n = source.Read(buffer);
+                    if (n <= 0) break;
+                    _chunks.Add(buffer[..n], _closed.Token);
+                }
+            }
+            catch (OperationCanceledException) { }
+            catch (Exception e) { _error = e; }
+            finally
+            {
+                try { _chunks.CompleteAdding(); } catch (ObjectDisposedException) { }
+            }
+        }) { IsBackground = true, Name = "stdin-pump" }.Start();
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (buffer.IsEmpty) return 0;
+        if (_offset == _current.Length)
+        {
+            try
+            {
+                if (!_chunks.TryTake(out var next, Timeout.Infinite, _closed.Token))
+                    return _error is null ? 0 : throw new IOException(_error.Message, _error);
+                (_current, _offset) = (next, 0);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new ObjectDisposedException(nameof(PumpedInput), "the input was closed");
+            }
+        }
+        int count = Math.Min(buffer.Length, _current.Length - _offset);
+        _current.AsSpan(_offset, count).CopyTo(buffer);
+        _offset += count;
+        return count;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _closed.Cancel();
+        base.Dispose(disposing);
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

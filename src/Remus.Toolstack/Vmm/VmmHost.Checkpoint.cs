@@ -119,6 +119,9 @@ public sealed partial class VmmHost
             Compress = compress,
             Blackhole = request.Blackhole,
             Timeout = TimeSpan.FromMilliseconds(Math.Max(request.TimeoutMs ?? 2000, 100)),
+            // The backup's own timeout governs once its HELLO is read; ours only bounds the wait for that HELLO, 4x
+            // as the first ack was bounded before (a command or ssh start with a .NET runtime to load takes seconds).
+            HandshakeTimeout = TimeSpan.FromMilliseconds(4L * Math.Max(request.TimeoutMs ?? 2000, 100)),
         };
         MigrationChannel? channel = null;
         if (!request.Blackhole)
@@ -134,6 +137,11 @@ public sealed partial class VmmHost
         {
             _protectionLost = reason;
             _log.Write($"backup failed; domain {Name} continues unprotected ({reason})");
+        };
+        primary.Fenced += reason =>
+        {
+            _protectionLost = reason;
+            StopFenced(reason);
         };
         try
         {
@@ -152,12 +160,41 @@ public sealed partial class VmmHost
         _protectedTo = to;
         _protectionLost = null;
         string line = $"domain '{Name}' is protected: backup {to}, checkpoint every {intervalMs} ms" +
-                      (compress ? "" : ", uncompressed");
+                      (compress ? "" : ", uncompressed") +
+                      (request.Blackhole ? "" : $", backup timeout {primary.Timeout.TotalMilliseconds:F0} ms");
         _log.Write(line);
         return new ControlResponse { Ok = true, Domain = Info(), Result = line };
     }
 
-    /// <summary>Stops the epoch loop (releasing held output) and closes the backup channel.</summary>
+    /// <summary>
+    /// The backup took over this domain (TAKEOVER): the primary dropped its held output and paused it; it is killed
+    /// here and the VMM ends — two running copies must not outlive the moment the primary learns of the takeover.
+    /// </summary>
+    private void StopFenced(string reason)
+    {
+        _log.Write($"domain {Name} was taken over by the backup; stopping here ({reason})");
+        ThreadPool.QueueUserWorkItem(_ =>
+        {
+            try { _domain.Kill(); }
+            catch (Exception e) when (e is SandboxException or InvalidOperationException or ObjectDisposedException) { }
+        });
+    }
+
+    /// <summary>Pauses the domain; a protected one through its primary, so that checkpoints leave it paused.</summary>
+    private void PauseDomain()
+    {
+        if (_remus is { } remus) remus.Pause();
+        else _domain.Pause();
+    }
+
+    /// <summary>Unpauses the domain; a protected one through its primary (a fenced one never runs again).</summary>
+    private void UnpauseDomain()
+    {
+        if (_remus is { } remus) remus.Unpause();
+        else _domain.Unpause();
+    }
+
+    /// <summary>Stops the epoch loop (END, then held output released) and closes the backup channel.</summary>
     private void EndProtection()
     {
         var remus = Interlocked.Exchange(ref _remus, null);

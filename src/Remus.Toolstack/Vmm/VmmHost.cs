@@ -293,7 +293,7 @@ public sealed partial class VmmHost : IDisposable
                 return Ok();
             }
         }
-        _domain.Pause();
+        PauseDomain();
         lock (_gate)
             if (_state == DomainRunState.Running) _state = DomainRunState.Paused;
         _log.Write("paused");
@@ -314,7 +314,15 @@ public sealed partial class VmmHost : IDisposable
                 return Ok();
             }
         }
-        _domain.Unpause();
+        try
+        {
+            UnpauseDomain();
+        }
+        catch (InvalidOperationException e)
+        {
+            lock (_gate) if (_state == DomainRunState.Running) _state = DomainRunState.Paused;
+            return ControlResponse.Failure($"domain '{Name}': {e.Message}");
+        }
         _log.Write("unpaused");
         return Ok();
     }

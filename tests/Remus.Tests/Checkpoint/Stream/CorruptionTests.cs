@@ -170,7 +170,7 @@ public class CorruptionTests
     {
         (byte[] Header, CheckpointStreamError Error, string Message)[] cases =
         [
-            (RawStreamBuilder.Header(version: 7), CheckpointStreamError.Unsupported, "unsupported stream version 7 (this build reads 1)"),
+            (RawStreamBuilder.Header(version: 7), CheckpointStreamError.Unsupported, "unsupported stream version 7 (this build reads 1 to 2)"),
             (RawStreamBuilder.Header(pageSize: 8192), CheckpointStreamError.Unsupported, "unsupported page size 8192 (this build handles 4096)"),
             (RawStreamBuilder.Header(arch: 183), CheckpointStreamError.Unsupported, "unsupported architecture code 183 (this build handles 62 = x86-64)"),
             (RawStreamBuilder.Header(flags: 6), CheckpointStreamError.Unsupported, "unsupported stream flags 0x6 (this build knows 0x1)"),

@@ -87,12 +87,12 @@ public class HeartbeatAndAckTests
     }
 
     [Fact]
-    public void The_back_channel_refuses_everything_but_ACK_HEARTBEAT_and_END()
+    public void The_back_channel_refuses_every_record_of_the_forward_stream()
     {
         var e = Assert.Throws<CheckpointStreamException>(() =>
             new AckReader(new MemoryStream(new RawStreamBuilder([]).Record(RecordType.PageData, new byte[16]).ToArray())).ReadAck());
         Assert.Equal(CheckpointStreamError.Protocol, e.Error);
-        Assert.Equal("unexpected record PAGE_DATA on the back channel (only ACK, HEARTBEAT and END belong there)", e.Message);
+        Assert.Equal("unexpected record PAGE_DATA on the back channel (only HELLO, ACK, HEARTBEAT, RELEASED, TAKEOVER and END belong there)", e.Message);
 
         e = Assert.Throws<CheckpointStreamException>(() =>
             new AckReader(new MemoryStream(new RawStreamBuilder([]).Record(0x99, []).ToArray())).ReadAck());
