@@ -110,6 +110,7 @@ public sealed partial class VmmHost : IDisposable
                       $"{config.MemoryMiB} MiB{(options.StartPaused ? ", paused" : "")}{(options.Foreground ? ", foreground" : "")}");
             log.Write($"platform: {domain.Platform}");
             var host = new VmmHost(options, registry, console, commit, config, log, domain, record);
+            domain.Stopped += host.ProgramStopped;
             host._server = new ControlServer(listener, host);
             host._server.Start();
             return host;
@@ -298,6 +299,17 @@ public sealed partial class VmmHost : IDisposable
             if (_state == DomainRunState.Running) _state = DomainRunState.Paused;
         _log.Write("paused");
         return Ok();
+    }
+
+    /// <summary>
+    /// The program stopped itself (SIGSTOP, or a default SIGTSTP/TTIN/TTOU): its domain is paused, as a stopped process
+    /// is on Linux, and `remus unpause` continues it as SIGCONT would (there is no parent shell in a domain to do it).
+    /// </summary>
+    private void ProgramStopped(int signal)
+    {
+        lock (_gate)
+            if (_state == DomainRunState.Running) _state = DomainRunState.Paused;
+        _log.Write($"the program stopped itself (signal {signal}); the domain is paused until `remus unpause`");
     }
 
     private ControlResponse Unpause()
