@@ -32,7 +32,7 @@ public static class ScenarioSets
     ];
 
     /// <summary>The one switch: true once the protocol fixes of issue 15 are in this tree.</summary>
-    public const bool ProtocolFixesLanded = false;
+    public static readonly bool ProtocolFixesLanded = false;
 
     /// <summary>What the CI runs.</summary>
     public static IReadOnlyList<ScenarioKind> Ci =>

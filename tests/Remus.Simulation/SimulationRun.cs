@@ -82,6 +82,7 @@ public sealed class SimulationRun
     {
         using var safety = new Timer(_ => Abort($"hang: the run did not end within {HardLimit.TotalSeconds:F0} s"), null, HardLimit, Timeout.InfiniteTimeSpan);
         ArmStreamFaults();
+        if (_s.Kind == ScenarioKind.IntervalLongerThanTimeout) _fired = 1; // the fault is the configuration
         Thread.Sleep(_s.HeadStart);
         // The receiver starts as the channel opens, just before the primary writes the header (its watchdog counts from here).
         var backupThread = new Thread(BackupDriver) { IsBackground = true, Name = "sim-backup" };
