@@ -23,6 +23,8 @@ public enum ScenarioKind
     PrimaryKilledAfterFinalRelease,
     /// <summary>The guest exits; the primary dies as it starts writing END.</summary>
     PrimaryKilledBeforeEndAtExit,
+    /// <summary>The host ends protection (stop); the primary dies as it starts writing END, its held output already released.</summary>
+    PrimaryKilledBeforeEndAtStop,
     /// <summary>The backup is killed at one of its steps.</summary>
     BackupKilledAtStep,
     /// <summary>The backup loses power at one of its steps.</summary>
@@ -57,14 +59,20 @@ public enum ScenarioKind
     AckStreamClosed,
     /// <summary>The connection is reset in both directions.</summary>
     ConnectionReset,
-    /// <summary>A byte of a checkpoint epoch is flipped.</summary>
+    /// <summary>A byte of a record's body in a checkpoint epoch is flipped (the epoch's checksum must catch it).</summary>
     EpochCorrupted,
+    /// <summary>A byte of a record's header (type or length) in a checkpoint epoch is flipped: the stream loses its framing.</summary>
+    EpochRecordHeaderCorrupted,
     /// <summary>A byte of an ack is flipped.</summary>
     AckCorrupted,
     /// <summary>The checkpoint stream ends in the middle of an epoch.</summary>
     EpochTruncated,
     /// <summary>The checkpoint interval is longer than the timeout (no fault otherwise).</summary>
     IntervalLongerThanTimeout,
+    /// <summary>Two faults of kinds the protocol survives alone, at most one of them a stall or a delay.</summary>
+    TwoSurvivableFaults,
+    /// <summary>Two faults of any kinds (not two exits).</summary>
+    TwoFaults,
 }
 
 /// <summary>Timing of the runs: real time, small intervals.</summary>
@@ -110,6 +118,11 @@ public sealed record Scenario
     public byte Mask { get; init; } = 0xFF;
     /// <summary>The guest runs this long before protection starts.</summary>
     public TimeSpan HeadStart { get; init; }
+    /// <summary>A combination's two faults (scenarios of single kinds sharing this one's guest and timing).</summary>
+    public IReadOnlyList<Scenario>? Combined { get; init; }
+
+    /// <summary>The faults to inject: this scenario's, or a combination's two.</summary>
+    public IReadOnlyList<Scenario> Faults => Combined ?? [this];
 
     public static IReadOnlyList<ScenarioKind> AllKinds { get; } = Enum.GetValues<ScenarioKind>();
 
@@ -127,6 +140,7 @@ public sealed record Scenario
     /// <summary>A scenario of the given kind with the parameters of <paramref name="seed"/>.</summary>
     public static Scenario Make(ScenarioKind kind, int seed, SimProfile profile)
     {
+        if (kind is ScenarioKind.TwoSurvivableFaults or ScenarioKind.TwoFaults) return Combine(kind, seed, profile);
         var r = new Random(seed);
         // Every value is drawn whatever the kind, in a fixed order, so a parameter means the same for every kind.
         var interval = TimeSpan.FromMilliseconds(r.Next(profile.IntervalMinMs, profile.IntervalMaxMs + 1));
@@ -183,6 +197,42 @@ public sealed record Scenario
         };
     }
 
+    private static bool IsTiming(ScenarioKind k) => k is ScenarioKind.PrimaryStalledBriefly or ScenarioKind.BackupStalledBriefly
+        or ScenarioKind.EpochsDelayedBriefly or ScenarioKind.AcksDelayedBriefly or ScenarioKind.PrimaryStalledPastTimeout
+        or ScenarioKind.BackupStalledPastTimeout or ScenarioKind.EpochsDelayedPastTimeout or ScenarioKind.AcksDelayedPastTimeout;
+
+    private static bool Exits(ScenarioKind k) => k is ScenarioKind.GuestExits or ScenarioKind.PrimaryKilledAfterFinalRelease
+        or ScenarioKind.PrimaryKilledBeforeEndAtExit;
+
+    /// <summary>
+    /// Two faults in one run. Survivable: two kinds the CI runs alone (no exit: a crash at a random moment could land
+    /// on the exit path, finding 4), at most one of them a stall or delay (two brief ones add up past the timeout).
+    /// </summary>
+    private static Scenario Combine(ScenarioKind kind, int seed, SimProfile profile)
+    {
+        var atoms = kind == ScenarioKind.TwoSurvivableFaults
+            ? ScenarioSets.SurvivableToday.Where(k => k is not (ScenarioKind.Clean or ScenarioKind.GuestExits)).ToList()
+            : AllKinds.Where(k => k is not (ScenarioKind.Clean or ScenarioKind.IntervalLongerThanTimeout
+                or ScenarioKind.TwoSurvivableFaults or ScenarioKind.TwoFaults)).ToList();
+        var r = new Random(seed ^ 0x2F4A);
+        var a = atoms[r.Next(atoms.Count)];
+        var rest = atoms.Where(k => k != a && !(IsTiming(a) && IsTiming(k)) && !(Exits(a) && Exits(k))).ToList();
+        var b = rest[r.Next(rest.Count)];
+        var first = Make(a, seed, profile);
+        var second = Make(b, (int)(SimHash.Of((ulong)seed, 0xB) & 0x7FFFFFFF), profile) with
+        {
+            Guest = first.Guest, Interval = first.Interval, Timeout = first.Timeout, HotPageEpochs = first.HotPageEpochs,
+            Compress = first.Compress, HeadStart = first.HeadStart,
+        };
+        long exitAt = Math.Max(first.Guest.ExitAt, Make(b, seed, profile).Guest.ExitAt);
+        var guest = first.Guest with { ExitAt = exitAt };
+        return first with
+        {
+            Kind = kind, Guest = guest,
+            Combined = [first with { Guest = guest }, second with { Guest = guest }],
+        };
+    }
+
     /// <summary>Whether the fault is a step fault of the primary (true), of the backup (false), or not one (null).</summary>
     public bool? StepFaultOnPrimary => Kind switch
     {
@@ -201,15 +251,18 @@ public sealed record Scenario
 
     private string Fault => Kind switch
     {
-        ScenarioKind.Clean or ScenarioKind.GuestExits or ScenarioKind.PrimaryKilledAfterFinalRelease or ScenarioKind.PrimaryKilledBeforeEndAtExit => "",
+        ScenarioKind.Clean or ScenarioKind.GuestExits or ScenarioKind.PrimaryKilledAfterFinalRelease or ScenarioKind.PrimaryKilledBeforeEndAtExit
+            or ScenarioKind.PrimaryKilledBeforeEndAtStop => "",
         ScenarioKind.PrimaryKilledDuringSync => $"round={Epoch}",
         ScenarioKind.BackupKilledDuringSync => $"epoch={Epoch} (sync)",
         ScenarioKind.PrimaryKilledAtStep or ScenarioKind.PrimaryPoweredOffAtStep or ScenarioKind.BackupKilledAtStep
             or ScenarioKind.BackupPoweredOffAtStep => $"step={Step} epoch=first+{Epoch}",
         ScenarioKind.PrimaryStalledBriefly or ScenarioKind.PrimaryStalledPastTimeout or ScenarioKind.BackupStalledBriefly
             or ScenarioKind.BackupStalledPastTimeout => $"step={Step} epoch=first+{Epoch} stall={Duration.TotalMilliseconds:F0}ms",
-        ScenarioKind.PrimaryKilledMidSend or ScenarioKind.EpochCorrupted or ScenarioKind.EpochTruncated or ScenarioKind.AckCorrupted =>
-            $"epoch=first+{Epoch} byte={Offset}" + (Kind is ScenarioKind.EpochCorrupted or ScenarioKind.AckCorrupted ? $" mask=0x{Mask:x2}" : ""),
+        ScenarioKind.PrimaryKilledMidSend or ScenarioKind.EpochCorrupted or ScenarioKind.EpochRecordHeaderCorrupted
+            or ScenarioKind.EpochTruncated or ScenarioKind.AckCorrupted =>
+            $"epoch=first+{Epoch} byte={Offset}" + (Kind is ScenarioKind.EpochCorrupted or ScenarioKind.EpochRecordHeaderCorrupted
+                or ScenarioKind.AckCorrupted ? $" mask=0x{Mask:x2}" : ""),
         ScenarioKind.EpochsDelayedBriefly or ScenarioKind.AcksDelayedBriefly or ScenarioKind.EpochsDelayedPastTimeout
             or ScenarioKind.AcksDelayedPastTimeout => $"at={At.TotalMilliseconds:F0}ms delay={Duration.TotalMilliseconds:F0}ms for {Window.TotalMilliseconds:F0}ms",
         ScenarioKind.IntervalLongerThanTimeout => "",
@@ -218,6 +271,9 @@ public sealed record Scenario
 
     public override string ToString()
     {
+        if (Combined is { } two)
+            return $"seed {Seed}: {Kind}({string.Join(" + ", two.Select(f => $"{f.Kind}({f.Fault})"))} interval={Interval.TotalMilliseconds:F0}ms " +
+                   $"timeout={Timeout.TotalMilliseconds:F0}ms hot-page-epochs={HotPageEpochs}{(Compress ? "" : " uncompressed")}; guest {Guest})";
         string fault = Fault;
         return $"seed {Seed}: {Kind}({fault}{(fault.Length > 0 ? " " : "")}interval={Interval.TotalMilliseconds:F0}ms timeout={Timeout.TotalMilliseconds:F0}ms " +
                $"hot-page-epochs={HotPageEpochs}{(Compress ? "" : " uncompressed")}; guest {Guest})";

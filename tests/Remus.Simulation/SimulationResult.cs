@@ -29,7 +29,10 @@ public sealed record SimulationResult
     /// <summary>Both copies were running when the run stopped (a split brain even if the world did not see it).</summary>
     public bool TwoCopiesRunning { get; init; }
 
-    /// <summary>The longest the process was kept from running during the run (a loaded machine, a GC pause): a fault nobody injected.</summary>
+    /// <summary>
+    /// The longest the process was kept from running during the run, or its thread pool (the engine's timers) from
+    /// serving (a loaded machine, a GC pause, a starved pool): a fault nobody injected.
+    /// </summary>
     public double MachineStallMs { get; init; }
 
     /// <summary>The machine stopped the process for longer than half the timeout: a run that shows the protocol under a fault the scenario did not choose.</summary>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Remus.Checkpoint.Remus;
-using Remus.Checkpoint.Stream;
 using Remus.Sandbox;
 
 namespace Remus.Simulation;
@@ -13,7 +12,7 @@ namespace Remus.Simulation;
 /// <see cref="BackupOutcome.Failover"/> re-emits the last epoch's output and runs the guest; any other outcome, known
 /// or new, does not take over), waits for the outcome with a bound on everything, and checks the guarantee.
 /// </summary>
-public sealed class SimulationRun
+public sealed partial class SimulationRun
 {
     private static readonly TimeSpan HardLimit = TimeSpan.FromSeconds(60);
 
@@ -33,7 +32,9 @@ public sealed class SimulationRun
     private readonly ManualResetEventSlim _stopping = new();
     private readonly uint _nonce1, _nonce2;
     private long _firstCheckpoint = -1;
-    private int _fired;
+    private readonly IReadOnlyList<Scenario> _faults;
+    private readonly int[] _fired;
+    private int _primaryDisposed;
     private double _quietAfterMs;
     private double _protectedAtMs;
     private volatile bool _protectFailed, _backupDone, _aborted;
@@ -47,6 +48,8 @@ public sealed class SimulationRun
     private SimulationRun(Scenario scenario, Mutation mutation)
     {
         _s = scenario;
+        _faults = scenario.Faults;
+        _fired = new int[_faults.Count];
         _mutation = mutation;
         _trace = new EventLog(_clock);
         _world = new World(_clock);
@@ -82,7 +85,8 @@ public sealed class SimulationRun
     {
         using var safety = new Timer(_ => Abort($"hang: the run did not end within {HardLimit.TotalSeconds:F0} s"), null, HardLimit, Timeout.InfiniteTimeSpan);
         ArmStreamFaults();
-        if (_s.Kind == ScenarioKind.IntervalLongerThanTimeout) _fired = 1; // the fault is the configuration
+        var ticker = new Thread(Tick) { IsBackground = true, Name = "sim-ticker" };
+        ticker.Start();
         Thread.Sleep(_s.HeadStart);
         // The receiver starts as the channel opens, just before the primary writes the header (its watchdog counts from here).
         var backupThread = new Thread(BackupDriver) { IsBackground = true, Name = "sim-backup" };
@@ -92,21 +96,21 @@ public sealed class SimulationRun
             _remus.Protect(_s.Guest.ToJson());
             _trace.Add("primary", "protected");
         }
-        catch (ProtectionException e)
+        catch (Exception e)
         {
             _protectFailed = true;
+            if (e is not ProtectionException) AddViolation($"Protect threw {e.GetType().Name} (not a ProtectionException): {e.Message}");
             _trace.Add("primary", $"protect failed: {e.Message}");
             if (!_primary.Dead) EndProtectionLikeTheHost();
         }
         _protectedAtMs = Now;
-        var timed = new Thread(TimedFault) { IsBackground = true, Name = "sim-fault" };
-        timed.Start();
-        var ticker = new Thread(Tick) { IsBackground = true, Name = "sim-ticker" };
-        ticker.Start();
+        var timed = _faults.Select((f, i) => (f, i)).Where(x => IsTimed(x.f.Kind))
+            .Select(x => new Thread(() => TimedFault(x.i, x.f)) { IsBackground = true, Name = "sim-fault" }).ToList();
+        timed.ForEach(t => t.Start());
         WaitForOutcome();
         bool twoRunning = !_primary.Dead && _guest.State != DomainState.Exited && _takeover is { State: not DomainState.Exited };
         Stop();
-        timed.Join(TimeSpan.FromSeconds(5));
+        timed.ForEach(t => t.Join(TimeSpan.FromSeconds(5)));
         backupThread.Join(TimeSpan.FromSeconds(5));
         ticker.Join(TimeSpan.FromSeconds(5));
 
@@ -120,7 +124,7 @@ public sealed class SimulationRun
         return new SimulationResult
         {
             Scenario = _s, Mutation = _mutation, Violations = violations, World = chunks, Trace = _trace.Events,
-            FaultFired = Volatile.Read(ref _fired) == 1, TookOver = _takeover != null, BackupOutcome = _outcome,
+            FaultFired = _fired.All(f => f == 1), TookOver = _takeover != null, BackupOutcome = _outcome,
             Checkpoints = _watcher.Checkpoints, DurationMs = Now, TwoCopiesRunning = twoRunning, MachineStallMs = _machineStallMs,
         };
     }
@@ -130,6 +134,7 @@ public sealed class SimulationRun
     /// <summary>What VmmHost does when protection fails or ends: dispose the primary (held output released, END if protected), close the channel.</summary>
     private void EndProtectionLikeTheHost()
     {
+        if (Interlocked.Exchange(ref _primaryDisposed, 1) == 1) return;
         if (!RunBounded("RemusPrimary.Dispose", _remus.Dispose, TimeSpan.FromMilliseconds(Math.Max(0, _quietAfterMs - Now)) + 2 * _s.Timeout + TimeSpan.FromSeconds(3)))
             return;
         _epochs.Writer.Dispose();
@@ -176,247 +181,5 @@ public sealed class SimulationRun
         d.StartTakeover(_nonce2);
         _takeover = d;
         _trace.Add("backup", $"took over at n={d.Counter} (run={_nonce2:x8})");
-    }
-
-    // ---------------------------------------------------------------- faults
-
-    private void OnStep(Node side, RemusStep step, ulong epoch)
-    {
-        if (side.Dead) throw new SimulatedCrashException($"{side.Name} is down");
-        if (side == _primary)
-        {
-            if (step == RemusStep.BeforeSuspend) Interlocked.CompareExchange(ref _firstCheckpoint, (long)epoch, -1);
-            if (step == RemusStep.Staged)
-            {
-                lock (_boundaries) _boundaries.Add((long)_guest.Counter);
-                if (_mutation == Mutation.ReleaseBeforeAck) _commit.Release(epoch);
-            }
-        }
-        _trace.Add(side.Name, step == RemusStep.Staged ? $"{step} e={epoch} n={_guest.Counter}" : $"{step} e={epoch}");
-
-        if (_s.StepFaultOnPrimary is not { } onPrimary || onPrimary != (side == _primary) || step != _s.Step) return;
-        long target;
-        if (!_s.EpochIsRelative) target = _s.Epoch;
-        else if (FirstCheckpoint is { } first) target = first + _s.Epoch;
-        else return;
-        if ((long)epoch != target || Interlocked.Exchange(ref _fired, 1) == 1) return;
-
-        if (_s.IsStall)
-        {
-            _quietAfterMs = Now + _s.Duration.TotalMilliseconds;
-            _trace.Add(side.Name, $"FAULT: stops (SIGSTOP) at {step} of epoch {epoch} for {_s.Duration.TotalMilliseconds:F0} ms");
-            if (side == _primary) _guest.Freeze(true);
-            Thread.Sleep(_s.Duration);
-            if (side == _primary) _guest.Freeze(false);
-            _trace.Add(side.Name, "continues (SIGCONT)");
-            if (side.Dead) throw new SimulatedCrashException($"{side.Name} is down");
-            return;
-        }
-        side.Crash(_s.Crash, $"at {step} of epoch {epoch}");
-        throw new SimulatedCrashException($"{side.Name} crashed at {step} of epoch {epoch}");
-    }
-
-    private void ArmStreamFaults()
-    {
-        void Fired(TapTrigger t, long at)
-        {
-            Interlocked.Exchange(ref _fired, 1);
-            _trace.Add("channel", $"FAULT: {t.Action} at byte {at} ({t.Name})");
-        }
-        long? EpochByte(StreamSniffer.Event e) =>
-            e.EpochStart && FirstCheckpoint is { } f && (long)e.Epoch == f + _s.Epoch ? e.Position + _s.Offset : null;
-
-        var tap = new FaultTap(new StreamSniffer(), Fired, () => _primary.Crash(CrashKind.Kill, "while sending"));
-        switch (_s.Kind)
-        {
-            case ScenarioKind.PrimaryKilledMidSend:
-                tap.Add(new TapTrigger($"epoch first+{_s.Epoch} byte {_s.Offset}", EpochByte, TapAction.Crash));
-                break;
-            case ScenarioKind.EpochCorrupted:
-                tap.Add(new TapTrigger($"epoch first+{_s.Epoch} byte {_s.Offset}", EpochByte, TapAction.Corrupt, _s.Mask));
-                break;
-            case ScenarioKind.EpochTruncated:
-                tap.Add(new TapTrigger($"epoch first+{_s.Epoch} byte {_s.Offset}", EpochByte, TapAction.Truncate));
-                break;
-            case ScenarioKind.PrimaryKilledBeforeEndAtExit:
-                tap.Add(new TapTrigger("END after the guest exited",
-                    e => e.Type == RecordType.End && _guest.ExitedAt != null && !_stopping.IsSet ? e.Position : null, TapAction.Crash));
-                break;
-            case ScenarioKind.AckCorrupted:
-                var acks = new FaultTap(new StreamSniffer(withHeader: false), Fired, () => _backup.Crash(CrashKind.Kill, "while acking"));
-                acks.Add(new TapTrigger($"ack of epoch first+{_s.Epoch} byte {8 + _s.Offset % 16}",
-                    e => e.Type == RecordType.Ack && FirstCheckpoint is { } f && e.Ordinal == f + _s.Epoch ? e.Position + 8 + _s.Offset % 16 : null,
-                    TapAction.Corrupt, _s.Mask));
-                _acks.Tap = acks;
-                break;
-            case ScenarioKind.PrimaryKilledAfterFinalRelease:
-                _primary.View.AfterWrite = text =>
-                {
-                    if (Transcript.Lines(text).Any(l => Transcript.Parse(l)?.N == _s.Guest.ExitAt) && Interlocked.Exchange(ref _fired, 1) == 0)
-                        _primary.Crash(CrashKind.Kill, "right after the guest's last line reached the world");
-                };
-                break;
-        }
-        _epochs.Tap = tap;
-    }
-
-    private void TimedFault()
-    {
-        var k = _s.Kind;
-        if (k is not (ScenarioKind.PrimaryKilledAtRandomTime or ScenarioKind.BackupKilledAtRandomTime or ScenarioKind.EpochsCut
-            or ScenarioKind.AcksCut or ScenarioKind.EpochStreamClosed or ScenarioKind.AckStreamClosed or ScenarioKind.ConnectionReset
-            or ScenarioKind.EpochsDelayedBriefly or ScenarioKind.AcksDelayedBriefly or ScenarioKind.EpochsDelayedPastTimeout
-            or ScenarioKind.AcksDelayedPastTimeout))
-            return;
-        if (_stopping.Wait(_s.At)) return;
-        Interlocked.Exchange(ref _fired, 1);
-        _trace.Add("fault", $"FAULT: {k}");
-        switch (k)
-        {
-            case ScenarioKind.PrimaryKilledAtRandomTime: _primary.Crash(_s.Crash, "at a random moment"); break;
-            case ScenarioKind.BackupKilledAtRandomTime: _backup.Crash(_s.Crash, "at a random moment"); break;
-            case ScenarioKind.EpochsCut: _epochs.Silence(); break;
-            case ScenarioKind.AcksCut: _acks.Silence(); break;
-            case ScenarioKind.EpochStreamClosed: _epochs.Close(); break;
-            case ScenarioKind.AckStreamClosed: _acks.Close(); break;
-            case ScenarioKind.ConnectionReset: _epochs.Reset(); _acks.Reset(); break;
-            default:
-                var pipe = k is ScenarioKind.EpochsDelayedBriefly or ScenarioKind.EpochsDelayedPastTimeout ? _epochs : _acks;
-                _quietAfterMs = Now + (_s.Window + _s.Duration).TotalMilliseconds;
-                pipe.Delay(_s.Duration);
-                if (!_stopping.Wait(_s.Window)) _trace.Add("fault", $"{pipe.Name}: delay off");
-                pipe.Delay(TimeSpan.Zero);
-                break;
-        }
-    }
-
-    /// <summary>
-    /// Measures how late a thread that sleeps 5 ms wakes up: a loaded machine (or a GC pause) that stops the process
-    /// for longer than the timeout is a fault nobody injected, and today's protocol does not survive it (finding 1).
-    /// </summary>
-    private void Tick()
-    {
-        while (!_stopping.IsSet)
-        {
-            double t0 = Now;
-            Thread.Sleep(5);
-            _machineStallMs = Math.Max(_machineStallMs, Now - t0 - 5);
-        }
-    }
-
-    // ---------------------------------------------------------------- the end of a run
-
-    private void WaitForOutcome()
-    {
-        double deadline = _protectedAtMs + FaultWindowMs() + SettleMs();
-        while (Now < deadline && !_aborted)
-        {
-            if (Settled())
-            {
-                double linger = Math.Max(Now, _quietAfterMs) + Math.Max(5 * _s.Interval.TotalMilliseconds, 30);
-                while (Now < linger && !_aborted) Thread.Sleep(5);
-                return;
-            }
-            Thread.Sleep(5);
-        }
-    }
-
-    /// <summary>Both sides reached an outcome: the primary died, failed or ended its loop; the backup decided, and a takeover got past everything released.</summary>
-    private bool Settled()
-    {
-        bool primaryOver = _primary.Dead || _protectFailed || _remus.EndReason != null;
-        if (!primaryOver || !_backupDone) return false;
-        return _takeover is not { } t || t.State == DomainState.Exited || t.Progress > Interlocked.Read(ref _releasedAtTakeover);
-    }
-
-    /// <summary>How long after protection started the fault (or the guest's exit) should have happened.</summary>
-    private double FaultWindowMs()
-    {
-        double interval = _s.Interval.TotalMilliseconds;
-        if (_s.Guest.ExitAt >= 0) return _s.Guest.ExitAt * 2.0 / _s.Guest.StepsPerTick + 50;
-        double steps = (_s.Epoch + 3) * interval;
-        return _s.Kind switch
-        {
-            ScenarioKind.PrimaryKilledAtRandomTime or ScenarioKind.BackupKilledAtRandomTime or ScenarioKind.EpochsCut or ScenarioKind.AcksCut
-                or ScenarioKind.EpochStreamClosed or ScenarioKind.AckStreamClosed or ScenarioKind.ConnectionReset
-                or ScenarioKind.EpochsDelayedBriefly or ScenarioKind.AcksDelayedBriefly or ScenarioKind.EpochsDelayedPastTimeout
-                or ScenarioKind.AcksDelayedPastTimeout => (_s.At + _s.Window + _s.Duration).TotalMilliseconds,
-            _ => steps + _s.Duration.TotalMilliseconds,
-        };
-    }
-
-    private double SettleMs()
-    {
-        double settle = Math.Min(20 * _s.Interval.TotalMilliseconds, 200) + 50;
-        bool quiet = _s.Kind is ScenarioKind.Clean or ScenarioKind.GuestExits or ScenarioKind.PrimaryStalledBriefly
-            or ScenarioKind.BackupStalledBriefly or ScenarioKind.EpochsDelayedBriefly or ScenarioKind.AcksDelayedBriefly;
-        return quiet ? settle : settle + 2 * _s.Timeout.TotalMilliseconds;
-    }
-
-    private void Stop()
-    {
-        _stopping.Set();
-        _trace.Add("harness", "stopping");
-        if (!_primary.Dead && !_protectFailed) EndProtectionLikeTheHost();
-        var bound = 3 * _s.Timeout + TimeSpan.FromSeconds(2);
-        if (!WaitUntil(() => _backupDone, bound))
-            AddViolation($"hang: the backup's watch had not ended {bound.TotalMilliseconds:F0} ms after the primary " +
-                         (_primary.Dead ? "died" : "ended protection"));
-        if (_takeover is { } t)
-        {
-            // Past everything the primary had released when the backup took over (what it releases later is a violation of its own).
-            long released = Interlocked.Read(ref _releasedAtTakeover);
-            if (!WaitUntil(() => t.State == DomainState.Exited || t.Progress > released, TimeSpan.FromSeconds(3)))
-                AddViolation($"the backup took over but its guest did not get past n={released}, the last line the primary had released (it is at n={t.Progress})");
-        }
-        _takeover?.Kill();
-        _guest.Kill();
-        _epochs.Reset();
-        _acks.Reset();
-        RunBounded("RemusPrimary.Dispose", _remus.Dispose, TimeSpan.FromSeconds(5));
-        _guest.Dispose();
-        _takeover?.Dispose();
-        _trace.Add("harness", "stopped");
-    }
-
-    private void Abort(string why)
-    {
-        if (_aborted) return;
-        _aborted = true;
-        AddViolation(why);
-        _epochs.Reset();
-        _acks.Reset();
-        _guest.Kill();
-        _backup.Domain?.Kill();
-    }
-
-    private bool RunBounded(string what, Action action, TimeSpan bound)
-    {
-        var t = new Thread(() =>
-        {
-            try { action(); }
-            catch (Exception e) { _trace.Add("harness", $"{what} threw {e.GetType().Name}: {e.Message}"); }
-        }) { IsBackground = true, Name = "sim-bounded" };
-        t.Start();
-        if (t.Join(bound)) return true;
-        AddViolation($"hang: {what} did not return within {bound.TotalMilliseconds:F0} ms");
-        return false;
-    }
-
-    private static bool WaitUntil(Func<bool> condition, TimeSpan bound)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (sw.Elapsed > bound) return false;
-            Thread.Sleep(2);
-        }
-        return true;
-    }
-
-    private void AddViolation(string v)
-    {
-        lock (_violations) _violations.Add(v);
-        _trace.Add("harness", $"VIOLATION: {v}");
     }
 }

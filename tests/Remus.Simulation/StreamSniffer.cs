@@ -10,8 +10,11 @@ namespace Remus.Simulation;
 /// </summary>
 public sealed class StreamSniffer
 {
-    /// <summary>A record starts at <paramref name="Position"/>; <paramref name="Ordinal"/> counts the earlier records of its type.</summary>
-    public readonly record struct Event(long Position, RecordType Type, ulong Epoch, bool EpochStart, long Ordinal);
+    /// <summary>
+    /// A record starts at <paramref name="Position"/> (its body <paramref name="Length"/> bytes after an 8-byte header);
+    /// <paramref name="Ordinal"/> counts the earlier records of its type.
+    /// </summary>
+    public readonly record struct Event(long Position, RecordType Type, ulong Epoch, bool EpochStart, long Ordinal, uint Length);
 
     private readonly byte[] _collect = new byte[StreamFormat.HeaderFixedSize];
     private int _collected;
@@ -73,7 +76,7 @@ public sealed class StreamSniffer
                 uint length = BinaryPrimitives.ReadUInt32LittleEndian(_collect.AsSpan(4));
                 long ordinal = _ordinals.GetValueOrDefault(_current);
                 _ordinals[_current] = ordinal + 1;
-                events.Add(new Event(_recordStart, _current, Epoch, _epochStartPending, ordinal));
+                events.Add(new Event(_recordStart, _current, Epoch, _epochStartPending, ordinal, length));
                 _epochStartPending = false;
                 _skip = length + StreamFormat.PaddingFor(length);
                 if (_skip == 0) EndOfElement();

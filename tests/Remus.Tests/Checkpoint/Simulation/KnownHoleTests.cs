@@ -46,6 +46,10 @@ public class KnownHoleTests(ITestOutputHelper output)
     public void Finding4_a_primary_dying_before_END_at_exit_leaves_the_backup_to_rerun_released_output() =>
         Shows(Seed(ScenarioKind.PrimaryKilledBeforeEndAtExit, 2008), Rollback);
 
+    [Fact]
+    public void Finding4_a_primary_dying_before_END_when_protection_stops_leaves_the_backup_to_rerun_released_output() =>
+        Shows(Seed(ScenarioKind.PrimaryKilledBeforeEndAtStop, 1), Rollback);
+
     // ---- finding 1: a primary that gives up releases and runs on; the backup fails over too
 
     [Fact]
@@ -87,6 +91,15 @@ public class KnownHoleTests(ITestOutputHelper output)
     [Fact]
     public void Finding1_a_wrong_ack_makes_the_primary_give_up_and_the_backup_take_over() =>
         Shows(Seed(ScenarioKind.AckCorrupted, 2002), Rollback, TwoCopies);
+
+    /// <summary>
+    /// Found by the harness (seed 11071 of a 3000-seed run): a flipped bit in a record's length makes the backup wait
+    /// for 24 KiB that never come; the primary times out waiting for the ack, gives up and releases, the backup
+    /// times out too and fails over. The checksum at CHECKPOINT_END never comes to say the epoch was corrupt.
+    /// </summary>
+    [Fact]
+    public void Finding1_a_corrupt_record_length_starves_the_backup_until_both_copies_run() =>
+        Shows(Seed(ScenarioKind.EpochRecordHeaderCorrupted, 11071) with { Epoch = 4, Offset = 5, Mask = 0x60 }, Rollback, TwoCopies);
 
     [Fact]
     public void Finding1_a_truncated_epoch_ends_in_two_copies() =>
