@@ -25,7 +25,7 @@ public static partial class Transcript
 /// run's line (that would be released output rolled back); the copies form one contiguous block within one epoch's
 /// output; and once the backup released anything, the primary releases nothing more (never two copies releasing).
 /// </summary>
-public static class Invariants
+public static partial class Invariants
 {
     /// <param name="chunks">the world's transcript, in order</param>
     /// <param name="boundaries">the counters at which the primary sealed output epochs (and where its guest exited), ascending</param>
@@ -101,13 +101,16 @@ public static class Invariants
     {
         const int Each = 4;
         var kept = new List<string>();
-        foreach (var g in violations.GroupBy(v => v.Split(':')[0]))
+        foreach (var g in violations.GroupBy(v => KindOf().Match(v).Value))
         {
             kept.AddRange(g.Take(Each));
-            if (g.Count() > Each) kept.Add($"{g.Key}: ... and {g.Count() - Each} more");
+            if (g.Count() > Each) kept.Add($"... and {g.Count() - Each} more like \"{g.Key.Trim()}\"");
         }
         return kept;
     }
+
+    [GeneratedRegex(@"^[^:=0-9]*")]
+    private static partial Regex KindOf();
 
     private static bool WithinOneEpoch(long from, long to, IReadOnlyList<long> boundaries)
     {

@@ -30,8 +30,9 @@ public sealed record SimulationResult
     public bool TwoCopiesRunning { get; init; }
 
     /// <summary>
-    /// The longest the process was kept from running during the run, or its thread pool (the engine's timers) from
-    /// serving (a loaded machine, a GC pause, a starved pool): a fault nobody injected.
+    /// The longest the machine held the run up by itself: the process kept from running, its thread pool (the
+    /// engine's timers) from serving, or the engine slowed between two of its own steps (a loaded machine, a GC
+    /// pause, fresh memory on a nested host): a fault nobody injected.
     /// </summary>
     public double MachineStallMs { get; init; }
 

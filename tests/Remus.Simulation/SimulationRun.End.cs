@@ -32,11 +32,9 @@ public sealed partial class SimulationRun
         }
     }
 
-    private double _poolProbeSentMs = -1;
-
     private void Stall(double ms)
     {
-        lock (_violations) _machineStallMs = Math.Max(_machineStallMs, ms);
+        lock (_stallLock) _machineStallMs = Math.Max(_machineStallMs, ms);
     }
 
     private void WaitForOutcome()

@@ -41,7 +41,9 @@ public sealed partial class SimulationRun
     private volatile SimDomain? _takeover;
     private long _releasedAtTakeover = -1;
     private string _outcome = "none";
-    private double _machineStallMs;
+    private readonly object _stallLock = new();
+    private double _machineStallMs, _poolProbeSentMs = -1;
+    private (RemusStep Step, double EndMs)? _lastPrimaryStep, _lastBackupStep;
 
     public static SimulationResult Execute(Scenario scenario, Mutation mutation = Mutation.None) => new SimulationRun(scenario, mutation).Run();
 
@@ -135,10 +137,12 @@ public sealed partial class SimulationRun
     private void EndProtectionLikeTheHost()
     {
         if (Interlocked.Exchange(ref _primaryDisposed, 1) == 1) return;
-        if (!RunBounded("RemusPrimary.Dispose", _remus.Dispose, TimeSpan.FromMilliseconds(Math.Max(0, _quietAfterMs - Now)) + 2 * _s.Timeout + TimeSpan.FromSeconds(3)))
+        _trace.Add("primary", "the host ends protection (RemusPrimary.Dispose)");
+        if (!RunBounded("RemusPrimary.Dispose", () => { _remus.Dispose(); _trace.Add("primary", "Dispose returned"); }, TimeSpan.FromMilliseconds(Math.Max(0, _quietAfterMs - Now)) + 2 * _s.Timeout + TimeSpan.FromSeconds(3)))
             return;
         _epochs.Writer.Dispose();
         _acks.Reader.Dispose();
+        _trace.Add("primary", $"the host closed the channel ({_epochs.BytesWritten} bytes written)");
     }
 
     private void BackupDriver()
