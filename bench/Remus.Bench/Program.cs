@@ -8,6 +8,7 @@ using Remus.Sandbox;
 
 string which = args.FirstOrDefault(a => !a.StartsWith("--")) ?? "all";
 int runs = args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).FirstOrDefault(5);
+if (which == "simulate") return SimulationBench.Run(args); // the Remus fault-injection harness over many seeds
 if (which == "spawn-probe") return SpawnProbe(args[1], runs); // the child of SpawnBench: no Process before it measures
 var guests = new GuestBinaries();
 
