@@ -35,7 +35,7 @@ public static class ScenarioSets
     ];
 
     /// <summary>The one switch: true once the protocol fixes of issue 15 are in this tree.</summary>
-    public static readonly bool ProtocolFixesLanded = false;
+    public static readonly bool ProtocolFixesLanded = true;
 
     /// <summary>The kinds the protocol in this tree survives alone.</summary>
     public static IReadOnlyList<ScenarioKind> SurvivableToday =>
