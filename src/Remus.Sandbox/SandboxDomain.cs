@@ -141,6 +141,7 @@ public sealed partial class SandboxDomain : IDisposable
         try
         {
             _vcpu = PlatformSelector.CreateVcpu(_memory, Spec.Platform);
+            _vcpu.SetLog(message => Log?.Invoke(message));
             ref var r = ref _vcpu.Regs;
             ulong cs = r.Cs, ss = r.Ss, ds = r.Ds;
             r = default;

@@ -118,7 +118,11 @@ public sealed class KvmPlatformVcpuTests
     [KvmFact]
     public void Reading_the_platform_area_or_past_RAM_is_SIGSEGV_with_the_address()
     {
-        using (var g = new Guest([0x48, 0x8b, 0x04, 0x25, 0x00, 0x40, 0x00, 0x00])) // mov rax, [0x4000] (the stubs)
+        using (var g = new Guest([0x48, 0x8b, 0x04, 0x25, 0x00, 0x10, 0x00, 0x00])) // mov rax, [0x1000] (the GDT)
+            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0x1000), g.Vcpu.Run());
+        using (var g = new Guest([0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x01, 0x00])) // mov rax, [0x10000] (the PML4)
+            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0x10000), g.Vcpu.Run());
+        using (var g = new Guest([0x48, 0x89, 0x04, 0x25, 0x00, 0x40, 0x00, 0x00])) // mov [0x4000], rax (the stubs: read-only)
             Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0x4000), g.Vcpu.Run());
         using (var g = new Guest([0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x80, 0x00])) // mov rax, [8 MiB] (past RAM)
             Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0x800000), g.Vcpu.Run());
@@ -137,7 +141,13 @@ public sealed class KvmPlatformVcpuTests
             Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 5, 0), g.Vcpu.Run());
             Assert.Equal(Code + 1, g.Vcpu.Regs.Rip); // int3 is a trap: rip is past it, as Linux reports
         }
-        using (var g = new Guest([0xe6, 0x20])) // out 0x20, al: ring 3 may not fake a syscall exit
+        using (var g = new Guest([0xe6, 0x20])) // out 0x20, al: ring 3 may reach the port but not fake a syscall exit
+            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0), g.Vcpu.Run());
+        using (var g = new Guest([0x66, 0xba, 0x20, 0x00, 0xee])) // mov dx, 0x20; out dx, al: the same through dx
+            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0), g.Vcpu.Run());
+        using (var g = new Guest([0xe6, 0x21])) // out 0x21, al: denied by the I/O bitmap, #GP
+            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0), g.Vcpu.Run());
+        using (var g = new Guest([0xe6, 0x40])) // out 0x40, al: an exception stub's port, denied, #GP
             Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0), g.Vcpu.Run());
     }
 
