@@ -1,4 +1,4 @@
-// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|all] [--runs N]
+// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|dirtylog|all] [--runs N]
 // Each figure is the median of N runs (default 5) with this machine's baseline beside it, as a ratio.
 using System.Diagnostics;
 using System.Text;
@@ -19,6 +19,7 @@ if (which is "remus" or "all") CheckpointBenches.Remus(guests, runs);
 if (which is "writer") CheckpointBenches.Writer(guests, runs); // parts of remus, alone
 if (which is "failover") CheckpointBenches.FailoverTime(guests, runs);
 if (which is "spawn" or "all") SpawnBench();
+if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs);
 return 0;
 
 // What starting a command costs every later guest syscall of the process that started it (a VMM that opened an ssh
