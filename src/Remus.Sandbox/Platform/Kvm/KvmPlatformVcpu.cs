@@ -78,7 +78,13 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     /// <summary>Builds the micro-VM over <paramref name="memory"/> (writing the reserved first 2 MiB) and its vCPU, on
     /// the calling thread, which becomes the vCPU thread.</summary>
     /// <exception cref="SandboxException">KVM is missing, lacks something, or refused the configuration.</exception>
-    public KvmPlatformVcpu(GuestMemory memory)
+    public KvmPlatformVcpu(GuestMemory memory) : this(memory, null)
+    {
+    }
+
+    /// <summary>As <see cref="KvmPlatformVcpu(GuestMemory)"/>, with the dirty-log mode given (tests, benchmarks) instead
+    /// of the default.</summary>
+    internal KvmPlatformVcpu(GuestMemory memory, KvmDirtyLogMode? dirtyLogMode)
     {
         ArgumentNullException.ThrowIfNull(memory);
         if (memory.Size > GuestLayout.MaxMemory)
@@ -141,7 +147,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             _vm = vm;
             _vcpu = vcpu;
             _kicker = kicker;
-            _dirtyLog = new KvmSlotDirtyLog(vm, MemorySlot, memory, KvmSlotDirtyLog.RequestedMode());
+            _dirtyLog = new KvmSlotDirtyLog(vm, MemorySlot, memory, dirtyLogMode ?? KvmSlotDirtyLog.RequestedMode());
         }
         catch (Exception e)
         {
@@ -532,6 +538,12 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         {
             throw new SandboxException($"the KVM dirty log failed: {e.Message}", e);
         }
+    }
+
+    /// <summary>See <see cref="KvmSlotDirtyLog.SetUntracked"/> (honoured in manual-protect mode only). Any thread.</summary>
+    public void SetUntracked(ReadOnlySpan<ulong> bitmap)
+    {
+        if (!Volatile.Read(ref _disposed)) _dirtyLog.SetUntracked(bitmap);
     }
 
     // ---- plumbing ---------------------------------------------------------------------------------------------

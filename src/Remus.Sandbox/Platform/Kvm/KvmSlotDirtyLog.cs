@@ -7,7 +7,9 @@ internal enum KvmDirtyLogMode
 {
     /// <summary>KVM_GET_DIRTY_LOG alone: reports and write-protects the written pages again in one call.</summary>
     GetDirtyLog,
-    /// <summary>KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: KVM_GET_DIRTY_LOG only reports, KVM_CLEAR_DIRTY_LOG re-protects.</summary>
+    /// <summary>KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: KVM_GET_DIRTY_LOG only reports, KVM_CLEAR_DIRTY_LOG re-protects
+    /// what was reported, except the untracked pages (<see cref="KvmSlotDirtyLog.SetUntracked"/>): those stay
+    /// writable, their dirty bit stays set, and every harvest reports them.</summary>
     ManualProtect,
 }
 
@@ -29,6 +31,10 @@ internal sealed class KvmSlotDirtyLog
     private readonly GuestMemory _memory;
     private readonly ulong[] _scratch;
     private readonly int _reservedWords;
+    private readonly Lock _lock = new();
+    /// <summary>Manual mode: pages the caller asked not to track (never re-protected), and pages that left that set
+    /// since the last harvest (reported once more, as a write just before they left was not seen).</summary>
+    private readonly ulong[] _untracked, _leaving;
 
     public KvmDirtyLogMode Mode { get; }
 
@@ -38,6 +44,8 @@ internal sealed class KvmSlotDirtyLog
         _slot = slot;
         _memory = memory;
         _scratch = new ulong[DirtyLog.BitmapWords(memory.Size)];
+        _untracked = new ulong[_scratch.Length];
+        _leaving = new ulong[_scratch.Length];
         _reservedWords = (int)(GuestLayout.ReservedSize / GuestMemory.PageSize / 64);
         if (mode == KvmDirtyLogMode.ManualProtect && vm.CheckExtension(KvmConstants.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) == 0)
             mode = KvmDirtyLogMode.GetDirtyLog;
@@ -70,10 +78,46 @@ internal sealed class KvmSlotDirtyLog
     private void Harvest(Span<ulong> bitmap, bool discard)
     {
         if (!Started) throw new InvalidOperationException("the dirty log was not started");
-        _vm.GetDirtyLog(_slot, _scratch);
-        if (Mode == KvmDirtyLogMode.ManualProtect) _vm.ClearDirtyLog(_slot, _scratch);
-        if (discard) return;
-        int n = Math.Min(bitmap.Length, _scratch.Length);
-        for (int i = _reservedWords; i < n; i++) bitmap[i] |= _scratch[i];
+        lock (_lock)
+        {
+            _vm.GetDirtyLog(_slot, _scratch);
+            if (Mode == KvmDirtyLogMode.ManualProtect)
+            {
+                // Re-protect what was written, except the untracked pages; report those whether written or not.
+                for (int i = 0; i < _scratch.Length; i++)
+                {
+                    ulong written = _scratch[i];
+                    _scratch[i] = written & ~_untracked[i];
+                    if (!discard && i >= _reservedWords && i < bitmap.Length) bitmap[i] |= written | _untracked[i] | _leaving[i];
+                    _leaving[i] = 0;
+                }
+                _vm.ClearDirtyLog(_slot, _scratch);
+                return;
+            }
+            if (discard) return;
+            int n = Math.Min(bitmap.Length, _scratch.Length);
+            for (int i = _reservedWords; i < n; i++) bitmap[i] |= _scratch[i];
+        }
+    }
+
+    /// <summary>
+    /// <see cref="IVcpu.SetUntracked"/>: in <see cref="KvmDirtyLogMode.ManualProtect"/> mode the pages set in
+    /// <paramref name="bitmap"/> are no longer re-protected by the harvests (so the guest writes them without a
+    /// write-protection fault) and every harvest reports them; a page that leaves the set is re-protected by the next
+    /// harvest, which reports it once more. In <see cref="KvmDirtyLogMode.GetDirtyLog"/> mode KVM re-protects every
+    /// written page itself, so the hint is ignored (which is correct: written pages are still reported).
+    /// </summary>
+    public void SetUntracked(ReadOnlySpan<ulong> bitmap)
+    {
+        if (Mode != KvmDirtyLogMode.ManualProtect) return;
+        lock (_lock)
+        {
+            for (int i = 0; i < _untracked.Length; i++)
+            {
+                ulong now = i < bitmap.Length ? bitmap[i] : 0;
+                _leaving[i] |= _untracked[i] & ~now;
+                _untracked[i] = now;
+            }
+        }
     }
 }

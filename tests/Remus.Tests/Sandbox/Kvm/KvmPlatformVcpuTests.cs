@@ -22,8 +22,11 @@ public sealed class KvmPlatformVcpuTests
         public GuestMemory Memory { get; }
         public KvmPlatformVcpu Vcpu { get; private set; }
 
-        public Guest(byte[] code)
+        private readonly KvmDirtyLogMode? _mode;
+
+        public Guest(byte[] code, KvmDirtyLogMode? mode = null)
         {
+            _mode = mode;
             Memory = new GuestMemory(8UL << 20);
             Memory.Write(Code, code);
             Vcpu = NewVcpu();
@@ -37,7 +40,7 @@ public sealed class KvmPlatformVcpuTests
             r.OrigRax = ulong.MaxValue;
         }
 
-        private KvmPlatformVcpu NewVcpu() => new(Memory);
+        private KvmPlatformVcpu NewVcpu() => new(Memory, _mode);
 
         /// <summary>Replaces the vCPU by a fresh one over the same memory (as a restore on another host would).</summary>
         public void Recreate()
@@ -286,12 +289,16 @@ public sealed class KvmPlatformVcpuTests
     // 17: c6 04 25 00 f0 6f 00 01   mov byte [0x6ff000], 1
     // 1f: b8 27 00 00 00            mov eax, 39
     // 24: 0f 05                     syscall
-    // 26: eb fe                     jmp $
+    // 26: c6 04 25 08 00 50 00 02   mov byte [0x500008], 2   (the first page again, after its harvest)
+    // 2e: b8 27 00 00 00            mov eax, 39
+    // 33: 0f 05                     syscall
+    // 35: eb fe                     jmp $
     private static readonly byte[] WritePages =
     [
         0xc6, 0x04, 0x25, 0x00, 0x00, 0x50, 0x00, 0x01, 0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05,
         0xc6, 0x04, 0x25, 0x00, 0x10, 0x50, 0x00, 0x01, 0xc6, 0x04, 0x25, 0x00, 0xf0, 0x6f, 0x00, 0x01,
-        0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xfe,
+        0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05,
+        0xc6, 0x04, 0x25, 0x08, 0x00, 0x50, 0x00, 0x02, 0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xfe,
     ];
 
     private static ulong[] Harvest(Guest g)
@@ -330,11 +337,51 @@ public sealed class KvmPlatformVcpuTests
         Assert.Equal(VcpuExit.SyscallExit, g.Vcpu.Run());
         Assert.Equal([0x501UL, 0x6ffUL], Pages(Harvest(g)));
 
+        // A page written again after its harvest is reported again (the harvest re-armed it).
+        Assert.Equal(VcpuExit.SyscallExit, g.Vcpu.Run());
+        Assert.Equal([0x500UL], Pages(Harvest(g)));
+
         // Harvests OR into what the caller has.
         var bitmap = new ulong[g.Memory.BitmapWords];
         bitmap[0x500 / 64] = 1UL << (0x500 % 64);
         g.Vcpu.HarvestDirty(bitmap);
         Assert.Equal([0x500UL], Pages(bitmap));
+    }
+
+    [KvmFact]
+    public void With_manual_protect_untracked_pages_are_reported_by_every_harvest_and_once_more_after_they_leave()
+    {
+        using var g = new Guest(WritePages, KvmDirtyLogMode.ManualProtect);
+        Assert.Equal(KvmDirtyLogMode.ManualProtect, g.Vcpu.DirtyLogMode);
+        g.Vcpu.StartDirtyLog();
+        var untracked = new ulong[g.Memory.BitmapWords];
+        untracked[0x501 / 64] |= 1UL << (0x501 % 64);
+        g.Vcpu.SetUntracked(untracked);
+        ulong[] Written() => Pages(Harvest(g)).Where(p => p != Code / 4096).ToArray();
+
+        Assert.Equal(VcpuExit.SyscallExit, g.Vcpu.Run());
+        Assert.Equal([0x500UL, 0x501UL], Written());          // 0x501: untracked, reported though not yet written
+        Assert.Equal(VcpuExit.SyscallExit, g.Vcpu.Run());
+        Assert.Equal([0x501UL, 0x6ffUL], Written());
+        Assert.Equal([0x501UL], Written());                    // nothing written: the untracked page all the same
+        g.Vcpu.SetUntracked(new ulong[g.Memory.BitmapWords]);
+        Assert.Equal([0x501UL], Written());                    // it left the set: once more
+        Assert.Empty(Written());
+    }
+
+    [KvmFact]
+    public void Without_manual_protect_the_untracked_hint_is_ignored()
+    {
+        using var g = new Guest(WritePages, KvmDirtyLogMode.GetDirtyLog);
+        g.Vcpu.StartDirtyLog();
+        var untracked = new ulong[g.Memory.BitmapWords];
+        untracked[0x6ff / 64] |= 1UL << (0x6ff % 64);
+        g.Vcpu.SetUntracked(untracked);
+        Assert.Equal(VcpuExit.SyscallExit, g.Vcpu.Run());
+        Assert.Equal([0x500UL], Pages(Harvest(g)).Where(p => p != Code / 4096).ToArray());
+        Assert.Equal(VcpuExit.SyscallExit, g.Vcpu.Run());
+        Assert.Equal([0x501UL, 0x6ffUL], Pages(Harvest(g)));
+        Assert.Empty(Pages(Harvest(g)));
     }
 
     [KvmFact]
