@@ -5,9 +5,18 @@ namespace Remus.Sandbox.Platform.Kvm;
 
 /// <summary>
 /// The KVM platform (DESIGN.md §2-§3): the program runs in ring 3 of a micro-VM whose only ring-0 code is a handful of
-/// stubs in the supervisor-only first 2 MiB (<see cref="GuestLayout"/>). <c>syscall</c> enters the stub at LSTAR,
+/// stubs in the first 2 MiB (<see cref="GuestLayout"/>). <c>syscall</c> enters the stub at LSTAR,
 /// which saves the user rsp, switches to a kernel stack, builds an iretq frame and exits with <c>out 0x20</c>;
 /// exceptions enter per-vector stubs on IST1 that exit with <c>out 0x40+vector</c>.
+/// <para>
+/// <b>Two kinds of KVM</b> (issue 7). On stock KVM (VMX/SVM) the syscall stub runs at CPL 0 and an <c>out</c> exit
+/// reports rip at the <c>out</c>; on kvm_pvm (nested, paravirtual) <c>syscall</c> stays at CPL 3, so the stub's
+/// pages are user pages (<see cref="PageTables"/>), its <c>out</c> is allowed by the TSS I/O bitmap
+/// (<see cref="Descriptors.WriteTss"/>), and the exit reports rip after the <c>out</c>. Both rips, and only those,
+/// make a port-0x20 exit a syscall (<see cref="SyscallExits"/>); "ring 0" below means "inside a stub" on either.
+/// The dirty log is KVM's (<see cref="KvmSlotDirtyLog"/>); an unexpected exit, a fault in the stubs or a shutdown
+/// produces one diagnostic block (<see cref="KvmDiagnostics"/>).
+/// </para>
 /// <para>
 /// <b>The resume rule.</b> Whenever the vCPU stops in ring 0 (after a syscall or an exception exit, or before the
 /// first run), the next <see cref="Run"/> returns to the program the same way: it writes the iretq frame at
@@ -346,9 +355,11 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         _inKernel = true;
         var info = new ExceptionFrame(vector, error, rip, cs, rflags, rsp, ReadPhysical(frame + 32));
 
-        // The one legitimate fault in the stubs: iretq refused the user context the kernel layer asked for. Regs still
-        // hold that context; Linux answers a bad return frame with SIGSEGV.
-        if (rip == Stubs.ResumeAddress && vector is ExceptionMap.GeneralProtection or ExceptionMap.StackFault or ExceptionMap.SegmentNotPresent)
+        // The one legitimate fault in the stubs: iretq refused the user context the kernel layer asked for (rip and
+        // rsp are those of a resume, which leaves rsp at the frame). Regs still hold that context; Linux answers a
+        // bad return frame with SIGSEGV.
+        if (rip == Stubs.ResumeAddress && rsp == GuestLayout.ResumeFrame
+            && vector is ExceptionMap.GeneralProtection or ExceptionMap.StackFault or ExceptionMap.SegmentNotPresent)
             return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
 
         if ((cs & 3) != 3)
@@ -386,7 +397,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         ref readonly KvmRegs k = ref *_sync;
         if (k.Rip >= GuestLayout.ReservedSize)
         {
-            // Ring 3 (the program cannot execute supervisor pages, so rip tells the privilege level).
+            // The program's own code (it can execute nothing of the reserved area but the stub page).
             KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS");
             _fsBase = s.Fs.Base;
             _gsBase = s.Gs.Base;
@@ -401,7 +412,9 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             return true;
         }
         // Still at the resume iretq: nothing ran since we entered (leaving it takes an out), so Regs are still right
-        // and the next Run loads them again.
+        // and the next Run loads them again. Anywhere else in the reserved area the vCPU is inside a stub (at CPL 0
+        // on stock KVM, CPL 3 on kvm_pvm, or the program jumped into the user-executable stub page), whose
+        // straight-line code reaches an out or faults within a few instructions.
         if (k.Rip == Stubs.ResumeAddress) return true;
         if (kicked) _deferredKick = true;
         return false;
@@ -481,9 +494,10 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     public void RestoreExtendedState(ReadOnlySpan<byte> state)
     {
         CheckOwner();
+        VcpuState? s = null;
         try
         {
-            VcpuState s = VcpuState.Deserialize(state);
+            s = VcpuState.Deserialize(state);
             s.Restore(_vcpu);
             // LSTAR must match this host's CR4.FSGSBASE (and with it which stub runs).
             _fsgsStub = (s.Sregs.Cr4 & GuestLayout.Cr4Fsgsbase) != 0;
@@ -502,10 +516,30 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         {
             throw new SandboxException($"cannot restore the vCPU state: {e.Message}", e);
         }
+        catch (KvmException e) when (e.Message.Contains("XSAVE", StringComparison.Ordinal) && s is not null)
+        {
+            throw new SandboxException(
+                $"cannot restore the vCPU state: this host's KVM refused the saved FPU/vector registers ({e.Message}); " +
+                $"they hold {XsaveComponents(s.Xsave)} state: restore on a host whose CPU offers the same vector extensions", e);
+        }
         catch (KvmException e)
         {
             throw new SandboxException($"cannot restore the vCPU state: {e.Message}", e);
         }
+    }
+
+    /// <summary>The state components present in an XSAVE area (XSTATE_BV, byte 512 of the header), by name.</summary>
+    internal static string XsaveComponents(ReadOnlySpan<byte> xsave)
+    {
+        if (xsave.Length < 520) return "unknown";
+        ulong bv = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(xsave[512..]);
+        var names = new List<string>();
+        if ((bv & 3) != 0) names.Add("x87/SSE");
+        if ((bv & CpuConfig.XcrAvx) != 0) names.Add("AVX (ymm)");
+        if ((bv & CpuConfig.XcrAvx512) != 0) names.Add("AVX-512 (zmm, opmask)");
+        if ((bv & (1UL << 9)) != 0) names.Add("PKRU");
+        if ((bv & ~(3UL | CpuConfig.XcrAvx | CpuConfig.XcrAvx512 | (1UL << 9))) != 0) names.Add("other");
+        return $"{(names.Count == 0 ? "no" : string.Join(", ", names))} (XSTATE_BV 0x{bv:x})";
     }
 
     // ---- dirty log --------------------------------------------------------------------------------------------

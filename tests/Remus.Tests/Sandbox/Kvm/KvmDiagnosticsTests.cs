@@ -46,4 +46,16 @@ public sealed class KvmDiagnosticsTests
         Assert.Contains("(segment and control registers unavailable)", block);
         Assert.Contains("rip 0x401f (syscall stub +0x1f)", block);
     }
+
+    [Theory]
+    [InlineData(0x3UL, "x87/SSE (XSTATE_BV 0x3)")]
+    [InlineData(0x7UL, "x87/SSE, AVX (ymm) (XSTATE_BV 0x7)")]
+    [InlineData(0xe7UL, "x87/SSE, AVX (ymm), AVX-512 (zmm, opmask) (XSTATE_BV 0xe7)")]
+    [InlineData(0x0UL, "no (XSTATE_BV 0x0)")]
+    public void A_refused_XSAVE_area_is_described_by_its_components(ulong xstateBv, string expected)
+    {
+        var area = new byte[4096];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(area.AsSpan(512), xstateBv);
+        Assert.Equal(expected, KvmPlatformVcpu.XsaveComponents(area));
+    }
 }
