@@ -1,4 +1,4 @@
-// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|all] [--runs N]
+// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|dirtylog|simulate|all] [--runs N]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
 // failover [--runs N] [--timeout MS]: through the remus CLI and real VMM processes (FailoverBench); --timeout is the backup's.
 using System.Diagnostics;
@@ -23,6 +23,7 @@ if (which is "failover")
     FailoverBench.Run(guests, args.Contains("--runs") ? runs : 10,
         args.SkipWhile(a => a != "--timeout").Skip(1).Select(int.Parse).FirstOrDefault(1000));
 if (which is "spawn" or "all") SpawnBench();
+if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs);
 return 0;
 
 // What starting a command costs every later guest syscall of the process that started it (a VMM that opened an ssh

@@ -154,6 +154,7 @@ public sealed partial class SandboxDomain : ICheckpointable
             _vcpu = PlatformSelector.CreateVcpu(_memory, Spec.Platform, out var choice);
             Platform = choice;
             _kernel.AttachVcpu(_vcpu);
+            _vcpu.SetLog(message => Log?.Invoke(message));
             ref var r = ref _vcpu.Regs;
             ulong cs = r.Cs, ss = r.Ss, ds = r.Ds;
             r = default;

@@ -1,4 +1,4 @@
-/* crash: prints unbuffered lines to stdout and stderr, then dies by a signal. Run: crash KIND; KIND = segv (null read, 139) | segvwrite (write to 0x1000, 139) | gp (non-canonical read, #GP, 139) | fpe (divide by zero, 136) | intmin (INT_MIN/-1, 136) | ill (__builtin_trap/ud2, 132) | abort (abort(), 134). */
+/* crash: prints unbuffered lines to stdout and stderr, then dies by a signal. Run: crash KIND; KIND = segv (null read, 139) | segvwrite (write to 0x1000, 139) | gp (non-canonical read, #GP, 139) | fpe (divide by zero, 136) | intmin (INT_MIN/-1, 136) | ill (__builtin_trap/ud2, 132) | abort (abort(), 134) | port (out 0x20, al: #GP at CPL 3, 139) | portdx (out dx=0x20, 139). */
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +25,8 @@ int main(int argc, char **argv)
     else if (strcmp(k, "intmin") == 0) { printf("quotient %d\n", intmin / minus1); }
     else if (strcmp(k, "ill") == 0) { __builtin_trap(); }
     else if (strcmp(k, "abort") == 0) { abort(); }
+    else if (strcmp(k, "port") == 0) { __asm__ volatile("outb %%al, $0x20" : : "a"(0)); }
+    else if (strcmp(k, "portdx") == 0) { __asm__ volatile("outb %%al, %%dx" : : "a"(0), "d"(0x20)); }
     else { fprintf(stderr, "unknown kind\n"); return 2; }
     printf("survived?!\n");
     return 0;

@@ -49,4 +49,8 @@ public interface IVcpu : IDisposable
     /// written pages) is correct. Any thread, running or paused.
     /// </summary>
     void SetUntracked(ReadOnlySpan<ulong> bitmap) { }
+
+    /// <summary>Where the platform writes what it cannot return as an exit or exception but a log reader needs (e.g.
+    /// the KVM platform's diagnostic block for a fault in its stubs). Optional: a platform may say nothing.</summary>
+    void SetLog(Action<string>? log) { }
 }

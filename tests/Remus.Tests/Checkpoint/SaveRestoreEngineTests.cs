@@ -48,6 +48,36 @@ public class SaveRestoreEngineTests
         Assert.Equal(native.StdoutText, console.Text);
     }
 
+    /// <summary>
+    /// Values the program keeps live in xmm/ymm (zmm where AVX-512 exists) across a save and a restore into a fresh
+    /// vCPU come back bit for bit (the checkpoint carries the whole XSAVE area and XCR0, not just the legacy FXSAVE
+    /// part). tests/guests/vecregs.c loads them once with inline asm and checks them after every tick.
+    /// </summary>
+    [Fact]
+    public void Live_vector_registers_survive_save_and_restore()
+    {
+        string vecregs = GuestBuilder.Build("vecregs");
+        var spec = new DomainSpec { ProgramPath = vecregs, Args = ["150", "10"], MemoryMiB = 16 };
+        var console = new RecordingConsole();
+        var file = new MemoryStream();
+        using (var first = new RunningDomain(SandboxDomain.Create(spec, console)))
+        {
+            console.WaitForLines(5, TimeSpan.FromSeconds(20));
+            first.Domain.Pause();
+            DomainSave.Save(first.Domain, file, Config, compress: false);
+        }
+        int linesBefore = console.Lines;
+        file.Position = 0;
+        var restored = DomainSave.Restore(file, _ => SandboxDomain.CreateIncoming(spec, console));
+        using var second = new RunningDomain(restored);
+        int status = second.Wait(TimeSpan.FromSeconds(30));
+        string text = console.Text;
+        Assert.True(status == 0, $"exit {status}, saved after {linesBefore} lines:\n{text}");
+        Assert.True(linesBefore >= 5 && linesBefore < 150, $"saved after {linesBefore} lines");
+        Assert.StartsWith("checking ", text);
+        Assert.EndsWith("tick 150 ok\nvector registers intact\n", text);
+    }
+
     [Fact]
     public void A_corrupted_save_is_refused_and_leaves_nothing()
     {

@@ -94,6 +94,8 @@ public static class GuestCatalog
         new("crash-intmin", "crash", 136) { Args = ["intmin"] },
         new("crash-ill", "crash", 132) { Args = ["ill"] },
         new("crash-abort", "crash", 134) { Args = ["abort"] },
+        new("crash-port", "crash", 139) { Args = ["port"] },     // port 0x20: the KVM stub's port, reachable from ring 3
+        new("crash-portdx", "crash", 139) { Args = ["portdx"] },
         new("cpu_sieve", "cpu_sieve") { Args = ["2000000"] },
         new("memtouch-40-of-64", "memtouch") { Args = ["40"], MemoryMiB = 64 },
         new("ticker", "ticker") { Args = ["5", "20"] },

@@ -64,15 +64,24 @@ internal static class Descriptors
     /// rest, so "int n" from ring 3 is a #GP (SIGSEGV) instead of a fake exception.</summary>
     public static int DplOf(int vector) => vector is 3 or 4 ? 3 : 0;
 
-    /// <summary>The 104-byte 64-bit TSS: RSP0, IST1 (exceptions), IST2 (#DF), and an I/O map base past the limit, so
-    /// there is no I/O permission bitmap: ring 3 (CPL 3 &gt; IOPL 0) can touch no port.</summary>
+    /// <summary>
+    /// The 104-byte 64-bit TSS (RSP0, IST1 for exceptions, IST2 for #DF) followed by an I/O permission bitmap that
+    /// denies every port but <see cref="GuestLayout.SyscallPort"/>, and its 0xff terminator (SDM vol. 1, 19.5.2).
+    /// On stock KVM the syscall stub's <c>out</c> runs at CPL 0 and needs no bitmap; on kvm_pvm it runs at CPL 3 (issue
+    /// 7 facts 1-2) and, with IOPL 0, the CPU consults the bitmap: without one it took #GP(0). The program can then
+    /// write port 0x20 itself too; the vCPU treats such an exit as a syscall only when it comes from the stub's own
+    /// <c>out</c> (<see cref="SyscallExits"/>). Every other port stays a #GP from ring 3.
+    /// </summary>
     public static void WriteTss(Span<byte> tss)
     {
-        tss[..104].Clear();
+        tss[..(int)(GuestLayout.TssLimit + 1)].Clear();
         BinaryPrimitives.WriteUInt64LittleEndian(tss[4..], GuestLayout.Rsp0Top);    // RSP0
         BinaryPrimitives.WriteUInt64LittleEndian(tss[36..], GuestLayout.Ist1Top);   // IST1
         BinaryPrimitives.WriteUInt64LittleEndian(tss[44..], GuestLayout.Ist2Top);   // IST2
-        BinaryPrimitives.WriteUInt16LittleEndian(tss[102..], 104);                  // I/O map base = sizeof(TSS)
+        BinaryPrimitives.WriteUInt16LittleEndian(tss[102..], GuestLayout.TssSize);  // I/O map base: right after the TSS
+        var bitmap = tss.Slice(GuestLayout.TssSize, GuestLayout.IoBitmapSize + 1);
+        bitmap.Fill(0xff);                                                          // 1 = denied; the last byte terminates
+        bitmap[GuestLayout.SyscallPort / 8] &= unchecked((byte)~(1 << (GuestLayout.SyscallPort % 8)));
     }
 
     /// <summary>Writes GDT, TSS and IDT into the reserved area (guest-physical bytes from 0).</summary>
@@ -83,7 +92,7 @@ internal static class Descriptors
         for (int i = 0; i < gdt.Length; i++)
             BinaryPrimitives.WriteUInt64LittleEndian(reserved[((int)GuestLayout.Gdt + i * 8)..], gdt[i]);
 
-        WriteTss(reserved.Slice((int)GuestLayout.Tss, 104));
+        WriteTss(reserved.Slice((int)GuestLayout.Tss, (int)GuestLayout.TssLimit + 1));
 
         reserved.Slice((int)GuestLayout.Idt, 4096).Clear();
         for (int v = 0; v < GuestLayout.IdtVectors; v++)

@@ -2,24 +2,26 @@ namespace Remus.Sandbox.Platform.Kvm;
 
 /// <summary>
 /// Where the KVM platform keeps its ring-0 machinery: everything lives in the first 2 MiB of guest RAM
-/// (<see cref="GuestMemory.UserBase"/>), which the page tables map supervisor-only, so the program can neither read
-/// nor change it. Guest virtual = guest physical everywhere. The content is a pure function of the RAM size (no
+/// (<see cref="GuestMemory.UserBase"/>), which the page tables map supervisor-only except the three pages the syscall
+/// path touches (data page, stub page read-only, syscall stack: <see cref="PageTables"/>), so the program can neither
+/// read nor change the rest. Guest virtual = guest physical everywhere. The content is a pure function of the RAM size (no
 /// host-dependent bytes), so a checkpoint taken on one host restores on another.
 /// <code>
 ///   0x000000  (unused: keeps guest address 0 supervisor-only, so a null dereference faults)
 ///   0x001000  GDT: null, kernel code 0x08, kernel data 0x10, user data 0x18 (|3), user code 0x20 (|3), TSS 0x28 (16 bytes)
-///   0x001800  TSS (104 bytes): RSP0, IST1 (faults), IST2 (#DF); no I/O bitmap
+///   0x001800  TSS (104 bytes): RSP0, IST1 (faults), IST2 (#DF); then an I/O bitmap allowing port 0x20 only
 ///   0x002000  IDT: 32 interrupt gates (vectors 0-31), 16 bytes each
-///   0x003000  per-vCPU data: the user rsp saved by the syscall stub; FS/GS base saved by the FSGSBASE stub
-///   0x004000  syscall stub (LSTAR on hosts without FSGSBASE); its iretq is the single resume point
+///   0x003000  per-vCPU data: the user rsp saved by the syscall stub; FS/GS base saved by the FSGSBASE stub (user RW)
+///   0x004000  syscall stub (LSTAR on hosts without FSGSBASE); its iretq is the single resume point (page user RO)
 ///   0x004100  syscall stub that also saves FS/GS base with rdfsbase/rdgsbase (LSTAR when CR4.FSGSBASE is on)
 ///   0x004800  exception stubs, 16 bytes per vector 0-31
-///   0x006000  syscall kernel stack (top 0x7000; the iretq frame sits at 0x6fd8)
+///   0x006000  syscall kernel stack (top 0x7000; the iretq frame sits at 0x6fd8) (user RW)
 ///   0x008000  IST1 stack for exceptions (top 0x9000; the exception frame sits at 0x8fd8, error code at 0x8fd0)
 ///   0x00a000  IST2 stack for #DF (top 0xb000)
 ///   0x00c000  RSP0 stack (top 0xd000; no gate uses it, every gate has an IST)
 ///   0x010000  PML4
 ///   0x011000  PDPT
+///   0x012000  page table of the first 2 MiB (4 KiB pages)
 ///   0x100000  page directories, one per GiB of RAM (up to 256: 256 GiB)
 /// </code>
 /// </summary>
@@ -33,7 +35,12 @@ internal static class GuestLayout
     public const ushort GdtLimit = GdtEntries * 8 - 1;
 
     public const ulong Tss = 0x1800;
-    public const uint TssLimit = 0x67; // 104-byte 64-bit TSS
+    /// <summary>Bytes of the 64-bit TSS proper; the I/O permission bitmap follows it.</summary>
+    public const int TssSize = 104;
+    /// <summary>Bytes of the I/O permission bitmap: ports 0-63 (port 0x20 in byte 4), every bit set but port 0x20's.</summary>
+    public const int IoBitmapSize = 8;
+    /// <summary>TSS limit: the TSS, the bitmap and its 0xff terminator byte (0x70). Ports past the limit are denied.</summary>
+    public const uint TssLimit = TssSize + IoBitmapSize; // last valid byte: the terminator
 
     public const ulong Idt = 0x2000;
     public const int IdtVectors = 32;
@@ -68,6 +75,7 @@ internal static class GuestLayout
 
     public const ulong Pml4 = 0x10000;
     public const ulong Pdpt = 0x11000;
+    public const ulong LowPageTable = 0x12000;
     public const ulong PageDirectories = 0x100000;
     public const int MaxPageDirectories = (int)((ReservedSize - PageDirectories) / 4096); // 256
 

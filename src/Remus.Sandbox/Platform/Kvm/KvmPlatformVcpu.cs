@@ -5,9 +5,18 @@ namespace Remus.Sandbox.Platform.Kvm;
 
 /// <summary>
 /// The KVM platform (DESIGN.md §2-§3): the program runs in ring 3 of a micro-VM whose only ring-0 code is a handful of
-/// stubs in the supervisor-only first 2 MiB (<see cref="GuestLayout"/>). <c>syscall</c> enters the stub at LSTAR,
+/// stubs in the first 2 MiB (<see cref="GuestLayout"/>). <c>syscall</c> enters the stub at LSTAR,
 /// which saves the user rsp, switches to a kernel stack, builds an iretq frame and exits with <c>out 0x20</c>;
 /// exceptions enter per-vector stubs on IST1 that exit with <c>out 0x40+vector</c>.
+/// <para>
+/// <b>Two kinds of KVM</b> (issue 7). On stock KVM (VMX/SVM) the syscall stub runs at CPL 0 and an <c>out</c> exit
+/// reports rip at the <c>out</c>; on kvm_pvm (nested, paravirtual) <c>syscall</c> stays at CPL 3, so the stub's
+/// pages are user pages (<see cref="PageTables"/>), its <c>out</c> is allowed by the TSS I/O bitmap
+/// (<see cref="Descriptors.WriteTss"/>), and the exit reports rip after the <c>out</c>. Both rips, and only those,
+/// make a port-0x20 exit a syscall (<see cref="SyscallExits"/>); "ring 0" below means "inside a stub" on either.
+/// The dirty log is KVM's (<see cref="KvmSlotDirtyLog"/>); an unexpected exit, a fault in the stubs or a shutdown
+/// produces one diagnostic block (<see cref="KvmDiagnostics"/>).
+/// </para>
 /// <para>
 /// <b>The resume rule.</b> Whenever the vCPU stops in ring 0 (after a syscall or an exception exit, or before the
 /// first run), the next <see cref="Run"/> returns to the program the same way: it writes the iretq frame at
@@ -29,7 +38,8 @@ namespace Remus.Sandbox.Platform.Kvm;
 /// </summary>
 internal sealed unsafe class KvmPlatformVcpu : IVcpu
 {
-    /// <summary>The single memory slot: all of guest RAM at guest-physical 0, with KVM_MEM_LOG_DIRTY_PAGES.</summary>
+    /// <summary>The single memory slot: all of guest RAM at guest-physical 0 (KVM_MEM_LOG_DIRTY_PAGES once the dirty
+    /// log starts).</summary>
     public const uint MemorySlot = 0;
 
     private readonly GuestMemory _memory;
@@ -41,6 +51,8 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     private readonly KvmRun* _run;
     private readonly KvmRegs* _sync;
     private readonly int _ownerThread;
+    private readonly KvmSlotDirtyLog _dirtyLog;
+    private Action<string>? _log;
 
     private UserRegs _regs;
     /// <summary>What <see cref="_regs"/> held when Run last returned (to see whether the kernel layer changed it).</summary>
@@ -56,8 +68,22 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     /// <summary>The vCPU's FS/GS base as last known.</summary>
     private ulong _fsBase, _gsBase;
     private bool _disposed;
+    /// <summary>How this KVM reported the last stub <c>out</c> (at it: stock KVM; after it: kvm_pvm); null before.</summary>
+    private SyscallPortExit? _convention;
 
     public ref UserRegs Regs => ref _regs;
+
+    /// <summary>How KVM reported the rip of the last syscall exit (null before the first).</summary>
+    internal SyscallPortExit? SyscallConvention => _convention;
+
+    /// <summary>The dirty log's mode (valid before it starts).</summary>
+    internal KvmDirtyLogMode DirtyLogMode => _dirtyLog.Mode;
+
+    string IVcpu.DirtyLogMode => _dirtyLog.Mode == KvmDirtyLogMode.ManualProtect
+        ? "KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG (manual protect)"
+        : "KVM_GET_DIRTY_LOG";
+
+    public void SetLog(Action<string>? log) => _log = log;
 
     /// <summary>The VM, for the checkpoint engine (dirty log of <see cref="MemorySlot"/>).</summary>
     internal KvmVm Vm => _vm;
@@ -65,7 +91,13 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     /// <summary>Builds the micro-VM over <paramref name="memory"/> (writing the reserved first 2 MiB) and its vCPU, on
     /// the calling thread, which becomes the vCPU thread.</summary>
     /// <exception cref="SandboxException">KVM is missing, lacks something, or refused the configuration.</exception>
-    public KvmPlatformVcpu(GuestMemory memory)
+    public KvmPlatformVcpu(GuestMemory memory) : this(memory, null)
+    {
+    }
+
+    /// <summary>As <see cref="KvmPlatformVcpu(GuestMemory)"/>, with the dirty-log mode given (tests, benchmarks) instead
+    /// of the default.</summary>
+    internal KvmPlatformVcpu(GuestMemory memory, KvmDirtyLogMode? dirtyLogMode)
     {
         ArgumentNullException.ThrowIfNull(memory);
         if (memory.Size > GuestLayout.MaxMemory)
@@ -97,7 +129,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             // The order of ring3-probe.c: memory, TSS address, vCPU, CPUID, sregs, XCR0, MSRs, regs. CPUID comes before
             // sregs and XCRS because KVM checks CR4.OSXSAVE/FSGSBASE and XCR0 against the guest's CPUID.
             vm = kvm.CreateVm();
-            vm.SetUserMemoryRegion(MemorySlot, 0, memory.Size, memory.HostBase); // KVM_MEM_LOG_DIRTY_PAGES
+            vm.SetUserMemoryRegion(MemorySlot, 0, memory.Size, memory.HostBase, flags: 0); // logging: StartDirtyLog
             if (memory.Size <= GuestLayout.KvmTssAddress) vm.SetTssAddress(GuestLayout.KvmTssAddress);
             vcpu = vm.CreateVcpu(0);
             vcpu.SetCpuid2(cpuid);
@@ -128,6 +160,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             _vm = vm;
             _vcpu = vcpu;
             _kicker = kicker;
+            _dirtyLog = new KvmSlotDirtyLog(vm, MemorySlot, memory, dirtyLogMode ?? KvmSlotDirtyLog.RequestedMode());
         }
         catch (Exception e)
         {
@@ -181,6 +214,9 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             switch (exit.Reason)
             {
                 case KvmExitReason.Io when exit.IoDirection == KvmIoDirection.Out && exit.IoPort == GuestLayout.SyscallPort:
+                    var kind = SyscallExits.Classify(_sync->Rip, _fsgsStub);
+                    if (kind == SyscallPortExit.Stray) return PresentStrayPort();
+                    _convention = kind;
                     PresentSyscall();
                     return VcpuExit.SyscallExit;
 
@@ -286,6 +322,29 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         _presented = _regs;
     }
 
+    /// <summary>
+    /// The program wrote port 0x20 from its own code (ring 3 may reach that one port, for the stub's sake). Linux
+    /// answers a user <c>out</c> with #GP: SIGSEGV, si_addr 0. The registers are the program's; rip is as KVM reports
+    /// it (at the <c>out</c> on stock KVM, after it on kvm_pvm). The program is killed, so the half-done <c>out</c> is
+    /// never resumed.
+    /// </summary>
+    private VcpuExit PresentStrayPort()
+    {
+        ref readonly KvmRegs k = ref *_sync;
+        KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS");
+        _fsBase = s.Fs.Base;
+        _gsBase = s.Gs.Base;
+        TakeGprs(in k);
+        _regs.OrigRax = ulong.MaxValue;
+        _regs.Rip = k.Rip;
+        _regs.Rsp = k.Rsp;
+        _regs.Eflags = k.Rflags;
+        TakeSegments();
+        _inKernel = k.Rip < GuestLayout.ReservedSize;
+        _presented = _regs;
+        return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
+    }
+
     /// <summary>An exception stub's out 0x40+vector: the program's rip/rflags/rsp are in the CPU's frame on the IST
     /// stack, every general register is untouched.</summary>
     private VcpuExit PresentException(int vector)
@@ -298,21 +357,30 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         _fsBase = s.Fs.Base;
         _gsBase = s.Gs.Base;
         _inKernel = true;
+        var info = new ExceptionFrame(vector, error, rip, cs, rflags, rsp, ReadPhysical(frame + 32));
+
+        // The one legitimate fault in the stubs: iretq refused the user context the kernel layer asked for (rip and
+        // rsp are those of a resume, which leaves rsp at the frame). Regs still hold that context; Linux answers a
+        // bad return frame with SIGSEGV.
+        if (rip == Stubs.ResumeAddress && rsp == GuestLayout.ResumeFrame
+            && vector is ExceptionMap.GeneralProtection or ExceptionMap.StackFault or ExceptionMap.SegmentNotPresent)
+            return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
 
         if ((cs & 3) != 3)
         {
-            // Ring 0 faulted. The only legitimate case: iretq refused the user context the kernel layer asked for.
-            // Regs still hold that context; Linux answers a bad return frame with SIGSEGV.
-            if (rip == Stubs.ResumeAddress && vector is ExceptionMap.GeneralProtection or ExceptionMap.StackFault or ExceptionMap.SegmentNotPresent)
-                return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
-            throw new SandboxException(
-                $"the KVM platform's ring-0 code faulted: {ExceptionMap.Name(vector)} (vector {vector}, error code 0x{error:x}) " +
-                $"at rip 0x{rip:x}, rsp 0x{rsp:x}, cr2 0x{s.Cr2:x}");
+            // Ring 0 faulted: a platform bug (stock KVM runs the stubs at CPL 0).
+            throw new SandboxException(KvmDiagnostics.Describe("the ring-0 code faulted", in *_sync, s, info));
         }
 
         int signal = ExceptionMap.Signal(vector);
         if (signal == 0)
-            throw new SandboxException($"unexpected {ExceptionMap.Name(vector)} (vector {vector}) in the guest program at rip 0x{rip:x}");
+            throw new SandboxException(KvmDiagnostics.Describe("an exception Linux never sends to a program", in *_sync, s, info));
+
+        // A fault at CPL 3 inside the reserved area: on kvm_pvm the syscall stub runs at CPL 3, so this is where a
+        // broken layout shows (issue 7: #PF at LSTAR). A program that jumps there itself gets the same SIGSEGV
+        // Linux would give it, but the VMM log says exactly what happened.
+        if (rip < GuestLayout.ReservedSize)
+            _log?.Invoke(KvmDiagnostics.Describe("a fault at CPL 3 in the platform's stubs (the program gets SIGSEGV)", in *_sync, s, info));
 
         TakeGprs(in *_sync);
         _regs.OrigRax = ulong.MaxValue; // not in a system call
@@ -333,7 +401,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         ref readonly KvmRegs k = ref *_sync;
         if (k.Rip >= GuestLayout.ReservedSize)
         {
-            // Ring 3 (the program cannot execute supervisor pages, so rip tells the privilege level).
+            // The program's own code (it can execute nothing of the reserved area but the stub page).
             KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS");
             _fsBase = s.Fs.Base;
             _gsBase = s.Gs.Base;
@@ -348,7 +416,9 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             return true;
         }
         // Still at the resume iretq: nothing ran since we entered (leaving it takes an out), so Regs are still right
-        // and the next Run loads them again.
+        // and the next Run loads them again. Anywhere else in the reserved area the vCPU is inside a stub (at CPL 0
+        // on stock KVM, CPL 3 on kvm_pvm, or the program jumped into the user-executable stub page), whose
+        // straight-line code reaches an out or faults within a few instructions.
         if (k.Rip == Stubs.ResumeAddress) return true;
         if (kicked) _deferredKick = true;
         return false;
@@ -364,7 +434,6 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
 
     private SandboxException Unexpected(in KvmExit exit)
     {
-        string where = $"rip 0x{_sync->Rip:x}";
         string what = exit.Reason switch
         {
             KvmExitReason.Shutdown => "the vCPU shut down (triple fault)",
@@ -375,7 +444,16 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             KvmExitReason.Io => $"unexpected port I/O ({exit})",
             _ => $"unexpected exit {exit}",
         };
-        return new SandboxException($"the KVM vCPU stopped: {what} at {where}");
+        KvmSregs? sregs = null;
+        try
+        {
+            sregs = _vcpu.GetSregs();
+        }
+        catch (KvmException)
+        {
+            // the block says they are unavailable
+        }
+        return new SandboxException(KvmDiagnostics.Describe($"the vCPU stopped: {what}", in *_sync, sregs, null));
     }
 
     private string InternalData()
@@ -420,9 +498,10 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     public void RestoreExtendedState(ReadOnlySpan<byte> state)
     {
         CheckOwner();
+        VcpuState? s = null;
         try
         {
-            VcpuState s = VcpuState.Deserialize(state);
+            s = VcpuState.Deserialize(state);
             s.Restore(_vcpu);
             // LSTAR must match this host's CR4.FSGSBASE (and with it which stub runs).
             _fsgsStub = (s.Sregs.Cr4 & GuestLayout.Cr4Fsgsbase) != 0;
@@ -441,10 +520,68 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         {
             throw new SandboxException($"cannot restore the vCPU state: {e.Message}", e);
         }
+        catch (KvmException e) when (e.Message.Contains("XSAVE", StringComparison.Ordinal) && s is not null)
+        {
+            throw new SandboxException(
+                $"cannot restore the vCPU state: this host's KVM refused the saved FPU/vector registers ({e.Message}); " +
+                $"they hold {XsaveComponents(s.Xsave)} state: restore on a host whose CPU offers the same vector extensions", e);
+        }
         catch (KvmException e)
         {
             throw new SandboxException($"cannot restore the vCPU state: {e.Message}", e);
         }
+    }
+
+    /// <summary>The state components present in an XSAVE area (XSTATE_BV, byte 512 of the header), by name.</summary>
+    internal static string XsaveComponents(ReadOnlySpan<byte> xsave)
+    {
+        if (xsave.Length < 520) return "unknown";
+        ulong bv = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(xsave[512..]);
+        var names = new List<string>();
+        if ((bv & 3) != 0) names.Add("x87/SSE");
+        if ((bv & CpuConfig.XcrAvx) != 0) names.Add("AVX (ymm)");
+        if ((bv & CpuConfig.XcrAvx512) != 0) names.Add("AVX-512 (zmm, opmask)");
+        if ((bv & (1UL << 9)) != 0) names.Add("PKRU");
+        if ((bv & ~(3UL | CpuConfig.XcrAvx | CpuConfig.XcrAvx512 | (1UL << 9))) != 0) names.Add("other");
+        return $"{(names.Count == 0 ? "no" : string.Join(", ", names))} (XSTATE_BV 0x{bv:x})";
+    }
+
+    // ---- dirty log --------------------------------------------------------------------------------------------
+
+    /// <summary>Switches on KVM_MEM_LOG_DIRTY_PAGES for guest RAM (see <see cref="KvmSlotDirtyLog"/>). Paused, on the
+    /// vCPU thread; idempotent.</summary>
+    public void StartDirtyLog()
+    {
+        CheckOwner();
+        try
+        {
+            _dirtyLog.Start();
+        }
+        catch (KvmException e)
+        {
+            throw new SandboxException($"dirty-page tracking is not available on this host (KVM: {e.Message})", e);
+        }
+    }
+
+    /// <summary>KVM_GET_DIRTY_LOG: ORs the program pages the vCPU wrote since the last harvest into
+    /// <paramref name="bitmap"/>. Any thread, running or paused. The VMM's own writes are merged by the caller.</summary>
+    public void HarvestDirty(Span<ulong> bitmap)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        try
+        {
+            _dirtyLog.Harvest(bitmap);
+        }
+        catch (KvmException e)
+        {
+            throw new SandboxException($"the KVM dirty log failed: {e.Message}", e);
+        }
+    }
+
+    /// <summary>See <see cref="KvmSlotDirtyLog.SetUntracked"/> (honoured in manual-protect mode only). Any thread.</summary>
+    public void SetUntracked(ReadOnlySpan<ulong> bitmap)
+    {
+        if (!Volatile.Read(ref _disposed)) _dirtyLog.SetUntracked(bitmap);
     }
 
     // ---- plumbing ---------------------------------------------------------------------------------------------

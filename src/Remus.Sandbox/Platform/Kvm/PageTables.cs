@@ -4,9 +4,16 @@ namespace Remus.Sandbox.Platform.Kvm;
 
 /// <summary>
 /// The guest's only address space: an identity map (virtual = physical) of exactly the RAM, built once with 2 MiB
-/// pages and never edited at run time. The first 2 MiB page (the platform's reserved area) is supervisor-only; every
-/// other page is user, read/write, executable (EFER.NXE stays off, so there is no XD bit). Nothing past the end of RAM
-/// is mapped: a stray access gets #PF (SIGSEGV), never an MMIO exit.
+/// pages and never edited at run time. Every page from 2 MiB on is user, read/write, executable (EFER.NXE stays off,
+/// so there is no XD bit). Nothing past the end of RAM is mapped: a stray access gets #PF (SIGSEGV), never an MMIO
+/// exit.
+/// <para>The first 2 MiB (the platform's reserved area) is mapped with 4 KiB pages through one page table
+/// (<see cref="GuestLayout.LowPageTable"/>), all supervisor-only except the three pages the syscall path touches: the
+/// per-vCPU data page (user read/write), the stub page (user read-only) and the syscall stack (user read/write).
+/// On stock KVM the stub runs at CPL 0 and would not need them; on kvm_pvm <c>syscall</c> does not leave CPL 3 (the
+/// stub at LSTAR runs in hardware ring 3, issue 7 fact 1), so with a supervisor stub page the first syscall took #PF
+/// (error code 0x5, CR2 = LSTAR). Nothing in those pages is secret and the VMM trusts none of it: the program
+/// could always put any value in the registers the stub passes on.</para>
 /// <para>1 GiB pages are deliberately not used: they need CPUID.80000001H:EDX.Page1GB, and the tables live in
 /// guest memory, so a checkpoint would carry them to a host that might lack the feature.</para>
 /// <para>Accessed (and, for leaves, Dirty) bits are preset so the CPU never writes the tables back, which keeps
@@ -30,8 +37,27 @@ internal static class PageTables
     /// <summary>A 2 MiB user page: P|RW|US|A|D|PS (0xe7).</summary>
     public const ulong UserPageFlags = Present | Writable | User | Accessed | Dirty | LargePage;
 
-    /// <summary>The supervisor-only first 2 MiB: P|RW|A|D|PS, no US (0xe3).</summary>
+    /// <summary>A 2 MiB supervisor page: P|RW|A|D|PS, no US (0xe3). Not used by the layout (the first 2 MiB is in 4 KiB
+    /// pages); kept for tests and tools that compare.</summary>
     public const ulong SupervisorPageFlags = Present | Writable | Accessed | Dirty | LargePage;
+
+    /// <summary>A 4 KiB supervisor page of the reserved area: P|RW|A|D (0x63).</summary>
+    public const ulong SupervisorSmallPageFlags = Present | Writable | Accessed | Dirty;
+
+    /// <summary>A 4 KiB user read/write page of the reserved area (data page, syscall stack): P|RW|US|A|D (0x67).</summary>
+    public const ulong UserSmallPageFlags = Present | Writable | User | Accessed | Dirty;
+
+    /// <summary>The 4 KiB stub page: user read-only (executable, since there is no NX): P|US|A|D (0x65).</summary>
+    public const ulong UserReadOnlySmallPageFlags = Present | User | Accessed | Dirty;
+
+    /// <summary>The flags of the 4 KiB page at <paramref name="address"/> in the reserved area.</summary>
+    public static ulong SmallPageFlags(ulong address) => (address & ~0xfffUL) switch
+    {
+        GuestLayout.DataPage => UserSmallPageFlags,
+        GuestLayout.SyscallStub => UserReadOnlySmallPageFlags,
+        GuestLayout.SyscallStackTop - 0x1000 => UserSmallPageFlags,
+        _ => SupervisorSmallPageFlags,
+    };
 
     /// <summary>Number of page directories (one per started GiB) for <paramref name="memorySize"/> bytes of RAM.</summary>
     public static int DirectoryCount(ulong memorySize) => (int)((memorySize + (1UL << 30) - 1) >> 30);
@@ -52,7 +78,9 @@ internal static class PageTables
         reserved.Slice((int)GuestLayout.Pml4, 4096).Clear();
         reserved.Slice((int)GuestLayout.Pdpt, 4096).Clear();
         reserved.Slice((int)GuestLayout.PageDirectories, directories * 4096).Clear();
+        reserved.Slice((int)GuestLayout.LowPageTable, 4096).Clear();
 
+        WriteLowPageTable(reserved);
         // PML4[0] covers 0..512 GiB, which holds all of RAM.
         Put(reserved, GuestLayout.Pml4, GuestLayout.Pdpt | TableEntryFlags);
         for (int d = 0; d < directories; d++)
@@ -63,9 +91,19 @@ internal static class PageTables
             {
                 ulong address = ((ulong)d << 30) + ((ulong)e << 21);
                 if (address >= memorySize) break;
-                ulong flags = address < GuestLayout.ReservedSize ? SupervisorPageFlags : UserPageFlags;
-                Put(reserved, pd + (ulong)e * 8, address | flags);
+                ulong entry = address < GuestLayout.ReservedSize ? GuestLayout.LowPageTable | TableEntryFlags : address | UserPageFlags;
+                Put(reserved, pd + (ulong)e * 8, entry);
             }
+        }
+    }
+
+    /// <summary>The reserved first 2 MiB in 4 KiB pages (see the class summary).</summary>
+    private static void WriteLowPageTable(Span<byte> reserved)
+    {
+        for (ulong e = 0; e < 512; e++)
+        {
+            ulong address = e << 12;
+            Put(reserved, GuestLayout.LowPageTable + e * 8, address | SmallPageFlags(address));
         }
     }
 

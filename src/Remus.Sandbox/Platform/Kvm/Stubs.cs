@@ -6,11 +6,14 @@ namespace Remus.Sandbox.Platform.Kvm;
 /// The only ring-0 code of the guest: a few instructions each, because ring-0 guest code is slow (emulated) on nested
 /// KVM. Each exits to the VMM with one port write; the VMM then resumes the program through the single iretq at
 /// <see cref="ResumeAddress"/> with a frame it writes itself (<see cref="KvmPlatformVcpu"/>).
-/// The syscall stub is ring3-probe.c's, byte for byte apart from the addresses.
+/// The syscall stub is ring3-probe.c's, byte for byte apart from the addresses. It returns with iretq, never sysretq:
+/// on kvm_pvm the stub runs at CPL 3 (issue 7 fact 1), where sysretq faults (it triple-faulted there), while iretq
+/// works at either privilege level, so one stub serves both kinds of KVM.
 /// </summary>
 internal static class Stubs
 {
-    /// <summary>The syscall stub at LSTAR (hosts without FSGSBASE). Entered by <c>syscall</c> in ring 0 with
+    /// <summary>The syscall stub at LSTAR (hosts without FSGSBASE). Entered by <c>syscall</c> (in ring 0 on stock KVM,
+    /// still in ring 3 on kvm_pvm) with
     /// rcx = user rip, r11 = user rflags, rsp = user rsp, RFLAGS masked by SFMASK.</summary>
     public static byte[] Syscall()
     {

@@ -74,7 +74,7 @@ public sealed class CpuConfigTests
             Assert.Equal(0UL, seg.Base);
         }
         Assert.Equal((ushort)0x28, s.Tr.Selector);
-        Assert.Equal((GuestLayout.Tss, 0x67u), (s.Tr.Base, s.Tr.Limit));
+        Assert.Equal((GuestLayout.Tss, 0x70u), (s.Tr.Base, s.Tr.Limit));
         Assert.Equal("type 11 p 1 dpl 0 s 0 l 0 db 0 g 0", Describe(s.Tr));
         Assert.Equal((reset.Ldt.Type, reset.Ldt.Limit), (s.Ldt.Type, s.Ldt.Limit));
         Assert.Equal((GuestLayout.Gdt, (ushort)55), (s.Gdt.Base, s.Gdt.Limit));

@@ -60,23 +60,38 @@ public sealed class DescriptorTests
         ulong low = Q(GuestLayout.Gdt + GuestLayout.TssSelector), high = Q(GuestLayout.Gdt + GuestLayout.TssSelector + 8);
         ulong limit = (low & 0xffff) | ((low >> 32) & 0xf0000);
         ulong baseAddress = ((low >> 16) & 0xffffff) | (((low >> 56) & 0xff) << 24) | (high << 32);
-        Assert.Equal(0x67UL, limit);
+        Assert.Equal(0x70UL, limit); // 104-byte TSS + 8-byte I/O bitmap + terminator
         Assert.Equal(GuestLayout.Tss, baseAddress);
         Assert.Equal(0x8bUL, (low >> 40) & 0xff);   // P=1, DPL=0, S=0, type 1011 (busy 64-bit TSS)
         Assert.Equal(0UL, (low >> 52) & 0xf);        // G=0
-        Assert.Equal(0x0000_8b00_1800_0067UL, low);
+        Assert.Equal(0x0000_8b00_1800_0070UL, low);
         Assert.Equal(0UL, high);
     }
 
     [Fact]
-    public void TSS_has_RSP0_the_IST_stacks_and_no_IO_bitmap()
+    public void TSS_has_RSP0_the_IST_stacks_and_an_IO_bitmap_that_allows_port_0x20_only()
     {
-        var tss = Image.AsSpan((int)GuestLayout.Tss, 104);
+        byte[] tss = Image.AsSpan((int)GuestLayout.Tss, (int)GuestLayout.TssLimit + 1).ToArray();
         Assert.Equal(GuestLayout.Rsp0Top, BinaryPrimitives.ReadUInt64LittleEndian(tss[4..]));
         Assert.Equal(GuestLayout.Ist1Top, BinaryPrimitives.ReadUInt64LittleEndian(tss[36..]));
         Assert.Equal(GuestLayout.Ist2Top, BinaryPrimitives.ReadUInt64LittleEndian(tss[44..]));
         ushort ioMap = BinaryPrimitives.ReadUInt16LittleEndian(tss[102..]);
-        Assert.True(ioMap > GuestLayout.TssLimit, "an I/O bitmap inside the TSS limit would let ring 3 use ports");
+        Assert.Equal(104, ioMap);
+        // The CPU's check (SDM vol. 1, 19.5.2): port p is allowed when bit p of the bitmap is clear and the bytes it
+        // reads (p/8 and the next) lie within the TSS limit. Only port 0x20 passes; everything else stays a #GP.
+        bool Allowed(int port, int size)
+        {
+            int first = ioMap + port / 8;
+            if (first + 1 > GuestLayout.TssLimit) return false;
+            int bits = tss[first] | (tss[first + 1] << 8);
+            int mask = ((1 << size) - 1) << (port % 8);
+            return (bits & mask) == 0;
+        }
+        for (int port = 0; port < 0x10000; port++)
+            Assert.Equal(port == GuestLayout.SyscallPort, Allowed(port, 1));
+        Assert.False(Allowed(0x1f, 2)); // a wider access that includes a denied port is denied
+        Assert.False(Allowed(0x20, 2));
+        Assert.Equal(0xff, tss[(int)GuestLayout.TssLimit]); // the terminator, the last byte within the limit
         // Stacks are 16-byte aligned (the CPU aligns rsp before pushing an interrupt frame in 64-bit mode).
         foreach (ulong top in (ulong[])[GuestLayout.Rsp0Top, GuestLayout.Ist1Top, GuestLayout.Ist2Top, GuestLayout.SyscallStackTop])
             Assert.Equal(0UL, top % 16);
@@ -114,7 +129,7 @@ public sealed class DescriptorTests
         (ulong Start, ulong End, string Name)[] regions =
         [
             (GuestLayout.Gdt, GuestLayout.Gdt + GuestLayout.GdtEntries * 8UL, "GDT"),
-            (GuestLayout.Tss, GuestLayout.Tss + 104, "TSS"),
+            (GuestLayout.Tss, GuestLayout.Tss + GuestLayout.TssLimit + 1, "TSS and I/O bitmap"),
             (GuestLayout.Idt, GuestLayout.Idt + 32 * 16, "IDT"),
             (GuestLayout.DataPage, GuestLayout.GsBaseSave + 8, "data"),
             (GuestLayout.SyscallStub, GuestLayout.SyscallStub + Stubs.SyscallLength, "syscall stub"),
@@ -126,6 +141,7 @@ public sealed class DescriptorTests
             (GuestLayout.Rsp0Top - 4096, GuestLayout.Rsp0Top, "RSP0 stack"),
             (GuestLayout.Pml4, GuestLayout.Pml4 + 4096, "PML4"),
             (GuestLayout.Pdpt, GuestLayout.Pdpt + 4096, "PDPT"),
+            (GuestLayout.LowPageTable, GuestLayout.LowPageTable + 4096, "page table of the first 2 MiB"),
             (GuestLayout.PageDirectories, GuestLayout.ReservedSize, "page directories"),
         ];
         foreach (var a in regions)

@@ -8,8 +8,9 @@ namespace Remus.Tests.Sandbox.Kvm;
 
 /// <summary>
 /// Walks the KVM platform's page tables with an independent 4-level walker (SDM vol. 3A, 4.5) and checks that every
-/// address of RAM maps to itself, that user pages are user/writable and the reserved first 2 MiB is supervisor-only,
-/// and that nothing past RAM is mapped.
+/// address of RAM maps to itself, that user pages are user/writable, that the reserved first 2 MiB is in 4 KiB pages
+/// and supervisor-only except the three pages the syscall path touches on kvm_pvm (issue 7 fact 1), and that nothing
+/// past RAM is mapped.
 /// </summary>
 public sealed class PageTableTests
 {
@@ -67,7 +68,7 @@ public sealed class PageTableTests
     public void Every_RAM_address_maps_to_itself_user_pages_have_U_and_the_reserved_area_does_not(ulong memorySize)
     {
         byte[] image = Build(memorySize);
-        for (ulong page = 0; page < memorySize; page += 2UL << 20)
+        for (ulong page = GuestMemory.UserBase; page < memorySize; page += 2UL << 20)
         {
             foreach (ulong offset in (ulong[])[0, 0x1000, 0x1f_fff8])
             {
@@ -77,9 +78,15 @@ public sealed class PageTableTests
                 Assert.Equal(va, w.Physical);
                 Assert.True(w.Writable, $"0x{va:x} is not writable");
                 Assert.True(w.Large, $"0x{va:x} is not in a 2 MiB page");
-                if (va < GuestMemory.UserBase) Assert.False(w.User, $"0x{va:x} in the reserved area is user-accessible");
-                else Assert.True(w.User, $"0x{va:x} is not user-accessible");
+                Assert.True(w.User, $"0x{va:x} is not user-accessible");
             }
+        }
+        for (ulong va = 0; va < GuestMemory.UserBase; va += 0x1000)
+        {
+            var w = Translate(image, GuestLayout.Pml4, va + 0xff8);
+            Assert.True(w.Present, $"0x{va:x} is not mapped");
+            Assert.Equal(va + 0xff8, w.Physical);
+            Assert.False(w.Large, $"0x{va:x} in the reserved area is not a 4 KiB page");
         }
         // Nothing past RAM: a stray access must #PF, not become an MMIO exit.
         foreach (ulong va in (ulong[])[memorySize, memorySize + 0x1000, memorySize + (2UL << 20), 1UL << 39, 0x7fff_ffff_f000])
@@ -90,14 +97,42 @@ public sealed class PageTableTests
     public void Guest_address_zero_and_every_platform_structure_are_supervisor_only()
     {
         byte[] image = Build(128UL << 20);
-        foreach (ulong va in (ulong[])[0, GuestLayout.Gdt, GuestLayout.Tss, GuestLayout.Idt, GuestLayout.DataPage,
-                     GuestLayout.SyscallStub, GuestLayout.ExceptionStubs, GuestLayout.ResumeFrame, GuestLayout.Ist1Frame,
-                     GuestLayout.Pml4, GuestLayout.PageDirectories, GuestLayout.ReservedSize - 1])
+        foreach (ulong va in (ulong[])[0, GuestLayout.Gdt, GuestLayout.Tss, GuestLayout.Idt, GuestLayout.Ist1Frame,
+                     GuestLayout.Ist2Top - 8, GuestLayout.Rsp0Top - 8, GuestLayout.Pml4, GuestLayout.Pdpt,
+                     GuestLayout.LowPageTable, GuestLayout.PageDirectories, GuestLayout.ReservedSize - 1])
         {
             var w = Translate(image, GuestLayout.Pml4, va);
             Assert.True(w.Present);
             Assert.Equal(va, w.Physical);
             Assert.False(w.User, $"0x{va:x} is user-accessible");
+        }
+    }
+
+    [Fact]
+    public void Only_the_data_page_the_stub_page_and_the_syscall_stack_are_user_and_the_stubs_are_read_only()
+    {
+        byte[] image = Build(128UL << 20);
+        var user = new List<ulong>();
+        for (ulong va = 0; va < GuestMemory.UserBase; va += 0x1000)
+        {
+            var w = Translate(image, GuestLayout.Pml4, va);
+            if (w.User) user.Add(va);
+        }
+        Assert.Equal([GuestLayout.DataPage, GuestLayout.SyscallStub, GuestLayout.SyscallStackTop - 0x1000], user);
+
+        // Everything the syscall path touches lies in those pages, with the access it needs.
+        foreach (ulong va in (ulong[])[GuestLayout.UserRspSave, GuestLayout.FsBaseSave, GuestLayout.GsBaseSave,
+                     GuestLayout.ResumeFrame, GuestLayout.SyscallStackTop - 8])
+        {
+            var w = Translate(image, GuestLayout.Pml4, va);
+            Assert.True(w.User && w.Writable, $"0x{va:x} must be user read/write");
+        }
+        foreach (ulong va in (ulong[])[GuestLayout.SyscallStub, GuestLayout.SyscallStub + Stubs.SyscallLength - 1,
+                     GuestLayout.SyscallStubFsgs, GuestLayout.SyscallStubFsgs + Stubs.SyscallFsgsLength - 1, Stubs.ResumeAddress])
+        {
+            var w = Translate(image, GuestLayout.Pml4, va);
+            Assert.True(w.User, $"0x{va:x} must be user (the stub runs at CPL 3 on kvm_pvm)");
+            Assert.False(w.Writable, $"0x{va:x} (code) must be read-only");
         }
     }
 
@@ -108,7 +143,13 @@ public sealed class PageTableTests
         ulong Q(ulong at) => BinaryPrimitives.ReadUInt64LittleEndian(image.AsSpan((int)at));
         Assert.Equal(GuestLayout.Pdpt | 0x27, Q(GuestLayout.Pml4));                 // P|RW|US|A
         Assert.Equal(GuestLayout.PageDirectories | 0x27, Q(GuestLayout.Pdpt));
-        Assert.Equal(0x0UL | 0xe3, Q(GuestLayout.PageDirectories));                 // P|RW|A|D|PS, no US
+        Assert.Equal(GuestLayout.LowPageTable | 0x27, Q(GuestLayout.PageDirectories)); // the 4 KiB table of the first 2 MiB
+        Assert.Equal(0x0UL | 0x63, Q(GuestLayout.LowPageTable));                      // P|RW|A|D, no US
+        Assert.Equal(0x3000UL | 0x67, Q(GuestLayout.LowPageTable + 3 * 8));           // data page: P|RW|US|A|D
+        Assert.Equal(0x4000UL | 0x65, Q(GuestLayout.LowPageTable + 4 * 8));           // stubs: P|US|A|D, read-only
+        Assert.Equal(0x5000UL | 0x63, Q(GuestLayout.LowPageTable + 5 * 8));
+        Assert.Equal(0x6000UL | 0x67, Q(GuestLayout.LowPageTable + 6 * 8));           // syscall stack
+        Assert.Equal(0x1ff000UL | 0x63, Q(GuestLayout.LowPageTable + 511 * 8));
         Assert.Equal(0x200000UL | 0xe7, Q(GuestLayout.PageDirectories + 8));       // P|RW|US|A|D|PS
         Assert.Equal(0x600000UL | 0xe7, Q(GuestLayout.PageDirectories + 24));
         Assert.Equal(0UL, Q(GuestLayout.PageDirectories + 32));                    // 8 MiB: 4 entries only
