@@ -188,6 +188,8 @@ public sealed class RemusPrimary : IDisposable
             throw new ProtectionException($"the backup did not introduce itself (no HELLO within {_options.HandshakeTimeout.TotalSeconds:F0} s): " +
                                           "is it 'remus migrate-receive -r' of this version?", new RefusedException());
         }
+        if (hello.Kind == BackRecordKind.End)
+            throw new ProtectionException("the backup ended the connection before introducing itself (HELLO)", new RefusedException());
         if (hello.Kind != BackRecordKind.Hello || hello.Version < 2)
             throw new ProtectionException("the backup did not introduce itself (HELLO): it speaks an older Remus protocol", new RefusedException());
         if (hello.Timeout < RemusOptions.MinTimeout)
