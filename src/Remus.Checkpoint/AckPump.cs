@@ -80,7 +80,6 @@ internal sealed class AckPump : IDisposable
     public void Dispose()
     {
         _disposed = true;
-        _items.Dispose();
-        _takeover.Dispose();
+        _items.Dispose(); // _takeover stays: a late-takeover watch may still wait on it
     }
 }

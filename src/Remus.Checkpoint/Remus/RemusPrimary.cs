@@ -64,7 +64,8 @@ public sealed class RemusPrimary : IDisposable
     private int _stagedThisEpoch;
     private long _lastWrite = Stopwatch.GetTimestamp();
     private TimeSpan _timeout;
-    private int _ended; // 1 once protection ended one way or another (given up, fenced, exited, stopped, crashed)
+    private int _ended;
+    private volatile bool _disposed; // 1 once protection ended one way or another (given up, fenced, exited, stopped, crashed)
 
     /// <param name="back">the backup's acks (the reverse direction of the channel); null with a blackhole</param>
     public RemusPrimary(ICheckpointable domain, OutputCommitConsole console, System.IO.Stream forward, System.IO.Stream? back, RemusOptions options)
@@ -187,6 +188,8 @@ public sealed class RemusPrimary : IDisposable
             throw new ProtectionException($"the backup did not introduce itself (no HELLO within {_options.HandshakeTimeout.TotalSeconds:F0} s): " +
                                           "is it 'remus migrate-receive -r' of this version?", new RefusedException());
         }
+        if (hello.Kind == BackRecordKind.End)
+            throw new ProtectionException("the backup ended the connection before introducing itself (HELLO)", new RefusedException());
         if (hello.Kind != BackRecordKind.Hello || hello.Version < 2)
             throw new ProtectionException("the backup did not introduce itself (HELLO): it speaks an older Remus protocol", new RefusedException());
         if (hello.Timeout < RemusOptions.MinTimeout)
@@ -474,6 +477,7 @@ public sealed class RemusPrimary : IDisposable
             _console.StopHolding();
             string why = $"{reason}; {how}";
             EndReason = why;
+            WatchForLateTakeover();
             Unprotected?.Invoke(why);
         }
         catch (RemusCrashException crash)
@@ -531,6 +535,23 @@ public sealed class RemusPrimary : IDisposable
             }
             // A late ack: not grounds to release anything; keep waiting for the answer.
         }
+    }
+
+    /// <summary>
+    /// After giving up with no answer, a backup that was only slow to notice the silence (beyond its timeout and this
+    /// primary's T + margin) may still say TAKEOVER: then this copy stops at once, so that two do not run on.
+    /// </summary>
+    private void WatchForLateTakeover()
+    {
+        if (_acks == null) return;
+        try
+        {
+            ThreadPool.RegisterWaitForSingleObject(_acks.TakeoverSeen, (_, timedOut) =>
+            {
+                if (!timedOut && !IsFenced && !_disposed) Fence("the backup took over after this primary had given up on it");
+            }, null, System.Threading.Timeout.Infinite, executeOnlyOnce: true);
+        }
+        catch (ObjectDisposedException) { /* stopped meanwhile */ }
     }
 
     /// <summary>The backup took over: drop everything held, pause the domain for good, tell the host.</summary>
@@ -659,6 +680,7 @@ public sealed class RemusPrimary : IDisposable
     /// </summary>
     public void Dispose()
     {
+        _disposed = true;
         _stop.Cancel();
         if (_loop != null && _loop != Thread.CurrentThread) _loop.Join();
         if (IsProtected && _domain.State == DomainState.Exited) FinishExit();

@@ -6,8 +6,8 @@ namespace Remus.Checkpoint.Remus;
 /// The backup's failure detector: a read-through wrapper of the primary's stream that declares the primary silent
 /// once the reader has been <b>blocked waiting for bytes</b> for the timeout T, and closes the stream to unblock it.
 /// <para>
-/// Only time spent inside a read counts, and only time this process was seen to run: a tick adds at most two tick
-/// periods however long ago the previous tick was. So the time the backup spends applying a large round, or the time
+/// Only time spent inside a read counts, and only time this process was seen to run: a gap of more than T/4 between
+/// two ticks counts as one tick. So the time the backup spends applying a large round, or the time
 /// it is stopped (SIGSTOP, a long GC pause, a starved host), is never counted as the primary's silence: after such a
 /// stall the reader first gets what the primary wrote meanwhile (epochs, heartbeats, a RELEASE), and the primary is
 /// declared lost only if, after that, reads still find nothing for T. This is what lets the primary bound its lease
@@ -17,7 +17,7 @@ namespace Remus.Checkpoint.Remus;
 internal sealed class SilenceWatch : System.IO.Stream
 {
     private readonly System.IO.Stream _inner;
-    private readonly long _limit, _tick;
+    private readonly long _limit, _tick, _maxGap;
     private readonly Func<bool> _onSilence;
     private readonly Timer _timer;
     private long _lastTick = Stopwatch.GetTimestamp();
@@ -38,6 +38,7 @@ internal sealed class SilenceWatch : System.IO.Stream
         _onSilence = onSilence;
         _tick = (long)(TickPeriod(timeout).TotalSeconds * Stopwatch.Frequency);
         _limit = (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        _maxGap = Math.Max(_limit / 4, 2 * _tick);
         _timer = clock ? new Timer(_ => { }) : new Timer(_ => Tick(), null, TickPeriod(timeout), TickPeriod(timeout));
     }
 
@@ -71,7 +72,11 @@ internal sealed class SilenceWatch : System.IO.Stream
             _silent = 0;
             return;
         }
-        _silent += Math.Min(elapsed, 2 * _tick); // a stall of this process is not the primary's silence
+        // A gap between two looks longer than T/4 is a stall of this process (stopped, starved), not the primary's
+        // silence: it counts as one tick. Shorter late looks count in full, so that a loaded but running backup
+        // still declares a silent primary lost about T after its last byte (the primary's wait for TAKEOVER after
+        // RELEASE, T + margin, counts on that).
+        _silent += elapsed <= _maxGap ? elapsed : _tick;
         if (_silent < _limit || Interlocked.CompareExchange(ref _fired, 1, 0) != 0) return;
         if (_onSilence()) Unblock();
         else _silent = 0;

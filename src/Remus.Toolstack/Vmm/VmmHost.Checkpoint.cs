@@ -214,7 +214,7 @@ public sealed partial class VmmHost
         {
             Protected = remus.IsProtected,
             Backup = _protectedTo ?? "",
-            Lost = _protectionLost,
+            Lost = _protectionLost ?? (remus.IsProtected ? null : remus.EndReason), // EndReason: while it tells the backup
             Epochs = s.Epochs,
             PauseP50Ms = Math.Round(s.PauseP50Ms, 3),
             PauseP99Ms = Math.Round(s.PauseP99Ms, 3),

@@ -149,8 +149,8 @@ public class RemusProtocolTests
 
         forward.Cut = true; // the forward direction is cut: the backup hears nothing, the primary notices nothing
         Assert.Equal(BackupOutcome.Failover, Within(watch));
-        WaitFor(() => primary.IsFenced, "the primary reads TAKEOVER");
-        Assert.NotNull(fenced);
+        WaitFor(() => Volatile.Read(ref fenced) != null, "the primary reads TAKEOVER");
+        Assert.True(primary.IsFenced);
         Assert.True(commit.IsFenced);
         int atTakeover = world.Lines;
         backup.ReplayLastOutput(world);
