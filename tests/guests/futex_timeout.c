@@ -1,11 +1,17 @@
 /* futex_timeout: FUTEX_WAIT with a relative timeout on a word nobody changes ends with ETIMEDOUT after the timeout (whole seconds printed), also FUTEX_WAIT_PRIVATE and FUTEX_WAIT_BITSET (absolute); EAGAIN on a mismatch. Run: futex_timeout [SECONDS] (default 1). */
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+/* musl's toolchain has no kernel headers: the futex ABI constants, as <linux/futex.h> defines them. */
+#define FUTEX_WAIT 0
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_PRIVATE_FLAG 128
+#define FUTEX_WAIT_PRIVATE (FUTEX_WAIT | FUTEX_PRIVATE_FLAG)
+#define FUTEX_BITSET_MATCH_ANY 0xffffffff
 
 static int word;
 

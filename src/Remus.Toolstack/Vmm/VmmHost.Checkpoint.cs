@@ -3,6 +3,7 @@ using Remus.Checkpoint;
 using Remus.Checkpoint.Migration;
 using Remus.Checkpoint.Remus;
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
 using Remus.Toolstack.Control;
 using Remus.Toolstack.Migration;
 
@@ -19,8 +20,15 @@ public sealed partial class VmmHost
     private string? _protectedTo;
     private string? _protectionLost;
 
-    /// <summary>The domain configuration as checkpoint streams carry it (the stream header's JSON).</summary>
-    internal byte[] ConfigJson => JsonSerializer.SerializeToUtf8Bytes(_config with { Name = Name }, ToolstackJson.Default.DomainConfig);
+    /// <summary>
+    /// The domain configuration as checkpoint streams carry it (the stream header's JSON). The platform is the one the
+    /// domain runs on, not "auto": a checkpoint's vCPU state belongs to its platform (a ptrace register file and
+    /// FXSAVE area, or KVM's XSAVE), so the receiver must build the same kind of vCPU, and says so in one line when it
+    /// cannot, rather than choosing by its own measurement.
+    /// </summary>
+    internal byte[] ConfigJson => JsonSerializer.SerializeToUtf8Bytes(
+        _config with { Name = Name, Platform = _domain.Platform.Kind == PlatformKind.Auto ? _config.Platform : _domain.Platform.Kind },
+        ToolstackJson.Default.DomainConfig);
 
     internal SandboxDomain Domain => _domain;
 

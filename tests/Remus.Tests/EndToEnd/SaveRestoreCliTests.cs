@@ -48,6 +48,14 @@ public sealed class SaveRestoreCliTests : IDisposable, IClassFixture<SaveRestore
         Thread.Sleep(200);
         Assert.Equal(atSave, E2E.Lines(log));
 
+        // The stream names the platform the domain ran on (its vCPU state is that platform's), never "auto".
+        using (var f = File.OpenRead(file))
+        {
+            var header = new Remus.Checkpoint.Stream.CheckpointReader(f).ReadHeader();
+            string config = System.Text.Encoding.UTF8.GetString(header.DomainConfig.Span);
+            Assert.Matches("\"Platform\":\"(kvm|ptrace)\"", config);
+        }
+
         var restored = _host.Ok("restore", file);
         Assert.Contains("Domain 't' restored", restored.StdoutText);
         int vmm = E2E.VmmPid(restored);
