@@ -26,9 +26,10 @@ public class SignalStopTests
     {
         var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("sigstop"), MemoryMiB = 16 };
         var console = new RecordingConsole();
-        using var d = new RunningDomain(SandboxDomain.Create(spec, console));
+        var domain = SandboxDomain.Create(spec, console);
         var stops = new List<(int Signal, DomainState State)>();
-        d.Domain.Stopped += sig => { lock (stops) stops.Add((sig, d.Domain.State)); };
+        domain.Stopped += sig => { lock (stops) stops.Add((sig, domain.State)); }; // before it runs: the first stop comes at once
+        using var d = new RunningDomain(domain);
 
         WaitFor(() => d.Domain.State is DomainState.Paused or DomainState.Exited, "the SIGSTOP");
         Assert.Equal(DomainState.Paused, d.Domain.State);
