@@ -101,7 +101,11 @@ public sealed partial class SimulationRun
         catch (Exception e)
         {
             _protectFailed = true;
-            if (e is not ProtectionException) AddViolation($"Protect threw {e.GetType().Name} (not a ProtectionException): {e.Message}");
+            // A crash the harness injected into the primary surfaces as RemusCrashException (the hook threw): legitimate
+            // exactly when the primary node is down; any other exception, or that one with the primary alive, is a bug.
+            bool injectedCrash = e is RemusCrashException && _primary.Dead;
+            if (e is not ProtectionException && !injectedCrash)
+                AddViolation($"Protect threw {e.GetType().Name} (not a ProtectionException){(e is RemusCrashException ? " with the primary alive" : "")}: {e.Message}");
             _trace.Add("primary", $"protect failed: {e.Message}");
             if (!_primary.Dead) EndProtectionLikeTheHost();
         }
