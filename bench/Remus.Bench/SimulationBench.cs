@@ -7,7 +7,7 @@ namespace Remus.Bench;
 /// `remus-bench simulate`: the Remus fault-injection harness over many seeds. Prints the runs, failures, faults
 /// fired and takeovers by scenario, each failing seed with its first violation, and the full report (scenario,
 /// violations, the world's transcript, the events) of the first few.
-/// Options: --seeds N (2000) --from S (1) --kinds all|ci|failing|K1,K2 (all) --profile fast|ci (fast)
+/// Options: --seeds N (2000) --from S (1) --kinds all|ci|witness|K1,K2 (all) --profile fast|ci (fast)
 /// --parallel P (2) --mutation None|GuestBypassesOutputCommit|ReleaseBeforeAck --reports K (3) --out FILE (every failing seed's report)
 /// --seed S (one seed, full report)
 /// </summary>
@@ -24,7 +24,7 @@ static class SimulationBench
         {
             "all" => Scenario.AllKinds,
             "ci" => ScenarioSets.Ci,
-            "failing" => ScenarioSets.FailingBeforeProtocolFixes,
+            "witness" => ScenarioSets.NeedsWitness,
             var list => [.. list.Split(',').Select(Enum.Parse<ScenarioKind>)],
         };
         if (Opt("--seed") is { } one)
@@ -41,6 +41,12 @@ static class SimulationBench
             n => { if (n % 250 == 0) Console.Error.WriteLine($"  {n}/{seeds} seeds, {wall.Elapsed.TotalSeconds:F0} s"); });
         Console.Write(SimulationBatch.Table(results));
         Console.WriteLine($"{wall.Elapsed.TotalSeconds:F1} s wall, {parallel} runs at a time");
+        // A two-way partition of live hosts is outside the guarantee until the witness exists: its own line, never hidden.
+        var partitions = results.Where(r => ScenarioSets.IsTwoWayPartition(r.Scenario)).ToList();
+        Console.WriteLine($"two-way partition: {partitions.Count} runs, {partitions.Count(r => !r.Passed)} ended with a violation " +
+                          $"({partitions.Count(r => r.Violations.Any(v => v.StartsWith("two copies", StringComparison.Ordinal)))} with two copies) — needs the witness, issue 12");
+        var covered = results.Where(r => ScenarioSets.IsCovered(r.Scenario)).ToList();
+        Console.WriteLine($"covered by the guarantee: {covered.Count} runs, {covered.Count(r => !r.Passed)} violations");
         var failed = results.Where(r => !r.Passed).OrderBy(r => r.Scenario.Seed).ToList();
         if (failed.Count == 0) return 0;
         Console.WriteLine("failing seeds (first violation):");
@@ -54,7 +60,7 @@ static class SimulationBench
             File.WriteAllText(file, string.Concat(failed.Select(r => r.Report())));
             Console.WriteLine($"the full reports of the {failed.Count} failing seeds are in {file}");
         }
-        return 1;
+        return covered.Any(r => !r.Passed) ? 1 : 0;
     }
 
     private static string ViolationKind(string v) => v.Split(':')[0] switch

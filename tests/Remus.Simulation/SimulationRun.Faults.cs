@@ -90,9 +90,9 @@ public sealed partial class SimulationRun
             if (FirstCheckpoint is not { } first || (long)e.Epoch < first + f.Epoch) return null;
             if (epochStart == null && e.EpochStart) epochStart = e.Position;
             if (epochStart is not { } start) return null;
-            long at = start + f.Offset, bodyStart = e.Position + 8, end = bodyStart + e.Length;
+            long at = start + f.Offset, bodyStart = e.Position + e.HeaderSize, end = bodyStart + e.Length;
             if (body) return e.Length > 0 && end > at ? Math.Max(at, bodyStart) : null;
-            return e.Position >= at - 7 ? e.Position + f.Offset % 8 : null;
+            return e.Position >= at - (e.HeaderSize - 1) ? e.Position + f.Offset % e.HeaderSize : null;
         };
         // A trigger's locator runs once per record until it answers: the answer marks the fault as fired.
         Func<StreamSniffer.Event, long?> Once(Func<StreamSniffer.Event, long?> locate) => e => locate(e) is { } at && MarkFired(index) ? at : null;

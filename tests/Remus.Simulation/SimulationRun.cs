@@ -101,7 +101,11 @@ public sealed partial class SimulationRun
         catch (Exception e)
         {
             _protectFailed = true;
-            if (e is not ProtectionException) AddViolation($"Protect threw {e.GetType().Name} (not a ProtectionException): {e.Message}");
+            // A crash the harness injected into the primary surfaces as RemusCrashException (the hook threw): legitimate
+            // exactly when the primary node is down; any other exception, or that one with the primary alive, is a bug.
+            bool injectedCrash = e is RemusCrashException && _primary.Dead;
+            if (e is not ProtectionException && !injectedCrash)
+                AddViolation($"Protect threw {e.GetType().Name} (not a ProtectionException){(e is RemusCrashException ? " with the primary alive" : "")}: {e.Message}");
             _trace.Add("primary", $"protect failed: {e.Message}");
             if (!_primary.Dead) EndProtectionLikeTheHost();
         }
@@ -181,6 +185,10 @@ public sealed partial class SimulationRun
         var d = (SimDomain)_watcher.Domain!;
         Interlocked.Exchange(ref _releasedAtTakeover, _world.MaxCounter(Source.Primary));
         if (d.Incoherence() is { } why) AddViolation($"the backup took over from checkpoint {_watcher.LastCheckpoint} whose memory and state do not agree: {why}");
+        // Both hosts live and the channel carries every byte, only damaged: a corrupt stream (or ack) must be refused,
+        // never taken for a dead primary (a corrupt record length once starved the backup into that).
+        if (_faults.All(f => f.Kind is ScenarioKind.EpochCorrupted or ScenarioKind.EpochRecordHeaderCorrupted or ScenarioKind.AckCorrupted))
+            AddViolation($"the backup took over although both hosts live and the channel was only corrupted ({_watcher.LossReason ?? "no loss reason"})");
         _watcher.ReplayLastOutput(_backup.View);
         d.StartTakeover(_nonce2);
         _takeover = d;

@@ -4,17 +4,18 @@ using Remus.Checkpoint.Stream;
 namespace Remus.Simulation;
 
 /// <summary>
-/// Follows the framing of a checkpoint stream as it is written (header, then records of type, length, body and
+/// Follows the framing of a checkpoint stream as it is written (header, then records of type, length — and in version 2 a check —, body and
 /// padding), without judging it: where each record starts, and where each epoch starts (after the header and after
 /// each CHECKPOINT_END). Record types it does not know are framed the same way, so new protocol records pass.
 /// </summary>
 public sealed class StreamSniffer
 {
     /// <summary>
-    /// A record starts at <paramref name="Position"/> (its body <paramref name="Length"/> bytes after an 8-byte header);
+    /// A record starts at <paramref name="Position"/> (its body <paramref name="Length"/> bytes after a header of
+    /// <paramref name="HeaderSize"/> bytes: 8 in a version 1 stream and on the back channel, 16 in a version 2 stream);
     /// <paramref name="Ordinal"/> counts the earlier records of its type.
     /// </summary>
-    public readonly record struct Event(long Position, RecordType Type, ulong Epoch, bool EpochStart, long Ordinal, uint Length);
+    public readonly record struct Event(long Position, RecordType Type, ulong Epoch, bool EpochStart, long Ordinal, uint Length, int HeaderSize);
 
     private readonly byte[] _collect = new byte[StreamFormat.HeaderFixedSize];
     private int _collected;
@@ -24,6 +25,7 @@ public sealed class StreamSniffer
     private bool _inHeader, _epochStartPending = true;
     private RecordType _current;
     private long _position, _recordStart;
+    private int _recordHeaderSize = StreamFormat.RecordHeaderSize;
 
     /// <param name="withHeader">the stream starts with a stream header (the checkpoint stream; not the back channel)</param>
     public StreamSniffer(bool withHeader = true)
@@ -68,7 +70,9 @@ public sealed class StreamSniffer
             {
                 uint configLength = BinaryPrimitives.ReadUInt32LittleEndian(_collect.AsSpan(24));
                 _skip = configLength + StreamFormat.PaddingFor(configLength) + sizeof(ulong);
-                _need = StreamFormat.RecordHeaderSize;
+                uint version = BinaryPrimitives.ReadUInt32LittleEndian(_collect.AsSpan(8));
+                _recordHeaderSize = version >= 2 ? StreamFormat.CheckedRecordHeaderSize : StreamFormat.RecordHeaderSize;
+                _need = _recordHeaderSize;
             }
             else
             {
@@ -76,7 +80,7 @@ public sealed class StreamSniffer
                 uint length = BinaryPrimitives.ReadUInt32LittleEndian(_collect.AsSpan(4));
                 long ordinal = _ordinals.GetValueOrDefault(_current);
                 _ordinals[_current] = ordinal + 1;
-                events.Add(new Event(_recordStart, _current, Epoch, _epochStartPending, ordinal, length));
+                events.Add(new Event(_recordStart, _current, Epoch, _epochStartPending, ordinal, length, _recordHeaderSize));
                 _epochStartPending = false;
                 _skip = length + StreamFormat.PaddingFor(length);
                 if (_skip == 0) EndOfElement();

@@ -111,7 +111,7 @@ public sealed class CheckpointReader
 
     private Epoch? ReadEpochCore(List<PageBatch> batches)
     {
-        Span<byte> header = stackalloc byte[StreamFormat.RecordHeaderSize];
+        Span<byte> header = stackalloc byte[RecordHeader.Size(Header!.Version)];
         Span<byte> small = stackalloc byte[16];
         var vcpus = new List<VcpuState>();
         byte[]? kernel = null;
@@ -126,7 +126,7 @@ public sealed class CheckpointReader
             var (type, length) = RecordInput.ParseRecordHeader(header);
             string what = $"record {StreamFormat.Name(type)}";
             int pad = StreamFormat.PaddingFor(length);
-            epochBytes += StreamFormat.RecordHeaderSize + length + pad;
+            epochBytes += header.Length + length + pad;
             if (epochBytes > _options.MaxEpochBytes && type != RecordType.End)
                 throw new CheckpointStreamException(CheckpointStreamError.Protocol,
                     $"epoch after {_lastEpoch?.ToString() ?? "the header"} exceeds the buffering limit of {_options.MaxEpochBytes} bytes");

@@ -91,7 +91,7 @@ public sealed class CheckpointWriter
     private readonly byte[] _data;
     private readonly byte[] _scratch = new byte[StreamFormat.PageSize];
     private readonly byte[] _snapshot = new byte[StreamFormat.PageSize];
-    private readonly byte[] _small = new byte[StreamFormat.RecordHeaderSize + 16 + StreamFormat.Alignment];
+    private readonly byte[] _small = new byte[StreamFormat.CheckedRecordHeaderSize + 16 + StreamFormat.Alignment];
     private readonly ulong[] _pendingInfo;
     private readonly uint[] _pendingLength;
     private int _pendingCount;
@@ -122,7 +122,7 @@ public sealed class CheckpointWriter
         _compress = options.Compress;
         _pagesPerRecord = options.PagesPerRecord;
         _cache = new PageCache(_compress ? options.PageCacheBytes : 0);
-        _meta = new byte[StreamFormat.RecordHeaderSize + StreamFormat.PageDataFixedSize + _pagesPerRecord * 12];
+        _meta = new byte[StreamFormat.CheckedRecordHeaderSize + StreamFormat.PageDataFixedSize + _pagesPerRecord * 12];
         _data = new byte[_pagesPerRecord * StreamFormat.PageSize];
         _pendingInfo = new ulong[_pagesPerRecord];
         _pendingLength = new uint[_pagesPerRecord];
@@ -258,13 +258,13 @@ public sealed class CheckpointWriter
         try
         {
             FlushPages();
-            Span<byte> record = _small.AsSpan(0, StreamFormat.RecordHeaderSize + StreamFormat.CheckpointEndLength);
-            BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)RecordType.CheckpointEnd);
-            BinaryPrimitives.WriteUInt32LittleEndian(record[4..], StreamFormat.CheckpointEndLength);
-            BinaryPrimitives.WriteUInt64LittleEndian(record[8..], epoch);
-            _hash.Append(record[..16]);
+            int h = RecordHeader.Size(_version);
+            Span<byte> record = _small.AsSpan(0, h + StreamFormat.CheckpointEndLength);
+            RecordHeader.Write(record, RecordType.CheckpointEnd, StreamFormat.CheckpointEndLength, _version);
+            BinaryPrimitives.WriteUInt64LittleEndian(record[h..], epoch);
+            _hash.Append(record[..(h + 8)]);
             ulong checksum = _hash.GetCurrentHashAsUInt64();
-            BinaryPrimitives.WriteUInt64LittleEndian(record[16..], checksum);
+            BinaryPrimitives.WriteUInt64LittleEndian(record[(h + 8)..], checksum);
             _stream.Write(record);
             _bytesWritten += record.Length;
             _stream.Flush();
@@ -347,10 +347,10 @@ public sealed class CheckpointWriter
             throw new InvalidOperationException("cannot release inside an unfinished epoch: call EndCheckpoint first");
         try
         {
-            var record = new byte[StreamFormat.RecordHeaderSize + text.Length + StreamFormat.PaddingFor(text.Length)];
-            BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)RecordType.Release);
-            BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), (uint)text.Length);
-            text.CopyTo(record, StreamFormat.RecordHeaderSize);
+            int h = RecordHeader.Size(_version);
+            var record = new byte[h + text.Length + StreamFormat.PaddingFor(text.Length)];
+            RecordHeader.Write(record, RecordType.Release, (uint)text.Length, _version);
+            text.CopyTo(record, h);
             _stream.Write(record);
             _bytesWritten += record.Length;
             _stream.Flush();
@@ -447,14 +447,14 @@ public sealed class CheckpointWriter
     {
         if (_pendingCount == 0) return;
         int count = _pendingCount;
-        int metaLength = StreamFormat.RecordHeaderSize + StreamFormat.PageDataFixedSize + count * 12;
-        long bodyLength = metaLength - StreamFormat.RecordHeaderSize + _dataLength;
+        int h = RecordHeader.Size(_version);
+        int metaLength = h + StreamFormat.PageDataFixedSize + count * 12;
+        long bodyLength = metaLength - h + _dataLength;
         Span<byte> meta = _meta.AsSpan(0, metaLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(meta, (uint)RecordType.PageData);
-        BinaryPrimitives.WriteUInt32LittleEndian(meta[4..], (uint)bodyLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(meta[8..], (uint)count);
-        BinaryPrimitives.WriteUInt32LittleEndian(meta[12..], 0);
-        Span<byte> descriptors = meta[16..];
+        RecordHeader.Write(meta, RecordType.PageData, (uint)bodyLength, _version);
+        BinaryPrimitives.WriteUInt32LittleEndian(meta[h..], (uint)count);
+        BinaryPrimitives.WriteUInt32LittleEndian(meta[(h + 4)..], 0);
+        Span<byte> descriptors = meta[(h + StreamFormat.PageDataFixedSize)..];
         for (int i = 0; i < count; i++)
             BinaryPrimitives.WriteUInt64LittleEndian(descriptors[(i * 8)..], _pendingInfo[i]);
         Span<byte> lengths = descriptors[(count * 8)..];
@@ -465,7 +465,7 @@ public sealed class CheckpointWriter
         Emit(_data.AsSpan(0, _dataLength));
         int pad = StreamFormat.PaddingFor(bodyLength);
         EmitPadding(pad);
-        _pageDataBytes += StreamFormat.RecordHeaderSize + bodyLength + pad;
+        _pageDataBytes += h + bodyLength + pad;
         _pendingCount = 0;
         _dataLength = 0;
     }
@@ -473,10 +473,8 @@ public sealed class CheckpointWriter
     private void WriteBlobRecord(RecordType type, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> state)
     {
         long bodyLength = prefix.Length + state.Length;
-        Span<byte> header = stackalloc byte[StreamFormat.RecordHeaderSize];
-        BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)type);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], (uint)bodyLength);
-        Emit(header);
+        Span<byte> header = stackalloc byte[StreamFormat.CheckedRecordHeaderSize];
+        Emit(header[..RecordHeader.Write(header, type, (uint)bodyLength, _version)]);
         Emit(prefix);
         Emit(state);
         EmitPadding(StreamFormat.PaddingFor(bodyLength));
@@ -485,12 +483,12 @@ public sealed class CheckpointWriter
 
     private void WriteSmallRecord(RecordType type, ReadOnlySpan<byte> body, bool hashed)
     {
-        int total = StreamFormat.RecordHeaderSize + body.Length + StreamFormat.PaddingFor(body.Length);
+        int h = RecordHeader.Size(_version);
+        int total = h + body.Length + StreamFormat.PaddingFor(body.Length);
         Span<byte> record = _small.AsSpan(0, total);
         record.Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)type);
-        BinaryPrimitives.WriteUInt32LittleEndian(record[4..], (uint)body.Length);
-        body.CopyTo(record[8..]);
+        RecordHeader.Write(record, type, (uint)body.Length, _version);
+        body.CopyTo(record[h..]);
         if (hashed) Emit(record);
         else
         {

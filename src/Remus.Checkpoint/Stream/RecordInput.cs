@@ -32,9 +32,16 @@ internal sealed class RecordInput(System.IO.Stream stream)
         }
     }
 
-    /// <summary>Reads a record frame (type, length); a stream that ends here ended without END.</summary>
-    public void ReadRecordHeader(Span<byte> header) =>
+    /// <summary>
+    /// Reads a record frame (type, length; in version 2 also its check, verified here, before the length is
+    /// trusted); a stream that ends here ended without END. <paramref name="header"/> is the frame's size.
+    /// </summary>
+    public void ReadRecordHeader(Span<byte> header)
+    {
+        long at = Position;
         ReadExactly(header, "record header (the stream ended without an END record)");
+        if (header.Length == StreamFormat.CheckedRecordHeaderSize) RecordHeader.Verify(header, at);
+    }
 
     /// <summary>Reads and checks the zero padding that follows a body of <paramref name="bodyLength"/> bytes.</summary>
     public void ReadPadding(long bodyLength, RecordType type, NonCryptographicHashAlgorithm? hash)

@@ -22,8 +22,14 @@ public static class StreamFormat
     /// <summary>Size of the fixed part of the stream header, before the domain configuration.</summary>
     public const int HeaderFixedSize = 32;
 
-    /// <summary>Size of a record header (type:u32, length:u32).</summary>
+    /// <summary>Size of a record header in a version 1 stream and on the back channel (type:u32, length:u32).</summary>
     public const int RecordHeaderSize = 8;
+
+    /// <summary>
+    /// Size of a record header in a version 2 forward stream: type:u32, length:u32, check:u32 (XXH32 of the first 8
+    /// bytes), reserved:u32 (zero). The check is verified before the length is trusted.
+    /// </summary>
+    public const int CheckedRecordHeaderSize = 16;
 
     /// <summary>Records are padded with zero bytes to a multiple of this.</summary>
     public const int Alignment = 8;

@@ -153,16 +153,38 @@ internal sealed class RawStreamBuilder
         return h;
     }
 
-    public RawStreamBuilder(byte[]? header = null) => _out.Write(header ?? Header());
+    private readonly int _headerSize;
+
+    public RawStreamBuilder(byte[]? header = null)
+    {
+        header ??= Header();
+        _out.Write(header);
+        // Version 2: every record header is type, length, XXH32 of those 8 bytes, reserved zero (16 bytes). No
+        // stream header (the back channel): 8-byte frames.
+        _headerSize = header.Length >= 12 && BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(8)) >= 2 ? 16 : 8;
+    }
+
+    /// <summary>The size of a record header in this stream (8 in version 1, 16 in version 2).</summary>
+    public int RecordHeaderSize => _headerSize;
+
+    /// <summary>A record header of this stream's version.</summary>
+    public byte[] RecordHeader(uint type, uint length)
+    {
+        var h = new byte[_headerSize];
+        BinaryPrimitives.WriteUInt32LittleEndian(h, type);
+        BinaryPrimitives.WriteUInt32LittleEndian(h.AsSpan(4), length);
+        if (_headerSize == 16) BinaryPrimitives.WriteUInt32LittleEndian(h.AsSpan(8), XxHash32.HashToUInt32(h.AsSpan(0, 8)));
+        return h;
+    }
 
     /// <summary>Appends a record: header, body, zero padding (or <paramref name="padByte"/>); counted in the epoch hash.</summary>
     public RawStreamBuilder Record(uint type, ReadOnlySpan<byte> body, uint? length = null, byte padByte = 0)
     {
-        var rec = new byte[8 + body.Length + (8 - body.Length % 8) % 8];
-        BinaryPrimitives.WriteUInt32LittleEndian(rec, type);
-        BinaryPrimitives.WriteUInt32LittleEndian(rec.AsSpan(4), length ?? (uint)body.Length);
-        body.CopyTo(rec.AsSpan(8));
-        rec.AsSpan(8 + body.Length).Fill(padByte);
+        int h = _headerSize;
+        var rec = new byte[h + body.Length + (8 - body.Length % 8) % 8];
+        RecordHeader(type, length ?? (uint)body.Length).CopyTo(rec, 0);
+        body.CopyTo(rec.AsSpan(h));
+        rec.AsSpan(h + body.Length).Fill(padByte);
         _hash.Append(rec);
         _out.Write(rec);
         return this;
@@ -189,21 +211,21 @@ internal sealed class RawStreamBuilder
     /// <summary>CHECKPOINT_END with the right checksum (or a wrong one).</summary>
     public RawStreamBuilder CheckpointEnd(ulong epoch, bool corruptChecksum = false)
     {
-        var rec = new byte[24];
-        BinaryPrimitives.WriteUInt32LittleEndian(rec, (uint)RecordType.CheckpointEnd);
-        BinaryPrimitives.WriteUInt32LittleEndian(rec.AsSpan(4), 16);
-        BinaryPrimitives.WriteUInt64LittleEndian(rec.AsSpan(8), epoch);
-        _hash.Append(rec.AsSpan(0, 16));
+        int h = _headerSize;
+        var rec = new byte[h + 16];
+        RecordHeader((uint)RecordType.CheckpointEnd, 16).CopyTo(rec, 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(rec.AsSpan(h), epoch);
+        _hash.Append(rec.AsSpan(0, h + 8));
         ulong sum = _hash.GetCurrentHashAsUInt64();
         _hash.Reset();
-        BinaryPrimitives.WriteUInt64LittleEndian(rec.AsSpan(16), corruptChecksum ? sum ^ 1 : sum);
+        BinaryPrimitives.WriteUInt64LittleEndian(rec.AsSpan(h + 8), corruptChecksum ? sum ^ 1 : sum);
         _out.Write(rec);
         return this;
     }
 
     public RawStreamBuilder End()
     {
-        _out.Write(new byte[8]);
+        _out.Write(RecordHeader((uint)RecordType.End, 0));
         return this;
     }
 
@@ -244,14 +266,15 @@ internal static class StreamTestExtensions
     /// <summary>Walks the records of a well-formed stream: offset, type and body length of each.</summary>
     public static List<(int Offset, RecordType Type, int Length)> Records(byte[] stream)
     {
-        int at = new CheckpointReader(new MemoryStream(stream)).ReadHeader().EncodedLength;
+        var header = new CheckpointReader(new MemoryStream(stream)).ReadHeader();
+        int at = header.EncodedLength, h = header.Version >= 2 ? 16 : 8;
         var list = new List<(int, RecordType, int)>();
         while (at < stream.Length)
         {
             var type = (RecordType)BinaryPrimitives.ReadUInt32LittleEndian(stream.AsSpan(at));
             int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(stream.AsSpan(at + 4));
             list.Add((at, type, length));
-            at += 8 + length + (8 - length % 8) % 8;
+            at += h + length + (8 - length % 8) % 8;
         }
         return list;
     }
