@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Remus.Checkpoint.Stream;
 
 namespace Remus.Checkpoint.Remus;
 
@@ -14,7 +15,7 @@ namespace Remus.Checkpoint.Remus;
 /// by T: the backup cannot take over earlier than T after the last byte it consumed.
 /// </para>
 /// </summary>
-internal sealed class SilenceWatch : System.IO.Stream
+internal sealed class SilenceWatch : ReadOnlyStream
 {
     private readonly System.IO.Stream _inner;
     private readonly long _limit, _tick, _maxGap;
@@ -114,21 +115,10 @@ internal sealed class SilenceWatch : System.IO.Stream
         }
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
     protected override void Dispose(bool disposing)
     {
         if (disposing) _timer.Dispose();
         base.Dispose(disposing);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -230,7 +230,7 @@ public static class IncomingVmm
 /// A stream read ahead by a thread of its own (up to 4 MiB), so that a reader blocked on it is released by
 /// <see cref="Dispose(bool)"/> even when the source (a pipe on fd 0) cannot be interrupted.
 /// </summary>
-internal sealed class PumpedInput : Stream
+internal sealed class PumpedInput : ReadOnlyStream
 {
     private readonly System.Collections.Concurrent.BlockingCollection<byte[]> _chunks = new(boundedCapacity: 64);
     private readonly CancellationTokenSource _closed = new();
@@ -283,21 +283,10 @@ internal sealed class PumpedInput : Stream
         return count;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
     protected override void Dispose(bool disposing)
     {
         if (disposing) _closed.Cancel();
         base.Dispose(disposing);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
