@@ -68,7 +68,11 @@ public class MigrationEngineTests
         var sender = new MigrationSender(source.Domain, a, a, new MigrationOptions { AckTimeout = TimeSpan.FromSeconds(5) });
         var e = Assert.Throws<MigrationException>(() => sender.Migrate(Config));
         Assert.False(sender.HandedOver);
-        Assert.Equal(DomainState.Running, source.Domain.State);
+        // Unpause returns before the vCPU thread takes it up (State reads Paused until then): the domain must be left
+        // unpaused, running or already finished, never held paused.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (source.Domain.State == DomainState.Paused && DateTime.UtcNow < deadline) Thread.Sleep(5);
+        Assert.NotEqual(DomainState.Paused, source.Domain.State);
         Assert.Equal(0, source.Wait(TimeSpan.FromSeconds(30)));
         Assert.Equal(native.StdoutText, console.Text);
         Assert.False(string.IsNullOrWhiteSpace(e.Message));
