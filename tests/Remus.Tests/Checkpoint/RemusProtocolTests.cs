@@ -435,7 +435,7 @@ public class RemusProtocolTests
     }
 
     /// <summary>The primary's end of the back channel; while <see cref="Hold"/> is set, nothing more is read (a stalled direction).</summary>
-    private sealed class HoldableReader(NetworkStream inner) : System.IO.Stream
+    private sealed class HoldableReader(NetworkStream inner) : Remus.Checkpoint.Stream.ReadOnlyStream
     {
         public volatile bool Hold;
         public override int Read(Span<byte> buffer)
@@ -443,16 +443,6 @@ public class RemusProtocolTests
             while (Hold) Thread.Sleep(5);
             return inner.Read(buffer);
         }
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>The primary's end of the forward direction; once <see cref="Cut"/>, writes succeed and reach nobody.</summary>

@@ -13,25 +13,16 @@ public class SilenceWatchTests
     private static readonly TimeSpan T = TimeSpan.FromSeconds(1);
 
     /// <summary>A stream whose reads block until bytes are given.</summary>
-    private sealed class Trickle : System.IO.Stream
+    private sealed class Trickle : Remus.Checkpoint.Stream.ReadOnlyStream
     {
         private readonly SemaphoreSlim _bytes = new(0);
         public void Give() => _bytes.Release();
-        public override int Read(byte[] buffer, int offset, int count)
+        public override int Read(Span<byte> buffer)
         {
             _bytes.Wait();
-            buffer[offset] = 1;
+            buffer[0] = 1;
             return 1;
         }
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         protected override void Dispose(bool disposing) { if (disposing) _bytes.Release(1000); }
     }
 
