@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Remus.Sandbox.Platform;
 
 namespace Remus.Sandbox;
@@ -10,8 +9,6 @@ namespace Remus.Sandbox;
 /// </summary>
 public sealed partial class SandboxDomain
 {
-    private const uint VcpuStateMagic = 0x31555043; // "CPU1"
-
     /// <summary>Number of guest pages (RAM / 4 KiB).</summary>
     public ulong PageCount => _memory.Size / GuestMemory.PageSize;
 
@@ -67,18 +64,11 @@ public sealed partial class SandboxDomain
             if (!_vcpuGone) _vcpu!.SetUntracked(bitmap);
     }
 
-    /// <summary>The vCPU's registers and extended (FPU/SSE/AVX) state. Paused.</summary>
-    public byte[] CaptureVcpuState() => OnVcpuThread(v =>
-    {
-        byte[] ext = v.SaveExtendedState();
-        int regs = Marshal.SizeOf<UserRegs>();
-        var blob = new byte[8 + regs + ext.Length];
-        BitConverter.TryWriteBytes(blob.AsSpan(0), VcpuStateMagic);
-        BitConverter.TryWriteBytes(blob.AsSpan(4), regs);
-        MemoryMarshal.Write(blob.AsSpan(8), in v.Regs);
-        ext.CopyTo(blob, 8 + regs);
-        return blob;
-    });
+    /// <summary>
+    /// The vCPU's registers and FPU/SSE/AVX state, in the platform-neutral form (<see cref="VcpuStateFormat"/>): a
+    /// checkpoint taken here restores on either platform. Paused.
+    /// </summary>
+    public byte[] CaptureVcpuState() => OnVcpuThread(v => VcpuStateFormat.Write(in v.Regs, v.SaveExtendedState()));
 
     /// <summary>The kernel's objects (files, memory map, signals, clock). Paused.</summary>
     public byte[] CaptureKernelState() => OnVcpuThread(_ => _kernel.SaveState());
@@ -90,20 +80,30 @@ public sealed partial class SandboxDomain
     /// </summary>
     public static SandboxDomain CreateIncoming(DomainSpec spec, IConsole console) => Build(spec, console, incoming: true);
 
-    /// <summary>Applies the vCPU and kernel state of a checkpoint (after its pages).</summary>
+    /// <summary>
+    /// Applies the vCPU and kernel state of a checkpoint (after its pages), whichever platform took it: the registers
+    /// but this platform's segment selectors, and the FPU/SSE/AVX state moved into this vCPU's layout (refused in one
+    /// line when it uses a component this vCPU lacks).
+    /// </summary>
     public void LoadState(ReadOnlySpan<byte> vcpuState, ReadOnlySpan<byte> kernelState)
     {
-        byte[] vcpu = vcpuState.ToArray(), kernel = kernelState.ToArray();
+        UserRegs saved;
+        byte[] fpu;
+        try
+        {
+            (saved, fpu) = VcpuStateFormat.Read(vcpuState);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new SandboxException($"corrupt vCPU state in the checkpoint: {e.Message}", e);
+        }
+        byte[] kernel = kernelState.ToArray();
         OnVcpuThread(v =>
         {
-            int regs = Marshal.SizeOf<UserRegs>();
-            if (vcpu.Length < 8 + regs || BitConverter.ToUInt32(vcpu, 0) != VcpuStateMagic || BitConverter.ToInt32(vcpu, 4) != regs)
-                throw new SandboxException("corrupt vCPU state in the checkpoint");
-            var saved = MemoryMarshal.Read<UserRegs>(vcpu.AsSpan(8));
+            v.RestoreExtendedState(fpu);
             ref var r = ref v.Regs;
             saved.Cs = r.Cs; saved.Ss = r.Ss; saved.Ds = r.Ds; saved.Es = r.Es; saved.Fs = r.Fs; saved.Gs = r.Gs;
             r = saved;
-            v.RestoreExtendedState(vcpu.AsSpan(8 + regs));
             _kernel.LoadState(kernel);
             return 0;
         });

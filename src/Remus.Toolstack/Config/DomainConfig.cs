@@ -38,6 +38,17 @@ public sealed record DomainConfig
     /// <summary>The vCPU platform: auto (the default), kvm or ptrace (config key <c>platform</c>).</summary>
     public PlatformKind Platform { get; init; } = PlatformKind.Auto;
 
+    /// <summary>
+    /// Only in a checkpoint stream's configuration, where <see cref="Platform"/> names the platform the domain ran on
+    /// (as streams always have): the domain's own platform setting when it forces one (kvm, ptrace), which a receiver
+    /// honours; absent (auto), the receiver chooses as for any domain (REMUS_PLATFORM, else auto).
+    /// </summary>
+    public PlatformKind? PlatformSetting { get; init; }
+
+    /// <summary>For a domain built from a checkpoint stream, the platform the checkpoint was taken on (its VMM log says
+    /// so when it differs from the domain's own). Never written into a stream.</summary>
+    public PlatformKind? SourcePlatform { get; init; }
+
     /// <summary>The config file this came from, if any (for messages).</summary>
     public string? SourcePath { get; init; }
 

@@ -56,12 +56,24 @@ public static class IncomingVmm
         catch (IOException e) { throw new RemusException($"{file}: {e.Message}"); }
     }
 
+    /// <summary>
+    /// The domain configuration of a checkpoint stream, as the receiver builds the domain from it: the stream's
+    /// <c>Platform</c> (where the checkpoint was taken) becomes <see cref="DomainConfig.SourcePlatform"/>, and the
+    /// domain's platform is its own forced setting if the stream carries one, else auto (REMUS_PLATFORM, else the
+    /// measured choice). Streams written before checkpoints were platform-neutral carry no setting: auto.
+    /// </summary>
     public static DomainConfig ParseConfig(ReadOnlyMemory<byte> json)
     {
         try
         {
-            return JsonSerializer.Deserialize(json.Span, ToolstackJson.Default.DomainConfig)
-                   ?? throw new RemusException("the stream carries no domain configuration");
+            var config = JsonSerializer.Deserialize(json.Span, ToolstackJson.Default.DomainConfig)
+                         ?? throw new RemusException("the stream carries no domain configuration");
+            return config with
+            {
+                SourcePlatform = config.Platform == PlatformKind.Auto ? null : config.Platform,
+                Platform = config.PlatformSetting ?? PlatformKind.Auto,
+                PlatformSetting = null,
+            };
         }
         catch (JsonException e)
         {

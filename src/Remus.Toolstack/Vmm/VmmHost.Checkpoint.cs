@@ -21,13 +21,19 @@ public sealed partial class VmmHost
     private string? _protectionLost;
 
     /// <summary>
-    /// The domain configuration as checkpoint streams carry it (the stream header's JSON). The platform is the one the
-    /// domain runs on, not "auto": a checkpoint's vCPU state belongs to its platform (a ptrace register file and
-    /// FXSAVE area, or KVM's XSAVE), so the receiver must build the same kind of vCPU, and says so in one line when it
-    /// cannot, rather than choosing by its own measurement.
+    /// The domain configuration as checkpoint streams carry it (the stream header's JSON): <c>Platform</c> names the
+    /// platform the domain runs on here, never "auto", and <c>PlatformSetting</c> the domain's own setting when it
+    /// forces one. The vCPU state in the stream is platform-neutral, so a receiver chooses its platform as for any
+    /// domain (<see cref="IncomingVmm.ParseConfig"/>) and says in its log when it differs from the source's.
     /// </summary>
     internal byte[] ConfigJson => JsonSerializer.SerializeToUtf8Bytes(
-        _config with { Name = Name, Platform = _domain.Platform.Kind == PlatformKind.Auto ? _config.Platform : _domain.Platform.Kind },
+        _config with
+        {
+            Name = Name,
+            Platform = _domain.Platform.Kind == PlatformKind.Auto ? _config.Platform : _domain.Platform.Kind,
+            PlatformSetting = _config.Platform == PlatformKind.Auto ? null : _config.Platform,
+            SourcePlatform = null,
+        },
         ToolstackJson.Default.DomainConfig);
 
     internal SandboxDomain Domain => _domain;

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Remus.Checkpoint.Remus;
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
 using Remus.Toolstack.Config;
 using Remus.Toolstack.Console;
 using Remus.Toolstack.Control;
@@ -109,6 +110,9 @@ public sealed partial class VmmHost : IDisposable
             log.Write($"domain '{record.Name}' (id {record.Id}) created by VMM pid {record.Pid}: program {config.Program}, " +
                       $"{config.MemoryMiB} MiB{(options.StartPaused ? ", paused" : "")}{(options.Foreground ? ", foreground" : "")}");
             log.Write($"platform: {domain.Platform}");
+            if (config.SourcePlatform is { } source && source != PlatformKind.Auto && source != domain.Platform.Kind)
+                log.Write($"the checkpoint was taken on {PlatformSelection.NameOf(source)}; the domain goes on here on " +
+                          $"{domain.Platform.Name} (checkpoints are platform-neutral)");
             var host = new VmmHost(options, registry, console, commit, config, log, domain, record);
             domain.Stopped += host.ProgramStopped;
             host._server = new ControlServer(listener, host);

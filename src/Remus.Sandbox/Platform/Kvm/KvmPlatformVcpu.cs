@@ -65,6 +65,8 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     private bool _deferredKick;
     /// <summary>LSTAR is the FSGSBASE stub, which saves FS/GS base in the data page.</summary>
     private bool _fsgsStub;
+    /// <summary>KVM's CPUID offers XSAVE, so CR4.OSXSAVE and XCR0 are ours (KVM_SET_XCRS).</summary>
+    private readonly bool _xsaveEnabled;
     /// <summary>The vCPU's FS/GS base as last known.</summary>
     private ulong _fsBase, _gsBase;
     private bool _disposed;
@@ -154,6 +156,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             kicker.AttachCurrentThread();
 
             _fsgsStub = config.Fsgsbase;
+            _xsaveEnabled = config.Xsave;
             _fsBase = actual.Fs.Base;
             _gsBase = actual.Gs.Base;
             _kvm = kvm;
@@ -476,16 +479,17 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     // ---- checkpoints ------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// Everything KVM holds beyond <see cref="Regs"/>: Remus.Kvm's <see cref="VcpuState"/> (xsave, xcrs, sregs, MSRs,
-    /// debug registers, events, mp_state, and the raw registers), serialized. The pending <c>out</c> of the last exit
-    /// is completed first (immediate_exit), so the state is a clean instruction boundary inside a stub.
+    /// The guest's FPU/SSE/AVX state in the neutral form (<see cref="FpuState"/>): KVM_GET_XSAVE (KVM_GET_XSAVE2 where
+    /// the area is larger) is already the standard XSAVE format with this host's offsets, taken under the guest's XCR0
+    /// (<see cref="GuestXcr0"/>). Nothing else of KVM's state travels: segments, control registers, MSRs, the
+    /// descriptor tables and the stubs are the platform's and are rebuilt by whichever platform restores.
     /// </summary>
     public byte[] SaveExtendedState()
     {
         CheckOwner();
         try
         {
-            return VcpuState.Capture(_vcpu).Serialize();
+            return FpuState.FromHostArea(_vcpu.GetXsave(), GuestXcr0()).Serialize();
         }
         catch (KvmException e)
         {
@@ -493,43 +497,49 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         }
     }
 
-    /// <summary>Restores what <see cref="SaveExtendedState"/> returned (on this vCPU or a fresh one with the same
-    /// CPUID); <see cref="Regs"/>, restored by the caller, is loaded by the next <see cref="Run"/>.</summary>
+    /// <summary>Loads a neutral FPU state taken on any platform (<see cref="FpuState.ToArea"/> moves it into this
+    /// vCPU's layout and refuses a component in use that this vCPU lacks). <see cref="Regs"/>, set by the caller, is
+    /// loaded by the next <see cref="Run"/>: through the resume iretq when the vCPU sits in a stub (a fresh vCPU does),
+    /// directly otherwise.</summary>
     public void RestoreExtendedState(ReadOnlySpan<byte> state)
     {
         CheckOwner();
-        VcpuState? s = null;
+        FpuState saved;
         try
         {
-            s = VcpuState.Deserialize(state);
-            s.Restore(_vcpu);
-            // LSTAR must match this host's CR4.FSGSBASE (and with it which stub runs).
-            _fsgsStub = (s.Sregs.Cr4 & GuestLayout.Cr4Fsgsbase) != 0;
-            _vcpu.SetMsr(GuestLayout.MsrLstar, CpuConfig.LstarFor(_fsgsStub));
-            KvmRegs regs = _vcpu.GetRegs();
-            KvmSregs sregs = _vcpu.GetSregs();
-            *_sync = regs;
-            _run->KvmDirtyRegs = 0;
-            _fsBase = sregs.Fs.Base;
-            _gsBase = sregs.Gs.Base;
-            _inKernel = regs.Rip < GuestLayout.ReservedSize;
-            _forceLoad = true;
-            _deferredKick = false;
+            saved = FpuState.Parse(state);
         }
         catch (InvalidDataException e)
         {
-            throw new SandboxException($"cannot restore the vCPU state: {e.Message}", e);
+            throw new SandboxException($"corrupt vCPU state in the checkpoint: {e.Message}", e);
         }
-        catch (KvmException e) when (e.Message.Contains("XSAVE", StringComparison.Ordinal) && s is not null)
+        try
         {
-            throw new SandboxException(
-                $"cannot restore the vCPU state: this host's KVM refused the saved FPU/vector registers ({e.Message}); " +
-                $"they hold {XsaveComponents(s.Xsave)} state: restore on a host whose CPU offers the same vector extensions", e);
+            byte[] area = saved.ToArea(_vcpu.GetXsave(), GuestXcr0(), "kvm");
+            _vcpu.SetXsave(area);
         }
         catch (KvmException e)
         {
-            throw new SandboxException($"cannot restore the vCPU state: {e.Message}", e);
+            throw new SandboxException(
+                $"cannot restore the vCPU state: this host's KVM refused the saved FPU/vector registers ({e.Message}); " +
+                $"they hold {XsaveLayout.Names(saved.InUse)} state", e);
         }
+        _forceLoad = !_inKernel;
+        _deferredKick = false;
+    }
+
+    /// <summary>
+    /// The XCR0 the guest runs under: KVM_GET_XCRS where the vCPU has XSAVE enabled (stock KVM). Where KVM offers no
+    /// XSAVE in its CPUID (kvm_pvm, issue 7 fact 6) the guest's ring 3 runs on the host's own XCR0 nevertheless
+    /// (xgetbv reads it there, and AVX-512 works), so that is the one its state is taken under.
+    /// </summary>
+    private ulong GuestXcr0()
+    {
+        if (!_xsaveEnabled) return XsaveLayout.HostXcr0;
+        KvmXcrs x = _vcpu.GetXcrs();
+        for (int i = 0; i < x.NrXcrs && i < 16; i++)
+            if (x.Xcrs[i].Xcr == 0) return x.Xcrs[i].Value;
+        return 3;
     }
 
     /// <summary>The state components present in an XSAVE area (XSTATE_BV, byte 512 of the header), by name.</summary>

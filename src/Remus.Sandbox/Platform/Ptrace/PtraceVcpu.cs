@@ -148,7 +148,38 @@ internal sealed unsafe class PtraceVcpu : IVcpu
         if (!_dead) Libc.kill(_pid, KickSignal);
     }
 
+    /// <summary>The stub's XSAVE area (NT_X86_XSTATE: the standard format, the user XCR0 in its first software-reserved
+    /// word, as gdb reads it) in the neutral form.</summary>
     public byte[] SaveExtendedState()
+    {
+        byte[] area = ReadXstate();
+        ulong xcr0 = BitConverter.ToUInt64(area, XsaveLayout.SoftwareReserved);
+        return FpuState.FromHostArea(area, xcr0 != 0 ? xcr0 : XsaveLayout.HostXcr0).Serialize();
+    }
+
+    /// <summary>Loads a neutral FPU state from any platform into the stub (<see cref="FpuState.ToArea"/>).</summary>
+    public void RestoreExtendedState(ReadOnlySpan<byte> state)
+    {
+        FpuState saved;
+        try
+        {
+            saved = FpuState.Parse(state);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new SandboxException($"corrupt vCPU state in the checkpoint: {e.Message}", e);
+        }
+        byte[] own = ReadXstate();
+        ulong xcr0 = BitConverter.ToUInt64(own, XsaveLayout.SoftwareReserved);
+        byte[] area = saved.ToArea(own, xcr0 != 0 ? xcr0 : XsaveLayout.HostXcr0, "ptrace");
+        fixed (byte* p = area)
+        {
+            var iov = stackalloc nint[2] { (nint)p, area.Length };
+            Check(Libc.ptrace(Libc.PTRACE_SETREGSET, _pid, Libc.NT_X86_XSTATE, (nint)iov), "PTRACE_SETREGSET");
+        }
+    }
+
+    private byte[] ReadXstate()
     {
         var buf = new byte[16384];
         fixed (byte* p = buf)
@@ -156,15 +187,6 @@ internal sealed unsafe class PtraceVcpu : IVcpu
             var iov = stackalloc nint[2] { (nint)p, buf.Length };
             Check(Libc.ptrace(Libc.PTRACE_GETREGSET, _pid, Libc.NT_X86_XSTATE, (nint)iov), "PTRACE_GETREGSET");
             return buf.AsSpan(0, (int)iov[1]).ToArray();
-        }
-    }
-
-    public void RestoreExtendedState(ReadOnlySpan<byte> state)
-    {
-        fixed (byte* p = state)
-        {
-            var iov = stackalloc nint[2] { (nint)p, state.Length };
-            Check(Libc.ptrace(Libc.PTRACE_SETREGSET, _pid, Libc.NT_X86_XSTATE, (nint)iov), "PTRACE_SETREGSET");
         }
     }
 

@@ -1,0 +1,47 @@
+using Remus.Sandbox.Platform;
+using Xunit;
+
+namespace Remus.Tests.Checkpoint;
+
+/// <summary>
+/// What the cross-platform checkpoint tests need: both platforms, i.e. a KVM that passes its self-test (the same
+/// verdict a VMM reaches). The directions are theory data; where KVM is missing or fails, the tests are skipped with
+/// the reason.
+/// </summary>
+public static class CrossPlatform
+{
+    private static readonly Lazy<string?> s_missing = new(() =>
+    {
+        if (!PlatformSelection.KvmAvailable(out string why)) return "needs KVM for the other platform: " + why;
+        var test = PlatformSelection.KvmSelfTest;
+        return test.Passed ? null : "needs KVM for the other platform: its self-test failed: " + test.Problem;
+    });
+
+    /// <summary>Why the cross-platform tests cannot run here, or null.</summary>
+    public static string? Missing => s_missing.Value;
+
+    /// <summary>ptrace → KVM and KVM → ptrace.</summary>
+    public static TheoryData<PlatformKind, PlatformKind> Directions => new()
+    {
+        { PlatformKind.Ptrace, PlatformKind.Kvm },
+        { PlatformKind.Kvm, PlatformKind.Ptrace },
+    };
+}
+
+/// <summary>A [Theory] over <see cref="CrossPlatform.Directions"/>, skipped with the reason where KVM cannot be used.</summary>
+public sealed class CrossPlatformTheoryAttribute : TheoryAttribute
+{
+    public CrossPlatformTheoryAttribute()
+    {
+        if (CrossPlatform.Missing is { } why) Skip = why;
+    }
+}
+
+/// <summary>A [Fact] skipped with the reason where KVM cannot be used.</summary>
+public sealed class CrossPlatformFactAttribute : FactAttribute
+{
+    public CrossPlatformFactAttribute()
+    {
+        if (CrossPlatform.Missing is { } why) Skip = why;
+    }
+}
