@@ -100,8 +100,8 @@ public static class PlatformSelection
                 if (!p.Passed) return new PlatformChoice(PlatformKind.Kvm, $"kvm self-test passed; ptrace self-test failed: {p.Problem}");
                 string costs = $"syscall {SelfTestResult.Micros(k.SyscallMicros)} vs ptrace {SelfTestResult.Micros(p.SyscallMicros)}";
                 // KVM must be clearly cheaper (at most half ptrace's cost), not cheaper within the noise of a loaded host:
-                // two VMMs on one host must not choose differently by chance (a checkpoint's vCPU state belongs to its
-                // platform). Bare-metal KVM (~1 µs vs ~5 µs) passes easily; a nested kvm_pvm (~30-140 µs vs ~10-40 µs)
+                // two VMMs on one host should not choose differently by chance (checkpoints cross platforms, but a
+                // domain's costs should not depend on a coin toss). Bare-metal KVM (~1 µs vs ~5 µs) passes easily; a nested kvm_pvm (~30-140 µs vs ~10-40 µs)
                 // does not. An unmeasured cost (NaN) is never the cheaper one.
                 return k.SyscallMicros <= p.SyscallMicros / 2
                     ? new PlatformChoice(PlatformKind.Kvm, $"kvm self-test passed, {costs}")

@@ -20,6 +20,14 @@ public static class CrossPlatform
     /// <summary>Why the cross-platform tests cannot run here, or null.</summary>
     public static string? Missing => s_missing.Value;
 
+    /// <summary>
+    /// Why a domain on the ptrace platform cannot start its dirty log here (migration and Remus from ptrace need it:
+    /// userfaultfd asynchronous write-protect and PAGEMAP_SCAN, Linux 6.7+; kvm-lab's guest kernel is older), or null.
+    /// </summary>
+    public static string? PtraceDirtyLogMissing =>
+        Environment.OSVersion.Version >= new Version(6, 7) ? null
+            : $"the ptrace platform's dirty log needs Linux 6.7 or newer (this is {Environment.OSVersion.Version})";
+
     /// <summary>ptrace → KVM and KVM → ptrace.</summary>
     public static TheoryData<PlatformKind, PlatformKind> Directions => new()
     {
@@ -37,11 +45,26 @@ public sealed class CrossPlatformTheoryAttribute : TheoryAttribute
     }
 }
 
-/// <summary>A [Fact] skipped with the reason where KVM cannot be used.</summary>
+/// <summary>
+/// A [Fact] skipped with the reason where KVM cannot be used; with <see cref="FromPtrace"/>, also where a ptrace
+/// domain has no dirty log (a migration or Remus source on ptrace needs one).
+/// </summary>
 public sealed class CrossPlatformFactAttribute : FactAttribute
 {
+    private bool _fromPtrace;
+
     public CrossPlatformFactAttribute()
     {
         if (CrossPlatform.Missing is { } why) Skip = why;
+    }
+
+    public bool FromPtrace
+    {
+        get => _fromPtrace;
+        set
+        {
+            _fromPtrace = value;
+            if (value && Skip is null && CrossPlatform.PtraceDirtyLogMissing is { } why) Skip = why;
+        }
     }
 }

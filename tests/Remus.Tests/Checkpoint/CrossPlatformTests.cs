@@ -87,9 +87,13 @@ public class CrossPlatformTests(ITestOutputHelper output)
         Assert.EndsWith("tick 120 ok\nvector registers intact\n", text);
     }
 
-    [CrossPlatformTheory]
-    [MemberData(nameof(CrossPlatform.Directions), MemberType = typeof(CrossPlatform))]
-    public async Task A_running_ticker_migrates_to_the_other_platform(PlatformKind from, PlatformKind to)
+    [CrossPlatformFact(FromPtrace = true)]
+    public Task A_running_ticker_migrates_from_ptrace_to_KVM() => Migrate(PlatformKind.Ptrace, PlatformKind.Kvm);
+
+    [CrossPlatformFact]
+    public Task A_running_ticker_migrates_from_KVM_to_ptrace() => Migrate(PlatformKind.Kvm, PlatformKind.Ptrace);
+
+    private async Task Migrate(PlatformKind from, PlatformKind to)
     {
         string ticker = GuestBuilder.Build("ticker");
         string[] args = ["300", "10", "4"];

@@ -70,9 +70,13 @@ public sealed class CrossPlatformCliTests(ITestOutputHelper output) : IDisposabl
         E2E.SameOutput(native.Result, E2E.ReadText(log), _a, _b);
     }
 
-    [CrossPlatformTheory]
-    [MemberData(nameof(CrossPlatform.Directions), MemberType = typeof(CrossPlatform))]
-    public void A_live_migration_crosses_platforms(PlatformKind from, PlatformKind to)
+    [CrossPlatformFact(FromPtrace = true)]
+    public void A_live_migration_crosses_from_ptrace_to_KVM() => Migrate(PlatformKind.Ptrace, PlatformKind.Kvm);
+
+    [CrossPlatformFact]
+    public void A_live_migration_crosses_from_KVM_to_ptrace() => Migrate(PlatformKind.Kvm, PlatformKind.Ptrace);
+
+    private void Migrate(PlatformKind from, PlatformKind to)
     {
         var native = Ticker.NativeAsync(Count, Interval, Mib);
         string log = Path.Combine(_a.Work, "m.log");
@@ -96,9 +100,13 @@ public sealed class CrossPlatformCliTests(ITestOutputHelper output) : IDisposabl
     /// VMM is SIGKILLed once checkpoints flow, the backup fails over onto its own platform. The combined console (one
     /// console_log path for both hosts) has every ticker line in order, at most one epoch's lines twice.
     /// </summary>
-    [CrossPlatformTheory]
-    [MemberData(nameof(CrossPlatform.Directions), MemberType = typeof(CrossPlatform))]
-    public void A_Remus_backup_on_the_other_platform_takes_over_with_no_gap(PlatformKind from, PlatformKind to)
+    [CrossPlatformFact(FromPtrace = true)]
+    public void A_Remus_backup_on_KVM_takes_over_from_a_ptrace_primary_with_no_gap() => Failover(PlatformKind.Ptrace, PlatformKind.Kvm);
+
+    [CrossPlatformFact]
+    public void A_Remus_backup_on_ptrace_takes_over_from_a_KVM_primary_with_no_gap() => Failover(PlatformKind.Kvm, PlatformKind.Ptrace);
+
+    private void Failover(PlatformKind from, PlatformKind to)
     {
         const int count = 600, interval = 10;
         var native = Ticker.NativeAsync(count, interval, 1);
