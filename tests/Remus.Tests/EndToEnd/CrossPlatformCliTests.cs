@@ -49,7 +49,7 @@ public sealed class CrossPlatformCliTests(ITestOutputHelper output) : IDisposabl
         Assert.Contains($" the checkpoint was taken on {Name(from)}; the domain goes on here on {Name(to)} (checkpoints are platform-neutral)", logs);
     }
 
-    [CrossPlatformTheory]
+    [CrossPlatformTheory(Cli = true)]
     [MemberData(nameof(CrossPlatform.Directions), MemberType = typeof(CrossPlatform))]
     public void A_save_taken_on_one_platform_restores_on_the_other(PlatformKind from, PlatformKind to)
     {
@@ -70,10 +70,10 @@ public sealed class CrossPlatformCliTests(ITestOutputHelper output) : IDisposabl
         E2E.SameOutput(native.Result, E2E.ReadText(log), _a, _b);
     }
 
-    [CrossPlatformFact(FromPtrace = true)]
+    [CrossPlatformFact(FromPtrace = true, Cli = true)]
     public void A_live_migration_crosses_from_ptrace_to_KVM() => Migrate(PlatformKind.Ptrace, PlatformKind.Kvm);
 
-    [CrossPlatformFact]
+    [CrossPlatformFact(Cli = true)]
     public void A_live_migration_crosses_from_KVM_to_ptrace() => Migrate(PlatformKind.Kvm, PlatformKind.Ptrace);
 
     private void Migrate(PlatformKind from, PlatformKind to)
@@ -100,10 +100,10 @@ public sealed class CrossPlatformCliTests(ITestOutputHelper output) : IDisposabl
     /// VMM is SIGKILLed once checkpoints flow, the backup fails over onto its own platform. The combined console (one
     /// console_log path for both hosts) has every ticker line in order, at most one epoch's lines twice.
     /// </summary>
-    [CrossPlatformFact(FromPtrace = true)]
+    [CrossPlatformFact(FromPtrace = true, Cli = true)]
     public void A_Remus_backup_on_KVM_takes_over_from_a_ptrace_primary_with_no_gap() => Failover(PlatformKind.Ptrace, PlatformKind.Kvm);
 
-    [CrossPlatformFact]
+    [CrossPlatformFact(Cli = true)]
     public void A_Remus_backup_on_ptrace_takes_over_from_a_KVM_primary_with_no_gap() => Failover(PlatformKind.Kvm, PlatformKind.Ptrace);
 
     private void Failover(PlatformKind from, PlatformKind to)
