@@ -1,4 +1,4 @@
-/* pipes: pipe/pipe2 (flags, F_GETFL/F_GETFD, F_SETFL O_NONBLOCK, F_DUPFD_CLOEXEC), how much a pipe holds (1-byte, 3000-byte and 100000-byte non-blocking writes, merging into the last page), F_GETPIPE_SZ/F_SETPIPE_SZ, FIONREAD, readv/writev, packet mode (O_DIRECT), EOF, EAGAIN, EPIPE with SIGPIPE ignored, poll states of both ends, fstat; `sigpipe` mode: a write with no reader kills with SIGPIPE (exit 141). Run: pipes [sigpipe]. */
+/* pipes: pipe/pipe2 (flags, F_GETFL/F_GETFD, F_SETFL O_NONBLOCK, F_DUPFD_CLOEXEC), how much a pipe holds (1-byte, 3000-byte and 100000-byte non-blocking writes, merging into the last page), F_GETPIPE_SZ/F_SETPIPE_SZ, FIONREAD, readv/writev, packet mode (O_DIRECT), EOF, EAGAIN, EPIPE with SIGPIPE ignored, poll states of both ends, fstat; `sigpipe` mode: a write with no reader kills with SIGPIPE (exit 141); `block KIND`: says "blocking" and then blocks for ever in a read of an empty pipe, epoll_wait, poll or select on it without timeout, or a write of 100000 bytes to an empty pipe nobody reads (checkpoint tests: a domain must still pause, save and be destroyed). Run: pipes [sigpipe | block read|epoll|poll|select|write]. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -45,6 +47,24 @@ int main(int argc, char **argv)
         printf("writing with no reader\n");
         write(p[1], "x", 1);
         printf("still alive (wrong)\n");
+        return 3;
+    }
+
+    if (argc > 2 && strcmp(argv[1], "block") == 0) {
+        if (pipe(p) != 0) return 2;
+        printf("blocking\n");
+        const char *k = argv[2];
+        if (strcmp(k, "read") == 0) read(p[0], big, 10);
+        else if (strcmp(k, "write") == 0) write(p[1], big, 100000);
+        else if (strcmp(k, "poll") == 0) { struct pollfd f = { p[0], POLLIN, 0 }; poll(&f, 1, -1); }
+        else if (strcmp(k, "select") == 0) { fd_set r; FD_ZERO(&r); FD_SET(p[0], &r); select(p[0] + 1, &r, NULL, NULL, NULL); }
+        else if (strcmp(k, "epoll") == 0) {
+            int ep = epoll_create1(0);
+            struct epoll_event e = { .events = EPOLLIN }, out;
+            epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e);
+            epoll_wait(ep, &out, 1, -1);
+        }
+        printf("unblocked (wrong)\n");
         return 3;
     }
 
