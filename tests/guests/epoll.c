@@ -69,6 +69,11 @@ int main(void)
     errno = 0; printf("ADD /dev/null: %s\n", err(add(ep, dn, EPOLLIN, 0)));
     errno = 0; printf("bad op: %s\n", err(epoll_ctl(ep, 99, p[0], &(struct epoll_event){ 0 })));
     errno = 0; printf("EPOLLEXCLUSIVE with MOD: %s\n", err(mod(ep, p[0], EPOLLIN | EPOLLEXCLUSIVE, 1)));
+    errno = 0; printf("EPOLLEXCLUSIVE with EPOLLONESHOT: %s\n", err(add(ep, p[1], EPOLLOUT | EPOLLEXCLUSIVE | EPOLLONESHOT, 1)));
+    errno = 0; printf("EPOLLEXCLUSIVE ADD: %s\n", err(add(ep, p[1], EPOLLOUT | EPOLLEXCLUSIVE, 1)));
+    errno = 0; printf("MOD of an exclusive item: %s\n", err(mod(ep, p[1], EPOLLOUT, 1)));
+    wait_print(ep, 4, 0, "exclusive write end");
+    epoll_ctl(ep, EPOLL_CTL_DEL, p[1], NULL);
     struct epoll_event ev[4];
     errno = 0; printf("epoll_wait maxevents 0: %s\n", err(epoll_wait(ep, ev, 0, 0)));
     errno = 0; printf("epoll_wait on a pipe: %s\n", err(epoll_wait(p[0], ev, 1, 0)));

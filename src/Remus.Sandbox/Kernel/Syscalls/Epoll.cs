@@ -52,7 +52,8 @@ internal sealed partial class SandboxKernel
                 return 0;
             case EPOLL_CTL_MOD:
                 if (item == null) return -Errno.ENOENT;
-                if ((item.Events & EpollFile.EPOLLEXCLUSIVE) == 0) ep.Modify(item, events, data);
+                if ((item.Events & EpollFile.EPOLLEXCLUSIVE) != 0) return -Errno.EINVAL; // added exclusive: fixed
+                ep.Modify(item, events, data);
                 return 0;
             default:
                 return -Errno.EINVAL;

@@ -30,7 +30,8 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         int n = ClampLength(buf, count);
-        if (f.Queue != null) return WriteWaiting(f, buf, n);
+        // At most 16 MiB per call go through a pipe (a larger blocking write returns that much, a short count).
+        if (f.Queue != null) return WriteWaiting(f, buf, Math.Min(n, 1 << 24));
         return f.Write(Memory.Span(buf, n));
     }
 
