@@ -50,6 +50,13 @@ int main(void)
     printf("4-byte read: %s\n", err(read(e, &small, 4)));
     printf("4-byte write: %s\n", err(write(e, &small, 4)));
     wr(e, UINT64_MAX, "counter");
+    uint64_t two[2] = { 9, 100 };
+    errno = 0;
+    printf("16-byte write: %s\n", err(write(e, two, 16)));
+    wr(e, 9, "counter");
+    uint64_t got[2] = { 0, 0 };
+    ssize_t gn = read(e, got, 16);
+    printf("16-byte read: %zd, value %llu\n", gn, (unsigned long long)got[0]);
     close(e);
 
     e = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

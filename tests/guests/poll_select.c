@@ -43,7 +43,8 @@ int main(void)
     struct pollfd bad[2] = { { 77, POLLIN, 0 }, { p[0], POLLIN, 0 } };
     n = poll(bad, 2, 0);
     printf("closed fd: %d; 0x%x 0x%x\n", n, bad[0].revents, bad[1].revents);
-    errno = 0; printf("nfds over RLIMIT_NOFILE: %s\n", err(poll(f, 1 << 20, 0)));
+    volatile nfds_t too_many = 1 << 20;
+    errno = 0; printf("nfds over RLIMIT_NOFILE: %s\n", err(poll(f, too_many, 0)));
     errno = 0; printf("events not mine (POLLPRI only) on data: %d\n", poll(&(struct pollfd){ p[0], POLLPRI, 0 }, 1, 0));
 
     char buf[16];
@@ -104,6 +105,14 @@ int main(void)
     start = now_ns();
     n = pselect(p[0] + 1, &r, NULL, NULL, &ts, &mask);
     printf("pselect 40 ms: %d, after >= 40 ms %s\n", n, now_ns() - start >= 40000000 ? "yes" : "no");
+
+    start = now_ns();
+    n = poll(NULL, 0, 30);
+    printf("poll(NULL, 0, 30) sleeps: %d, after >= 30 ms %s\n", n, now_ns() - start >= 30000000 ? "yes" : "no");
+    tv.tv_sec = 0; tv.tv_usec = 30000;
+    start = now_ns();
+    n = select(0, NULL, NULL, NULL, &tv);
+    printf("select(0, NULL, NULL, NULL, 30 ms) sleeps: %d, after >= 30 ms %s\n", n, now_ns() - start >= 30000000 ? "yes" : "no");
 
     int t = timerfd_create(CLOCK_MONOTONIC, 0);
     struct itimerspec s = { { 0, 0 }, { 0, 30000000 } };

@@ -31,7 +31,7 @@ internal sealed class EventFdFile(ulong initial, bool semaphore) : FileDescripti
 
     public override long Write(ReadOnlySpan<byte> data)
     {
-        if (data.Length < 8) return -Errno.EINVAL;
+        if (data.Length != 8) return -Errno.EINVAL; // the host kernel (6.18) refuses any other size
         ulong value = BinaryPrimitives.ReadUInt64LittleEndian(data);
         if (value == ulong.MaxValue) return -Errno.EINVAL;
         if (Max - Count < value) return -Errno.EAGAIN;

@@ -72,7 +72,7 @@ internal sealed partial class SandboxKernel
         if (nfds > (ulong)Fds.Limit) return -Errno.EINVAL;
         int n = (int)nfds;
         byte[] raw = new byte[n * 8];
-        Memory.Read(fdsAddr, raw);
+        if (n > 0) Memory.Read(fdsAddr, raw); // poll(NULL, 0, ms) is a sleep
         using var w = new Waiter();
         var files = new FileDescription?[n];
         for (int i = 0; i < n; i++)
