@@ -9,11 +9,12 @@ namespace Remus.Sandbox.Kernel;
 /// signal state, open files (console streams, and host files by path and offset, reopened on restore), and the
 /// deadline of an interrupted timed wait (sleep, futex). Shared open files (dup) stay shared. Versioned; a newer version is refused, not guessed.
 /// Version 2 adds the CPU time used so far and the resource limits; version 1 (which had neither) is still read.
+/// Version 3 adds pipes, eventfd, timerfd, epoll, devices and /proc files (ReadinessSnapshot.cs).
 /// </summary>
 internal sealed partial class SandboxKernel
 {
     private const uint SnapshotMagic = 0x3154534B; // "KST1"
-    private const int SnapshotVersion = 2;
+    private const int SnapshotVersion = 3;
 
     public byte[] SaveState()
     {
@@ -56,7 +57,9 @@ internal sealed partial class SandboxKernel
                     w.Write(h.Position);
                     break;
                 default:
-                    throw new InvalidOperationException($"cannot checkpoint open file {f.GetType().Name}");
+                    if (!SaveFileKind(w, f, descriptions))
+                        throw new InvalidOperationException($"cannot checkpoint open file {f.GetType().Name}");
+                    break;
             }
         }
         w.Write(fds.Count);
@@ -65,6 +68,7 @@ internal sealed partial class SandboxKernel
         w.Write(_interruptedWait.HasValue);
         if (_interruptedWait is { } s) { w.Write(s.Rip); w.Write(s.DeadlineNs); }
         Limits.Save(w);
+        SaveReadinessState(w, descriptions);
         w.Flush();
         return ms.ToArray();
     }
@@ -103,7 +107,8 @@ internal sealed partial class SandboxKernel
                 for (int i = 0; i < nd; i++)
                 {
                     int flags = r.ReadInt32();
-                    switch (r.ReadByte())
+                    byte kind = r.ReadByte();
+                    switch (kind)
                     {
                         case 0:
                             descriptions.Add(new ConsoleFile(Console, r.ReadInt32()) { Flags = flags });
@@ -112,7 +117,9 @@ internal sealed partial class SandboxKernel
                             descriptions.Add(ReopenHostFile(r.ReadString(), r.ReadBoolean(), r.ReadInt64(), flags));
                             break;
                         default:
-                            throw new SandboxException("corrupt kernel state in the checkpoint (open file kind)");
+                            descriptions.Add(LoadFileKind(kind, r, flags, descriptions)
+                                ?? throw new SandboxException("corrupt kernel state in the checkpoint (open file kind)"));
+                            break;
                     }
                 }
             }
@@ -137,6 +144,7 @@ internal sealed partial class SandboxKernel
                 Limits.Load(r);
                 ApplyFdLimit();
             }
+            if (version >= 3) LoadReadinessState(r, descriptions);
         }
         catch (EndOfStreamException)
         {

@@ -68,6 +68,7 @@ internal sealed partial class SandboxKernel
         ulong a0 = r.Rdi, a1 = r.Rsi, a2 = r.Rdx, a3 = r.R10, a4 = r.R8, a5 = r.R9;
         long result;
         TakeInterruptedWait(r.Rip);
+        TakeInterruptedTransfer(r.Rip);
         StopSignal = 0;
         try
         {
@@ -143,6 +144,26 @@ internal sealed partial class SandboxKernel
                 234 => SysKill((int)a1, (int)a2),
                 // Random.cs
                 318 => SysGetRandom(a0, a1, (uint)a2),
+                // Pipes.cs, EventFd.cs, TimerFd.cs
+                22 => SysPipe2(a0, 0),
+                293 => SysPipe2(a0, (int)a1),
+                284 => SysEventFd2((uint)a0, 0),
+                290 => SysEventFd2((uint)a0, (int)a1),
+                283 => SysTimerFdCreate((int)a0, (int)a1),
+                286 => SysTimerFdSetTime((int)a0, (int)a1, a2, a3),
+                287 => SysTimerFdGetTime((int)a0, a1),
+                // Poll.cs
+                7 => SysPoll(a0, a1, (int)a2),
+                271 => SysPPoll(a0, a1, a2, a3, a4),
+                23 => SysSelect((int)a0, a1, a2, a3, a4),
+                270 => SysPSelect6((int)a0, a1, a2, a3, a4, a5),
+                // Epoll.cs
+                213 => (int)a0 <= 0 ? -Errno.EINVAL : SysEpollCreate1(0),
+                291 => SysEpollCreate1((int)a0),
+                233 => SysEpollCtl((int)a0, (int)a1, (int)a2, a3),
+                232 => SysEpollWait((int)a0, a1, (int)a2, (int)a3),
+                281 => SysEpollPWait((int)a0, a1, (int)a2, (int)a3, a4, a5),
+                441 => SysEpollPWait2((int)a0, a1, (int)a2, a3, a4, a5),
                 _ => Unsupported(nr),
             };
         }

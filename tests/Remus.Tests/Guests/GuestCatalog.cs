@@ -103,6 +103,15 @@ public static class GuestCatalog
         new("signals", "signals"),
         new("bigout-512KiB", "bigout") { Args = ["512"] },
         new("bigimage", "bigimage"),
+        // Pipes, events and readiness (issue 8 item 4).
+        new("pipes", "pipes"),
+        new("pipes-sigpipe", "pipes", 141) { Args = ["sigpipe"] },
+        new("eventfd", "eventfd"),
+        new("timerfd", "timerfd"),
+        new("epoll", "epoll"),
+        new("poll_select", "poll_select"),
+        new("devnull", "devnull"),
+        new("procmaps", "procmaps"),
     ];
 
     /// <summary>The cases also run as glibc static-pie (the loader must relocate a position-independent image).</summary>

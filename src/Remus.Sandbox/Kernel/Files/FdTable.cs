@@ -52,7 +52,7 @@ internal sealed class FdTable
     private void ReleaseIfUnused(FileDescription file)
     {
         foreach (var v in _fds.Values) if (v.File == file) return;
-        file.Release();
+        file.Close();
     }
 
     public void CloseAll()

@@ -1,13 +1,30 @@
+using Remus.Sandbox.Kernel.Readiness;
+
 namespace Remus.Sandbox.Kernel.Files;
 
 /// <summary>An open file as the program sees it (Linux's struct file). Results are byte counts or negated errnos.</summary>
 internal abstract class FileDescription
 {
-    /// <summary>O_* flags the file was opened with (for F_GETFL).</summary>
-    public int Flags { get; init; }
+    public const int O_NONBLOCK = 0x800;
 
+    /// <summary>O_* flags the file was opened with (for F_GETFL); F_SETFL changes the settable ones.</summary>
+    public int Flags { get; set; }
+
+    /// <summary>O_NONBLOCK: a call that would wait fails with EAGAIN instead.</summary>
+    public bool NonBlocking => (Flags & O_NONBLOCK) != 0;
+
+    /// <summary>
+    /// Reads what is there. Files with a <see cref="Queue"/> never wait here: they return -EAGAIN, and the kernel
+    /// waits on the queue (unless O_NONBLOCK) and asks again.
+    /// </summary>
     public virtual long Read(Span<byte> buffer, CancellationToken interrupt) => -Errno.EBADF;
+
+    /// <summary>Writes what fits; files with a <see cref="Queue"/> return -EAGAIN (or a short count) when full.</summary>
     public virtual long Write(ReadOnlySpan<byte> data) => -Errno.EBADF;
+
+    /// <summary>Goes on with a write that had to wait for room (a pipe does not merge into its last page then).</summary>
+    public virtual long WriteContinued(ReadOnlySpan<byte> data) => Write(data);
+
     public virtual long PRead(Span<byte> buffer, long offset) => -Errno.ESPIPE;
     public virtual long Seek(long offset, int whence) => -Errno.ESPIPE;
     public virtual long Stat(Span<byte> statbuf) => -Errno.EBADF;
@@ -17,6 +34,38 @@ internal abstract class FileDescription
     /// <summary>The host path behind it, when there is one (for *at() relative lookups).</summary>
     public virtual string? HostPath => null;
 
-    /// <summary>Called when the last descriptor referring to it is closed.</summary>
+    /// <summary>
+    /// The events the file is ready for now (Linux's f_op->poll). A file without a poll operation (a regular file,
+    /// a device like /dev/null) is always ready to read and write.
+    /// </summary>
+    public virtual PollEvents Readiness() => PollEvents.Always;
+
+    /// <summary>
+    /// Where calls wait for this file's readiness to change; null for files whose readiness never changes (epoll
+    /// refuses those with EPERM, as Linux refuses files without a poll operation).
+    /// </summary>
+    public virtual WaitQueue? Queue => null;
+
+    /// <summary>
+    /// When (guest monotonic ns) this file's readiness changes by itself, without anyone notifying its queue (a
+    /// timer expiring); long.MaxValue when never. Waiters wake up then to look again.
+    /// </summary>
+    public virtual long NextEventNs => long.MaxValue;
+
+    /// <summary>The epoll interest items watching this file (removed when the file goes, as Linux's eventpoll_release).</summary>
+    internal List<EpollItem>? Watchers { get; set; }
+
+    /// <summary>Called by the fd table when the last descriptor referring to it is closed.</summary>
+    public void Close()
+    {
+        if (Watchers is { } ws)
+        {
+            foreach (var item in ws.ToArray()) item.Owner.Forget(item);
+            Watchers = null;
+        }
+        Release();
+    }
+
+    /// <summary>Frees what the file holds (host fds, its end of a pipe).</summary>
     public virtual void Release() { }
 }

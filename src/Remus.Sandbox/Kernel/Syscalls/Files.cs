@@ -29,6 +29,7 @@ internal sealed partial class SandboxKernel
         string path = Memory.ReadCString(pathAddr);
         if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
         TryBaseDir(dirfd, out string baseDir);
+        if (SpecialPath(path, baseDir) is { } special) return OpenSpecial(special, flags);
         string? host = Policy.Resolve(path, baseDir);
         if (host == null) return (flags & O_CREAT) != 0 ? -Errno.EROFS : -Errno.ENOENT;
         if ((flags & O_ACCMODE) != 0 || (flags & (O_CREAT | O_TRUNC)) != 0) return -Errno.EROFS;
@@ -64,6 +65,13 @@ internal sealed partial class SandboxKernel
             return (flags & AtEmptyPath) != 0 ? (dirfd == AtFdCwd ? StatHostPath(Cwd, statAddr, flags) : SysFstat(dirfd, statAddr)) : -Errno.ENOENT;
         if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
         TryBaseDir(dirfd, out string baseDir);
+        if (SpecialPath(path, baseDir) is { } special)
+        {
+            Span<byte> sst = stackalloc byte[HostFiles.StatSize];
+            StatSpecial(special, sst);
+            Memory.Write(statAddr, sst);
+            return 0;
+        }
         string? host = Policy.Resolve(path, baseDir);
         return host == null ? -Errno.ENOENT : StatHostPath(host, statAddr, flags);
     }
@@ -112,6 +120,7 @@ internal sealed partial class SandboxKernel
         string path = Memory.ReadCString(pathAddr);
         if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
         TryBaseDir(dirfd, out string baseDir);
+        if (SpecialPath(path, baseDir) is { } special) return AccessSpecial(special, mode);
         string? host = Policy.Resolve(path, baseDir);
         if (host == null) return -Errno.ENOENT;
         Span<byte> st = stackalloc byte[HostFiles.StatSize];
@@ -146,7 +155,11 @@ internal sealed partial class SandboxKernel
         return newFd;
     }
 
-    private const int F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030;
+    private const int F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030,
+        F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
+
+    /// <summary>The flags F_SETFL may change (Linux's SETFL_MASK): O_APPEND, O_NONBLOCK, FASYNC, O_DIRECT, O_NOATIME.</summary>
+    private const int SetFlMask = 0x400 | 0x800 | 0x2000 | 0x4000 | 0x40000;
 
     private long SysFcntl(int fd, int cmd, ulong arg)
     {
@@ -157,10 +170,20 @@ internal sealed partial class SandboxKernel
             F_DUPFD or F_DUPFD_CLOEXEC => arg >= (ulong)Fds.Limit ? -Errno.EINVAL : Fds.Add(f, cmd == F_DUPFD_CLOEXEC, (int)arg),
             F_GETFD => Fds.GetCloseOnExec(fd) ? 1 : 0,
             F_SETFD => SetCloexec(fd, (arg & 1) != 0),
-            F_GETFL => f.Flags | (f is ConsoleFile c ? (c.Stream == 0 ? 0 : 1) : 0) | 0x8000 /* O_LARGEFILE */,
-            F_SETFL => 0,
+            // Pipes and the anonymous-inode files (eventfd, timerfd, epoll) keep exactly their flags (no O_LARGEFILE).
+            F_GETFL => f is PipeFile or EventFdFile or TimerFdFile or EpollFile ? f.Flags
+                : f.Flags | (f is ConsoleFile c ? (c.Stream == 0 ? 0 : 1) : 0) | 0x8000 /* O_LARGEFILE */,
+            F_SETFL => SetStatusFlags(f, (int)arg),
+            F_GETPIPE_SZ => f is PipeFile p ? (long)p.Pipe.MaxSlots * Pipe.PageSize : -Errno.EBADF,
+            F_SETPIPE_SZ => f is PipeFile p ? p.Pipe.Resize((long)arg) : -Errno.EBADF,
             _ => -Errno.EINVAL,
         };
+    }
+
+    private static long SetStatusFlags(FileDescription f, int flags)
+    {
+        f.Flags = (f.Flags & ~SetFlMask) | (flags & SetFlMask);
+        return 0;
     }
 
     private long SetCloexec(int fd, bool value)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using Remus.Sandbox.Kernel.Files;
 
 namespace Remus.Sandbox.Kernel;
 
@@ -13,6 +14,7 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         int n = ClampLength(buf, count, 1 << 24);
+        if (f.Queue != null) return ReadWaiting(f, buf, n);
         try
         {
             return f.Read(Memory.WritableSpan(buf, n), Interrupt);
@@ -28,6 +30,8 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         int n = ClampLength(buf, count);
+        // At most 16 MiB per call go through a pipe (a larger blocking write returns that much, a short count).
+        if (f.Queue != null) return WriteWaiting(f, buf, Math.Min(n, 1 << 24));
         return f.Write(Memory.Span(buf, n));
     }
 
@@ -66,7 +70,7 @@ internal sealed partial class SandboxKernel
                 Memory.Span(b, (int)l).CopyTo(buffer.AsSpan(at));
                 at += (int)l;
             }
-            return f.Write(buffer.AsSpan(0, at));
+            return f.Queue != null ? WriteWaiting(f, buffer.AsSpan(0, at)) : f.Write(buffer.AsSpan(0, at));
         }
         finally
         {
@@ -79,6 +83,7 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         if (iovcnt > MaxIov) return -Errno.EINVAL;
+        if (f.Queue != null) return ReadVWaiting(f, iov, (int)iovcnt);
         long total = 0;
         for (ulong i = 0; i < iovcnt; i++)
         {
@@ -95,12 +100,18 @@ internal sealed partial class SandboxKernel
         return total;
     }
 
-    private const uint TCGETS = 0x5401, TIOCGWINSZ = 0x5413, TIOCGPGRP = 0x540F, FIONREAD = 0x541B;
+    private const uint TCGETS = 0x5401, TIOCGWINSZ = 0x5413, TIOCGPGRP = 0x540F, FIONREAD = 0x541B, FIONBIO = 0x5421;
 
     private long SysIoctl(int fd, ulong request, ulong arg)
     {
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
+        if ((uint)request == FIONBIO) return SetNonBlocking(f, arg);
+        if (f is PipeFile pipe && (uint)request == FIONREAD)
+        {
+            Memory.WriteU32(arg, (uint)pipe.Pipe.Available);
+            return 0;
+        }
         if (!f.IsTerminal) return -Errno.ENOTTY;
         switch ((uint)request)
         {
