@@ -1,5 +1,7 @@
 using Remus.Checkpoint.Remus;
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
+using Remus.Tests.Support;
 using Xunit;
 
 namespace Remus.Tests.Checkpoint;
@@ -55,12 +57,14 @@ public class AckWithholdingTests
     /// guest's own clock stamps, not on how long anything took. After the gate opens, the lines printed meanwhile
     /// arrive, and the whole output has every counter exactly once.
     /// </summary>
-    [Fact]
-    public void While_acks_are_withheld_nothing_printed_since_reaches_the_world()
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void While_acks_are_withheld_nothing_printed_since_reaches_the_world(PlatformKind platform)
     {
+        Platforms.Require(platform);
         const int count = 2500; // 5 s or more: still running after a slow initial sync and the hold
         var tick = TimeSpan.FromMilliseconds(2);
-        var spec = new DomainSpec { ProgramPath = NonceTicker.Program, Args = NonceTicker.Args(count, tick), MemoryMiB = 32 };
+        var spec = new DomainSpec { ProgramPath = NonceTicker.Program, Args = NonceTicker.Args(count, tick), MemoryMiB = 32, Platform = platform };
         var options = new RemusOptions { Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(20) };
         var world = new RecordingConsole();
         var commit = new OutputCommitConsole(world);

@@ -1,6 +1,7 @@
 using Remus.Checkpoint;
 using Remus.Checkpoint.Remus;
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
 using Remus.Tests.Support;
 using Xunit;
 
@@ -10,20 +11,20 @@ namespace Remus.Tests.Checkpoint;
 /// What the kernel keeps for the program survives pauses, checkpoints and save/restore into a new domain: a blocking
 /// call with a timeout keeps its deadline (the guest's wait ends as natively instead of starting over), the CPU clock
 /// goes on from where it was, resource limits stay set. The bounds on the waits below only catch a wait that never
-/// ends; the guest itself reports how long it took.
+/// ends; the guest itself reports how long it took. On each platform this machine has.
 /// </summary>
 public class KernelStateAcrossCheckpointsTests
 {
     private static readonly byte[] Config = "{\"name\":\"t\"}"u8.ToArray();
     private static readonly TimeSpan Never = TimeSpan.FromSeconds(90);
 
-    private static (DomainSpec Spec, string Native) Futex(int seconds)
+    private static (DomainSpec Spec, string Native) Futex(int seconds, PlatformKind platform)
     {
         string program = GuestBuilder.Build("futex_timeout");
         string[] args = [seconds.ToString()];
         var native = NativeRun.Run(new GuestInvocation(program) { Args = args });
         Assert.Equal(0, native.ExitCode);
-        return (new DomainSpec { ProgramPath = program, Args = args, MemoryMiB = 32 }, native.StdoutText);
+        return (new DomainSpec { ProgramPath = program, Args = args, MemoryMiB = 32, Platform = platform }, native.StdoutText);
     }
 
     /// <summary>Pauses and unpauses <paramref name="domain"/> every <paramref name="periodMs"/> until disposed.</summary>
@@ -55,10 +56,12 @@ public class KernelStateAcrossCheckpointsTests
         }
     }
 
-    [Fact]
-    public void A_futex_timeout_ends_although_the_domain_is_paused_every_50_ms()
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void A_futex_timeout_ends_although_the_domain_is_paused_every_50_ms(PlatformKind platform)
     {
-        var (spec, native) = Futex(1);
+        Platforms.Require(platform);
+        var (spec, native) = Futex(1, platform);
         var console = new RecordingConsole();
         using var d = new RunningDomain(SandboxDomain.Create(spec, console));
         using var pauser = new Pauser(d.Domain, 50);
@@ -70,10 +73,12 @@ public class KernelStateAcrossCheckpointsTests
         Assert.Equal(native, console.Text);
     }
 
-    [Fact]
-    public void A_futex_timeout_ends_under_remus_protection_with_a_50_ms_interval()
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void A_futex_timeout_ends_under_remus_protection_with_a_50_ms_interval(PlatformKind platform)
     {
-        var (spec, native) = Futex(1);
+        Platforms.Require(platform);
+        var (spec, native) = Futex(1, platform);
         var world = new RecordingConsole();
         var commit = new OutputCommitConsole(world);
         using var d = new RunningDomain(SandboxDomain.Create(spec, commit));
@@ -119,10 +124,12 @@ public class KernelStateAcrossCheckpointsTests
         }
     }
 
-    [Fact]
-    public void A_futex_timeout_ends_although_the_domain_is_saved_and_restored_every_100_ms()
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void A_futex_timeout_ends_although_the_domain_is_saved_and_restored_every_100_ms(PlatformKind platform)
     {
-        var (spec, native) = Futex(1);
+        Platforms.Require(platform);
+        var (spec, native) = Futex(1, platform);
         var console = new RecordingConsole();
         var (status, restores) = RunThroughSaveRestoreChain(spec, console, 100);
         Assert.Equal(0, status);
@@ -130,11 +137,13 @@ public class KernelStateAcrossCheckpointsTests
         Assert.Equal(native, console.Text);
     }
 
-    [Fact]
-    public void The_cpu_clock_never_goes_back_through_a_chain_of_save_and_restore()
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void The_cpu_clock_never_goes_back_through_a_chain_of_save_and_restore(PlatformKind platform)
     {
+        Platforms.Require(platform);
         // Each restore runs the program on a new vCPU whose own CPU time starts again near zero.
-        var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("cputime"), Args = ["spin", "0.5"], MemoryMiB = 32 };
+        var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("cputime"), Args = ["spin", "0.5"], MemoryMiB = 32, Platform = platform };
         var console = new RecordingConsole();
         var (status, restores) = RunThroughSaveRestoreChain(spec, console, 100);
         Assert.Equal(0, status);
@@ -144,10 +153,12 @@ public class KernelStateAcrossCheckpointsTests
         Assert.Equal("cpu clock never went back over 0.5 s of cpu time: yes\n", console.Text);
     }
 
-    [Fact]
-    public void Resource_limits_stay_set_through_a_chain_of_save_and_restore()
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Resource_limits_stay_set_through_a_chain_of_save_and_restore(PlatformKind platform)
     {
-        var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("rlimits"), Args = ["keep"], MemoryMiB = 32 };
+        Platforms.Require(platform);
+        var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("rlimits"), Args = ["keep"], MemoryMiB = 32, Platform = platform };
         var console = new RecordingConsole();
         var (status, restores) = RunThroughSaveRestoreChain(spec, console, 100);
         Assert.Equal(0, status);

@@ -1,25 +1,33 @@
 using Remus.Checkpoint.Migration;
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
 using Remus.Tests.Support;
 using Xunit;
 
 namespace Remus.Tests.Checkpoint;
 
-/// <summary>Live migration through the engine, over a loopback TCP channel, in process.</summary>
+/// <summary>Live migration through the engine, over a loopback TCP channel, in process, on each platform this machine has.</summary>
 public class MigrationEngineTests
 {
     private static readonly byte[] Config = "{\"name\":\"m\"}"u8.ToArray();
 
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task A_running_ticker_moves_and_its_output_matches_native(bool compress)
+    public static TheoryData<PlatformKind, bool> Cases()
     {
+        var d = new TheoryData<PlatformKind, bool>();
+        foreach (var p in Platforms.Each) { d.Add(p, true); d.Add(p, false); }
+        return d;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Cases))]
+    public async Task A_running_ticker_moves_and_its_output_matches_native(PlatformKind platform, bool compress)
+    {
+        Platforms.Require(platform);
         string ticker = GuestBuilder.Build("ticker");
         // Long enough (3 s and more) that the program cannot end before a migration on a loaded CI machine does.
         string[] args = ["300", "10", "4"];
         var native = NativeRun.Run(new GuestInvocation(ticker) { Args = args });
-        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 64 };
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 64, Platform = platform };
         var console = new RecordingConsole();
         var (a, b) = Channel.Pair();
         using var source = new RunningDomain(SandboxDomain.Create(spec, console));
@@ -52,13 +60,15 @@ public class MigrationEngineTests
         Assert.NotEmpty(rounds);
     }
 
-    [Fact]
-    public void A_dead_target_leaves_the_domain_running_on_the_source()
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void A_dead_target_leaves_the_domain_running_on_the_source(PlatformKind platform)
     {
+        Platforms.Require(platform);
         string ticker = GuestBuilder.Build("ticker");
         string[] args = ["300", "10"];
         var native = NativeRun.Run(new GuestInvocation(ticker) { Args = args });
-        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32, Platform = platform };
         var console = new RecordingConsole();
         var (a, b) = Channel.Pair();
         using var source = new RunningDomain(SandboxDomain.Create(spec, console));

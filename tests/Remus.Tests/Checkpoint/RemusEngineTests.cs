@@ -1,14 +1,16 @@
 using System.Net.Sockets;
 using Remus.Checkpoint.Remus;
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
 using Remus.Tests.Support;
 using Xunit;
 
 namespace Remus.Tests.Checkpoint;
 
 /// <summary>
-/// Remus through the engine, in process, over loopback TCP: failover, a lost backup, a corrupt epoch, blackhole and
-/// raw modes. The process-level SIGKILL tests are in the toolstack's tests; these pin down the engine's guarantees.
+/// Remus through the engine, in process, over loopback TCP, on each platform this machine has: failover, a lost
+/// backup, a corrupt epoch, blackhole and raw modes. The process-level SIGKILL tests are in the toolstack's tests;
+/// these pin down the engine's guarantees.
 /// </summary>
 public class RemusEngineTests
 {
@@ -37,12 +39,14 @@ public class RemusEngineTests
     /// counter, so a re-executed line differs from the one the primary released: the combined output must have every
     /// counter once, except one epoch's lines re-emitted byte for byte.
     /// </summary>
-    [Fact]
-    public void Failover_continues_on_the_backup_with_no_gap_and_at_most_one_epoch_repeated()
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Failover_continues_on_the_backup_with_no_gap_and_at_most_one_epoch_repeated(PlatformKind platform)
     {
+        Platforms.Require(platform);
         const int count = 2000; // 4 s or more: still running after a slow initial sync on a loaded machine
         var tick = TimeSpan.FromMilliseconds(2);
-        var spec = new DomainSpec { ProgramPath = NonceTicker.Program, Args = NonceTicker.Args(count, tick), MemoryMiB = 64 };
+        var spec = new DomainSpec { ProgramPath = NonceTicker.Program, Args = NonceTicker.Args(count, tick), MemoryMiB = 64, Platform = platform };
         var world = new RecordingConsole();
         var primaryView = new SeverableConsole(world);
         var commit = new OutputCommitConsole(primaryView);
@@ -69,11 +73,58 @@ public class RemusEngineTests
         NonceTicker.AssertReleasedOutput(world.Text, count, NonceTicker.LinesPerEpoch(Fast.Interval, tick));
     }
 
-    [Fact]
-    public void When_the_backup_dies_the_primary_goes_on_unprotected_and_output_keeps_flowing()
+    /// <summary>
+    /// Values the program keeps live in xmm/ymm (zmm where AVX-512 exists) come back bit for bit on the backup after
+    /// a failover: every checkpoint carries the whole extended state. tests/guests/vecregs.c loads them once and
+    /// checks them after every tick; a register that changed ends it with status 1 and names the register.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Live_vector_registers_survive_a_failover(PlatformKind platform)
     {
+        Platforms.Require(platform);
+        const int count = 400; // 4 s and more: still running after the initial sync on a loaded machine
+        var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("vecregs"), Args = [count.ToString(), "10"], MemoryMiB = 16, Platform = platform };
+        // The failover comes from the broken connection, not the timeout: a long one costs nothing here and keeps
+        // slow acks from ending protection early where everything is slow (kvm-lab runs this under TCG).
+        var options = Fast with { Timeout = TimeSpan.FromSeconds(10) };
+        var world = new RecordingConsole();
+        var primaryView = new SeverableConsole(world);
+        var commit = new OutputCommitConsole(primaryView);
+        var (a, b) = Channel.Pair();
+        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
+        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, options);
+        var backup = new RemusBackup(b, b, options);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
+        primary.Protect(Config);
+        world.WaitForLines(20, TimeSpan.FromSeconds(30));
+        int linesBefore = world.Lines;
+
+        primaryView.Sever();
+        primaryDomain.Domain.Kill();
+        a.Socket.Close();
+        Assert.False(world.Text.Contains("intact", StringComparison.Ordinal), "the program ended before the primary died: make it run longer");
+        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(20)) ? watch.Result : throw new TimeoutException());
+        backup.ReplayLastOutput(world);
+        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
+        int status = takeover.Wait(TimeSpan.FromSeconds(60));
+        primary.Dispose();
+        primaryDomain.Dispose();
+
+        string text = world.Text;
+        Assert.True(status == 0, $"exit {status} after a failover at line {linesBefore}:\n{text}");
+        Assert.StartsWith("checking ", text);
+        Assert.DoesNotContain("changed", text);
+        Assert.EndsWith($"tick {count} ok\nvector registers intact\n", text);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void When_the_backup_dies_the_primary_goes_on_unprotected_and_output_keeps_flowing(PlatformKind platform)
+    {
+        Platforms.Require(platform);
         var (ticker, args, native) = Ticker(200, 10);
-        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32, Platform = platform };
         var world = new RecordingConsole();
         var commit = new OutputCommitConsole(world);
         var (a, b) = Channel.Pair();
@@ -93,13 +144,20 @@ public class RemusEngineTests
         watch.Wait(TimeSpan.FromSeconds(10));
     }
 
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void Blackhole_and_raw_modes_checkpoint_without_changing_the_output(bool blackhole)
+    public static TheoryData<PlatformKind, bool> PlatformAndBlackhole()
     {
+        var d = new TheoryData<PlatformKind, bool>();
+        foreach (var p in Platforms.Each) { d.Add(p, true); d.Add(p, false); }
+        return d;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(PlatformAndBlackhole))]
+    public void Blackhole_and_raw_modes_checkpoint_without_changing_the_output(PlatformKind platform, bool blackhole)
+    {
+        Platforms.Require(platform);
         var (ticker, args, native) = Ticker(120, 10);
-        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32, Platform = platform };
         var world = new RecordingConsole();
         var commit = new OutputCommitConsole(world);
         using var d = new RunningDomain(SandboxDomain.Create(spec, commit));
@@ -130,11 +188,13 @@ public class RemusEngineTests
         if (watch != null) Assert.True(watch.Wait(TimeSpan.FromSeconds(10)));
     }
 
-    [Fact]
-    public void A_corrupted_epoch_is_refused_the_last_good_checkpoint_kept_and_nothing_runs_twice()
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void A_corrupted_epoch_is_refused_the_last_good_checkpoint_kept_and_nothing_runs_twice(PlatformKind platform)
     {
+        Platforms.Require(platform);
         var (ticker, args, native) = Ticker(250, 10); // still running when the corrupt epoch goes out, even when loaded
-        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32 };
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 32, Platform = platform };
         var world = new RecordingConsole();
         var commit = new OutputCommitConsole(world);
         var (a, b) = Channel.Pair();
@@ -155,6 +215,7 @@ public class RemusEngineTests
         backup.Domain?.Dispose();
     }
 
+    /// <summary>No domain ever runs here (the backup only builds one): one platform, whichever the machine picks.</summary>
     [Fact]
     public void A_primary_lost_before_the_first_checkpoint_makes_the_backup_give_up_cleanly()
     {

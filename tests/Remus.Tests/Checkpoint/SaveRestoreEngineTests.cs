@@ -1,31 +1,35 @@
 using Remus.Checkpoint;
 using Remus.Checkpoint.Stream;
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
 using Remus.Tests.Support;
 using Xunit;
 
 namespace Remus.Tests.Checkpoint;
 
-/// <summary>Save and restore through the checkpoint engine, in process: the program goes on exactly as natively.</summary>
+/// <summary>Save and restore through the checkpoint engine, in process, on each platform this machine has: the program
+/// goes on exactly as natively.</summary>
 public class SaveRestoreEngineTests
 {
     private static readonly byte[] Config = "{\"name\":\"t\"}"u8.ToArray();
 
-    public static TheoryData<GuestFlavor, bool> Cases()
+    public static TheoryData<GuestFlavor, bool, PlatformKind> Cases()
     {
-        var d = new TheoryData<GuestFlavor, bool>();
-        foreach (var f in GuestBuilder.Libcs) { d.Add(f, true); d.Add(f, false); }
+        var d = new TheoryData<GuestFlavor, bool, PlatformKind>();
+        foreach (var p in Platforms.Each)
+            foreach (var f in GuestBuilder.Libcs) { d.Add(f, true, p); d.Add(f, false, p); }
         return d;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Cases))]
-    public void Ticker_continues_identically_after_save_and_restore(GuestFlavor flavor, bool compress)
+    public void Ticker_continues_identically_after_save_and_restore(GuestFlavor flavor, bool compress, PlatformKind platform)
     {
+        Platforms.Require(platform);
         string ticker = GuestBuilder.Build("ticker", flavor);
         string[] args = ["150", "10", "2"]; // ends well after the save even on a loaded machine
         var native = NativeRun.Run(new GuestInvocation(ticker) { Args = args });
-        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 64 };
+        var spec = new DomainSpec { ProgramPath = ticker, Args = args, MemoryMiB = 64, Platform = platform };
         var console = new RecordingConsole();
 
         var file = new MemoryStream();
@@ -53,11 +57,13 @@ public class SaveRestoreEngineTests
     /// vCPU come back bit for bit (the checkpoint carries the whole XSAVE area and XCR0, not just the legacy FXSAVE
     /// part). tests/guests/vecregs.c loads them once with inline asm and checks them after every tick.
     /// </summary>
-    [Fact]
-    public void Live_vector_registers_survive_save_and_restore()
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Live_vector_registers_survive_save_and_restore(PlatformKind platform)
     {
+        Platforms.Require(platform);
         string vecregs = GuestBuilder.Build("vecregs");
-        var spec = new DomainSpec { ProgramPath = vecregs, Args = ["150", "10"], MemoryMiB = 16 };
+        var spec = new DomainSpec { ProgramPath = vecregs, Args = ["150", "10"], MemoryMiB = 16, Platform = platform };
         var console = new RecordingConsole();
         var file = new MemoryStream();
         using (var first = new RunningDomain(SandboxDomain.Create(spec, console)))
@@ -78,6 +84,7 @@ public class SaveRestoreEngineTests
         Assert.EndsWith("tick 150 ok\nvector registers intact\n", text);
     }
 
+    /// <summary>About the stream, not the platform: run on whatever the machine picks.</summary>
     [Fact]
     public void A_corrupted_save_is_refused_and_leaves_nothing()
     {

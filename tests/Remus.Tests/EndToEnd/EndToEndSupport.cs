@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
+using Remus.Sandbox.Platform;
 using Remus.Tests.Support;
 using Remus.Tests.Toolstack;
 using Remus.Toolstack;
@@ -52,8 +53,10 @@ internal static class Ticker
 
     public static string Native(int count, int intervalMs, int mib) => NativeAsync(count, intervalMs, mib).GetAwaiter().GetResult();
 
-    /// <summary>Writes NAME.toml into the host's work folder: the ticker with these arguments, console_log at an absolute path.</summary>
-    public static string Config(DomainTestBed host, string name, int count, int intervalMs, int mib, string consoleLog, int memoryMiB = 32)
+    /// <summary>Writes NAME.toml into the host's work folder: the ticker with these arguments, console_log at an
+    /// absolute path, and the config key <c>platform</c> when <paramref name="platform"/> is given.</summary>
+    public static string Config(DomainTestBed host, string name, int count, int intervalMs, int mib, string consoleLog, int memoryMiB = 32,
+        PlatformKind? platform = null)
     {
         var args = string.Join(", ", Args(count, intervalMs, mib).Select(a => $"\"{a}\""));
         return host.Config($"{name}.toml", $"""
@@ -62,6 +65,7 @@ internal static class Ticker
             program = "{Program}"
             args = [{args}]
             console_log = "{consoleLog}"
+            {E2E.PlatformLine(platform)}
             """);
     }
 }
@@ -69,6 +73,10 @@ internal static class Ticker
 /// <summary>Helpers shared by the end-to-end tests.</summary>
 internal static class E2E
 {
+    /// <summary>The config line <c>platform = "kvm"</c> (or ptrace) that forces a domain's platform; "" for none.</summary>
+    public static string PlatformLine(PlatformKind? platform) =>
+        platform is { } p ? $"platform = \"{Platforms.Name(p)}\"" : "";
+
     /// <summary>How long a whole guest run may take before a test gives up.</summary>
     public static readonly TimeSpan GuestPatience = TimeSpan.FromSeconds(60);
 

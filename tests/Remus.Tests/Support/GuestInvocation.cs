@@ -19,14 +19,18 @@ public sealed record GuestInvocation(string Program)
     /// <summary>remus --memory in MiB; null for the default (128).</summary>
     public int? MemoryMiB { get; init; }
 
+    /// <summary>remus --platform (a domain run only); null: none given, REMUS_PLATFORM or auto decides.</summary>
+    public Remus.Sandbox.Platform.PlatformKind? Platform { get; init; }
+
     /// <summary>Bytes fed to stdin, which is then closed.</summary>
     public byte[] Stdin { get; init; } = [];
 
-    /// <summary>The remus command line for this run: run [--memory N] [--env K=V]... [--file P]... program args...</summary>
+    /// <summary>The remus command line for this run: run [--memory N] [--platform P] [--env K=V]... [--file P]... program args...</summary>
     public IReadOnlyList<string> ToRemusArgs()
     {
         var a = new List<string> { "run" };
         if (MemoryMiB is int m) a.AddRange(["--memory", m.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (Platform is { } p) a.AddRange(["--platform", Platforms.Name(p)]);
         foreach (var (k, v) in Env) a.AddRange(["--env", $"{k}={v}"]);
         foreach (var f in Files) a.AddRange(["--file", f]);
         a.Add(Program);
