@@ -63,6 +63,7 @@ static class PlatformsBench
         string cpuRounds = quick ? "5" : "20";
         double pauseSeconds = quick ? 1.5 : 2.5, writerSeconds = quick ? 2 : 3;
         var s = new Samples();
+        var failures = new Failures();
         var pagesPerEpoch = new Samples();
 
         for (int r = 0; r < runs; r++)
@@ -74,7 +75,8 @@ static class PlatformsBench
             var nativeCpu = Measure.Native(cpu, cpuRounds).Stdout;
             s.Add("cpu", "native", Measure.Field(nativeCpu, "cpu_seconds"));
             s.Add("cpu-wall", "native", Measure.Field(nativeCpu, "seconds"));
-            foreach (var p in platforms)
+            foreach (var p in platforms.Where(p => failures.Ok("sys", p)))
+                failures.Try("sys", p, () =>
             {
                 var o = Measure.InDomain(p.Kind, sys, calls.ToString(CultureInfo.InvariantCulture), "dist").Stdout;
                 s.Add("sys50", p.Name, Measure.Field(o, "p50_ns") / 1000);
@@ -82,18 +84,19 @@ static class PlatformsBench
                 var c = Measure.InDomain(p.Kind, cpu, cpuRounds).Stdout;
                 s.Add("cpu", p.Name, Measure.Field(c, "cpu_seconds"));
                 s.Add("cpu-wall", p.Name, Measure.Field(c, "seconds"));
-            }
+            });
 
             Console.Error.WriteLine($"run {r + 1} of {runs}: checkpoint pause by dirty-set size");
             foreach (int pages in DirtySets)
-                foreach (var p in platforms)
+                foreach (var p in platforms.Where(p => failures.Ok("pause", p)))
+                    failures.Try("pause", p, () =>
                 {
                     var st = CheckpointBenches.Protect(CheckpointBenches.DirtySetSpec(guests, pages, p.Kind),
                         TimeSpan.FromMilliseconds(1000.0 / PauseHz), blackhole: false, compress: true, seconds: pauseSeconds, out _);
                     s.Add($"pause50-{pages}", p.Name, st.PauseP50Ms);
                     s.Add($"pause99-{pages}", p.Name, st.PauseP99Ms);
                     pagesPerEpoch.Add($"{pages}", p.Name, st.PagesPerEpoch);
-                }
+                });
 
             Console.Error.WriteLine($"run {r + 1} of {runs}: writer at {WriterHz} Hz");
             string[] wargs = [WriterPages.ToString(CultureInfo.InvariantCulture), (1000 / WriterHz).ToString(CultureInfo.InvariantCulture),
@@ -101,7 +104,8 @@ static class PlatformsBench
             var nativeWriter = Measure.Native(writer, wargs).Stdout;
             s.Add("wrate", "native", PassesPer(nativeWriter, "cpu_seconds"));
             s.Add("wrate-wall", "native", PassesPer(nativeWriter, "seconds"));
-            foreach (var p in platforms)
+            foreach (var p in platforms.Where(p => failures.Ok("writer", p)))
+                failures.Try("writer", p, () =>
             {
                 var spec = new DomainSpec { ProgramPath = writer, Args = wargs, MemoryMiB = 64, Platform = p.Kind };
                 var (plain, plainDelays, _) = RunWriter(spec, null);
@@ -115,10 +119,11 @@ static class PlatformsBench
                 pagesPerEpoch.Add("writer", p.Name, stats.PagesPerEpoch);
                 s.Add("wlat50", p.Name, Bench.Median(protDelays) - Bench.Median(plainDelays));
                 s.Add("wlat99", p.Name, Bench.Percentile(protDelays, 0.99) - Bench.Median(plainDelays));
-            }
+            });
 
             Console.Error.WriteLine($"run {r + 1} of {runs}: migration");
-            foreach (var p in platforms)
+            foreach (var p in platforms.Where(p => failures.Ok("migration", p)))
+                failures.Try("migration", p, () =>
             {
                 var idle = CheckpointBenches.MigrateOnce(CheckpointBenches.IdleMigrationSpec(guests, p.Kind), CheckpointBenches.IdleWarmupMs);
                 s.Add("mig-idle", p.Name, idle.Downtime.TotalMilliseconds);
@@ -126,45 +131,45 @@ static class PlatformsBench
                 var busy = CheckpointBenches.MigrateOnce(CheckpointBenches.WriterMigrationSpec(guests, p.Kind), CheckpointBenches.WriterWarmupMs);
                 s.Add("mig-writer", p.Name, busy.Downtime.TotalMilliseconds);
                 s.Add("mig-writer-total", p.Name, busy.Total.TotalMilliseconds);
-            }
+            });
         }
 
-        var table = new Table(platforms.Select(p => p.Name).ToList());
+        var table = new Table(platforms.Select(p => p.Name).ToList(), failures);
         string Us(double us) => us >= 100 ? $"{us:F0} µs" : us >= 10 ? $"{us:F1} µs" : $"{us:F2} µs";
-        string Ms(double ms) => ms >= 100 ? $"{ms:F0} ms" : ms >= 10 ? $"{ms:F1} ms" : $"{ms:F2} ms";
+        string Ms(double ms) => ms >= 100 ? $"{ms:F0} ms" : ms >= 10 ? $"{ms:F1} ms" : ms >= 0.1 ? $"{ms:F2} ms" : Us(ms * 1000);
         string Times(double x) => x >= 100 ? $"×{x:F0}" : x >= 10 ? $"×{x:F1}" : $"×{x:F2}";
 
         foreach (var (key, what) in new[] { ("sys50", "syscall round trip (getppid), p50"), ("sys99", "syscall round trip (getppid), p99") })
         {
             double n = s.Median(key, "native");
-            table.Add(what, Us(n), p => $"{Us(s.Median(key, p))} ({Times(s.Median(key, p) / n)})");
+            table.Add("sys", what, Us(n), p => $"{Us(s.Median(key, p))} ({Times(s.Median(key, p) / n)})");
         }
         {
             double n = s.Median("cpu", "native"), w = s.Median("cpu-wall", "native");
-            table.Add($"CPU-bound guest (`cpu {cpuRounds}`), its CPU time (wall time)", $"{n:F3} s ({w:F3} s)",
+            table.Add("sys", $"CPU-bound guest (`cpu {cpuRounds}`), its CPU time (wall time)", $"{n:F3} s ({w:F3} s)",
                 p => $"{s.Median("cpu", p):F3} s, speed {n / s.Median("cpu", p):F2} ({s.Median("cpu-wall", p):F3} s, {w / s.Median("cpu-wall", p):F2})");
         }
         foreach (int pages in DirtySets)
         {
             double copy = MemcpyMs(pages);
-            table.Add($"checkpoint pause p50 / p99, {pages} pages dirtied per epoch ({PauseHz} Hz)", $"memcpy {Ms(copy)}",
+            table.Add("pause", $"checkpoint pause p50 / p99, {pages} pages dirtied per epoch ({PauseHz} Hz)", $"memcpy {Ms(copy)}",
                 p => $"{Ms(s.Median($"pause50-{pages}", p))} / {Ms(s.Median($"pause99-{pages}", p))} ({Times(s.Median($"pause50-{pages}", p) / copy)})");
         }
         {
             double n = s.Median("wrate", "native"), w = s.Median("wrate-wall", "native");
-            table.Add($"writer ({WriterPages} pages per pass) protected at {WriterHz} Hz: passes per CPU-second of the guest", $"{n / 1000:F0} k",
+            table.Add("writer", $"writer ({WriterPages} pages per pass) protected at {WriterHz} Hz: passes per CPU-second of the guest", $"{n / 1000:F0} k",
                 p => $"{s.Median("wrate", p) / 1000:F0} k: {s.Median("wrate", p) / n:F2} of native, {s.Median("wrate", p) / s.Median("wrate-plain", p):F2} of unprotected");
-            table.Add($"the same per wall second (moves with the machine's load)", $"{w / 1000:F0} k",
+            table.Add("writer", $"the same per wall second (on a loaded machine: the guest's share of the CPUs)", $"{w / 1000:F0} k",
                 p => $"{s.Median("wrate-wall", p) / 1000:F0} k: {s.Median("wrate-wall", p) / w:F2} of native, {s.Median("wrate-wall", p) / s.Median("wrate-wall-plain", p):F2} of unprotected");
             double copy = MemcpyMs(WriterPages);
-            table.Add($"writer at {WriterHz} Hz: checkpoint pause p50 / p99", $"memcpy {Ms(copy)}",
+            table.Add("writer", $"writer at {WriterHz} Hz: checkpoint pause p50 / p99", $"memcpy {Ms(copy)}",
                 p => $"{Ms(s.Median("wpause50", p))} / {Ms(s.Median("wpause99", p))} ({Times(s.Median("wpause50", p) / copy)})");
-            table.Add($"writer at {WriterHz} Hz: console latency added by output commit, p50 / p99", "0 (no hold)",
+            table.Add("writer", $"writer at {WriterHz} Hz: console latency added by output commit, p50 / p99", "0 (no hold)",
                 p => $"{Ms(s.Median("wlat50", p))} / {Ms(s.Median("wlat99", p))}");
         }
-        table.Add("migration downtime, idle domain (64 MiB in use)", "– (goal ≤ 10 ms)",
+        table.Add("migration", "migration downtime, idle domain (64 MiB in use)", "– (goal ≤ 10 ms)",
             p => $"{Ms(s.Median("mig-idle", p))} (total {Ms(s.Median("mig-idle-total", p))})");
-        table.Add("migration downtime, writer dirtying 1 MiB / 10 ms", "– (goal ≤ 10 ms)",
+        table.Add("migration", "migration downtime, writer dirtying 1 MiB / 10 ms", "– (goal ≤ 10 ms)",
             p => $"{Ms(s.Median("mig-writer", p))} (total {Ms(s.Median("mig-writer-total", p))})");
         Console.Write(table);
         Console.WriteLine();
@@ -250,13 +255,35 @@ static class PlatformsBench
         Console.WriteLine();
     }
 
+    /// <summary>What a platform cannot measure here (one line each), so its cells say why instead of a figure: in
+    /// kvm-lab (Linux 6.1) ptrace has no dirty-page tracking (asynchronous userfaultfd write-protect needs 6.7).</summary>
+    private sealed class Failures
+    {
+        private readonly Dictionary<(string Group, string Platform), string> _why = [];
+
+        public bool Ok(string group, Platform p) => !_why.ContainsKey((group, p.Name));
+
+        public string? Why(string group, string platform) => _why.GetValueOrDefault((group, platform));
+
+        public void Try(string group, Platform p, Action measure)
+        {
+            try { measure(); }
+            catch (Exception e)
+            {
+                string why = e.Message.Split('\n')[0];
+                _why[(group, p.Name)] = why;
+                Console.Error.WriteLine($"{p.Name}: {group} not measured: {why}");
+            }
+        }
+    }
+
     /// <summary>A Markdown table: figure | native | one column per platform.</summary>
-    private sealed class Table(List<string> columns)
+    private sealed class Table(List<string> columns, Failures failures)
     {
         private readonly List<string[]> _rows = [];
 
-        public void Add(string figure, string native, Func<string, string> cell) =>
-            _rows.Add([figure, native, .. columns.Select(cell)]);
+        public void Add(string group, string figure, string native, Func<string, string> cell) =>
+            _rows.Add([figure, native, .. columns.Select(c => failures.Why(group, c) is { } why ? $"– ({why})" : cell(c))]);
 
         public override string ToString()
         {
