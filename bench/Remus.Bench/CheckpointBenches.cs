@@ -16,6 +16,11 @@ static class CheckpointBenches
 {
     private static readonly byte[] Config = "{\"name\":\"bench\"}"u8.ToArray();
 
+    /// <summary>The backup's timeout T: the default, or 10 s inside kvm-lab (KVMLAB_GUEST=1), where the initial copy of a
+    /// domain under emulation outlasted the primary's max(4T, 10 s) wait for its acknowledgement.</summary>
+    private static readonly TimeSpan RemusTimeout = Environment.GetEnvironmentVariable("KVMLAB_GUEST") == "1"
+        ? TimeSpan.FromSeconds(10) : new RemusOptions().Timeout;
+
     sealed class Running : IDisposable
     {
         private readonly Thread _t;
@@ -238,7 +243,7 @@ static class CheckpointBenches
     {
         var console = new OutputCommitConsole(new CapturingConsole());
         using var d = new Running(SandboxDomain.Create(spec, console));
-        var options = new RemusOptions { Interval = interval, Blackhole = blackhole, Compress = compress };
+        var options = new RemusOptions { Interval = interval, Blackhole = blackhole, Compress = compress, Timeout = RemusTimeout };
         var (a, b) = Pair();
         var backup = new RemusBackup(b, b, options);
         var watch = Task.Run(() => { try { return backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())); } finally { backup.Domain?.Dispose(); } });
@@ -269,7 +274,7 @@ static class CheckpointBenches
         if (interval is { } i)
         {
             var (a, b) = Pair();
-            var options = new RemusOptions { Interval = i, HotPageEpochs = hotPageEpochs };
+            var options = new RemusOptions { Interval = i, HotPageEpochs = hotPageEpochs, Timeout = RemusTimeout };
             var backup = new RemusBackup(b, b, options);
             _ = Task.Run(() => { try { backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())); } catch (Exception) { } finally { backup.Domain?.Dispose(); } });
             primary = new RemusPrimary(d.Domain, console, a, a, options);
