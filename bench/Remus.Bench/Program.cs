@@ -1,13 +1,24 @@
-// Remus benchmarks that print figures (never assertions). Usage: remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|dirtylog|simulate|all] [--runs N]
+// Remus benchmarks that print figures (never assertions). Usage:
+//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|dirtylog|platforms|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
-// failover [--runs N] [--timeout MS]: through the remus CLI and real VMM processes (FailoverBench); --timeout is the backup's.
+// --platform runs the domains of cpu, syscall, start, save, migrate, remus, writer and dirtylog on that platform
+// (default: auto, or REMUS_PLATFORM). platforms [--runs N] [--quick]: every platform this machine has, side by side in
+// one table (PlatformsBench). failover [--runs N] [--timeout MS]: through the remus CLI and real VMM processes
+// (FailoverBench); --timeout is the backup's.
+// Native programs (gcc, the baselines) are started with posix_spawn (ChildProcess), never System.Diagnostics.Process:
+// after Process .NET handles SIGCHLD, which every ptrace stop raises, and in-process ptrace domains would pay for it.
 using System.Diagnostics;
 using System.Text;
 using Remus.Bench;
 using Remus.Sandbox;
+using Remus.Sandbox.Platform;
 
-string which = args.FirstOrDefault(a => !a.StartsWith("--")) ?? "all";
-int runs = args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).FirstOrDefault(5);
+string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+string which = args.Where((a, i) => !a.StartsWith("--") && (i == 0 || args[i - 1] is not ("--runs" or "--platform" or "--timeout"))).FirstOrDefault() ?? "all";
+int runs = Option("--runs") is { } n ? int.Parse(n) : 5;
+PlatformKind platform = Option("--platform") is { } pk
+    ? PlatformSelection.Parse(pk) ?? throw new ArgumentException($"--platform wants auto, kvm or ptrace, not '{pk}'")
+    : PlatformKind.Auto;
 if (which == "simulate") return SimulationBench.Run(args); // the Remus fault-injection harness over many seeds
 if (which == "spawn-probe") return SpawnProbe(args[1], runs); // the child of SpawnBench: no Process before it measures
 var guests = new GuestBinaries();
@@ -15,15 +26,16 @@ var guests = new GuestBinaries();
 if (which is "cpu" or "all") CpuBench();
 if (which is "syscall" or "all") SyscallBench();
 if (which is "start" or "all") StartBench();
-if (which is "save" or "all") CheckpointBenches.SaveRestore(guests, runs);
-if (which is "migrate" or "all") CheckpointBenches.Migration(guests, runs);
-if (which is "remus" or "all") CheckpointBenches.Remus(guests, runs);
-if (which is "writer") CheckpointBenches.Writer(guests, runs); // parts of remus, alone
+if (which is "save" or "all") CheckpointBenches.SaveRestore(guests, runs, platform);
+if (which is "migrate" or "all") CheckpointBenches.Migration(guests, runs, platform);
+if (which is "remus" or "all") CheckpointBenches.Remus(guests, runs, platform);
+if (which is "writer") CheckpointBenches.Writer(guests, runs, platform); // parts of remus, alone
 if (which is "failover")
     FailoverBench.Run(guests, args.Contains("--runs") ? runs : 10,
         args.SkipWhile(a => a != "--timeout").Skip(1).Select(int.Parse).FirstOrDefault(1000));
 if (which is "spawn" or "all") SpawnBench();
-if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs);
+if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs, platform);
+if (which is "platforms") PlatformsBench.Run(guests, runs, quick: args.Contains("--quick"));
 return 0;
 
 // What starting a command costs every later guest syscall of the process that started it (a VMM that opened an ssh
@@ -38,7 +50,7 @@ void SpawnBench()
 
 static int SpawnProbe(string guest, int runs)
 {
-    double Syscall() => Measure.Median(runs, () => ParseNs(Measure.InDomain(guest, "20000").Stdout)) / 1000;
+    double Syscall() => Measure.Median(runs, () => ParseNs(Measure.InDomain(PlatformKind.Auto, guest, "20000").Stdout)) / 1000;
     double before = Syscall();
     using (var c = Remus.Sandbox.Platform.ChildProcess.StartShell("true")) { c.Stdin.Dispose(); new StreamReader(c.Stdout).ReadToEnd(); }
     double afterSpawn = Syscall();
@@ -54,7 +66,7 @@ void CpuBench()
 {
     string cpu = guests.Build("cpu.c");
     var native = Measure.Median(runs, () => Measure.Native(cpu, "20").Seconds);
-    var domain = Measure.Median(runs, () => Measure.InDomain(cpu, "20").RunSeconds);
+    var domain = Measure.Median(runs, () => Measure.InDomain(platform, cpu, "20").RunSeconds);
     Console.WriteLine($"cpu-bound guest: native {native:F3} s, in a domain {domain:F3} s, speed ratio {native / domain:F3} (goal >= 0.98; median of {runs})");
 }
 
@@ -62,24 +74,26 @@ void SyscallBench()
 {
     string guest = guests.Build("syscalls.c");
     string probe = guests.BuildProbe("ptrace-roundtrip.c");
-    double bare = Measure.Median(runs, () => ParseNs(Measure.Native(probe, "20000").Stdout));
-    // In this process .NET has a SIGCHLD handler (the native baselines are run with Process), and every ptrace stop
-    // of the vCPU raises SIGCHLD: that would charge the domain for the benchmark's own plumbing. The figure is taken
-    // through `remus run` (REMUS_DLL), which uses no Process, as a user's domain runs.
+    double bare = PlatformSelection.Choose(platform).Kind == PlatformKind.Ptrace ? Measure.Median(runs, () => ParseNs(Measure.Native(probe, "20000").Stdout)) : 0;
+    // In process: this process never uses System.Diagnostics.Process (see the top), so .NET has no SIGCHLD handler and
+    // the domain pays what it pays under `remus run`. With REMUS_DLL set, the figure is taken through `remus run` too.
     string? cli = Environment.GetEnvironmentVariable("REMUS_DLL");
     double dom = cli != null
-        ? Measure.Median(runs, () => ParseNs(Measure.Native("dotnet", cli, "run", guest, "20000").Stdout))
-        : Measure.Median(runs, () => ParseNs(Measure.InDomain(guest, "20000").Stdout));
-    if (cli == null) Console.WriteLine("(set REMUS_DLL to the CLI's remus.dll to measure through `remus run`; in-process figures include .NET's SIGCHLD handling)");
+        ? Measure.Median(runs, () => ParseNs(Measure.Native("dotnet", cli, "run", "--platform", PlatformSelection.NameOf(platform), guest, "20000").Stdout))
+        : Measure.Median(runs, () => ParseNs(Measure.InDomain(platform, guest, "20000").Stdout));
     double native = Measure.Median(runs, () => ParseNs(Measure.Native(guest, "200000").Stdout));
-    Console.WriteLine($"syscall round trip: in a domain {dom / 1000:F1} us, bare platform round trip {bare / 1000:F1} us, ratio {dom / bare:F2} (goal <= 1.2); native syscall {native / 1000:F2} us (median of {runs})");
+    // The probe is ptrace's floor; KVM's would be a bare KVM_RUN loop (the self-test's figure is printed instead).
+    string floor = PlatformSelection.Choose(platform).Kind == PlatformKind.Ptrace
+        ? $"bare ptrace round trip {bare / 1000:F1} us, ratio {dom / bare:F2} (goal <= 1.2)"
+        : $"KVM self-test's syscall {PlatformSelection.KvmSelfTest.SyscallMicros:F1} us";
+    Console.WriteLine($"syscall round trip ({PlatformSelection.Choose(platform).Name}): in a domain {dom / 1000:F1} us, {floor}; native syscall {native / 1000:F2} us (median of {runs})");
 }
 
 void StartBench()
 {
     string t = guests.Build("true.c");
     double native = Measure.Median(runs, () => Measure.Native(t).Seconds);
-    double create = Measure.Median(runs, () => Measure.InDomain(t).TotalSeconds);
+    double create = Measure.Median(runs, () => Measure.InDomain(platform, t).TotalSeconds);
     Console.WriteLine($"domain start: create+run+exit of a trivial program {create * 1000:F1} ms in-process, native exec {native * 1000:F1} ms, ratio {create / native:F1}x (median of {runs})");
     string? remus = Environment.GetEnvironmentVariable("REMUS_DLL");
     if (remus != null)
@@ -89,12 +103,7 @@ void StartBench()
     }
 }
 
-static double ParseNs(string output)
-{
-    foreach (var line in output.Split('\n'))
-        if (line.StartsWith("ns_per_call ")) return double.Parse(line[12..]);
-    throw new InvalidOperationException($"no ns_per_call in: {output}");
-}
+static double ParseNs(string output) => Measure.Field(output, "ns_per_call");
 
 namespace Remus.Bench
 {
@@ -126,11 +135,34 @@ namespace Remus.Bench
 
     record RunResult(int ExitCode, string Stdout, string Stderr, double Seconds, double RunSeconds = 0, double TotalSeconds = 0);
 
-    /// <summary>A console that keeps what the program prints.</summary>
+    /// <summary>A console that keeps what the program prints on stdout; <see cref="LineSeen"/>, when set, is called with
+    /// each complete line as it arrives (on the thread that writes it).</summary>
     sealed class CapturingConsole : IConsole
     {
-        public readonly StringBuilder Out = new();
-        public void Write(int stream, ReadOnlySpan<byte> data) { if (stream == 1) Out.Append(Encoding.UTF8.GetString(data)); }
+        private readonly StringBuilder _out = new();
+        private int _lineStart;
+        public Action<string>? LineSeen { get; init; }
+
+        public string Text
+        {
+            get { lock (_out) return _out.ToString(); }
+        }
+
+        public void Write(int stream, ReadOnlySpan<byte> data)
+        {
+            if (stream != 1) return;
+            lock (_out)
+            {
+                _out.Append(Encoding.UTF8.GetString(data));
+                if (LineSeen is null) return;
+                for (int i = _lineStart; i < _out.Length; i++)
+                    if (_out[i] == '\n')
+                    {
+                        LineSeen(_out.ToString(_lineStart, i - _lineStart));
+                        _lineStart = i + 1;
+                    }
+            }
+        }
         public int Read(Span<byte> buffer, CancellationToken cancel) => 0;
         public bool IsTerminal => false;
     }
@@ -143,28 +175,40 @@ namespace Remus.Bench
             return xs[xs.Length / 2];
         }
 
-        public static RunResult Native(string file, params string[] args)
+        /// <summary>The number after <paramref name="name"/> at the start of a line of <paramref name="output"/>.</summary>
+        public static double Field(string output, string name)
         {
-            var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in args.Where(a => a.Length > 0)) psi.ArgumentList.Add(a);
-            var sw = Stopwatch.StartNew();
-            using var p = Process.Start(psi)!;
-            var so = p.StandardOutput.ReadToEndAsync();
-            var se = p.StandardError.ReadToEndAsync();
-            p.WaitForExit();
-            double s = sw.Elapsed.TotalSeconds;
-            return new RunResult(p.ExitCode, so.Result, se.Result, s);
+            foreach (var line in output.Split('\n'))
+                if (line.StartsWith(name + " ", StringComparison.Ordinal))
+                    return double.Parse(line[(name.Length + 1)..].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+            throw new InvalidOperationException($"no {name} in: {output}");
         }
 
-        public static RunResult InDomain(string program, params string[] args)
+        /// <summary>Runs a native program to its end, started with posix_spawn (exec'd by /bin/sh, so the shell costs a
+        /// few hundred microseconds of the wall time), never with System.Diagnostics.Process (see the top).</summary>
+        public static RunResult Native(string file, params string[] args)
+        {
+            static string Quote(string a) => "'" + a.Replace("'", "'\\''") + "'";
+            string command = "exec " + string.Join(' ', new[] { file }.Concat(args.Where(a => a.Length > 0)).Select(Quote));
+            var sw = Stopwatch.StartNew();
+            using var p = Remus.Sandbox.Platform.ChildProcess.StartShell(command);
+            p.Stdin.Dispose();
+            var so = Task.Run(() => new StreamReader(p.Stdout).ReadToEnd());
+            var se = Task.Run(() => new StreamReader(p.Stderr).ReadToEnd());
+            int status = p.WaitForExit(Timeout.InfiniteTimeSpan) ?? -1;
+            double s = sw.Elapsed.TotalSeconds;
+            return new RunResult(status, so.Result, se.Result, s);
+        }
+
+        public static RunResult InDomain(PlatformKind platform, string program, params string[] args)
         {
             var console = new CapturingConsole();
             var total = Stopwatch.StartNew();
-            using var d = SandboxDomain.Create(new DomainSpec { ProgramPath = program, Args = args }, console);
+            using var d = SandboxDomain.Create(new DomainSpec { ProgramPath = program, Args = args, Platform = platform }, console);
             var run = Stopwatch.StartNew();
             int status = d.Run();
             double runS = run.Elapsed.TotalSeconds, totalS = total.Elapsed.TotalSeconds;
-            return new RunResult(status, console.Out.ToString(), "", runS, runS, totalS);
+            return new RunResult(status, console.Text, "", runS, runS, totalS);
         }
     }
 }

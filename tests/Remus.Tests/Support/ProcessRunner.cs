@@ -8,7 +8,7 @@ public static class ProcessRunner
     /// <param name="fileName">The program; passed to execve as is, and also used as argv[0].</param>
     /// <param name="args">argv[1..].</param>
     /// <param name="stdin">Bytes fed to the process's stdin, which is then closed (null: empty stdin).</param>
-    /// <param name="timeout">On expiry the process (and its descendants) are killed by pid and a <see cref="TimeoutException"/> is thrown.</param>
+    /// <param name="timeout">Scaled by <see cref="TestTimeouts.Scale"/> (10x in kvm-lab). On expiry the process (and its descendants) are killed by pid and a <see cref="TimeoutException"/> is thrown.</param>
     /// <param name="exactEnvironment">If not null, the process gets exactly these variables, in this order, and nothing else.</param>
     /// <param name="extraEnvironment">Variables set on top of the inherited environment (ignored when exactEnvironment is given).</param>
     public static RunResult Run(
@@ -40,6 +40,7 @@ public static class ProcessRunner
             foreach (var (k, v) in extraEnvironment) psi.Environment[k] = v;
         }
 
+        timeout = TestTimeouts.Scaled(timeout); // 10x in kvm-lab: a hang guard, not a timing
         var sw = Stopwatch.StartNew();
         using var p = new Process { StartInfo = psi };
         p.Start();
