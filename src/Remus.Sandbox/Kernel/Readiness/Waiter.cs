@@ -25,6 +25,9 @@ internal sealed class Waiter : IDisposable
         queue.Add(e);
     }
 
+    /// <summary>Whether a notification came since <see cref="Arm"/>.</summary>
+    public bool Woken => _woken.IsSet;
+
     /// <summary>Forgets earlier wake-ups; call before checking readiness.</summary>
     public void Arm() => _woken.Reset();
 
