@@ -46,12 +46,21 @@ public static class XsaveLayout
 
     /// <summary>(offset, size) of <paramref name="component"/> (2..62) in this host's standard XSAVE format; (0, 0) if the
     /// CPU does not have it.</summary>
-    public static (int Offset, int Size) HostLayout(int component)
+    public static (int Offset, int Size) HostLayout(int component) =>
+        component < 2 || component > 62 ? (0, 0) : s_hostLayout.Value[component];
+
+    /// <summary>Read once: <c>cpuid</c> is a VM exit on a nested host (tens of µs), and checkpoints ask every epoch.</summary>
+    private static readonly Lazy<(int Offset, int Size)[]> s_hostLayout = new(() =>
     {
-        if (component < 2 || component > 62 || !X86Base.IsSupported) return (0, 0);
-        var (eax, ebx, _, _) = X86Base.CpuId(0xd, component);
-        return eax <= 0 || ebx < HeaderEnd ? (0, 0) : (ebx, eax);
-    }
+        var layout = new (int, int)[63];
+        if (!X86Base.IsSupported) return layout;
+        for (int i = 2; i < 63; i++)
+        {
+            var (eax, ebx, _, _) = X86Base.CpuId(0xd, i);
+            layout[i] = eax <= 0 || ebx < HeaderEnd ? (0, 0) : (ebx, eax);
+        }
+        return layout;
+    });
 
     /// <summary>The user state components this host's kernel gives a process (arch_prctl ARCH_GET_XCOMP_SUPP, Linux
     /// 5.16+), else those CPUID leaf 0xD says the CPU supports; x87|SSE at least.</summary>
