@@ -9,11 +9,12 @@ namespace Remus.Sandbox.Kernel;
 /// signal state, open files (console streams, and host files by path and offset, reopened on restore), and the
 /// deadline of an interrupted timed wait (sleep, futex). Shared open files (dup) stay shared. Versioned; a newer version is refused, not guessed.
 /// Version 2 adds the CPU time used so far and the resource limits; version 1 (which had neither) is still read.
+/// Version 3 adds signal delivery's state (Kernel/Signals/SignalsSnapshot.cs): queued siginfo, timers, restart block.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
     private const uint SnapshotMagic = 0x3154534B; // "KST1"
-    private const int SnapshotVersion = 2;
+    private const int SnapshotVersion = 3;
 
     public byte[] SaveState()
     {
@@ -32,9 +33,7 @@ internal sealed partial class SandboxKernel
         foreach (var m in Mm.Mappings) { w.Write(m.Start); w.Write(m.End); w.Write(m.Prot); }
 
         w.Write(Signals.Actions);
-        w.Write(Signals.Blocked);
-        w.Write(Signals.Pending);
-        w.Write(Signals.AltStack);
+        SaveSignalsV2(w);
 
         var descriptions = new List<FileDescription>();
         var fds = Fds.All.ToList();
@@ -65,6 +64,7 @@ internal sealed partial class SandboxKernel
         w.Write(_interruptedWait.HasValue);
         if (_interruptedWait is { } s) { w.Write(s.Rip); w.Write(s.DeadlineNs); }
         Limits.Save(w);
+        SaveSignals(w);
         w.Flush();
         return ms.ToArray();
     }
@@ -92,9 +92,7 @@ internal sealed partial class SandboxKernel
             Mm.Restore(imageStart, brkStart, brk, maps);
 
             r.ReadBytes(Signals.Actions.Length).CopyTo(Signals.Actions, 0);
-            Signals.Blocked = r.ReadUInt64();
-            Signals.Pending = r.ReadUInt64();
-            r.ReadBytes(Signals.AltStack.Length).CopyTo(Signals.AltStack, 0);
+            LoadSignalsV2(r);
 
             int nd = r.ReadInt32();
             var descriptions = new List<FileDescription>(nd);
@@ -137,6 +135,7 @@ internal sealed partial class SandboxKernel
                 Limits.Load(r);
                 ApplyFdLimit();
             }
+            if (version >= 3) LoadSignals(r);
         }
         catch (EndOfStreamException)
         {

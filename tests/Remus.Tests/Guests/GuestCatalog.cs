@@ -101,6 +101,10 @@ public static class GuestCatalog
         new("ticker", "ticker") { Args = ["5", "20"] },
         new("fpmath", "fpmath"),
         new("signals", "signals"),
+        new("sigfault", "sigfault", 139),     // ends with a fault whose signal is blocked
+        new("sigdeliver", "sigdeliver", 143), // ends with raise(SIGTERM)
+        new("sigtimers", "sigtimers"),
+        new("sigvec", "sigvec"),
         new("bigout-512KiB", "bigout") { Args = ["512"] },
         new("bigimage", "bigimage"),
     ];

@@ -154,6 +154,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             kicker.AttachCurrentThread();
 
             _fsgsStub = config.Fsgsbase;
+            _xcr0 = config.Xsave ? config.Xcr0 : 0; // 0: as KVM's XSAVE area reports it (XstateFeatures)
             _fsBase = actual.Fs.Base;
             _gsBase = actual.Gs.Base;
             _kvm = kvm;
@@ -389,7 +390,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         _regs.Rsp = rsp;
         TakeSegments();
         _presented = _regs;
-        return new VcpuExit(VcpuExitKind.Fault, signal, ExceptionMap.FaultAddress(vector, rip, s.Cr2));
+        return new VcpuExit(VcpuExitKind.Fault, signal, ExceptionMap.FaultAddress(vector, rip, s.Cr2), ExceptionMap.Code(vector, error, s.Cr2), vector, error);
     }
 
     /// <summary>KVM_RUN returned EINTR (a kick, immediate_exit or another signal). True: return Kicked, with
@@ -544,6 +545,44 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if ((bv & (1UL << 9)) != 0) names.Add("PKRU");
         if ((bv & ~(3UL | CpuConfig.XcrAvx | CpuConfig.XcrAvx512 | (1UL << 9))) != 0) names.Add("other");
         return $"{(names.Count == 0 ? "no" : string.Join(", ", names))} (XSTATE_BV 0x{bv:x})";
+    }
+
+    // ---- signal frames -----------------------------------------------------------------------------------------
+
+    private ulong _xcr0;
+
+    /// <summary>
+    /// The guest's XCR0 as configured; when the CPUID KVM offers has no XSAVE (kvm_pvm), the guest still runs with the
+    /// host's XCR0, which KVM_GET_XSAVE reports in the first software-reserved word (as ptrace's regset does).
+    /// </summary>
+    public ulong XstateFeatures
+    {
+        get
+        {
+            if (_xcr0 == 0)
+            {
+                byte[] all = Checked(() => _vcpu.GetXsave(), "KVM_GET_XSAVE");
+                _xcr0 = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(all.AsSpan(XsaveLayout.SwReservedOffset)) | XsaveLayout.FpSse;
+            }
+            return _xcr0;
+        }
+    }
+
+    /// <summary>KVM_GET_XSAVE(2) is the standard format; the frame holds the part XCR0 covers.</summary>
+    public byte[] GetXstate()
+    {
+        CheckOwner();
+        byte[] all = Checked(() => _vcpu.GetXsave(), "KVM_GET_XSAVE");
+        return all.AsSpan(0, Math.Min(all.Length, XsaveLayout.UserSize(XstateFeatures))).ToArray();
+    }
+
+    /// <summary>KVM_SET_XSAVE of the vCPU's area with its first part replaced by <paramref name="area"/>.</summary>
+    public void SetXstate(ReadOnlySpan<byte> area)
+    {
+        CheckOwner();
+        byte[] all = Checked(() => _vcpu.GetXsave(), "KVM_GET_XSAVE");
+        area[..Math.Min(area.Length, all.Length)].CopyTo(all);
+        Checked(() => _vcpu.SetXsave(all), "KVM_SET_XSAVE");
     }
 
     // ---- dirty log --------------------------------------------------------------------------------------------
