@@ -105,6 +105,7 @@ public static class GuestCatalog
         new("sigdeliver", "sigdeliver", 143), // ends with raise(SIGTERM)
         new("sigtimers", "sigtimers"),
         new("sigvec", "sigvec"),
+        new("sigckpt", "sigckpt") { Args = ["10"] },
         new("bigout-512KiB", "bigout") { Args = ["512"] },
         new("bigimage", "bigimage"),
     ];
