@@ -3,15 +3,20 @@
    in the ucontext and returning (the instruction runs again and succeeds); SIGILL (ud2) skipped by advancing rip;
    SIGFPE (divide by zero, FPE_INTDIV); SIGTRAP (int3, SI_KERNEL); a non-canonical address (SIGSEGV, SI_KERNEL, si_addr 0);
    SA_RESETHAND; last, a fault while SIGSEGV is blocked kills (exit 139) although a handler is set.
-   Run: sigfault (no args). */
+   Run: sigfault, or sigfault badstack: a handled signal whose frame cannot be written (rsp invalid) ends the program
+   with SIGSEGV (139). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <execinfo.h>
+#endif
 
 static sigjmp_buf jb;
 static volatile siginfo_t last;
@@ -20,8 +25,34 @@ static volatile int hits;
 
 static const char *yesno(int b) { return b ? "yes" : "no"; }
 
+static volatile int unwound = -1;
+
+__attribute__((noinline)) int faulting_function(volatile int *p)
+{
+    int v = *p;
+    __asm__ volatile("" ::: "memory");
+    return v + 1;
+}
+__attribute__((noinline)) void after_faulting_function(void) { __asm__ volatile(""); }
+
+/* Unwinds from inside the handler: the unwinder must step over the signal frame (it recognises the restorer and
+   reads the ucontext after it) into the function that faulted. */
+static void check_unwind(void)
+{
+#ifdef __GLIBC__
+    void *frames[32];
+    int n = backtrace(frames, 32);
+    unwound = 0;
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)frames[i] >= (uintptr_t)faulting_function && (uintptr_t)frames[i] < (uintptr_t)after_faulting_function) unwound = 1;
+#else
+    unwound = 1; /* musl has no backtrace() */
+#endif
+}
+
 static void on_fault_jump(int sig, siginfo_t *si, void *ctx)
 {
+    if (unwound < 0) check_unwind();
     ucontext_t *uc = ctx;
     last = *si;
     last_rip = uc->uc_mcontext.gregs[REG_RIP];
@@ -78,16 +109,24 @@ static void report(const char *what, int signo, int code, uintptr_t addr)
            yesno((uintptr_t)last.si_addr == addr));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc > 1 && strcmp(argv[1], "badstack") == 0) {
+        /* a signal whose frame cannot be written (rsp points nowhere): SIGSEGV, and the program dies of it */
+        install(SIGUSR1, on_trap, 0);
+        printf("signal with a bad stack\n");
+        long pid = getpid();
+        __asm__ volatile("mov %%rsp, %%r12\n mov $0x10000, %%rsp\n syscall\n mov %%r12, %%rsp"
+                         : : "a"((long)SYS_kill), "D"(pid), "S"((long)SIGUSR1) : "rcx", "r11", "r12", "memory");
+        printf("unreachable\n");
+        return 0;
+    }
     install(SIGSEGV, on_fault_jump, 0);
 
-    if (sigsetjmp(jb, 1) == 0) {
-        volatile int *p = NULL;
-        printf("unreachable %d\n", *p);
-    }
+    if (sigsetjmp(jb, 1) == 0) printf("unreachable %d\n", faulting_function(NULL));
     report("null read", SIGSEGV, SEGV_MAPERR, 0);
+    printf("backtrace from the handler reaches the faulting function %s\n", yesno(unwound == 1));
 
     if (sigsetjmp(jb, 1) == 0) {
         *(volatile int *)0x10 = 1;

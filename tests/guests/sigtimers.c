@@ -3,7 +3,8 @@
    (and then sees the value the handler changed: EAGAIN); a read of stdin (left open by the caller, no data) likewise;
    alarm's return value; setitimer ITIMER_REAL periodic (5 ticks, then disarmed; getitimer reads it back);
    timer_create on CLOCK_MONOTONIC with SIGEV_SIGNAL (si_code SI_TIMER, si_value, periodic), SIGEV_THREAD_ID, and
-   SIGEV_NONE (timer_gettime counts down, no signal); timer_delete. Run: sigtimers [read] ("read": also the read case,
+   SIGEV_NONE (timer_gettime counts down, no signal); timer_delete; SIGALRM interrupting a busy loop; ITIMER_PROF
+   and a CLOCK_PROCESS_CPUTIME_ID timer firing during work. Run: sigtimers [read] ("read": also the read case,
    which needs a stdin that stays open and empty). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -102,6 +103,37 @@ int main(int argc, char **argv)
         ssize_t n = read(0, &c, 1);
         printf("read without SA_RESTART: EINTR %s\n", yesno(n == -1 && errno == EINTR));
     }
+
+    /* a program busy in its own code is interrupted too (no system call to return from) */
+    install(SIGALRM, on_alarm, 0);
+    int was = alarms;
+    arm_real(20000, 0);
+    while (alarms == was) { }
+    printf("busy loop interrupted by SIGALRM yes\n");
+
+    /* CPU-time timers: ITIMER_PROF and a CLOCK_PROCESS_CPUTIME_ID POSIX timer fire while the program computes */
+    install(SIGPROF, on_rt, 0);
+    rts = 0;
+    struct itimerval prof = { { 0, 0 }, { 0, 30000 } };
+    setitimer(ITIMER_PROF, &prof, NULL);
+    while (rts == 0) { }
+    printf("ITIMER_PROF fired during work %s\n", yesno(last.si_signo == SIGPROF));
+    {
+        struct sigevent cpu;
+        memset(&cpu, 0, sizeof cpu);
+        cpu.sigev_notify = SIGEV_SIGNAL;
+        cpu.sigev_signo = SIGPROF;
+        cpu.sigev_value.sival_int = 55;
+        timer_t ct;
+        timer_create(CLOCK_PROCESS_CPUTIME_ID, &cpu, &ct);
+        struct itimerspec in30 = { { 0, 0 }, { 0, 30000000 } };
+        rts = 0;
+        timer_settime(ct, 0, &in30, NULL);
+        while (rts == 0) { }
+        printf("CPU-time POSIX timer fired during work %s value %d\n", yesno(last.si_code == SI_TIMER), last.si_value.sival_int);
+        timer_delete(ct);
+    }
+    rts = 0;
 
     /* alarm's return value: whole seconds left, rounded */
     install(SIGALRM, on_alarm, 0);

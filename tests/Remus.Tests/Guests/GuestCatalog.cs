@@ -102,6 +102,7 @@ public static class GuestCatalog
         new("fpmath", "fpmath"),
         new("signals", "signals"),
         new("sigfault", "sigfault", 139),     // ends with a fault whose signal is blocked
+        new("sigfault-badstack", "sigfault", 139) { Args = ["badstack"] },
         new("sigdeliver", "sigdeliver", 143), // ends with raise(SIGTERM)
         new("sigtimers", "sigtimers"),
         new("sigvec", "sigvec"),

@@ -49,15 +49,13 @@ internal static class ExceptionMap
     };
 
     /// <summary>
-    /// si_code as Linux gives it: SEGV_MAPERR/SEGV_ACCERR for #PF (by the present bit of the error code; the reserved
-    /// area counts as unmapped),
+    /// si_code as Linux gives it: SEGV_MAPERR/SEGV_ACCERR for #PF (by the present bit of the error code),
     /// FPE_INTDIV for #DE, ILL_ILLOPN for #UD, TRAP_TRACE for #DB, BUS_ADRALN for #AC, FPE_FLTINV for #MF/#XM, and
     /// SI_KERNEL for what Linux raises with force_sig (#GP, #SS, #NP, int3...).
     /// </summary>
-    public static int Code(int vector, ulong error, ulong cr2) => vector switch
+    public static int Code(int vector, ulong error) => vector switch
     {
-        // The platform's reserved first 2 MiB are present but supervisor-only: the program sees nothing mapped there.
-        PageFault => (error & 1) != 0 && cr2 >= GuestLayout.ReservedSize ? 2 : 1,
+        PageFault => (error & 1) != 0 ? 2 : 1,
         DivideError => 1,
         InvalidOpcode => 2,
         Debug => 2,

@@ -197,7 +197,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         }
         // iretq (or VM entry) would refuse these; Linux kills the task with SIGSEGV when its return context is bad.
         if (!GuestLayout.IsCanonical(_regs.Rip) || !GuestLayout.IsCanonical(_regs.FsBase) || !GuestLayout.IsCanonical(_regs.GsBase))
-            return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
+            return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
 
         LoadRegs();
         while (true)
@@ -343,7 +343,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         TakeSegments();
         _inKernel = k.Rip < GuestLayout.ReservedSize;
         _presented = _regs;
-        return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
+        return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
     }
 
     /// <summary>An exception stub's out 0x40+vector: the program's rip/rflags/rsp are in the CPU's frame on the IST
@@ -365,7 +365,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         // bad return frame with SIGSEGV.
         if (rip == Stubs.ResumeAddress && rsp == GuestLayout.ResumeFrame
             && vector is ExceptionMap.GeneralProtection or ExceptionMap.StackFault or ExceptionMap.SegmentNotPresent)
-            return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
+            return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
 
         if ((cs & 3) != 3)
         {
@@ -390,7 +390,9 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         _regs.Rsp = rsp;
         TakeSegments();
         _presented = _regs;
-        return new VcpuExit(VcpuExitKind.Fault, signal, ExceptionMap.FaultAddress(vector, rip, s.Cr2), ExceptionMap.Code(vector, error, s.Cr2), vector, error);
+        // The reserved area is present but supervisor-only: to the program (and in its sigcontext) nothing is mapped there.
+        if (vector == ExceptionMap.PageFault && s.Cr2 < GuestLayout.ReservedSize) error &= ~1UL;
+        return new VcpuExit(VcpuExitKind.Fault, signal, ExceptionMap.FaultAddress(vector, rip, s.Cr2), ExceptionMap.Code(vector, error), vector, error);
     }
 
     /// <summary>KVM_RUN returned EINTR (a kick, immediate_exit or another signal). True: return Kicked, with
