@@ -49,6 +49,19 @@ static void install(int sig, void (*h)(int, siginfo_t *, void *), int flags)
     sigaction(sig, &sa, NULL);
 }
 
+/* Waits until *counter reaches target: the signal is blocked between the check and the wait (sigsuspend), so it
+   cannot slip in between, however late the program runs. */
+static void wait_for(volatile int *counter, int target, int sig)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, sig);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    sigdelset(&old, sig);
+    while (*counter < target) sigsuspend(&old);
+    sigprocmask(SIG_UNBLOCK, &block, NULL);
+}
+
 static void arm_real(long first_us, long interval_us)
 {
     struct itimerval it = { { interval_us / 1000000, interval_us % 1000000 }, { first_us / 1000000, first_us % 1000000 } };
@@ -60,55 +73,60 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IONBF, 0);
     install(SIGALRM, on_alarm, 0);
 
+    /* The waits below are interrupted by a periodic timer, so that a tick which comes before the wait begins (a
+       loaded machine) is followed by one that interrupts it. */
+
     /* nanosleep cut short */
-    arm_real(50000, 0);
+    arm_real(50000, 50000);
     struct timespec req = { 5, 0 }, rem = { 0, 0 };
+    int before = alarms;
     errno = 0;
     int rc = nanosleep(&req, &rem);
-    printf("nanosleep: rc -1 %s EINTR %s rem left %s, alarms %d, si_code SI_KERNEL %s\n", yesno(rc == -1), yesno(errno == EINTR),
-           yesno(rem.tv_sec >= 3 && rem.tv_sec < 5), alarms, yesno(last.si_code == SI_KERNEL));
+    printf("nanosleep: rc -1 %s EINTR %s rem left %s, handler ran %s, si_code SI_KERNEL %s\n", yesno(rc == -1), yesno(errno == EINTR),
+           yesno(rem.tv_sec >= 3 && rem.tv_sec < 5), yesno(alarms > before), yesno(last.si_code == SI_KERNEL));
 
     /* even with SA_RESTART, nanosleep is not restarted */
     install(SIGALRM, on_alarm, SA_RESTART);
-    arm_real(50000, 0);
     errno = 0;
     rc = nanosleep(&req, NULL);
-    printf("nanosleep SA_RESTART: EINTR %s alarms %d\n", yesno(rc == -1 && errno == EINTR), alarms);
+    printf("nanosleep SA_RESTART: EINTR %s\n", yesno(rc == -1 && errno == EINTR));
 
     /* pause */
     install(SIGALRM, on_alarm, 0);
-    arm_real(30000, 0);
     errno = 0;
     rc = pause();
-    printf("pause: EINTR %s alarms %d\n", yesno(rc == -1 && errno == EINTR), alarms);
+    printf("pause: EINTR %s\n", yesno(rc == -1 && errno == EINTR));
 
-    /* futex wait: EINTR without SA_RESTART, restarted (then EAGAIN) with it */
-    word = 0;
-    arm_real(30000, 0);
-    errno = 0;
-    long frc = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
-    printf("futex without SA_RESTART: EINTR %s alarms %d\n", yesno(frc == -1 && errno == EINTR), alarms);
+    /* futex wait: EINTR without SA_RESTART (a tick before the wait makes it EAGAIN: wait again), restarted with it
+       (then EAGAIN: the handler changed the word) */
+    long frc;
+    do {
+        word = 0;
+        errno = 0;
+        frc = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    } while (frc == -1 && errno == EAGAIN);
+    printf("futex without SA_RESTART: EINTR %s\n", yesno(frc == -1 && errno == EINTR));
     install(SIGALRM, on_alarm, SA_RESTART);
     word = 0;
-    arm_real(30000, 0);
     errno = 0;
     frc = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
-    printf("futex with SA_RESTART: restarted, EAGAIN %s alarms %d\n", yesno(frc == -1 && errno == EAGAIN), alarms);
+    printf("futex with SA_RESTART: restarted, EAGAIN %s\n", yesno(frc == -1 && errno == EAGAIN));
 
     if (argc > 1 && strcmp(argv[1], "read") == 0) {
         char c;
         install(SIGALRM, on_alarm, 0);
-        arm_real(30000, 0);
         errno = 0;
         ssize_t n = read(0, &c, 1);
         printf("read without SA_RESTART: EINTR %s\n", yesno(n == -1 && errno == EINTR));
     }
+    arm_real(0, 0);
 
     /* a program busy in its own code is interrupted too (no system call to return from) */
     install(SIGALRM, on_alarm, 0);
     int was = alarms;
     arm_real(20000, 0);
     while (alarms == was) { }
+    arm_real(0, 0);
     printf("busy loop interrupted by SIGALRM yes\n");
 
     /* CPU-time timers: ITIMER_PROF and a CLOCK_PROCESS_CPUTIME_ID POSIX timer fire while the program computes */
@@ -145,12 +163,12 @@ int main(int argc, char **argv)
     printf("after alarm(0): disarmed %s\n", yesno(cur.it_value.tv_sec == 0 && cur.it_value.tv_usec == 0));
 
     /* periodic ITIMER_REAL */
-    int before = alarms;
+    before = alarms;
     arm_real(20000, 20000);
     getitimer(ITIMER_REAL, &cur);
     printf("periodic: interval 20 ms %s, value pending %s\n", yesno(cur.it_interval.tv_sec == 0 && cur.it_interval.tv_usec == 20000),
            yesno(cur.it_value.tv_sec == 0 && cur.it_value.tv_usec > 0 && cur.it_value.tv_usec <= 20000));
-    while (alarms - before < 5) pause();
+    wait_for(&alarms, before + 5, SIGALRM);
     arm_real(0, 0);
     printf("periodic: 5 ticks %s\n", yesno(alarms - before == 5));
     getitimer(ITIMER_REAL, &cur);
@@ -171,7 +189,7 @@ int main(int argc, char **argv)
     timer_gettime(t, &got);
     printf("  gettime: interval 15 ms %s, value pending %s\n", yesno(got.it_interval.tv_sec == 0 && got.it_interval.tv_nsec == 15000000),
            yesno(got.it_value.tv_sec == 0 && got.it_value.tv_nsec > 0 && got.it_value.tv_nsec <= 15000000));
-    while (rts < 3) pause();
+    wait_for(&rts, 3, sig);
     memset(&its, 0, sizeof its);
     timer_settime(t, 0, &its, NULL);
     printf("  3 signals %s: SI_TIMER %s value %d\n", yesno(rts >= 3), yesno(last.si_code == SI_TIMER), last.si_value.sival_int);
@@ -189,7 +207,7 @@ int main(int argc, char **argv)
     if (now.tv_nsec >= 1000000000) { now.tv_sec++; now.tv_nsec -= 1000000000; }
     struct itimerspec abs = { { 0, 0 }, now };
     timer_settime(t, TIMER_ABSTIME, &abs, NULL);
-    while (rts < 1) pause();
+    wait_for(&rts, 1, sig);
     printf("absolute REALTIME timer fired %s\n", yesno(rts == 1));
     timer_delete(t);
 
@@ -202,7 +220,7 @@ int main(int argc, char **argv)
     printf("SIGEV_THREAD_ID create %s\n", yesno(timer_create(CLOCK_MONOTONIC, &sev, &t) == 0));
     struct itimerspec once = { { 0, 0 }, { 0, 10000000 } };
     timer_settime(t, 0, &once, NULL);
-    while (rts < 2) pause();
+    wait_for(&rts, 2, sig);
     printf("  fired %s value %d\n", yesno(rts == 2), last.si_value.sival_int);
     timer_delete(t);
 #else

@@ -42,6 +42,8 @@ internal sealed partial class SandboxKernel
         sp -= 128;
         if ((flags & SignalState.SA_ONSTACK) != 0 && Task.AltStackFlags(sp) == 0) sp = Task.AltSp + Task.AltSize;
         byte[] xstate = vcpu.GetXstate();
+        _xstateSize = xstate.Length;
+        _mxcsrMask = BinaryPrimitives.ReadUInt32LittleEndian(xstate.AsSpan(XsaveLayout.MxcsrMaskOffset));
         ulong fpstate = (sp - (ulong)(xstate.Length + 4)) & ~63UL;
         ulong frame = ((fpstate - FrameSize) & ~15UL) - 8;
         if (onAltStack && !Task.OnAltStack(frame)) return false;
@@ -166,6 +168,10 @@ internal sealed partial class SandboxKernel
         return (long)r.Rax;
     }
 
+    /// <summary>The size of the vCPU's XSAVE area and its MXCSR mask (fixed for a vCPU's CPU; 0 until first read).</summary>
+    private int _xstateSize;
+    private uint _mxcsrMask;
+
     private static ulong U64(ReadOnlySpan<byte> b, int at) => BinaryPrimitives.ReadUInt64LittleEndian(b[at..]);
 
     /// <summary>
@@ -175,8 +181,13 @@ internal sealed partial class SandboxKernel
     /// </summary>
     private byte[] ReadXstate(IVcpu vcpu, ulong fpstate)
     {
-        byte[] current = vcpu.GetXstate();
-        int size = current.Length;
+        if (_xstateSize == 0)
+        {
+            byte[] current = vcpu.GetXstate();
+            _xstateSize = current.Length;
+            _mxcsrMask = BinaryPrimitives.ReadUInt32LittleEndian(current.AsSpan(XsaveLayout.MxcsrMaskOffset));
+        }
+        int size = _xstateSize;
         if (fpstate == 0) return InitialXstate(size);
         var area = new byte[size];
         CopyFromGuest(fpstate, area.AsSpan(0, XsaveLayout.LegacySize));
@@ -193,8 +204,7 @@ internal sealed partial class SandboxKernel
         {
             BinaryPrimitives.WriteUInt64LittleEndian(area.AsSpan(XsaveLayout.HeaderOffset), XsaveLayout.FpSse);
         }
-        uint mxcsrMask = BinaryPrimitives.ReadUInt32LittleEndian(current.AsSpan(XsaveLayout.MxcsrMaskOffset));
-        XsaveLayout.Sanitize(area, features | XsaveLayout.FpSse, mxcsrMask);
+        XsaveLayout.Sanitize(area, features | XsaveLayout.FpSse, _mxcsrMask);
         return area;
     }
 }

@@ -570,11 +570,16 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         }
     }
 
+    /// <summary>KVM's whole XSAVE area as last read: past the part XCR0 covers it holds only state the guest cannot
+    /// change, so <see cref="SetXstate"/> completes an area from it without reading again.</summary>
+    private byte[]? _xsaveArea;
+
     /// <summary>KVM_GET_XSAVE(2) is the standard format; the frame holds the part XCR0 covers.</summary>
     public byte[] GetXstate()
     {
         CheckOwner();
         byte[] all = Checked(() => _vcpu.GetXsave(), "KVM_GET_XSAVE");
+        _xsaveArea = all;
         return all.AsSpan(0, Math.Min(all.Length, XsaveLayout.UserSize(XstateFeatures))).ToArray();
     }
 
@@ -582,7 +587,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     public void SetXstate(ReadOnlySpan<byte> area)
     {
         CheckOwner();
-        byte[] all = Checked(() => _vcpu.GetXsave(), "KVM_GET_XSAVE");
+        byte[] all = (byte[]?)_xsaveArea?.Clone() ?? Checked(() => _vcpu.GetXsave(), "KVM_GET_XSAVE");
         area[..Math.Min(area.Length, all.Length)].CopyTo(all);
         Checked(() => _vcpu.SetXsave(all), "KVM_SET_XSAVE");
     }
