@@ -140,8 +140,8 @@ internal sealed partial class SandboxKernel
         return 0;
     }
 
-    /// <summary>rt_sigqueueinfo / rt_tgsigqueueinfo: a siginfo of the program's own making (si_code must be negative,
-    /// as Linux demands from a process signalling another... or itself).</summary>
+    /// <summary>rt_sigqueueinfo / rt_tgsigqueueinfo: a siginfo of the program's own making. Linux refuses a kernel-looking
+    /// si_code (&gt;= 0, or SI_TKILL) only from another process; here the sender is always the target.</summary>
     private long SysRtSigqueueinfo(int tgid, int tid, int sig, ulong uinfo, bool toTask)
     {
         if (!ValidSignal(sig)) return -Errno.EINVAL;
@@ -149,7 +149,6 @@ internal sealed partial class SandboxKernel
         CopyFromGuest(uinfo, raw);
         var info = SigInfo.ReadFrom(raw) with { Signo = sig };
         if (tgid != Pid || (toTask && tid != Pid)) return -Errno.ESRCH;
-        if (info.Code >= 0 || info.Code == SigInfo.SI_TKILL) return -Errno.EPERM;
         SendSignal(info, toTask);
         return 0;
     }
