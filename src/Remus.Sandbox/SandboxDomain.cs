@@ -188,6 +188,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         }
         finally
         {
+            _kernel.StopTimers();
             // The dirty log may be in use from another thread (it is safe while running): not while it goes.
             lock (_dirtyLogLock)
             {
@@ -236,15 +237,7 @@ public sealed partial class SandboxDomain : ICheckpointable
                         case SyscallOutcome.Exit:
                             return _kernel.ExitStatus;
                         case SyscallOutcome.Stop:
-                            // The program stopped itself: paused from this syscall boundary on (the loop's top waits).
-                            lock (_lock)
-                            {
-                                _pauseRequested = true;
-                                _state = DomainState.Paused;
-                                Monitor.PulseAll(_lock);
-                            }
-                            Log?.Invoke($"the program stopped itself (signal {_kernel.StopSignal}): the domain is paused until unpaused");
-                            Stopped?.Invoke(_kernel.StopSignal);
+                            StopSelf();
                             break;
                         case SyscallOutcome.Restart:
                             vcpu.Regs.Rip -= 2; // back onto the syscall instruction
@@ -253,10 +246,41 @@ public sealed partial class SandboxDomain : ICheckpointable
                     }
                     break;
                 case VcpuExitKind.Fault:
-                    Log?.Invoke($"program killed by signal {exit.Signal} at rip 0x{vcpu.Regs.Rip:x} (address 0x{exit.FaultAddress:x})");
-                    return 128 + exit.Signal;
+                    ulong rip = vcpu.Regs.Rip;
+                    var afterFault = _kernel.DeliverFault(ref vcpu.Regs, exit);
+                    if (afterFault == SyscallOutcome.Exit)
+                        Log?.Invoke(_kernel.ExitStatus - 128 == exit.Signal
+                            ? $"program killed by signal {exit.Signal} at rip 0x{rip:x} (address 0x{exit.FaultAddress:x})"
+                            : $"program killed by signal {_kernel.ExitStatus - 128} while taking signal {exit.Signal} at rip 0x{rip:x} (address 0x{exit.FaultAddress:x})");
+                    if (AfterSignals(afterFault) is { } faultStatus) return faultStatus;
+                    break;
+                case VcpuExitKind.Kicked:
+                    if (AfterSignals(_kernel.DeliverSignals(ref vcpu.Regs, afterSyscall: false)) is { } kickStatus) return kickStatus;
+                    break;
             }
         }
+    }
+
+    /// <summary>What the loop does after signals were acted on outside a system call: the exit status if one ended
+    /// the program, else null (a stop pauses the domain first).</summary>
+    private int? AfterSignals(SyscallOutcome outcome)
+    {
+        if (outcome == SyscallOutcome.Exit) return _kernel.ExitStatus;
+        if (outcome == SyscallOutcome.Stop) StopSelf();
+        return null;
+    }
+
+    /// <summary>The program stopped itself: paused from this boundary on (the loop's top waits).</summary>
+    private void StopSelf()
+    {
+        lock (_lock)
+        {
+            _pauseRequested = true;
+            _state = DomainState.Paused;
+            Monitor.PulseAll(_lock);
+        }
+        Log?.Invoke($"the program stopped itself (signal {_kernel.StopSignal}): the domain is paused until unpaused");
+        Stopped?.Invoke(_kernel.StopSignal);
     }
 
     /// <summary>Runs the program until it exits; returns its exit status. Call once.</summary>

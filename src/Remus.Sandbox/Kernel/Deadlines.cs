@@ -40,11 +40,12 @@ internal sealed partial class SandboxKernel
     {
         while (true)
         {
+            InterruptIfSignalled(ERESTART_RESTARTBLOCK); // a signal ends the wait (see SignalWaits.cs)
             long left = deadline - Clock.MonotonicNs;
             if (left <= 0) return;
             // Whole milliseconds, rounded up: a wait never ends before its deadline (the loop checks again anyway).
             var timeout = TimeSpan.FromMilliseconds(Math.Min(left / 1_000_000 + 1, int.MaxValue - 1));
-            if (Interrupt.WaitHandle.WaitOne(timeout))
+            if (WaitHandle.WaitAny([Interrupt.WaitHandle, SignalToken.WaitHandle], timeout) == 0)
             {
                 _interruptedWait = (rip, deadline);
                 throw new RestartException();

@@ -9,7 +9,8 @@ namespace Remus.Sandbox.Kernel;
 /// signal state, open files (console streams, and host files by path and offset, reopened on restore), and the
 /// deadline of an interrupted timed wait (sleep, futex). Shared open files (dup) stay shared. Versioned; a newer version is refused, not guessed.
 /// Version 2 adds the CPU time used so far and the resource limits; version 1 (which had neither) is still read.
-/// Version 3 adds pipes, eventfd, timerfd, epoll, devices and /proc files (ReadinessSnapshot.cs).
+/// Version 3 adds pipes, eventfd, timerfd, epoll, devices and /proc files (ReadinessSnapshot.cs), then signal
+/// delivery's state (Kernel/Signals/SignalsSnapshot.cs): queued siginfo, timers, restart block.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
@@ -33,9 +34,7 @@ internal sealed partial class SandboxKernel
         foreach (var m in Mm.Mappings) { w.Write(m.Start); w.Write(m.End); w.Write(m.Prot); }
 
         w.Write(Signals.Actions);
-        w.Write(Signals.Blocked);
-        w.Write(Signals.Pending);
-        w.Write(Signals.AltStack);
+        SaveSignalsV2(w);
 
         var descriptions = new List<FileDescription>();
         var fds = Fds.All.ToList();
@@ -69,6 +68,7 @@ internal sealed partial class SandboxKernel
         if (_interruptedWait is { } s) { w.Write(s.Rip); w.Write(s.DeadlineNs); }
         Limits.Save(w);
         SaveReadinessState(w, descriptions);
+        SaveSignals(w);
         w.Flush();
         return ms.ToArray();
     }
@@ -96,9 +96,7 @@ internal sealed partial class SandboxKernel
             Mm.Restore(imageStart, brkStart, brk, maps);
 
             r.ReadBytes(Signals.Actions.Length).CopyTo(Signals.Actions, 0);
-            Signals.Blocked = r.ReadUInt64();
-            Signals.Pending = r.ReadUInt64();
-            r.ReadBytes(Signals.AltStack.Length).CopyTo(Signals.AltStack, 0);
+            LoadSignalsV2(r);
 
             int nd = r.ReadInt32();
             var descriptions = new List<FileDescription>(nd);
@@ -144,7 +142,11 @@ internal sealed partial class SandboxKernel
                 Limits.Load(r);
                 ApplyFdLimit();
             }
-            if (version >= 3) LoadReadinessState(r, descriptions);
+            if (version >= 3)
+            {
+                LoadReadinessState(r, descriptions);
+                LoadSignals(r);
+            }
         }
         catch (EndOfStreamException)
         {

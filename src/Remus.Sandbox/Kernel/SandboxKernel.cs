@@ -138,10 +138,25 @@ internal sealed partial class SandboxKernel
                 13 => SysRtSigaction((int)a0, a1, a2, a3),
                 14 => SysRtSigprocmask((int)a0, a1, a2, a3),
                 127 => SysRtSigpending(a0, a1),
-                131 => SysSigaltstack(a0, a1),
+                131 => SysSigaltstack(a0, a1, r.Rsp),
                 62 => SysKill((int)a0, (int)a1),
-                200 => SysKill((int)a0, (int)a1),
-                234 => SysKill((int)a1, (int)a2),
+                200 => SysTgkill(-1, (int)a0, (int)a1),
+                234 => SysTgkill((int)a0, (int)a1, (int)a2),
+                129 => SysRtSigqueueinfo((int)a0, 0, (int)a1, a2, toTask: false),
+                297 => SysRtSigqueueinfo((int)a0, (int)a1, (int)a2, a3, toTask: true),
+                34 => SysPause(),
+                130 => SysRtSigsuspend(a0, a1),
+                15 => SysRtSigreturn(ref r),
+                219 => SysRestartSyscall(r.Rip),
+                // Timers.cs
+                36 => SysGetitimer((int)a0, a1),
+                37 => SysAlarm((uint)a0),
+                38 => SysSetitimer((int)a0, a1, a2),
+                222 => SysTimerCreate((int)a0, a1, a2),
+                223 => SysTimerSettime((int)a0, (int)a1, a2, a3),
+                224 => SysTimerGettime((int)a0, a1),
+                225 => SysTimerGetoverrun((int)a0),
+                226 => SysTimerDelete((int)a0),
                 // Random.cs
                 318 => SysGetRandom(a0, a1, (uint)a2),
                 // Pipes.cs, EventFd.cs, TimerFd.cs
@@ -175,6 +190,10 @@ internal sealed partial class SandboxKernel
         {
             result = -Errno.ENAMETOOLONG;
         }
+        catch (SignalInterruptException e)
+        {
+            result = -e.Code;
+        }
         catch (RestartException)
         {
             return SyscallOutcome.Restart;
@@ -184,7 +203,7 @@ internal sealed partial class SandboxKernel
             return SyscallOutcome.Exit;
         }
         r.Rax = (ulong)result;
-        return StopSignal != 0 ? SyscallOutcome.Stop : SyscallOutcome.Return;
+        return DeliverSignals(ref r, afterSyscall: true);
     }
 
     private long Unsupported(long nr)

@@ -7,7 +7,8 @@ namespace Remus.Sandbox.Kernel;
 /// <summary>
 /// read and write on files with a readiness model (pipes, eventfd, timerfd): the file says EAGAIN, and unless the
 /// file is O_NONBLOCK the call waits on the file's queue and asks again. A wait gives way to pause, checkpoint and
-/// destroy (the call restarts afterwards from its syscall instruction). A write that had put part of its data in
+/// destroy (the call restarts afterwards from its syscall instruction), and to a signal (EINTR, or a restart under
+/// SA_RESTART: ERESTARTSYS, as pipe_read and pipe_write return). A write that had put part of its data in
 /// before it had to wait keeps that progress for its restart (here, and in checkpoints), so the restart puts in only
 /// the rest and returns the whole count, as one uninterrupted write would.
 /// </summary>
@@ -32,11 +33,16 @@ internal sealed partial class SandboxKernel
         _interruptedTransfer = null;
     }
 
-    /// <summary>Sleeps until <paramref name="w"/> is woken or the guest's monotonic clock reaches <paramref name="wakeAt"/>; false when interrupted.</summary>
+    /// <summary>
+    /// Sleeps until <paramref name="w"/> is woken or the guest's monotonic clock reaches <paramref name="wakeAt"/>;
+    /// false when interrupted — by a pause or checkpoint, or by a signal that may be pending: the caller then throws
+    /// <see cref="WaitEnded"/>, which tells them apart (SignalWaits.cs).
+    /// </summary>
     private bool SleepOn(Waiter w, long wakeAt)
     {
         long left = wakeAt == long.MaxValue ? -1 : Math.Max(wakeAt - Clock.MonotonicNs, 0);
-        return w.Sleep(left, Interrupt);
+        using var wait = BlockingWait();
+        return w.Sleep(left, wait.Token);
     }
 
     /// <summary>read(2) into guest memory from a file with a queue.</summary>
@@ -56,7 +62,7 @@ internal sealed partial class SandboxKernel
                     w.Arm();
                     r = f.Read(span, Interrupt);
                     if (r != -Errno.EAGAIN) break;
-                    if (!SleepOn(w, f.NextEventNs)) throw new RestartException();
+                    if (!SleepOn(w, f.NextEventNs)) throw WaitEnded(ERESTARTSYS);
                 }
             }
             if (r > 0) Memory.Write(buf, span[..(int)r]);
@@ -114,8 +120,10 @@ internal sealed partial class SandboxKernel
                 }
                 if (!SleepOn(w, f.NextEventNs))
                 {
+                    var ended = WaitEnded(ERESTARTSYS);
+                    if (ended is SignalInterruptException && done > 0) return done; // a signal: the short count, as Linux
                     if (done > 0) _interruptedTransfer = (_callRip, done);
-                    throw new RestartException();
+                    throw ended;
                 }
             }
         }
@@ -145,7 +153,7 @@ internal sealed partial class SandboxKernel
                     w.Arm();
                     r = f.Read(span, Interrupt);
                     if (r != -Errno.EAGAIN) break;
-                    if (!SleepOn(w, f.NextEventNs)) throw new RestartException();
+                    if (!SleepOn(w, f.NextEventNs)) throw WaitEnded(ERESTARTSYS);
                 }
             }
             if (r <= 0) return r;

@@ -21,6 +21,18 @@ public interface IVcpu : IDisposable
     /// <summary>Restores what <see cref="SaveExtendedState"/> returned.</summary>
     void RestoreExtendedState(ReadOnlySpan<byte> state);
 
+    /// <summary>
+    /// The FPU/SSE/AVX registers in the standard XSAVE format (<see cref="XsaveLayout"/>), exactly
+    /// <see cref="XsaveLayout.UserSize"/>(<see cref="XstateFeatures"/>) bytes: what a Linux signal frame holds.
+    /// </summary>
+    byte[] GetXstate() => throw new NotSupportedException("this platform cannot read the vector registers");
+
+    /// <summary>Loads an area of the form <see cref="GetXstate"/> returns (sanitized by the caller).</summary>
+    void SetXstate(ReadOnlySpan<byte> area) => throw new NotSupportedException("this platform cannot write the vector registers");
+
+    /// <summary>The state components the program's XCR0 enables (x87 and SSE at least).</summary>
+    ulong XstateFeatures => XsaveLayout.FpSse;
+
     /// <summary>How <see cref="StartDirtyLog"/> tracks writes, for people (remus info): e.g. "KVM_GET_DIRTY_LOG".</summary>
     string DirtyLogMode => "a dirty log";
 

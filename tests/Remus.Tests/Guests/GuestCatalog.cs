@@ -101,6 +101,12 @@ public static class GuestCatalog
         new("ticker", "ticker") { Args = ["5", "20"] },
         new("fpmath", "fpmath"),
         new("signals", "signals"),
+        new("sigfault", "sigfault", 139),     // ends with a fault whose signal is blocked
+        new("sigfault-badstack", "sigfault", 139) { Args = ["badstack"] },
+        new("sigdeliver", "sigdeliver", 143), // ends with raise(SIGTERM)
+        new("sigtimers", "sigtimers"),
+        new("sigvec", "sigvec"),
+        new("sigckpt", "sigckpt") { Args = ["10"] },
         new("bigout-512KiB", "bigout") { Args = ["512"] },
         new("bigimage", "bigimage"),
         // Pipes, events and readiness (issue 8 item 4).

@@ -66,7 +66,7 @@ internal sealed partial class SandboxKernel
     private long SysEpollPWait(int epfd, ulong events, int max, int timeoutMs, ulong sigmask, ulong sigsetSize)
     {
         if (sigmask != 0 && sigsetSize != 8) return -Errno.EINVAL;
-        return SysEpollWait(epfd, events, max, timeoutMs);
+        return WithSignalMask(sigmask, () => SysEpollWait(epfd, events, max, timeoutMs));
     }
 
     private long SysEpollPWait2(int epfd, ulong events, int max, ulong tsp, ulong sigmask, ulong sigsetSize)
@@ -78,7 +78,7 @@ internal sealed partial class SandboxKernel
             timeout = t;
         }
         if (sigmask != 0 && sigsetSize != 8) return -Errno.EINVAL;
-        return DoEpollWait(epfd, events, max, DeadlineIn(timeout));
+        return WithSignalMask(sigmask, () => DoEpollWait(epfd, events, max, DeadlineIn(timeout)));
     }
 
     private long DoEpollWait(int epfd, ulong events, int max, long deadline)
@@ -95,7 +95,7 @@ internal sealed partial class SandboxKernel
         {
             got = ep.Harvest(max);
             return got.Count;
-        }, () => ep.NextEventNs);
+        }, () => ep.NextEventNs, restartCode: Errno.EINTR); // ep_poll: EINTR, never restarted
         Span<byte> e = stackalloc byte[EpollEventSize];
         for (int i = 0; i < got.Count; i++)
         {

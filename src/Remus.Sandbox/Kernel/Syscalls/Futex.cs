@@ -28,10 +28,18 @@ internal sealed partial class SandboxKernel
                 if (Memory.ReadU32(uaddr) != val) return -Errno.EAGAIN;
                 if (deadline == null)
                 {
-                    Interrupt.WaitHandle.WaitOne(); // nobody else can wake it: only pause/destroy end this
+                    WaitForSignal(ERESTARTSYS); // nobody else can wake it: only a signal, pause or destroy end this
                     throw new RestartException();
                 }
-                SleepUntil(deadline.Value, rip);
+                try
+                {
+                    SleepUntil(deadline.Value, rip);
+                }
+                catch (SignalInterruptException)
+                {
+                    _restartBlock = new RestartBlock(RestartKind.Futex, deadline.Value, uaddr, val);
+                    throw;
+                }
                 return -Errno.ETIMEDOUT;
             default:
                 return -Errno.ENOSYS;

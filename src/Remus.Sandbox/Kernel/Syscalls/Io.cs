@@ -15,13 +15,14 @@ internal sealed partial class SandboxKernel
         if (f == null) return -Errno.EBADF;
         int n = ClampLength(buf, count, 1 << 24);
         if (f.Queue != null) return ReadWaiting(f, buf, n);
+        using var wait = BlockingWait();
         try
         {
-            return f.Read(Memory.WritableSpan(buf, n), Interrupt);
+            return f.Read(Memory.WritableSpan(buf, n), wait.Token);
         }
         catch (OperationCanceledException)
         {
-            throw new RestartException();
+            throw WaitEnded(ERESTARTSYS);
         }
     }
 
@@ -90,8 +91,9 @@ internal sealed partial class SandboxKernel
             ulong b = Memory.ReadU64(iov + i * 16), l = Memory.ReadU64(iov + i * 16 + 8);
             if (l == 0) continue;
             long n;
-            try { n = f.Read(Memory.WritableSpan(b, ClampLength(b, l, 1 << 24)), Interrupt); }
-            catch (OperationCanceledException) when (total == 0) { throw new RestartException(); }
+            using var wait = BlockingWait();
+            try { n = f.Read(Memory.WritableSpan(b, ClampLength(b, l, 1 << 24)), wait.Token); }
+            catch (OperationCanceledException) when (total == 0) { throw WaitEnded(ERESTARTSYS); }
             catch (OperationCanceledException) { return total; }
             if (n < 0) return total > 0 ? total : n;
             total += n;

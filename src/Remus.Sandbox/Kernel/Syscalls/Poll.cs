@@ -6,9 +6,9 @@ namespace Remus.Sandbox.Kernel;
 
 /// <summary>
 /// poll, ppoll, select, pselect6 (fs/select.c): every fd kind answers through its readiness; the call waits on the
-/// queues of the files it watches, until one is ready, its timeout, or an interrupt (the call then restarts with the
-/// deadline it had, which checkpoints carry). ppoll/pselect6's signal masks are accepted (no signal is delivered
-/// during the wait). The remaining time is written back, as Linux does for ppoll, select and pselect6.
+/// queues of the files it watches, until one is ready, its timeout, or an interrupt (a pause restarts the call with the
+/// deadline it had, which checkpoints carry; a signal ends it with EINTR, ERESTARTNOHAND as fs/select.c). ppoll and
+/// pselect6 wait with their signal mask in place (SignalMaskDuringWait.cs). The remaining time is written back, as Linux does for ppoll, select and pselect6.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
@@ -21,7 +21,7 @@ internal sealed partial class SandboxKernel
     /// long.MaxValue: none) passes, sleeping on <paramref name="w"/> in between and waking for timed readiness
     /// (<paramref name="nextEvent"/>). Interrupted: restarts the call later, its deadline kept.
     /// </summary>
-    private long WaitForEvents(Waiter w, long deadline, Func<long> check, Func<long> nextEvent)
+    private long WaitForEvents(Waiter w, long deadline, Func<long> check, Func<long> nextEvent, long restartCode = ERESTARTNOHAND)
     {
         while (true)
         {
@@ -32,7 +32,7 @@ internal sealed partial class SandboxKernel
             if (!SleepOn(w, Math.Min(deadline, nextEvent())))
             {
                 if (deadline != long.MaxValue) _interruptedWait = (_callRip, deadline);
-                throw new RestartException();
+                throw WaitEnded(restartCode);
             }
         }
     }
@@ -62,7 +62,16 @@ internal sealed partial class SandboxKernel
         }
         if (sigmask != 0 && sigsetSize != 8) return -Errno.EINVAL;
         long deadline = DeadlineIn(timeout);
-        long r = DoPoll(fds, nfds, deadline);
+        long r;
+        try
+        {
+            r = WithSignalMask(sigmask, () => DoPoll(fds, nfds, deadline));
+        }
+        catch (SignalInterruptException)
+        {
+            WriteRemaining(tsp, deadline, timeout == 0, timeval: false);
+            throw;
+        }
         WriteRemaining(tsp, deadline, timeout == 0, timeval: false);
         return r;
     }
@@ -119,7 +128,16 @@ internal sealed partial class SandboxKernel
             timeout = sec > long.MaxValue / NsPerSec - 1 ? long.MaxValue / 2 : sec * NsPerSec + usec * 1000;
         }
         long deadline = DeadlineIn(timeout);
-        long r = DoSelect(n, inp, outp, exp, deadline);
+        long r;
+        try
+        {
+            r = DoSelect(n, inp, outp, exp, deadline);
+        }
+        catch (SignalInterruptException)
+        {
+            WriteRemaining(tvp, deadline, timeout == 0, timeval: true); // select(2) updates the timeout on EINTR too
+            throw;
+        }
         WriteRemaining(tvp, deadline, timeout == 0, timeval: true);
         return r;
     }
@@ -132,13 +150,24 @@ internal sealed partial class SandboxKernel
             if (ReadTimespecNs(tsp) is not { } t) return -Errno.EINVAL;
             timeout = t;
         }
+        ulong mask = 0;
         if (sig != 0)
         {
-            ulong mask = Memory.ReadU64(sig), size = Memory.ReadU64(sig + 8);
+            ulong size = Memory.ReadU64(sig + 8);
+            mask = Memory.ReadU64(sig);
             if (mask != 0 && size != 8) return -Errno.EINVAL;
         }
         long deadline = DeadlineIn(timeout);
-        long r = DoSelect(n, inp, outp, exp, deadline);
+        long r;
+        try
+        {
+            r = WithSignalMask(mask, () => DoSelect(n, inp, outp, exp, deadline));
+        }
+        catch (SignalInterruptException)
+        {
+            WriteRemaining(tsp, deadline, timeout == 0, timeval: false);
+            throw;
+        }
         WriteRemaining(tsp, deadline, timeout == 0, timeval: false);
         return r;
     }

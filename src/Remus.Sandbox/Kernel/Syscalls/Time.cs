@@ -82,7 +82,19 @@ internal sealed partial class SandboxKernel
 
         // Deadlines are kept on the monotonic clock (absolute realtime sleeps are converted once).
         long deadline = _restartedDeadline ?? ((flags & TIMER_ABSTIME) != 0 ? Clock.MonotonicNs + (request - now) : MonotonicDeadline(request));
-        SleepUntil(deadline, rip);
+        try
+        {
+            SleepUntil(deadline, rip);
+        }
+        catch (SignalInterruptException) when ((flags & TIMER_ABSTIME) != 0)
+        {
+            throw new SignalInterruptException(ERESTARTNOHAND); // an absolute sleep is simply called again
+        }
+        catch (SignalInterruptException)
+        {
+            InterruptedSleep(deadline, rem);
+            throw;
+        }
         return 0;
     }
 }

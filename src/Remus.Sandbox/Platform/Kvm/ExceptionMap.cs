@@ -48,6 +48,22 @@ internal static class ExceptionMap
         _ => 0,
     };
 
+    /// <summary>
+    /// si_code as Linux gives it: SEGV_MAPERR/SEGV_ACCERR for #PF (by the present bit of the error code),
+    /// FPE_INTDIV for #DE, ILL_ILLOPN for #UD, TRAP_TRACE for #DB, BUS_ADRALN for #AC, FPE_FLTINV for #MF/#XM, and
+    /// SI_KERNEL for what Linux raises with force_sig (#GP, #SS, #NP, int3...).
+    /// </summary>
+    public static int Code(int vector, ulong error) => vector switch
+    {
+        PageFault => (error & 1) != 0 ? 2 : 1,
+        DivideError => 1,
+        InvalidOpcode => 2,
+        Debug => 2,
+        AlignmentCheck => 1,
+        X87Error or SimdError => 7,
+        _ => 0x80,
+    };
+
     public static string Name(int vector) => vector switch
     {
         0 => "#DE", 1 => "#DB", 2 => "NMI", 3 => "#BP", 4 => "#OF", 5 => "#BR", 6 => "#UD", 7 => "#NM",

@@ -157,6 +157,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
 
             _fsgsStub = config.Fsgsbase;
             _xsaveEnabled = config.Xsave;
+            _xcr0 = config.Xsave ? config.Xcr0 : 0; // 0: as KVM's XSAVE area reports it (XstateFeatures)
             _fsBase = actual.Fs.Base;
             _gsBase = actual.Gs.Base;
             _kvm = kvm;
@@ -199,7 +200,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         }
         // iretq (or VM entry) would refuse these; Linux kills the task with SIGSEGV when its return context is bad.
         if (!GuestLayout.IsCanonical(_regs.Rip) || !GuestLayout.IsCanonical(_regs.FsBase) || !GuestLayout.IsCanonical(_regs.GsBase))
-            return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
+            return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
 
         LoadRegs();
         while (true)
@@ -345,7 +346,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         TakeSegments();
         _inKernel = k.Rip < GuestLayout.ReservedSize;
         _presented = _regs;
-        return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
+        return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
     }
 
     /// <summary>An exception stub's out 0x40+vector: the program's rip/rflags/rsp are in the CPU's frame on the IST
@@ -367,7 +368,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         // bad return frame with SIGSEGV.
         if (rip == Stubs.ResumeAddress && rsp == GuestLayout.ResumeFrame
             && vector is ExceptionMap.GeneralProtection or ExceptionMap.StackFault or ExceptionMap.SegmentNotPresent)
-            return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV);
+            return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
 
         if ((cs & 3) != 3)
         {
@@ -392,7 +393,9 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         _regs.Rsp = rsp;
         TakeSegments();
         _presented = _regs;
-        return new VcpuExit(VcpuExitKind.Fault, signal, ExceptionMap.FaultAddress(vector, rip, s.Cr2));
+        // The reserved area is present but supervisor-only: to the program (and in its sigcontext) nothing is mapped there.
+        if (vector == ExceptionMap.PageFault && s.Cr2 < GuestLayout.ReservedSize) error &= ~1UL;
+        return new VcpuExit(VcpuExitKind.Fault, signal, ExceptionMap.FaultAddress(vector, rip, s.Cr2), ExceptionMap.Code(vector, error), vector, error);
     }
 
     /// <summary>KVM_RUN returned EINTR (a kick, immediate_exit or another signal). True: return Kicked, with
@@ -554,6 +557,49 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if ((bv & (1UL << 9)) != 0) names.Add("PKRU");
         if ((bv & ~(3UL | CpuConfig.XcrAvx | CpuConfig.XcrAvx512 | (1UL << 9))) != 0) names.Add("other");
         return $"{(names.Count == 0 ? "no" : string.Join(", ", names))} (XSTATE_BV 0x{bv:x})";
+    }
+
+    // ---- signal frames -----------------------------------------------------------------------------------------
+
+    private ulong _xcr0;
+
+    /// <summary>
+    /// The guest's XCR0 as configured; when the CPUID KVM offers has no XSAVE (kvm_pvm), the guest still runs with the
+    /// host's XCR0, which KVM_GET_XSAVE reports in the first software-reserved word (as ptrace's regset does).
+    /// </summary>
+    public ulong XstateFeatures
+    {
+        get
+        {
+            if (_xcr0 == 0)
+            {
+                byte[] all = Checked(() => _vcpu.GetXsave(), "KVM_GET_XSAVE");
+                _xcr0 = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(all.AsSpan(XsaveLayout.SwReservedOffset)) | XsaveLayout.FpSse;
+            }
+            return _xcr0;
+        }
+    }
+
+    /// <summary>KVM's whole XSAVE area as last read: past the part XCR0 covers it holds only state the guest cannot
+    /// change, so <see cref="SetXstate"/> completes an area from it without reading again.</summary>
+    private byte[]? _xsaveArea;
+
+    /// <summary>KVM_GET_XSAVE(2) is the standard format; the frame holds the part XCR0 covers.</summary>
+    public byte[] GetXstate()
+    {
+        CheckOwner();
+        byte[] all = Checked(() => _vcpu.GetXsave(), "KVM_GET_XSAVE");
+        _xsaveArea = all;
+        return all.AsSpan(0, Math.Min(all.Length, XsaveLayout.UserSize(XstateFeatures))).ToArray();
+    }
+
+    /// <summary>KVM_SET_XSAVE of the vCPU's area with its first part replaced by <paramref name="area"/>.</summary>
+    public void SetXstate(ReadOnlySpan<byte> area)
+    {
+        CheckOwner();
+        byte[] all = (byte[]?)_xsaveArea?.Clone() ?? Checked(() => _vcpu.GetXsave(), "KVM_GET_XSAVE");
+        area[..Math.Min(area.Length, all.Length)].CopyTo(all);
+        Checked(() => _vcpu.SetXsave(all), "KVM_SET_XSAVE");
     }
 
     // ---- dirty log --------------------------------------------------------------------------------------------

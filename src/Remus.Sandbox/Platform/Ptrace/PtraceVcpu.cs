@@ -132,9 +132,14 @@ internal sealed unsafe class PtraceVcpu : IVcpu
             case 4: case 5: case 7: case 8: case 11: // SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV
                 Span<byte> info = stackalloc byte[128];
                 ulong addr = 0;
+                int code = 0x80; // SI_KERNEL
                 fixed (byte* p = info)
-                    if (Libc.ptrace(Libc.PTRACE_GETSIGINFO, _pid, 0, (nint)p) == 0) addr = *(ulong*)(p + 16);
-                return new VcpuExit(VcpuExitKind.Fault, sig, addr);
+                    if (Libc.ptrace(Libc.PTRACE_GETSIGINFO, _pid, 0, (nint)p) == 0)
+                    {
+                        code = *(int*)(p + 8);
+                        addr = *(ulong*)(p + 16);
+                    }
+                return new VcpuExit(VcpuExitKind.Fault, sig, addr, code);
             default:
                 return VcpuExit.KickedExit; // a stray signal (e.g. the terminal's SIGINT): suppressed
         }
@@ -171,12 +176,7 @@ internal sealed unsafe class PtraceVcpu : IVcpu
         }
         byte[] own = ReadXstate();
         ulong xcr0 = BitConverter.ToUInt64(own, XsaveLayout.SoftwareReserved);
-        byte[] area = saved.ToArea(own, xcr0 != 0 ? xcr0 : XsaveLayout.HostXcr0, "ptrace");
-        fixed (byte* p = area)
-        {
-            var iov = stackalloc nint[2] { (nint)p, area.Length };
-            Check(Libc.ptrace(Libc.PTRACE_SETREGSET, _pid, Libc.NT_X86_XSTATE, (nint)iov), "PTRACE_SETREGSET");
-        }
+        WriteXstate(saved.ToArea(own, xcr0 != 0 ? xcr0 : XsaveLayout.HostXcr0, "ptrace"));
     }
 
     private byte[] ReadXstate()
@@ -187,6 +187,40 @@ internal sealed unsafe class PtraceVcpu : IVcpu
             var iov = stackalloc nint[2] { (nint)p, buf.Length };
             Check(Libc.ptrace(Libc.PTRACE_GETREGSET, _pid, Libc.NT_X86_XSTATE, (nint)iov), "PTRACE_GETREGSET");
             return buf.AsSpan(0, (int)iov[1]).ToArray();
+        }
+    }
+
+    private void WriteXstate(ReadOnlySpan<byte> area)
+    {
+        fixed (byte* p = area)
+        {
+            var iov = stackalloc nint[2] { (nint)p, area.Length };
+            Check(Libc.ptrace(Libc.PTRACE_SETREGSET, _pid, Libc.NT_X86_XSTATE, (nint)iov), "PTRACE_SETREGSET");
+        }
+    }
+
+    /// <summary>PTRACE_GETREGSET NT_X86_XSTATE is the standard-format area a signal frame holds, sized for the host's
+    /// user features (which the stub runs with).</summary>
+    public byte[] GetXstate() => ReadXstate();
+
+    public void SetXstate(ReadOnlySpan<byte> area) => WriteXstate(area);
+
+    private ulong _xfeatures;
+
+    /// <summary>The host's XCR0, which the regset reports in the first word of the software-reserved bytes
+    /// (USER_XSTATE_XCR0_WORD of asm/user.h).</summary>
+    public ulong XstateFeatures
+    {
+        get
+        {
+            if (_xfeatures == 0)
+            {
+                byte[] area = ReadXstate();
+                _xfeatures = area.Length >= XsaveLayout.MinSize
+                    ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(area.AsSpan(XsaveLayout.SwReservedOffset)) | XsaveLayout.FpSse
+                    : XsaveLayout.FpSse;
+            }
+            return _xfeatures;
         }
     }
 

@@ -107,12 +107,19 @@ public sealed class KvmPlatformVcpuTests
         Assert.Equal(StackTop, r.Rsp);
     }
 
+    private const int SEGV_MAPERR = 1, ILL_ILLOPN = 2, SI_KERNEL = 0x80;
+    private const ulong UserRead = 4, UserWrite = 6; // #PF error codes: not present (the reserved area counts as unmapped)
+
+    /// <summary>A fault as Linux reports it: signal, si_addr, si_code, and the vector and error code for sigcontext.</summary>
+    private static VcpuExit Fault(int signal, ulong address, int code, int trap, ulong error = 0) =>
+        new(VcpuExitKind.Fault, signal, address, code, trap, error);
+
     [KvmFact]
     public void Null_dereference_is_SIGSEGV_at_address_0()
     {
         using var g = new Guest([0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x00]); // mov rax, [0]
         var exit = g.Vcpu.Run();
-        Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0), exit);
+        Assert.Equal(Fault(11, 0, SEGV_MAPERR, 14, UserRead), exit);
         Assert.Equal(Code, g.Vcpu.Regs.Rip);       // the faulting instruction
         Assert.Equal(StackTop, g.Vcpu.Regs.Rsp);
         Assert.Equal(ulong.MaxValue, g.Vcpu.Regs.OrigRax);
@@ -122,13 +129,13 @@ public sealed class KvmPlatformVcpuTests
     public void Reading_the_platform_area_or_past_RAM_is_SIGSEGV_with_the_address()
     {
         using (var g = new Guest([0x48, 0x8b, 0x04, 0x25, 0x00, 0x10, 0x00, 0x00])) // mov rax, [0x1000] (the GDT)
-            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0x1000), g.Vcpu.Run());
+            Assert.Equal(Fault(11, 0x1000, SEGV_MAPERR, 14, UserRead), g.Vcpu.Run());
         using (var g = new Guest([0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x01, 0x00])) // mov rax, [0x10000] (the PML4)
-            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0x10000), g.Vcpu.Run());
+            Assert.Equal(Fault(11, 0x10000, SEGV_MAPERR, 14, UserRead), g.Vcpu.Run());
         using (var g = new Guest([0x48, 0x89, 0x04, 0x25, 0x00, 0x40, 0x00, 0x00])) // mov [0x4000], rax (the stubs: read-only)
-            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0x4000), g.Vcpu.Run());
+            Assert.Equal(Fault(11, 0x4000, SEGV_MAPERR, 14, UserWrite), g.Vcpu.Run());
         using (var g = new Guest([0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x80, 0x00])) // mov rax, [8 MiB] (past RAM)
-            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0x800000), g.Vcpu.Run());
+            Assert.Equal(Fault(11, 0x800000, SEGV_MAPERR, 14, UserRead), g.Vcpu.Run());
     }
 
     [KvmFact]
@@ -136,22 +143,22 @@ public sealed class KvmPlatformVcpuTests
     {
         using (var g = new Guest([0x90, 0x0f, 0x0b])) // nop; ud2
         {
-            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 4, Code + 1), g.Vcpu.Run());
+            Assert.Equal(Fault(4, Code + 1, ILL_ILLOPN, 6), g.Vcpu.Run());
             Assert.Equal(Code + 1, g.Vcpu.Regs.Rip);
         }
         using (var g = new Guest([0xcc])) // int3
         {
-            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 5, 0), g.Vcpu.Run());
+            Assert.Equal(Fault(5, 0, SI_KERNEL, 3), g.Vcpu.Run());
             Assert.Equal(Code + 1, g.Vcpu.Regs.Rip); // int3 is a trap: rip is past it, as Linux reports
         }
         using (var g = new Guest([0xe6, 0x20])) // out 0x20, al: ring 3 may reach the port but not fake a syscall exit
-            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0), g.Vcpu.Run());
+            Assert.Equal(Fault(11, 0, SI_KERNEL, 13), g.Vcpu.Run());
         using (var g = new Guest([0x66, 0xba, 0x20, 0x00, 0xee])) // mov dx, 0x20; out dx, al: the same through dx
-            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0), g.Vcpu.Run());
+            Assert.Equal(Fault(11, 0, SI_KERNEL, 13), g.Vcpu.Run());
         using (var g = new Guest([0xe6, 0x21])) // out 0x21, al: denied by the I/O bitmap, #GP
-            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0), g.Vcpu.Run());
+            Assert.Equal(Fault(11, 0, SI_KERNEL, 13), g.Vcpu.Run());
         using (var g = new Guest([0xe6, 0x40])) // out 0x40, al: an exception stub's port, denied, #GP
-            Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0), g.Vcpu.Run());
+            Assert.Equal(Fault(11, 0, SI_KERNEL, 13), g.Vcpu.Run());
     }
 
     //  0: eb fe                jmp 0
@@ -279,7 +286,7 @@ public sealed class KvmPlatformVcpuTests
         using var g = new Guest(Restart);
         Assert.Equal(VcpuExit.SyscallExit, g.Vcpu.Run());
         g.Vcpu.Regs.Rip = 0x0000_8000_0000_0000;
-        Assert.Equal(new VcpuExit(VcpuExitKind.Fault, 11, 0), g.Vcpu.Run());
+        Assert.Equal(Fault(11, 0, SI_KERNEL, 13), g.Vcpu.Run());
     }
 
     //  0: c6 04 25 00 00 50 00 01   mov byte [0x500000], 1
