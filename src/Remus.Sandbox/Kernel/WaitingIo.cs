@@ -34,15 +34,20 @@ internal sealed partial class SandboxKernel
     }
 
     /// <summary>
-    /// Sleeps until <paramref name="w"/> is woken or the guest's monotonic clock reaches <paramref name="wakeAt"/>;
-    /// false when interrupted — by a pause or checkpoint, or by a signal that may be pending: the caller then throws
-    /// <see cref="WaitEnded"/>, which tells them apart (SignalWaits.cs).
+    /// Sleeps until <paramref name="w"/> is woken or the guest's monotonic clock reaches <paramref name="wakeAt"/>.
+    /// True: look again (woken, timed out, or a timer fired whose signal does not concern this wait — blocked or
+    /// ignored, e.g. under ppoll's mask — so the call waits on, as Linux's would never have woken). False: a pause,
+    /// checkpoint or destroy; the caller restarts the call later. A signal that would run a handler, stop or end the
+    /// program throws <see cref="SignalInterruptException"/> with <paramref name="restartCode"/> (SignalWaits.cs).
     /// </summary>
-    private bool SleepOn(Waiter w, long wakeAt)
+    private bool SleepOn(Waiter w, long wakeAt, long restartCode)
     {
         long left = wakeAt == long.MaxValue ? -1 : Math.Max(wakeAt - Clock.MonotonicNs, 0);
-        using var wait = BlockingWait();
-        return w.Sleep(left, wait.Token);
+        using (var wait = BlockingWait())
+            if (w.Sleep(left, wait.Token)) return true;
+        if (Interrupt.IsCancellationRequested) return false;
+        InterruptIfSignalled(restartCode);
+        return true;
     }
 
     /// <summary>read(2) into guest memory from a file with a queue.</summary>
@@ -62,7 +67,7 @@ internal sealed partial class SandboxKernel
                     w.Arm();
                     r = f.Read(span, Interrupt);
                     if (r != -Errno.EAGAIN) break;
-                    if (!SleepOn(w, f.NextEventNs)) throw WaitEnded(ERESTARTSYS);
+                    if (!SleepOn(w, f.NextEventNs, ERESTARTSYS)) throw new RestartException();
                 }
             }
             if (r > 0) Memory.Write(buf, span[..(int)r]);
@@ -118,12 +123,19 @@ internal sealed partial class SandboxKernel
                     w.Listen(f.Queue!, PollEvents.Writable);
                     continue; // look once more now that we listen
                 }
-                if (!SleepOn(w, f.NextEventNs))
+                bool goOn;
+                try
                 {
-                    var ended = WaitEnded(ERESTARTSYS);
-                    if (ended is SignalInterruptException && done > 0) return done; // a signal: the short count, as Linux
+                    goOn = SleepOn(w, f.NextEventNs, ERESTARTSYS);
+                }
+                catch (SignalInterruptException) when (done > 0)
+                {
+                    return done; // a signal after some bytes went in: the short count, as pipe_write
+                }
+                if (!goOn)
+                {
                     if (done > 0) _interruptedTransfer = (_callRip, done);
-                    throw ended;
+                    throw new RestartException();
                 }
             }
         }
@@ -153,7 +165,7 @@ internal sealed partial class SandboxKernel
                     w.Arm();
                     r = f.Read(span, Interrupt);
                     if (r != -Errno.EAGAIN) break;
-                    if (!SleepOn(w, f.NextEventNs)) throw WaitEnded(ERESTARTSYS);
+                    if (!SleepOn(w, f.NextEventNs, ERESTARTSYS)) throw new RestartException();
                 }
             }
             if (r <= 0) return r;

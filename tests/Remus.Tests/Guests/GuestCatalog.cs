@@ -118,6 +118,7 @@ public static class GuestCatalog
         new("poll_select", "poll_select"),
         new("devnull", "devnull"),
         new("procmaps", "procmaps"),
+        new("sigwait_io", "sigwait_io"), // signals ending readiness waits (EINTR, SA_RESTART, masks of ppoll/epoll_pwait)
     ];
 
     /// <summary>The cases also run as glibc static-pie (the loader must relocate a position-independent image).</summary>

@@ -29,10 +29,20 @@ internal sealed partial class SandboxKernel
             long n = check();
             if (n != 0) return n;
             if (Clock.MonotonicNs >= deadline) return 0;
-            if (!SleepOn(w, Math.Min(deadline, nextEvent())))
+            bool goOn;
+            try
+            {
+                goOn = SleepOn(w, Math.Min(deadline, nextEvent()), restartCode);
+            }
+            catch (SignalInterruptException) when (deadline != long.MaxValue)
+            {
+                _interruptedWait = (_callRip, deadline); // a stop's restart (no handler) keeps the deadline
+                throw;
+            }
+            if (!goOn)
             {
                 if (deadline != long.MaxValue) _interruptedWait = (_callRip, deadline);
-                throw WaitEnded(restartCode);
+                throw new RestartException();
             }
         }
     }
