@@ -126,12 +126,18 @@ public sealed class RemusPrimary : IDisposable
                 _heartbeat.Start();
             }
             long sent = 0;
+            bool pausedBefore = _domain.State == DomainState.Paused;
             lock (_writeLock)
             {
                 _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256,
                     p => { Step(RemusStep.SyncRound, (ulong)p.Round); Progress?.Invoke(p); _lastWrite = Stopwatch.GetTimestamp(); }, ref sent);
                 _lastWrite = Stopwatch.GetTimestamp();
             }
+            // The pre-copy paused the domain to start the dirty log and unpaused it; until the vCPU thread takes that
+            // up, State still reads Paused. That is our own resume, not someone else's pause: without this the first
+            // Suspend (at once, with a blackhole) took it for one and left the domain paused for good.
+            if (!pausedBefore)
+                lock (_pauseLock) _resumePending = _domain.State == DomainState.Paused;
             // Room to stage what the program has populated (up to 32 MiB), touched now rather than in a pause.
             _staged.Reserve((int)Math.Min(sent, StagedPages.ReserveLimit));
             // Applying a round may take the backup a while (all of memory at first); heartbeats keep it from timing
