@@ -12,7 +12,8 @@ public readonly record struct Mapping(ulong Start, ulong End, int Prot);
 /// </code>
 /// The program image sits at its link address (static-pie: at <see cref="PieBase"/>); brk grows up from the end of
 /// the image; mmap regions are carved top-down below the stack. Freed ranges read as zeros again, as anonymous
-/// memory must. Protections are recorded, not enforced (one RWX mapping backs all of RAM).
+/// memory must. Protections are enforced on the kernel's own accesses (see <see cref="UserMemory"/>); the vCPU still
+/// sees one RWX mapping of all of RAM.
 /// </summary>
 public sealed class AddressSpace(GuestMemory memory)
 {
@@ -119,6 +120,51 @@ public sealed class AddressSpace(GuestMemory memory)
             _maps.InsertRange(i, parts);
             i += parts.Count - 1;
         }
+    }
+
+    public const int ProtRead = 1, ProtWrite = 2, ProtExec = 4;
+
+    /// <summary>
+    /// The protection of the page holding <paramref name="addr"/> as the program sees it, or -1 when nothing is mapped
+    /// there. The image and heap (up to the page holding the break) and the stack are read-write regions of their own;
+    /// everything else is the mapping found by binary search over the sorted VMA list.
+    /// </summary>
+    public int ProtectionAt(ulong addr) => ProtectionAt(addr, out _);
+
+    /// <summary>As <see cref="ProtectionAt(ulong)"/>, also giving where the region holding the address ends.</summary>
+    public int ProtectionAt(ulong addr, out ulong regionEnd)
+    {
+        if (addr >= ImageStart && addr < PageUp(Brk)) { regionEnd = PageUp(Brk); return ProtRead | ProtWrite | ProtExec; }
+        if (addr >= StackBottom && addr < StackTop) { regionEnd = StackTop; return ProtRead | ProtWrite; }
+        int lo = 0, hi = _maps.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            var m = _maps[mid];
+            if (addr < m.Start) hi = mid - 1;
+            else if (addr >= m.End) lo = mid + 1;
+            else { regionEnd = m.End; return m.Prot; }
+        }
+        regionEnd = addr;
+        return -1;
+    }
+
+    /// <summary>
+    /// How many bytes from <paramref name="addr"/> on (at most <paramref name="len"/>) the program could read, or
+    /// write when <paramref name="write"/>, without a fault: the reach of a copy_from_user/copy_to_user there.
+    /// Reading needs any protection but PROT_NONE (x86 pages are readable when writable or executable); writing
+    /// needs PROT_WRITE.
+    /// </summary>
+    public ulong AccessibleLength(ulong addr, ulong len, bool write)
+    {
+        ulong done = 0;
+        while (done < len)
+        {
+            int prot = ProtectionAt(addr + done, out ulong end);
+            if (prot <= 0 || (write && (prot & ProtWrite) == 0)) break;
+            done = Math.Min(len, end - addr);
+        }
+        return done;
     }
 
     /// <summary>Restores the bookkeeping from a checkpoint.</summary>

@@ -103,6 +103,7 @@ public static class GuestCatalog
         new("signals", "signals"),
         new("bigout-512KiB", "bigout") { Args = ["512"] },
         new("bigimage", "bigimage"),
+        new("vm_copy", "vm_copy") { Args = ["{files}/data.bin"], Files = ["{files}/data.bin"] },
     ];
 
     /// <summary>The cases also run as glibc static-pie (the loader must relocate a position-independent image).</summary>

@@ -12,10 +12,9 @@ internal sealed partial class SandboxKernel
     {
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
-        int n = ClampLength(buf, count, 1 << 24);
         try
         {
-            return f.Read(Memory.WritableSpan(buf, n), Interrupt);
+            return ReadIntoUser(buf, count, 1 << 24, b => f.Read(b, Interrupt));
         }
         catch (OperationCanceledException)
         {
@@ -27,8 +26,7 @@ internal sealed partial class SandboxKernel
     {
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
-        int n = ClampLength(buf, count);
-        return f.Write(Memory.Span(buf, n));
+        return WriteFromUser(buf, count, 1 << 30, f.Write);
     }
 
     private long SysPRead(int fd, ulong buf, ulong count, long offset)
@@ -36,8 +34,7 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         if (offset < 0) return -Errno.EINVAL;
-        int n = ClampLength(buf, count, 1 << 24);
-        return f.PRead(Memory.WritableSpan(buf, n), offset);
+        return ReadIntoUser(buf, count, 1 << 24, b => f.PRead(b, offset));
     }
 
     private long SysLseek(int fd, long offset, int whence)
@@ -63,9 +60,11 @@ internal sealed partial class SandboxKernel
             {
                 ulong b = Memory.ReadU64(iov + i * 16), l = Memory.ReadU64(iov + i * 16 + 8);
                 if (l == 0) continue;
-                Memory.Span(b, (int)l).CopyTo(buffer.AsSpan(at));
-                at += (int)l;
+                int got = Memory.ReadPartial(b, buffer.AsSpan(at, (int)l));
+                at += got;
+                if (got < (int)l) break; // the rest is not readable: write what came before it
             }
+            if (at == 0 && total > 0) return -Errno.EFAULT;
             return f.Write(buffer.AsSpan(0, at));
         }
         finally
@@ -85,12 +84,12 @@ internal sealed partial class SandboxKernel
             ulong b = Memory.ReadU64(iov + i * 16), l = Memory.ReadU64(iov + i * 16 + 8);
             if (l == 0) continue;
             long n;
-            try { n = f.Read(Memory.WritableSpan(b, ClampLength(b, l, 1 << 24)), Interrupt); }
+            try { n = ReadIntoUser(b, l, 1 << 24, s => f.Read(s, Interrupt)); }
             catch (OperationCanceledException) when (total == 0) { throw new RestartException(); }
             catch (OperationCanceledException) { return total; }
             if (n < 0) return total > 0 ? total : n;
             total += n;
-            if ((ulong)n < l) break;
+            if ((ulong)n < l) break; // short: end of data, or the rest of this buffer is not writable
         }
         return total;
     }
@@ -106,7 +105,7 @@ internal sealed partial class SandboxKernel
         {
             case TCGETS:
                 // A cooked terminal: ICRNL IXON | OPOST ONLCR | B38400 CS8 CREAD | ISIG ICANON ECHO ECHOE ECHOK IEXTEN ECHOCTL ECHOKE
-                Span<byte> t = Memory.WritableSpan(arg, 36); // the kernel's struct termios (glibc's own is larger)
+                Span<byte> t = stackalloc byte[36]; // the kernel's struct termios (glibc's own is larger)
                 t.Clear();
                 BinaryPrimitives.WriteUInt32LittleEndian(t, 0x500);
                 BinaryPrimitives.WriteUInt32LittleEndian(t[4..], 0x5);
@@ -114,12 +113,14 @@ internal sealed partial class SandboxKernel
                 BinaryPrimitives.WriteUInt32LittleEndian(t[12..], 0x8A3B);
                 byte[] cc = [3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22];
                 cc.CopyTo(t[17..]);
+                Memory.Write(arg, t);
                 return 0;
             case TIOCGWINSZ:
-                Span<byte> w = Memory.WritableSpan(arg, 8);
+                Span<byte> w = stackalloc byte[8];
                 w.Clear();
                 BinaryPrimitives.WriteUInt16LittleEndian(w, 24);
                 BinaryPrimitives.WriteUInt16LittleEndian(w[2..], 80);
+                Memory.Write(arg, w);
                 return 0;
             case TIOCGPGRP:
                 Memory.WriteU32(arg, Pid);
