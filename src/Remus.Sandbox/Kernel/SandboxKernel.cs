@@ -51,6 +51,8 @@ internal sealed partial class SandboxKernel
     {
         Vcpu = vcpu;
         Clock.CpuOffsetNs = -vcpu.CpuTimeNs;
+        Mm.ProtectionChanged = vcpu.ProtectRange; // the program's permissions, enforced where the platform can
+        Mm.PublishAll();
     }
 
     /// <summary>Fires when a blocking call must give way (pause, checkpoint, destroy).</summary>

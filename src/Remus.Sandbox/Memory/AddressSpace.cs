@@ -12,8 +12,8 @@ public readonly record struct Mapping(ulong Start, ulong End, int Prot);
 /// </code>
 /// The program image sits at its link address (static-pie: at <see cref="PieBase"/>); brk grows up from the end of
 /// the image; mmap regions are carved top-down below the stack. Freed ranges read as zeros again, as anonymous
-/// memory must. Protections are enforced on the kernel's own accesses (see <see cref="UserMemory"/>); the vCPU still
-/// sees one RWX mapping of all of RAM.
+/// memory must. Protections are enforced on the kernel's own accesses (see <see cref="UserMemory"/>) and, on platforms
+/// that can (ptrace), on the program's (<see cref="ProtectionChanged"/>); on KVM the vCPU still sees one RWX mapping.
 /// </summary>
 public sealed class AddressSpace(GuestMemory memory)
 {
@@ -31,6 +31,47 @@ public sealed class AddressSpace(GuestMemory memory)
     public ulong StackBottom => StackTop - StackSize;
     public IReadOnlyList<Mapping> Mappings => _maps;
 
+    /// <summary>
+    /// Told (start, length, prot) whenever the program's permissions on a range change (prot -1: nothing mapped), so
+    /// a vCPU platform that can enforce them does (see <see cref="IVcpu.ProtectRange"/>). Set by the kernel once the
+    /// vCPU exists; <see cref="PublishAll"/> then tells it the whole picture.
+    /// </summary>
+    public Action<ulong, ulong, int>? ProtectionChanged { get; set; }
+
+    /// <summary>Tells <see cref="ProtectionChanged"/> the permissions of every page of [start, end), in runs.</summary>
+    public void Publish(ulong start, ulong end)
+    {
+        var sink = ProtectionChanged;
+        if (sink == null) return;
+        start = Math.Max(start, GuestMemory.UserBase) & ~(PageSize - 1);
+        end = Math.Min(PageUp(end), Memory.Size);
+        while (start < end)
+        {
+            int prot = ProtectionAt(start, out ulong regionEnd);
+            ulong runEnd = prot >= 0 ? regionEnd : NextRegionStart(start);
+            runEnd = Math.Min(Math.Max(runEnd, start + PageSize), end);
+            // Neighbours with the same protection go in one call.
+            while (runEnd < end && ProtectionAt(runEnd, out ulong nextEnd) == prot)
+                runEnd = Math.Min(end, prot >= 0 ? nextEnd : NextRegionStart(runEnd));
+            sink(start, runEnd - start, prot);
+            start = runEnd;
+        }
+    }
+
+    /// <summary>Tells <see cref="ProtectionChanged"/> the permissions of all of guest user memory.</summary>
+    public void PublishAll() => Publish(GuestMemory.UserBase, Memory.Size);
+
+    /// <summary>The first address above <paramref name="addr"/> (which is in no region) where a region starts.</summary>
+    private ulong NextRegionStart(ulong addr)
+    {
+        ulong next = Memory.Size;
+        if (ImageStart > addr) next = Math.Min(next, ImageStart);
+        if (StackBottom > addr) next = Math.Min(next, StackBottom);
+        foreach (var m in _maps)
+            if (m.Start > addr) { next = Math.Min(next, m.Start); break; }
+        return next;
+    }
+
     public static ulong PageUp(ulong x) => (x + PageSize - 1) & ~(PageSize - 1);
 
     /// <summary>The lowest address brk may not reach: the lowest mapping, or the stack.</summary>
@@ -41,7 +82,9 @@ public sealed class AddressSpace(GuestMemory memory)
     {
         if (requested < BrkStart || PageUp(requested) > BrkLimit) return Brk;
         if (requested < Brk) Memory.Zero(PageUp(requested), PageUp(Brk) - PageUp(requested));
+        ulong before = PageUp(Brk);
         Brk = requested;
+        if (PageUp(requested) != before) Publish(Math.Min(before, PageUp(requested)), Math.Max(before, PageUp(requested)));
         return Brk;
     }
 
@@ -68,15 +111,22 @@ public sealed class AddressSpace(GuestMemory memory)
     /// <summary>Records [start, end) as mapped (replacing what was there) and zeroes it.</summary>
     public void Map(ulong start, ulong end, int prot)
     {
-        Unmap(start, end);
+        Forget(start, end);
         Memory.Zero(start, end - start);
         int i = 0;
         while (i < _maps.Count && _maps[i].Start < start) i++;
         _maps.Insert(i, new Mapping(start, end, prot));
+        Publish(start, end);
     }
 
     /// <summary>Forgets [start, end), splitting mappings that straddle it, and zeroes the memory freed.</summary>
     public void Unmap(ulong start, ulong end)
+    {
+        Forget(start, end);
+        Publish(start, end);
+    }
+
+    private void Forget(ulong start, ulong end)
     {
         for (int i = 0; i < _maps.Count; i++)
         {
@@ -120,6 +170,7 @@ public sealed class AddressSpace(GuestMemory memory)
             _maps.InsertRange(i, parts);
             i += parts.Count - 1;
         }
+        Publish(start, end);
     }
 
     public const int ProtRead = 1, ProtWrite = 2, ProtExec = 4;
@@ -175,5 +226,6 @@ public sealed class AddressSpace(GuestMemory memory)
         Brk = brk;
         _maps.Clear();
         _maps.AddRange(maps.OrderBy(m => m.Start));
+        PublishAll();
     }
 }

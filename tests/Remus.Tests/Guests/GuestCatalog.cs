@@ -103,6 +103,7 @@ public static class GuestCatalog
         new("signals", "signals"),
         new("bigout-512KiB", "bigout") { Args = ["512"] },
         new("bigimage", "bigimage"),
+        new("vm_maps", "vm_maps"),
         new("vm_copy", "vm_copy") { Args = ["{files}/data.bin"], Files = ["{files}/data.bin"] },
     ];
 
