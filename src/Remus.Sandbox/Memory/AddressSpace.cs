@@ -13,7 +13,8 @@ public readonly record struct Mapping(ulong Start, ulong End, int Prot);
 /// The program image sits at its link address (static-pie: at <see cref="PieBase"/>); brk grows up from the end of
 /// the image; mmap regions are carved top-down below the stack. Freed ranges read as zeros again, as anonymous
 /// memory must. Protections are enforced on the kernel's own accesses (see <see cref="UserMemory"/>) and, on platforms
-/// that can (ptrace), on the program's (<see cref="ProtectionChanged"/>); on KVM the vCPU still sees one RWX mapping.
+/// that can (ptrace, stock KVM), on the program's (<see cref="ProtectionChanged"/>); on kvm_pvm the vCPU still sees
+/// one RWX mapping.
 /// </summary>
 public sealed class AddressSpace(GuestMemory memory)
 {

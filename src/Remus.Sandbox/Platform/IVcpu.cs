@@ -53,7 +53,7 @@ public interface IVcpu : IDisposable
     /// <summary>
     /// The program's permissions on guest memory [start, start+length) are now <paramref name="prot"/> (PROT_* bits;
     /// -1: nothing mapped there). A platform that can enforce them in the vCPU does, so that the program's own
-    /// accesses fault as on Linux; one that cannot (KVM, whose page tables are built once) ignores it. On the vCPU
+    /// accesses fault as on Linux; one that cannot (KVM on kvm_pvm) ignores it. On the vCPU
     /// thread.
     /// </summary>
     void ProtectRange(ulong start, ulong length, int prot) { }
