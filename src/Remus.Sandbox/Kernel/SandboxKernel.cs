@@ -7,7 +7,8 @@ namespace Remus.Sandbox.Kernel;
 /// <summary>
 /// The Linux the program sees: serves its system calls against guest memory and the objects kept here (fd table,
 /// address space, signal dispositions, clocks). One family of calls per file under Syscalls/, as gVisor does.
-/// Every guest pointer is checked by <see cref="GuestMemory"/>; a bad one yields -EFAULT, never a VMM crash.
+/// Every guest pointer is checked by <see cref="UserMemory"/> against the program's permissions; a bad one yields
+/// -EFAULT (or a short count), never a VMM crash.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
@@ -17,7 +18,7 @@ internal sealed partial class SandboxKernel
 
     public SandboxKernel(GuestMemory memory, AddressSpace mm, DomainSpec spec, IConsole console, FileAccessPolicy files)
     {
-        Memory = memory;
+        Memory = new UserMemory(memory, mm);
         Mm = mm;
         Spec = spec;
         Console = console;
@@ -28,7 +29,8 @@ internal sealed partial class SandboxKernel
         Fds.Set(2, new ConsoleFile(console, 2), false);
     }
 
-    public GuestMemory Memory { get; }
+    /// <summary>The program's memory as system calls reach it: with its permissions (see <see cref="UserMemory"/>).</summary>
+    public UserMemory Memory { get; }
     public AddressSpace Mm { get; }
     public DomainSpec Spec { get; }
     public IConsole Console { get; }
@@ -49,6 +51,8 @@ internal sealed partial class SandboxKernel
     {
         Vcpu = vcpu;
         Clock.CpuOffsetNs = -vcpu.CpuTimeNs;
+        Mm.ProtectionChanged = vcpu.ProtectRange; // the program's permissions, enforced where the platform can
+        Mm.PublishAll();
     }
 
     /// <summary>Fires when a blocking call must give way (pause, checkpoint, destroy).</summary>
@@ -212,12 +216,16 @@ internal sealed partial class SandboxKernel
         return -Errno.ENOSYS;
     }
 
-    /// <summary>Clamps a guest buffer to the memory that exists, as a partial transfer would on Linux.</summary>
+    /// <summary>
+    /// Clamps a guest buffer to the part the program could read (EFAULT when that is nothing), as a partial transfer
+    /// would on Linux. Prefer <see cref="ReadIntoUser"/>/<see cref="WriteFromUser"/>, which also honour write permission.
+    /// </summary>
     private int ClampLength(ulong addr, ulong len, int max = 1 << 30)
     {
         if (len == 0) return 0;
-        if (!Memory.IsUserRange(addr, 1)) throw new GuestFaultException(addr);
-        return (int)Math.Min(Math.Min(len, Memory.Size - addr), (ulong)max);
+        ulong n = Memory.Accessible(addr, Math.Min(len, (ulong)max), write: false);
+        if (n == 0) throw new GuestFaultException(addr);
+        return (int)n;
     }
 
     /// <summary>Thrown by a blocking call that was interrupted and must run again later.</summary>

@@ -92,6 +92,13 @@ public sealed unsafe class GuestMemory : IDisposable
         return new Span<byte>(_base + addr, len);
     }
 
+    /// <summary>Any guest-physical range, read-only (not marked dirty): the kernel's reads of program memory.</summary>
+    internal ReadOnlySpan<byte> PhysicalRead(ulong addr, int len)
+    {
+        if (len < 0 || addr > Size || (ulong)len > Size - addr) throw new GuestFaultException(addr);
+        return new ReadOnlySpan<byte>(_base + addr, len);
+    }
+
     /// <summary>Guest page <paramref name="pfn"/> as it is, for checkpoints (not marked dirty).</summary>
     public Span<byte> Page(ulong pfn)
     {

@@ -62,6 +62,14 @@ public interface IVcpu : IDisposable
     /// </summary>
     void SetUntracked(ReadOnlySpan<ulong> bitmap) { }
 
+    /// <summary>
+    /// The program's permissions on guest memory [start, start+length) are now <paramref name="prot"/> (PROT_* bits;
+    /// -1: nothing mapped there). A platform that can enforce them in the vCPU does, so that the program's own
+    /// accesses fault as on Linux; one that cannot (KVM on kvm_pvm) ignores it. On the vCPU
+    /// thread.
+    /// </summary>
+    void ProtectRange(ulong start, ulong length, int prot) { }
+
     /// <summary>Where the platform writes what it cannot return as an exit or exception but a log reader needs (e.g.
     /// the KVM platform's diagnostic block for a fault in its stubs). Optional: a platform may say nothing.</summary>
     void SetLog(Action<string>? log) { }

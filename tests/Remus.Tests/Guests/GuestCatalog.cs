@@ -119,6 +119,8 @@ public static class GuestCatalog
         new("devnull", "devnull"),
         new("procmaps", "procmaps"),
         new("sigwait_io", "sigwait_io"), // signals ending readiness waits (EINTR, SA_RESTART, masks of ppoll/epoll_pwait)
+        new("vm_maps", "vm_maps"),
+        new("vm_copy", "vm_copy") { Args = ["{files}/data.bin"], Files = ["{files}/data.bin"] },
     ];
 
     /// <summary>The cases also run as glibc static-pie (the loader must relocate a position-independent image).</summary>

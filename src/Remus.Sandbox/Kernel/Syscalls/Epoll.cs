@@ -84,7 +84,7 @@ internal sealed partial class SandboxKernel
     private long DoEpollWait(int epfd, ulong events, int max, long deadline)
     {
         if (max <= 0 || max > EpMaxEvents) return -Errno.EINVAL;
-        if (!Memory.IsUserRange(events, (ulong)max * EpollEventSize)) return -Errno.EFAULT;
+        if (!Memory.IsAccessible(events, (ulong)max * EpollEventSize, write: true)) return -Errno.EFAULT;
         var f = Fds.Get(epfd);
         if (f == null) return -Errno.EBADF;
         if (f is not EpollFile ep) return -Errno.EINVAL;

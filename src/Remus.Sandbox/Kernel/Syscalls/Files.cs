@@ -89,8 +89,7 @@ internal sealed partial class SandboxKernel
     {
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
-        int n = ClampLength(buf, count, 1 << 20);
-        return f.GetDents64(Memory.WritableSpan(buf, n));
+        return ReadIntoUser(buf, count, 1 << 20, f.GetDents64);
     }
 
     private long SysReadLinkAt(int dirfd, ulong pathAddr, ulong buf, ulong size)

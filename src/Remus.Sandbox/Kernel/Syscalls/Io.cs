@@ -13,12 +13,11 @@ internal sealed partial class SandboxKernel
     {
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
-        int n = ClampLength(buf, count, 1 << 24);
-        if (f.Queue != null) return ReadWaiting(f, buf, n);
+        if (f.Queue != null) return ReadWaiting(f, buf, ClampLength(buf, count, 1 << 24));
         using var wait = BlockingWait();
         try
         {
-            return f.Read(Memory.WritableSpan(buf, n), wait.Token);
+            return ReadIntoUser(buf, count, 1 << 24, b => f.Read(b, wait.Token));
         }
         catch (OperationCanceledException)
         {
@@ -30,10 +29,9 @@ internal sealed partial class SandboxKernel
     {
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
-        int n = ClampLength(buf, count);
         // At most 16 MiB per call go through a pipe (a larger blocking write returns that much, a short count).
-        if (f.Queue != null) return WriteWaiting(f, buf, Math.Min(n, 1 << 24));
-        return f.Write(Memory.Span(buf, n));
+        if (f.Queue != null) return WriteWaiting(f, buf, Math.Min(ClampLength(buf, count), 1 << 24));
+        return WriteFromUser(buf, count, 1 << 30, f.Write);
     }
 
     private long SysPRead(int fd, ulong buf, ulong count, long offset)
@@ -41,8 +39,7 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         if (offset < 0) return -Errno.EINVAL;
-        int n = ClampLength(buf, count, 1 << 24);
-        return f.PRead(Memory.WritableSpan(buf, n), offset);
+        return ReadIntoUser(buf, count, 1 << 24, b => f.PRead(b, offset));
     }
 
     private long SysLseek(int fd, long offset, int whence)
@@ -68,9 +65,11 @@ internal sealed partial class SandboxKernel
             {
                 ulong b = Memory.ReadU64(iov + i * 16), l = Memory.ReadU64(iov + i * 16 + 8);
                 if (l == 0) continue;
-                Memory.Span(b, (int)l).CopyTo(buffer.AsSpan(at));
-                at += (int)l;
+                int got = Memory.ReadPartial(b, buffer.AsSpan(at, (int)l));
+                at += got;
+                if (got < (int)l) break; // the rest is not readable: write what came before it
             }
+            if (at == 0 && total > 0) return -Errno.EFAULT;
             return f.Queue != null ? WriteWaiting(f, buffer.AsSpan(0, at)) : f.Write(buffer.AsSpan(0, at));
         }
         finally
@@ -92,12 +91,12 @@ internal sealed partial class SandboxKernel
             if (l == 0) continue;
             long n;
             using var wait = BlockingWait();
-            try { n = f.Read(Memory.WritableSpan(b, ClampLength(b, l, 1 << 24)), wait.Token); }
+            try { n = ReadIntoUser(b, l, 1 << 24, s => f.Read(s, wait.Token)); }
             catch (OperationCanceledException) when (total == 0) { throw WaitEnded(ERESTARTSYS); }
             catch (OperationCanceledException) { return total; }
             if (n < 0) return total > 0 ? total : n;
             total += n;
-            if ((ulong)n < l) break;
+            if ((ulong)n < l) break; // short: end of data, or the rest of this buffer is not writable
         }
         return total;
     }
@@ -119,7 +118,7 @@ internal sealed partial class SandboxKernel
         {
             case TCGETS:
                 // A cooked terminal: ICRNL IXON | OPOST ONLCR | B38400 CS8 CREAD | ISIG ICANON ECHO ECHOE ECHOK IEXTEN ECHOCTL ECHOKE
-                Span<byte> t = Memory.WritableSpan(arg, 36); // the kernel's struct termios (glibc's own is larger)
+                Span<byte> t = stackalloc byte[36]; // the kernel's struct termios (glibc's own is larger)
                 t.Clear();
                 BinaryPrimitives.WriteUInt32LittleEndian(t, 0x500);
                 BinaryPrimitives.WriteUInt32LittleEndian(t[4..], 0x5);
@@ -127,12 +126,14 @@ internal sealed partial class SandboxKernel
                 BinaryPrimitives.WriteUInt32LittleEndian(t[12..], 0x8A3B);
                 byte[] cc = [3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22];
                 cc.CopyTo(t[17..]);
+                Memory.Write(arg, t);
                 return 0;
             case TIOCGWINSZ:
-                Span<byte> w = Memory.WritableSpan(arg, 8);
+                Span<byte> w = stackalloc byte[8];
                 w.Clear();
                 BinaryPrimitives.WriteUInt16LittleEndian(w, 24);
                 BinaryPrimitives.WriteUInt16LittleEndian(w[2..], 80);
+                Memory.Write(arg, w);
                 return 0;
             case TIOCGPGRP:
                 Memory.WriteU32(arg, Pid);

@@ -15,6 +15,9 @@ internal sealed partial class SandboxKernel
     private const int MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
     private const int MADV_DONTNEED = 4, MADV_REMOVE = 9, MADV_FREE = 8;
 
+    /// <summary>Guest RAM itself: the kernel's own view, below the program's permissions.</summary>
+    private Platform.GuestMemory Ram => Mm.Memory;
+
     private static bool PageAligned(ulong x) => (x & (AddressSpace.PageSize - 1)) == 0;
 
     private long SysBrk(ulong addr)
@@ -46,7 +49,7 @@ internal sealed partial class SandboxKernel
         if (length == 0 || !PageAligned(addr) || (offset & 0xFFF) != 0) return -Errno.EINVAL;
         int type = flags & 3;
         if (type != MAP_SHARED && type != MAP_PRIVATE && type != 3) return -Errno.EINVAL;
-        if (length > Memory.Size) return -Errno.ENOMEM;
+        if (length > Ram.Size) return -Errno.ENOMEM;
         ulong len = AddressSpace.PageUp(length);
 
         Files.FileDescription? file = null;
@@ -62,11 +65,11 @@ internal sealed partial class SandboxKernel
         ulong start;
         if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0)
         {
-            if (!Memory.IsUserRange(addr, len) || addr + len > Mm.StackBottom || addr < Mm.BrkStart) return -Errno.ENOMEM;
+            if (!Ram.IsUserRange(addr, len) || addr + len > Mm.StackBottom || addr < Mm.BrkStart) return -Errno.ENOMEM;
             if ((flags & MAP_FIXED_NOREPLACE) != 0 && !Mm.IsFree(addr, addr + len)) return -Errno.EEXIST;
             start = addr;
         }
-        else if (addr != 0 && Memory.IsUserRange(addr, len) && Mm.IsFree(addr, addr + len))
+        else if (addr != 0 && Ram.IsUserRange(addr, len) && Mm.IsFree(addr, addr + len))
         {
             start = addr; // honour a free hint, as Linux does
         }
@@ -79,7 +82,8 @@ internal sealed partial class SandboxKernel
         Mm.Map(start, start + len, prot);
         if (file != null)
         {
-            long n = file.PRead(Memory.WritableSpan(start, (int)Math.Min(len, int.MaxValue)), offset);
+            // The kernel fills the mapping whatever its protection (it may be read-only to the program).
+            long n = file.PRead(Ram.Physical(start, (int)Math.Min(len, int.MaxValue)), offset);
             if (n < 0)
             {
                 Mm.Unmap(start, start + len);
@@ -93,7 +97,7 @@ internal sealed partial class SandboxKernel
     {
         if (!PageAligned(addr) || length == 0) return -Errno.EINVAL;
         ulong len = AddressSpace.PageUp(length);
-        if (!Memory.IsUserRange(addr, len)) return -Errno.EINVAL;
+        if (!Ram.IsUserRange(addr, len)) return -Errno.EINVAL;
         Mm.Unmap(addr, addr + len);
         return 0;
     }
@@ -123,7 +127,7 @@ internal sealed partial class SandboxKernel
         for (ulong done = 0; done < oldLen;)
         {
             int chunk = (int)Math.Min(oldLen - done, 1UL << 30);
-            Memory.Span(oldAddr + done, chunk).CopyTo(Memory.WritableSpan(to + done, chunk));
+            Ram.PhysicalRead(oldAddr + done, chunk).CopyTo(Ram.Physical(to + done, chunk)); // whatever the protection
             done += (ulong)chunk;
         }
         Mm.Unmap(oldAddr, oldAddr + oldLen);
@@ -135,7 +139,7 @@ internal sealed partial class SandboxKernel
         if (!PageAligned(addr)) return -Errno.EINVAL;
         ulong len = AddressSpace.PageUp(length);
         if (len == 0) return 0;
-        if (!Memory.IsUserRange(addr, len)) return -Errno.ENOMEM;
+        if (!Ram.IsUserRange(addr, len)) return -Errno.ENOMEM;
         Mm.SetProtection(addr, addr + len, prot);
         return 0;
     }
@@ -145,9 +149,9 @@ internal sealed partial class SandboxKernel
         if (!PageAligned(addr)) return -Errno.EINVAL;
         ulong len = AddressSpace.PageUp(length);
         if (len == 0) return 0;
-        if (!Memory.IsUserRange(addr, len)) return -Errno.ENOMEM;
+        if (!Ram.IsUserRange(addr, len)) return -Errno.ENOMEM;
         // Anonymous private memory reads back as zeros after these; MADV_FREE may, so zeroing is allowed.
-        if (advice is MADV_DONTNEED or MADV_REMOVE or MADV_FREE) Memory.Zero(addr, len);
+        if (advice is MADV_DONTNEED or MADV_REMOVE or MADV_FREE) Ram.Zero(addr, len);
         return 0;
     }
 }

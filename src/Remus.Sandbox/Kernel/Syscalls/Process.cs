@@ -15,10 +15,11 @@ internal sealed partial class SandboxKernel
 
     private long SysUname(ulong buf)
     {
-        var u = Memory.WritableSpan(buf, 65 * 6);
+        Span<byte> u = stackalloc byte[65 * 6];
         u.Clear();
         string[] fields = ["Linux", "remus", "6.1.0-remus", "#1 SMP remus", "x86_64", "(none)"];
         for (int i = 0; i < fields.Length; i++) Encoding.ASCII.GetBytes(fields[i]).CopyTo(u[(i * 65)..]);
+        Memory.Write(buf, u);
         return 0;
     }
 
@@ -49,7 +50,7 @@ internal sealed partial class SandboxKernel
 
     private long SysSysinfo(ulong buf)
     {
-        var s = Memory.WritableSpan(buf, 112);
+        Span<byte> s = stackalloc byte[112];
         s.Clear();
         ulong free = Mm.StackBottom - Mm.Brk - (ulong)Mm.Mappings.Sum(m => (long)(m.End - m.Start));
         System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(s, (GuestClock.HostMonotonicNs - _startNs) / NsPerSec);
@@ -57,6 +58,7 @@ internal sealed partial class SandboxKernel
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[40..], free);         // freeram
         System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(s[80..], 1);            // procs
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(s[104..], 1);           // mem_unit
+        Memory.Write(buf, s);
         return 0;
     }
 

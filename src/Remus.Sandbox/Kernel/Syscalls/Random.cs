@@ -10,8 +10,11 @@ internal sealed partial class SandboxKernel
     private long SysGetRandom(ulong buf, ulong count, uint flags)
     {
         if ((flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)) != 0) return -Errno.EINVAL;
-        int n = ClampLength(buf, count, 1 << 25);
-        RandomNumberGenerator.Fill(Memory.WritableSpan(buf, n));
-        return n;
+        // Up to the first page the program may not write: the short count Linux returns there (EFAULT if none).
+        return ReadIntoUser(buf, count, 1 << 25, b =>
+        {
+            RandomNumberGenerator.Fill(b);
+            return b.Length;
+        });
     }
 }

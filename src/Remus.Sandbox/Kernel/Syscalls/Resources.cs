@@ -35,12 +35,15 @@ internal sealed partial class SandboxKernel
     private long SysGetRusage(int who, ulong usage)
     {
         if (who is not (RUSAGE_SELF or RUSAGE_THREAD or RUSAGE_CHILDREN)) return -Errno.EINVAL;
-        var u = Memory.WritableSpan(usage, 144); // struct rusage: ru_utime, ru_stime, then 14 longs
+        Span<byte> u = stackalloc byte[144]; // struct rusage: ru_utime, ru_stime, then 14 longs
         u.Clear();
-        if (who == RUSAGE_CHILDREN) return 0; // no children
-        long cpu = CpuNs;
-        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(u, cpu / NsPerSec);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(u[8..], cpu % NsPerSec / 1000);
+        if (who != RUSAGE_CHILDREN) // no children: all zeros
+        {
+            long cpu = CpuNs;
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(u, cpu / NsPerSec);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(u[8..], cpu % NsPerSec / 1000);
+        }
+        Memory.Write(usage, u);
         return 0;
     }
 
@@ -48,9 +51,10 @@ internal sealed partial class SandboxKernel
     {
         if (buf != 0)
         {
-            var t = Memory.WritableSpan(buf, 32); // struct tms: utime, stime, cutime, cstime in clock ticks
+            Span<byte> t = stackalloc byte[32]; // struct tms: utime, stime, cutime, cstime in clock ticks
             t.Clear();
             System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(t, CpuNs / (NsPerSec / ClockTicksPerSec));
+            Memory.Write(buf, t);
         }
         return Clock.MonotonicNs / (NsPerSec / ClockTicksPerSec); // ticks since an arbitrary point, as on Linux
     }

@@ -22,6 +22,8 @@ namespace Remus.Sandbox.Platform.Kvm;
 ///   0x010000  PML4
 ///   0x011000  PDPT
 ///   0x012000  page table of the first 2 MiB (4 KiB pages)
+///   0x013000  second PML4, a copy of the first: switching CR3 between them makes KVM flush the vCPU's TLB
+///   0x014000  pool of page tables for 2 MiB user pages split to enforce page permissions (PagePermissions)
 ///   0x100000  page directories, one per GiB of RAM (up to 256: 256 GiB)
 /// </code>
 /// </summary>
@@ -76,6 +78,9 @@ internal static class GuestLayout
     public const ulong Pml4 = 0x10000;
     public const ulong Pdpt = 0x11000;
     public const ulong LowPageTable = 0x12000;
+    public const ulong Pml4Alternate = 0x13000;
+    public const ulong PageTablePool = 0x14000;
+    public const int PageTablePoolPages = (int)((PageDirectories - PageTablePool) / 4096); // 236: 472 MiB of RAM
     public const ulong PageDirectories = 0x100000;
     public const int MaxPageDirectories = (int)((ReservedSize - PageDirectories) / 4096); // 256
 

@@ -53,6 +53,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     private readonly int _ownerThread;
     private readonly KvmSlotDirtyLog _dirtyLog;
     private Action<string>? _log;
+    private readonly PagePermissions? _permissions; // null on kvm_pvm (see FlushIfNeeded)
 
     private UserRegs _regs;
     /// <summary>What <see cref="_regs"/> held when Run last returned (to see whether the kernel layer changed it).</summary>
@@ -85,7 +86,30 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         ? "KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG (manual protect)"
         : "KVM_GET_DIRTY_LOG";
 
-    public void SetLog(Action<string>? log) => _log = log;
+    public void SetLog(Action<string>? log)
+    {
+        _log = log;
+        if (_permissions != null) _permissions.Log = log;
+    }
+
+    /// <summary>Enforces the program's permissions in the identity map (see <see cref="PagePermissions"/>).</summary>
+    public void ProtectRange(ulong start, ulong length, int prot) => _permissions?.Protect(start, length, prot);
+
+    /// <summary>
+    /// Flushes the vCPU's TLB after a right was taken away: CR3 switches to the other of two identical PML4s and
+    /// CR4.PGE flips (no entry is global, so it changes nothing else); a changed CR3/CR4 makes KVM reset the vCPU's
+    /// MMU context (KVM_SET_SREGS), which flushes it. Measured: enough on stock KVM (SVM+NPT, kvm-lab); not on
+    /// kvm_pvm, whose shadow pages of the edited tables stay stale, so there permissions are not enforced at all.
+    /// </summary>
+    private void FlushIfNeeded()
+    {
+        if (_permissions is not { FlushNeeded: true }) return;
+        _permissions.FlushNeeded = false;
+        KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS");
+        s.Cr3 = s.Cr3 == GuestLayout.Pml4 ? GuestLayout.Pml4Alternate : GuestLayout.Pml4;
+        s.Cr4 ^= 1UL << 7; // PGE
+        Checked(() => _vcpu.SetSregs(s), "KVM_SET_SREGS");
+    }
 
     /// <summary>The VM, for the checkpoint engine (dirty log of <see cref="MemorySlot"/>).</summary>
     internal KvmVm Vm => _vm;
@@ -105,6 +129,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if (memory.Size > GuestLayout.MaxMemory)
             throw new SandboxException($"the KVM platform maps at most {GuestLayout.MaxMemory >> 30} GiB of guest memory (asked for {memory.Size >> 20} MiB)");
         _memory = memory;
+        _permissions = KvmPlatform.TakesPageTableEdits ? new PagePermissions(memory) : null;
         _ram = (byte*)memory.HostBase;
         _ownerThread = Environment.CurrentManagedThreadId;
 
@@ -202,6 +227,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if (!GuestLayout.IsCanonical(_regs.Rip) || !GuestLayout.IsCanonical(_regs.FsBase) || !GuestLayout.IsCanonical(_regs.GsBase))
             return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
 
+        FlushIfNeeded();
         LoadRegs();
         while (true)
         {

@@ -3,8 +3,8 @@ using System.Buffers.Binary;
 namespace Remus.Sandbox.Platform.Kvm;
 
 /// <summary>
-/// The guest's only address space: an identity map (virtual = physical) of exactly the RAM, built once with 2 MiB
-/// pages and never edited at run time. Every page from 2 MiB on is user, read/write, executable (EFER.NXE stays off,
+/// The guest's only address space: an identity map (virtual = physical) of exactly the RAM, built with 2 MiB
+/// pages; at run time only the program's page permissions are written into it (<see cref="PagePermissions"/>). Every page from 2 MiB on is user, read/write, executable (EFER.NXE stays off,
 /// so there is no XD bit). Nothing past the end of RAM is mapped: a stray access gets #PF (SIGSEGV), never an MMIO
 /// exit.
 /// <para>The first 2 MiB (the platform's reserved area) is mapped with 4 KiB pages through one page table
@@ -79,10 +79,12 @@ internal static class PageTables
         reserved.Slice((int)GuestLayout.Pdpt, 4096).Clear();
         reserved.Slice((int)GuestLayout.PageDirectories, directories * 4096).Clear();
         reserved.Slice((int)GuestLayout.LowPageTable, 4096).Clear();
+        reserved.Slice((int)GuestLayout.Pml4Alternate, 4096).Clear();
 
         WriteLowPageTable(reserved);
         // PML4[0] covers 0..512 GiB, which holds all of RAM.
         Put(reserved, GuestLayout.Pml4, GuestLayout.Pdpt | TableEntryFlags);
+        Put(reserved, GuestLayout.Pml4Alternate, GuestLayout.Pdpt | TableEntryFlags);
         for (int d = 0; d < directories; d++)
         {
             ulong pd = GuestLayout.PageDirectories + (ulong)d * 4096;

@@ -224,6 +224,15 @@ internal sealed unsafe class PtraceVcpu : IVcpu
         }
     }
 
+    /// <summary>Mirrors the program's permissions into the stub with an mprotect of the guest RAM mapping there.</summary>
+    public void ProtectRange(ulong start, ulong length, int prot)
+    {
+        if (_dead || length == 0) return;
+        ulong hostProt = prot < 0 ? 0 : (ulong)prot & (Libc.PROT_READ | Libc.PROT_WRITE | Libc.PROT_EXEC);
+        long rc = Inject(10, start, length, hostProt); // mprotect
+        if (rc < 0) throw new SandboxException($"cannot set page permissions in the vCPU process: {Libc.ErrnoText((int)-rc)}");
+    }
+
     public string DirtyLogMode => "userfaultfd write-protect + PAGEMAP_SCAN";
 
     public void StartDirtyLog()
