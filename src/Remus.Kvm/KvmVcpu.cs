@@ -119,6 +119,18 @@ public sealed unsafe class KvmVcpu : IDisposable
 
     public KvmRegs GetRegs() => Get<KvmRegs>(KvmIoctls.KVM_GET_REGS);
 
+    private const uint KVM_VCPU_TSC_CTRL = 0, KVM_VCPU_TSC_OFFSET = 0;
+
+    /// <summary>
+    /// Sets the vCPU's TSC offset (KVM_VCPU_TSC_CTRL/KVM_VCPU_TSC_OFFSET, Linux 5.16+): the guest's rdtsc reads the
+    /// host's TSC plus <paramref name="offset"/>. False, with the errno, where KVM does not offer it.
+    /// </summary>
+    public bool TrySetTscOffset(long offset, out int errno)
+    {
+        var attr = new KvmDeviceAttr { Group = KVM_VCPU_TSC_CTRL, Attr = KVM_VCPU_TSC_OFFSET, Addr = (ulong)&offset };
+        return Ioctl.TryPtr(Fd, KvmIoctls.KVM_SET_DEVICE_ATTR, &attr, out errno) >= 0;
+    }
+
     public void SetRegs(in KvmRegs regs) => Set(KvmIoctls.KVM_SET_REGS, in regs);
 
     public KvmSregs GetSregs() => Get<KvmSregs>(KvmIoctls.KVM_GET_SREGS);

@@ -68,6 +68,7 @@ public static class KvmIoctls
     public static readonly ulong KVM_GET_XCRS = Ior<KvmXcrs>(0xa6);
     public static readonly ulong KVM_SET_XCRS = Iow<KvmXcrs>(0xa7);
     public static readonly ulong KVM_GET_XSAVE2 = Ior<KvmXsave>(0xcf);
+    public static readonly ulong KVM_SET_DEVICE_ATTR = Iow<KvmDeviceAttr>(0xe1);
 
     /// <summary>The name of a request number, for error messages ("KVM_SET_SREGS").</summary>
     public static string NameOf(ulong request)

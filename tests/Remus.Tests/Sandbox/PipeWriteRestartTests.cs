@@ -22,11 +22,15 @@ public sealed class PipeWriteRestartTests : IDisposable
 
     private readonly GuestMemory _memory = new(4 << 20);
 
-    private SandboxKernel NewKernel()
+    /// <param name="map">Map the test's buffers (a fresh mapping reads as zeros, so a kernel restored over the same
+    /// memory takes its mappings from the checkpoint instead).</param>
+    private SandboxKernel NewKernel(bool map = true)
     {
         string self = typeof(PipeWriteRestartTests).Assembly.Location;
         var spec = new DomainSpec { ProgramPath = self, MemoryMiB = 4 };
-        return new SandboxKernel(_memory, new AddressSpace(_memory), spec, new RecordingConsole(), new FileAccessPolicy(self, []));
+        var mm = new AddressSpace(_memory);
+        if (map) mm.Map(Fds, Buf + 128 * 1024, 3); // PROT_READ | PROT_WRITE: the kernel's copies honour the program's mappings
+        return new SandboxKernel(_memory, mm, spec, new RecordingConsole(), new FileAccessPolicy(self, []));
     }
 
     private static (SyscallOutcome Outcome, long Result) Call(SandboxKernel k, long nr, ulong a0 = 0, ulong a1 = 0, ulong a2 = 0)
@@ -92,7 +96,7 @@ public sealed class PipeWriteRestartTests : IDisposable
         var (k, _, _) = BlockedWrite();
         byte[] state = k.SaveState();
 
-        var restored = NewKernel();
+        var restored = NewKernel(map: false);
         restored.LoadState(state);
         // The restored kernel's pipe holds the first 64 KiB; drain it and restart the write there.
         var reader = restored.Fds.All.First(e => e.File is PipeFile { IsWriteEnd: false }).Fd;

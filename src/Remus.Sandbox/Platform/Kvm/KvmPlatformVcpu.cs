@@ -53,6 +53,9 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     private readonly int _ownerThread;
     private readonly KvmSlotDirtyLog _dirtyLog;
     private Action<string>? _log;
+
+    /// <summary>Whether the program's rdtsc reads the host's TSC (offset 0); see the constructor.</summary>
+    private readonly bool _tscFromHost;
     private readonly PagePermissions? _permissions; // null on kvm_pvm (see FlushIfNeeded)
 
     private UserRegs _regs;
@@ -89,6 +92,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     public void SetLog(Action<string>? log)
     {
         _log = log;
+        if (!_tscFromHost) log?.Invoke("kvm: no TSC offset control here; rdtsc reads the vCPU's own TSC, which starts again at 0 after a restore");
         if (_permissions != null) _permissions.Log = log;
     }
 
@@ -166,6 +170,10 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             int written = vcpu.SetMsrs(msrs);
             if (written != msrs.Length)
                 throw new SandboxException($"cannot use KVM: it refused MSR 0x{msrs[written].Index:x} = 0x{msrs[written].Data:x}");
+            // rdtsc reads the host's TSC, as on ptrace and natively: a vCPU's own TSC would start again at 0 on each
+            // restore (checkpoints do not carry it), so a program's rdtsc would run backwards across one. Where KVM
+            // has no TSC offset control (before Linux 5.16, or a KVM without it) the vCPU keeps its own TSC.
+            _tscFromHost = vcpu.TrySetTscOffset(0, out _);
             // The vCPU starts at the resume iretq in ring 0; the first Run enters the program like any syscall return.
             var regs = new KvmRegs { Rip = Stubs.ResumeAddress, Rsp = GuestLayout.ResumeFrame, Rflags = GuestLayout.KernelFlags };
             vcpu.SetRegs(regs);
