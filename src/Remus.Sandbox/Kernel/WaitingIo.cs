@@ -50,6 +50,25 @@ internal sealed partial class SandboxKernel
         return true;
     }
 
+    /// <summary>
+    /// One read from a file with a queue into <paramref name="span"/>: unless the file is O_NONBLOCK, an empty file
+    /// is waited on (a pause restarts the call; a signal ends it, see <see cref="SleepOn"/>).
+    /// </summary>
+    private long ReadBlocking(FileDescription f, Span<byte> span)
+    {
+        long r = f.Read(span, Interrupt);
+        if (r != -Errno.EAGAIN || f.NonBlocking) return r;
+        using var w = new Waiter();
+        w.Listen(f.Queue!, PollEvents.Readable);
+        while (true)
+        {
+            w.Arm();
+            r = f.Read(span, Interrupt);
+            if (r != -Errno.EAGAIN) return r;
+            if (!SleepOn(w, f.NextEventNs, ERESTARTSYS)) throw new RestartException();
+        }
+    }
+
     /// <summary>read(2) into guest memory from a file with a queue.</summary>
     private long ReadWaiting(FileDescription f, ulong buf, int count)
     {
@@ -57,19 +76,7 @@ internal sealed partial class SandboxKernel
         try
         {
             var span = tmp.AsSpan(0, Math.Min(count, tmp.Length));
-            long r = f.Read(span, Interrupt);
-            if (r == -Errno.EAGAIN && !f.NonBlocking)
-            {
-                using var w = new Waiter();
-                w.Listen(f.Queue!, PollEvents.Readable);
-                while (true)
-                {
-                    w.Arm();
-                    r = f.Read(span, Interrupt);
-                    if (r != -Errno.EAGAIN) break;
-                    if (!SleepOn(w, f.NextEventNs, ERESTARTSYS)) throw new RestartException();
-                }
-            }
+            long r = ReadBlocking(f, span);
             if (r > 0) Memory.Write(buf, span[..(int)r]);
             return r;
         }
@@ -155,19 +162,7 @@ internal sealed partial class SandboxKernel
         try
         {
             var span = tmp.AsSpan(0, want);
-            long r = f.Read(span, Interrupt);
-            if (r == -Errno.EAGAIN && !f.NonBlocking)
-            {
-                using var w = new Waiter();
-                w.Listen(f.Queue!, PollEvents.Readable);
-                while (true)
-                {
-                    w.Arm();
-                    r = f.Read(span, Interrupt);
-                    if (r != -Errno.EAGAIN) break;
-                    if (!SleepOn(w, f.NextEventNs, ERESTARTSYS)) throw new RestartException();
-                }
-            }
+            long r = ReadBlocking(f, span);
             if (r <= 0) return r;
             int at = 0;
             for (int i = 0; i < iovcnt && at < r; i++)
