@@ -361,14 +361,11 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     }
 
     /// <summary>
-    /// The program wrote port 0x20 from its own code (ring 3 may reach that one port, for the stub's sake). Linux
-    /// answers a user <c>out</c> with #GP: SIGSEGV, si_addr 0. The registers are the program's; rip is as KVM reports
-    /// it (at the <c>out</c> on stock KVM, after it on kvm_pvm). The program is killed, so the half-done <c>out</c> is
-    /// never resumed.
+    /// Presents the registers of a vCPU stopped in the program's own code (not at a syscall): the general registers
+    /// as KVM left them, FS/GS base from the sregs, no system call (orig_rax -1).
     /// </summary>
-    private VcpuExit PresentStrayPort()
+    private void PresentOwnCode(in KvmRegs k)
     {
-        ref readonly KvmRegs k = ref *_sync;
         KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS");
         _fsBase = s.Fs.Base;
         _gsBase = s.Gs.Base;
@@ -378,8 +375,20 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         _regs.Rsp = k.Rsp;
         _regs.Eflags = k.Rflags;
         TakeSegments();
-        _inKernel = k.Rip < GuestLayout.ReservedSize;
         _presented = _regs;
+    }
+
+    /// <summary>
+    /// The program wrote port 0x20 from its own code (ring 3 may reach that one port, for the stub's sake). Linux
+    /// answers a user <c>out</c> with #GP: SIGSEGV, si_addr 0. The registers are the program's; rip is as KVM reports
+    /// it (at the <c>out</c> on stock KVM, after it on kvm_pvm). The program is killed, so the half-done <c>out</c> is
+    /// never resumed.
+    /// </summary>
+    private VcpuExit PresentStrayPort()
+    {
+        ref readonly KvmRegs k = ref *_sync;
+        PresentOwnCode(in k);
+        _inKernel = k.Rip < GuestLayout.ReservedSize;
         return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
     }
 
@@ -442,17 +451,8 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if (k.Rip >= GuestLayout.ReservedSize)
         {
             // The program's own code (it can execute nothing of the reserved area but the stub page).
-            KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS");
-            _fsBase = s.Fs.Base;
-            _gsBase = s.Gs.Base;
-            TakeGprs(in k);
-            _regs.OrigRax = ulong.MaxValue;
-            _regs.Rip = k.Rip;
-            _regs.Rsp = k.Rsp;
-            _regs.Eflags = k.Rflags;
-            TakeSegments();
+            PresentOwnCode(in k);
             _inKernel = false;
-            _presented = _regs;
             return true;
         }
         // Still at the resume iretq: nothing ran since we entered (leaving it takes an out), so Regs are still right
