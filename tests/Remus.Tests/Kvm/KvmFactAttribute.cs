@@ -13,6 +13,15 @@ public sealed class KvmFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A [Theory] skipped like <see cref="KvmFactAttribute"/> (stock KVM and kvm_pvm both count).</summary>
+public sealed class KvmTheoryAttribute : TheoryAttribute
+{
+    public KvmTheoryAttribute()
+    {
+        if (!Platforms.KvmDeviceUsable(out string reason)) Skip = "needs KVM: " + reason;
+    }
+}
+
 /// <summary>A [Fact] that is skipped when no C compiler (gcc) is on PATH.</summary>
 public sealed class GccFactAttribute : FactAttribute
 {

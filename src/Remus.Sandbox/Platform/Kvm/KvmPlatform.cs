@@ -28,14 +28,6 @@ internal static class KvmPlatform
 
     private static readonly Lazy<(bool Ok, string Reason)> s_probe = new(Probe);
 
-    /// <summary>
-    /// Whether the VMM's edits of live guest page tables take effect after a CR3/CR4 change (stock KVM: yes). Not on
-    /// kvm_pvm (the nested paravirtual KVM of some of our machines), whose shadow MMU keeps stale entries for tables
-    /// the guest did not write itself; there the identity map stays as built and page permissions are enforced only
-    /// on the kernel's copies (docs/memory.md).
-    /// </summary>
-    public static bool TakesPageTableEdits { get; } = !Directory.Exists("/sys/module/kvm_pvm");
-
     /// <summary>True when the KVM platform can run here; otherwise <paramref name="reason"/> is one line saying why.
     /// Probed once per process.</summary>
     public static bool IsAvailable(out string reason)

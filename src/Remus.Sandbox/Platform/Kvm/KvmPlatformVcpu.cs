@@ -56,7 +56,8 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
 
     /// <summary>Whether the program's rdtsc reads the host's TSC (offset 0); see the constructor.</summary>
     private readonly bool _tscFromHost;
-    private readonly PagePermissions? _permissions; // null on kvm_pvm (see FlushIfNeeded)
+    private readonly PagePermissions _permissions;
+    private readonly TlbFlush _tlb;
 
     private UserRegs _regs;
     /// <summary>What <see cref="_regs"/> held when Run last returned (to see whether the kernel layer changed it).</summary>
@@ -93,27 +94,14 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     {
         _log = log;
         if (!_tscFromHost) log?.Invoke("kvm: no TSC offset control here; rdtsc reads the vCPU's own TSC, which starts again at 0 after a restore");
-        if (_permissions != null) _permissions.Log = log;
+        _permissions.Log = log;
     }
 
     /// <summary>Enforces the program's permissions in the identity map (see <see cref="PagePermissions"/>).</summary>
-    public void ProtectRange(ulong start, ulong length, int prot) => _permissions?.Protect(start, length, prot);
+    public void ProtectRange(ulong start, ulong length, int prot) => _permissions.Protect(start, length, prot);
 
-    /// <summary>
-    /// Flushes the vCPU's TLB after a right was taken away: CR3 switches to the other of two identical PML4s and
-    /// CR4.PGE flips (no entry is global, so it changes nothing else); a changed CR3/CR4 makes KVM reset the vCPU's
-    /// MMU context (KVM_SET_SREGS), which flushes it. Measured: enough on stock KVM (SVM+NPT, kvm-lab); not on
-    /// kvm_pvm, whose shadow pages of the edited tables stay stale, so there permissions are not enforced at all.
-    /// </summary>
-    private void FlushIfNeeded()
-    {
-        if (_permissions is not { FlushNeeded: true }) return;
-        _permissions.FlushNeeded = false;
-        KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS");
-        s.Cr3 = s.Cr3 == GuestLayout.Pml4 ? GuestLayout.Pml4Alternate : GuestLayout.Pml4;
-        s.Cr4 ^= 1UL << 7; // PGE
-        Checked(() => _vcpu.SetSregs(s), "KVM_SET_SREGS");
-    }
+    /// <summary>How this vCPU drops translations the VMM took away (<see cref="TlbFlush"/>; tests, benchmarks).</summary>
+    internal TlbFlush Tlb => _tlb;
 
     /// <summary>The VM, for the checkpoint engine (dirty log of <see cref="MemorySlot"/>).</summary>
     internal KvmVm Vm => _vm;
@@ -133,7 +121,8 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if (memory.Size > GuestLayout.MaxMemory)
             throw new SandboxException($"the KVM platform maps at most {GuestLayout.MaxMemory >> 30} GiB of guest memory (asked for {memory.Size >> 20} MiB)");
         _memory = memory;
-        _permissions = KvmPlatform.TakesPageTableEdits ? new PagePermissions(memory) : null;
+        _tlb = new TlbFlush(memory, TlbFlush.ForHost());
+        _permissions = new PagePermissions(memory, _tlb);
         _ram = (byte*)memory.HostBase;
         _ownerThread = Environment.CurrentManagedThreadId;
 
@@ -235,7 +224,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if (!GuestLayout.IsCanonical(_regs.Rip) || !GuestLayout.IsCanonical(_regs.FsBase) || !GuestLayout.IsCanonical(_regs.GsBase))
             return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
 
-        FlushIfNeeded();
+        _tlb.BeforeRun(_vcpu); // translations the VMM took away since the last run (ProtectRange)
         LoadRegs();
         while (true)
         {

@@ -7,17 +7,15 @@ namespace Remus.Sandbox.Platform.Kvm;
 /// page whose 4 KiB pages need different permissions is split into a page table taken from a pool in the reserved
 /// area (<see cref="GuestLayout.PageTablePool"/>), and each 4 KiB entry gets present/writable from the program's
 /// protection (unmapped and PROT_NONE: not present). Only the VMM writes these tables; a change that takes a right
-/// away (not present, read-only) leaves stale TLB entries, so the vCPU is told to flush before it runs again
-/// (<see cref="FlushNeeded"/>). When the pool is exhausted (RAM beyond what it covers) the rest stays one RWX map,
-/// and that is said once in the log. Not used on kvm_pvm (<see cref="KvmPlatform.TakesPageTableEdits"/>).
+/// away (not present, read-only) leaves stale translations in the vCPU (TLB, and on kvm_pvm its shadow page tables),
+/// so each such page is handed to <paramref name="flush"/>, which drops them before the vCPU runs again
+/// (<see cref="TlbFlush"/>). When the pool is exhausted (RAM beyond what it covers) the rest stays one RWX map, and
+/// that is said once in the log.
 /// </summary>
-internal sealed class PagePermissions(GuestMemory memory)
+internal sealed class PagePermissions(GuestMemory memory, TlbFlush flush)
 {
     private int _poolUsed;
     private bool _saidExhausted;
-
-    /// <summary>Set when a right was taken away since the last flush.</summary>
-    public bool FlushNeeded { get; set; }
 
     public Action<string>? Log { get; set; }
 
@@ -56,7 +54,7 @@ internal sealed class PagePermissions(GuestMemory memory)
                 if (old == now) continue;
                 Write(pte, now);
                 if ((old & PageTables.Present) != 0 && ((now & PageTables.Present) == 0 || ((old & PageTables.Writable) != 0 && (now & PageTables.Writable) == 0)))
-                    FlushNeeded = true;
+                    flush.Retire(old & PageTables.FrameMask, 4096);
             }
         }
     }

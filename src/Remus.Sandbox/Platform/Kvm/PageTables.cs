@@ -30,6 +30,9 @@ internal static class PageTables
 
     public const ulong LargePageSize = 2UL << 20;
 
+    /// <summary>The frame address bits of a 4 KiB leaf or table entry (51:12).</summary>
+    public const ulong FrameMask = 0x000f_ffff_ffff_f000UL;
+
     /// <summary>PML4 and PDPT entries: present, writable, user (permissions are ANDed down the walk, so the upper
     /// levels allow everything and the leaves decide), accessed.</summary>
     public const ulong TableEntryFlags = Present | Writable | User | Accessed;
