@@ -6,7 +6,8 @@
  * At each syscall exit the VMM takes the right away in T's PTE (not present, or read-only for "write"), applies
  * one method, and runs again: a #PF exit means the method worked, the next syscall exit means the vCPU used a stale
  * translation. After a #PF the PTE is restored (no flush needed to add a right) and the access retried.
- *   gcc -O2 -o /tmp/tlb-flush-probe tlb-flush-probe.c && /tmp/tlb-flush-probe [iterations] [read|write]
+ *   gcc -O2 -o /tmp/tlb-flush-probe tlb-flush-probe.c && /tmp/tlb-flush-probe [iterations] [read|write] [method]
+ *   /tmp/tlb-flush-probe relink    (an upper-level entry pointed at another table: see relink())
  * Prints per method: worked/stale counts, the VMM's own time for the method, and the time of the KVM_RUN that
  * follows (which holds guest-side work and refaults).
  */
@@ -211,8 +212,55 @@ static const char *names[] = {"none", "KVM_SET_SREGS cr3 switch + cr4.pge flip",
                               "guest PVM_HC_TLB_FLUSH", "guest PVM_HC_TLB_FLUSH_CURRENT", "guest PVM_HC_TLB_INVLPG",
                               "guest writes the PTE"};
 
+/* "relink": an upper-level change. Region 3 (0x600000) is mapped through table A (0x15000, identity); the program
+ * reads 0x600000, then the VMM points PD[3] at table B (0x16000: region 3 -> frames at 0x1000000) and PD[4] (was a
+ * 2 MiB page) at table A, zapping every frame whose translation went away (region 3's and region 4's old frames).
+ * The program then reads 0x800000 (through A: expects 0x600000's value) and 0x600000 again (through B: expects
+ * 0x1000000's value). full=1 also deletes and re-adds the memory slot. */
+static void relink(int full)
+{
+    build(0, 0);
+    uint64_t A = 0x15000, B = 0x16000;
+    for (uint64_t e = 0; e < 512; e++) { *q(A + e * 8) = (0x600000 + (e << 12)) | 0x67; *q(B + e * 8) = (0x1000000 + (e << 12)) | 0x67; }
+    *q(PD + 3 * 8) = A | 0x27;
+    *q(0x600000) = 0xf0f0f0f0; *q(0x800000) = 0x80808080; *q(0x1000000) = 0x60606060;
+    /* mov rbx,[0x600000]; syscall; mov rsi,[0x800000]; syscall; mov rdx,[0x600000]; syscall; jmp $ */
+    uint8_t prog[] = {0x48, 0x8b, 0x1c, 0x25, 0x00, 0x00, 0x60, 0x00, 0x0f, 0x05,
+                      0x48, 0x8b, 0x34, 0x25, 0x00, 0x00, 0x80, 0x00, 0x0f, 0x05,
+                      0x48, 0x8b, 0x14, 0x25, 0x00, 0x00, 0x60, 0x00, 0x0f, 0x05, 0xeb, 0xfe};
+    put(CODE, prog, sizeof prog);
+    setup_vcpu();
+    double t;
+    struct kvm_regs r;
+    if (run_once(&t) != 0) { printf("relink: no first syscall\n"); return; }
+    *q(PD + 3 * 8) = B | 0x27;
+    *q(PD + 4 * 8) = A | 0x27;
+    madvise(mem + 0x600000, 2 << 20, MADV_DONTNEED);
+    madvise(mem + 0x800000, 2 << 20, MADV_DONTNEED);
+    if (full) {
+        struct kvm_userspace_memory_region d = region; d.memory_size = 0;
+        ioctl(vm, KVM_SET_USER_MEMORY_REGION, &d);
+        ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region);
+    }
+    if (run_once(&t) != 0) { printf("relink: no second syscall\n"); return; }
+    if (run_once(&t) != 0) { printf("relink: no third syscall\n"); return; }
+    ioctl(vcpu, KVM_GET_REGS, &r);
+    printf("relink%s: [0x800000] via A = 0x%llx (want 0xf0f0f0f0), [0x600000] via B = 0x%llx (want 0x60606060): %s\n",
+           full ? " + memslot delete/re-add" : " + zap of the old frames", (unsigned long long)r.rsi, (unsigned long long)r.rdx,
+           r.rsi == 0xf0f0f0f0 && r.rdx == 0x60606060 ? "right" : "WRONG translation");
+    close(vcpu); close(vm);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "relink")) {
+        int fd = memfd_create("probe", 0);
+        if (fd < 0 || ftruncate(fd, MEM)) die("memfd");
+        mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        relink(0);
+        relink(1);
+        return 0;
+    }
     int n = argc > 1 ? atoi(argv[1]) : 50;
     int write_mode = argc > 2 && !strcmp(argv[2], "write");
     int only = argc > 3 ? atoi(argv[3]) : -1;

@@ -187,6 +187,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             _vcpu = vcpu;
             _kicker = kicker;
             _dirtyLog = new KvmSlotDirtyLog(vm, MemorySlot, memory, dirtyLogMode ?? KvmSlotDirtyLog.RequestedMode());
+            _tlb.ReattachSlot = _dirtyLog.Reattach;
         }
         catch (Exception e)
         {

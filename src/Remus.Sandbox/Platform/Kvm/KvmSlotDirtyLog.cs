@@ -35,6 +35,9 @@ internal sealed class KvmSlotDirtyLog
     /// <summary>Manual mode: pages the caller asked not to track (never re-protected), and pages that left that set
     /// since the last harvest (reported once more, as a write just before they left was not seen).</summary>
     private readonly ulong[] _untracked, _leaving;
+    /// <summary>What KVM had logged when the slot was last deleted and re-added (<see cref="Reattach"/>), reported by
+    /// the next harvest.</summary>
+    private readonly ulong[] _carried;
 
     public KvmDirtyLogMode Mode { get; }
 
@@ -46,6 +49,7 @@ internal sealed class KvmSlotDirtyLog
         _scratch = new ulong[DirtyLog.BitmapWords(memory.Size)];
         _untracked = new ulong[_scratch.Length];
         _leaving = new ulong[_scratch.Length];
+        _carried = new ulong[_scratch.Length];
         _reservedWords = (int)(GuestLayout.ReservedSize / GuestMemory.PageSize / 64);
         if (mode == KvmDirtyLogMode.ManualProtect && vm.CheckExtension(KvmConstants.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) == 0)
             mode = KvmDirtyLogMode.GetDirtyLog;
@@ -88,15 +92,40 @@ internal sealed class KvmSlotDirtyLog
                 {
                     ulong written = _scratch[i];
                     _scratch[i] = written & ~_untracked[i];
-                    if (!discard && i >= _reservedWords && i < bitmap.Length) bitmap[i] |= written | _untracked[i] | _leaving[i];
+                    if (!discard && i >= _reservedWords && i < bitmap.Length) bitmap[i] |= written | _untracked[i] | _leaving[i] | _carried[i];
                     _leaving[i] = 0;
+                    _carried[i] = 0;
                 }
                 _vm.ClearDirtyLog(_slot, _scratch);
                 return;
             }
-            if (discard) return;
-            int n = Math.Min(bitmap.Length, _scratch.Length);
-            for (int i = _reservedWords; i < n; i++) bitmap[i] |= _scratch[i];
+            if (!discard)
+            {
+                int n = Math.Min(bitmap.Length, _scratch.Length);
+                for (int i = _reservedWords; i < n; i++) bitmap[i] |= _scratch[i] | _carried[i];
+            }
+            Array.Clear(_carried);
+        }
+    }
+
+    /// <summary>
+    /// Deletes the slot and adds it again as it was, which makes KVM drop every shadow page of it
+    /// (<see cref="TlbFlush.RetireTables"/>). The slot's dirty bitmap goes with it, so it is read first and reported
+    /// by the next <see cref="Harvest"/>; the re-added slot, still logging, starts with every page write-protected
+    /// again. Paused, on the vCPU thread.
+    /// </summary>
+    public void Reattach()
+    {
+        lock (_lock)
+        {
+            var region = _vm.GetMemoryRegion(_slot);
+            if (Started)
+            {
+                _vm.GetDirtyLog(_slot, _scratch);
+                for (int i = 0; i < _scratch.Length; i++) _carried[i] |= _scratch[i];
+            }
+            _vm.DeleteUserMemoryRegion(_slot);
+            _vm.SetUserMemoryRegion(region);
         }
     }
 

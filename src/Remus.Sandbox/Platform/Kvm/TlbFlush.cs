@@ -39,11 +39,13 @@ internal enum TlbFlushMethod
 /// the VMM and works every time; CR3/CR4 never does (10 µs, stale); memslot delete + re-add works (~140 µs). In
 /// kvm-lab (stock KVM, SVM+NPT under TCG emulation) every method "works", even none, because the emulated VM entry
 /// flushes QEMU's TLB; there CR3/CR4 costs ~35 µs and the zap ~210-280 µs (emulated, not representative).</para>
-/// <para>The zap covers leaf changes: the frames the removed or reduced entries mapped. A change of an upper-level
-/// entry that points a region at another table (or a table frame reused as a table elsewhere) can leave a shadow
-/// table linked in two places on a shadow MMU; that needs the slot deleted and re-added (not built: docs/memory.md).
-/// Splitting a 2 MiB page into a table with the same rights, the one upper-level change <see cref="PagePermissions"/>
-/// makes, is safe: the zapped frames refault through a fresh walk.</para>
+/// <para>The zap covers leaf changes: the frames the removed or reduced entries mapped. An upper-level entry removed or
+/// pointed at another table, or a table page freed (it may come back as a table elsewhere), can leave one shadow
+/// table linked under two regions (measured: a read in one returned the other's data), so that takes
+/// <see cref="RetireTables"/>: the memory slot is deleted and re-added (<c>kvm_arch_flush_shadow_memslot</c> zaps
+/// every shadow page of it; ~140 µs on kvm_pvm, and every page refaults). Splitting a 2 MiB page into a table with
+/// the same rights, the one upper-level change <see cref="PagePermissions"/> makes, is safe with the zap: the zapped
+/// frames refault through a fresh walk.</para>
 /// </summary>
 internal sealed partial class TlbFlush
 {
@@ -52,7 +54,7 @@ internal sealed partial class TlbFlush
     private readonly GuestMemory _memory;
     /// <summary>Frame ranges [start, end) retired since the last flush, adjacent ones merged.</summary>
     private readonly List<(ulong Start, ulong End)> _retired = [];
-    private bool _pending;
+    private bool _pending, _tablesPending;
 
     public TlbFlush(GuestMemory memory, TlbFlushMethod method)
     {
@@ -64,6 +66,10 @@ internal sealed partial class TlbFlush
 
     /// <summary>Whether a flush is owed before the vCPU runs again.</summary>
     public bool Pending => _pending;
+
+    /// <summary>Deletes and re-adds the guest RAM slot, carrying its dirty log (<see cref="KvmSlotDirtyLog.Reattach"/>);
+    /// set by the vCPU. Needed by <see cref="RetireTables"/> under <see cref="TlbFlushMethod.ZapFrames"/>.</summary>
+    public Action? ReattachSlot { get; set; }
 
     /// <summary>How many flushes were done (tests, benchmarks).</summary>
     public long Flushes { get; private set; }
@@ -117,19 +123,49 @@ internal sealed partial class TlbFlush
             _retired.Add((start, end));
     }
 
+    /// <summary>An upper-level entry was removed or now points at another table, or a page-table page was freed: the
+    /// vCPU must not use anything it cached from the old tables after its next <see cref="BeforeRun"/> (frames retired
+    /// with <see cref="Retire"/> are covered too).</summary>
+    public void RetireTables()
+    {
+        _pending = true;
+        _tablesPending = true;
+    }
+
     /// <summary>Does the owed flush, if any. On the vCPU thread, before KVM_RUN.</summary>
     public void BeforeRun(KvmVcpu vcpu)
     {
         if (!_pending) return;
         _pending = false;
+        bool tables = _tablesPending;
+        _tablesPending = false;
         Flushes++;
         if (Method == TlbFlushMethod.ResetMmu)
         {
             ResetMmu(vcpu);
             return;
         }
+        if (tables)
+        {
+            Reattach();
+            _retired.Clear(); // the slot's every shadow page went
+            return;
+        }
         foreach (var (start, end) in _retired) Zap(start, end);
         _retired.Clear();
+    }
+
+    private void Reattach()
+    {
+        if (ReattachSlot is null) throw new InvalidOperationException("no memory slot to re-add: ReattachSlot is not set");
+        try
+        {
+            ReattachSlot();
+        }
+        catch (KvmException e)
+        {
+            throw new SandboxException($"the KVM vCPU failed: re-adding guest RAM to drop its shadow page tables: {e.Message}", e);
+        }
     }
 
     private static void ResetMmu(KvmVcpu vcpu)
