@@ -77,7 +77,10 @@ internal sealed class CpuConfig
     /// DS/ES/FS/GS the user data segment (DPL 3, so iretq to ring 3 keeps them), TR the busy 64-bit TSS. The LDT is left
     /// as KVM reset it.
     /// </summary>
-    public KvmSregs InitialSregs(KvmSregs reset)
+    public KvmSregs InitialSregs(KvmSregs reset) => InitialSregs(reset, GuestLayout.Cpu0);
+
+    /// <summary>The same for vCPU <paramref name="cpu"/>: its own GDT and TSS.</summary>
+    public KvmSregs InitialSregs(KvmSregs reset, CpuArea cpu)
     {
         KvmSregs s = reset;
         s.Cs = CodeSegment(GuestLayout.KernelCode, dpl: 0);
@@ -85,10 +88,10 @@ internal sealed class CpuConfig
         s.Ds = s.Es = s.Fs = s.Gs = DataSegment(GuestLayout.UserData, dpl: 3);
         s.Tr = new KvmSegment
         {
-            Base = GuestLayout.Tss, Limit = GuestLayout.TssLimit, Selector = GuestLayout.TssSelector,
+            Base = cpu.Tss, Limit = GuestLayout.TssLimit, Selector = GuestLayout.TssSelector,
             Type = Descriptors.TssBusyType, Present = 1, Dpl = 0, Db = 0, S = 0, L = 0, G = 0,
         };
-        s.Gdt = new KvmDtable { Base = GuestLayout.Gdt, Limit = GuestLayout.GdtLimit };
+        s.Gdt = new KvmDtable { Base = cpu.Gdt, Limit = GuestLayout.GdtLimit };
         s.Idt = new KvmDtable { Base = GuestLayout.Idt, Limit = GuestLayout.IdtLimit };
         s.Cr0 = GuestLayout.Cr0;
         s.Cr3 = GuestLayout.Pml4;
@@ -110,13 +113,18 @@ internal sealed class CpuConfig
     };
 
     /// <summary>STAR, LSTAR (the stub that matches CR4.FSGSBASE), CSTAR (no compat mode: 0) and SFMASK.</summary>
-    public static KvmMsrEntry[] SyscallMsrs(bool fsgsbase) =>
+    public static KvmMsrEntry[] SyscallMsrs(bool fsgsbase) => SyscallMsrs(fsgsbase, GuestLayout.Cpu0);
+
+    /// <summary>The same for vCPU <paramref name="cpu"/>: LSTAR is its own stub.</summary>
+    public static KvmMsrEntry[] SyscallMsrs(bool fsgsbase, CpuArea cpu) =>
     [
         new(GuestLayout.MsrStar, GuestLayout.Star),
-        new(GuestLayout.MsrLstar, LstarFor(fsgsbase)),
+        new(GuestLayout.MsrLstar, LstarFor(fsgsbase, cpu)),
         new(GuestLayout.MsrCstar, 0),
         new(GuestLayout.MsrSyscallMask, GuestLayout.SyscallMask),
     ];
 
-    public static ulong LstarFor(bool fsgsbase) => fsgsbase ? GuestLayout.SyscallStubFsgs : GuestLayout.SyscallStub;
+    public static ulong LstarFor(bool fsgsbase) => LstarFor(fsgsbase, GuestLayout.Cpu0);
+
+    public static ulong LstarFor(bool fsgsbase, CpuArea cpu) => fsgsbase ? cpu.SyscallStubFsgs : cpu.SyscallStub;
 }

@@ -27,9 +27,12 @@ internal static class Descriptors
     public const byte InterruptGateType = 0xe;
 
     /// <summary>The GDT as 7 quadwords: null, kernel code, kernel data, user data, user code, TSS low, TSS high.</summary>
-    public static ulong[] Gdt()
+    public static ulong[] Gdt() => Gdt(GuestLayout.Cpu0);
+
+    /// <summary>vCPU <paramref name="cpu"/>'s GDT: the same, with the TSS descriptor naming its own TSS.</summary>
+    public static ulong[] Gdt(CpuArea cpu)
     {
-        var (tssLow, tssHigh) = TssDescriptor(GuestLayout.Tss, GuestLayout.TssLimit);
+        var (tssLow, tssHigh) = TssDescriptor(cpu.Tss, GuestLayout.TssLimit);
         return [0, KernelCode, KernelData, UserData, UserCode, tssLow, tssHigh];
     }
 
@@ -72,27 +75,34 @@ internal static class Descriptors
     /// write port 0x20 itself too; the vCPU treats such an exit as a syscall only when it comes from the stub's own
     /// <c>out</c> (<see cref="SyscallExits"/>). Every other port stays a #GP from ring 3.
     /// </summary>
-    public static void WriteTss(Span<byte> tss)
+    public static void WriteTss(Span<byte> tss) => WriteTss(tss, GuestLayout.Cpu0);
+
+    /// <summary>vCPU <paramref name="cpu"/>'s TSS: its own RSP0 and IST stacks.</summary>
+    public static void WriteTss(Span<byte> tss, CpuArea cpu)
     {
         tss[..(int)(GuestLayout.TssLimit + 1)].Clear();
-        BinaryPrimitives.WriteUInt64LittleEndian(tss[4..], GuestLayout.Rsp0Top);    // RSP0
-        BinaryPrimitives.WriteUInt64LittleEndian(tss[36..], GuestLayout.Ist1Top);   // IST1
-        BinaryPrimitives.WriteUInt64LittleEndian(tss[44..], GuestLayout.Ist2Top);   // IST2
+        BinaryPrimitives.WriteUInt64LittleEndian(tss[4..], cpu.Rsp0Top);            // RSP0
+        BinaryPrimitives.WriteUInt64LittleEndian(tss[36..], cpu.Ist1Top);           // IST1
+        BinaryPrimitives.WriteUInt64LittleEndian(tss[44..], cpu.Ist2Top);           // IST2
         BinaryPrimitives.WriteUInt16LittleEndian(tss[102..], GuestLayout.TssSize);  // I/O map base: right after the TSS
         var bitmap = tss.Slice(GuestLayout.TssSize, GuestLayout.IoBitmapSize + 1);
         bitmap.Fill(0xff);                                                          // 1 = denied; the last byte terminates
         bitmap[GuestLayout.SyscallPort / 8] &= unchecked((byte)~(1 << (GuestLayout.SyscallPort % 8)));
     }
 
-    /// <summary>Writes GDT, TSS and IDT into the reserved area (guest-physical bytes from 0).</summary>
+    /// <summary>Writes every vCPU's GDT and TSS, and the shared IDT, into the reserved area (guest-physical bytes
+    /// from 0).</summary>
     public static void Write(Span<byte> reserved)
     {
-        var gdt = Gdt();
         reserved.Slice((int)GuestLayout.Gdt, 4096).Clear();
-        for (int i = 0; i < gdt.Length; i++)
-            BinaryPrimitives.WriteUInt64LittleEndian(reserved[((int)GuestLayout.Gdt + i * 8)..], gdt[i]);
-
-        WriteTss(reserved.Slice((int)GuestLayout.Tss, (int)GuestLayout.TssLimit + 1));
+        for (int c = 0; c < GuestLayout.MaxVcpus; c++)
+        {
+            CpuArea cpu = GuestLayout.Cpu(c);
+            var gdt = Gdt(cpu);
+            for (int i = 0; i < gdt.Length; i++)
+                BinaryPrimitives.WriteUInt64LittleEndian(reserved[((int)cpu.Gdt + i * 8)..], gdt[i]);
+            WriteTss(reserved.Slice((int)cpu.Tss, (int)GuestLayout.TssLimit + 1), cpu);
+        }
 
         reserved.Slice((int)GuestLayout.Idt, 4096).Clear();
         for (int v = 0; v < GuestLayout.IdtVectors; v++)

@@ -11,11 +11,12 @@ namespace Remus.Sandbox.Platform.Kvm;
 ///   0x001000  GDT: null, kernel code 0x08, kernel data 0x10, user data 0x18 (|3), user code 0x20 (|3), TSS 0x28 (16 bytes)
 ///   0x001800  TSS (104 bytes): RSP0, IST1 (faults), IST2 (#DF); then an I/O bitmap allowing port 0x20 only
 ///   0x002000  IDT: 32 interrupt gates (vectors 0-31), 16 bytes each
-///   0x003000  per-vCPU data: the user rsp saved by the syscall stub; FS/GS base saved by the FSGSBASE stub (user RW)
+///   0x003000  vCPU 0's data: the user rsp saved by the syscall stub; FS/GS base saved by the FSGSBASE stub (user RW)
 ///   0x004000  syscall stub (LSTAR on hosts without FSGSBASE); its iretq is the single resume point (page user RO)
 ///   0x004100  syscall stub that also saves FS/GS base with rdfsbase/rdgsbase (LSTAR when CR4.FSGSBASE is on)
 ///   0x004800  exception stubs, 16 bytes per vector 0-31
-///   0x006000  syscall kernel stack (top 0x7000; the iretq frame sits at 0x6fd8) (user RW)
+///   0x005000  resume frames (user RO): 64 bytes per vCPU, the iretq frame the VMM writes before returning to ring 3
+///   0x006000  syscall kernel stack (top 0x7000; the stub's own frame sits at 0x6fd8) (user RW)
 ///   0x008000  IST1 stack for exceptions (top 0x9000; the exception frame sits at 0x8fd8, error code at 0x8fd0)
 ///   0x00a000  IST2 stack for #DF (top 0xb000)
 ///   0x00c000  RSP0 stack (top 0xd000; no gate uses it, every gate has an IST)
@@ -23,9 +24,17 @@ namespace Remus.Sandbox.Platform.Kvm;
 ///   0x011000  PDPT
 ///   0x012000  page table of the first 2 MiB (4 KiB pages)
 ///   0x013000  second PML4, a copy of the first: switching CR3 between them makes KVM flush the vCPU's TLB
-///   0x014000  pool of page tables for 2 MiB user pages split to enforce page permissions (PagePermissions)
+///   0x014000  syscall stubs of vCPUs 1-63 (user RO): 128 bytes each, plain stub at +0, FSGSBASE stub at +0x40
+///   0x016000  data and syscall stack of vCPUs 1-63 (user RW): 128 bytes each, saved rsp/FS/GS at +0, stack top +0x80
+///   0x018000  GDT, TSS and IST stacks of vCPUs 1-63: 512 bytes each, GDT +0, TSS +0x40, IST2 top +0x140, IST1 top +0x200
+///   0x020000  pool of page tables for 2 MiB user pages split to enforce page permissions (PagePermissions)
 ///   0x100000  page directories, one per GiB of RAM (up to 256: 256 GiB)
 /// </code>
+/// Everything above 0x1000 up to 0xd000 is vCPU 0's, except the IDT, the exception stubs and the other vCPUs' resume
+/// frames, which are shared or their own; <see cref="Cpu"/> says where each vCPU's part is. The limit of
+/// <see cref="MaxVcpus"/> vCPUs (64) is the size of those areas: 13 pages, taken from the page-table pool.
+/// The per-vCPU resume frame is read-only for the program: another thread of it cannot rewrite the frame a vCPU is
+/// about to iretq through (on stock KVM that iretq runs at CPL 0, and a frame with a kernel CS would enter ring 0).
 /// </summary>
 internal static class GuestLayout
 {
@@ -66,9 +75,15 @@ internal static class GuestLayout
     public const ulong Ist2Top = 0xb000;
     public const ulong Rsp0Top = 0xd000;
 
-    /// <summary>The 5-qword iretq frame (rip, cs, rflags, rsp, ss) at the top of the syscall stack: the syscall stub
-    /// builds it there, and every resume from ring 0 rewrites it there from <see cref="UserRegs"/>.</summary>
-    public const ulong ResumeFrame = SyscallStackTop - 5 * 8;
+    /// <summary>The resume frames, one 64-byte slot per vCPU (user read-only): the 5-qword iretq frame (rip, cs, rflags,
+    /// rsp, ss) every resume from ring 0 writes from <see cref="UserRegs"/> and pops with the iretq at
+    /// <see cref="Stubs.ResumeAddress"/>. (The syscall stub still builds its own frame on its stack, which nothing
+    /// uses.)</summary>
+    public const ulong ResumeFrames = 0x5000;
+    public const int ResumeFrameSlot = 64;
+
+    /// <summary>vCPU 0's resume frame.</summary>
+    public const ulong ResumeFrame = ResumeFrames;
 
     /// <summary>The 5-qword frame the CPU pushes on IST1 when a user exception arrives (the error code, if the
     /// vector has one, sits just below it).</summary>
@@ -79,8 +94,24 @@ internal static class GuestLayout
     public const ulong Pdpt = 0x11000;
     public const ulong LowPageTable = 0x12000;
     public const ulong Pml4Alternate = 0x13000;
-    public const ulong PageTablePool = 0x14000;
-    public const int PageTablePoolPages = (int)((PageDirectories - PageTablePool) / 4096); // 236: 472 MiB of RAM
+    /// <summary>How many vCPUs one VM can run (the size of the per-vCPU areas below).</summary>
+    public const int MaxVcpus = 64;
+
+    /// <summary>Syscall stubs of vCPUs 1.. (user RO), <see cref="SiblingStubSize"/> bytes each, at index * size.</summary>
+    public const ulong SiblingStubs = 0x14000;
+    public const int SiblingStubSize = 128;
+    /// <summary>Offset of the FSGSBASE stub in a sibling's stub slot.</summary>
+    public const int SiblingFsgsStubOffset = 0x40;
+    /// <summary>Data slots and syscall stacks of vCPUs 1.. (user RW), <see cref="SiblingUserSize"/> bytes each.</summary>
+    public const ulong SiblingUser = SiblingStubs + MaxVcpus * SiblingStubSize;          // 0x16000
+    public const int SiblingUserSize = 128;
+    /// <summary>GDT, TSS and IST stacks of vCPUs 1.. (supervisor), <see cref="SiblingSystemSize"/> bytes each.</summary>
+    public const ulong SiblingSystem = SiblingUser + MaxVcpus * SiblingUserSize;         // 0x18000
+    public const int SiblingSystemSize = 512;
+    private const int SiblingTssOffset = 0x40, SiblingIst2Top = 0x140, SiblingIst1Top = 0x200;
+
+    public const ulong PageTablePool = SiblingSystem + MaxVcpus * SiblingSystemSize;     // 0x20000
+    public const int PageTablePoolPages = (int)((PageDirectories - PageTablePool) / 4096); // 224: 448 MiB of RAM
     public const ulong PageDirectories = 0x100000;
     public const int MaxPageDirectories = (int)((ReservedSize - PageDirectories) / 4096); // 256
 
@@ -158,6 +189,39 @@ internal static class GuestLayout
         Descriptors.Write(reserved);
         Stubs.Write(reserved);
     }
+
+    /// <summary>vCPU 0's area: the addresses above (the layout of the single-vCPU platform, unchanged).</summary>
+    public static readonly CpuArea Cpu0 = new(0, Gdt, Tss, UserRspSave, SyscallStackTop, Ist1Top, Ist2Top, Rsp0Top,
+        SyscallStub, SyscallStubFsgs, ResumeFrame);
+
+    /// <summary>Where vCPU <paramref name="index"/> (0..<see cref="MaxVcpus"/>-1) keeps its GDT, TSS, stacks, data
+    /// slots, syscall stub and resume frame. vCPU 0 has the single-vCPU layout; the others have compact slots in the
+    /// sibling areas (see the class summary).</summary>
+    public static CpuArea Cpu(int index)
+    {
+        if ((uint)index >= MaxVcpus) throw new ArgumentOutOfRangeException(nameof(index), index, $"a vCPU index below {MaxVcpus}");
+        if (index == 0) return Cpu0;
+        ulong i = (ulong)index;
+        ulong stub = SiblingStubs + i * SiblingStubSize;
+        ulong user = SiblingUser + i * SiblingUserSize;
+        ulong system = SiblingSystem + i * SiblingSystemSize;
+        return new CpuArea(index, Gdt: system, Tss: system + SiblingTssOffset, UserRspSave: user,
+            SyscallStackTop: user + SiblingUserSize, Ist1Top: system + SiblingIst1Top, Ist2Top: system + SiblingIst2Top,
+            Rsp0Top: system + SiblingIst1Top, SyscallStub: stub, SyscallStubFsgs: stub + SiblingFsgsStubOffset,
+            ResumeFrame: ResumeFrames + i * ResumeFrameSlot);
+    }
+
+    /// <summary>How the program may reach the 4 KiB page at <paramref name="page"/> of the reserved area: 1 read-only
+    /// (stubs, resume frames), 2 read/write (data slots, syscall stacks), 0 not at all. What the syscall path needs
+    /// on kvm_pvm, where it runs at CPL 3 (<see cref="PageTables"/>).</summary>
+    public static int UserAccess(ulong page) => (page & ~0xfffUL) switch
+    {
+        DataPage or SyscallStackTop - 0x1000 => 2,
+        SyscallStub or ResumeFrames => 1,
+        var p when p >= SiblingStubs && p < SiblingUser => 1,
+        var p when p >= SiblingUser && p < SiblingSystem => 2,
+        _ => 0,
+    };
 
     /// <summary>True when <paramref name="address"/> is canonical for 4-level paging (48 bits, sign-extended).</summary>
     public static bool IsCanonical(ulong address) => (ulong)((long)(address << 16) >> 16) == address;

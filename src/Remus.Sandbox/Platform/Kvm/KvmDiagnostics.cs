@@ -48,6 +48,14 @@ internal static class KvmDiagnostics
             return $"syscall stub +0x{rip - GuestLayout.SyscallStub:x}";
         if (rip >= GuestLayout.SyscallStubFsgs && rip < GuestLayout.SyscallStubFsgs + Stubs.SyscallFsgsLength)
             return $"FSGSBASE syscall stub +0x{rip - GuestLayout.SyscallStubFsgs:x}";
+        if (rip >= GuestLayout.SiblingStubs && rip < GuestLayout.SiblingUser)
+        {
+            ulong offset = rip - GuestLayout.SiblingStubs;
+            ulong cpu = offset / GuestLayout.SiblingStubSize, within = offset % GuestLayout.SiblingStubSize;
+            return within < GuestLayout.SiblingFsgsStubOffset
+                ? $"syscall stub of vCPU {cpu} +0x{within:x}"
+                : $"FSGSBASE syscall stub of vCPU {cpu} +0x{within - GuestLayout.SiblingFsgsStubOffset:x}";
+        }
         ulong stubsEnd = GuestLayout.ExceptionStubs + (ulong)(GuestLayout.IdtVectors * GuestLayout.ExceptionStubSize);
         if (rip >= GuestLayout.ExceptionStubs && rip < stubsEnd)
         {

@@ -34,18 +34,25 @@ namespace Remus.Sandbox.Platform.Kvm;
 /// FS/GS base changed (arch_prctl: KVM_GET_SREGS + KVM_SET_SREGS), on an exception exit (KVM_GET_SREGS for CR2 and
 /// the segment bases) and on a kick that stops the program in ring 3 (KVM_GET_SREGS).
 /// </para>
-/// <para>Everything but <see cref="Kick"/> must run on the thread that constructed the vCPU.</para>
+/// <para>
+/// <b>Several vCPUs</b> (one per guest thread) share one VM (<see cref="KvmMachine"/>): its RAM, page tables, dirty
+/// log and platform area. Each has its own area in that (<see cref="CpuArea"/>: GDT, TSS with its own IST stacks,
+/// syscall stub with its own data slot and stack, resume frame), its own LSTAR naming its stub, its own kick, FS/GS base,
+/// extended state and CPU time. A sibling is made with <see cref="PrepareSibling"/> on this vCPU's thread and
+/// <see cref="IVcpuSeed.Attach"/> on the new one.
+/// </para>
+/// <para>Everything but <see cref="Kick"/> must run on the thread that constructed (or attached) the vCPU.</para>
 /// </summary>
 internal sealed unsafe class KvmPlatformVcpu : IVcpu
 {
     /// <summary>The single memory slot: all of guest RAM at guest-physical 0 (KVM_MEM_LOG_DIRTY_PAGES once the dirty
     /// log starts).</summary>
-    public const uint MemorySlot = 0;
+    public const uint MemorySlot = KvmMachine.MemorySlot;
 
-    private readonly GuestMemory _memory;
+    private readonly KvmMachine _machine;
+    /// <summary>This vCPU's part of the platform area.</summary>
+    private readonly CpuArea _cpu;
     private readonly byte* _ram;
-    private readonly KvmSystem _kvm;
-    private readonly KvmVm _vm;
     private readonly KvmVcpu _vcpu;
     private readonly VcpuKicker _kicker;
     private readonly KvmRun* _run;
@@ -53,11 +60,12 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     private readonly int _ownerThread;
     private readonly KvmSlotDirtyLog _dirtyLog;
     private Action<string>? _log;
+    /// <summary>The <see cref="TlbFlush.Generation"/> this vCPU's TLB has been flushed for.</summary>
+    private long _flushSeen;
 
     /// <summary>Whether the program's rdtsc reads the host's TSC (offset 0); see the constructor.</summary>
     private readonly bool _tscFromHost;
     private readonly PagePermissions _permissions;
-    private readonly TlbFlush _tlb;
 
     private UserRegs _regs;
     /// <summary>What <see cref="_regs"/> held when Run last returned (to see whether the kernel layer changed it).</summary>
@@ -80,6 +88,12 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
 
     public ref UserRegs Regs => ref _regs;
 
+    /// <summary>Which per-vCPU area (0..<see cref="MaxVcpus"/>-1) this vCPU runs with.</summary>
+    internal int CpuIndex => _cpu.Index;
+
+    /// <summary>How many vCPUs this VM can run at once (<see cref="GuestLayout.MaxVcpus"/>, or KVM's own limit if lower).</summary>
+    public int MaxVcpus => _machine.MaxVcpus;
+
     /// <summary>How KVM reported the rip of the last syscall exit (null before the first).</summary>
     internal SyscallPortExit? SyscallConvention => _convention;
 
@@ -100,11 +114,11 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     /// <summary>Enforces the program's permissions in the identity map (see <see cref="PagePermissions"/>).</summary>
     public void ProtectRange(ulong start, ulong length, int prot) => _permissions.Protect(start, length, prot);
 
-    /// <summary>How this vCPU drops translations the VMM took away (<see cref="TlbFlush"/>; tests, benchmarks).</summary>
-    internal TlbFlush Tlb => _tlb;
+    /// <summary>How the VM's vCPUs drop translations the VMM took away (<see cref="TlbFlush"/>; tests, benchmarks).</summary>
+    internal TlbFlush Tlb => _machine.Tlb;
 
     /// <summary>The VM, for the checkpoint engine (dirty log of <see cref="MemorySlot"/>).</summary>
-    internal KvmVm Vm => _vm;
+    internal KvmVm Vm => _machine.Vm;
 
     /// <summary>Builds the micro-VM over <paramref name="memory"/> (writing the reserved first 2 MiB) and its vCPU, on
     /// the calling thread, which becomes the vCPU thread.</summary>
@@ -116,55 +130,57 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     /// <summary>As <see cref="KvmPlatformVcpu(GuestMemory)"/>, with the dirty-log mode given (tests, benchmarks) instead
     /// of the default.</summary>
     internal KvmPlatformVcpu(GuestMemory memory, KvmDirtyLogMode? dirtyLogMode)
+        : this(KvmMachine.Create(memory, dirtyLogMode ?? KvmSlotDirtyLog.RequestedMode()), 0, null)
     {
-        ArgumentNullException.ThrowIfNull(memory);
-        if (memory.Size > GuestLayout.MaxMemory)
-            throw new SandboxException($"the KVM platform maps at most {GuestLayout.MaxMemory >> 30} GiB of guest memory (asked for {memory.Size >> 20} MiB)");
-        _memory = memory;
-        _tlb = new TlbFlush(memory, TlbFlush.ForHost());
-        _permissions = new PagePermissions(memory, _tlb);
-        _ram = (byte*)memory.HostBase;
-        _ownerThread = Environment.CurrentManagedThreadId;
+    }
 
-        KvmSystem? kvm = null;
-        KvmVm? vm = null;
+    /// <summary>vCPU <paramref name="index"/> of <paramref name="machine"/> (whose area the caller reserved and which
+    /// this vCPU releases, also when it fails), on the calling thread, which becomes the vCPU thread; from
+    /// <paramref name="seed"/>'s state when it is a sibling.</summary>
+    private KvmPlatformVcpu(KvmMachine machine, int index, Seed? seed)
+    {
+        _machine = machine;
+        _cpu = GuestLayout.Cpu(index);
+        _permissions = machine.Permissions;
+        _dirtyLog = machine.DirtyLog;
+        _ram = (byte*)machine.Memory.HostBase;
+        _ownerThread = Environment.CurrentManagedThreadId;
+        _flushSeen = machine.Tlb.Generation; // a new vCPU's TLB is empty
+        CpuConfig config = machine.Config;
+
         KvmVcpu? vcpu = null;
         VcpuKicker? kicker = null;
         try
         {
-            try
+            // The order of ring3-probe.c: memory (the machine's), TSS address, vCPU, CPUID, sregs, XCR0, MSRs, regs.
+            // CPUID comes before sregs and XCRS because KVM checks CR4.OSXSAVE/FSGSBASE and XCR0 against the guest's CPUID.
+            vcpu = machine.TakeVcpu(out bool fresh);
+            if (fresh)
             {
-                kvm = KvmSystem.Open();
+                vcpu.SetCpuid2(machine.Cpuid);
+                // rdtsc reads the host's TSC, as on ptrace and natively: a vCPU's own TSC would start again at 0 on
+                // each restore (checkpoints do not carry it), so a program's rdtsc would run backwards across one.
+                // Where KVM has no TSC offset control (before Linux 5.16, or a KVM without it) the vCPU keeps its own TSC.
+                bool tsc = vcpu.TrySetTscOffset(0, out _);
+                if (index == 0) machine.TscFromHost = tsc;
             }
-            catch (KvmUnavailableException e)
+            _tscFromHost = machine.TscFromHost;
+            vcpu.ImmediateExit = false; // a kick that reached a parked vCPU is not this one's
+            KvmSregs initial = config.InitialSregs(vcpu.GetSregs(), _cpu);
+            if (seed != null)
             {
-                throw new SandboxException($"cannot use KVM: {e.Message}", e);
+                initial.Fs.Base = seed.Regs.FsBase;
+                initial.Gs.Base = seed.Regs.GsBase;
             }
-            if (KvmPlatform.MissingCapability(kvm) is { } missing) throw new SandboxException($"cannot use KVM: {missing}");
-            KvmCpuidEntry2[] cpuid = kvm.GetSupportedCpuid();
-            CpuConfig config = CpuConfig.From(cpuid);
-
-            GuestLayout.Build(memory.Physical(0, (int)GuestLayout.ReservedSize), memory.Size);
-
-            // The order of ring3-probe.c: memory, TSS address, vCPU, CPUID, sregs, XCR0, MSRs, regs. CPUID comes before
-            // sregs and XCRS because KVM checks CR4.OSXSAVE/FSGSBASE and XCR0 against the guest's CPUID.
-            vm = kvm.CreateVm();
-            vm.SetUserMemoryRegion(MemorySlot, 0, memory.Size, memory.HostBase, flags: 0); // logging: StartDirtyLog
-            if (memory.Size <= GuestLayout.KvmTssAddress) vm.SetTssAddress(GuestLayout.KvmTssAddress);
-            vcpu = vm.CreateVcpu(0);
-            vcpu.SetCpuid2(cpuid);
-            vcpu.SetSregs(config.InitialSregs(vcpu.GetSregs()));
+            vcpu.SetSregs(initial);
             if (config.Xsave) vcpu.SetXcrs(KvmXcrs.WithXcr0(config.Xcr0));
-            KvmMsrEntry[] msrs = CpuConfig.SyscallMsrs(config.Fsgsbase);
+            KvmMsrEntry[] msrs = CpuConfig.SyscallMsrs(config.Fsgsbase, _cpu);
             int written = vcpu.SetMsrs(msrs);
             if (written != msrs.Length)
                 throw new SandboxException($"cannot use KVM: it refused MSR 0x{msrs[written].Index:x} = 0x{msrs[written].Data:x}");
-            // rdtsc reads the host's TSC, as on ptrace and natively: a vCPU's own TSC would start again at 0 on each
-            // restore (checkpoints do not carry it), so a program's rdtsc would run backwards across one. Where KVM
-            // has no TSC offset control (before Linux 5.16, or a KVM without it) the vCPU keeps its own TSC.
-            _tscFromHost = vcpu.TrySetTscOffset(0, out _);
+            if (seed != null) vcpu.SetXsave(seed.Xsave); // the same VM and CPUID: KVM's own area as it is
             // The vCPU starts at the resume iretq in ring 0; the first Run enters the program like any syscall return.
-            var regs = new KvmRegs { Rip = Stubs.ResumeAddress, Rsp = GuestLayout.ResumeFrame, Rflags = GuestLayout.KernelFlags };
+            var regs = new KvmRegs { Rip = Stubs.ResumeAddress, Rsp = _cpu.ResumeFrame, Rflags = GuestLayout.KernelFlags };
             vcpu.SetRegs(regs);
             KvmSregs actual = vcpu.GetSregs();
 
@@ -182,23 +198,26 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             _xcr0 = config.Xsave ? config.Xcr0 : 0; // 0: as KVM's XSAVE area reports it (XstateFeatures)
             _fsBase = actual.Fs.Base;
             _gsBase = actual.Gs.Base;
-            _kvm = kvm;
-            _vm = vm;
             _vcpu = vcpu;
             _kicker = kicker;
-            _dirtyLog = new KvmSlotDirtyLog(vm, MemorySlot, memory, dirtyLogMode ?? KvmSlotDirtyLog.RequestedMode());
-            _tlb.ReattachSlot = _dirtyLog.Reattach;
         }
         catch (Exception e)
         {
             kicker?.Dispose();
-            vcpu?.Dispose();
-            vm?.Dispose();
-            kvm?.Dispose();
+            vcpu?.Dispose(); // not parked: its state is unknown
+            machine.Release(index, null);
             if (e is KvmException k) throw new SandboxException($"cannot start the KVM vCPU: {k.Message}", k);
             throw;
         }
 
+        if (seed != null)
+        {
+            _regs = seed.Regs;
+            _regs.FsBase = _fsBase;
+            _regs.GsBase = _gsBase;
+            _presented = _regs;
+            return;
+        }
         // The program's view before its first instruction (SandboxDomain fills in rip, rsp and rflags).
         _regs = default;
         _regs.Cs = GuestLayout.UserCode;
@@ -209,6 +228,44 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         _regs.FsBase = _fsBase;
         _regs.GsBase = _gsBase;
         _presented = _regs;
+    }
+
+    // ---- siblings ---------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Reserves a per-vCPU area of this VM and captures this vCPU's registers (<see cref="Regs"/> with FS/GS base) and
+    /// XSAVE area for a new guest thread's vCPU, which <see cref="IVcpuSeed.Attach"/> then makes on its own thread.
+    /// On this vCPU's thread while it is not running.
+    /// </summary>
+    /// <exception cref="SandboxException">all <see cref="MaxVcpus"/> areas are in use, or KVM failed.</exception>
+    public IVcpuSeed PrepareSibling()
+    {
+        CheckOwner();
+        byte[] xsave = Checked(() => _vcpu.GetXsave(), "KVM_GET_XSAVE");
+        int index = _machine.Reserve();
+        if (index < 0) throw new SandboxException($"the KVM platform runs at most {_machine.MaxVcpus} vCPUs per domain, and all are in use");
+        return new Seed(_machine, index, _regs, xsave);
+    }
+
+    /// <summary>A reserved area and the state a sibling starts from; attached once, or disposed to give the area back.</summary>
+    private sealed class Seed(KvmMachine machine, int index, UserRegs regs, byte[] xsave) : IVcpuSeed
+    {
+        private int _used; // 1 once attached or disposed
+
+        public UserRegs Regs { get; } = regs;
+        public byte[] Xsave { get; } = xsave;
+
+        public IVcpu Attach()
+        {
+            if (Interlocked.Exchange(ref _used, 1) != 0)
+                throw new InvalidOperationException("a vCPU seed is attached once, and not after it was disposed");
+            return new KvmPlatformVcpu(machine, index, this);
+        }
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _used, 1) == 0) machine.Release(index, null);
+        }
     }
 
     // ---- running ---------------------------------------------------------------------------------------------
@@ -225,7 +282,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if (!GuestLayout.IsCanonical(_regs.Rip) || !GuestLayout.IsCanonical(_regs.FsBase) || !GuestLayout.IsCanonical(_regs.GsBase))
             return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
 
-        _tlb.BeforeRun(_vcpu); // translations the VMM took away since the last run (ProtectRange)
+        _machine.Tlb.BeforeRun(_vcpu, ref _flushSeen); // translations the VMM took away since the last run (ProtectRange)
         LoadRegs();
         while (true)
         {
@@ -242,7 +299,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             switch (exit.Reason)
             {
                 case KvmExitReason.Io when exit.IoDirection == KvmIoDirection.Out && exit.IoPort == GuestLayout.SyscallPort:
-                    var kind = SyscallExits.Classify(_sync->Rip, _fsgsStub);
+                    var kind = SyscallExits.Classify(_sync->Rip, _fsgsStub, _cpu);
                     if (kind == SyscallPortExit.Stray) return PresentStrayPort();
                     _convention = kind;
                     PresentSyscall();
@@ -269,7 +326,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         ref KvmRegs k = ref *_sync;
         if (_inKernel)
         {
-            ulong* frame = (ulong*)(_ram + GuestLayout.ResumeFrame);
+            ulong* frame = (ulong*)(_ram + _cpu.ResumeFrame);
             frame[0] = _regs.Rip;
             frame[1] = GuestLayout.UserCode;
             frame[2] = UserFlags(_regs.Eflags);
@@ -277,7 +334,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             frame[4] = GuestLayout.UserData;
             CopyGprs(ref k);
             k.Rip = Stubs.ResumeAddress;
-            k.Rsp = GuestLayout.ResumeFrame;
+            k.Rsp = _cpu.ResumeFrame;
             k.Rflags = GuestLayout.KernelFlags;
             _run->KvmDirtyRegs = KvmPlatform.KVM_SYNC_X86_REGS;
         }
@@ -339,11 +396,11 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         _regs.OrigRax = k.Rax;
         _regs.Rip = k.Rcx;
         _regs.Eflags = k.R11;
-        _regs.Rsp = ReadPhysical(GuestLayout.UserRspSave);
+        _regs.Rsp = ReadPhysical(_cpu.UserRspSave);
         if (_fsgsStub)
         {
-            _fsBase = ReadPhysical(GuestLayout.FsBaseSave);
-            _gsBase = ReadPhysical(GuestLayout.GsBaseSave);
+            _fsBase = ReadPhysical(_cpu.FsBaseSave);
+            _gsBase = ReadPhysical(_cpu.GsBaseSave);
         }
         TakeSegments();
         _inKernel = true;
@@ -386,7 +443,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     /// stack, every general register is untouched.</summary>
     private VcpuExit PresentException(int vector)
     {
-        ulong frame = vector == ExceptionMap.DoubleFault ? GuestLayout.Ist2Frame : GuestLayout.Ist1Frame;
+        ulong frame = vector == ExceptionMap.DoubleFault ? _cpu.Ist2Frame : _cpu.Ist1Frame;
         ulong rip = ReadPhysical(frame), cs = ReadPhysical(frame + 8), rflags = ReadPhysical(frame + 16);
         ulong rsp = ReadPhysical(frame + 24);
         ulong error = ExceptionMap.HasErrorCode(vector) ? ReadPhysical(frame - 8) : 0;
@@ -399,7 +456,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         // The one legitimate fault in the stubs: iretq refused the user context the kernel layer asked for (rip and
         // rsp are those of a resume, which leaves rsp at the frame). Regs still hold that context; Linux answers a
         // bad return frame with SIGSEGV.
-        if (rip == Stubs.ResumeAddress && rsp == GuestLayout.ResumeFrame
+        if (rip == Stubs.ResumeAddress && rsp == _cpu.ResumeFrame
             && vector is ExceptionMap.GeneralProtection or ExceptionMap.StackFault or ExceptionMap.SegmentNotPresent)
             return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
 
@@ -697,14 +754,16 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         }
     }
 
+    /// <summary>Closes this vCPU without disturbing its siblings: its area goes back to the VM, and its KVM vCPU is
+    /// parked there for the next sibling (only when closed on its own thread, where it cannot be running); the VM goes
+    /// with the last vCPU.</summary>
     public void Dispose()
     {
         if (_disposed) return;
         Volatile.Write(ref _disposed, true);
         _kicker.Dispose(); // on the vCPU thread: drains pending kicks and restores the signal mask
-        _vcpu.Dispose();
-        _vm.Dispose();
-        _kvm.Dispose();
-        GC.KeepAlive(_memory);
+        bool own = Environment.CurrentManagedThreadId == _ownerThread;
+        if (!own) _vcpu.Dispose();
+        _machine.Release(_cpu.Index, own ? _vcpu : null);
     }
 }

@@ -67,10 +67,13 @@ internal sealed class KvmSlotDirtyLog
     /// is reported once per harvest. Paused; idempotent.</summary>
     public void Start()
     {
-        if (Started) return;
-        if (Mode == KvmDirtyLogMode.ManualProtect && !_vm.ManualDirtyLogProtect) _vm.EnableManualDirtyLogProtect();
-        _vm.SetUserMemoryRegion(_slot, 0, _memory.Size, _memory.HostBase, KvmConstants.KVM_MEM_LOG_DIRTY_PAGES);
-        Started = true;
+        lock (_lock) // the VM's log: any of its vCPUs may start it
+        {
+            if (Started) return;
+            if (Mode == KvmDirtyLogMode.ManualProtect && !_vm.ManualDirtyLogProtect) _vm.EnableManualDirtyLogProtect();
+            _vm.SetUserMemoryRegion(_slot, 0, _memory.Size, _memory.HostBase, KvmConstants.KVM_MEM_LOG_DIRTY_PAGES);
+            Started = true;
+        }
         // Nothing was logged before the flag went on; this just leaves the log empty and armed.
         Harvest(_scratch.AsSpan(0, 0), discard: true);
     }

@@ -8,8 +8,9 @@ namespace Remus.Sandbox.Platform.Kvm;
 /// so there is no XD bit). Nothing past the end of RAM is mapped: a stray access gets #PF (SIGSEGV), never an MMIO
 /// exit.
 /// <para>The first 2 MiB (the platform's reserved area) is mapped with 4 KiB pages through one page table
-/// (<see cref="GuestLayout.LowPageTable"/>), all supervisor-only except the three pages the syscall path touches: the
-/// per-vCPU data page (user read/write), the stub page (user read-only) and the syscall stack (user read/write).
+/// (<see cref="GuestLayout.LowPageTable"/>), all supervisor-only except the pages the syscall path touches
+/// (<see cref="GuestLayout.UserAccess"/>): each vCPU's data slots and syscall stack (user read/write), the stubs and
+/// the resume frames (user read-only).
 /// On stock KVM the stub runs at CPL 0 and would not need them; on kvm_pvm <c>syscall</c> does not leave CPL 3 (the
 /// stub at LSTAR runs in hardware ring 3, issue 7 fact 1), so with a supervisor stub page the first syscall took #PF
 /// (error code 0x5, CR2 = LSTAR). Nothing in those pages is secret and the VMM trusts none of it: the program
@@ -54,11 +55,10 @@ internal static class PageTables
     public const ulong UserReadOnlySmallPageFlags = Present | User | Accessed | Dirty;
 
     /// <summary>The flags of the 4 KiB page at <paramref name="address"/> in the reserved area.</summary>
-    public static ulong SmallPageFlags(ulong address) => (address & ~0xfffUL) switch
+    public static ulong SmallPageFlags(ulong address) => GuestLayout.UserAccess(address) switch
     {
-        GuestLayout.DataPage => UserSmallPageFlags,
-        GuestLayout.SyscallStub => UserReadOnlySmallPageFlags,
-        GuestLayout.SyscallStackTop - 0x1000 => UserSmallPageFlags,
+        2 => UserSmallPageFlags,            // data slots and syscall stacks of every vCPU
+        1 => UserReadOnlySmallPageFlags,    // syscall stubs and resume frames
         _ => SupervisorSmallPageFlags,
     };
 

@@ -15,10 +15,13 @@ internal static class Stubs
     /// <summary>The syscall stub at LSTAR (hosts without FSGSBASE). Entered by <c>syscall</c> (in ring 0 on stock KVM,
     /// still in ring 3 on kvm_pvm) with
     /// rcx = user rip, r11 = user rflags, rsp = user rsp, RFLAGS masked by SFMASK.</summary>
-    public static byte[] Syscall()
+    public static byte[] Syscall() => Syscall(GuestLayout.Cpu0);
+
+    /// <summary>vCPU <paramref name="cpu"/>'s syscall stub: the same code with its own data slot and stack.</summary>
+    public static byte[] Syscall(CpuArea cpu)
     {
         var b = new List<byte>(40);
-        SyscallPrologue(b);
+        SyscallPrologue(b, cpu);
         b.AddRange([0xe6, (byte)GuestLayout.SyscallPort]);          // 1d: out 0x20, al: exit to the VMM
         b.AddRange([0x48, 0xcf]);                                   // 1f: iretq: back to ring 3
         return b.ToArray();
@@ -26,15 +29,18 @@ internal static class Stubs
 
     /// <summary>The syscall stub when CR4.FSGSBASE is on: the same, plus FS/GS base into the data page, so the VMM
     /// learns a base the program changed with wrfsbase/wrgsbase without an ioctl.</summary>
-    public static byte[] SyscallFsgs()
+    public static byte[] SyscallFsgs() => SyscallFsgs(GuestLayout.Cpu0);
+
+    /// <summary>vCPU <paramref name="cpu"/>'s FSGSBASE syscall stub.</summary>
+    public static byte[] SyscallFsgs(CpuArea cpu)
     {
         var b = new List<byte>(64);
-        SyscallPrologue(b);
+        SyscallPrologue(b, cpu);
         b.Add(0x50);                                                // 1d: push rax (below the frame)
         b.AddRange([0xf3, 0x48, 0x0f, 0xae, 0xc0]);                 // 1e: rdfsbase rax
-        b.AddRange([0x48, 0x89, 0x04, 0x25]); Imm32(b, GuestLayout.FsBaseSave); // 23: mov [0x3008], rax
+        b.AddRange([0x48, 0x89, 0x04, 0x25]); Imm32(b, cpu.FsBaseSave); // 23: mov [0x3008], rax
         b.AddRange([0xf3, 0x48, 0x0f, 0xae, 0xc8]);                 // 2b: rdgsbase rax
-        b.AddRange([0x48, 0x89, 0x04, 0x25]); Imm32(b, GuestLayout.GsBaseSave); // 30: mov [0x3010], rax
+        b.AddRange([0x48, 0x89, 0x04, 0x25]); Imm32(b, cpu.GsBaseSave); // 30: mov [0x3010], rax
         b.Add(0x58);                                                // 38: pop rax
         b.AddRange([0xe6, (byte)GuestLayout.SyscallPort]);          // 39: out 0x20, al: exit to the VMM
         b.AddRange([0x48, 0xcf]);                                   // 3b: iretq
@@ -43,12 +49,12 @@ internal static class Stubs
 
     /// <summary>Save the user rsp in supervisor memory, switch to the kernel stack (never touching the user stack,
     /// whose 128-byte red zone is live) and build the iretq frame from rcx, r11 and the saved rsp. 29 bytes.</summary>
-    private static void SyscallPrologue(List<byte> b)
+    private static void SyscallPrologue(List<byte> b, CpuArea cpu)
     {
-        b.AddRange([0x48, 0x89, 0x24, 0x25]); Imm32(b, GuestLayout.UserRspSave); // 00: mov [0x3000], rsp
-        b.AddRange([0x48, 0xc7, 0xc4]); Imm32(b, GuestLayout.SyscallStackTop);   // 08: mov rsp, 0x7000
+        b.AddRange([0x48, 0x89, 0x24, 0x25]); Imm32(b, cpu.UserRspSave);         // 00: mov [0x3000], rsp
+        b.AddRange([0x48, 0xc7, 0xc4]); Imm32(b, cpu.SyscallStackTop);           // 08: mov rsp, 0x7000
         b.AddRange([0x6a, (byte)GuestLayout.UserData]);                         // 0f: push 0x1b: user ss
-        b.AddRange([0xff, 0x34, 0x25]); Imm32(b, GuestLayout.UserRspSave);       // 11: push qword [0x3000]: user rsp
+        b.AddRange([0xff, 0x34, 0x25]); Imm32(b, cpu.UserRspSave);               // 11: push qword [0x3000]: user rsp
         b.AddRange([0x41, 0x53]);                                               // 18: push r11: user rflags
         b.AddRange([0x6a, (byte)GuestLayout.UserCode]);                         // 1a: push 0x23: user cs
         b.Add(0x51);                                                            // 1c: push rcx: user rip
@@ -64,9 +70,9 @@ internal static class Stubs
     public const int SyscallFsgsLength = 0x3d;
 
     /// <summary>
-    /// The one place every return to ring 3 goes through: the iretq of the plain syscall stub. The VMM sets
-    /// rip here and rsp to <see cref="GuestLayout.ResumeFrame"/>, after writing the frame from the user registers.
-    /// (When the vCPU sits right after the stub's own <c>out</c>, this is also exactly where it would continue.)
+    /// The one place every return to ring 3 goes through, on every vCPU: the iretq of vCPU 0's plain syscall stub.
+    /// The VMM sets rip here and rsp to the vCPU's own resume frame (<see cref="CpuArea.ResumeFrame"/>), after writing
+    /// the frame from the user registers; the iretq touches nothing but rsp, so one serves all vCPUs.
     /// </summary>
     public const ulong ResumeAddress = GuestLayout.SyscallStub + SyscallIretqOffset;
 
@@ -98,8 +104,13 @@ internal static class Stubs
     public static void Write(Span<byte> reserved)
     {
         reserved.Slice((int)GuestLayout.SyscallStub, 4096).Fill(0xf4);
-        Syscall().CopyTo(reserved[(int)GuestLayout.SyscallStub..]);
-        SyscallFsgs().CopyTo(reserved[(int)GuestLayout.SyscallStubFsgs..]);
+        reserved.Slice((int)GuestLayout.SiblingStubs, (int)(GuestLayout.SiblingUser - GuestLayout.SiblingStubs)).Fill(0xf4);
+        for (int i = 0; i < GuestLayout.MaxVcpus; i++)
+        {
+            CpuArea cpu = GuestLayout.Cpu(i);
+            Syscall(cpu).CopyTo(reserved[(int)cpu.SyscallStub..]);
+            SyscallFsgs(cpu).CopyTo(reserved[(int)cpu.SyscallStubFsgs..]);
+        }
         for (int v = 0; v < GuestLayout.IdtVectors; v++) Exception(v).CopyTo(reserved[(int)ExceptionStubAddress(v)..]);
     }
 

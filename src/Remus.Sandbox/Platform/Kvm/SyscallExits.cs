@@ -24,12 +24,17 @@ internal static class SyscallExits
     public const int OutLength = 2;
 
     /// <summary>Address of the <c>out</c> in the syscall stub that LSTAR points to.</summary>
-    public static ulong OutAddress(bool fsgsStub) =>
-        CpuConfig.LstarFor(fsgsStub) + (ulong)(fsgsStub ? Stubs.SyscallFsgsOutOffset : Stubs.SyscallOutOffset);
+    public static ulong OutAddress(bool fsgsStub) => OutAddress(fsgsStub, GuestLayout.Cpu0);
 
-    public static SyscallPortExit Classify(ulong rip, bool fsgsStub)
+    /// <summary>The same for vCPU <paramref name="cpu"/>'s stub: another vCPU's stub is not this vCPU's syscall path.</summary>
+    public static ulong OutAddress(bool fsgsStub, CpuArea cpu) =>
+        CpuConfig.LstarFor(fsgsStub, cpu) + (ulong)(fsgsStub ? Stubs.SyscallFsgsOutOffset : Stubs.SyscallOutOffset);
+
+    public static SyscallPortExit Classify(ulong rip, bool fsgsStub) => Classify(rip, fsgsStub, GuestLayout.Cpu0);
+
+    public static SyscallPortExit Classify(ulong rip, bool fsgsStub, CpuArea cpu)
     {
-        ulong at = OutAddress(fsgsStub);
+        ulong at = OutAddress(fsgsStub, cpu);
         if (rip == at) return SyscallPortExit.StubAtOut;
         if (rip == at + OutLength) return SyscallPortExit.StubAfterOut;
         return SyscallPortExit.Stray;

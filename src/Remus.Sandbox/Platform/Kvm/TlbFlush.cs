@@ -55,6 +55,10 @@ internal sealed partial class TlbFlush
     /// <summary>Frame ranges [start, end) retired since the last flush, adjacent ones merged.</summary>
     private readonly List<(ulong Start, ulong End)> _retired = [];
     private bool _pending, _tablesPending;
+    /// <summary>The VM's vCPUs share one TlbFlush (<see cref="KvmMachine.Tlb"/>): every retirement bumps this, and each
+    /// vCPU compares it with the generation it last flushed for in <see cref="BeforeRun"/>.</summary>
+    private long _generation;
+    private readonly Lock _lock = new();
 
     public TlbFlush(GuestMemory memory, TlbFlushMethod method)
     {
@@ -65,7 +69,16 @@ internal sealed partial class TlbFlush
     public TlbFlushMethod Method { get; }
 
     /// <summary>Whether a flush is owed before the vCPU runs again.</summary>
-    public bool Pending => _pending;
+    public bool Pending
+    {
+        get { lock (_lock) return _pending; }
+    }
+
+    /// <summary>The generation a new vCPU starts from (its TLB is empty: nothing is owed to it).</summary>
+    public long Generation
+    {
+        get { lock (_lock) return _generation; }
+    }
 
     /// <summary>Deletes and re-adds the guest RAM slot, carrying its dirty log (<see cref="KvmSlotDirtyLog.Reattach"/>);
     /// set by the vCPU. Needed by <see cref="RetireTables"/> under <see cref="TlbFlushMethod.ZapFrames"/>.</summary>
@@ -113,7 +126,13 @@ internal sealed partial class TlbFlush
     public void Retire(ulong start, ulong length)
     {
         if (length == 0) return;
+        lock (_lock) RetireLocked(start, length);
+    }
+
+    private void RetireLocked(ulong start, ulong length)
+    {
         _pending = true;
+        _generation++;
         if (Method != TlbFlushMethod.ZapFrames) return;
         ulong end = Math.Min(start + length, _memory.Size);
         if (start >= end) return;
@@ -128,23 +147,40 @@ internal sealed partial class TlbFlush
     /// with <see cref="Retire"/> are covered too).</summary>
     public void RetireTables()
     {
-        _pending = true;
-        _tablesPending = true;
+        lock (_lock)
+        {
+            _pending = true;
+            _tablesPending = true;
+            _generation++;
+        }
     }
 
-    /// <summary>Does the owed flush, if any. On the vCPU thread, before KVM_RUN.</summary>
-    public void BeforeRun(KvmVcpu vcpu)
+    /// <summary>Does the flush owed to this vCPU, if any (<paramref name="seen"/>: the generation it last flushed for,
+    /// updated). On the vCPU thread, before KVM_RUN. A reset is per vCPU; a zap or a slot re-add is VM-wide, so the
+    /// first vCPU to come here does it for all.</summary>
+    public void BeforeRun(KvmVcpu vcpu, ref long seen)
     {
-        if (!_pending) return;
+        lock (_lock) BeforeRunLocked(vcpu, ref seen);
+    }
+
+    private void BeforeRunLocked(KvmVcpu vcpu, ref long seen)
+    {
+        if (seen == _generation) return;
+        seen = _generation;
+        if (Method == TlbFlushMethod.ResetMmu)
+        {
+            if (_pending) Flushes++;
+            _pending = false;
+            _tablesPending = false;
+            _retired.Clear();
+            ResetMmu(vcpu);
+            return;
+        }
+        if (!_pending) return; // another vCPU of the VM zapped already
         _pending = false;
         bool tables = _tablesPending;
         _tablesPending = false;
         Flushes++;
-        if (Method == TlbFlushMethod.ResetMmu)
-        {
-            ResetMmu(vcpu);
-            return;
-        }
         if (tables)
         {
             Reattach();

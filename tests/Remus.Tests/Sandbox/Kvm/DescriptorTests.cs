@@ -98,6 +98,34 @@ public sealed class DescriptorTests
     }
 
     [Fact]
+    public void Every_vCPU_has_its_own_GDT_whose_TSS_descriptor_names_its_own_TSS_with_its_own_stacks()
+    {
+        byte[] vcpu0Tss = Image.AsSpan((int)GuestLayout.Tss, (int)GuestLayout.TssLimit + 1).ToArray();
+        var stacks = new HashSet<ulong>();
+        for (int i = 0; i < GuestLayout.MaxVcpus; i++)
+        {
+            CpuArea cpu = GuestLayout.Cpu(i);
+            for (int e = 1; e < 5; e++) Assert.Equal(Q(GuestLayout.Gdt + (ulong)e * 8), Q(cpu.Gdt + (ulong)e * 8));
+            ulong low = Q(cpu.Gdt + GuestLayout.TssSelector), high = Q(cpu.Gdt + GuestLayout.TssSelector + 8);
+            ulong baseAddress = ((low >> 16) & 0xffffff) | (((low >> 56) & 0xff) << 24) | (high << 32);
+            Assert.Equal(cpu.Tss, baseAddress);
+            byte[] tss = Image.AsSpan((int)cpu.Tss, (int)GuestLayout.TssLimit + 1).ToArray();
+            Assert.Equal(cpu.Ist1Top, BinaryPrimitives.ReadUInt64LittleEndian(tss.AsSpan(36)));
+            Assert.Equal(cpu.Ist2Top, BinaryPrimitives.ReadUInt64LittleEndian(tss.AsSpan(44)));
+            Assert.Equal(vcpu0Tss[100..], tss[100..]); // the same I/O bitmap
+            foreach (ulong top in (ulong[])[cpu.Ist1Top, cpu.Ist2Top, cpu.Rsp0Top, cpu.SyscallStackTop]) Assert.Equal(0UL, top % 16);
+            Assert.True(stacks.Add(cpu.Ist1Top) && stacks.Add(cpu.Ist2Top), $"vCPU {i} shares an exception stack");
+            // The exception stacks hold the CPU's frame and error code without reaching the GDT, the TSS or each other.
+            (ulong, ulong)[] parts =
+                [(cpu.Gdt, cpu.Gdt + GuestLayout.GdtEntries * 8UL), (cpu.Tss, cpu.Tss + GuestLayout.TssLimit + 1),
+                 (cpu.Ist1Top - 6 * 8, cpu.Ist1Top), (cpu.Ist2Top - 6 * 8, cpu.Ist2Top)];
+            foreach (var a in parts)
+                foreach (var b in parts)
+                    Assert.True(a == b || a.Item2 <= b.Item1 || b.Item2 <= a.Item1, $"vCPU {i}: 0x{a.Item1:x} overlaps 0x{b.Item1:x}");
+        }
+    }
+
+    [Fact]
     public void Every_IDT_gate_is_a_present_interrupt_gate_to_its_stub()
     {
         Assert.Equal(32 * 16 - 1, GuestLayout.IdtLimit);
@@ -139,6 +167,11 @@ public sealed class DescriptorTests
             (GuestLayout.Ist1Top - 4096, GuestLayout.Ist1Top, "IST1"),
             (GuestLayout.Ist2Top - 4096, GuestLayout.Ist2Top, "IST2"),
             (GuestLayout.Rsp0Top - 4096, GuestLayout.Rsp0Top, "RSP0 stack"),
+            (GuestLayout.ResumeFrames, GuestLayout.ResumeFrames + GuestLayout.MaxVcpus * 64UL, "resume frames"),
+            (GuestLayout.SiblingStubs, GuestLayout.SiblingUser, "syscall stubs of vCPUs 1-63"),
+            (GuestLayout.SiblingUser, GuestLayout.SiblingSystem, "data and syscall stacks of vCPUs 1-63"),
+            (GuestLayout.SiblingSystem, GuestLayout.PageTablePool, "GDTs, TSSs and IST stacks of vCPUs 1-63"),
+            (GuestLayout.PageTablePool, GuestLayout.PageTablePool + GuestLayout.PageTablePoolPages * 4096UL, "page-table pool"),
             (GuestLayout.Pml4, GuestLayout.Pml4 + 4096, "PML4"),
             (GuestLayout.Pdpt, GuestLayout.Pdpt + 4096, "PDPT"),
             (GuestLayout.LowPageTable, GuestLayout.LowPageTable + 4096, "page table of the first 2 MiB"),

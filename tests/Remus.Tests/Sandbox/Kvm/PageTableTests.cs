@@ -109,7 +109,7 @@ public sealed class PageTableTests
     }
 
     [Fact]
-    public void Only_the_data_page_the_stub_page_and_the_syscall_stack_are_user_and_the_stubs_are_read_only()
+    public void Only_the_data_pages_the_stub_pages_the_resume_frames_and_the_syscall_stacks_are_user_and_the_stubs_are_read_only()
     {
         byte[] image = Build(128UL << 20);
         var user = new List<ulong>();
@@ -118,14 +118,29 @@ public sealed class PageTableTests
             var w = Translate(image, GuestLayout.Pml4, va);
             if (w.User) user.Add(va);
         }
-        Assert.Equal([GuestLayout.DataPage, GuestLayout.SyscallStub, GuestLayout.SyscallStackTop - 0x1000], user);
+        Assert.Equal([GuestLayout.DataPage, GuestLayout.SyscallStub, GuestLayout.ResumeFrames, GuestLayout.SyscallStackTop - 0x1000,
+            0x14000, 0x15000, 0x16000, 0x17000], user);
 
-        // Everything the syscall path touches lies in those pages, with the access it needs.
-        foreach (ulong va in (ulong[])[GuestLayout.UserRspSave, GuestLayout.FsBaseSave, GuestLayout.GsBaseSave,
-                     GuestLayout.ResumeFrame, GuestLayout.SyscallStackTop - 8])
+        for (int i = 0; i < GuestLayout.MaxVcpus; i++)
         {
-            var w = Translate(image, GuestLayout.Pml4, va);
-            Assert.True(w.User && w.Writable, $"0x{va:x} must be user read/write");
+            CpuArea cpu = GuestLayout.Cpu(i);
+            // Everything the syscall path touches lies in those pages, with the access it needs.
+            foreach (ulong va in (ulong[])[cpu.UserRspSave, cpu.FsBaseSave, cpu.GsBaseSave, cpu.SyscallStackTop - 8,
+                         cpu.SyscallStackTop - 6 * 8])
+            {
+                var w = Translate(image, GuestLayout.Pml4, va);
+                Assert.True(w.User && w.Writable, $"vCPU {i}: 0x{va:x} must be user read/write");
+            }
+            // The frame the VMM resumes through: the program can read it (the iretq runs at CPL 3 on kvm_pvm) but no
+            // thread of it can rewrite it (on stock KVM the iretq runs at CPL 0: a kernel CS there would enter ring 0).
+            foreach (ulong va in (ulong[])[cpu.ResumeFrame, cpu.ResumeFrame + 4 * 8, cpu.SyscallStub, cpu.SyscallStubFsgs + Stubs.SyscallFsgsLength - 1])
+            {
+                var w = Translate(image, GuestLayout.Pml4, va);
+                Assert.True(w.User && !w.Writable, $"vCPU {i}: 0x{va:x} must be user read-only");
+            }
+            // Its GDT, TSS and exception stacks are the platform's alone.
+            foreach (ulong va in (ulong[])[cpu.Gdt, cpu.Tss, cpu.Tss + GuestLayout.TssLimit, cpu.Ist1Frame, cpu.Ist1Top - 1, cpu.Ist2Frame])
+                Assert.False(Translate(image, GuestLayout.Pml4, va).User, $"vCPU {i}: 0x{va:x} is user-accessible");
         }
         foreach (ulong va in (ulong[])[GuestLayout.SyscallStub, GuestLayout.SyscallStub + Stubs.SyscallLength - 1,
                      GuestLayout.SyscallStubFsgs, GuestLayout.SyscallStubFsgs + Stubs.SyscallFsgsLength - 1, Stubs.ResumeAddress])
@@ -147,7 +162,8 @@ public sealed class PageTableTests
         Assert.Equal(0x0UL | 0x63, Q(GuestLayout.LowPageTable));                      // P|RW|A|D, no US
         Assert.Equal(0x3000UL | 0x67, Q(GuestLayout.LowPageTable + 3 * 8));           // data page: P|RW|US|A|D
         Assert.Equal(0x4000UL | 0x65, Q(GuestLayout.LowPageTable + 4 * 8));           // stubs: P|US|A|D, read-only
-        Assert.Equal(0x5000UL | 0x63, Q(GuestLayout.LowPageTable + 5 * 8));
+        Assert.Equal(0x5000UL | 0x65, Q(GuestLayout.LowPageTable + 5 * 8));           // resume frames: read-only
+        Assert.Equal(0x7000UL | 0x63, Q(GuestLayout.LowPageTable + 7 * 8));
         Assert.Equal(0x6000UL | 0x67, Q(GuestLayout.LowPageTable + 6 * 8));           // syscall stack
         Assert.Equal(0x1ff000UL | 0x63, Q(GuestLayout.LowPageTable + 511 * 8));
         Assert.Equal(0x200000UL | 0xe7, Q(GuestLayout.PageDirectories + 8));       // P|RW|US|A|D|PS

@@ -43,8 +43,35 @@ public sealed class StubTests
         Assert.Equal(new byte[] { 0xe6, 0x20 }, expected[Stubs.SyscallOutOffset..(Stubs.SyscallOutOffset + 2)]);
         Assert.Equal(new byte[] { 0x48, 0xcf }, expected[Stubs.SyscallIretqOffset..]);
         Assert.Equal(GuestLayout.SyscallStub + 0x1f, Stubs.ResumeAddress);
-        // The frame the pushes build is exactly where the VMM writes it on resume.
-        Assert.Equal(GuestLayout.SyscallStackTop - 5 * 8, GuestLayout.ResumeFrame);
+        // The VMM resumes through its own frame in a page the program can read but not write, not the one the pushes
+        // build on the (user-writable) syscall stack.
+        Assert.NotEqual(GuestLayout.SyscallStackTop - 5 * 8, GuestLayout.ResumeFrame);
+    }
+
+    [Fact]
+    public void Each_vCPU_has_its_own_stub_which_differs_only_in_its_data_slot_and_stack()
+    {
+        var seen = new HashSet<ulong>();
+        for (int i = 0; i < GuestLayout.MaxVcpus; i++)
+        {
+            CpuArea cpu = GuestLayout.Cpu(i);
+            byte[] plain = Stubs.Syscall(cpu), fsgs = Stubs.SyscallFsgs(cpu);
+            Assert.Equal(Stubs.SyscallLength, plain.Length);
+            Assert.Equal(Stubs.SyscallFsgsLength, fsgs.Length);
+            Assert.Equal((uint)cpu.UserRspSave, BitConverter.ToUInt32(plain, 4));      // mov [rsp save], rsp
+            Assert.Equal((uint)cpu.SyscallStackTop, BitConverter.ToUInt32(plain, 11)); // mov rsp, stack top
+            Assert.Equal((uint)cpu.UserRspSave, BitConverter.ToUInt32(plain, 20));     // push qword [rsp save]
+            Assert.Equal((uint)cpu.FsBaseSave, BitConverter.ToUInt32(fsgs, 0x27));
+            Assert.Equal((uint)cpu.GsBaseSave, BitConverter.ToUInt32(fsgs, 0x34));
+            byte[] withVcpu0 = (byte[])plain.Clone();
+            Array.Copy(Stubs.Syscall(), 4, withVcpu0, 4, 4);
+            Array.Copy(Stubs.Syscall(), 11, withVcpu0, 11, 4);
+            Array.Copy(Stubs.Syscall(), 20, withVcpu0, 20, 4);
+            Assert.Equal(Stubs.Syscall(), withVcpu0);
+            Assert.True(seen.Add(cpu.UserRspSave), $"vCPU {i} shares its rsp slot");
+            Assert.True(seen.Add(cpu.SyscallStackTop - 8), $"vCPU {i} shares its syscall stack");
+            Assert.True(seen.Add(cpu.ResumeFrame), $"vCPU {i} shares its resume frame");
+        }
     }
 
     [Fact]
@@ -110,6 +137,14 @@ public sealed class StubTests
             Assert.Equal(Stubs.Exception(v), image[(int)Stubs.ExceptionStubAddress(v)..((int)Stubs.ExceptionStubAddress(v) + 16)]);
         Assert.Equal(GuestLayout.SyscallStub, CpuConfig.LstarFor(fsgsbase: false));
         Assert.Equal(GuestLayout.SyscallStubFsgs, CpuConfig.LstarFor(fsgsbase: true));
+        for (int i = 1; i < GuestLayout.MaxVcpus; i++)
+        {
+            CpuArea cpu = GuestLayout.Cpu(i);
+            Assert.Equal(Stubs.Syscall(cpu), image[(int)cpu.SyscallStub..((int)cpu.SyscallStub + Stubs.SyscallLength)]);
+            Assert.Equal(Stubs.SyscallFsgs(cpu), image[(int)cpu.SyscallStubFsgs..((int)cpu.SyscallStubFsgs + Stubs.SyscallFsgsLength)]);
+            Assert.Equal(cpu.SyscallStub, CpuConfig.LstarFor(false, cpu));
+            Assert.Equal(cpu.SyscallStubFsgs, CpuConfig.LstarFor(true, cpu));
+        }
     }
 
     [ObjdumpFact]
