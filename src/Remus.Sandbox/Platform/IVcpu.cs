@@ -73,4 +73,19 @@ public interface IVcpu : IDisposable
     /// <summary>Where the platform writes what it cannot return as an exit or exception but a log reader needs (e.g.
     /// the KVM platform's diagnostic block for a fault in its stubs). Optional: a platform may say nothing.</summary>
     void SetLog(Action<string>? log) { }
+
+    /// <summary>Prepares a vCPU for a new guest thread sharing this vCPU's VM and memory. Called on this vCPU's thread
+    /// while it is not running. The new vCPU starts with a copy of this one's registers (Regs, FS/GS base) and extended
+    /// state as of this call; the kernel then sets what clone changes (rax, rsp, fs base, rip).</summary>
+    IVcpuSeed PrepareSibling() => throw new NotSupportedException("this platform runs one vCPU per domain");
+
+    /// <summary>How many vCPUs this platform can run in one domain (1 when it cannot run siblings).</summary>
+    int MaxVcpus => 1;
+}
+
+/// <summary>A vCPU prepared by <see cref="IVcpu.PrepareSibling"/>, not yet bound to a thread.</summary>
+public interface IVcpuSeed : IDisposable
+{
+    /// <summary>Creates the vCPU; called once, on the new vCPU's own host thread.</summary>
+    IVcpu Attach();
 }
