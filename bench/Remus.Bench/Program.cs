@@ -1,5 +1,5 @@
 // Remus benchmarks that print figures (never assertions). Usage:
-//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|dirtylog|platforms|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
+//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|threads|dirtylog|platforms|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
 // --platform runs the domains of cpu, syscall, start, save, migrate, remus, writer and dirtylog on that platform
 // (default: auto, or REMUS_PLATFORM). platforms [--runs N] [--quick]: every platform this machine has, side by side in
@@ -34,6 +34,7 @@ if (which is "failover")
     FailoverBench.Run(guests, args.Contains("--runs") ? runs : 10,
         args.SkipWhile(a => a != "--timeout").Skip(1).Select(int.Parse).FirstOrDefault(1000));
 if (which is "spawn" or "all") SpawnBench();
+if (which is "threads" or "all") ThreadsBench();
 if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs, platform);
 if (which is "platforms") PlatformsBench.Run(guests, runs, quick: args.Contains("--quick"));
 return 0;
@@ -60,6 +61,17 @@ static int SpawnProbe(string guest, int runs)
                       $"(ChildProcess), {afterProcess:F1} us after System.Diagnostics.Process; {before:F1} us before either " +
                       $"(ratios {afterSpawn / before:F2} / {afterProcess / before:F2}; median of {runs})");
     return 0;
+}
+
+// Thread creation: pthread_create + pthread_join of an empty thread, timed inside the program, in a domain vs natively.
+void ThreadsBench()
+{
+    string guest = guests.Build("threads.c");
+    const string count = "200";
+    double native = Measure.Median(runs, () => Measure.Field(Measure.Native(guest, count).Stdout, "us_per_thread"));
+    double domain = Measure.Median(runs, () => Measure.Field(Measure.InDomain(platform, guest, count).Stdout, "us_per_thread"));
+    Console.WriteLine($"thread creation (pthread_create + join): native {native:F1} us, in a domain {domain:F1} us " +
+                      $"({PlatformSelection.Choose(platform).Kind}), ratio {domain / native:F1} (median of {runs})");
 }
 
 void CpuBench()

@@ -39,6 +39,7 @@ public sealed partial class SandboxDomain
 
     private bool AllParked()
     {
+        if (_leaderRunner.Done) return false; // the process is ending: not paused, about to be Exited
         foreach (var r in _runners) if (!r.Done && !r.Parked) return false;
         return true;
     }
