@@ -78,6 +78,54 @@ static void *pipe_writer(void *arg)
     return NULL;
 }
 
+/* A process-directed signal goes to a thread that does not block it; a SIGEV_THREAD_ID timer to its thread. */
+static volatile pid_t worker_tid;
+static volatile sig_atomic_t usr2_in_worker, alarm_in_worker, worker_stop;
+static void on_usr2(int sig) { (void)sig; usr2_in_worker = syscall(SYS_gettid) == worker_tid ? 1 : 2; }
+static void on_rt(int sig) { (void)sig; alarm_in_worker = syscall(SYS_gettid) == worker_tid ? 1 : 2; }
+static void *worker(void *arg)
+{
+    (void)arg;
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    worker_tid = (pid_t)syscall(SYS_gettid);
+    while (!worker_stop) usleep(1000);
+    return NULL;
+}
+
+/* The kernel's struct sigevent (musl and older glibc name the thread id field differently). */
+struct kernel_sigevent { uint64_t value; int signo; int notify; int tid; int pad[11]; };
+
+static void signals_to_threads(void)
+{
+    signal(SIGUSR2, on_usr2);
+    signal(SIGRTMIN + 1, on_rt);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR2);
+    sigaddset(&block, SIGRTMIN + 1);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
+    pthread_t w;
+    pthread_create(&w, NULL, worker, NULL);
+    while (!worker_tid) usleep(1000);
+    kill(getpid(), SIGUSR2);
+    while (!usr2_in_worker) usleep(1000);
+    printf("kill() with the main thread blocking it: handled %s\n", usr2_in_worker == 1 ? "by the worker" : "elsewhere");
+
+    struct kernel_sigevent ev = { .value = 0, .signo = SIGRTMIN + 1, .notify = 4 /* SIGEV_THREAD_ID */, .tid = worker_tid };
+    int timer;
+    if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &ev, &timer) != 0) perror("timer_create");
+    struct itimerspec its = { { 0, 0 }, { 0, 20 * 1000 * 1000 } };
+    syscall(SYS_timer_settime, timer, 0, &its, NULL);
+    while (!alarm_in_worker) usleep(1000);
+    printf("SIGEV_THREAD_ID timer: handled %s\n", alarm_in_worker == 1 ? "by its thread" : "elsewhere");
+    syscall(SYS_timer_delete, timer);
+    worker_stop = 1;
+    pthread_join(w, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &block, NULL);
+}
+
 static void *exit_early(void *arg) { pthread_exit((void *)((long)arg + 1)); }
 static void *nothing(void *arg) { return arg; }
 
@@ -106,6 +154,8 @@ int main(void)
     pthread_join(st, &sret);
     printf("signal went to %s\n", (long)sret == 1 ? "the target thread" : "another thread");
     printf("tgkill to a joined thread: %s\n", syscall(SYS_tgkill, getpid(), target_tid, SIGUSR1) == -1 && errno == ESRCH ? "ESRCH" : "delivered?");
+
+    signals_to_threads();
 
     uint32_t word = 5;
     struct timespec ts = {0, 50 * 1000 * 1000};
