@@ -1,5 +1,6 @@
 using Remus.Checkpoint;
 using Remus.Checkpoint.Migration;
+using Remus.Checkpoint.Remus;
 using Remus.Sandbox;
 using Remus.Sandbox.Platform;
 using Remus.Tests.Support;
@@ -11,7 +12,9 @@ namespace Remus.Tests.Checkpoint;
 /// A 4-thread counter (tests/guests/thread_counter.c: each thread prints its count and the wall clock) goes on
 /// through a save and restore, and through a live migration, with every thread's count unbroken (each number once,
 /// in order) and the clock never going back: every thread is captured and comes back where it was, a thread asleep
-/// in nanosleep or blocked on the output mutex (a futex) included.
+/// in nanosleep or blocked on the output mutex (a futex) included. Under Remus, a failover (the primary killed) goes
+/// on on the backup the same way, the one repeat allowed being the last checkpoint's output released again, byte for
+/// byte, by the backup.
 /// </summary>
 public sealed class ThreadContinuityTests
 {
@@ -34,15 +37,27 @@ public sealed class ThreadContinuityTests
         return d;
     }
 
-    /// <summary>Each thread printed 1..Count once and in order; the clock never went back; "done" last.</summary>
-    internal static void AssertUnbroken(string text, int linesBefore)
+    /// <summary>Each thread printed 1..Count once and in order; the clock never went back; "done" last. With
+    /// <paramref name="oneReplay"/>, one contiguous run of lines may repeat earlier lines byte for byte (a failover).</summary>
+    internal static void AssertUnbroken(string text, int linesBefore, bool oneReplay = false)
     {
         var next = new int[ThreadCount];
         long lastMs = 0;
+        var seen = new HashSet<string>();
+        int replayRuns = 0;
+        bool inReplay = false;
         var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         for (int i = 0; i < lines.Length; i++)
         {
             string line = lines[i];
+            if (oneReplay && line != "done" && !seen.Add(line))
+            {
+                if (!inReplay) replayRuns++;
+                inReplay = true;
+                Assert.True(replayRuns == 1, $"line {i}: output repeated a second time ('{line}')");
+                continue;
+            }
+            inReplay = false;
             if (line == "done")
             {
                 Assert.True(i == lines.Length - 1, $"'done' is line {i} of {lines.Length}");
@@ -83,6 +98,49 @@ public sealed class ThreadContinuityTests
         Assert.True(status == 0, $"exit {status}:\n{console.Text}");
         Assert.True(linesBefore < ThreadCount * Count, $"saved after {linesBefore} lines: the program had ended");
         AssertUnbroken(console.Text, linesBefore);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Every_thread_goes_on_after_a_remus_failover(PlatformKind platform)
+    {
+        Threads.Require(platform);
+        var spec = Spec(GuestFlavor.Glibc, platform);
+        var options = new RemusOptions { Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(1) };
+        var world = new RecordingConsole();
+        var primaryView = new SeverableConsole(world);
+        var commit = new OutputCommitConsole(primaryView);
+        var (a, b) = Channel.Pair();
+        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
+        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, options);
+        var backup = new RemusBackup(b, b, options);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
+        primary.Protect(Config);
+        world.WaitForLines(60, TimeSpan.FromSeconds(30));
+
+        primaryView.Sever();
+        primaryDomain.Domain.Kill();
+        a.Socket.Close();
+        int linesBefore = world.Lines;
+        Assert.True(linesBefore < ThreadCount * Count, $"failed over after {linesBefore} lines: the program had ended");
+        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(30)) ? watch.Result : throw new TimeoutException());
+        backup.ReplayLastOutput(world);
+        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
+        int status = takeover.Wait(TimeSpan.FromSeconds(60));
+        primary.Dispose();
+        primaryDomain.Dispose();
+        Assert.True(status == 0, $"exit {status}:\n{world.Text}");
+        AssertUnbroken(world.Text, linesBefore, oneReplay: true);
+    }
+
+    /// <summary>What the outside world sees; after <see cref="Sever"/> the writer (a dead primary) reaches nobody.</summary>
+    private sealed class SeverableConsole(IConsole inner) : IConsole
+    {
+        private volatile bool _severed;
+        public void Sever() => _severed = true;
+        public void Write(int stream, ReadOnlySpan<byte> data) { if (!_severed) inner.Write(stream, data); }
+        public int Read(Span<byte> buffer, CancellationToken cancel) => inner.Read(buffer, cancel);
+        public bool IsTerminal => false;
     }
 
     [SkippableTheory]
