@@ -72,6 +72,15 @@ void ThreadsBench()
     double domain = Measure.Median(runs, () => Measure.Field(Measure.InDomain(platform, guest, count).Stdout, "us_per_thread"));
     Console.WriteLine($"thread creation (pthread_create + join): native {native:F1} us, in a domain {domain:F1} us " +
                       $"({PlatformSelection.Choose(platform).Kind}), ratio {domain / native:F1} (median of {runs})");
+    // The checkpoint pause by thread count, with the same dirty set (256 pages per pass, 1 ms sleeps), Remus at 40 Hz.
+    string tdirtier = guests.Build("tdirtier.c");
+    foreach (int threads in new[] { 1, 8 })
+    {
+        var spec = new DomainSpec { ProgramPath = tdirtier, Args = [threads.ToString(), "256", "1000", "60"], MemoryMiB = 128, Platform = platform };
+        var stats = CheckpointBenches.Protect(spec, TimeSpan.FromMilliseconds(25), blackhole: false, compress: true, seconds: 2.5, out _);
+        Console.WriteLine($"checkpoint pause, {threads} thread(s) dirtying 256 pages per pass together: {stats.PagesPerEpoch:F0} dirty pages/epoch, " +
+                          $"pause p50 {stats.PauseP50Ms:F2} ms, p99 {stats.PauseP99Ms:F2} ms, {stats.Epochs} epochs");
+    }
 }
 
 void CpuBench()
