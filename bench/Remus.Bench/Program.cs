@@ -1,5 +1,5 @@
 // Remus benchmarks that print figures (never assertions). Usage:
-//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|dirtylog|platforms|vcpus|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
+//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|threads|dirtylog|platforms|vcpus|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
 // --platform runs the domains of cpu, syscall, start, save, migrate, remus, writer and dirtylog on that platform
 // (default: auto, or REMUS_PLATFORM). platforms [--runs N] [--quick]: every platform this machine has, side by side in
@@ -34,6 +34,7 @@ if (which is "failover")
     FailoverBench.Run(guests, args.Contains("--runs") ? runs : 10,
         args.SkipWhile(a => a != "--timeout").Skip(1).Select(int.Parse).FirstOrDefault(1000));
 if (which is "spawn" or "all") SpawnBench();
+if (which is "threads" or "all") ThreadsBench();
 if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs, platform);
 if (which is "platforms") PlatformsBench.Run(guests, runs, quick: args.Contains("--quick"));
 if (which is "vcpus" or "all") VcpuBench.Run(runs);
@@ -61,6 +62,26 @@ static int SpawnProbe(string guest, int runs)
                       $"(ChildProcess), {afterProcess:F1} us after System.Diagnostics.Process; {before:F1} us before either " +
                       $"(ratios {afterSpawn / before:F2} / {afterProcess / before:F2}; median of {runs})");
     return 0;
+}
+
+// Thread creation: pthread_create + pthread_join of an empty thread, timed inside the program, in a domain vs natively.
+void ThreadsBench()
+{
+    string guest = guests.Build("threads.c");
+    const string count = "200";
+    double native = Measure.Median(runs, () => Measure.Field(Measure.Native(guest, count).Stdout, "us_per_thread"));
+    double domain = Measure.Median(runs, () => Measure.Field(Measure.InDomain(platform, guest, count).Stdout, "us_per_thread"));
+    Console.WriteLine($"thread creation (pthread_create + join): native {native:F1} us, in a domain {domain:F1} us " +
+                      $"({PlatformSelection.Choose(platform).Kind}), ratio {domain / native:F1} (median of {runs})");
+    // The checkpoint pause by thread count, with the same dirty set (256 pages per pass, 1 ms sleeps), Remus at 40 Hz.
+    string tdirtier = guests.Build("tdirtier.c");
+    foreach (int threads in new[] { 1, 8 })
+    {
+        var spec = new DomainSpec { ProgramPath = tdirtier, Args = [threads.ToString(), "256", "1000", "60"], MemoryMiB = 128, Platform = platform };
+        var stats = CheckpointBenches.Protect(spec, TimeSpan.FromMilliseconds(25), blackhole: false, compress: true, seconds: 2.5, out _);
+        Console.WriteLine($"checkpoint pause, {threads} thread(s) dirtying 256 pages per pass together: {stats.PagesPerEpoch:F0} dirty pages/epoch, " +
+                          $"pause p50 {stats.PauseP50Ms:F2} ms, p99 {stats.PauseP99Ms:F2} ms, {stats.Epochs} epochs");
+    }
 }
 
 void CpuBench()

@@ -24,7 +24,8 @@ public static class DomainSave
         domain.MarkPopulatedPages(bitmap);
         var pfns = DomainPages.Set(bitmap, domain);
         writer.WritePages(pfns, new DomainPages(domain));
-        writer.WriteVcpuState(domain.CaptureVcpuState());
+        var vcpus = domain.CaptureVcpuStates();
+        for (int i = 0; i < vcpus.Count; i++) writer.WriteVcpuState((uint)i, vcpus[i]);
         writer.WriteKernelState(domain.CaptureKernelState());
         var summary = writer.EndCheckpoint(0);
         writer.WriteEnd();
@@ -52,7 +53,7 @@ public static class DomainSave
                     epoch.ApplyTo(new DomainPages(domain));
                     if (epoch.KernelState != null && epoch.VcpuStates.Count > 0)
                     {
-                        domain.LoadState(epoch.VcpuStates[0].State, epoch.KernelState);
+                        domain.LoadState(epoch.VcpuStatesInOrder(), epoch.KernelState);
                         haveState = true;
                     }
                 }

@@ -57,4 +57,18 @@ public interface ICheckpointable : IDisposable
 
     /// <summary>Applies the vCPU and kernel state of a checkpoint (after its pages).</summary>
     void LoadState(ReadOnlySpan<byte> vcpuState, ReadOnlySpan<byte> kernelState);
+
+    /// <summary>
+    /// Every thread's vCPU state, one VCPU_STATE record each (vCPU id = index; the first thread first). Paused. A
+    /// domain with one vCPU has one.
+    /// </summary>
+    IReadOnlyList<byte[]> CaptureVcpuStates() => [CaptureVcpuState()];
+
+    /// <summary>Applies a checkpoint with one vCPU state per thread (in vCPU id order) and the kernel state.</summary>
+    void LoadState(IReadOnlyList<byte[]> vcpuStates, ReadOnlySpan<byte> kernelState)
+    {
+        if (vcpuStates.Count != 1)
+            throw new SandboxException($"the checkpoint carries {vcpuStates.Count} vCPU states; this domain takes one");
+        LoadState(vcpuStates[0], kernelState);
+    }
 }

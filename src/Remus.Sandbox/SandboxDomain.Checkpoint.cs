@@ -85,25 +85,90 @@ public sealed partial class SandboxDomain
     /// but this platform's segment selectors, and the FPU/SSE/AVX state moved into this vCPU's layout (refused in one
     /// line when it uses a component this vCPU lacks).
     /// </summary>
-    public void LoadState(ReadOnlySpan<byte> vcpuState, ReadOnlySpan<byte> kernelState)
+    public void LoadState(ReadOnlySpan<byte> vcpuState, ReadOnlySpan<byte> kernelState) =>
+        LoadState([vcpuState.ToArray()], kernelState);
+
+    /// <summary>
+    /// Every thread's vCPU state (the first thread's first, then the others in the kernel's order), in the
+    /// platform-neutral form. Paused.
+    /// </summary>
+    public IReadOnlyList<byte[]> CaptureVcpuStates() =>
+        CheckpointedRunners().Select(r => OnTaskThread(r, v => VcpuStateFormat.Write(in v.Regs, v.SaveExtendedState()))).ToList();
+
+    /// <summary>
+    /// Applies a checkpoint: the first vCPU state and the kernel state as <see cref="LoadState(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>
+    /// says, then every other thread the kernel state lists gets a vCPU (a sibling of the first) and a host thread,
+    /// with its saved state, before any runs. A checkpoint of one thread has one vCPU state.
+    /// </summary>
+    public void LoadState(IReadOnlyList<byte[]> vcpuStates, ReadOnlySpan<byte> kernelState)
     {
-        UserRegs saved;
-        byte[] fpu;
-        try
+        if (vcpuStates.Count == 0) throw new SandboxException("the checkpoint carries no vCPU state");
+        var parsed = new List<(UserRegs Regs, byte[] Fpu)>();
+        foreach (var s in vcpuStates)
         {
-            (saved, fpu) = VcpuStateFormat.Read(vcpuState);
+            try
+            {
+                parsed.Add(VcpuStateFormat.Read(s));
+            }
+            catch (InvalidDataException e)
+            {
+                throw new SandboxException($"corrupt vCPU state in the checkpoint: {e.Message}", e);
+            }
         }
-        catch (InvalidDataException e)
+        LoadLeaderState(parsed[0].Regs, parsed[0].Fpu, kernelState);
+        var tasks = _kernel.CheckpointedTasks();
+        if (tasks.Count != parsed.Count)
+            throw new SandboxException($"the checkpoint lists {tasks.Count} threads but carries {parsed.Count} vCPU states");
+        var started = new List<TaskRunner>();
+        List<TaskRunner> existing;
+        lock (_lock)
         {
-            throw new SandboxException($"corrupt vCPU state in the checkpoint: {e.Message}", e);
+            existing = _runners.Where(r => r != _leaderRunner && !r.Done).ToList();
+            // A backup applying checkpoint after checkpoint: threads gone since the last one end here.
+            foreach (var r in existing.Where(r => !tasks.Contains(r.Task))) r.Quit = true;
+            Monitor.PulseAll(_lock);
         }
+        for (int i = 1; i < tasks.Count; i++)
+        {
+            var (regs, fpu) = parsed[i];
+            if (existing.FirstOrDefault(r => r.Task == tasks[i]) is { } have)
+            {
+                OnTaskThread(have, v => { ApplyVcpuState(v, regs, fpu); return 0; });
+                continue;
+            }
+            IVcpuSeed seed = OnVcpuThread(v =>
+            {
+                try
+                {
+                    return v.PrepareSibling();
+                }
+                catch (NotSupportedException)
+                {
+                    throw new SandboxException($"the checkpoint has {tasks.Count} threads; this platform runs one vCPU per domain");
+                }
+            });
+            started.Add(StartThread(tasks[i], seed, v => ApplyVcpuState(v, regs, fpu)));
+        }
+        lock (_lock)
+            while (started.Any(r => !r.Ready && !r.Done)) Monitor.Wait(_lock);
+        if (started.Any(r => r.Done)) throw new SandboxException("cannot restore the checkpoint's threads (see the log)");
+    }
+
+    /// <summary>The registers but this platform's segment selectors, and the FPU/SSE/AVX state in this vCPU's layout.</summary>
+    private static void ApplyVcpuState(IVcpu v, UserRegs saved, byte[] fpu)
+    {
+        v.RestoreExtendedState(fpu);
+        ref var r = ref v.Regs;
+        saved.Cs = r.Cs; saved.Ss = r.Ss; saved.Ds = r.Ds; saved.Es = r.Es; saved.Fs = r.Fs; saved.Gs = r.Gs;
+        r = saved;
+    }
+
+    private void LoadLeaderState(UserRegs saved, byte[] fpu, ReadOnlySpan<byte> kernelState)
+    {
         byte[] kernel = kernelState.ToArray();
         OnVcpuThread(v =>
         {
-            v.RestoreExtendedState(fpu);
-            ref var r = ref v.Regs;
-            saved.Cs = r.Cs; saved.Ss = r.Ss; saved.Ds = r.Ds; saved.Es = r.Es; saved.Fs = r.Fs; saved.Gs = r.Gs;
-            r = saved;
+            ApplyVcpuState(v, saved, fpu);
             _kernel.LoadState(kernel);
             return 0;
         });

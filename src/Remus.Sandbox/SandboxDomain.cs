@@ -24,8 +24,7 @@ public sealed partial class SandboxDomain : ICheckpointable
     private Exception? _startError;
     private IVcpu? _vcpu;
     private CancellationTokenSource _interrupt = new();
-    private bool _go, _pauseRequested, _killRequested, _disposed, _waiting;
-    private readonly Queue<Action> _work = new();
+    private bool _go, _pauseRequested, _killRequested, _disposed;
     private DomainState _state = DomainState.Created;
     private readonly Lock _dirtyLogLock = new();
     private bool _vcpuGone;
@@ -65,6 +64,9 @@ public sealed partial class SandboxDomain : ICheckpointable
         _kernel = kernel;
         _start = start;
         _kernel.Interrupt = _interrupt.Token;
+        _kernel.ThreadCreated = StartThread;
+        _leaderRunner = new TaskRunner(kernel.Leader);
+        _runners.Add(_leaderRunner);
         _thread = new Thread(VcpuThread) { Name = "vcpu0", IsBackground = true };
     }
 
@@ -103,49 +105,10 @@ public sealed partial class SandboxDomain : ICheckpointable
     }
 
     /// <summary>
-    /// Runs <paramref name="f"/> on the vCPU thread (ptrace and KVM calls must come from it) while the vCPU is not
-    /// running: before Run, or paused.
+    /// Runs <paramref name="f"/> on the first thread's vCPU thread (ptrace and KVM calls must come from it) while the
+    /// vCPU is not running: before Run, or paused.
     /// </summary>
-    private T OnVcpuThread<T>(Func<IVcpu, T> f)
-    {
-        T result = default!;
-        Exception? error = null;
-        bool done = false;
-        lock (_lock)
-        {
-            if (_state == DomainState.Exited) throw new InvalidOperationException("the domain has exited");
-            if (!_waiting && _state == DomainState.Running) throw new InvalidOperationException("pause the domain first");
-            _work.Enqueue(() =>
-            {
-                try { result = f(_vcpu!); }
-                catch (Exception e) { error = e; }
-                done = true;
-            });
-            Monitor.PulseAll(_lock);
-            // The vCPU thread may be on its way out (a kill) and never serve the work: then stop waiting.
-            while (!done && _state != DomainState.Exited) Monitor.Wait(_lock);
-            if (!done) throw new InvalidOperationException("the domain has exited");
-        }
-        if (error != null) throw error is SandboxException or InvalidOperationException ? error : new SandboxException(error.Message, error);
-        return result;
-    }
-
-    /// <summary>Waits on the lock while <paramref name="keepWaiting"/> holds, serving OnVcpuThread work.</summary>
-    private void WaitServingWork(Func<bool> keepWaiting)
-    {
-        _waiting = true;
-        while (true)
-        {
-            while (_work.Count > 0)
-            {
-                _work.Dequeue()();
-                Monitor.PulseAll(_lock);
-            }
-            if (!keepWaiting()) break;
-            Monitor.Wait(_lock);
-        }
-        _waiting = false;
-    }
+    private T OnVcpuThread<T>(Func<IVcpu, T> f) => OnTaskThread(_leaderRunner, f);
 
     private void VcpuThread()
     {
@@ -153,6 +116,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         {
             _vcpu = PlatformSelector.CreateVcpu(_memory, Spec.Platform, out var choice);
             Platform = choice;
+            _leaderRunner.Vcpu = _vcpu;
             _kernel.AttachVcpu(_vcpu);
             _vcpu.SetLog(message => Log?.Invoke(message));
             ref var r = ref _vcpu.Regs;
@@ -171,20 +135,15 @@ public sealed partial class SandboxDomain : ICheckpointable
             return;
         }
         _ready.Set();
-        lock (_lock)
-        {
-            WaitServingWork(() => !_go && !_killRequested);
-            if (_state == DomainState.Created) _state = DomainState.Running;
-        }
         int status;
         try
         {
-            status = RunLoop(_vcpu);
+            status = FinishLeader(RunLoop(_leaderRunner));
         }
         catch (SandboxException e)
         {
             Log?.Invoke($"domain stopped: {e.Message}");
-            status = 137;
+            status = FinishLeader(137);
         }
         finally
         {
@@ -204,68 +163,15 @@ public sealed partial class SandboxDomain : ICheckpointable
         }
     }
 
-    private int RunLoop(IVcpu vcpu)
-    {
-        while (true)
-        {
-            lock (_lock)
-            {
-                if (_killRequested) return 137;
-                if (_pauseRequested)
-                {
-                    _state = DomainState.Paused;
-                    Monitor.PulseAll(_lock);
-                    WaitServingWork(() => _pauseRequested && !_killRequested);
-                    if (_killRequested) return 137;
-                    _state = DomainState.Running;
-                    _interrupt = new CancellationTokenSource();
-                    _kernel.Interrupt = _interrupt.Token;
-                    Monitor.PulseAll(_lock);
-                }
-                else if (_state == DomainState.Paused)
-                {
-                    _state = DomainState.Running; // a stop continued before the loop came round to wait
-                    Monitor.PulseAll(_lock);
-                }
-            }
-            var exit = vcpu.Run();
-            switch (exit.Kind)
-            {
-                case VcpuExitKind.Syscall:
-                    switch (_kernel.Dispatch(ref vcpu.Regs))
-                    {
-                        case SyscallOutcome.Exit:
-                            return _kernel.ExitStatus;
-                        case SyscallOutcome.Stop:
-                            StopSelf();
-                            break;
-                        case SyscallOutcome.Restart:
-                            vcpu.Regs.Rip -= 2; // back onto the syscall instruction
-                            vcpu.Regs.Rax = vcpu.Regs.OrigRax;
-                            break;
-                    }
-                    break;
-                case VcpuExitKind.Fault:
-                    ulong rip = vcpu.Regs.Rip;
-                    var afterFault = _kernel.DeliverFault(ref vcpu.Regs, exit);
-                    if (afterFault == SyscallOutcome.Exit)
-                        Log?.Invoke(_kernel.ExitStatus - 128 == exit.Signal
-                            ? $"program killed by signal {exit.Signal} at rip 0x{rip:x} (address 0x{exit.FaultAddress:x})"
-                            : $"program killed by signal {_kernel.ExitStatus - 128} while taking signal {exit.Signal} at rip 0x{rip:x} (address 0x{exit.FaultAddress:x})");
-                    if (AfterSignals(afterFault) is { } faultStatus) return faultStatus;
-                    break;
-                case VcpuExitKind.Kicked:
-                    if (AfterSignals(_kernel.DeliverSignals(ref vcpu.Regs, afterSyscall: false)) is { } kickStatus) return kickStatus;
-                    break;
-            }
-        }
-    }
-
     /// <summary>What the loop does after signals were acted on outside a system call: the exit status if one ended
     /// the program, else null (a stop pauses the domain first).</summary>
     private int? AfterSignals(SyscallOutcome outcome)
     {
-        if (outcome == SyscallOutcome.Exit) return _kernel.ExitStatus;
+        if (outcome == SyscallOutcome.Exit)
+        {
+            EndAll(kill: false);
+            return _kernel.ExitStatus;
+        }
         if (outcome == SyscallOutcome.Stop) StopSelf();
         return null;
     }
@@ -277,7 +183,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         {
             _pauseRequested = true;
             _state = DomainState.Paused;
-            Monitor.PulseAll(_lock);
+            InterruptAll(); // every thread stops
         }
         Log?.Invoke($"the program stopped itself (signal {_kernel.StopSignal}): the domain is paused until unpaused");
         Stopped?.Invoke(_kernel.StopSignal);
@@ -304,15 +210,14 @@ public sealed partial class SandboxDomain : ICheckpointable
         {
             if (_state is DomainState.Exited || _pauseRequested) { WaitPaused(); return; }
             _pauseRequested = true;
-            _interrupt.Cancel();
-            _vcpu?.Kick();
+            InterruptAll();
             WaitPaused();
         }
     }
 
     private void WaitPaused()
     {
-        while (_state == DomainState.Running) Monitor.Wait(_lock);
+        while (_state != DomainState.Exited && _pauseRequested && !AllParked()) Monitor.Wait(_lock);
     }
 
     /// <summary>Lets a paused vCPU go on (idempotent).</summary>
@@ -321,6 +226,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         lock (_lock)
         {
             _pauseRequested = false;
+            RenewInterrupt();
             Monitor.PulseAll(_lock);
         }
     }
@@ -332,9 +238,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         {
             if (_state == DomainState.Exited) return;
             _killRequested = true;
-            _interrupt.Cancel();
-            _vcpu?.Kick();
-            Monitor.PulseAll(_lock);
+            InterruptAll();
         }
     }
 

@@ -31,7 +31,7 @@ public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream
                     epoch.ApplyTo(pages);
                     if (epoch.KernelState != null && epoch.VcpuStates.Count > 0)
                     {
-                        domain.LoadState(epoch.VcpuStates[0].State, epoch.KernelState);
+                        domain.LoadState(epoch.VcpuStatesInOrder(), epoch.KernelState);
                         complete = true;
                     }
                     _acks.WriteAck(epoch); // every round: the sender pauses only once we caught up

@@ -45,7 +45,8 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
             domain.HarvestDirty(bitmap);
             pfns = DomainPages.Set(bitmap, domain);
             writer.WritePages(pfns, pages);
-            writer.WriteVcpuState(domain.CaptureVcpuState());
+            var vcpus = domain.CaptureVcpuStates();
+            for (int i = 0; i < vcpus.Count; i++) writer.WriteVcpuState((uint)i, vcpus[i]);
             writer.WriteKernelState(domain.CaptureKernelState());
             var last = writer.EndCheckpoint(round);
             pagesSent += pfns.Length;

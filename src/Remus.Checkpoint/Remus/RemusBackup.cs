@@ -115,16 +115,15 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
                         continue;
                     }
                     // Everything that can be judged is judged before memory is touched: the state's framing, the
-                    // output's framing, one vCPU. A failure here leaves the last checkpoint intact.
-                    if (epoch.VcpuStates.Count != 1)
-                        throw new InvalidDataException($"checkpoint {epoch.Number} carries {epoch.VcpuStates.Count} vCPU states (this domain has one)");
+                    // output's framing, the vCPU ids. A failure here leaves the last checkpoint intact.
+                    var vcpus = epoch.VcpuStatesInOrder();
                     var (kernel, output) = RemusState.Split(epoch.KernelState);
                     OutputCommitConsole.Validate(output);
                     // Memory and state as one unit: once the pages are written, a failure to load the state leaves
                     // memory of this epoch with state of the previous one — a copy that must never run.
                     touched = true;
                     epoch.ApplyTo(pages);
-                    Domain.LoadState(epoch.VcpuStates[0].State, kernel);
+                    Domain.LoadState(vcpus, kernel);
                     touched = false;
                     _lastOutput = output;
                     LastCheckpoint = epoch.Number;

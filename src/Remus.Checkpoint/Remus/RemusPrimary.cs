@@ -59,7 +59,8 @@ public sealed class RemusPrimary : IDisposable
     private readonly object _pauseLock = new();  // a checkpoint's pause window against Pause/Unpause
     private Thread? _loop, _heartbeat;
     private ulong _epoch;
-    private byte[] _vcpu = [], _kernel = [];
+    private IReadOnlyList<byte[]> _vcpus = [];
+    private byte[] _kernel = [];
     private long _pauseTicks;
     private int _stagedThisEpoch;
     private long _lastWrite = Stopwatch.GetTimestamp();
@@ -284,7 +285,7 @@ public sealed class RemusPrimary : IDisposable
             Array.Clear(_dirty);
             _staged.Stage(_pages, pfns);
             _stagedThisEpoch = pfns.Length;
-            _vcpu = _domain.CaptureVcpuState();
+            _vcpus = _domain.CaptureVcpuStates();
             _kernel = RemusState.Compose(_domain.CaptureKernelState(), _console.SealEpoch(_epoch));
             _pauseTicks = Stopwatch.GetTimestamp() - t0;
             Step(RemusStep.Staged, _epoch);
@@ -354,7 +355,7 @@ public sealed class RemusPrimary : IDisposable
         {
             _writer.WritePages(_staged.Pfns, _staged);
             Step(RemusStep.PagesSent, _epoch);
-            _writer.WriteVcpuState(_vcpu);
+            for (int i = 0; i < _vcpus.Count; i++) _writer.WriteVcpuState((uint)i, _vcpus[i]);
             _writer.WriteKernelState(_kernel);
             sent = _writer.EndCheckpoint(_epoch);
             _lastWrite = Stopwatch.GetTimestamp();

@@ -49,6 +49,22 @@ public sealed class Epoch : IDisposable
     /// <summary>vCPU states carried by this epoch (at most one per vCPU), in stream order.</summary>
     public IReadOnlyList<VcpuState> VcpuStates { get; }
 
+    /// <summary>
+    /// The vCPU states by id, which must run 0..n-1 with each once (one per thread of the domain, the first thread's
+    /// first); <see cref="InvalidDataException"/> otherwise.
+    /// </summary>
+    public IReadOnlyList<byte[]> VcpuStatesInOrder()
+    {
+        var byId = new byte[VcpuStates.Count][];
+        foreach (var v in VcpuStates)
+        {
+            if (v.VcpuId >= byId.Length || byId[v.VcpuId] != null)
+                throw new InvalidDataException($"checkpoint {Number} has vCPU states with ids that do not run 0..{byId.Length - 1}");
+            byId[v.VcpuId] = v.State;
+        }
+        return byId;
+    }
+
     /// <summary>The kernel state, when this epoch carries one.</summary>
     public byte[]? KernelState { get; }
 

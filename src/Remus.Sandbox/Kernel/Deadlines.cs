@@ -10,13 +10,13 @@ namespace Remus.Sandbox.Kernel;
 internal sealed partial class SandboxKernel
 {
     /// <summary>The deadline of the timed wait that was interrupted at Rip (the address after its syscall).</summary>
-    private (ulong Rip, long DeadlineNs)? _interruptedWait;
+    private ref (ulong Rip, long DeadlineNs)? _interruptedWait => ref Current.InterruptedWait;
 
     /// <summary>
     /// The deadline of the interrupted wait when the call being served is its restart (use it instead of computing a
     /// new one); else null.
     /// </summary>
-    private long? _restartedDeadline;
+    private ref long? _restartedDeadline => ref Current.RestartedDeadline;
 
     /// <summary>At each call: a restart finds its deadline; any other call forgets it (it can only be the next one).</summary>
     private void TakeInterruptedWait(ulong rip)
@@ -45,7 +45,9 @@ internal sealed partial class SandboxKernel
             if (left <= 0) return;
             // Whole milliseconds, rounded up: a wait never ends before its deadline (the loop checks again anyway).
             var timeout = TimeSpan.FromMilliseconds(Math.Min(left / 1_000_000 + 1, int.MaxValue - 1));
-            if (WaitHandle.WaitAny([Interrupt.WaitHandle, SignalToken.WaitHandle], timeout) == 0)
+            int woke;
+            using (Unlocked()) woke = WaitHandle.WaitAny([Interrupt.WaitHandle, SignalToken.WaitHandle], timeout);
+            if (woke == 0)
             {
                 _interruptedWait = (rip, deadline);
                 throw new RestartException();

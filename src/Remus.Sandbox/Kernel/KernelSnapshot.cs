@@ -10,12 +10,13 @@ namespace Remus.Sandbox.Kernel;
 /// deadline of an interrupted timed wait (sleep, futex). Shared open files (dup) stay shared. Versioned; a newer version is refused, not guessed.
 /// Version 2 adds the CPU time used so far and the resource limits; version 1 (which had neither) is still read.
 /// Version 3 adds pipes, eventfd, timerfd, epoll, devices and /proc files (ReadinessSnapshot.cs), then signal
-/// delivery's state (Kernel/Signals/SignalsSnapshot.cs): queued siginfo, timers, restart block.
+/// delivery's state (Kernel/Signals/SignalsSnapshot.cs): queued siginfo, timers, restart block. Version 4 adds the
+/// threads (Kernel/Tasks/TasksSnapshot.cs).
 /// </summary>
 internal sealed partial class SandboxKernel
 {
     private const uint SnapshotMagic = 0x3154534B; // "KST1"
-    private const int SnapshotVersion = 3;
+    private const int SnapshotVersion = 4;
 
     public byte[] SaveState()
     {
@@ -69,6 +70,7 @@ internal sealed partial class SandboxKernel
         Limits.Save(w);
         SaveReadinessState(w, descriptions);
         SaveSignals(w);
+        SaveTasks(w);
         w.Flush();
         return ms.ToArray();
     }
@@ -147,6 +149,7 @@ internal sealed partial class SandboxKernel
                 LoadReadinessState(r, descriptions);
                 LoadSignals(r);
             }
+            if (version >= 4) LoadTasks(r);
         }
         catch (EndOfStreamException)
         {

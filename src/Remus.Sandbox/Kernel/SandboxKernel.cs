@@ -40,8 +40,8 @@ internal sealed partial class SandboxKernel
     public SignalState Signals { get; } = new();
     public ResourceLimits Limits { get; }
 
-    /// <summary>The vCPU the program runs on (its CPU time is the program's); see <see cref="AttachVcpu"/>.</summary>
-    public IVcpu? Vcpu { get; private set; }
+    /// <summary>The vCPU of the thread being served (<see cref="Current"/>); see <see cref="AttachVcpu"/>.</summary>
+    public IVcpu? Vcpu => Current.Vcpu;
 
     /// <summary>
     /// Gives the kernel its vCPU, on the vCPU thread, once made. The program's CPU time starts at 0 from here: what the
@@ -49,9 +49,11 @@ internal sealed partial class SandboxKernel
     /// </summary>
     public void AttachVcpu(IVcpu vcpu)
     {
-        Vcpu = vcpu;
+        Leader.Vcpu = vcpu;
+        BindThread(Leader);
         Clock.CpuOffsetNs = -vcpu.CpuTimeNs;
-        Mm.ProtectionChanged = vcpu.ProtectRange; // the program's permissions, enforced where the platform can
+        // The program's permissions, enforced where the platform can, through the vCPU of the thread that changes them.
+        Mm.ProtectionChanged = (start, length, prot) => (Vcpu ?? vcpu).ProtectRange(start, length, prot);
         Mm.PublishAll();
     }
 
@@ -119,12 +121,11 @@ internal sealed partial class SandboxKernel
                 35 => SysNanosleep(CLOCK_MONOTONIC, 0, a0, a1, r.Rip),
                 230 => SysNanosleep((int)a0, (int)a1, a2, a3, r.Rip),
                 // Process.cs
-                60 or 231 => SysExit((int)a0),
-                39 or 186 or 110 => nr == 110 ? 0 : Pid,
+                60 => SysExitThread((int)a0),
+                231 => SysExit((int)a0),
+                39 or 110 => nr == 110 ? 0 : Pid,
                 102 or 104 or 107 or 108 => 0,
                 63 => SysUname(a0),
-                218 => Pid,
-                273 => 0,
                 334 => -Errno.ENOSYS,
                 158 => SysArchPrctl(ref r, (int)a0, a1),
                 // Resources.cs
@@ -134,10 +135,19 @@ internal sealed partial class SandboxKernel
                 98 => SysGetRusage((int)a0, a1),
                 100 => SysTimes(a0),
                 99 => SysSysinfo(a0),
+                // Threads.cs, Clone.cs
+                56 => SysClone(a0, a1, a2, a3, a4),
+                186 => Current.Tid,
+                218 => SysSetTidAddress(a0),
+                273 => SysSetRobustList(a0, a1),
+                274 => SysGetRobustList((int)a0, a1, a2),
                 204 => SysSchedGetAffinity((int)a0, a1, a2),
-                24 => 0,
+                203 => SysSchedSetAffinity((int)a0, a1),
+                24 => SysSchedYield(),
+                309 => SysGetCpu(a0, a1),
+                324 => SysMembarrier((int)a0, (uint)a1),
                 // Futex.cs
-                202 => SysFutex(a0, (int)a1, (uint)a2, a3, r.Rip),
+                202 => SysFutex(a0, (int)a1, (uint)a2, a3, a4, (uint)a5, r.Rip),
                 // Signals.cs
                 13 => SysRtSigaction((int)a0, a1, a2, a3),
                 14 => SysRtSigprocmask((int)a0, a1, a2, a3),
@@ -205,6 +215,10 @@ internal sealed partial class SandboxKernel
         catch (ExitException)
         {
             return SyscallOutcome.Exit;
+        }
+        catch (ThreadExitException)
+        {
+            return SyscallOutcome.ThreadExit;
         }
         r.Rax = (ulong)result;
         return DeliverSignals(ref r, afterSyscall: true);

@@ -14,4 +14,6 @@ internal enum SyscallOutcome
     /// action; <see cref="SandboxKernel.StopSignal"/>): it goes on only once continued.
     /// </summary>
     Stop,
+    /// <summary>The calling thread has exited (exit, with other threads left): its vCPU and host thread go.</summary>
+    ThreadExit,
 }

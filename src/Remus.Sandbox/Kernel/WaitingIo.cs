@@ -17,13 +17,13 @@ internal sealed partial class SandboxKernel
     private const int SIGPIPE = 13;
 
     /// <summary>rip of the call being served (the address after its syscall instruction).</summary>
-    private ulong _callRip;
+    private ref ulong _callRip => ref Current.CallRip;
 
     /// <summary>A blocking write interrupted after putting in <c>Done</c> bytes, at Rip.</summary>
-    private (ulong Rip, long Done)? _interruptedTransfer;
+    private ref (ulong Rip, long Done)? _interruptedTransfer => ref Current.InterruptedTransfer;
 
     /// <summary>The progress of the interrupted write when the call being served is its restart; else 0.</summary>
-    private long _restartedDone;
+    private ref long _restartedDone => ref Current.RestartedDone;
 
     /// <summary>At each call: a restarted write finds its progress; any other call forgets it.</summary>
     private void TakeInterruptedTransfer(ulong rip)
@@ -44,6 +44,7 @@ internal sealed partial class SandboxKernel
     {
         long left = wakeAt == long.MaxValue ? -1 : Math.Max(wakeAt - Clock.MonotonicNs, 0);
         using (var wait = BlockingWait())
+        using (Unlocked())
             if (w.Sleep(left, wait.Token)) return true;
         if (Interrupt.IsCancellationRequested) return false;
         InterruptIfSignalled(restartCode);

@@ -78,12 +78,14 @@ public interface IVcpu : IDisposable
     /// while it is not running. The new vCPU starts with a copy of this one's registers (Regs, FS/GS base) and extended
     /// state as of this call; the kernel then sets what clone changes (rax, rsp, fs base, rip).</summary>
     IVcpuSeed PrepareSibling() => throw new NotSupportedException("this platform runs one vCPU per domain");
+
     /// <summary>How many vCPUs this platform can run in one domain (1 when it cannot run siblings).</summary>
     int MaxVcpus => 1;
 }
 
+/// <summary>A vCPU prepared by <see cref="IVcpu.PrepareSibling"/>, not yet bound to a thread.</summary>
 public interface IVcpuSeed : IDisposable
 {
-    /// <summary>Creates the vCPU; called once, on the new vCPU's own host thread, which then owns it.</summary>
+    /// <summary>Creates the vCPU; called once, on the new vCPU's own host thread.</summary>
     IVcpu Attach();
 }

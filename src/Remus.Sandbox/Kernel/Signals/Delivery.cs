@@ -18,8 +18,8 @@ internal sealed partial class SandboxKernel
         (1UL << (SIGTRAP - 1)) | (1UL << (SIGFPE - 1)) | (1UL << (SIGSYS - 1));
     private const long NrRestartSyscall = 219;
 
-    /// <summary>The signal state of the program's (only) thread; <see cref="Signals"/> is the process-wide part.</summary>
-    public TaskSignals Task { get; } = new();
+    /// <summary>The signal state of the thread being served (<see cref="Current"/>); <see cref="Signals"/> is the process-wide part.</summary>
+    public TaskSignals Task => Current.Signals;
 
     /// <summary>
     /// Acts on pending signals before the program runs again. <paramref name="afterSyscall"/>: rax holds the result

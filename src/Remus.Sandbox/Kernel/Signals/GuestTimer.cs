@@ -27,6 +27,9 @@ internal sealed class GuestTimer
     public int Notify { get; init; }
     public ulong Value { get; init; }
 
+    /// <summary>SIGEV_THREAD_ID: the thread its signal goes to (kept in checkpoints by TasksSnapshot.cs).</summary>
+    public int Tid { get; set; }
+
     /// <summary>timer_getoverrun: the expiries lost while its signal was pending.</summary>
     public int Overrun { get; set; }
 

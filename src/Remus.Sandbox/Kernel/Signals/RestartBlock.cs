@@ -11,7 +11,7 @@ internal sealed partial class SandboxKernel
 
     internal readonly record struct RestartBlock(RestartKind Kind, long DeadlineNs, ulong Address, uint Value = 0);
 
-    private RestartBlock? _restartBlock;
+    private ref RestartBlock? _restartBlock => ref Current.RestartBlock;
 
     /// <summary>A relative sleep cut short: the time left goes to rem (if given) and to the restart block.</summary>
     private void InterruptedSleep(long deadline, ulong rem)
@@ -26,7 +26,13 @@ internal sealed partial class SandboxKernel
         long deadline = _restartedDeadline ?? b.DeadlineNs;
         try
         {
-            if (b.Kind == RestartKind.Futex && Memory.ReadU32(b.Address) != b.Value) return -Errno.EAGAIN;
+            if (b.Kind == RestartKind.Futex)
+            {
+                // The futex wait again, on the same deadline (a wake ends it, as the first wait).
+                long r = FutexWaitUntil(b.Address, b.Value, deadline, FutexBitsetAll, rip);
+                _restartBlock = null;
+                return r;
+            }
             SleepUntil(deadline, rip);
         }
         catch (SignalInterruptException)

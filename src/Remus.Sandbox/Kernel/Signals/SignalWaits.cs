@@ -21,7 +21,7 @@ internal sealed partial class SandboxKernel
     {
         _timerCheckDue = true;
         lock (_wakeLock) _signalWake.Cancel();
-        Vcpu?.Kick();
+        KickAll(); // a process signal goes to whichever thread does not block it
     }
 
     /// <summary>Fires when <see cref="WakeForSignal"/> is called (until <see cref="InterruptIfSignalled"/> resets it).</summary>
@@ -90,7 +90,9 @@ internal sealed partial class SandboxKernel
         while (true)
         {
             InterruptIfSignalled(restartCode);
-            if (WaitHandle.WaitAny([Interrupt.WaitHandle, SignalToken.WaitHandle]) == 0) throw new RestartException();
+            int woke;
+            using (Unlocked()) woke = WaitHandle.WaitAny([Interrupt.WaitHandle, SignalToken.WaitHandle]);
+            if (woke == 0) throw new RestartException();
         }
     }
 }

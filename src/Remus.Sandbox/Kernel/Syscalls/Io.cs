@@ -17,7 +17,7 @@ internal sealed partial class SandboxKernel
         using var wait = BlockingWait();
         try
         {
-            return ReadIntoUser(buf, count, 1 << 24, b => f.Read(b, wait.Token));
+            return ReadIntoUser(buf, count, 1 << 24, b => ReadUnlockedIfSlow(f, b, wait.Token));
         }
         catch (OperationCanceledException)
         {

@@ -62,11 +62,4 @@ internal sealed partial class SandboxKernel
         return 0;
     }
 
-    private long SysSchedGetAffinity(int pid, ulong len, ulong mask)
-    {
-        if (pid != 0 && pid != Pid) return -Errno.ESRCH;
-        if (len < 8 || (len & 7) != 0) return -Errno.EINVAL;
-        Memory.WriteU64(mask, 1); // one vCPU
-        return 8;
-    }
 }

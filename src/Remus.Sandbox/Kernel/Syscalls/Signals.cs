@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Remus.Sandbox.Kernel.Tasks;
 using Remus.Sandbox.Kernel.Signals;
 using Remus.Sandbox.Platform;
 
@@ -39,7 +40,7 @@ internal sealed partial class SandboxKernel
             // POSIX: making a pending signal ignored discards it, blocked or not.
             if (Signals.Ignored(sig))
             {
-                Task.Pending.Remove(PendingSignals.Bit(sig));
+                foreach (var t in Tasks) t.Signals.Pending.Remove(PendingSignals.Bit(sig));
                 Signals.Pending.Remove(PendingSignals.Bit(sig));
             }
         }
@@ -129,14 +130,15 @@ internal sealed partial class SandboxKernel
         return 0;
     }
 
-    /// <summary>tkill/tgkill (tgid -1: tkill): the only thread is the program's (tid 1).</summary>
+    /// <summary>tkill/tgkill (tgid -1: tkill): to one live thread of the program.</summary>
     private long SysTgkill(int tgid, int tid, int sig)
     {
         if (tid <= 0 || (tgid <= 0 && tgid != -1)) return -Errno.EINVAL;
         if (sig < 0 || sig > SignalState.NSig) return -Errno.EINVAL;
-        if (tid != Pid || (tgid != -1 && tgid != Pid)) return -Errno.ESRCH;
+        var target = FindTask(tid);
+        if (target == null || (tgid != -1 && tgid != Pid)) return -Errno.ESRCH;
         if (sig == 0) return 0;
-        SendSignal(SigInfo.FromProcess(sig, SigInfo.SI_TKILL, Pid, 0), toTask: true);
+        SendSignal(SigInfo.FromProcess(sig, SigInfo.SI_TKILL, Pid, 0), target);
         return 0;
     }
 
@@ -148,8 +150,9 @@ internal sealed partial class SandboxKernel
         Span<byte> raw = stackalloc byte[SigInfo.Size];
         CopyFromGuest(uinfo, raw);
         var info = SigInfo.ReadFrom(raw) with { Signo = sig };
-        if (tgid != Pid || (toTask && tid != Pid)) return -Errno.ESRCH;
-        SendSignal(info, toTask);
+        var target = toTask ? FindTask(tid) : null;
+        if (tgid != Pid || (toTask && target == null)) return -Errno.ESRCH;
+        SendSignal(info, target);
         return 0;
     }
 
@@ -158,22 +161,31 @@ internal sealed partial class SandboxKernel
     /// SIGCONT; an ignored signal that is not blocked is dropped; a standard signal already pending is not queued
     /// again. It is acted on at the program's next return from the kernel.
     /// </summary>
-    private bool SendSignal(in SigInfo info, bool toTask)
+    private bool SendSignal(in SigInfo info, bool toTask) => SendSignal(info, toTask ? Current : null);
+
+    /// <summary>
+    /// <see cref="SendSignal(in SigInfo, bool)"/> to thread <paramref name="target"/>, or to the process (null): any
+    /// thread not blocking it takes it. Another thread that may take it is woken (kicked, or its wait ended).
+    /// </summary>
+    private bool SendSignal(in SigInfo info, GuestTask? target)
     {
         int sig = info.Signo;
         ulong bit = PendingSignals.Bit(sig);
         if (sig == SIGCONT)
         {
-            Task.Pending.Remove(StopSignals);
+            foreach (var t in Tasks) t.Signals.Pending.Remove(StopSignals);
             Signals.Pending.Remove(StopSignals);
         }
         else if ((StopSignals & bit) != 0)
         {
-            Task.Pending.Remove(PendingSignals.Bit(SIGCONT));
+            foreach (var t in Tasks) t.Signals.Pending.Remove(PendingSignals.Bit(SIGCONT));
             Signals.Pending.Remove(PendingSignals.Bit(SIGCONT));
         }
-        if (sig != SIGKILL && (Task.Blocked & bit) == 0 && Signals.Ignored(sig)) return false;
-        return (toTask ? Task.Pending : Signals.Pending).Add(info);
+        var ts = (target ?? Current).Signals;
+        if (sig != SIGKILL && (ts.Blocked & bit) == 0 && Signals.Ignored(sig)) return false;
+        bool added = (target != null ? ts.Pending : Signals.Pending).Add(info);
+        if (added && (target == null || target != Current) && Tasks.Count > 1) WakeOthers();
+        return added;
     }
 
     /// <summary>pause: sleeps until a signal runs a handler (then EINTR) or ends the program.</summary>

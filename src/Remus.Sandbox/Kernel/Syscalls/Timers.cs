@@ -1,4 +1,5 @@
 using Remus.Sandbox.Kernel.Signals;
+using Remus.Sandbox.Kernel.Tasks;
 
 namespace Remus.Sandbox.Kernel;
 
@@ -108,12 +109,13 @@ internal sealed partial class SandboxKernel
             {
                 case GuestTimer.SIGEV_NONE: break;
                 case GuestTimer.SIGEV_SIGNAL: if (!ValidSignal(signal)) return -Errno.EINVAL; break;
-                case GuestTimer.SIGEV_THREAD_ID: if (!ValidSignal(signal) || tid != Pid) return -Errno.EINVAL; break;
+                case GuestTimer.SIGEV_THREAD_ID: if (!ValidSignal(signal) || FindTask(tid) == null) return -Errno.EINVAL; break;
                 default: return -Errno.EINVAL;
             }
         }
         Memory.WriteU32(timerIdOut, (uint)id);
-        _posixTimers[id] = new GuestTimer { Id = id, CpuClock = cpu, ClockId = clock, Signal = signal, Notify = notify, Value = value };
+        _posixTimers[id] = new GuestTimer { Id = id, CpuClock = cpu, ClockId = clock, Signal = signal, Notify = notify, Value = value,
+            Tid = notify == GuestTimer.SIGEV_THREAD_ID ? (int)Memory.ReadU32(sevp + 16) : 0 };
         return 0;
     }
 
@@ -141,7 +143,7 @@ internal sealed partial class SandboxKernel
     {
         if (!_posixTimers.Remove(id, out var t)) return -Errno.EINVAL;
         // Its queued signal goes with it, as Linux frees the timer's sigqueue entry.
-        RemoveTimerSignal(Task.Pending, t);
+        foreach (var task in Tasks) RemoveTimerSignal(task.Signals.Pending, t);
         RemoveTimerSignal(Signals.Pending, t);
         RearmHostTimer();
         return 0;
@@ -230,8 +232,9 @@ internal sealed partial class SandboxKernel
             return;
         }
         if (t.Notify == GuestTimer.SIGEV_NONE) return;
-        bool toTask = t.Notify == GuestTimer.SIGEV_THREAD_ID;
-        PendingSignals pending = toTask ? Task.Pending : Signals.Pending;
+        // SIGEV_THREAD_ID to its thread (one that has exited: to the process, as Linux falls back to the group)
+        GuestTask? target = t.Notify == GuestTimer.SIGEV_THREAD_ID ? FindTask(t.Tid) : null;
+        PendingSignals pending = target != null ? target.Signals.Pending : Signals.Pending;
         int queued = pending.IndexOf(t.Signal, q => q.Code == SigInfo.SI_TIMER && (int)(uint)q.Word16 == t.Id);
         if (queued >= 0)
         {
@@ -242,7 +245,7 @@ internal sealed partial class SandboxKernel
             return;
         }
         t.Overrun = missed;
-        SendSignal(SigInfo.Timer(t.Signal, t.Id, missed, t.Value), toTask);
+        SendSignal(SigInfo.Timer(t.Signal, t.Id, missed, t.Value), target);
     }
 
     /// <summary>Sets the host timer to wake the program at the nearest expiry (a CPU-time timer: no earlier than its

@@ -9,16 +9,18 @@ namespace Remus.Sandbox.Platform.Ptrace;
 /// it, so the host never executes a guest system call; this process serves them all. Faults arrive as signals.
 /// The vCPU is bound to the thread that created it (ptrace requests must come from the tracer thread).
 /// </summary>
-internal sealed unsafe class PtraceVcpu : IVcpu
+internal sealed unsafe partial class PtraceVcpu : IVcpu
 {
     private const int KickSignal = Libc.SIGUSR2;
 
+    /// <summary>The thread of the stub this vCPU traces (the stub's pid for its first vCPU).</summary>
     private readonly int _pid;
     private UserRegs _regs;
     private readonly UserRegs _stubRegs;
     private bool _regsDirty;
     private readonly GuestMemory _memory;
-    private PtraceDirtyLog? _dirtyLog;
+    /// <summary>What the stub's threads share: its pid and the dirty log of its one address space.</summary>
+    private readonly StubProcess _stub;
     private bool _dead;
     private long _lastCpuNs;
 
@@ -28,6 +30,7 @@ internal sealed unsafe class PtraceVcpu : IVcpu
     {
         _memory = memory;
         _pid = SpawnStub();
+        _stub = new StubProcess(_pid);
         try
         {
             Check(Libc.ptrace(Libc.PTRACE_SEIZE, _pid, 0, (nint)(Libc.PTRACE_O_EXITKILL | Libc.PTRACE_O_TRACESYSGOOD)), "PTRACE_SEIZE");
@@ -146,11 +149,11 @@ internal sealed unsafe class PtraceVcpu : IVcpu
     }
 
     /// <summary>The stub process's CPU time (user and system, as the scheduler counts it): the guest's ring 3 alone.</summary>
-    public long CpuTimeNs => _dead ? _lastCpuNs : _lastCpuNs = Math.Max(_lastCpuNs, Libc.ClockNs(Libc.ProcessCpuClock(_pid)));
+    public long CpuTimeNs => _dead ? _lastCpuNs : _lastCpuNs = Math.Max(_lastCpuNs, Libc.ClockNs(Libc.ProcessCpuClock(_stub.Pid)));
 
     public void Kick()
     {
-        if (!_dead) Libc.kill(_pid, KickSignal);
+        if (!_dead) Libc.tgkill(_stub.Pid, _pid, KickSignal); // this thread only: the stub may have several
     }
 
     /// <summary>The stub's XSAVE area (NT_X86_XSTATE: the standard format, the user XCR0 in its first software-reserved
@@ -237,12 +240,17 @@ internal sealed unsafe class PtraceVcpu : IVcpu
 
     public void StartDirtyLog()
     {
-        if (_dirtyLog != null) return;
+        lock (_stub)
+            if (_stub.DirtyLog == null) _stub.DirtyLog = CreateDirtyLog();
+    }
+
+    private PtraceDirtyLog CreateDirtyLog()
+    {
         long fd = Inject(Libc.SYS_userfaultfd, 0x80000 | 0x800); // O_CLOEXEC | O_NONBLOCK
         if (fd < 0) throw new SandboxException($"dirty-page tracking is not available on this host (userfaultfd: {Libc.ErrnoText((int)-fd)})");
         try
         {
-            _dirtyLog = new PtraceDirtyLog(_pid, (int)fd, GuestMemory.UserBase, _memory.Size);
+            return new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, _memory.Size);
         }
         finally
         {
@@ -252,11 +260,11 @@ internal sealed unsafe class PtraceVcpu : IVcpu
 
     public void HarvestDirty(Span<ulong> bitmap)
     {
-        if (_dirtyLog == null) throw new InvalidOperationException("the dirty log was not started");
-        _dirtyLog.Harvest(bitmap);
+        var log = _stub.DirtyLog ?? throw new InvalidOperationException("the dirty log was not started");
+        log.Harvest(bitmap);
     }
 
-    public void SetUntracked(ReadOnlySpan<ulong> bitmap) => _dirtyLog?.SetUntracked(bitmap); // no log: nothing is tracked
+    public void SetUntracked(ReadOnlySpan<ulong> bitmap) => _stub.DirtyLog?.SetUntracked(bitmap); // no log: nothing is tracked
 
     private void GetRegs(ref UserRegs r)
     {
@@ -318,7 +326,12 @@ internal sealed unsafe class PtraceVcpu : IVcpu
 
     public void Dispose()
     {
-        _dirtyLog?.Dispose();
+        if (_pid != _stub.Pid)
+        {
+            ExitThread(); // a sibling: its stub thread goes, the stub and its dirty log stay
+            return;
+        }
+        _stub.DirtyLog?.Dispose();
         Destroy();
     }
 }

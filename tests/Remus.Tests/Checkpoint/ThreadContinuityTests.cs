@@ -1,0 +1,181 @@
+using Remus.Checkpoint;
+using Remus.Checkpoint.Migration;
+using Remus.Checkpoint.Remus;
+using Remus.Sandbox;
+using Remus.Sandbox.Platform;
+using Remus.Tests.Support;
+using Xunit;
+
+namespace Remus.Tests.Checkpoint;
+
+/// <summary>
+/// A 4-thread counter (tests/guests/thread_counter.c: each thread prints its count and the wall clock) goes on
+/// through a save and restore, and through a live migration, with every thread's count unbroken (each number once,
+/// in order) and the clock never going back: every thread is captured and comes back where it was, a thread asleep
+/// in nanosleep or blocked on the output mutex (a futex) included. Under Remus, a failover (the primary killed) goes
+/// on on the backup the same way, the one repeat allowed being the last checkpoint's output released again, byte for
+/// byte, by the backup.
+/// </summary>
+public sealed class ThreadContinuityTests
+{
+    private static readonly byte[] Config = "{\"name\":\"t\"}"u8.ToArray();
+    private const int ThreadCount = 4, Count = 120;
+
+    private static DomainSpec Spec(GuestFlavor flavor, PlatformKind platform) => new()
+    {
+        ProgramPath = GuestBuilder.Build("thread_counter", flavor),
+        Args = [ThreadCount.ToString(), Count.ToString(), "20"],
+        MemoryMiB = 64,
+        Platform = platform,
+    };
+
+    public static TheoryData<GuestFlavor, PlatformKind> Cases()
+    {
+        var d = new TheoryData<GuestFlavor, PlatformKind>();
+        foreach (var p in Platforms.Each)
+            foreach (var f in GuestBuilder.Libcs) d.Add(f, p);
+        return d;
+    }
+
+    /// <summary>Each thread printed 1..Count once and in order; the clock never went back; "done" last. With
+    /// <paramref name="oneReplay"/>, one contiguous run of lines may repeat earlier lines byte for byte (a failover).</summary>
+    internal static void AssertUnbroken(string text, int linesBefore, bool oneReplay = false)
+    {
+        var next = new int[ThreadCount];
+        long lastMs = 0;
+        var seen = new HashSet<string>();
+        int replayRuns = 0;
+        bool inReplay = false;
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string line = lines[i];
+            if (oneReplay && line != "done" && !seen.Add(line))
+            {
+                if (!inReplay) replayRuns++;
+                inReplay = true;
+                Assert.True(replayRuns == 1, $"line {i}: output repeated a second time ('{line}')");
+                continue;
+            }
+            inReplay = false;
+            if (line == "done")
+            {
+                Assert.True(i == lines.Length - 1, $"'done' is line {i} of {lines.Length}");
+                break;
+            }
+            var parts = line.Split(' ');
+            Assert.True(parts.Length == 3 && parts[0].StartsWith('t'), $"line {i}: '{line}'");
+            int t = int.Parse(parts[0][1..]), n = int.Parse(parts[1]);
+            long ms = long.Parse(parts[2]);
+            Assert.True(n == next[t] + 1, $"line {i} (checkpoint after {linesBefore}): thread {t} printed {n} after {next[t]}");
+            Assert.True(ms >= lastMs, $"line {i} (checkpoint after {linesBefore}): the clock went back from {lastMs} to {ms}");
+            next[t] = n;
+            lastMs = ms;
+        }
+        for (int t = 0; t < ThreadCount; t++) Assert.True(next[t] == Count, $"thread {t} got to {next[t]} of {Count}");
+        Assert.EndsWith("done\n", text);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Cases))]
+    public void Every_thread_goes_on_after_save_and_restore(GuestFlavor flavor, PlatformKind platform)
+    {
+        Threads.Require(platform);
+        var spec = Spec(flavor, platform);
+        var console = new RecordingConsole();
+        var file = new MemoryStream();
+        using (var first = new RunningDomain(SandboxDomain.Create(spec, console)))
+        {
+            console.WaitForLines(40, TimeSpan.FromSeconds(30));
+            first.Domain.Pause();
+            DomainSave.Save(first.Domain, file, Config);
+        }
+        int linesBefore = console.Lines;
+        file.Position = 0;
+        var restored = DomainSave.Restore(file, _ => SandboxDomain.CreateIncoming(spec, console));
+        using var second = new RunningDomain(restored);
+        int status = second.Wait(TimeSpan.FromSeconds(60));
+        Assert.True(status == 0, $"exit {status}:\n{console.Text}");
+        Assert.True(linesBefore < ThreadCount * Count, $"saved after {linesBefore} lines: the program had ended");
+        AssertUnbroken(console.Text, linesBefore);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Every_thread_goes_on_after_a_remus_failover(PlatformKind platform)
+    {
+        Threads.Require(platform);
+        var spec = Spec(GuestFlavor.Glibc, platform);
+        var options = new RemusOptions { Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(1) };
+        var world = new RecordingConsole();
+        var primaryView = new SeverableConsole(world);
+        var commit = new OutputCommitConsole(primaryView);
+        var (a, b) = Channel.Pair();
+        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
+        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, options);
+        var backup = new RemusBackup(b, b, options);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
+        primary.Protect(Config);
+        world.WaitForLines(60, TimeSpan.FromSeconds(30));
+
+        primaryView.Sever();
+        primaryDomain.Domain.Kill();
+        a.Socket.Close();
+        int linesBefore = world.Lines;
+        Assert.True(linesBefore < ThreadCount * Count, $"failed over after {linesBefore} lines: the program had ended");
+        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(30)) ? watch.Result : throw new TimeoutException());
+        backup.ReplayLastOutput(world);
+        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
+        int status = takeover.Wait(TimeSpan.FromSeconds(60));
+        primary.Dispose();
+        primaryDomain.Dispose();
+        Assert.True(status == 0, $"exit {status}:\n{world.Text}");
+        AssertUnbroken(world.Text, linesBefore, oneReplay: true);
+    }
+
+    /// <summary>What the outside world sees; after <see cref="Sever"/> the writer (a dead primary) reaches nobody.</summary>
+    private sealed class SeverableConsole(IConsole inner) : IConsole
+    {
+        private volatile bool _severed;
+        public void Sever() => _severed = true;
+        public void Write(int stream, ReadOnlySpan<byte> data) { if (!_severed) inner.Write(stream, data); }
+        public int Read(Span<byte> buffer, CancellationToken cancel) => inner.Read(buffer, cancel);
+        public bool IsTerminal => false;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public async Task Every_thread_goes_on_after_a_live_migration(PlatformKind platform)
+    {
+        Threads.Require(platform);
+        var spec = Spec(GuestFlavor.Glibc, platform);
+        var console = new RecordingConsole();
+        var (a, b) = Channel.Pair();
+        using var source = new RunningDomain(SandboxDomain.Create(spec, console));
+        console.WaitForLines(40, TimeSpan.FromSeconds(30));
+
+        SandboxDomain? arrived = null;
+        var receiver = new MigrationReceiver(b, b);
+        var target = Task.Run(() => arrived = receiver.Receive(_ => SandboxDomain.CreateIncoming(spec, console)));
+        var sender = new MigrationSender(source.Domain, a, a, new MigrationOptions());
+        var resultTask = Task.Run(() =>
+        {
+            try { return sender.Migrate(Config); }
+            finally { if (!sender.HandedOver) a.Socket.Close(); }
+        });
+        await Task.WhenAny(target, resultTask).WaitAsync(TimeSpan.FromSeconds(60));
+        if (resultTask.IsFaulted) await resultTask;
+        await target.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.NotNull(arrived);
+        int linesBefore = console.Lines;
+        using var moved = new RunningDomain(arrived!);
+        receiver.ConfirmRunning();
+        await resultTask.WaitAsync(TimeSpan.FromSeconds(60));
+        source.Domain.Kill();
+
+        int status = moved.Wait(TimeSpan.FromSeconds(60));
+        Assert.True(status == 0, $"exit {status}:\n{console.Text}");
+        Assert.True(linesBefore < ThreadCount * Count, $"moved after {linesBefore} lines: the program had ended");
+        AssertUnbroken(console.Text, linesBefore);
+    }
+}
