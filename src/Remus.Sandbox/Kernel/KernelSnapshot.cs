@@ -11,11 +11,13 @@ namespace Remus.Sandbox.Kernel;
 /// Version 2 adds the CPU time used so far and the resource limits; version 1 (which had neither) is still read.
 /// Version 3 adds pipes, eventfd, timerfd, epoll, devices and /proc files (ReadinessSnapshot.cs), then signal
 /// delivery's state (Kernel/Signals/SignalsSnapshot.cs): queued siginfo, timers, restart block.
+/// Version 4 adds, at the end, the address space's model and layout, each mapping's flags and the root page table of
+/// a paged address space (the other tables are guest pages); an older image is an identity-model one.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
     private const uint SnapshotMagic = 0x3154534B; // "KST1"
-    private const int SnapshotVersion = 3;
+    private const int SnapshotVersion = 4;
 
     public byte[] SaveState()
     {
@@ -69,6 +71,7 @@ internal sealed partial class SandboxKernel
         Limits.Save(w);
         SaveReadinessState(w, descriptions);
         SaveSignals(w);
+        SaveAddressSpace(w);
         w.Flush();
         return ms.ToArray();
     }
@@ -93,7 +96,6 @@ internal sealed partial class SandboxKernel
             int n = r.ReadInt32();
             var maps = new List<Mapping>(n);
             for (int i = 0; i < n; i++) maps.Add(new Mapping(r.ReadUInt64(), r.ReadUInt64(), r.ReadInt32()));
-            Mm.Restore(imageStart, brkStart, brk, maps);
 
             r.ReadBytes(Signals.Actions.Length).CopyTo(Signals.Actions, 0);
             LoadSignalsV2(r);
@@ -147,11 +149,41 @@ internal sealed partial class SandboxKernel
                 LoadReadinessState(r, descriptions);
                 LoadSignals(r);
             }
+            LoadAddressSpace(r, version, imageStart, brkStart, brk, maps);
         }
         catch (EndOfStreamException)
         {
             throw new SandboxException("truncated kernel state in the checkpoint");
         }
+    }
+
+    private void SaveAddressSpace(BinaryWriter w)
+    {
+        var layout = Mm.Layout;
+        w.Write(layout.Paged);
+        w.Write(layout.StackTop);
+        w.Write(layout.StackSize);
+        w.Write(layout.MmapBase);
+        foreach (var m in Mm.Mappings) w.Write((int)m.Flags);
+        var root = Mm.Paged ? Mm.Tables!.RootEntries() : [];
+        w.Write(root.Count);
+        foreach (var (i, e) in root) { w.Write(i); w.Write(e); }
+    }
+
+    private void LoadAddressSpace(BinaryReader r, int version, ulong imageStart, ulong brkStart, ulong brk, List<Mapping> maps)
+    {
+        SavedLayout? layout = null;
+        var root = new List<(int, ulong)>();
+        if (version >= 4)
+        {
+            layout = new SavedLayout(r.ReadBoolean(), r.ReadUInt64(), r.ReadUInt64(), r.ReadUInt64());
+            for (int i = 0; i < maps.Count; i++) maps[i] = maps[i] with { Flags = (MapFlags)r.ReadInt32() };
+            int n = r.ReadInt32();
+            if (n is < 0 or > 512) throw new SandboxException("corrupt kernel state in the checkpoint (page tables)");
+            for (int i = 0; i < n; i++) root.Add((r.ReadInt32(), r.ReadUInt64()));
+        }
+        Mm.Restore(imageStart, brkStart, brk, maps, layout, root);
+        _lastDemandPage = NoDemandPage;
     }
 
     private HostFile ReopenHostFile(string path, bool isDirectory, long position, int flags)

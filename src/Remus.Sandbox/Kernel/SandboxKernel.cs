@@ -51,8 +51,19 @@ internal sealed partial class SandboxKernel
     {
         Vcpu = vcpu;
         Clock.CpuOffsetNs = -vcpu.CpuTimeNs;
-        Mm.ProtectionChanged = vcpu.ProtectRange; // the program's permissions, enforced where the platform can
-        Mm.PublishAll();
+        if (Mm.Paged)
+        {
+            Mm.TranslationChanged = vcpu.TranslationChanged;
+            Mm.PagesMapped = vcpu.MapPages;
+            Mm.RetainTranslations = vcpu.KeepsStaleTranslations;
+            if (Mm.RetainTranslations)
+                Log?.Invoke("paged memory on a platform that cannot flush the vCPU's cached translations (kvm_pvm): freed pages keep their frames, and protections taken away are not enforced on the program's own accesses");
+        }
+        else
+        {
+            Mm.ProtectionChanged = vcpu.ProtectRange; // the program's permissions, enforced where the platform can
+            Mm.PublishAll();
+        }
     }
 
     /// <summary>Fires when a blocking call must give way (pause, checkpoint, destroy).</summary>
@@ -71,6 +82,7 @@ internal sealed partial class SandboxKernel
         long nr = (long)r.OrigRax;
         ulong a0 = r.Rdi, a1 = r.Rsi, a2 = r.Rdx, a3 = r.R10, a4 = r.R8, a5 = r.R9;
         long result;
+        _lastDemandPage = NoDemandPage;
         TakeInterruptedWait(r.Rip);
         TakeInterruptedTransfer(r.Rip);
         StopSignal = 0;

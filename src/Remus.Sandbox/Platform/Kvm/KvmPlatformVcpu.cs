@@ -56,7 +56,8 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
 
     /// <summary>Whether the program's rdtsc reads the host's TSC (offset 0); see the constructor.</summary>
     private readonly bool _tscFromHost;
-    private readonly PagePermissions? _permissions; // null on kvm_pvm (see FlushIfNeeded)
+    private readonly PagePermissions? _permissions; // null on kvm_pvm (see FlushIfNeeded) and when paged
+    private readonly KvmPagedMode _paged;
 
     private UserRegs _regs;
     /// <summary>What <see cref="_regs"/> held when Run last returned (to see whether the kernel layer changed it).</summary>
@@ -96,6 +97,11 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if (_permissions != null) _permissions.Log = log;
     }
 
+    /// <summary>Paged: a flush before the next run (stock KVM); kvm_pvm keeps its cached walks (see <see cref="KvmPagedMode"/>).</summary>
+    public void TranslationChanged(ulong start, ulong length) => _paged.TranslationChanged();
+
+    public bool KeepsStaleTranslations => _paged.KeepsStaleTranslations;
+
     /// <summary>Enforces the program's permissions in the identity map (see <see cref="PagePermissions"/>).</summary>
     public void ProtectRange(ulong start, ulong length, int prot) => _permissions?.Protect(start, length, prot);
 
@@ -107,10 +113,22 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     /// </summary>
     private void FlushIfNeeded()
     {
+        if (_paged.FlushNeeded)
+        {
+            _paged.FlushNeeded = false;
+            SwitchRoot(Memory.PageTableEditor.Root, Memory.PageTableEditor.RootMirror);
+            return;
+        }
         if (_permissions is not { FlushNeeded: true }) return;
         _permissions.FlushNeeded = false;
+        SwitchRoot(GuestLayout.Pml4, GuestLayout.Pml4Alternate);
+    }
+
+    /// <summary>CR3 to the other of two identical roots, CR4.PGE flipped: KVM resets the vCPU's MMU context.</summary>
+    private void SwitchRoot(ulong root, ulong twin)
+    {
         KvmSregs s = Checked(() => _vcpu.GetSregs(), "KVM_GET_SREGS");
-        s.Cr3 = s.Cr3 == GuestLayout.Pml4 ? GuestLayout.Pml4Alternate : GuestLayout.Pml4;
+        s.Cr3 = s.Cr3 == root ? twin : root;
         s.Cr4 ^= 1UL << 7; // PGE
         Checked(() => _vcpu.SetSregs(s), "KVM_SET_SREGS");
     }
@@ -125,15 +143,22 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     {
     }
 
+    /// <summary>As <see cref="KvmPlatformVcpu(GuestMemory)"/>; <paramref name="paged"/>: CR3 is the program's page
+    /// tables (<see cref="KvmPagedMode"/>), else the platform's identity map.</summary>
+    public KvmPlatformVcpu(GuestMemory memory, bool paged) : this(memory, null, paged)
+    {
+    }
+
     /// <summary>As <see cref="KvmPlatformVcpu(GuestMemory)"/>, with the dirty-log mode given (tests, benchmarks) instead
     /// of the default.</summary>
-    internal KvmPlatformVcpu(GuestMemory memory, KvmDirtyLogMode? dirtyLogMode)
+    internal KvmPlatformVcpu(GuestMemory memory, KvmDirtyLogMode? dirtyLogMode, bool paged = false)
     {
         ArgumentNullException.ThrowIfNull(memory);
+        _paged = new KvmPagedMode(paged);
         if (memory.Size > GuestLayout.MaxMemory)
             throw new SandboxException($"the KVM platform maps at most {GuestLayout.MaxMemory >> 30} GiB of guest memory (asked for {memory.Size >> 20} MiB)");
         _memory = memory;
-        _permissions = KvmPlatform.TakesPageTableEdits ? new PagePermissions(memory) : null;
+        _permissions = KvmPlatform.TakesPageTableEdits && !paged ? new PagePermissions(memory) : null;
         _ram = (byte*)memory.HostBase;
         _ownerThread = Environment.CurrentManagedThreadId;
 
@@ -155,7 +180,9 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             KvmCpuidEntry2[] cpuid = kvm.GetSupportedCpuid();
             CpuConfig config = CpuConfig.From(cpuid);
 
+            byte[]? roots = paged ? KvmPagedMode.SaveRoots(memory) : null;
             GuestLayout.Build(memory.Physical(0, (int)GuestLayout.ReservedSize), memory.Size);
+            if (roots != null) KvmPagedMode.RestoreRoots(memory, roots);
 
             // The order of ring3-probe.c: memory, TSS address, vCPU, CPUID, sregs, XCR0, MSRs, regs. CPUID comes before
             // sregs and XCRS because KVM checks CR4.OSXSAVE/FSGSBASE and XCR0 against the guest's CPUID.
@@ -164,7 +191,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             if (memory.Size <= GuestLayout.KvmTssAddress) vm.SetTssAddress(GuestLayout.KvmTssAddress);
             vcpu = vm.CreateVcpu(0);
             vcpu.SetCpuid2(cpuid);
-            vcpu.SetSregs(config.InitialSregs(vcpu.GetSregs()));
+            vcpu.SetSregs(_paged.Apply(config.InitialSregs(vcpu.GetSregs())));
             if (config.Xsave) vcpu.SetXcrs(KvmXcrs.WithXcr0(config.Xcr0));
             KvmMsrEntry[] msrs = CpuConfig.SyscallMsrs(config.Fsgsbase);
             int written = vcpu.SetMsrs(msrs);
