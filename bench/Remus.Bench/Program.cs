@@ -1,5 +1,5 @@
 // Remus benchmarks that print figures (never assertions). Usage:
-//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|threads|dirtylog|platforms|vcpus|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
+//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|threads|dirtylog|pagefault|platforms|vcpus|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
 // --platform runs the domains of cpu, syscall, start, save, migrate, remus, writer and dirtylog on that platform
 // (default: auto, or REMUS_PLATFORM). platforms [--runs N] [--quick]: every platform this machine has, side by side in
@@ -35,10 +35,35 @@ if (which is "failover")
         args.SkipWhile(a => a != "--timeout").Skip(1).Select(int.Parse).FirstOrDefault(1000));
 if (which is "spawn" or "all") SpawnBench();
 if (which is "threads" or "all") ThreadsBench();
+if (which is "pagefault" or "all") PageFaultBench();
 if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs, platform);
 if (which is "platforms") PlatformsBench.Run(guests, runs, quick: args.Contains("--quick"));
 if (which is "vcpus" or "all") VcpuBench.Run(runs);
 return 0;
+
+// Demand paging: what a first touch costs, natively and in a domain on each platform this machine has (the paged
+// address space, docs/memory.md): ns per page touching a mapping in order (fault-around brings in 16-page runs) and
+// ns per touch one page per 64 KiB (each touch a fault).
+void PageFaultBench()
+{
+    string guest = guests.Build("pagefault.c");
+    (double Seq, double Sparse) Parse(string stdout)
+    {
+        var w = stdout.Trim().Split(' ');
+        return (double.Parse(w[1], System.Globalization.CultureInfo.InvariantCulture), double.Parse(w[3], System.Globalization.CultureInfo.InvariantCulture));
+    }
+    var nativeSeq = Measure.Median(runs, () => Parse(Measure.Native(guest, "64").Stdout).Seq);
+    var nativeSparse = Measure.Median(runs, () => Parse(Measure.Native(guest, "64").Stdout).Sparse);
+    Console.WriteLine($"demand faults, native: {nativeSeq:F0} ns/page in order, {nativeSparse:F0} ns per sparse touch (median of {runs})");
+    foreach (var kind in new[] { PlatformKind.Ptrace, PlatformKind.Kvm })
+    {
+        if (kind == PlatformKind.Kvm && !PlatformSelection.KvmSelfTest.Passed) continue;
+        var seq = Measure.Median(runs, () => Parse(Measure.InDomain(kind, guest, "64").Stdout).Seq);
+        var sparse = Measure.Median(runs, () => Parse(Measure.InDomain(kind, guest, "64").Stdout).Sparse);
+        Console.WriteLine($"demand faults, {PlatformSelection.NameOf(kind)}: {seq:F0} ns/page in order ({seq / nativeSeq:F1}x native), " +
+                          $"{sparse:F0} ns per sparse touch, i.e. per fault ({sparse / nativeSparse:F1}x native; median of {runs})");
+    }
+}
 
 // What starting a command costs every later guest syscall of the process that started it (a VMM that opened an ssh
 // channel): measured in a fresh process, first with nothing started, then after ChildProcess (posix_spawn, what the

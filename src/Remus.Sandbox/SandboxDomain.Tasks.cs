@@ -250,7 +250,8 @@ public sealed partial class SandboxDomain
                         }
                         break;
                     case VcpuExitKind.Fault:
-                        outcome = _kernel.DeliverFault(ref vcpu.Regs, exit);
+                        // A demand fault now backed: on at the faulting instruction. Else the signal, settled.
+                        outcome = _kernel.TryDemandFault(ref exit) ? SyscallOutcome.Return : _kernel.DeliverFault(ref vcpu.Regs, exit);
                         break;
                     case VcpuExitKind.Kicked:
                         outcome = _kernel.DeliverSignals(ref vcpu.Regs, afterSyscall: false);

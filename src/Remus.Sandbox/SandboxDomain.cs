@@ -82,15 +82,17 @@ public sealed partial class SandboxDomain : ICheckpointable
             throw new SandboxException($"memory must be between {DomainSpec.MinMemoryMiB} and {DomainSpec.MaxMemoryMiB} MiB (got {spec.MemoryMiB})");
         var elf = incoming ? null : ElfImage.Load(spec.ProgramPath);
         var policy = new FileAccessPolicy(spec.ProgramPath, spec.Files);
+        var choice = PlatformSelection.Choose(spec.Platform);
+        bool paged = PlatformSelector.RunsPaged(choice.Kind);
         ulong size = ((ulong)spec.MemoryMiB + 1) / 2 * 2 << 20;
         var memory = new GuestMemory(size);
         SandboxDomain? domain = null;
         try
         {
-            var mm = new AddressSpace(memory);
+            var mm = new AddressSpace(memory, paged);
             var start = elf == null ? default : ProgramLoader.Load(elf, mm, spec, RandomNumberGenerator.GetBytes(16));
             var kernel = new SandboxKernel(memory, mm, spec, console, policy);
-            domain = new SandboxDomain(spec, memory, kernel, start);
+            domain = new SandboxDomain(spec, memory, kernel, start) { Platform = choice };
             domain._thread.Start();
             domain._ready.Wait();
             if (domain._startError != null) throw domain._startError;
@@ -114,8 +116,7 @@ public sealed partial class SandboxDomain : ICheckpointable
     {
         try
         {
-            _vcpu = PlatformSelector.CreateVcpu(_memory, Spec.Platform, out var choice);
-            Platform = choice;
+            _vcpu = PlatformSelector.Create(_memory, Platform.Kind, _kernel.Mm.Paged);
             _leaderRunner.Vcpu = _vcpu;
             _kernel.AttachVcpu(_vcpu);
             _vcpu.SetLog(message => Log?.Invoke(message));

@@ -11,7 +11,8 @@ namespace Remus.Sandbox.Kernel;
 /// Version 2 adds the CPU time used so far and the resource limits; version 1 (which had neither) is still read.
 /// Version 3 adds pipes, eventfd, timerfd, epoll, devices and /proc files (ReadinessSnapshot.cs), then signal
 /// delivery's state (Kernel/Signals/SignalsSnapshot.cs): queued siginfo, timers, restart block. Version 4 adds the
-/// threads (Kernel/Tasks/TasksSnapshot.cs).
+/// threads (Kernel/Tasks/TasksSnapshot.cs), then the address space's model and layout, each mapping's flags and the
+/// root page table of a paged address space (the other tables are guest pages); an older image is an identity-model one.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
@@ -71,6 +72,7 @@ internal sealed partial class SandboxKernel
         SaveReadinessState(w, descriptions);
         SaveSignals(w);
         SaveTasks(w);
+        SaveAddressSpace(w);
         w.Flush();
         return ms.ToArray();
     }
@@ -95,7 +97,6 @@ internal sealed partial class SandboxKernel
             int n = r.ReadInt32();
             var maps = new List<Mapping>(n);
             for (int i = 0; i < n; i++) maps.Add(new Mapping(r.ReadUInt64(), r.ReadUInt64(), r.ReadInt32()));
-            Mm.Restore(imageStart, brkStart, brk, maps);
 
             r.ReadBytes(Signals.Actions.Length).CopyTo(Signals.Actions, 0);
             LoadSignalsV2(r);
@@ -150,11 +151,40 @@ internal sealed partial class SandboxKernel
                 LoadSignals(r);
             }
             if (version >= 4) LoadTasks(r);
+            LoadAddressSpace(r, version, imageStart, brkStart, brk, maps);
         }
         catch (EndOfStreamException)
         {
             throw new SandboxException("truncated kernel state in the checkpoint");
         }
+    }
+
+    private void SaveAddressSpace(BinaryWriter w)
+    {
+        var layout = Mm.Layout;
+        w.Write(layout.Paged);
+        w.Write(layout.StackTop);
+        w.Write(layout.StackSize);
+        w.Write(layout.MmapBase);
+        foreach (var m in Mm.Mappings) w.Write((int)m.Flags);
+        var root = Mm.Paged ? Mm.Tables!.RootEntries() : [];
+        w.Write(root.Count);
+        foreach (var (i, e) in root) { w.Write(i); w.Write(e); }
+    }
+
+    private void LoadAddressSpace(BinaryReader r, int version, ulong imageStart, ulong brkStart, ulong brk, List<Mapping> maps)
+    {
+        SavedLayout? layout = null;
+        var root = new List<(int, ulong)>();
+        if (version >= 4)
+        {
+            layout = new SavedLayout(r.ReadBoolean(), r.ReadUInt64(), r.ReadUInt64(), r.ReadUInt64());
+            for (int i = 0; i < maps.Count; i++) maps[i] = maps[i] with { Flags = (MapFlags)r.ReadInt32() };
+            int n = r.ReadInt32();
+            if (n is < 0 or > 512) throw new SandboxException("corrupt kernel state in the checkpoint (page tables)");
+            for (int i = 0; i < n; i++) root.Add((r.ReadInt32(), r.ReadUInt64()));
+        }
+        Mm.Restore(imageStart, brkStart, brk, maps, layout, root); // tasks come back fresh: no demand page pending
     }
 
     private HostFile ReopenHostFile(string path, bool isDirectory, long position, int flags)

@@ -52,9 +52,22 @@ internal sealed partial class SandboxKernel
         Leader.Vcpu = vcpu;
         BindThread(Leader);
         Clock.CpuOffsetNs = -vcpu.CpuTimeNs;
-        // The program's permissions, enforced where the platform can, through the vCPU of the thread that changes them.
-        Mm.ProtectionChanged = (start, length, prot) => (Vcpu ?? vcpu).ProtectRange(start, length, prot);
-        Mm.PublishAll();
+        if (Mm.Paged)
+        {
+            // Through the vCPU of the thread that changes the address space (ptrace: the calls are injected by that
+            // thread's tracer; every thread shares the one stub address space, so one call covers them all).
+            Mm.TranslationChanged = (start, length) => (Vcpu ?? vcpu).TranslationChanged(start, length);
+            Mm.PagesMapped = (start, frame, pages, prot) => (Vcpu ?? vcpu).MapPages(start, frame, pages, prot);
+            Mm.RetainTranslations = vcpu.KeepsStaleTranslations;
+            if (Mm.RetainTranslations)
+                Log?.Invoke("paged memory on a platform that cannot flush the vCPU's cached translations while other vCPUs run (kvm_pvm): freed pages keep their frames, and protections taken away are not enforced on the program's own accesses");
+        }
+        else
+        {
+            // The program's permissions, enforced where the platform can, through the vCPU of the thread that changes them.
+            Mm.ProtectionChanged = (start, length, prot) => (Vcpu ?? vcpu).ProtectRange(start, length, prot);
+            Mm.PublishAll();
+        }
     }
 
     /// <summary>Fires when a blocking call must give way (pause, checkpoint, destroy).</summary>
@@ -73,6 +86,7 @@ internal sealed partial class SandboxKernel
         long nr = (long)r.OrigRax;
         ulong a0 = r.Rdi, a1 = r.Rsi, a2 = r.Rdx, a3 = r.R10, a4 = r.R8, a5 = r.R9;
         long result;
+        _lastDemandPage = NoDemandPage;
         TakeInterruptedWait(r.Rip);
         TakeInterruptedTransfer(r.Rip);
         StopSignal = 0;

@@ -18,13 +18,12 @@ internal static class InitialStack
 
     public static ulong Build(AddressSpace mm, DomainSpec spec, AuxInfo aux, ReadOnlySpan<byte> random)
     {
-        var mem = mm.Memory;
         ulong sp = mm.StackTop;
 
         ulong PushBytes(ReadOnlySpan<byte> data)
         {
             sp -= (ulong)data.Length;
-            mem.Write(sp, data);
+            mm.KernelWrite(sp, data);
             return sp;
         }
         ulong PushString(string s)
@@ -57,13 +56,14 @@ internal static class InitialStack
         sp -= (ulong)words * 8;
         sp &= ~15UL;
         ulong p = sp;
-        void Put(ulong v) { mem.WriteU64(p, v); p += 8; }
-        Put((ulong)argPtrs.Count);
-        foreach (var a in argPtrs) Put(a);
-        Put(0);
-        foreach (var e in envPtrs) Put(e);
-        Put(0);
-        foreach (var (k, v) in auxv) { Put(k); Put(v); }
+        Span<byte> word = stackalloc byte[8];
+        void Put(ulong v, Span<byte> w) { System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(w, v); mm.KernelWrite(p, w); p += 8; }
+        Put((ulong)argPtrs.Count, word);
+        foreach (var a in argPtrs) Put(a, word);
+        Put(0, word);
+        foreach (var e in envPtrs) Put(e, word);
+        Put(0, word);
+        foreach (var (k, v) in auxv) { Put(k, word); Put(v, word); }
         return sp;
     }
 }

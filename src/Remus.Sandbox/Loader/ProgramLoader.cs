@@ -6,7 +6,8 @@ namespace Remus.Sandbox.Loader;
 /// <summary>Where the program starts: its entry point and initial stack pointer.</summary>
 internal readonly record struct LoadedProgram(ulong Entry, ulong StackPointer);
 
-/// <summary>Copies a static program's segments into guest RAM and sets up brk, as Linux's binfmt_elf does.</summary>
+/// <summary>Copies a static program's segments into its address space and sets up brk, as Linux's binfmt_elf does
+/// (in the paged model the pages the segments' file bytes cover are backed; the rest of .bss on first touch).</summary>
 internal static class ProgramLoader
 {
     public static LoadedProgram Load(ElfImage elf, AddressSpace mm, DomainSpec spec, ReadOnlySpan<byte> random)
@@ -17,7 +18,7 @@ internal static class ProgramLoader
         ulong needed = high - Math.Min(low, GuestMemory.UserBase) + mm.StackSize + (1 << 20);
         if (low < GuestMemory.UserBase)
             throw new SandboxException($"{spec.ProgramPath}: the program is linked at 0x{low:x}, below the lowest address a domain offers (0x{GuestMemory.UserBase:x})");
-        if (high + (1 << 20) > mm.StackBottom)
+        if (mm.Paged ? (high - low) + (1 << 20) > mm.Frames!.Total * AddressSpace.PageSize : high + (1 << 20) > mm.StackBottom)
         {
             ulong needMiB = (high + (1 << 20) + mm.StackSize + (1 << 20) - 1) >> 20;
             throw new SandboxException(
@@ -26,7 +27,7 @@ internal static class ProgramLoader
         foreach (var seg in elf.Segments)
         {
             ulong at = seg.VirtualAddress + bias;
-            elf.File.AsSpan((int)seg.Offset, (int)seg.FileSize).CopyTo(mem.Physical(at, (int)seg.FileSize));
+            mm.KernelWrite(at, elf.File.AsSpan((int)seg.Offset, (int)seg.FileSize));
         }
         mm.ImageStart = low;
         mm.BrkStart = high;

@@ -2,48 +2,101 @@ using Remus.Sandbox.Platform;
 
 namespace Remus.Sandbox.Memory;
 
+/// <summary>What kind of memory a mapping is (mmap's flags that outlive the call).</summary>
+[Flags]
+public enum MapFlags
+{
+    None = 0,
+    /// <summary>MAP_SHARED (else private).</summary>
+    Shared = 1,
+    /// <summary>A file's contents (else anonymous).</summary>
+    File = 2,
+    /// <summary>MAP_NORESERVE: not counted against RAM; a touch with no frame left is SIGBUS.</summary>
+    NoReserve = 4,
+}
+
 /// <summary>One mapping the program asked for (mmap), kept for munmap/mremap and for checkpoints.</summary>
-public readonly record struct Mapping(ulong Start, ulong End, int Prot);
+public readonly record struct Mapping(ulong Start, ulong End, int Prot, MapFlags Flags = MapFlags.None);
 
 /// <summary>
-/// The program's view of its memory, as bookkeeping over guest RAM (which is mapped once, whole, and never remapped):
-/// <code>
-///   2 MiB ........ image ........ brk → ......  free  ...... ← mmap (top-down) | stack (StackSize) | top of RAM
-/// </code>
-/// The program image sits at its link address (static-pie: at <see cref="PieBase"/>); brk grows up from the end of
-/// the image; mmap regions are carved top-down below the stack. Freed ranges read as zeros again, as anonymous
-/// memory must. Protections are enforced on the kernel's own accesses (see <see cref="UserMemory"/>) and, on platforms
-/// that can (ptrace, stock KVM), on the program's (<see cref="ProtectionChanged"/>); on kvm_pvm the vCPU still sees
-/// one RWX mapping.
+/// The program's address space: the image and heap (brk), the stack, and the mappings (VMAs, sorted, binary-searched).
+/// Two models (docs/memory.md):
+/// <list type="bullet">
+/// <item><b>paged</b> (<see cref="Paged"/>): a Linux-like 47-bit address space; guest RAM is physical memory, handed out
+/// frame by frame on first touch (<see cref="ResolveFault"/>) through page tables in guest RAM
+/// (<see cref="PageTableEditor"/>, <see cref="FrameAllocator"/>). mmap places top-down from <see cref="MmapBase"/>,
+/// below the stack gap; many GiB of PROT_NONE cost nothing.</item>
+/// <item><b>identity</b>: guest virtual = guest physical; the address space is RAM (the platforms' self-tests, and
+/// checkpoints of earlier builds before they are restored): <c>2 MiB ... image ... brk → ... ← mmap | stack | top of RAM</c>.</item>
+/// </list>
+/// Freed memory reads as zeros again. Protections are enforced on the kernel's own accesses (see
+/// <see cref="UserMemory"/>) and on the program's by the platform (<see cref="ProtectionChanged"/> in the identity model,
+/// the page tables and <see cref="TranslationChanged"/> in the paged one).
 /// </summary>
-public sealed class AddressSpace(GuestMemory memory)
+public sealed partial class AddressSpace
 {
     public const ulong PageSize = GuestMemory.PageSize;
     public const ulong PieBase = 0x400000;
+    /// <summary>The top of a Linux x86-64 user address space (TASK_SIZE: 47 bits less a guard page).</summary>
+    public const ulong TaskSize = 0x7FFF_FFFF_F000;
+    /// <summary>Linux's smallest gap between the stack top and the mmap base (MIN_GAP).</summary>
+    public const ulong StackGap = 128UL << 20;
 
     private readonly List<Mapping> _maps = [];
 
-    public GuestMemory Memory { get; } = memory;
+    public AddressSpace(GuestMemory memory, bool paged = false)
+    {
+        Memory = memory;
+        Paged = paged;
+        if (paged)
+        {
+            Frames = new FrameAllocator(memory);
+            Tables = new PageTableEditor(memory, Frames);
+            if (!Tables.InitRoot()) throw new SandboxException("the domain's memory is too small for its page tables");
+            StackTop = TaskSize;
+            StackSize = 8UL << 20;
+            MmapBase = TaskSize - StackGap;
+        }
+        else
+        {
+            StackTop = memory.Size;
+            StackSize = Math.Min(8UL << 20, memory.Size / 8) & ~(PageSize - 1);
+            MmapBase = StackTop - StackSize;
+        }
+    }
+
+    public GuestMemory Memory { get; }
+
+    /// <summary>Whether the program's addresses are translated through page tables (else guest virtual = physical).</summary>
+    public bool Paged { get; }
+
     public ulong ImageStart { get; set; }
     public ulong BrkStart { get; set; }
     public ulong Brk { get; set; }
-    public ulong StackTop => Memory.Size;
-    public ulong StackSize { get; } = Math.Min(8UL << 20, memory.Size / 8) & ~(PageSize - 1);
+    public ulong StackTop { get; private set; }
+    public ulong StackSize { get; private set; }
     public ulong StackBottom => StackTop - StackSize;
+    /// <summary>Where top-down placement of mappings starts.</summary>
+    public ulong MmapBase { get; private set; }
+    /// <summary>The end of the program's address space.</summary>
+    public ulong Limit => Paged ? TaskSize : Memory.Size;
     public IReadOnlyList<Mapping> Mappings => _maps;
 
     /// <summary>
-    /// Told (start, length, prot) whenever the program's permissions on a range change (prot -1: nothing mapped), so
-    /// a vCPU platform that can enforce them does (see <see cref="IVcpu.ProtectRange"/>). Set by the kernel once the
-    /// vCPU exists; <see cref="PublishAll"/> then tells it the whole picture.
+    /// Identity model: told (start, length, prot) whenever the program's permissions on a range change (prot -1:
+    /// nothing mapped), so a vCPU platform that can enforce them does (see <see cref="IVcpu.ProtectRange"/>). Set by
+    /// the kernel once the vCPU exists; <see cref="PublishAll"/> then tells it the whole picture.
     /// </summary>
     public Action<ulong, ulong, int>? ProtectionChanged { get; set; }
+
+    /// <summary>True when [addr, addr+len) lies in the program's address space (above the platform's 2 MiB).</summary>
+    public bool IsUserRange(ulong addr, ulong len) => addr >= GuestMemory.UserBase && addr <= Limit && len <= Limit - addr;
 
     /// <summary>Tells <see cref="ProtectionChanged"/> the permissions of every page of [start, end), in runs.</summary>
     public void Publish(ulong start, ulong end)
     {
         var sink = ProtectionChanged;
-        if (sink == null) return;
+        if (sink == null || Paged) return;
         start = Math.Max(start, GuestMemory.UserBase) & ~(PageSize - 1);
         end = Math.Min(PageUp(end), Memory.Size);
         while (start < end)
@@ -65,7 +118,7 @@ public sealed class AddressSpace(GuestMemory memory)
     /// <summary>The first address above <paramref name="addr"/> (which is in no region) where a region starts.</summary>
     private ulong NextRegionStart(ulong addr)
     {
-        ulong next = Memory.Size;
+        ulong next = Limit;
         if (ImageStart > addr) next = Math.Min(next, ImageStart);
         if (StackBottom > addr) next = Math.Min(next, StackBottom);
         foreach (var m in _maps)
@@ -75,52 +128,74 @@ public sealed class AddressSpace(GuestMemory memory)
 
     public static ulong PageUp(ulong x) => (x + PageSize - 1) & ~(PageSize - 1);
 
-    /// <summary>The lowest address brk may not reach: the lowest mapping, or the stack.</summary>
-    private ulong BrkLimit => _maps.Count > 0 ? Math.Min(_maps[0].Start, StackBottom) : StackBottom;
+    /// <summary>The lowest address brk may not reach: the lowest mapping above the heap, or the stack.</summary>
+    private ulong BrkLimit
+    {
+        get
+        {
+            foreach (var m in _maps) if (m.End > BrkStart) return Math.Min(m.Start, StackBottom);
+            return StackBottom;
+        }
+    }
 
     /// <summary>brk(2): returns the new break, or the old one when the request cannot be met.</summary>
     public ulong SetBrk(ulong requested)
     {
         if (requested < BrkStart || PageUp(requested) > BrkLimit) return Brk;
-        if (requested < Brk) Memory.Zero(PageUp(requested), PageUp(Brk) - PageUp(requested));
-        ulong before = PageUp(Brk);
+        ulong before = PageUp(Brk), after = PageUp(requested);
+        if (after < before) Free(after, before);
         Brk = requested;
-        if (PageUp(requested) != before) Publish(Math.Min(before, PageUp(requested)), Math.Max(before, PageUp(requested)));
+        if (after != before) Publish(Math.Min(before, after), Math.Max(before, after));
         return Brk;
     }
 
-    /// <summary>Finds room for <paramref name="length"/> bytes, top-down below the stack; 0 when there is none.</summary>
+    /// <summary>Finds room for <paramref name="length"/> bytes, top-down from <see cref="MmapBase"/>; 0 when there is none.</summary>
     public ulong FindFree(ulong length)
     {
-        ulong top = StackBottom;
+        ulong floor = Math.Max(PageUp(Brk), GuestMemory.UserBase);
+        ulong top = MmapBase;
         for (int i = _maps.Count - 1; i >= -1; i--)
         {
-            ulong lowBound = i >= 0 ? _maps[i].End : PageUp(Brk);
-            if (top >= lowBound + length && top - length >= lowBound) return top - length;
-            if (i >= 0) top = Math.Min(top, _maps[i].Start);
+            if (i >= 0 && _maps[i].Start >= top) continue; // above the search
+            ulong low = i >= 0 ? Math.Max(_maps[i].End, floor) : floor;
+            if (low <= top && top - low >= length) return top - length;
+            if (i < 0 || _maps[i].End <= floor) break;
+            top = _maps[i].Start;
         }
         return 0;
     }
 
+    /// <summary>Whether [start, end) overlaps nothing: no mapping, not the image and heap, not the stack.</summary>
     public bool IsFree(ulong start, ulong end)
     {
-        if (start < PageUp(Brk) || end > StackBottom) return false;
+        if (!IsUserRange(start, end - start)) return false;
+        if (!Paged && (start < PageUp(Brk) || end > StackBottom)) return false;
+        if (!MayMapFixed(start, end)) return false;
         foreach (var m in _maps) if (m.Start < end && start < m.End) return false;
         return true;
     }
 
-    /// <summary>Records [start, end) as mapped (replacing what was there) and zeroes it.</summary>
-    public void Map(ulong start, ulong end, int prot)
+    /// <summary>Whether MAP_FIXED may replace [start, end): inside the address space, clear of the image, heap and stack.</summary>
+    public bool MayMapFixed(ulong start, ulong end)
+    {
+        if (!IsUserRange(start, end - start)) return false;
+        if (!Paged) return start >= BrkStart && end <= StackBottom;
+        if (start < PageUp(Brk) && ImageStart < end) return false;
+        return end <= StackBottom || start >= StackTop;
+    }
+
+    /// <summary>Records [start, end) as mapped (replacing what was there); it reads as zeros.</summary>
+    public void Map(ulong start, ulong end, int prot, MapFlags flags = MapFlags.None)
     {
         Forget(start, end);
-        Memory.Zero(start, end - start);
+        if (!Paged) Memory.Zero(start, end - start);
         int i = 0;
         while (i < _maps.Count && _maps[i].Start < start) i++;
-        _maps.Insert(i, new Mapping(start, end, prot));
+        _maps.Insert(i, new Mapping(start, end, prot, flags));
         Publish(start, end);
     }
 
-    /// <summary>Forgets [start, end), splitting mappings that straddle it, and zeroes the memory freed.</summary>
+    /// <summary>Forgets [start, end), splitting mappings that straddle it, and frees the memory.</summary>
     public void Unmap(ulong start, ulong end)
     {
         Forget(start, end);
@@ -129,17 +204,20 @@ public sealed class AddressSpace(GuestMemory memory)
 
     private void Forget(ulong start, ulong end)
     {
+        bool any = false;
         for (int i = 0; i < _maps.Count; i++)
         {
             var m = _maps[i];
             if (m.End <= start || m.Start >= end) continue;
             ulong cutStart = Math.Max(m.Start, start), cutEnd = Math.Min(m.End, end);
-            Memory.Zero(cutStart, cutEnd - cutStart);
+            if (!Paged) Memory.Zero(cutStart, cutEnd - cutStart);
+            any = true;
             _maps.RemoveAt(i);
             if (m.End > cutEnd) _maps.Insert(i, m with { Start = cutEnd });
             if (m.Start < cutStart) _maps.Insert(i, m with { End = cutStart });
             else i--;
         }
+        if (any && Paged) Free(start, end);
     }
 
     /// <summary>Whether [start, end) is entirely covered by mappings.</summary>
@@ -156,8 +234,30 @@ public sealed class AddressSpace(GuestMemory memory)
         return at >= end;
     }
 
+    /// <summary>The mapping holding <paramref name="addr"/>, if any.</summary>
+    public Mapping? MappingAt(ulong addr)
+    {
+        int i = IndexAt(addr);
+        return i >= 0 ? _maps[i] : null;
+    }
+
+    private int IndexAt(ulong addr)
+    {
+        int lo = 0, hi = _maps.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            var m = _maps[mid];
+            if (addr < m.Start) hi = mid - 1;
+            else if (addr >= m.End) lo = mid + 1;
+            else return mid;
+        }
+        return -1;
+    }
+
     public void SetProtection(ulong start, ulong end, int prot)
     {
+        bool any = false;
         for (int i = 0; i < _maps.Count; i++)
         {
             var m = _maps[i];
@@ -166,11 +266,13 @@ public sealed class AddressSpace(GuestMemory memory)
             _maps.RemoveAt(i);
             var parts = new List<Mapping>(3);
             if (m.Start < a) parts.Add(m with { End = a });
-            parts.Add(new Mapping(a, b, prot));
+            parts.Add(m with { Start = a, End = b, Prot = prot });
             if (b < m.End) parts.Add(m with { Start = b });
             _maps.InsertRange(i, parts);
             i += parts.Count - 1;
+            any = true;
         }
+        if (any && Paged) Reprotect(start, end);
         Publish(start, end);
     }
 
@@ -188,15 +290,8 @@ public sealed class AddressSpace(GuestMemory memory)
     {
         if (addr >= ImageStart && addr < PageUp(Brk)) { regionEnd = PageUp(Brk); return ProtRead | ProtWrite | ProtExec; }
         if (addr >= StackBottom && addr < StackTop) { regionEnd = StackTop; return ProtRead | ProtWrite; }
-        int lo = 0, hi = _maps.Count - 1;
-        while (lo <= hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            var m = _maps[mid];
-            if (addr < m.Start) hi = mid - 1;
-            else if (addr >= m.End) lo = mid + 1;
-            else { regionEnd = m.End; return m.Prot; }
-        }
+        int i = IndexAt(addr);
+        if (i >= 0) { regionEnd = _maps[i].End; return _maps[i].Prot; }
         regionEnd = addr;
         return -1;
     }
@@ -219,14 +314,10 @@ public sealed class AddressSpace(GuestMemory memory)
         return done;
     }
 
-    /// <summary>Restores the bookkeeping from a checkpoint.</summary>
-    public void Restore(ulong imageStart, ulong brkStart, ulong brk, IEnumerable<Mapping> maps)
+    /// <summary>Frees the memory behind [start, end) (madvise DONTNEED/FREE/REMOVE): it reads as zeros again.</summary>
+    public void Discard(ulong start, ulong end)
     {
-        ImageStart = imageStart;
-        BrkStart = brkStart;
-        Brk = brk;
-        _maps.Clear();
-        _maps.AddRange(maps.OrderBy(m => m.Start));
-        PublishAll();
+        if (Paged) Free(start, end);
+        else Memory.Zero(start, end - start);
     }
 }

@@ -12,8 +12,9 @@ namespace Remus.Sandbox.Memory;
 /// <see cref="Write"/>, ReadU64…) then raise <see cref="GuestFaultException"/> (EFAULT), the partial ones
 /// (<see cref="ReadPartial"/>, <see cref="WritePartial"/>) return how far they got, for the short counts of read,
 /// write and getrandom. Writes mark the pages dirty (the checkpoint sees them).
-/// Translation is the identity today (the vCPU sees RAM at its physical addresses); every copy already goes page by
-/// page through <see cref="Translate"/> so that a page table can take its place.
+/// Every copy goes page by page through the address space's translation (<see cref="AddressSpace.Translate"/>: the
+/// page tables in the paged model, the identity otherwise). A write to a page with no frame yet backs it, as a touch
+/// by the program would (Linux's fault-in during copy_to_user); a read of one reads zeros without backing it.
 /// </summary>
 public sealed class UserMemory(GuestMemory ram, AddressSpace mm)
 {
@@ -23,7 +24,24 @@ public sealed class UserMemory(GuestMemory ram, AddressSpace mm)
     public ulong Size => ram.Size;
 
     /// <summary>The physical address behind program address <paramref name="addr"/> (whose page is accessible).</summary>
-    private static ulong Translate(ulong addr) => addr;
+    private ulong Translate(ulong addr) => mm.Translate(addr, allocate: true);
+
+    /// <summary>As <see cref="Translate"/> for reading: <see cref="AddressSpace.NoFrame"/> for a page that reads as zeros.</summary>
+    private ulong TranslateRead(ulong addr) => mm.Translate(addr, allocate: false);
+
+    /// <summary>
+    /// The physical start of [addr, addr+len) when it is one run of guest RAM (every page backed, the frames in a row),
+    /// else <see cref="AddressSpace.NoFrame"/>.
+    /// </summary>
+    private ulong Contiguous(ulong addr, int len, bool allocate)
+    {
+        if (!mm.Paged) return addr;
+        ulong start = mm.Translate(addr, allocate);
+        if (start == AddressSpace.NoFrame) return start;
+        for (int done = InPage(addr, len); done < len; done += InPage(addr + (ulong)done, len - done))
+            if (mm.Translate(addr + (ulong)done, allocate) != start + (ulong)done) return AddressSpace.NoFrame;
+        return start;
+    }
 
     /// <summary>Bytes from <paramref name="addr"/> on (at most <paramref name="len"/>) a copy can reach.</summary>
     public ulong Accessible(ulong addr, ulong len, bool write) => mm.AccessibleLength(addr, len, write);
@@ -60,7 +78,9 @@ public sealed class UserMemory(GuestMemory ram, AddressSpace mm)
         for (int done = 0; done < dest.Length;)
         {
             int n = InPage(addr + (ulong)done, dest.Length - done);
-            ram.PhysicalRead(Translate(addr + (ulong)done), n).CopyTo(dest[done..]);
+            ulong at = TranslateRead(addr + (ulong)done);
+            if (at == AddressSpace.NoFrame) dest.Slice(done, n).Clear();
+            else ram.PhysicalRead(at, n).CopyTo(dest[done..]);
             done += n;
         }
     }
@@ -97,15 +117,17 @@ public sealed class UserMemory(GuestMemory ram, AddressSpace mm)
     /// </summary>
     internal bool TryDirectWrite(ulong addr, int len, out Span<byte> span)
     {
-        span = ram.Physical(Translate(addr), len);
-        return true;
+        ulong at = Contiguous(addr, len, allocate: true);
+        span = at == AddressSpace.NoFrame ? default : ram.Physical(at, len);
+        return at != AddressSpace.NoFrame;
     }
 
     /// <summary>As <see cref="TryDirectWrite"/> for a file to write from; the range must have been found readable.</summary>
     internal bool TryDirectRead(ulong addr, int len, out ReadOnlySpan<byte> span)
     {
-        span = ram.PhysicalRead(Translate(addr), len);
-        return true;
+        ulong at = Contiguous(addr, len, allocate: false);
+        span = at == AddressSpace.NoFrame ? default : ram.PhysicalRead(at, len);
+        return at != AddressSpace.NoFrame;
     }
 
     /// <summary>Read-only view of [addr, addr+len), which must be readable (EFAULT otherwise). Prefer <see cref="Read(ulong, Span{byte})"/>.</summary>
@@ -113,7 +135,9 @@ public sealed class UserMemory(GuestMemory ram, AddressSpace mm)
     {
         if (len < 0) throw new GuestFaultException(addr);
         Require(addr, (ulong)len, write: false);
-        return ram.PhysicalRead(Translate(addr), len);
+        ulong at = Contiguous(addr, len, allocate: true);
+        if (at == AddressSpace.NoFrame) throw new GuestFaultException(addr); // not one run of RAM: use Read
+        return ram.PhysicalRead(at, len);
     }
 
     /// <summary>Writable view of [addr, addr+len), which must be writable (EFAULT otherwise); marked dirty. Prefer <see cref="Write"/>.</summary>
@@ -121,7 +145,9 @@ public sealed class UserMemory(GuestMemory ram, AddressSpace mm)
     {
         if (len < 0) throw new GuestFaultException(addr);
         Require(addr, (ulong)len, write: true);
-        return ram.Physical(Translate(addr), len);
+        ulong at = Contiguous(addr, len, allocate: true);
+        if (at == AddressSpace.NoFrame) throw new GuestFaultException(addr); // not one run of RAM: use Write
+        return ram.Physical(at, len);
     }
 
     public ulong ReadU64(ulong addr) { Span<byte> b = stackalloc byte[8]; Read(addr, b); return BinaryPrimitives.ReadUInt64LittleEndian(b); }
@@ -163,7 +189,8 @@ public sealed class UserMemory(GuestMemory ram, AddressSpace mm)
         {
             int n = InPage(at, max - bytes.Count);
             if (Accessible(at, (ulong)n, write: false) != (ulong)n) throw new GuestFaultException(at);
-            var piece = ram.PhysicalRead(Translate(at), n);
+            ulong phys = TranslateRead(at);
+            var piece = phys == AddressSpace.NoFrame ? new ReadOnlySpan<byte>(new byte[1]) : ram.PhysicalRead(phys, n);
             int nul = piece.IndexOf((byte)0);
             if (nul >= 0)
             {
@@ -181,6 +208,17 @@ public sealed class UserMemory(GuestMemory ram, AddressSpace mm)
     public void Zero(ulong addr, ulong len)
     {
         Require(addr, len, write: true);
-        ram.Zero(Translate(addr), len); // one run: translation is the identity
+        if (!mm.Paged)
+        {
+            ram.Zero(addr, len);
+            return;
+        }
+        for (ulong done = 0; done < len;)
+        {
+            int n = (int)Math.Min(len - done, GuestMemory.PageSize - ((addr + done) & (GuestMemory.PageSize - 1)));
+            ulong at = TranslateRead(addr + done);
+            if (at != AddressSpace.NoFrame) ram.Physical(at, n).Clear();
+            done += (ulong)n;
+        }
     }
 }

@@ -203,6 +203,18 @@ public sealed unsafe class GuestMemory : IDisposable
         MarkDirty(addr, len);
     }
 
+    /// <summary>
+    /// Returns whole pages [addr, addr+len) to the host (they read as zeros, cost nothing, and a checkpoint skips them)
+    /// and marks them dirty: the frame allocator's free.
+    /// </summary>
+    internal void Release(ulong addr, ulong len)
+    {
+        if (len == 0 || addr > Size || len > Size - addr) return;
+        if (Libc.fallocate(Fd, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, (long)addr, (long)len) != 0)
+            ClearLarge(addr, len);
+        MarkDirty(addr, len);
+    }
+
     private void ClearLarge(ulong addr, ulong len)
     {
         while (len > 0)

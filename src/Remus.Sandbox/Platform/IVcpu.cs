@@ -70,6 +70,28 @@ public interface IVcpu : IDisposable
     /// </summary>
     void ProtectRange(ulong start, ulong length, int prot) { }
 
+    /// <summary>
+    /// Paged address space (docs/memory.md): the translations of the program's virtual pages [start, start+length)
+    /// changed or went away (unmap, protection change, move, freed frames, a restore); the platform drops whatever it
+    /// cached of them before any vCPU of this address space runs again (ptrace: unmaps them in the stub, to be faulted
+    /// back in; KVM: a TLB flush). Must be safe for an address space several vCPUs share. On the vCPU thread.
+    /// </summary>
+    void TranslationChanged(ulong start, ulong length) { }
+
+    /// <summary>
+    /// Paged address space: a fault backed the program's pages [start, start+pages*4096) with the contiguous guest
+    /// frames from <paramref name="firstFrame"/> on, with protection <paramref name="prot"/>. A platform whose MMU walks
+    /// the page tables itself (KVM) ignores it; ptrace maps them into the stub. On the vCPU thread.
+    /// </summary>
+    void MapPages(ulong start, ulong firstFrame, ulong pages, int prot) { }
+
+    /// <summary>
+    /// Paged address space: true when this platform cannot drop translations a vCPU cached (kvm_pvm, whose shadow MMU
+    /// misses the VMM's table edits): the address space then never takes one away nor points it elsewhere
+    /// (<see cref="Memory.AddressSpace.RetainTranslations"/>).
+    /// </summary>
+    bool KeepsStaleTranslations => false;
+
     /// <summary>Where the platform writes what it cannot return as an exit or exception but a log reader needs (e.g.
     /// the KVM platform's diagnostic block for a fault in its stubs). Optional: a platform may say nothing.</summary>
     void SetLog(Action<string>? log) { }

@@ -19,13 +19,20 @@ internal static class PlatformSelector
         return Create(memory, choice.Kind);
     }
 
-    /// <summary>A vCPU of exactly <paramref name="kind"/> (Kvm or Ptrace), no self-test.</summary>
-    public static IVcpu Create(GuestMemory memory, PlatformKind kind) => kind switch
+    /// <summary>
+    /// Whether <paramref name="kind"/> runs the program in the paged model (a 47-bit address space over page tables
+    /// in guest RAM, frames on first touch; docs/memory.md): both do (the platform self-tests run identity-mapped).
+    /// </summary>
+    public static bool RunsPaged(PlatformKind kind) => kind is PlatformKind.Ptrace or PlatformKind.Kvm;
+
+    /// <summary>A vCPU of exactly <paramref name="kind"/> (Kvm or Ptrace), no self-test; <paramref name="paged"/>:
+    /// the program's address space is paged (<see cref="RunsPaged"/>), else guest virtual = physical.</summary>
+    public static IVcpu Create(GuestMemory memory, PlatformKind kind, bool paged = false) => kind switch
     {
         PlatformKind.Kvm => KvmPlatformAvailable(out string reason)
-            ? new KvmPlatformVcpu(memory)
+            ? new KvmPlatformVcpu(memory, paged)
             : throw new SandboxException($"cannot use KVM: {reason}"),
-        PlatformKind.Ptrace => new PtraceVcpu(memory),
+        PlatformKind.Ptrace => new PtraceVcpu(memory, paged),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a concrete platform"),
     };
 }

@@ -121,6 +121,7 @@ public static class GuestCatalog
         new("sigwait_io", "sigwait_io"), // signals ending readiness waits (EINTR, SA_RESTART, masks of ppoll/epoll_pwait)
         new("vm_maps", "vm_maps"),
         new("vm_copy", "vm_copy") { Args = ["{files}/data.bin"], Files = ["{files}/data.bin"] },
+        new("vm_reserve", "vm_reserve"),
     ];
 
     /// <summary>The cases also run as glibc static-pie (the loader must relocate a position-independent image).</summary>

@@ -59,29 +59,30 @@ internal sealed class ProcFile(string path, byte[] text) : FileDescription
     /// </summary>
     public static byte[] Maps(AddressSpace mm, string programPath)
     {
-        var regions = new List<(ulong Start, ulong End, int Prot, string Name)>();
+        var regions = new List<(ulong Start, ulong End, int Prot, string Name, bool Shared)>();
         // The heap starts where the image ends; the page they share is shown as heap once the break has moved.
         bool heap = mm.Brk > mm.BrkStart;
         ulong imageStart = mm.ImageStart & ~(AddressSpace.PageSize - 1);
         ulong imageEnd = heap ? mm.BrkStart & ~(AddressSpace.PageSize - 1) : AddressSpace.PageUp(mm.BrkStart);
-        if (imageEnd > imageStart) regions.Add((imageStart, imageEnd, 7, programPath));
-        if (heap) regions.Add((imageEnd, AddressSpace.PageUp(mm.Brk), 3, "[heap]"));
+        if (imageEnd > imageStart) regions.Add((imageStart, imageEnd, 7, programPath, false));
+        if (heap) regions.Add((imageEnd, AddressSpace.PageUp(mm.Brk), 3, "[heap]", false));
         foreach (var m in mm.Mappings)
         {
-            if (regions.Count > 0 && regions[^1] is var last && last.End == m.Start && last.Prot == m.Prot && last.Name == "")
+            bool shared = (m.Flags & MapFlags.Shared) != 0;
+            if (regions.Count > 0 && regions[^1] is var last && last.End == m.Start && last.Prot == m.Prot && last.Name == "" && last.Shared == shared)
                 regions[^1] = last with { End = m.End };
-            else regions.Add((m.Start, m.End, m.Prot, ""));
+            else regions.Add((m.Start, m.End, m.Prot, "", shared));
         }
-        regions.Add((mm.StackBottom, mm.StackTop, 3, "[stack]"));
+        regions.Add((mm.StackBottom, mm.StackTop, 3, "[stack]", false));
         regions.Sort((a, b) => a.Start.CompareTo(b.Start));
 
         var sb = new StringBuilder();
-        foreach (var (start, end, prot, name) in regions)
+        foreach (var (start, end, prot, name, shared) in regions)
         {
             int lineStart = sb.Length;
             sb.Append($"{start:x8}-{end:x8} ")
               .Append((prot & 1) != 0 ? 'r' : '-').Append((prot & 2) != 0 ? 'w' : '-').Append((prot & 4) != 0 ? 'x' : '-')
-              .Append("p 00000000 00:00 0 ");
+              .Append(shared ? 's' : 'p').Append(" 00000000 00:00 0 ");
             if (name.Length > 0)
             {
                 sb.Append(' ', Math.Max(73 - (sb.Length - lineStart), 1));

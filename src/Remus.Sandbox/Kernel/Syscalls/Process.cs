@@ -1,3 +1,4 @@
+using Remus.Sandbox.Memory;
 using System.Text;
 using Remus.Sandbox.Kernel.Files;
 using Remus.Sandbox.Platform;
@@ -52,7 +53,8 @@ internal sealed partial class SandboxKernel
     {
         Span<byte> s = stackalloc byte[112];
         s.Clear();
-        ulong free = Mm.StackBottom - Mm.Brk - (ulong)Mm.Mappings.Sum(m => (long)(m.End - m.Start));
+        ulong free = Mm.Paged ? Mm.Frames!.Free * AddressSpace.PageSize
+            : Mm.StackBottom - Mm.Brk - (ulong)Mm.Mappings.Sum(m => (long)(m.End - m.Start));
         System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(s, (GuestClock.HostMonotonicNs - _startNs) / NsPerSec);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[32..], Memory.Size);  // totalram
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(s[40..], free);         // freeram

@@ -22,6 +22,9 @@ internal sealed class GuestTask(SandboxKernel kernel, int tid)
     /// <summary>set_tid_address / CLONE_CHILD_CLEARTID: zeroed and futex-woken when the thread exits.</summary>
     public ulong ClearChildTid;
 
+    /// <summary>The page this thread's last demand fault backed (Kernel/PageFaults.cs), or ulong.MaxValue.</summary>
+    public ulong LastDemandPage = ulong.MaxValue;
+
     /// <summary>set_robust_list: accepted and kept (a dying thread's robust futexes are not walked).</summary>
     public ulong RobustList, RobustListLength;
 

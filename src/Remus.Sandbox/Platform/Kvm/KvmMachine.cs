@@ -1,4 +1,5 @@
 using Remus.Kvm;
+using Remus.Sandbox.Memory;
 
 namespace Remus.Sandbox.Platform.Kvm;
 
@@ -32,6 +33,9 @@ internal sealed class KvmMachine
     /// <summary>The program's page permissions in the shared identity map.</summary>
     public PagePermissions Permissions { get; }
 
+    /// <summary>Whether the vCPUs run the program's paged address space (CR3 on its tables) or the identity map.</summary>
+    public KvmPagedMode Paged { get; }
+
     /// <summary>How the VM's vCPUs drop translations the VMM took away (one for the VM: see <see cref="TlbFlush"/>).</summary>
     public TlbFlush Tlb { get; }
 
@@ -45,8 +49,9 @@ internal sealed class KvmMachine
     public const uint MemorySlot = 0;
 
     private KvmMachine(GuestMemory memory, KvmSystem kvm, KvmVm vm, KvmCpuidEntry2[] cpuid, CpuConfig config,
-        KvmDirtyLogMode mode, int maxVcpus)
+        KvmDirtyLogMode mode, int maxVcpus, bool paged)
     {
+        Paged = new KvmPagedMode(paged);
         Memory = memory;
         _kvm = kvm;
         Vm = vm;
@@ -55,14 +60,18 @@ internal sealed class KvmMachine
         MaxVcpus = maxVcpus;
         _taken = new bool[maxVcpus];
         DirtyLog = new KvmSlotDirtyLog(vm, MemorySlot, memory, mode);
-        Tlb = new TlbFlush(memory, TlbFlush.ForHost()) { ReattachSlot = DirtyLog.Reattach };
+        Tlb = new TlbFlush(memory, TlbFlush.ForHost())
+        {
+            ReattachSlot = DirtyLog.Reattach,
+            Roots = paged ? (PageTableEditor.Root, PageTableEditor.RootMirror) : (GuestLayout.Pml4, GuestLayout.Pml4Alternate),
+        };
         Permissions = new PagePermissions(memory, Tlb);
     }
 
     /// <summary>Builds the VM over <paramref name="memory"/> (writing the platform area) with area 0 taken for the first
     /// vCPU (release it with <see cref="Release"/>).</summary>
     /// <exception cref="SandboxException">KVM is missing, lacks something, or refused the configuration.</exception>
-    public static KvmMachine Create(GuestMemory memory, KvmDirtyLogMode mode)
+    public static KvmMachine Create(GuestMemory memory, KvmDirtyLogMode mode, bool paged = false)
     {
         ArgumentNullException.ThrowIfNull(memory);
         if (memory.Size > GuestLayout.MaxMemory)
@@ -83,7 +92,10 @@ internal sealed class KvmMachine
             KvmCpuidEntry2[] cpuid = kvm.GetSupportedCpuid();
             CpuConfig config = CpuConfig.From(cpuid);
 
+            // The paged model's roots live in the platform area (written whole by Build): kept across it.
+            byte[]? roots = paged ? KvmPagedMode.SaveRoots(memory) : null;
             GuestLayout.Build(memory.Physical(0, (int)GuestLayout.ReservedSize), memory.Size);
+            if (roots != null) KvmPagedMode.RestoreRoots(memory, roots);
 
             vm = kvm.CreateVm();
             vm.SetUserMemoryRegion(MemorySlot, 0, memory.Size, memory.HostBase, flags: 0); // logging: StartDirtyLog
@@ -91,7 +103,7 @@ internal sealed class KvmMachine
             // KVM_CAP_MAX_VCPUS: how many vCPUs the VM may have (0 on very old kernels: then assume the layout's).
             int kvmMax = vm.CheckExtension(KvmConstants.KVM_CAP_MAX_VCPUS);
             int max = kvmMax > 0 ? Math.Min(kvmMax, GuestLayout.MaxVcpus) : GuestLayout.MaxVcpus;
-            var machine = new KvmMachine(memory, kvm, vm, cpuid, config, mode, max);
+            var machine = new KvmMachine(memory, kvm, vm, cpuid, config, mode, max, paged);
             machine._taken[0] = true;
             machine._references = 1;
             return machine;

@@ -111,6 +111,11 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         _permissions.Log = log;
     }
 
+    /// <summary>Paged: a flush before the next run (stock KVM); kvm_pvm keeps its cached walks (see <see cref="KvmPagedMode"/>).</summary>
+    public void TranslationChanged(ulong start, ulong length) => _machine.Paged.TranslationChanged(_machine.Tlb);
+
+    public bool KeepsStaleTranslations => _machine.Paged.KeepsStaleTranslations(_machine.Tlb);
+
     /// <summary>Enforces the program's permissions in the identity map (see <see cref="PagePermissions"/>).</summary>
     public void ProtectRange(ulong start, ulong length, int prot) => _permissions.Protect(start, length, prot);
 
@@ -127,10 +132,16 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     {
     }
 
+    /// <summary>As <see cref="KvmPlatformVcpu(GuestMemory)"/>; <paramref name="paged"/>: CR3 is the program's page
+    /// tables (<see cref="KvmPagedMode"/>), else the platform's identity map.</summary>
+    public KvmPlatformVcpu(GuestMemory memory, bool paged) : this(memory, null, paged)
+    {
+    }
+
     /// <summary>As <see cref="KvmPlatformVcpu(GuestMemory)"/>, with the dirty-log mode given (tests, benchmarks) instead
     /// of the default.</summary>
-    internal KvmPlatformVcpu(GuestMemory memory, KvmDirtyLogMode? dirtyLogMode)
-        : this(KvmMachine.Create(memory, dirtyLogMode ?? KvmSlotDirtyLog.RequestedMode()), 0, null)
+    internal KvmPlatformVcpu(GuestMemory memory, KvmDirtyLogMode? dirtyLogMode, bool paged = false)
+        : this(KvmMachine.Create(memory, dirtyLogMode ?? KvmSlotDirtyLog.RequestedMode(), paged), 0, null)
     {
     }
 
@@ -172,7 +183,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
                 initial.Fs.Base = seed.Regs.FsBase;
                 initial.Gs.Base = seed.Regs.GsBase;
             }
-            vcpu.SetSregs(initial);
+            vcpu.SetSregs(machine.Paged.Apply(initial));
             if (config.Xsave) vcpu.SetXcrs(KvmXcrs.WithXcr0(config.Xcr0));
             KvmMsrEntry[] msrs = CpuConfig.SyscallMsrs(config.Fsgsbase, _cpu);
             int written = vcpu.SetMsrs(msrs);

@@ -145,6 +145,21 @@ internal sealed partial class TlbFlush
     /// <summary>An upper-level entry was removed or now points at another table, or a page-table page was freed: the
     /// vCPU must not use anything it cached from the old tables after its next <see cref="BeforeRun"/> (frames retired
     /// with <see cref="Retire"/> are covered too).</summary>
+    /// <summary>Every translation may have changed (the paged model's edits, <see cref="KvmPagedMode"/>): each vCPU
+    /// resets its MMU before it runs again. For <see cref="TlbFlushMethod.ResetMmu"/> only.</summary>
+    public void RetireAll()
+    {
+        lock (_lock)
+        {
+            _pending = true;
+            _generation++;
+        }
+    }
+
+    /// <summary>The two identical roots <see cref="TlbFlushMethod.ResetMmu"/> switches CR3 between: the identity map's,
+    /// or the paged model's root and mirror.</summary>
+    public (ulong Root, ulong Twin) Roots { get; init; } = (GuestLayout.Pml4, GuestLayout.Pml4Alternate);
+
     public void RetireTables()
     {
         lock (_lock)
@@ -173,7 +188,7 @@ internal sealed partial class TlbFlush
             _pending = false;
             _tablesPending = false;
             _retired.Clear();
-            ResetMmu(vcpu);
+            ResetMmu(vcpu, Roots);
             return;
         }
         if (!_pending) return; // another vCPU of the VM zapped already
@@ -204,12 +219,12 @@ internal sealed partial class TlbFlush
         }
     }
 
-    private static void ResetMmu(KvmVcpu vcpu)
+    private static void ResetMmu(KvmVcpu vcpu, (ulong Root, ulong Twin) roots)
     {
         try
         {
             KvmSregs s = vcpu.GetSregs();
-            s.Cr3 = s.Cr3 == GuestLayout.Pml4 ? GuestLayout.Pml4Alternate : GuestLayout.Pml4;
+            s.Cr3 = s.Cr3 == roots.Root ? roots.Twin : roots.Root;
             s.Cr4 ^= 1UL << 7; // PGE: no entry is global, so it changes nothing else
             vcpu.SetSregs(s);
         }

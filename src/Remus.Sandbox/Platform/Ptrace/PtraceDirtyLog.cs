@@ -10,6 +10,9 @@ namespace Remus.Sandbox.Platform.Ptrace;
 /// protected page just clears the protection (no fault reaches anyone); the scan reports those pages as written
 /// and protects them again. The userfaultfd is created inside the stub (it belongs to the stub's mm) and fetched
 /// here with pidfd_getfd.
+/// Paged address space: the stub maps guest frames at the program's virtual addresses, one mmap per faulted run;
+/// each new mapping is registered (<see cref="Register"/>), and a harvest reports the frames behind the virtual pages
+/// written (through the vCPU's record of what it mapped). The untracked-set hint is not taken there.
 /// </summary>
 internal sealed unsafe class PtraceDirtyLog : IDisposable
 {
@@ -39,14 +42,21 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     private readonly ulong _start, _end;
     private readonly PageRegion[] _regions = new PageRegion[Regions];
     private readonly ulong[] _untracked, _leaving, _added, _removed; // bitmaps over all guest pages
+    private readonly Func<ulong, ulong>? _frameOf;
 
     /// <param name="pid">the stub process</param>
     /// <param name="uffdInStub">the userfaultfd the stub created</param>
-    public PtraceDirtyLog(int pid, int uffdInStub, ulong start, ulong end)
+    public PtraceDirtyLog(int pid, int uffdInStub, ulong start, ulong end) : this(pid, uffdInStub, start, end, null, end, true) { }
+
+    /// <param name="frameOf">paged: the guest frame behind a virtual page of the stub (ulong.MaxValue: none)</param>
+    /// <param name="ramSize">bytes of guest RAM (the bitmaps' reach)</param>
+    /// <param name="anyMapped">whether the stub maps anything in [start, end) yet (registering nothing fails)</param>
+    public PtraceDirtyLog(int pid, int uffdInStub, ulong start, ulong end, Func<ulong, ulong>? frameOf, ulong ramSize, bool anyMapped)
     {
         _start = start;
         _end = end;
-        int words = (int)((end / GuestMemory.PageSize + 63) / 64);
+        _frameOf = frameOf;
+        int words = (int)((ramSize / GuestMemory.PageSize + 63) / 64);
         _untracked = new ulong[words];
         _leaving = new ulong[words];
         _added = new ulong[words];
@@ -66,11 +76,9 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
         {
             var api = stackalloc ulong[3] { UFFD_API, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, 0 };
             if (Libc.ioctl(_uffd, UFFDIO_API, api) != 0) throw Fail("UFFDIO_API (asynchronous write-protect)");
-            var reg = stackalloc ulong[4] { start, end - start, UFFDIO_REGISTER_MODE_WP, 0 };
-            if (Libc.ioctl(_uffd, UFFDIO_REGISTER, reg) != 0) throw Fail("UFFDIO_REGISTER");
             _pagemap = Libc.open($"/proc/{pid}/pagemap", 0x80000 /* O_RDONLY|O_CLOEXEC */);
             if (_pagemap < 0) throw Fail("open pagemap");
-            Protect();
+            if (anyMapped) Register(start, end - start);
         }
         catch
         {
@@ -83,9 +91,12 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     private static SandboxException Fail(string what) =>
         new($"dirty-page tracking is not available on this host ({what}: {Libc.ErrnoText(Libc.Errno)})");
 
-    private void Protect()
+    /// <summary>Tracks writes to the stub's mappings in [start, start+length) (a new mapping is not tracked until then).</summary>
+    public void Register(ulong start, ulong length)
     {
-        var wp = stackalloc ulong[3] { _start, _end - _start, UFFDIO_WRITEPROTECT_MODE_WP };
+        var reg = stackalloc ulong[4] { start, length, UFFDIO_REGISTER_MODE_WP, 0 };
+        if (Libc.ioctl(_uffd, UFFDIO_REGISTER, reg) != 0) throw Fail("UFFDIO_REGISTER");
+        var wp = stackalloc ulong[3] { start, length, UFFDIO_WRITEPROTECT_MODE_WP };
         if (Libc.ioctl(_uffd, UFFDIO_WRITEPROTECT, wp) != 0) throw Fail("UFFDIO_WRITEPROTECT");
     }
 
@@ -96,6 +107,11 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     /// </summary>
     public void Harvest(Span<ulong> bitmap)
     {
+        if (_frameOf != null)
+        {
+            Scan(_start, _end, bitmap);
+            return;
+        }
         ulong first = _start / GuestMemory.PageSize, limit = _end / GuestMemory.PageSize;
         ulong pfn = first;
         while (pfn < limit)
@@ -129,7 +145,8 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
                 for (int i = 0; i < n; i++)
                     for (ulong a = vec[i].Start; a < vec[i].End; a += GuestMemory.PageSize)
                     {
-                        ulong pfn = a / GuestMemory.PageSize;
+                        ulong pfn = _frameOf == null ? a / GuestMemory.PageSize : _frameOf(a / GuestMemory.PageSize);
+                        if (pfn >= (ulong)bitmap.Length * 64) continue; // paged: nothing of guest RAM there
                         bitmap[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
                     }
                 if (arg.WalkEnd >= end || n < Regions) break;
@@ -147,6 +164,7 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     /// </summary>
     public void SetUntracked(ReadOnlySpan<ulong> bitmap)
     {
+        if (_frameOf != null) return; // paged: the set is of frames, the stub's entries are virtual; every write is tracked
         for (int i = 0; i < _untracked.Length; i++)
         {
             ulong now = i < bitmap.Length ? bitmap[i] : 0;

@@ -8,6 +8,11 @@ namespace Remus.Sandbox.Platform.Ptrace;
 /// addresses as in the micro-VM layout. PTRACE_SYSEMU stops it at every <c>syscall</c> before the host kernel sees
 /// it, so the host never executes a guest system call; this process serves them all. Faults arrive as signals.
 /// The vCPU is bound to the thread that created it (ptrace requests must come from the tracer thread).
+/// Paged address space (docs/memory.md): the stub's own stack, heap and vDSO are unmapped at start, so all of the
+/// 47-bit range but its code page is the program's; nothing of guest RAM is mapped until the program touches it: the
+/// SIGSEGV goes to the kernel's fault handler, which backs the page and has it mapped here
+/// (<see cref="MapPages"/>: an mmap of the frames' run of the RAM memfd the stub keeps open); a translation that
+/// changes is unmapped here (<see cref="TranslationChanged"/>) and faults back in.
 /// </summary>
 internal sealed unsafe partial class PtraceVcpu : IVcpu
 {
@@ -23,14 +28,17 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     private readonly StubProcess _stub;
     private bool _dead;
     private long _lastCpuNs;
+    private bool _paged => _stub.Paged;
+    private Dictionary<ulong, ulong> _stubPages => _stub.Pages;
+    private Lock _mapLock => _stub.MapLock;
 
     public ref UserRegs Regs => ref _regs;
 
-    public PtraceVcpu(GuestMemory memory)
+    public PtraceVcpu(GuestMemory memory, bool paged = false)
     {
         _memory = memory;
         _pid = SpawnStub();
-        _stub = new StubProcess(_pid);
+        _stub = new StubProcess(_pid, paged);
         try
         {
             Check(Libc.ptrace(Libc.PTRACE_SEIZE, _pid, 0, (nint)(Libc.PTRACE_O_EXITKILL | Libc.PTRACE_O_TRACESYSGOOD)), "PTRACE_SEIZE");
@@ -41,6 +49,15 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
             // deliverable (a stop we intercept), so Kick() always reaches it.
             Inject(14, 2 /* SIG_SETMASK */, StubProgram.Zeros, 0, 8);              // rt_sigprocmask
             Inject(13, KickSignal, StubProgram.Zeros, 0, 8);                         // rt_sigaction(SIG_DFL)
+            if (paged)
+            {
+                // Everything but the stub's code page goes: the program's address space is the rest (the memfd stays open).
+                Inject(11, 0, StubProgram.LoadAddress);                                                   // munmap
+                Inject(11, StubProgram.LoadAddress + GuestMemory.PageSize, Memory.AddressSpace.TaskSize - StubProgram.LoadAddress - GuestMemory.PageSize);
+                _regs = _stubRegs;
+                _regsDirty = true;
+                return;
+            }
             long at = Inject(9, GuestMemory.UserBase, memory.Size - GuestMemory.UserBase,
                 Libc.PROT_READ | Libc.PROT_WRITE | Libc.PROT_EXEC, Libc.MAP_SHARED | Libc.MAP_FIXED,
                 (ulong)memory.Fd, GuestMemory.UserBase);                             // mmap guest RAM
@@ -236,6 +253,40 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         if (rc < 0) throw new SandboxException($"cannot set page permissions in the vCPU process: {Libc.ErrnoText((int)-rc)}");
     }
 
+    /// <summary>Maps the frames a fault backed into the stub: one mmap of their run of the RAM memfd.</summary>
+    public void MapPages(ulong start, ulong firstFrame, ulong pages, int prot)
+    {
+        if (_dead || !_paged || pages == 0) return;
+        ulong hostProt = (ulong)Math.Max(0, prot) & (Libc.PROT_READ | Libc.PROT_WRITE | Libc.PROT_EXEC);
+        ulong length = pages * GuestMemory.PageSize;
+        lock (_mapLock)
+        {
+            long at = Inject(9, start, length, hostProt, Libc.MAP_SHARED | Libc.MAP_FIXED, (ulong)_memory.Fd, firstFrame * GuestMemory.PageSize);
+            if (at != (long)start) throw new SandboxException($"cannot map guest memory into the vCPU process: {Libc.ErrnoText((int)-at)}");
+            for (ulong i = 0; i < pages; i++) _stubPages[start / GuestMemory.PageSize + i] = firstFrame + i;
+            _stub.DirtyLog?.Register(start, length);
+        }
+    }
+
+    /// <summary>Unmaps [start, start+length) in the stub: whatever is still the program's faults back in.</summary>
+    public void TranslationChanged(ulong start, ulong length)
+    {
+        if (_dead || !_paged || length == 0) return;
+        lock (_mapLock)
+        {
+            long rc = Inject(11, start, length); // munmap
+            if (rc < 0) throw new SandboxException($"cannot unmap guest memory in the vCPU process: {Libc.ErrnoText((int)-rc)}");
+            ulong first = start / GuestMemory.PageSize, end = first + length / GuestMemory.PageSize;
+            if (length / GuestMemory.PageSize < (ulong)_stubPages.Count)
+                for (ulong p = first; p < end; p++) _stubPages.Remove(p);
+            else
+                foreach (ulong p in _stubPages.Keys.Where(p => p >= first && p < end).ToList()) _stubPages.Remove(p);
+        }
+    }
+
+    /// <summary>The frame the stub maps at program page <paramref name="vpn"/>, or ulong.MaxValue.</summary>
+    private ulong FrameOf(ulong vpn) => _stubPages.TryGetValue(vpn, out ulong pfn) ? pfn : ulong.MaxValue;
+
     public string DirtyLogMode => "userfaultfd write-protect + PAGEMAP_SCAN";
 
     public void StartDirtyLog()
@@ -250,7 +301,10 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         if (fd < 0) throw new SandboxException($"dirty-page tracking is not available on this host (userfaultfd: {Libc.ErrnoText((int)-fd)})");
         try
         {
-            return new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, _memory.Size);
+            lock (_mapLock)
+                return _paged
+                    ? new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, Memory.AddressSpace.TaskSize, FrameOf, _memory.Size, _stubPages.Count > 0)
+                    : new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, _memory.Size);
         }
         finally
         {
@@ -261,7 +315,7 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     public void HarvestDirty(Span<ulong> bitmap)
     {
         var log = _stub.DirtyLog ?? throw new InvalidOperationException("the dirty log was not started");
-        log.Harvest(bitmap);
+        lock (_mapLock) log.Harvest(bitmap);
     }
 
     public void SetUntracked(ReadOnlySpan<ulong> bitmap) => _stub.DirtyLog?.SetUntracked(bitmap); // no log: nothing is tracked

@@ -1,0 +1,356 @@
+using Remus.Sandbox.Platform;
+
+namespace Remus.Sandbox.Memory;
+
+/// <summary>How a fault on a program address was settled (<see cref="AddressSpace.ResolveFault"/>).</summary>
+public enum FaultResolution
+{
+    /// <summary>The page is backed now: resume the program at the faulting instruction.</summary>
+    Resolved,
+    /// <summary>No mapping there: SIGSEGV, SEGV_MAPERR.</summary>
+    NotMapped,
+    /// <summary>A mapping that does not allow the access: SIGSEGV, SEGV_ACCERR.</summary>
+    NotAllowed,
+    /// <summary>Allowed, but no frame is left: SIGBUS.</summary>
+    OutOfMemory,
+}
+
+/// <summary>The paged model: frames on first touch, page tables edited here, the platform told what changed.</summary>
+public sealed partial class AddressSpace
+{
+    /// <summary>Pages a fault may bring in around the faulting one (an aligned run within one protection).</summary>
+    public const int FaultAround = 16;
+
+    /// <summary>Frames kept free for page tables and the kernel's own fault-ins when faulting around.</summary>
+    private const ulong FaultAroundReserve = 64;
+
+    /// <summary>The frames of guest RAM (paged model only).</summary>
+    public FrameAllocator? Frames { get; }
+
+    /// <summary>The page tables (paged model only).</summary>
+    public PageTableEditor? Tables { get; }
+
+    /// <summary>
+    /// Paged model: told (start, length) when translations of those pages were taken away or changed (unmapped,
+    /// protection changed, moved, freed), so a platform drops whatever it cached before the program runs again.
+    /// </summary>
+    public Action<ulong, ulong>? TranslationChanged { get; set; }
+
+    /// <summary>
+    /// Paged model: told (start, first frame, pages, prot) for each physically contiguous run a fault brought in, so
+    /// a platform that cannot walk the tables itself (ptrace) maps them.
+    /// </summary>
+    public Action<ulong, ulong, ulong, int>? PagesMapped { get; set; }
+
+    /// <summary>
+    /// Paged model on a platform that cannot drop what a vCPU cached of the tables (kvm_pvm, until its flush lands):
+    /// no translation is ever taken away or pointed elsewhere. A freed page keeps its frame (zeroed, not present in the
+    /// tables) for whatever is mapped there next; mremap copies; table pages are never freed. Protections taken away
+    /// are written to the tables but the vCPU may not see them (as in the identity model there).
+    /// </summary>
+    public bool RetainTranslations
+    {
+        get => _retain;
+        set
+        {
+            _retain = value;
+            if (Tables != null) Tables.KeepTables = value;
+        }
+    }
+
+    private bool _retain;
+
+    private void Free(ulong start, ulong end)
+    {
+        if (!Paged)
+        {
+            Memory.Zero(start, end - start);
+            return;
+        }
+        if (_retain)
+        {
+            Tables!.Edit(start, end, (_, e) =>
+            {
+                if ((e & PageTableEditor.HasFrame) == 0) return e;
+                ulong pfn = PageTableEditor.FrameOf(e);
+                Memory.Release(pfn * PageSize, PageSize); // reads as zeros; the frame stays this page's
+                return PageTableEditor.Leaf(pfn, 0);
+            });
+            return;
+        }
+        ulong runStart = 0, runLength = 0;
+        var frames = Frames!;
+        Tables!.Edit(start, end, (_, e) =>
+        {
+            if ((e & PageTableEditor.HasFrame) == 0) return 0;
+            ulong pfn = PageTableEditor.FrameOf(e);
+            if (runLength > 0 && pfn == runStart + runLength) runLength++;
+            else
+            {
+                if (runLength > 0) frames.ReleaseRun(runStart, runLength);
+                runStart = pfn;
+                runLength = 1;
+            }
+            return 0;
+        });
+        if (runLength > 0) frames.ReleaseRun(runStart, runLength);
+        TranslationChanged?.Invoke(start, end - start);
+    }
+
+    /// <summary>Rewrites the entries of [start, end) for the protections now in force.</summary>
+    private void Reprotect(ulong start, ulong end)
+    {
+        Tables!.Edit(start, end, (va, e) =>
+        {
+            int prot = ProtectionAt(va);
+            return prot < 0 ? e : PageTableEditor.Leaf(PageTableEditor.FrameOf(e), prot);
+        });
+        TranslationChanged?.Invoke(start, end - start);
+    }
+
+    /// <summary>
+    /// A fault at <paramref name="addr"/> (a write when <paramref name="write"/>): when a region allows the access,
+    /// backs the page (and, RAM permitting, the aligned run of <see cref="FaultAround"/> pages around it with the same
+    /// protection) with frames, zeroed, and tells <see cref="PagesMapped"/>.
+    /// </summary>
+    public FaultResolution ResolveFault(ulong addr, bool write)
+    {
+        if (!Paged) return ProtectionAt(addr) < 0 ? FaultResolution.NotMapped : FaultResolution.NotAllowed;
+        ulong page = addr & ~(PageSize - 1);
+        int prot = ProtectionAt(page);
+        if (prot < 0) return FaultResolution.NotMapped;
+        if (prot == 0 || (write && (prot & ProtWrite) == 0)) return FaultResolution.NotAllowed;
+        var frames = Frames!;
+        var tables = Tables!;
+
+        ulong first = page, last = page + PageSize;
+        if (frames.Free > FaultAroundReserve + 2 * FaultAround)
+        {
+            ulong block = page & ~(FaultAround * PageSize - 1);
+            while (first > block && ProtectionAt(first - PageSize) == prot) first -= PageSize;
+            while (last < block + FaultAround * PageSize && ProtectionAt(last) == prot) last += PageSize;
+        }
+        // Back the pages with no frame yet, with one run of contiguous frames when RAM has one.
+        ulong missing = 0;
+        for (ulong va = first; va < last; va += PageSize)
+            if ((tables.Get(va) & PageTableEditor.HasFrame) == 0) missing++;
+        ulong run = missing > 1 ? frames.AllocateRun(missing) : 0;
+        for (ulong va = first; va < last; va += PageSize)
+        {
+            ulong e = tables.Get(va);
+            ulong pfn;
+            if ((e & PageTableEditor.HasFrame) != 0) pfn = PageTableEditor.FrameOf(e);
+            else if (run != 0) pfn = run++;
+            else if ((pfn = frames.Allocate()) == 0)
+            {
+                if (va <= page) return FaultResolution.OutOfMemory;
+                last = va;
+                break;
+            }
+            if (!tables.Set(va, PageTableEditor.Leaf(pfn, prot)))
+            {
+                frames.Release(pfn);
+                if (va <= page) return FaultResolution.OutOfMemory;
+                last = va;
+                break;
+            }
+        }
+        if (PagesMapped is { } sink) ReportRuns(first, last, prot, sink);
+        return FaultResolution.Resolved;
+    }
+
+    /// <summary>Tells <paramref name="sink"/> [first, last) as runs of contiguous frames.</summary>
+    private void ReportRuns(ulong first, ulong last, int prot, Action<ulong, ulong, ulong, int> sink)
+    {
+        ulong runVa = first, runPfn = PageTableEditor.FrameOf(Tables!.Get(first)), runPages = 1;
+        for (ulong va = first + PageSize; va < last; va += PageSize)
+        {
+            ulong pfn = PageTableEditor.FrameOf(Tables.Get(va));
+            if (pfn == runPfn + runPages) { runPages++; continue; }
+            sink(runVa, runPfn, runPages, prot);
+            runVa = va; runPfn = pfn; runPages = 1;
+        }
+        sink(runVa, runPfn, runPages, prot);
+    }
+
+    /// <summary>No physical address: the page has no frame (it reads as zeros).</summary>
+    public const ulong NoFrame = ulong.MaxValue;
+
+    /// <summary>
+    /// The guest-physical address behind program address <paramref name="addr"/>, for the kernel's copies (the
+    /// caller checked the protection). A page with no frame is <see cref="NoFrame"/> unless <paramref name="allocate"/>,
+    /// which backs it as a program's touch would (EFAULT when RAM is full).
+    /// </summary>
+    public ulong Translate(ulong addr, bool allocate)
+    {
+        if (!Paged) return addr;
+        ulong page = addr & ~(PageSize - 1);
+        ulong e = Tables!.Get(page);
+        if ((e & PageTableEditor.HasFrame) != 0) return PageTableEditor.FrameOf(e) * PageSize + (addr - page);
+        if (!allocate) return NoFrame;
+        ulong pfn = Frames!.Allocate();
+        if (pfn == 0 || !Tables.Set(page, PageTableEditor.Leaf(pfn, Math.Max(0, ProtectionAt(page)))))
+        {
+            if (pfn != 0) Frames.Release(pfn);
+            throw new GuestFaultException(addr);
+        }
+        return pfn * PageSize + (addr - page);
+    }
+
+    /// <summary>Writes program memory as the kernel, whatever the protection (the loader, a file mapping's contents).</summary>
+    public void KernelWrite(ulong addr, ReadOnlySpan<byte> data)
+    {
+        while (data.Length > 0)
+        {
+            int n = (int)Math.Min((ulong)data.Length, PageSize - (addr & (PageSize - 1)));
+            data[..n].CopyTo(Memory.Physical(Translate(addr, allocate: true), n));
+            data = data[n..];
+            addr += (ulong)n;
+        }
+    }
+
+    /// <summary>
+    /// mremap's move: a new mapping at [to, to+newLength) takes the pages of [from, from+oldLength) by moving their
+    /// page-table entries (no copy), and the old range is unmapped.
+    /// </summary>
+    public void Move(ulong from, ulong oldLength, ulong to, ulong newLength)
+    {
+        var m = MappingAt(from) ?? throw new InvalidOperationException("mremap of an unmapped range");
+        Map(to, to + newLength, m.Prot, m.Flags);
+        if (!Paged)
+        {
+            for (ulong done = 0; done < oldLength;)
+            {
+                int chunk = (int)Math.Min(oldLength - done, 1UL << 30);
+                Memory.PhysicalRead(from + done, chunk).CopyTo(Memory.Physical(to + done, chunk)); // whatever the protection
+                done += (ulong)chunk;
+            }
+            Unmap(from, from + oldLength);
+            return;
+        }
+        var tables = Tables!;
+        if (_retain)
+        {
+            // Copy: the old pages keep their frames (zeroed by the unmap), the new ones get frames of their own.
+            var page = new byte[PageSize];
+            tables.Edit(from, from + oldLength, (va, e) =>
+            {
+                if ((e & PageTableEditor.HasFrame) == 0) return e;
+                Memory.PhysicalRead(PageTableEditor.FrameOf(e) * PageSize, (int)PageSize).CopyTo(page);
+                KernelWrite(to + (va - from), page);
+                return e;
+            });
+            Unmap(from, from + oldLength);
+            return;
+        }
+        bool full = false;
+        tables.Edit(from, from + oldLength, (va, e) =>
+        {
+            if (full || (e & PageTableEditor.HasFrame) == 0) return e;
+            if (!tables.Set(to + (va - from), PageTableEditor.Leaf(PageTableEditor.FrameOf(e), m.Prot))) { full = true; return e; }
+            return 0;
+        });
+        Unmap(from, from + oldLength); // frees whatever could not move (RAM full for a table): it reads as zeros
+    }
+
+    /// <summary>Bytes counted against RAM: writable private or shared mappings without MAP_NORESERVE, and the image and heap.</summary>
+    public ulong Committed
+    {
+        get
+        {
+            ulong total = PageUp(Brk) - ImageStart;
+            foreach (var m in _maps) if (Accountable(m)) total += m.End - m.Start;
+            return total;
+        }
+    }
+
+    private static bool Accountable(in Mapping m) => (m.Prot & ProtWrite) != 0 && (m.Flags & MapFlags.NoReserve) == 0;
+
+    /// <summary>
+    /// Whether <paramref name="bytes"/> more may be committed, less what accountable mappings in [start, end) hold now
+    /// (a MAP_FIXED replaces them): never past the program's frames (paged model; the identity model is bounded by
+    /// the address space itself).
+    /// </summary>
+    public bool MayCommit(ulong bytes, ulong start = 0, ulong end = 0)
+    {
+        if (!Paged || bytes == 0) return true;
+        ulong now = Committed;
+        foreach (var m in _maps)
+            if (Accountable(m) && m.Start < end && start < m.End) now -= Math.Min(m.End, end) - Math.Max(m.Start, start);
+        return now + bytes <= Frames!.Total * PageSize;
+    }
+
+    /// <summary>Restores the bookkeeping from a checkpoint.</summary>
+    /// <param name="layout">the checkpoint's model and stack/mmap layout; null: an identity-model image (older checkpoints)</param>
+    /// <param name="rootEntries">the root table of a paged image</param>
+    public void Restore(ulong imageStart, ulong brkStart, ulong brk, IEnumerable<Mapping> maps, SavedLayout? layout,
+        IEnumerable<(int Index, ulong Entry)>? rootEntries)
+    {
+        ImageStart = imageStart;
+        BrkStart = brkStart;
+        Brk = brk;
+        _maps.Clear();
+        _maps.AddRange(maps.OrderBy(m => m.Start));
+        bool pagedImage = layout is { Paged: true };
+        if (pagedImage && !Paged)
+            throw new SandboxException("the checkpoint's program uses a 47-bit paged address space, which this platform does not run yet (it runs guest memory identity-mapped); restore it on the ptrace platform");
+        if (layout is { } l)
+        {
+            StackTop = l.StackTop;
+            StackSize = l.StackSize;
+            MmapBase = l.MmapBase;
+        }
+        else
+        {
+            StackTop = Memory.Size;
+            StackSize = Math.Min(8UL << 20, Memory.Size / 8) & ~(PageSize - 1);
+            MmapBase = StackTop - StackSize;
+        }
+        if (Paged)
+        {
+            var frames = Frames!;
+            frames.Reset();
+            if (pagedImage)
+            {
+                Tables!.LoadRoot(rootEntries ?? []);
+                Tables.Walk(frames.MarkUsed, (_, e) => { if ((e & PageTableEditor.HasFrame) != 0) frames.MarkUsed(PageTableEditor.FrameOf(e)); });
+            }
+            else BuildIdentityTables();
+            // A frame no table holds must read as zeros when handed out.
+            var populated = new ulong[Memory.BitmapWords];
+            Memory.MarkPopulated(populated, GuestMemory.UserBase);
+            for (ulong pfn = GuestMemory.UserBase / PageSize; pfn < Memory.Size / PageSize; pfn++)
+                if ((populated[pfn >> 6] & (1UL << (int)(pfn & 63))) != 0 && !frames.IsUsed(pfn)) frames.ReleaseRun(pfn, 1);
+            TranslationChanged?.Invoke(GuestMemory.UserBase, TaskSize - GuestMemory.UserBase);
+        }
+        PublishAll();
+    }
+
+    /// <summary>
+    /// An identity-model image in the paged model: every page of a region that holds data keeps its frame at its own
+    /// address (guest virtual = physical for it); the rest is backed on first touch like any page.
+    /// </summary>
+    private void BuildIdentityTables()
+    {
+        var populated = new ulong[Memory.BitmapWords];
+        Memory.MarkPopulated(populated, GuestMemory.UserBase);
+        var pages = new List<ulong>();
+        for (ulong pfn = GuestMemory.UserBase / PageSize; pfn < Memory.Size / PageSize; pfn++)
+        {
+            if ((populated[pfn >> 6] & (1UL << (int)(pfn & 63))) == 0) continue;
+            if (ProtectionAt(pfn * PageSize) < 0) continue;
+            Frames!.MarkUsed(pfn);
+            pages.Add(pfn);
+        }
+        if (!Tables!.InitRoot()) throw new SandboxException("the checkpoint's memory leaves no room for its page tables; restore it with more memory");
+        foreach (ulong pfn in pages)
+            if (!Tables.Set(pfn * PageSize, PageTableEditor.Leaf(pfn, ProtectionAt(pfn * PageSize))))
+                throw new SandboxException("the checkpoint's memory leaves no room for its page tables; restore it with more memory");
+    }
+
+    /// <summary>What a checkpoint carries of the layout (kernel state version 4 on).</summary>
+    public SavedLayout Layout => new(Paged, StackTop, StackSize, MmapBase);
+}
+
+/// <summary>The address space's model and the places of its stack and mmap area, as a checkpoint carries them.</summary>
+public readonly record struct SavedLayout(bool Paged, ulong StackTop, ulong StackSize, ulong MmapBase);

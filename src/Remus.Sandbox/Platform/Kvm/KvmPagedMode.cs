@@ -1,0 +1,56 @@
+using Remus.Kvm;
+using Remus.Sandbox.Memory;
+
+namespace Remus.Sandbox.Platform.Kvm;
+
+/// <summary>
+/// The KVM vCPU over a paged address space (docs/memory.md): CR3 is the program's page tables
+/// (<see cref="PageTableEditor.Root"/>), which the kernel edits and which point at the platform's own table of the first
+/// 2 MiB; a #PF exit goes to the kernel's fault handler and the program resumes at the faulting instruction. A
+/// translation taken away is flushed before each vCPU runs again by switching CR3 between the root and its mirror with
+/// CR4.PGE flipped (<see cref="TlbFlush"/>, KVM_SET_SREGS resets the MMU context: enough with EPT/NPT). A shadow MMU
+/// (kvm_pvm) needs frames zapped and, for tables, the memory slot re-added, which cannot be done while sibling vCPUs
+/// run; there the address space is told to never take a translation away (<see cref="AddressSpace.RetainTranslations"/>).
+/// </summary>
+internal sealed class KvmPagedMode(bool enabled)
+{
+    public bool Enabled { get; } = enabled;
+
+    /// <summary>True where the flush this host needs cannot be done while sibling vCPUs run (a shadow MMU: dropping
+    /// a moved or freed table takes a memory-slot re-add, <see cref="TlbFlush.RetireTables"/>): the address space then
+    /// never takes a translation away nor points it elsewhere (<see cref="AddressSpace.RetainTranslations"/>).</summary>
+    public bool KeepsStaleTranslations(TlbFlush tlb) => Enabled && tlb.Method == TlbFlushMethod.ZapFrames;
+
+    /// <summary>Translations changed: every vCPU of the VM resets its MMU (root ↔ mirror) before it runs again; on a
+    /// shadow MMU (reached only before the first run: a restore) the slot is re-added.</summary>
+    public void TranslationChanged(TlbFlush tlb)
+    {
+        if (!Enabled) return;
+        if (tlb.Method == TlbFlushMethod.ZapFrames) tlb.RetireTables();
+        else tlb.RetireAll();
+    }
+
+    /// <summary>The initial sregs with CR3 on the program's tables (when paged).</summary>
+    public KvmSregs Apply(KvmSregs s)
+    {
+        if (Enabled) s.Cr3 = PageTableEditor.Root;
+        return s;
+    }
+
+    /// <summary>The two root tables, which the platform's layout (written over the whole first 2 MiB) would erase.</summary>
+    public static byte[] SaveRoots(GuestMemory memory)
+    {
+        if (PageTableEditor.PlatformLowTable != GuestLayout.LowPageTable)
+            throw new InvalidOperationException("the page tables point at another low table than the platform's");
+        var both = new byte[2 * GuestMemory.PageSize];
+        memory.PhysicalRead(PageTableEditor.Root, (int)GuestMemory.PageSize).CopyTo(both);
+        memory.PhysicalRead(PageTableEditor.RootMirror, (int)GuestMemory.PageSize).CopyTo(both.AsSpan((int)GuestMemory.PageSize));
+        return both;
+    }
+
+    public static void RestoreRoots(GuestMemory memory, byte[] both)
+    {
+        both.AsSpan(0, (int)GuestMemory.PageSize).CopyTo(memory.Physical(PageTableEditor.Root, (int)GuestMemory.PageSize));
+        both.AsSpan((int)GuestMemory.PageSize).CopyTo(memory.Physical(PageTableEditor.RootMirror, (int)GuestMemory.PageSize));
+    }
+}
