@@ -43,7 +43,33 @@ internal sealed class KvmMachine
     /// guest if it has not seen this generation yet (see <see cref="KvmPlatformVcpu"/>).</summary>
     public long FlushGeneration => Volatile.Read(ref _flushGeneration);
 
-    public void RequestFlush() => Interlocked.Increment(ref _flushGeneration);
+    /// <summary>
+    /// A page permission was taken away (on <paramref name="caller"/>'s thread, which flushes before it next runs): bumps
+    /// the flush generation, kicks every sibling that is in the guest and may hold stale TLB entries, and waits until
+    /// each has left the guest or flushed, as Linux's munmap/mprotect return only once no thread can use the old
+    /// mapping. A kicked sibling flushes and goes on; the kick is not a Kicked exit for its kernel.
+    /// </summary>
+    public void Shootdown(KvmPlatformVcpu caller)
+    {
+        long generation = Interlocked.Increment(ref _flushGeneration);
+        KvmPlatformVcpu[] others;
+        lock (_lock) others = _attached.Where(v => v != caller).ToArray();
+        foreach (var v in others) v.KickForFlush(generation);
+        foreach (var v in others) v.AwaitFlush(generation);
+    }
+
+    private readonly List<KvmPlatformVcpu> _attached = [];
+
+    /// <summary>A vCPU that runs (for <see cref="Shootdown"/>); <see cref="Detach"/> before its area is released.</summary>
+    public void Attach(KvmPlatformVcpu vcpu)
+    {
+        lock (_lock) _attached.Add(vcpu);
+    }
+
+    public void Detach(KvmPlatformVcpu vcpu)
+    {
+        lock (_lock) _attached.Remove(vcpu);
+    }
 
     /// <summary>The VM's memory slot: all of guest RAM at guest-physical 0.</summary>
     public const uint MemorySlot = 0;
