@@ -451,6 +451,11 @@ public sealed class KvmSiblingTests
 
         // vCPU 0 takes the page away (munmap, mprotect PROT_NONE): when that returns, no vCPU may read it any more.
         m.Threads[0].Call(() => m.Vcpus[0]!.ProtectRange(page, 4096, 0));
+        // The shootdown: by now vCPU 1 has left the guest or flushed. (Emulated SVM in kvm-lab drops guest TLB entries
+        // on every world switch, so there the fault below would come without it; on hardware a stale entry stays.)
+        long generation = reader.VmFlushGeneration;
+        Assert.True(!reader.InGuest || reader.FlushedGeneration >= generation,
+            $"ProtectRange returned while vCPU 1 was in the guest with TLB entries of flush generation {reader.FlushedGeneration} < {generation}");
         bool faulted = read.Wait(TimeSpan.FromMinutes(3)); // a liveness guard, not a timing: a stale TLB reads forever
         if (!faulted)
         {

@@ -597,6 +597,10 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     /// <summary>True while the vCPU is in the guest (tests).</summary>
     internal bool InGuest => Volatile.Read(ref _inGuest) != 0;
 
+    /// <summary>The flush generation this vCPU has flushed for, and the VM's (tests).</summary>
+    internal long FlushedGeneration => Volatile.Read(ref _flushSeen);
+    internal long VmFlushGeneration => _machine.FlushGeneration;
+
     /// <summary>KVM_RUN, after the flush a taken-away permission asks for. Publishing <see cref="_inGuest"/> before
     /// reading the generation again pairs with <see cref="KvmMachine.Shootdown"/>, which bumps the generation before
     /// reading <see cref="_inGuest"/>: either this vCPU sees the new generation and flushes first, or the shootdown sees
