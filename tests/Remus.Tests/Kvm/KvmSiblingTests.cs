@@ -1,6 +1,7 @@
 using Remus.Sandbox;
 using Remus.Sandbox.Platform;
 using Remus.Sandbox.Platform.Kvm;
+using Remus.Tests.Support;
 using Xunit;
 
 namespace Remus.Tests.Kvm;
@@ -57,6 +58,10 @@ public sealed class KvmSiblingTests
     private const ulong TouchEntry = Code + 0x70;
     private static readonly byte[] Touch = [0x41, 0xc6, 0x45, 0x00, 0x01, 0xb8, 0xf6, 0x01, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xfe];
 
+    // Entry 0x80: 49 8b 45 00 mov rax, [r13] ; eb fa jmp 0x80 (reads a page until it faults).
+    private const ulong ReadLoopEntry = Code + 0x80;
+    private static readonly byte[] ReadLoop = [0x49, 0x8b, 0x45, 0x00, 0xeb, 0xfa];
+
     private static ulong StackTop(int vcpu) => 0x600000 + (ulong)vcpu * 0x1000 + 0x800;
     private static ulong TagBlock(int vcpu) => 0x700000 + (ulong)vcpu * 0x1000;
     private static ulong Tag(int vcpu) => 0x7a90_0000_0000UL + (ulong)vcpu;
@@ -70,6 +75,7 @@ public sealed class KvmSiblingTests
         memory.Write(SpinEntry, [0xeb, 0xfe]);
         memory.Write(ReportXmmEntry, ReportXmm);
         memory.Write(TouchEntry, Touch);
+        memory.Write(ReadLoopEntry, ReadLoop);
         for (int i = 0; i < GuestLayout.MaxVcpus; i++) memory.WriteU64(TagBlock(i), Tag(i));
         return memory;
     }
@@ -422,5 +428,42 @@ public sealed class KvmSiblingTests
             (m.Vcpus[1], m.Vcpus[i]) = (m.Vcpus[i], null);
             (m.Threads[1], m.Threads[i]) = (m.Threads[i], m.Threads[1]);
         }
+    }
+
+    [SkippableFact]
+    public void A_permission_taken_away_on_one_vCPU_reaches_a_sibling_running_in_the_guest()
+    {
+        Skip.IfNot(Platforms.KvmDeviceUsable(out string why), "needs KVM: " + why);
+        using var m = new Machine(2);
+        const ulong page = 0xa00000;
+        var reader = (KvmPlatformVcpu)m.Vcpus[1]!;
+        VcpuExit exit = default;
+        Task read = m.Threads[1].Post(() =>
+        {
+            Enter(reader, 1, ReadLoopEntry);
+            reader.Regs.R13 = page;
+            exit = reader.Run(); // never kicked by the test: only the fault ends it
+        });
+        var spin = new SpinWait();
+        while (!reader.InGuest && !read.IsCompleted) spin.SpinOnce();
+        Assert.False(read.IsCompleted, $"the reader stopped before the page was taken away: {exit}");
+
+        // vCPU 0 takes the page away (munmap, mprotect PROT_NONE): when that returns, no vCPU may read it any more.
+        m.Threads[0].Call(() => m.Vcpus[0]!.ProtectRange(page, 4096, 0));
+        // The shootdown: by now vCPU 1 has left the guest or flushed. (Emulated SVM in kvm-lab drops guest TLB entries
+        // on every world switch, so there the fault below would come without it; on hardware a stale entry stays.)
+        long generation = reader.VmFlushGeneration;
+        Assert.True(!reader.InGuest || reader.FlushedGeneration >= generation,
+            $"ProtectRange returned while vCPU 1 was in the guest with TLB entries of flush generation {reader.FlushedGeneration} < {generation}");
+        bool faulted = read.Wait(TimeSpan.FromMinutes(3)); // a liveness guard, not a timing: a stale TLB reads forever
+        if (!faulted)
+        {
+            reader.Kick();
+            read.Wait();
+        }
+        Assert.True(faulted, "vCPU 1 kept reading a page vCPU 0 took away: its TLB was not flushed");
+        read.GetAwaiter().GetResult();
+        Assert.Equal((VcpuExitKind.Fault, 11, page), (exit.Kind, exit.Signal, exit.FaultAddress));
+        Assert.Equal(ReadLoopEntry, reader.Regs.Rip);
     }
 }

@@ -45,6 +45,34 @@ internal sealed class KvmMachine
     /// <summary>Whether the vCPUs' rdtsc reads the host's TSC (KVM_VCPU_TSC_CTRL took offset 0 on the first vCPU).</summary>
     public bool TscFromHost { get; set; }
 
+    /// <summary>
+    /// A translation was taken away and retired with <see cref="Tlb"/> (on <paramref name="caller"/>'s thread, which
+    /// flushes before it next runs), which bumped its generation: kicks every sibling that is in the guest and may hold stale TLB entries, and waits until
+    /// each has left the guest or flushed, as Linux's munmap/mprotect return only once no thread can use the old
+    /// mapping. A kicked sibling flushes and goes on; the kick is not a Kicked exit for its kernel.
+    /// </summary>
+    public void Shootdown(KvmPlatformVcpu caller)
+    {
+        long generation = Tlb.Generation;
+        KvmPlatformVcpu[] others;
+        lock (_lock) others = _attached.Where(v => v != caller).ToArray();
+        foreach (var v in others) v.KickForFlush(generation);
+        foreach (var v in others) v.AwaitFlush(generation);
+    }
+
+    private readonly List<KvmPlatformVcpu> _attached = [];
+
+    /// <summary>A vCPU that runs (for <see cref="Shootdown"/>); <see cref="Detach"/> before its area is released.</summary>
+    public void Attach(KvmPlatformVcpu vcpu)
+    {
+        lock (_lock) _attached.Add(vcpu);
+    }
+
+    public void Detach(KvmPlatformVcpu vcpu)
+    {
+        lock (_lock) _attached.Remove(vcpu);
+    }
+
     /// <summary>The VM's memory slot: all of guest RAM at guest-physical 0.</summary>
     public const uint MemorySlot = 0;
 

@@ -112,15 +112,30 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     }
 
     /// <summary>Paged: a flush before the next run (stock KVM); kvm_pvm keeps its cached walks (see <see cref="KvmPagedMode"/>).</summary>
-    public void TranslationChanged(ulong start, ulong length) => _machine.Paged.TranslationChanged(_machine.Tlb);
+    public void TranslationChanged(ulong start, ulong length)
+    {
+        long before = _machine.Tlb.Generation;
+        _machine.Paged.TranslationChanged(_machine.Tlb);
+        if (_machine.Tlb.Generation != before) _machine.Shootdown(this);
+    }
 
     public bool KeepsStaleTranslations => _machine.Paged.KeepsStaleTranslations(_machine.Tlb);
 
     /// <summary>Enforces the program's permissions in the identity map (see <see cref="PagePermissions"/>).</summary>
-    public void ProtectRange(ulong start, ulong length, int prot) => _permissions.Protect(start, length, prot);
+    public void ProtectRange(ulong start, ulong length, int prot)
+    {
+        long before = _machine.Tlb.Generation;
+        _permissions.Protect(start, length, prot);
+        // A right taken away: every vCPU's TLB, this one's before it runs again, the running siblings' now.
+        if (_machine.Tlb.Generation != before) _machine.Shootdown(this);
+    }
 
     /// <summary>How the VM's vCPUs drop translations the VMM took away (<see cref="TlbFlush"/>; tests, benchmarks).</summary>
     internal TlbFlush Tlb => _machine.Tlb;
+
+    /// <summary>The flush this vCPU owes (<see cref="TlbFlush.BeforeRun"/>): a CR3/CR4 reset of its own MMU, or the VM's
+    /// zap or slot re-add if no sibling did it yet.</summary>
+    private void FlushIfNeeded() => _machine.Tlb.BeforeRun(_vcpu, ref _flushSeen);
 
     /// <summary>The VM, for the checkpoint engine (dirty log of <see cref="MemorySlot"/>).</summary>
     internal KvmVm Vm => _machine.Vm;
@@ -211,6 +226,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
             _gsBase = actual.Gs.Base;
             _vcpu = vcpu;
             _kicker = kicker;
+            machine.Attach(this); // from here a sibling's shootdown may kick it
         }
         catch (Exception e)
         {
@@ -293,14 +309,13 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if (!GuestLayout.IsCanonical(_regs.Rip) || !GuestLayout.IsCanonical(_regs.FsBase) || !GuestLayout.IsCanonical(_regs.GsBase))
             return new VcpuExit(VcpuExitKind.Fault, ExceptionMap.SIGSEGV, 0, 0x80, ExceptionMap.GeneralProtection);
 
-        _machine.Tlb.BeforeRun(_vcpu, ref _flushSeen); // translations the VMM took away since the last run (ProtectRange)
         LoadRegs();
         while (true)
         {
             KvmExit exit;
             try
             {
-                exit = _vcpu.Run();
+                exit = EnterGuest();
             }
             catch (KvmException e)
             {
@@ -322,7 +337,10 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
                     return PresentException(exit.IoPort - GuestLayout.ExceptionPortBase);
 
                 case KvmExitReason.Intr:
-                    if (Interrupted()) return VcpuExit.KickedExit;
+                    bool asked = Interlocked.Exchange(ref _kickAsked, 0) != 0;
+                    // Not a Kick of ours (a sibling's TLB shootdown, or another signal): the program goes on, after
+                    // the flush EnterGuest does.
+                    if (Interrupted(asked) && asked) return VcpuExit.KickedExit;
                     continue; // stopped inside a stub: let it reach its out (a few instructions)
 
                 default:
@@ -501,7 +519,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
 
     /// <summary>KVM_RUN returned EINTR (a kick, immediate_exit or another signal). True: return Kicked, with
     /// <see cref="Regs"/> describing the program; false: the vCPU is inside a stub and must run on to its out.</summary>
-    private bool Interrupted()
+    private bool Interrupted(bool asked)
     {
         bool kicked = _vcpu.ImmediateExit;
         kicked |= _kicker.AcknowledgeKick() > 0;
@@ -518,7 +536,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         // on stock KVM, CPL 3 on kvm_pvm, or the program jumped into the user-executable stub page), whose
         // straight-line code reaches an out or faults within a few instructions.
         if (k.Rip == Stubs.ResumeAddress) return true;
-        if (kicked) _deferredKick = true;
+        if (kicked && asked) _deferredKick = true;
         return false;
     }
 
@@ -568,7 +586,66 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
 
     public void Kick()
     {
-        if (!Volatile.Read(ref _disposed)) _kicker.Kick();
+        if (Volatile.Read(ref _disposed)) return;
+        Volatile.Write(ref _kickAsked, 1);
+        _kicker.Kick();
+    }
+
+    // ---- TLB shootdown ----------------------------------------------------------------------------------------
+
+    /// <summary>1 while the thread is inside KVM_RUN (or about to enter it, having checked the flush generation).</summary>
+    private int _inGuest;
+    /// <summary>1 when <see cref="Kick"/> was called and its Kicked exit not yet returned (a shootdown's kick is not one).</summary>
+    private int _kickAsked;
+
+    /// <summary>True while the vCPU is in the guest (tests).</summary>
+    internal bool InGuest => Volatile.Read(ref _inGuest) != 0;
+
+    /// <summary>The flush generation this vCPU has flushed for, and the VM's (tests).</summary>
+    internal long FlushedGeneration => Volatile.Read(ref _flushSeen);
+    internal long VmFlushGeneration => _machine.Tlb.Generation;
+
+    /// <summary>KVM_RUN, after the flush a taken-away permission asks for. Publishing <see cref="_inGuest"/> before
+    /// reading the generation again pairs with <see cref="KvmMachine.Shootdown"/>, which bumps the generation before
+    /// reading <see cref="_inGuest"/>: either this vCPU sees the new generation and flushes first, or the shootdown sees
+    /// it in the guest and kicks it.</summary>
+    private KvmExit EnterGuest()
+    {
+        while (true)
+        {
+            FlushIfNeeded();
+            Interlocked.Exchange(ref _inGuest, 1);
+            if (_machine.Tlb.Generation == Volatile.Read(ref _flushSeen)) break;
+            Volatile.Write(ref _inGuest, 0);
+        }
+        try
+        {
+            return _vcpu.Run();
+        }
+        finally
+        {
+            Volatile.Write(ref _inGuest, 0);
+        }
+    }
+
+    /// <summary>From a sibling's thread: make this vCPU leave the guest if it may still hold TLB entries older than
+    /// <paramref name="generation"/>; it flushes before it enters again.</summary>
+    internal void KickForFlush(long generation)
+    {
+        if (Volatile.Read(ref _inGuest) != 0 && Volatile.Read(ref _flushSeen) < generation && !Volatile.Read(ref _disposed))
+            _kicker.Kick();
+    }
+
+    /// <summary>From a sibling's thread: waits until this vCPU is out of the guest or has flushed for
+    /// <paramref name="generation"/> (a few microseconds: a kicked vCPU leaves KVM_RUN at once).</summary>
+    internal void AwaitFlush(long generation)
+    {
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _inGuest) != 0 && Volatile.Read(ref _flushSeen) < generation && !Volatile.Read(ref _disposed))
+        {
+            spin.SpinOnce();
+            if (spin.Count % 64 == 63) KickForFlush(generation); // a kick that raced with its entry
+        }
     }
 
     // ---- checkpoints ------------------------------------------------------------------------------------------
@@ -772,6 +849,7 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
     {
         if (_disposed) return;
         Volatile.Write(ref _disposed, true);
+        _machine.Detach(this);
         _kicker.Dispose(); // on the vCPU thread: drains pending kicks and restores the signal mask
         bool own = Environment.CurrentManagedThreadId == _ownerThread;
         if (!own) _vcpu.Dispose();

@@ -75,10 +75,7 @@ internal sealed partial class TlbFlush
     }
 
     /// <summary>The generation a new vCPU starts from (its TLB is empty: nothing is owed to it).</summary>
-    public long Generation
-    {
-        get { lock (_lock) return _generation; }
-    }
+    public long Generation => Volatile.Read(ref _generation);
 
     /// <summary>Deletes and re-adds the guest RAM slot, carrying its dirty log (<see cref="KvmSlotDirtyLog.Reattach"/>);
     /// set by the vCPU. Needed by <see cref="RetireTables"/> under <see cref="TlbFlushMethod.ZapFrames"/>.</summary>
@@ -132,7 +129,7 @@ internal sealed partial class TlbFlush
     private void RetireLocked(ulong start, ulong length)
     {
         _pending = true;
-        _generation++;
+        Volatile.Write(ref _generation, _generation + 1);
         if (Method != TlbFlushMethod.ZapFrames) return;
         ulong end = Math.Min(start + length, _memory.Size);
         if (start >= end) return;
@@ -152,7 +149,7 @@ internal sealed partial class TlbFlush
         lock (_lock)
         {
             _pending = true;
-            _generation++;
+            Volatile.Write(ref _generation, _generation + 1);
         }
     }
 
@@ -166,7 +163,7 @@ internal sealed partial class TlbFlush
         {
             _pending = true;
             _tablesPending = true;
-            _generation++;
+            Volatile.Write(ref _generation, _generation + 1);
         }
     }
 
