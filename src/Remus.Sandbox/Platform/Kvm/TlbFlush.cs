@@ -22,7 +22,8 @@ internal enum TlbFlushMethod
 /// nothing: no TLB or shadow MMU caches a not-present or read-only entry as a grant.
 /// <para><b>Why two methods.</b> With EPT/NPT the CPU walks the guest's tables itself and only its TLB can be stale, so
 /// a guest TLB flush is enough: <see cref="TlbFlushMethod.ResetMmu"/> (a changed CR3/CR4 in KVM_SET_SREGS makes
-/// <c>__set_sregs</c> call <c>kvm_mmu_reset_context</c>, and since Linux 6.6 also request KVM_REQ_TLB_FLUSH_GUEST).
+/// <c>__set_sregs</c> in arch/x86/kvm/x86.c call <c>kvm_mmu_reset_context</c>, which unloads the roots; the next entry's
+/// <c>kvm_mmu_load</c> in arch/x86/kvm/mmu/mmu.c loads them again and flushes the current TLB).
 /// A shadow MMU (kvm_pvm always: the guest runs at CPL 3 on shadow tables; stock KVM with ept=0/npt=0) instead keeps
 /// its own copy of each guest table it has seen, write-protected so that the <i>guest's</i> writes trap. The VMM's
 /// writes do not trap, and nothing the guest or KVM_SET_SREGS can do drops such a copy: an MMU reset rebuilds the roots
