@@ -93,7 +93,7 @@ public sealed partial class SandboxDomain
     /// platform-neutral form. Paused.
     /// </summary>
     public IReadOnlyList<byte[]> CaptureVcpuStates() =>
-        CheckpointedRunners().Select(r => OnTaskThread(r, v => VcpuStateFormat.Write(in v.Regs, v.SaveExtendedState()))).ToList();
+        OnTaskThreads(CheckpointedRunners(), v => VcpuStateFormat.Write(in v.Regs, v.SaveExtendedState()));
 
     /// <summary>
     /// Applies a checkpoint: the first vCPU state and the kernel state as <see cref="LoadState(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>

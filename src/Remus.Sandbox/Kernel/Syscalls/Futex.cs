@@ -145,10 +145,11 @@ internal sealed partial class SandboxKernel
         if (expected is { } cmp && Memory.ReadU32(uaddr) != cmp) return -Errno.EAGAIN;
         if (!_futexQueues.TryGetValue(uaddr, out var q)) return 0;
         int count = 0;
-        while (q.Count > 0 && count - nrWake < nrRequeue)
+        // Each waiter is looked at once, in order (a requeue onto the same address puts it back at the end).
+        foreach (var w in q.ToArray())
         {
-            var w = q[0];
-            q.RemoveAt(0);
+            if (count - nrWake >= nrRequeue) break;
+            q.Remove(w);
             if (++count <= nrWake)
             {
                 w.Wake();
