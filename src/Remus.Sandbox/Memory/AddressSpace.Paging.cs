@@ -342,6 +342,9 @@ public sealed partial class AddressSpace
             Frames!.MarkUsed(pfn);
             pages.Add(pfn);
         }
+        // The tables take frames no region holds: those must read as zeros first.
+        for (ulong pfn = GuestMemory.UserBase / PageSize; pfn < Memory.Size / PageSize; pfn++)
+            if ((populated[pfn >> 6] & (1UL << (int)(pfn & 63))) != 0 && !Frames!.IsUsed(pfn)) Frames.ReleaseRun(pfn, 1);
         if (!Tables!.InitRoot()) throw new SandboxException("the checkpoint's memory leaves no room for its page tables; restore it with more memory");
         foreach (ulong pfn in pages)
             if (!Tables.Set(pfn * PageSize, PageTableEditor.Leaf(pfn, ProtectionAt(pfn * PageSize))))
