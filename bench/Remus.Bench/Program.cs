@@ -1,5 +1,5 @@
 // Remus benchmarks that print figures (never assertions). Usage:
-//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|dirtylog|platforms|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
+//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|dirtylog|platforms|runtimes|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
 // --platform runs the domains of cpu, syscall, start, save, migrate, remus, writer and dirtylog on that platform
 // (default: auto, or REMUS_PLATFORM). platforms [--runs N] [--quick]: every platform this machine has, side by side in
@@ -36,6 +36,7 @@ if (which is "failover")
 if (which is "spawn" or "all") SpawnBench();
 if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs, platform);
 if (which is "platforms") PlatformsBench.Run(guests, runs, quick: args.Contains("--quick"));
+if (which is "runtimes") RuntimesBench.Run(runs); // Go programs (cpubound, pingpong) native vs in a domain per platform
 return 0;
 
 // What starting a command costs every later guest syscall of the process that started it (a VMM that opened an ssh

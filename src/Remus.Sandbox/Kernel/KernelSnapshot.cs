@@ -69,6 +69,7 @@ internal sealed partial class SandboxKernel
         Limits.Save(w);
         SaveReadinessState(w, descriptions);
         SaveSignals(w);
+        SaveRuntimeSurface(w);
         w.Flush();
         return ms.ToArray();
     }
@@ -146,6 +147,7 @@ internal sealed partial class SandboxKernel
             {
                 LoadReadinessState(r, descriptions);
                 LoadSignals(r);
+                LoadRuntimeSurface(r);
             }
         }
         catch (EndOfStreamException)

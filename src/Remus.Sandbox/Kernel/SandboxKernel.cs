@@ -183,6 +183,10 @@ internal sealed partial class SandboxKernel
                 232 => SysEpollWait((int)a0, a1, (int)a2, (int)a3),
                 281 => SysEpollPWait((int)a0, a1, (int)a2, (int)a3, a4, a5),
                 441 => SysEpollPWait2((int)a0, a1, (int)a2, a3, a4, a5),
+                // Statx.cs, Prctl.cs, SignalWait.cs (the runtimes' surface)
+                332 => SysStatx((int)a0, a1, (int)a2, (uint)a3, a4),
+                157 => SysPrctl((int)a0, a1, a2, a3, a4),
+                128 => SysRtSigtimedwait(a0, a1, a2, a3, r.Rip),
                 _ => Unsupported(nr),
             };
         }

@@ -121,6 +121,11 @@ public static class GuestCatalog
         new("sigwait_io", "sigwait_io"), // signals ending readiness waits (EINTR, SA_RESTART, masks of ppoll/epoll_pwait)
         new("vm_maps", "vm_maps"),
         new("vm_copy", "vm_copy") { Args = ["{files}/data.bin"], Files = ["{files}/data.bin"] },
+        // What the Go and Rust runtimes ask of the kernel beyond memory and threads (issue 8 items 4 and 6).
+        new("statx", "statx") { Args = ["{files}/data.bin", "{files}/tree"], Files = ["{files}/data.bin", "{files}/tree"] },
+        new("prctl", "prctl"),
+        new("sigtimedwait", "sigtimedwait"),
+        new("sysfs_cpu", "sysfs_cpu"),
     ];
 
     /// <summary>The cases also run as glibc static-pie (the loader must relocate a position-independent image).</summary>
