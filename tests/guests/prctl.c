@@ -1,15 +1,35 @@
-/* prctl: PR_GET_NAME (the program file's base name, cut to 15 bytes), PR_SET_NAME (cut to 15), PR_*_DUMPABLE, PR_*_NO_NEW_PRIVS, PR_*_PDEATHSIG, PR_*_TIMERSLACK, unknown options EINVAL, EFAULT. Run: prctl (no args). */
+/* prctl: PR_GET_NAME (the program file's base name, cut to 15 bytes), PR_SET_NAME (cut to 15), PR_*_DUMPABLE, PR_*_NO_NEW_PRIVS, PR_*_PDEATHSIG, PR_*_TIMERSLACK, unknown options EINVAL, EFAULT. Run: prctl (no args), or prctl keep (sets them all, sleeps 1 s, reads them back: across checkpoints). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 static void show(const char *what, long r) { printf("%s: %ld%s%s\n", what, r, r < 0 ? " " : "", r < 0 ? strerror(errno) : ""); }
 
+static int keep(void)
+{
+    prctl(PR_SET_NAME, "kept-name");
+    prctl(PR_SET_DUMPABLE, 0);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    prctl(PR_SET_PDEATHSIG, 9);
+    prctl(PR_SET_TIMERSLACK, 1234);
+    struct timespec t = {1, 0};
+    while (nanosleep(&t, &t) != 0) { }
+    char name[16] = {0};
+    int sig = 0;
+    prctl(PR_GET_NAME, name);
+    prctl(PR_GET_PDEATHSIG, &sig);
+    printf("after 1 s: name %s, dumpable %d, no_new_privs %d, pdeathsig %d, timer slack %d\n", name,
+           prctl(PR_GET_DUMPABLE), prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), sig, prctl(PR_GET_TIMERSLACK));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "keep") == 0) return keep();
     char name[32];
     memset(name, 'x', sizeof name);
     show("get name", prctl(PR_GET_NAME, name));
