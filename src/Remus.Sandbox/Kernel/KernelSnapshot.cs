@@ -110,7 +110,7 @@ internal sealed partial class SandboxKernel
                     switch (kind)
                     {
                         case 0:
-                            descriptions.Add(new ConsoleFile(Console, r.ReadInt32()) { Flags = flags });
+                            descriptions.Add(new ConsoleFile(Console, r.ReadInt32(), Clock) { Flags = flags });
                             break;
                         case 1:
                             descriptions.Add(ReopenHostFile(r.ReadString(), r.ReadBoolean(), r.ReadInt64(), flags));

@@ -24,9 +24,9 @@ internal sealed partial class SandboxKernel
         Console = console;
         Policy = files;
         Limits = new ResourceLimits(mm.StackSize, FdTable.MaxFds);
-        Fds.Set(0, new ConsoleFile(console, 0), false);
-        Fds.Set(1, new ConsoleFile(console, 1), false);
-        Fds.Set(2, new ConsoleFile(console, 2), false);
+        Fds.Set(0, new ConsoleFile(console, 0, Clock), false);
+        Fds.Set(1, new ConsoleFile(console, 1, Clock), false);
+        Fds.Set(2, new ConsoleFile(console, 2, Clock), false);
     }
 
     /// <summary>The program's memory as system calls reach it: with its permissions (see <see cref="UserMemory"/>).</summary>

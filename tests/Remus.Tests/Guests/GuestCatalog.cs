@@ -126,6 +126,7 @@ public static class GuestCatalog
         new("prctl", "prctl"),
         new("sigtimedwait", "sigtimedwait"),
         new("sysfs_cpu", "sysfs_cpu"),
+        new("console_poll", "console_poll") { Stdin = Encoding.UTF8.GetBytes("hello world\n") }, // stdio polls and epolls as pipes
     ];
 
     /// <summary>The cases also run as glibc static-pie (the loader must relocate a position-independent image).</summary>
