@@ -23,10 +23,10 @@ static class RuntimesBench
     public static void Run(int runs)
     {
         string dir = Directory.CreateTempSubdirectory("remus-bench-go-").FullName;
-        const int handOffRounds = 200_000;
+        const int handOffRounds = 500_000;
         Program[] programs =
         [
-            new("cpubound", ["2000000", "10"], _ => ""),
+            new("cpubound", ["10000000", "5"], _ => ""),
             new("pingpong", [handOffRounds.ToString(System.Globalization.CultureInfo.InvariantCulture)],
                 s => s == "" ? "" : $", {double.Parse(s, System.Globalization.CultureInfo.InvariantCulture) * 1e9 / (2 * handOffRounds):F0} ns per hand-off"),
         ];
