@@ -1,4 +1,6 @@
+using Remus.Sandbox;
 using Remus.Sandbox.Platform;
+using Remus.Tests.Checkpoint;
 using Remus.Tests.Support;
 using Xunit;
 using Xunit.Sdk;
@@ -60,5 +62,31 @@ public sealed class GoRustTests
         Assert.Equal("done", lines[^1]);
         var counts = CounterLines.Parse(lines[..^1]);
         for (int g = 0; g < 4; g++) Assert.Equal([1, 2, 3, 4, 5], counts[g]);
+    }
+
+    /// <summary>
+    /// Continuity (issue 8 item 6): the 4-goroutine counter saved and restored into a new domain every 150 ms keeps
+    /// each goroutine's count unbroken (1..COUNT, each once, in order) and its wall clock never going back.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Counter_keeps_unbroken_counts_through_a_chain_of_save_and_restore(PlatformKind platform)
+    {
+        Skip.If(!RuntimeSupport.Ready, RuntimeSupport.Reason);
+        Platforms.Require(platform);
+        RuntimeBuilder.Require(RuntimeLanguage.Go);
+        var spec = new DomainSpec
+        {
+            ProgramPath = RuntimeBuilder.Build(RuntimeLanguage.Go, "counter"), Args = ["40", "25"], MemoryMiB = 512, Platform = platform,
+        };
+        var console = new RecordingConsole();
+        var (status, restores) = KernelStateAcrossCheckpointsTests.RunThroughSaveRestoreChain(spec, console, 150);
+        Assert.Equal(0, status);
+        Assert.True(restores >= 2, $"only {restores} restores");
+        var lines = console.Text.TrimEnd('\n').Split('\n');
+        Assert.Equal("done", lines[^1]);
+        var counts = CounterLines.Parse(lines[..^1]);
+        for (int g = 0; g < 4; g++) Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), counts[g]);
+        CounterLines.AssertClocksNeverGoBack(lines[..^1]);
     }
 }

@@ -49,6 +49,7 @@ public sealed class RuntimeNativeTests
         Assert.Equal("done", lines[^1]);
         var counts = CounterLines.Parse(lines[..^1]);
         for (int g = 0; g < 4; g++) Assert.Equal([1, 2, 3, 4, 5], counts[g]);
+        CounterLines.AssertClocksNeverGoBack(lines[..^1]);
     }
 }
 
@@ -67,5 +68,19 @@ public static class CounterLines
             counts[int.Parse(f[1], System.Globalization.CultureInfo.InvariantCulture)].Add(long.Parse(f[3], System.Globalization.CultureInfo.InvariantCulture));
         }
         return counts;
+    }
+
+    /// <summary>Each goroutine's wall-clock stamps never decrease.</summary>
+    public static void AssertClocksNeverGoBack(IEnumerable<string> lines)
+    {
+        var last = new long[4];
+        foreach (var line in lines)
+        {
+            var f = line.Split(' ');
+            int g = int.Parse(f[1], System.Globalization.CultureInfo.InvariantCulture);
+            long t = long.Parse(f[5], System.Globalization.CultureInfo.InvariantCulture);
+            Xunit.Assert.True(t >= last[g], $"goroutine {g}'s clock went back: '{line}'");
+            last[g] = t;
+        }
     }
 }
