@@ -1,8 +1,9 @@
-/* sigtimedwait: rt_sigtimedwait/sigwaitinfo/sigwait take a pending blocked signal with its siginfo (thread-directed first, lowest first, RT queued in order), time out with EAGAIN (zero and 100 ms timeouts), EINVAL on a bad timeout, a signal sent by a timer during the wait, EINTR when an unblocked handled signal comes instead. Run: sigtimedwait (no args). */
+/* sigtimedwait: rt_sigtimedwait/sigwaitinfo/sigwait take a pending blocked signal with its siginfo (thread-directed first, lowest first, RT queued in order), time out with EAGAIN (zero and 100 ms timeouts), EINVAL on a bad timeout, a signal sent by a timer during the wait, EINTR when an unblocked handled signal comes instead. Run: sigtimedwait (no args), or sigtimedwait wait SECONDS (one wait for a signal that never comes: EAGAIN after at least SECONDS; checkpoint tests). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -19,8 +20,24 @@ static double now(void)
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-int main(void)
+static int wait_only(long seconds)
 {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    struct timespec t = {seconds, 0};
+    double t0 = now();
+    long r = sigtimedwait(&set, NULL, &t);
+    int e = errno;
+    printf("waited %ld s for SIGUSR1: %ld %s, at least %ld s: %s\n", seconds, r, r < 0 ? strerror(e) : "", seconds,
+           now() - t0 >= seconds ? "yes" : "no");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 && strcmp(argv[1], "wait") == 0) return wait_only(atol(argv[2]));
     sigset_t set, all;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
