@@ -18,4 +18,11 @@ public interface IConsole
 
     /// <summary>Whether the program should see a terminal (isatty, TCGETS) on fds 0-2.</summary>
     bool IsTerminal { get; }
+
+    /// <summary>
+    /// The input's readiness now, as poll(2) revents bits (POLLIN 0x1: a read would return data; POLLHUP 0x10: the
+    /// input ended; POLLERR 0x8), 0 when a read would wait; null when this console cannot tell (the program's stdin then
+    /// always polls readable). Never blocks.
+    /// </summary>
+    int? PollInput() => null;
 }

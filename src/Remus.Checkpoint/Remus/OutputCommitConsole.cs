@@ -22,6 +22,8 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
 
     public int Read(Span<byte> buffer, CancellationToken cancel) => inner.Read(buffer, cancel);
 
+    public int? PollInput() => inner.PollInput();
+
     public void Write(int stream, ReadOnlySpan<byte> data)
     {
         lock (_lock)

@@ -12,7 +12,8 @@ namespace Remus.Sandbox.Kernel;
 /// Version 3 adds pipes, eventfd, timerfd, epoll, devices and /proc files (ReadinessSnapshot.cs), then signal
 /// delivery's state (Kernel/Signals/SignalsSnapshot.cs): queued siginfo, timers, restart block. Version 4 adds the
 /// threads (Kernel/Tasks/TasksSnapshot.cs), then the address space's model and layout, each mapping's flags and the
-/// root page table of a paged address space (the other tables are guest pages); an older image is an identity-model one.
+/// root page table of a paged address space (the other tables are guest pages; an older image is an identity-model one),
+/// then the process attributes (RuntimeSurfaceSnapshot.cs: prctl).
 /// </summary>
 internal sealed partial class SandboxKernel
 {
@@ -73,6 +74,7 @@ internal sealed partial class SandboxKernel
         SaveSignals(w);
         SaveTasks(w);
         SaveAddressSpace(w);
+        SaveRuntimeSurface(w);
         w.Flush();
         return ms.ToArray();
     }
@@ -112,7 +114,7 @@ internal sealed partial class SandboxKernel
                     switch (kind)
                     {
                         case 0:
-                            descriptions.Add(new ConsoleFile(Console, r.ReadInt32()) { Flags = flags });
+                            descriptions.Add(new ConsoleFile(Console, r.ReadInt32(), Clock) { Flags = flags });
                             break;
                         case 1:
                             descriptions.Add(ReopenHostFile(r.ReadString(), r.ReadBoolean(), r.ReadInt64(), flags));
@@ -152,6 +154,7 @@ internal sealed partial class SandboxKernel
             }
             if (version >= 4) LoadTasks(r);
             LoadAddressSpace(r, version, imageStart, brkStart, brk, maps);
+            if (version >= 4) LoadRuntimeSurface(r);
         }
         catch (EndOfStreamException)
         {

@@ -24,9 +24,9 @@ internal sealed partial class SandboxKernel
         Console = console;
         Policy = files;
         Limits = new ResourceLimits(mm.StackSize, FdTable.MaxFds);
-        Fds.Set(0, new ConsoleFile(console, 0), false);
-        Fds.Set(1, new ConsoleFile(console, 1), false);
-        Fds.Set(2, new ConsoleFile(console, 2), false);
+        Fds.Set(0, new ConsoleFile(console, 0, Clock), false);
+        Fds.Set(1, new ConsoleFile(console, 1, Clock), false);
+        Fds.Set(2, new ConsoleFile(console, 2, Clock), false);
     }
 
     /// <summary>The program's memory as system calls reach it: with its permissions (see <see cref="UserMemory"/>).</summary>
@@ -207,6 +207,10 @@ internal sealed partial class SandboxKernel
                 232 => SysEpollWait((int)a0, a1, (int)a2, (int)a3),
                 281 => SysEpollPWait((int)a0, a1, (int)a2, (int)a3, a4, a5),
                 441 => SysEpollPWait2((int)a0, a1, (int)a2, a3, a4, a5),
+                // Statx.cs, Prctl.cs, SignalWait.cs (the runtimes' surface)
+                332 => SysStatx((int)a0, a1, (int)a2, (uint)a3, a4),
+                157 => SysPrctl((int)a0, a1, a2, a3, a4),
+                128 => SysRtSigtimedwait(a0, a1, a2, a3, r.Rip),
                 _ => Unsupported(nr),
             };
         }

@@ -49,6 +49,18 @@ internal sealed class CancellableFdReader : IDisposable
         }
     }
 
+    /// <summary>The fd's poll revents for POLLIN now (0: a read would wait), without waiting; null if poll fails.</summary>
+    public int? Poll()
+    {
+        var fds = new HostOs.PollFd[1];
+        fds[0] = new HostOs.PollFd { Fd = _fd, Events = HostOs.POLLIN };
+        while (true)
+        {
+            if (HostOs.poll(fds, 1, 0) >= 0) return fds[0].Revents;
+            if (HostOs.LastError != HostOs.EINTR) return null;
+        }
+    }
+
     private void Wake()
     {
         Span<byte> one = stackalloc byte[8];

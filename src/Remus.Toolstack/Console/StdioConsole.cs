@@ -29,6 +29,9 @@ public sealed class StdioConsole : IConsole, IDisposable
 
     public int Read(Span<byte> buffer, CancellationToken cancel) => _stdin.Value.Read(buffer, cancel);
 
+    /// <summary>Our fd 0's readiness as the host polls it (a pipe's or terminal's POLLIN/POLLHUP).</summary>
+    public int? PollInput() => _stdin.Value.Poll();
+
     public void Dispose()
     {
         if (_stdin.IsValueCreated) _stdin.Value.Dispose();

@@ -122,6 +122,12 @@ public static class GuestCatalog
         new("vm_maps", "vm_maps"),
         new("vm_copy", "vm_copy") { Args = ["{files}/data.bin"], Files = ["{files}/data.bin"] },
         new("vm_reserve", "vm_reserve"),
+        // What the Go and Rust runtimes ask of the kernel beyond memory and threads (issue 8 items 4 and 6).
+        new("statx", "statx") { Args = ["{files}/data.bin", "{files}/tree"], Files = ["{files}/data.bin", "{files}/tree"] },
+        new("prctl", "prctl"),
+        new("sigtimedwait", "sigtimedwait"),
+        new("sysfs_cpu", "sysfs_cpu"),
+        new("console_poll", "console_poll") { Stdin = Encoding.UTF8.GetBytes("hello world\n") }, // stdio polls and epolls as pipes
     ];
 
     /// <summary>The cases also run as glibc static-pie (the loader must relocate a position-independent image).</summary>

@@ -94,6 +94,7 @@ internal sealed class EpollFile(GuestClock clock) : FileDescription
 
     private void MakeReady(EpollItem item)
     {
+        if (item.Ready) return; // its file's poll woke it already (a console or timerfd notices a change as it is polled)
         item.Ready = true;
         _ready.Add(item);
         _queue.Notify(PollEvents.Readable);

@@ -47,6 +47,13 @@ internal abstract class FileDescription
     public virtual WaitQueue? Queue => null;
 
     /// <summary>
+    /// Whether <see cref="Read"/> and <see cref="Write"/> do their own waiting (the console: a read blocks on the host
+    /// until input or the interrupt), so the kernel calls them directly although the file has a <see cref="Queue"/>
+    /// for poll and epoll.
+    /// </summary>
+    public virtual bool WaitsInReadWrite => false;
+
+    /// <summary>
     /// When (guest monotonic ns) this file's readiness changes by itself, without anyone notifying its queue (a
     /// timer expiring); long.MaxValue when never. Waiters wake up then to look again.
     /// </summary>

@@ -61,28 +61,33 @@ internal sealed partial class SandboxKernel
     private long SysStatAt(int dirfd, ulong pathAddr, ulong statAddr, int flags)
     {
         string path = Memory.ReadCString(pathAddr);
-        if (path.Length == 0)
-            return (flags & AtEmptyPath) != 0 ? (dirfd == AtFdCwd ? StatHostPath(Cwd, statAddr, flags) : SysFstat(dirfd, statAddr)) : -Errno.ENOENT;
-        if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
-        TryBaseDir(dirfd, out string baseDir);
-        if (SpecialPath(path, baseDir) is { } special)
-        {
-            Span<byte> sst = stackalloc byte[HostFiles.StatSize];
-            StatSpecial(special, sst);
-            Memory.Write(statAddr, sst);
-            return 0;
-        }
-        string? host = Policy.Resolve(path, baseDir);
-        return host == null ? -Errno.ENOENT : StatHostPath(host, statAddr, flags);
-    }
-
-    private long StatHostPath(string host, ulong statAddr, int flags)
-    {
-        if (Policy.Resolve(host, Cwd) == null) return -Errno.ENOENT;
         Span<byte> st = stackalloc byte[HostFiles.StatSize];
-        long r = HostFiles.StatPath(host, (flags & AtSymlinkNoFollow) != 0, st);
+        long r = StatAt(dirfd, path, flags, st);
         if (r == 0) Memory.Write(statAddr, st);
         return r;
+    }
+
+    /// <summary>stat of <paramref name="path"/> relative to <paramref name="dirfd"/> into <paramref name="st"/> (struct
+    /// stat); 0 or a negated errno. Shared by newfstatat and statx.</summary>
+    private long StatAt(int dirfd, string path, int flags, Span<byte> st)
+    {
+        if (path.Length == 0)
+        {
+            if ((flags & AtEmptyPath) == 0) return -Errno.ENOENT;
+            if (dirfd == AtFdCwd) return StatHostPath(Cwd, flags, st);
+            return Fds.Get(dirfd) is { } f ? f.Stat(st) : -Errno.EBADF;
+        }
+        if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
+        TryBaseDir(dirfd, out string baseDir);
+        if (SpecialPath(path, baseDir) is { } special) return StatSpecial(special, st);
+        string? host = Policy.Resolve(path, baseDir);
+        return host == null ? -Errno.ENOENT : StatHostPath(host, flags, st);
+    }
+
+    private long StatHostPath(string host, int flags, Span<byte> st)
+    {
+        if (Policy.Resolve(host, Cwd) == null) return -Errno.ENOENT;
+        return HostFiles.StatPath(host, (flags & AtSymlinkNoFollow) != 0, st);
     }
 
     private long SysGetDents64(int fd, ulong buf, ulong count)

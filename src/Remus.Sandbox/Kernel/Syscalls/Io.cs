@@ -9,11 +9,14 @@ internal sealed partial class SandboxKernel
 {
     private const int MaxIov = 1024;
 
+    /// <summary>Whether reads and writes of <paramref name="f"/> wait on its queue here (pipes, eventfd, timerfd, epoll).</summary>
+    private static bool WaitsOnQueue(FileDescription f) => f.Queue != null && !f.WaitsInReadWrite;
+
     private long SysRead(int fd, ulong buf, ulong count)
     {
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
-        if (f.Queue != null) return ReadWaiting(f, buf, ClampLength(buf, count, 1 << 24));
+        if (WaitsOnQueue(f)) return ReadWaiting(f, buf, ClampLength(buf, count, 1 << 24));
         using var wait = BlockingWait();
         try
         {
@@ -30,7 +33,7 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         // At most 16 MiB per call go through a pipe (a larger blocking write returns that much, a short count).
-        if (f.Queue != null) return WriteWaiting(f, buf, Math.Min(ClampLength(buf, count), 1 << 24));
+        if (WaitsOnQueue(f)) return WriteWaiting(f, buf, Math.Min(ClampLength(buf, count), 1 << 24));
         return WriteFromUser(buf, count, 1 << 30, f.Write);
     }
 
@@ -70,7 +73,7 @@ internal sealed partial class SandboxKernel
                 if (got < (int)l) break; // the rest is not readable: write what came before it
             }
             if (at == 0 && total > 0) return -Errno.EFAULT;
-            return f.Queue != null ? WriteWaiting(f, buffer.AsSpan(0, at)) : f.Write(buffer.AsSpan(0, at));
+            return WaitsOnQueue(f) ? WriteWaiting(f, buffer.AsSpan(0, at)) : f.Write(buffer.AsSpan(0, at));
         }
         finally
         {
@@ -83,7 +86,7 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         if (iovcnt > MaxIov) return -Errno.EINVAL;
-        if (f.Queue != null) return ReadVWaiting(f, iov, (int)iovcnt);
+        if (WaitsOnQueue(f)) return ReadVWaiting(f, iov, (int)iovcnt);
         long total = 0;
         for (ulong i = 0; i < iovcnt; i++)
         {

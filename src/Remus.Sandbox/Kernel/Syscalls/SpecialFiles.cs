@@ -5,7 +5,7 @@ namespace Remus.Sandbox.Kernel;
 /// <summary>
 /// The files the kernel provides itself instead of taking them from the host: the memory devices (/dev/null,
 /// /dev/zero, /dev/full, /dev/random, /dev/urandom) and /proc/self/maps (also as /proc/thread-self/maps and
-/// /proc/1/maps). Looked up before the domain's file policy, by open, stat and access.
+/// /proc/1/maps), and the CPU lists of /sys/devices/system/cpu (SysCpuFiles.cs). Looked up before the domain's file policy, by open, stat and access.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
@@ -18,7 +18,7 @@ internal sealed partial class SandboxKernel
     {
         if (path.Length == 0) return null;
         string full = Path.GetFullPath(path.StartsWith('/') ? path : Path.Combine(baseDir, path));
-        return DeviceFile.Minors.ContainsKey(full) || MapsPaths.Contains(full) ? full : null;
+        return DeviceFile.Minors.ContainsKey(full) || MapsPaths.Contains(full) || CpuListPaths.Contains(full) ? full : null;
     }
 
     private long OpenSpecial(string path, int flags)
@@ -32,13 +32,18 @@ internal sealed partial class SandboxKernel
             if ((flags & O_ACCMODE) != 0) return -Errno.EACCES;
             f = new ProcFile(path, ProcFile.Maps(Mm, Policy.ProgramPath)) { Flags = kept };
         }
+        else if (CpuListPaths.Contains(path))
+        {
+            if ((flags & O_ACCMODE) != 0) return -Errno.EACCES;
+            f = new ProcFile(path, CpuList()) { Flags = kept };
+        }
         else f = new DeviceFile(path) { Flags = kept };
         return Fds.Add(f, (flags & O_CLOEXEC) != 0);
     }
 
     private static long StatSpecial(string path, Span<byte> st) =>
-        MapsPaths.Contains(path) ? ProcFile.StatProc(st) : DeviceFile.StatDevice(path, st);
+        MapsPaths.Contains(path) || CpuListPaths.Contains(path) ? ProcFile.StatProc(st) : DeviceFile.StatDevice(path, st);
 
     private static long AccessSpecial(string path, int mode) =>
-        MapsPaths.Contains(path) && (mode & 2) != 0 ? -Errno.EACCES : 0;
+        (MapsPaths.Contains(path) || CpuListPaths.Contains(path)) && (mode & 2) != 0 ? -Errno.EACCES : 0;
 }
