@@ -113,10 +113,11 @@ int main(int argc, char **argv)
     unsigned char *hint = r - (16UL << 30);
     unsigned char *h = mmap(hint, 8 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     printf("hint in free space honoured: %s\n", h == hint ? "yes" : "no");
-    /* Two mappings without a hint: the second sits right below the first (top-down). */
+    /* Two mappings without a hint do not overlap. (Whether the second sits right below the first depends on the
+     * holes the native run's randomized layout has: AddressSpaceTests check the top-down placement itself.) */
     unsigned char *t1 = mmap(NULL, 4 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     unsigned char *t2 = mmap(NULL, 4 * pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    printf("top-down placement: %s\n", t2 + 4 * pg == t1 ? "yes" : "no");
+    printf("two mappings without a hint apart: %s\n", t1 != MAP_FAILED && t2 != MAP_FAILED && (t2 + 4 * pg <= t1 || t1 + 4 * pg <= t2) ? "yes" : "no");
 
     /* mremap: move a touched region (content kept, old place gone), then grow it. */
     for (size_t i = 0; i < 16 * pg; i++) f[i] = (unsigned char)(i * 13 + 1);

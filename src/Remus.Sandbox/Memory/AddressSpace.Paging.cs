@@ -60,6 +60,52 @@ public sealed partial class AddressSpace
 
     private bool _retain;
 
+    /// <summary>
+    /// Paged model on a platform whose vCPUs drop a cached translation only when its frame is zapped (a shadow MMU:
+    /// kvm_pvm): told (first frame, count) for frames still in use whose translation was reduced or moved (mprotect
+    /// taking a right away, mremap moving pages), after the tables changed. Frames freed need no call: releasing one
+    /// punches it out of the memfd, which zaps it by itself. Set with <see cref="KeepPageTables"/>.
+    /// </summary>
+    public Action<ulong, ulong>? FramesRetired { get; set; }
+
+    /// <summary>Never free a table page nor change the tables' shape (<see cref="PageTableEditor.KeepTables"/>): on a
+    /// shadow MMU a table page that moves or comes back as another table leaves a stale shadow linked under two regions,
+    /// which only a memory-slot re-add drops, and that cannot run while sibling vCPUs do.</summary>
+    public bool KeepPageTables
+    {
+        get => Tables?.KeepTables ?? false;
+        set
+        {
+            if (Tables != null) Tables.KeepTables = value;
+        }
+    }
+
+    /// <summary>Collects frame runs for <see cref="FramesRetired"/> (contiguous frames merged).</summary>
+    private sealed class FrameRuns(Action<ulong, ulong>? sink)
+    {
+        private ulong _start, _count;
+
+        public void Add(ulong pfn)
+        {
+            if (sink == null) return;
+            if (_count > 0 && pfn == _start + _count) { _count++; return; }
+            Flush();
+            _start = pfn;
+            _count = 1;
+        }
+
+        public void Flush()
+        {
+            if (_count > 0) sink!(_start, _count);
+            _count = 0;
+        }
+    }
+
+    /// <summary>Whether <paramref name="next"/> grants less than <paramref name="old"/> (present or writable lost).</summary>
+    private static bool Reduces(ulong old, ulong next) =>
+        ((old & PageTableEditor.Present) != 0 && (next & PageTableEditor.Present) == 0)
+        || ((old & PageTableEditor.Writable) != 0 && (next & PageTableEditor.Writable) == 0);
+
     private void Free(ulong start, ulong end)
     {
         if (!Paged)
@@ -100,11 +146,16 @@ public sealed partial class AddressSpace
     /// <summary>Rewrites the entries of [start, end) for the protections now in force.</summary>
     private void Reprotect(ulong start, ulong end)
     {
+        var retired = new FrameRuns(FramesRetired);
         Tables!.Edit(start, end, (va, e) =>
         {
             int prot = ProtectionAt(va);
-            return prot < 0 ? e : PageTableEditor.Leaf(PageTableEditor.FrameOf(e), prot);
+            if (prot < 0) return e;
+            ulong next = PageTableEditor.Leaf(PageTableEditor.FrameOf(e), prot);
+            if ((e & PageTableEditor.HasFrame) != 0 && Reduces(e, next)) retired.Add(PageTableEditor.FrameOf(e));
+            return next;
         });
+        retired.Flush();
         TranslationChanged?.Invoke(start, end - start);
     }
 
@@ -244,12 +295,15 @@ public sealed partial class AddressSpace
             return;
         }
         bool full = false;
+        var moved = new FrameRuns(FramesRetired);
         tables.Edit(from, from + oldLength, (va, e) =>
         {
             if (full || (e & PageTableEditor.HasFrame) == 0) return e;
             if (!tables.Set(to + (va - from), PageTableEditor.Leaf(PageTableEditor.FrameOf(e), m.Prot))) { full = true; return e; }
+            if ((e & PageTableEditor.Present) != 0) moved.Add(PageTableEditor.FrameOf(e));
             return 0;
         });
+        moved.Flush(); // the frames' old addresses must not reach them any more
         Unmap(from, from + oldLength); // frees whatever could not move (RAM full for a table): it reads as zeros
     }
 

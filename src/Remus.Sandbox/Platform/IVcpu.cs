@@ -92,6 +92,20 @@ public interface IVcpu : IDisposable
     /// </summary>
     bool KeepsStaleTranslations => false;
 
+    /// <summary>
+    /// Paged address space: true when this platform's vCPUs drop a cached translation only when its frame is zapped
+    /// (a shadow MMU: kvm_pvm). The address space then keeps its table pages (<see cref="Memory.AddressSpace.KeepPageTables"/>)
+    /// and tells <see cref="RetireFrames"/> which frames lost or moved a translation.
+    /// </summary>
+    bool KeepsPageTables => false;
+
+    /// <summary>
+    /// Paged address space, when <see cref="KeepsPageTables"/>: the frames [firstFrame, firstFrame+count) are still in
+    /// use but a translation to them was reduced or moved; no vCPU of this address space may use the old one once
+    /// this returns. On the vCPU thread.
+    /// </summary>
+    void RetireFrames(ulong firstFrame, ulong count) { }
+
     /// <summary>Where the platform writes what it cannot return as an exit or exception but a log reader needs (e.g.
     /// the KVM platform's diagnostic block for a fault in its stubs). Optional: a platform may say nothing.</summary>
     void SetLog(Action<string>? log) { }

@@ -68,12 +68,12 @@ public partial class PagePermissionTests
 /// <summary>
 /// The same on the KVM platform, where the VMM writes the permissions into the guest's page tables and makes the vCPU
 /// drop the translations it took away before it runs again (Platform/Kvm/TlbFlush.cs: a CR3/CR4 reset on stock KVM,
-/// zapping the frames' shadow entries on kvm_pvm). A program's address space is paged now, and on kvm_pvm that keeps
-/// the translations it would take away (docs/memory.md), so these run where KVM walks the tables (kvm-lab here).
+/// zapping the frames' shadow entries on kvm_pvm, where the paged address space reports the frames whose rights it took
+/// away and keeps its table pages). Runs on either (kvm-lab on machines without KVM).
 /// </summary>
 public class KvmPagePermissionTests
 {
-    [StockKvmTheory]
+    [KvmTheory]
     [InlineData("touch-unmapped")]
     [InlineData("write-readonly")]
     [InlineData("touch-none")]

@@ -40,9 +40,9 @@ public class VirtualMemoryTests
         GuestAssert.SameAsNative(native, RemusCli.Run(["run", "--platform", "ptrace", inv.Program, "downgrade"], inv.Stdin), inv);
     }
 
-    [StockKvmTheory]
+    [KvmTheory]
     [InlineData("downgrade")]
-    public void Rights_taken_away_from_touched_pages_fault_as_natively_on_stock_KVM(string arg)
+    public void Rights_taken_away_from_touched_pages_fault_as_natively_on_KVM(string arg)
     {
         var inv = new GuestInvocation(GuestBuilder.Build("vm_reserve")) { Args = [arg] };
         var native = NativeRun.Run(inv);

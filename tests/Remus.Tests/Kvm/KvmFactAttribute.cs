@@ -22,19 +22,6 @@ public sealed class KvmTheoryAttribute : TheoryAttribute
     }
 }
 
-/// <summary>A [Theory] skipped unless KVM is usable and walks the guest's page tables itself (EPT/NPT: stock KVM, also
-/// in kvm-lab): on a shadow MMU (kvm_pvm) the paged address space keeps the translations it would take away, because
-/// the flush that works there (a memory-slot re-add for tables) cannot run while sibling vCPUs do (docs/memory.md).</summary>
-public sealed class StockKvmTheoryAttribute : TheoryAttribute
-{
-    public StockKvmTheoryAttribute()
-    {
-        if (!Platforms.KvmDeviceUsable(out string reason)) Skip = "needs KVM: " + reason;
-        else if (Remus.Sandbox.Platform.Kvm.TlbFlush.ForHost() != Remus.Sandbox.Platform.Kvm.TlbFlushMethod.ResetMmu)
-            Skip = "KVM shadows the guest's page tables here (kvm_pvm): the paged address space keeps translations it would take away; runs in kvm-lab";
-    }
-}
-
 /// <summary>A [Fact] that is skipped when no C compiler (gcc) is on PATH.</summary>
 public sealed class GccFactAttribute : FactAttribute
 {

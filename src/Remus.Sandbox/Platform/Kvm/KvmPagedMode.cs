@@ -9,22 +9,23 @@ namespace Remus.Sandbox.Platform.Kvm;
 /// 2 MiB; a #PF exit goes to the kernel's fault handler and the program resumes at the faulting instruction. A
 /// translation taken away is flushed before each vCPU runs again by switching CR3 between the root and its mirror with
 /// CR4.PGE flipped (<see cref="TlbFlush"/>, KVM_SET_SREGS resets the MMU context: enough with EPT/NPT). A shadow MMU
-/// (kvm_pvm) needs frames zapped and, for tables, the memory slot re-added, which cannot be done while sibling vCPUs
-/// run; there the address space is told to never take a translation away (<see cref="AddressSpace.RetainTranslations"/>).
+/// (kvm_pvm) needs the frames zapped (<see cref="KeepsPageTables"/>: the address space reports them and keeps its
+/// table pages, whose stale shadows only a memory-slot re-add would drop, which cannot run while sibling vCPUs do).
 /// </summary>
 internal sealed class KvmPagedMode(bool enabled)
 {
     public bool Enabled { get; } = enabled;
 
-    /// <summary>True where the flush this host needs cannot be done while sibling vCPUs run (a shadow MMU: dropping
-    /// a moved or freed table takes a memory-slot re-add, <see cref="TlbFlush.RetireTables"/>): the address space then
-    /// never takes a translation away nor points it elsewhere (<see cref="AddressSpace.RetainTranslations"/>).</summary>
-    public bool KeepsStaleTranslations(TlbFlush tlb) => Enabled && tlb.Method == TlbFlushMethod.ZapFrames;
+    /// <summary>True where KVM shadows the guest's tables (kvm_pvm): a translation taken away is dropped by zapping its
+    /// frame (<see cref="TlbFlush.Retire"/>, which reaches every vCPU), and table pages are never freed or moved, because
+    /// dropping a stale shadow table takes a memory-slot re-add, which cannot run while sibling vCPUs do.</summary>
+    public bool KeepsPageTables(TlbFlush tlb) => Enabled && tlb.Method == TlbFlushMethod.ZapFrames;
 
     /// <summary>Translations changed: every vCPU of the VM resets its MMU (root ↔ mirror) before it runs again. On a
-    /// shadow MMU nothing: the address space keeps every translation there (<see cref="KeepsStaleTranslations"/>), and
-    /// the slot re-add a table change would need must not run while sibling vCPUs do (an access in the gap finds no
-    /// memory: measured, a triple fault in a 4-thread program).</summary>
+    /// shadow MMU nothing here: the frames concerned come through <see cref="KvmPlatformVcpu.RetireFrames"/> (or were
+    /// punched out of the memfd, which zaps them), and the tables keep their shape (a slot re-add, the only way to drop a
+    /// stale shadow table, must not run while sibling vCPUs do: an access in the gap finds no memory; measured, a
+    /// triple fault in a 4-thread program).</summary>
     public void TranslationChanged(TlbFlush tlb)
     {
         if (Enabled && tlb.Method == TlbFlushMethod.ResetMmu) tlb.RetireAll();

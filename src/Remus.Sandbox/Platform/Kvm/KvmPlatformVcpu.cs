@@ -119,7 +119,16 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         if (_machine.Tlb.Generation != before) _machine.Shootdown(this);
     }
 
-    public bool KeepsStaleTranslations => _machine.Paged.KeepsStaleTranslations(_machine.Tlb);
+    public bool KeepsPageTables => _machine.Paged.KeepsPageTables(_machine.Tlb);
+
+    /// <summary>Paged on a shadow MMU: the frames' translations are zapped before any vCPU of the VM runs again, the
+    /// running siblings kicked and waited for (<see cref="KvmMachine.Shootdown"/>).</summary>
+    public void RetireFrames(ulong firstFrame, ulong count)
+    {
+        if (count == 0) return;
+        _machine.Tlb.Retire(firstFrame * GuestMemory.PageSize, count * GuestMemory.PageSize);
+        _machine.Shootdown(this);
+    }
 
     /// <summary>Enforces the program's permissions in the identity map (see <see cref="PagePermissions"/>).</summary>
     public void ProtectRange(ulong start, ulong length, int prot)
