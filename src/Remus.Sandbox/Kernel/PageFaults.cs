@@ -17,6 +17,7 @@ internal sealed partial class SandboxKernel
     /// <summary>The page the last demand fault backed, until the program makes progress (a system call): a second
     /// fault there means the platform could not map it, which must end in a signal, not a loop.</summary>
     private ulong _lastDemandPage = NoDemandPage;
+    private bool _retainLogged;
 
     /// <summary>
     /// Settles a fault exit: true when it was a demand fault now backed (run on); false when <paramref name="exit"/>
@@ -25,6 +26,11 @@ internal sealed partial class SandboxKernel
     public bool TryDemandFault(ref VcpuExit exit)
     {
         if (!Mm.Paged || exit.Signal != SIGSEGV) return false;
+        if (Mm.RetainTranslations && !_retainLogged)
+        {
+            _retainLogged = true; // said at the first fault: the log is set once the domain exists, after its vCPU
+            Log?.Invoke("paged memory on a platform that cannot flush the vCPU's cached translations (kvm_pvm): freed pages keep their frames, and protections taken away are not enforced on the program's own accesses");
+        }
         // A page-fault exception (KVM) says whether it was a write; ptrace says SEGV_MAPERR when the stub has nothing
         // mapped there (SEGV_ACCERR: it maps the page with the mapping's own rights, so the access is not allowed).
         bool pageFault = exit.Trap == PageFaultVector || (exit.Trap < 0 && exit.Code == SEGV_MAPERR);

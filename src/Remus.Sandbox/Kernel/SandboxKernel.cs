@@ -56,8 +56,6 @@ internal sealed partial class SandboxKernel
             Mm.TranslationChanged = vcpu.TranslationChanged;
             Mm.PagesMapped = vcpu.MapPages;
             Mm.RetainTranslations = vcpu.KeepsStaleTranslations;
-            if (Mm.RetainTranslations)
-                Log?.Invoke("paged memory on a platform that cannot flush the vCPU's cached translations (kvm_pvm): freed pages keep their frames, and protections taken away are not enforced on the program's own accesses");
         }
         else
         {
