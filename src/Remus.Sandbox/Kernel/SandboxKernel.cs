@@ -58,14 +58,11 @@ internal sealed partial class SandboxKernel
             // thread's tracer; every thread shares the one stub address space, so one call covers them all).
             Mm.TranslationChanged = (start, length) => (Vcpu ?? vcpu).TranslationChanged(start, length);
             Mm.PagesMapped = (start, frame, pages, prot) => (Vcpu ?? vcpu).MapPages(start, frame, pages, prot);
-            Mm.RetainTranslations = vcpu.KeepsStaleTranslations;
             if (vcpu.KeepsPageTables)
             {
                 Mm.KeepPageTables = true;
                 Mm.FramesRetired = (frame, count) => (Vcpu ?? vcpu).RetireFrames(frame, count);
             }
-            if (Mm.RetainTranslations)
-                Log?.Invoke("paged memory on a platform that cannot flush the vCPU's cached translations: freed pages keep their frames, and protections taken away are not enforced on the program's own accesses");
         }
         else
         {

@@ -42,23 +42,6 @@ public sealed partial class AddressSpace
     /// </summary>
     public Action<ulong, ulong, ulong, int>? PagesMapped { get; set; }
 
-    /// <summary>
-    /// Paged model on a platform that cannot drop what a vCPU cached of the tables (kvm_pvm, until its flush lands):
-    /// no translation is ever taken away or pointed elsewhere. A freed page keeps its frame (zeroed, not present in the
-    /// tables) for whatever is mapped there next; mremap copies; table pages are never freed. Protections taken away
-    /// are written to the tables but the vCPU may not see them (as in the identity model there).
-    /// </summary>
-    public bool RetainTranslations
-    {
-        get => _retain;
-        set
-        {
-            _retain = value;
-            if (Tables != null) Tables.KeepTables = value;
-        }
-    }
-
-    private bool _retain;
 
     /// <summary>
     /// Paged model on a platform whose vCPUs drop a cached translation only when its frame is zapped (a shadow MMU:
@@ -111,17 +94,6 @@ public sealed partial class AddressSpace
         if (!Paged)
         {
             Memory.Zero(start, end - start);
-            return;
-        }
-        if (_retain)
-        {
-            Tables!.Edit(start, end, (_, e) =>
-            {
-                if ((e & PageTableEditor.HasFrame) == 0) return e;
-                ulong pfn = PageTableEditor.FrameOf(e);
-                Memory.Release(pfn * PageSize, PageSize); // reads as zeros; the frame stays this page's
-                return PageTableEditor.Leaf(pfn, 0);
-            });
             return;
         }
         ulong runStart = 0, runLength = 0;
@@ -280,20 +252,6 @@ public sealed partial class AddressSpace
             return;
         }
         var tables = Tables!;
-        if (_retain)
-        {
-            // Copy: the old pages keep their frames (zeroed by the unmap), the new ones get frames of their own.
-            var page = new byte[PageSize];
-            tables.Edit(from, from + oldLength, (va, e) =>
-            {
-                if ((e & PageTableEditor.HasFrame) == 0) return e;
-                Memory.PhysicalRead(PageTableEditor.FrameOf(e) * PageSize, (int)PageSize).CopyTo(page);
-                KernelWrite(to + (va - from), page);
-                return e;
-            });
-            Unmap(from, from + oldLength);
-            return;
-        }
         bool full = false;
         var moved = new FrameRuns(FramesRetired);
         tables.Edit(from, from + oldLength, (va, e) =>

@@ -86,13 +86,6 @@ public interface IVcpu : IDisposable
     void MapPages(ulong start, ulong firstFrame, ulong pages, int prot) { }
 
     /// <summary>
-    /// Paged address space: true when this platform cannot drop translations a vCPU cached (kvm_pvm, whose shadow MMU
-    /// misses the VMM's table edits): the address space then never takes one away nor points it elsewhere
-    /// (<see cref="Memory.AddressSpace.RetainTranslations"/>).
-    /// </summary>
-    bool KeepsStaleTranslations => false;
-
-    /// <summary>
     /// Paged address space: true when this platform's vCPUs drop a cached translation only when its frame is zapped
     /// (a shadow MMU: kvm_pvm). The address space then keeps its table pages (<see cref="Memory.AddressSpace.KeepPageTables"/>)
     /// and tells <see cref="RetireFrames"/> which frames lost or moved a translation.
