@@ -191,16 +191,18 @@ public sealed partial class SandboxDomain
 
     private void ThreadMain(TaskRunner me, IVcpuSeed seed, Action<IVcpu>? setUp)
     {
+        IVcpu? attached = null;
         IVcpu vcpu;
         try
         {
-            vcpu = seed.Attach();
+            vcpu = attached = seed.Attach();
             lock (_kernel.KernelLock) _kernel.StartTask(me.Task, vcpu);
             setUp?.Invoke(vcpu);
         }
         catch (Exception e)
         {
             seed.Dispose();
+            attached?.Dispose();
             Log?.Invoke($"domain stopped: cannot start {me.Task}: {e.Message}");
             _kernel.RemoveTask(me.Task);
             lock (_lock) me.Done = true;

@@ -100,6 +100,19 @@ public sealed class ThreadContinuityTests
         AssertUnbroken(console.Text, linesBefore);
     }
 
+    /// <summary>Saved and restored into a new domain every 150 ms until it ends: threads caught in every state.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Every_thread_goes_on_through_a_chain_of_save_and_restore(PlatformKind platform)
+    {
+        Threads.Require(platform);
+        var console = new RecordingConsole();
+        var (status, restores) = KernelStateAcrossCheckpointsTests.RunThroughSaveRestoreChain(Spec(GuestFlavor.Glibc, platform), console, 150);
+        Assert.True(status == 0, $"exit {status} after {restores} restores:\n{console.Text}");
+        Assert.True(restores >= 3, $"only {restores} restores");
+        AssertUnbroken(console.Text, -restores);
+    }
+
     [SkippableTheory]
     [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
     public void Every_thread_goes_on_after_a_remus_failover(PlatformKind platform)

@@ -4,7 +4,7 @@ namespace Remus.Sandbox.Kernel;
 /// How signals reach a program that is blocked in a system call or running. Whatever may make a signal pending
 /// from another thread (today: the host timer behind itimers and POSIX timers) calls <see cref="WakeForSignal"/>:
 /// it wakes the blocking call, which then looks (<see cref="InterruptIfSignalled"/>) and is interrupted with a
-/// restart code when a signal would run a handler, stop or end the program; and it kicks the vCPU, so a program
+/// restart code when a signal would run a handler, stop or end the program; and it kicks every thread's vCPU, so a program
 /// busy in its own code takes the signal at once.
 /// </summary>
 internal sealed partial class SandboxKernel

@@ -4,7 +4,7 @@ namespace Remus.Sandbox.Kernel.Signals;
 /// The signal state of one thread (Linux keeps it in task_struct): its blocked mask, the signals sent to it alone
 /// (tkill, tgkill, faults, SIGEV_THREAD_ID timers), its alternate stack, and the mask to put back after
 /// rt_sigsuspend. The process-wide part (dispositions, signals sent to the process) is <see cref="SignalState"/>.
-/// Today a domain has one thread and so one of these; threads will each own one.
+/// Each thread of the program owns one (<see cref="Remus.Sandbox.Kernel.Tasks.GuestTask.Signals"/>).
 /// </summary>
 internal sealed class TaskSignals
 {

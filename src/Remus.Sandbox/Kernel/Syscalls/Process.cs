@@ -5,7 +5,7 @@ using Remus.Sandbox.Platform;
 
 namespace Remus.Sandbox.Kernel;
 
-/// <summary>exit, exit_group, uname, arch_prctl, sysinfo, sched_getaffinity and the id calls.</summary>
+/// <summary>exit_group, uname, arch_prctl, sysinfo and the id calls (threads: Clone.cs, Threads.cs).</summary>
 internal sealed partial class SandboxKernel
 {
     private long SysExit(int status)
