@@ -90,27 +90,10 @@ public class ReadinessAcrossCheckpointsTests
         // Long enough (3 s of ticks, then about 1.2 s of waits) that the program is still in its tick loop when moved.
         var (spec, native) = Guest("30", "100");
         var console = new RecordingConsole();
-        var (a, b) = Channel.Pair();
         using var source = new RunningDomain(SandboxDomain.Create(spec, console));
         console.WaitForLines(5, TimeSpan.FromSeconds(20));
-
-        SandboxDomain? arrived = null;
-        var receiver = new MigrationReceiver(b, b);
-        var target = Task.Run(() => arrived = receiver.Receive(_ => SandboxDomain.CreateIncoming(spec, console)));
-        var sender = new MigrationSender(source.Domain, a, a, new MigrationOptions());
-        var resultTask = Task.Run(() =>
-        {
-            try { return sender.Migrate(Config); }
-            finally { if (!sender.HandedOver) a.Socket.Close(); }
-        });
-        await Task.WhenAny(target, resultTask).WaitAsync(TimeSpan.FromSeconds(30));
-        if (resultTask.IsFaulted) await resultTask;
-        await target.WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.NotNull(arrived);
-        using var moved = new RunningDomain(arrived!);
-        receiver.ConfirmRunning();
-        await resultTask.WaitAsync(TimeSpan.FromSeconds(30));
-        source.Domain.Kill();
+        var (moved, _) = await LiveMigration.MoveAsync(source, spec, console, Config, TimeSpan.FromSeconds(30));
+        using var _moved = moved;
 
         Assert.Equal(0, moved.Wait(Never));
         Assert.Equal(native, console.Text);

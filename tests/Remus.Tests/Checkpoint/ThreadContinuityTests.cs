@@ -163,28 +163,10 @@ public sealed class ThreadContinuityTests
         Threads.Require(platform);
         var spec = Spec(GuestFlavor.Glibc, platform);
         var console = new RecordingConsole();
-        var (a, b) = Channel.Pair();
         using var source = new RunningDomain(SandboxDomain.Create(spec, console));
         console.WaitForLines(40, TimeSpan.FromSeconds(30));
-
-        SandboxDomain? arrived = null;
-        var receiver = new MigrationReceiver(b, b);
-        var target = Task.Run(() => arrived = receiver.Receive(_ => SandboxDomain.CreateIncoming(spec, console)));
-        var sender = new MigrationSender(source.Domain, a, a, new MigrationOptions());
-        var resultTask = Task.Run(() =>
-        {
-            try { return sender.Migrate(Config); }
-            finally { if (!sender.HandedOver) a.Socket.Close(); }
-        });
-        await Task.WhenAny(target, resultTask).WaitAsync(TimeSpan.FromSeconds(60));
-        if (resultTask.IsFaulted) await resultTask;
-        await target.WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.NotNull(arrived);
-        int linesBefore = console.Lines;
-        using var moved = new RunningDomain(arrived!);
-        receiver.ConfirmRunning();
-        await resultTask.WaitAsync(TimeSpan.FromSeconds(60));
-        source.Domain.Kill();
+        var (moved, linesBefore) = await LiveMigration.MoveAsync(source, spec, console, Config, TimeSpan.FromSeconds(60));
+        using var _ = moved;
 
         int status = moved.Wait(TimeSpan.FromSeconds(60));
         Assert.True(status == 0, $"exit {status}:\n{console.Text}");

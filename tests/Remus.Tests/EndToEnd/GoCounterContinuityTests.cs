@@ -48,28 +48,10 @@ public sealed class GoCounterContinuityTests : IDisposable
             MemoryMiB = 256, Platform = platform,
         };
         var console = new RecordingConsole();
-        var (a, b) = Channel.Pair();
         using var source = new RunningDomain(SandboxDomain.Create(spec, console));
         console.WaitForLines(40, TimeSpan.FromSeconds(60));
-
-        SandboxDomain? arrived = null;
-        var receiver = new MigrationReceiver(b, b);
-        var target = Task.Run(() => arrived = receiver.Receive(_ => SandboxDomain.CreateIncoming(spec, console)));
-        var sender = new MigrationSender(source.Domain, a, a, new MigrationOptions());
-        var sent = Task.Run(() =>
-        {
-            try { return sender.Migrate(Config); }
-            finally { if (!sender.HandedOver) a.Socket.Close(); }
-        });
-        await Task.WhenAny(target, sent).WaitAsync(TimeSpan.FromSeconds(120));
-        if (sent.IsFaulted) await sent;
-        await target.WaitAsync(TimeSpan.FromSeconds(120));
-        Assert.NotNull(arrived);
-        int linesBefore = console.Lines;
-        using var moved = new RunningDomain(arrived!);
-        receiver.ConfirmRunning();
-        await sent.WaitAsync(TimeSpan.FromSeconds(60));
-        source.Domain.Kill();
+        var (moved, linesBefore) = await LiveMigration.MoveAsync(source, spec, console, Config, TimeSpan.FromSeconds(120));
+        using var _ = moved;
 
         int status = moved.Wait(TimeSpan.FromSeconds(120));
         Assert.True(status == 0, $"exit {status}:\n{console.Text}");

@@ -127,26 +127,10 @@ public class VirtualMemoryTests
             ProgramPath = GuestBuilder.Build("vm_hugereserve"), Args = ["200", "10"], MemoryMiB = 32, Platform = platform,
         };
         var console = new RecordingConsole();
-        var (a, b) = Channel.Pair();
         using var source = new RunningDomain(SandboxDomain.Create(spec, console));
         console.WaitForLines(5, TimeSpan.FromSeconds(20));
-        SandboxDomain? arrived = null;
-        var receiver = new MigrationReceiver(b, b);
-        var target = Task.Run(() => arrived = receiver.Receive(_ => SandboxDomain.CreateIncoming(spec, console)));
-        var sender = new MigrationSender(source.Domain, a, a, new MigrationOptions());
-        var resultTask = Task.Run(() =>
-        {
-            try { return sender.Migrate(Config); }
-            finally { if (!sender.HandedOver) a.Socket.Close(); }
-        });
-        await Task.WhenAny(target, resultTask).WaitAsync(TimeSpan.FromSeconds(60));
-        if (resultTask.IsFaulted) await resultTask;
-        await target.WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.NotNull(arrived);
-        using var moved = new RunningDomain(arrived!);
-        receiver.ConfirmRunning();
-        await resultTask.WaitAsync(TimeSpan.FromSeconds(60));
-        source.Domain.Kill();
+        var (moved, _) = await LiveMigration.MoveAsync(source, spec, console, Config, TimeSpan.FromSeconds(60));
+        using var _moved = moved;
         Assert.Equal(0, moved.Wait(TimeSpan.FromSeconds(60)));
         Assert.Equal(Expected(200, touch: false), console.Text);
     }
