@@ -26,7 +26,11 @@ public class FaultInjectionTests(ITestOutputHelper output)
         var results = SimulationBatch.Run(scenarios.Where(ScenarioSets.IsCovered));
         output.WriteLine(SimulationBatch.Table(results));
         if (partitions > 0) output.WriteLine($"{partitions} two-fault seeds were two-way partitions (need the witness, issue 12): not run");
-        var failed = results.Where(r => !r.Passed).ToList();
+        // A failed run in which the machine froze the process past half the timeout did not test the protocol (the
+        // lease assumes no such stall, ProtocolRegressionTests.Holds): it is run once more, and must pass then.
+        var failed = results.Where(r => !r.Passed)
+            .Select(r => r.MachineStalled ? SimulationRun.Execute(r.Scenario) : r)
+            .Where(r => !r.Passed).ToList();
         Assert.True(failed.Count == 0,
             $"{failed.Count} seeds broke the guarantee:\n" + string.Concat(failed.Take(3).Select(r => r.Report(maxChunks: 150, maxEvents: 150))));
     }

@@ -17,6 +17,11 @@ public class ProtocolRegressionTests
         for (int i = 0; i < 3; i++)
         {
             var r = SimulationRun.Execute(scenario);
+            // The lease (docs/stream-format.md §7.1) assumes no side stalls past the margin between a check and what
+            // follows from it; a run in which this loaded test machine froze the process for more than half the
+            // timeout did not test the protocol (both "hosts" share the process). Such a failed run is run again,
+            // up to three times; a run that failed without a stall, or failed again, fails the test.
+            for (int retry = 0; !r.Passed && r.MachineStalled && retry < 3; retry++) r = SimulationRun.Execute(scenario);
             Assert.True(r.Passed, r.Report());
         }
     }
