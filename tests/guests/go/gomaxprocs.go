@@ -30,17 +30,24 @@ func main() {
 	}()
 	wg.Wait()
 	fmt.Println("both ran", atomic.LoadInt64(&a) == 1 && atomic.LoadInt64(&b) == 1)
-	// A tight loop without function calls (only async preemption stops it) beside a goroutine that must finish.
-	var stop int32
+	// A tight loop without function calls (only async preemption stops it) beside a goroutine that must finish. The
+	// main goroutine waits until the spinner runs, so the output does not depend on how soon a second thread wakes.
+	var stop, started int32
 	done := make(chan bool)
 	go func() {
 		x := 0
-		for atomic.LoadInt32(&stop) == 0 {
+		atomic.StoreInt32(&started, 1)
+		for {
 			x++
+			if atomic.LoadInt32(&stop) != 0 {
+				break
+			}
 		}
 		done <- x > 0
 	}()
-	runtime.Gosched()
+	for atomic.LoadInt32(&started) == 0 {
+		runtime.Gosched()
+	}
 	sum := 0
 	for i := 0; i < 1000000; i++ {
 		sum += i
