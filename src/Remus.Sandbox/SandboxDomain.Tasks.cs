@@ -99,33 +99,7 @@ public sealed partial class SandboxDomain
     /// Runs <paramref name="f"/> on <paramref name="runner"/>'s host thread while its vCPU is not running (before Run,
     /// or paused; a runner still on its way to park is waited for).
     /// </summary>
-    private T OnTaskThread<T>(TaskRunner runner, Func<IVcpu, T> f)
-    {
-        T result = default!;
-        Exception? error = null;
-        bool done = false;
-        lock (_lock)
-        {
-            while (!runner.Parked && !runner.Done && _state != DomainState.Exited)
-            {
-                if (!_pauseRequested && _state == DomainState.Running) throw new InvalidOperationException("pause the domain first");
-                Monitor.Wait(_lock);
-            }
-            if (runner.Done || _state == DomainState.Exited) throw new InvalidOperationException("the domain has exited");
-            runner.Work.Enqueue(() =>
-            {
-                try { result = f(runner.Vcpu!); }
-                catch (Exception e) { error = e; }
-                done = true;
-            });
-            Monitor.PulseAll(_lock);
-            // The runner may be on its way out (a kill) and never serve the work: then stop waiting.
-            while (!done && !runner.Done && _state != DomainState.Exited) Monitor.Wait(_lock);
-            if (!done) throw new InvalidOperationException("the domain has exited");
-        }
-        if (error != null) throw error is SandboxException or InvalidOperationException ? error : new SandboxException(error.Message, error);
-        return result;
-    }
+    private T OnTaskThread<T>(TaskRunner runner, Func<IVcpu, T> f) => OnTaskThreads([runner], f)[0];
 
     /// <summary>
     /// <see cref="OnTaskThread"/> on several runners at once: the work is queued to each, and each runs it on its own

@@ -173,6 +173,7 @@ internal sealed partial class TlbFlush
     /// first vCPU to come here does it for all.</summary>
     public void BeforeRun(KvmVcpu vcpu, ref long seen)
     {
+        if (seen == Generation) return; // the common case, on every KVM_RUN: nothing retired since, no lock
         lock (_lock) BeforeRunLocked(vcpu, ref seen);
     }
 

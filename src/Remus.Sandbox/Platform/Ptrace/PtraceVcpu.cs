@@ -28,9 +28,6 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     private readonly StubProcess _stub;
     private bool _dead;
     private long _lastCpuNs;
-    private bool _paged => _stub.Paged;
-    private Dictionary<ulong, ulong> _stubPages => _stub.Pages;
-    private Lock _mapLock => _stub.MapLock;
 
     public ref UserRegs Regs => ref _regs;
 
@@ -256,14 +253,14 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     /// <summary>Maps the frames a fault backed into the stub: one mmap of their run of the RAM memfd.</summary>
     public void MapPages(ulong start, ulong firstFrame, ulong pages, int prot)
     {
-        if (_dead || !_paged || pages == 0) return;
+        if (_dead || !_stub.Paged || pages == 0) return;
         ulong hostProt = (ulong)Math.Max(0, prot) & (Libc.PROT_READ | Libc.PROT_WRITE | Libc.PROT_EXEC);
         ulong length = pages * GuestMemory.PageSize;
-        lock (_mapLock)
+        lock (_stub.MapLock)
         {
             long at = Inject(9, start, length, hostProt, Libc.MAP_SHARED | Libc.MAP_FIXED, (ulong)_memory.Fd, firstFrame * GuestMemory.PageSize);
             if (at != (long)start) throw new SandboxException($"cannot map guest memory into the vCPU process: {Libc.ErrnoText((int)-at)}");
-            for (ulong i = 0; i < pages; i++) _stubPages[start / GuestMemory.PageSize + i] = firstFrame + i;
+            for (ulong i = 0; i < pages; i++) _stub.Pages[start / GuestMemory.PageSize + i] = firstFrame + i;
             _stub.DirtyLog?.Register(start, length);
         }
     }
@@ -271,21 +268,21 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     /// <summary>Unmaps [start, start+length) in the stub: whatever is still the program's faults back in.</summary>
     public void TranslationChanged(ulong start, ulong length)
     {
-        if (_dead || !_paged || length == 0) return;
-        lock (_mapLock)
+        if (_dead || !_stub.Paged || length == 0) return;
+        lock (_stub.MapLock)
         {
             long rc = Inject(11, start, length); // munmap
             if (rc < 0) throw new SandboxException($"cannot unmap guest memory in the vCPU process: {Libc.ErrnoText((int)-rc)}");
             ulong first = start / GuestMemory.PageSize, end = first + length / GuestMemory.PageSize;
-            if (length / GuestMemory.PageSize < (ulong)_stubPages.Count)
-                for (ulong p = first; p < end; p++) _stubPages.Remove(p);
+            if (length / GuestMemory.PageSize < (ulong)_stub.Pages.Count)
+                for (ulong p = first; p < end; p++) _stub.Pages.Remove(p);
             else
-                foreach (ulong p in _stubPages.Keys.Where(p => p >= first && p < end).ToList()) _stubPages.Remove(p);
+                foreach (ulong p in _stub.Pages.Keys.Where(p => p >= first && p < end).ToList()) _stub.Pages.Remove(p);
         }
     }
 
     /// <summary>The frame the stub maps at program page <paramref name="vpn"/>, or ulong.MaxValue.</summary>
-    private ulong FrameOf(ulong vpn) => _stubPages.TryGetValue(vpn, out ulong pfn) ? pfn : ulong.MaxValue;
+    private ulong FrameOf(ulong vpn) => _stub.Pages.TryGetValue(vpn, out ulong pfn) ? pfn : ulong.MaxValue;
 
     public string DirtyLogMode => "userfaultfd write-protect + PAGEMAP_SCAN";
 
@@ -301,9 +298,9 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         if (fd < 0) throw new SandboxException($"dirty-page tracking is not available on this host (userfaultfd: {Libc.ErrnoText((int)-fd)})");
         try
         {
-            lock (_mapLock)
-                return _paged
-                    ? new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, Memory.AddressSpace.TaskSize, FrameOf, _memory.Size, _stubPages.Count > 0)
+            lock (_stub.MapLock)
+                return _stub.Paged
+                    ? new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, Memory.AddressSpace.TaskSize, FrameOf, _memory.Size, _stub.Pages.Count > 0)
                     : new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, _memory.Size);
         }
         finally
@@ -315,7 +312,7 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     public void HarvestDirty(Span<ulong> bitmap)
     {
         var log = _stub.DirtyLog ?? throw new InvalidOperationException("the dirty log was not started");
-        lock (_mapLock) log.Harvest(bitmap);
+        lock (_stub.MapLock) log.Harvest(bitmap);
     }
 
     public void SetUntracked(ReadOnlySpan<ulong> bitmap) => _stub.DirtyLog?.SetUntracked(bitmap); // no log: nothing is tracked
