@@ -21,6 +21,9 @@ public sealed record DomainSpec
     /// <summary>Guest RAM in MiB.</summary>
     public int MemoryMiB { get; init; } = 128;
 
+    /// <summary>The domain's network interface (a tap); null: loopback only.</summary>
+    public Remus.Sandbox.Net.NetworkSpec? Network { get; init; }
+
     /// <summary>How the vCPU runs (KVM or ptrace); Auto lets <see cref="Remus.Sandbox.Platform.PlatformSelection"/> choose.</summary>
     public Remus.Sandbox.Platform.PlatformKind Platform { get; init; } = Remus.Sandbox.Platform.PlatformKind.Auto;
 

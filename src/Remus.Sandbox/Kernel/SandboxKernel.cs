@@ -24,6 +24,7 @@ internal sealed partial class SandboxKernel
         Console = console;
         Policy = files;
         Limits = new ResourceLimits(mm.StackSize, FdTable.MaxFds);
+        Net = new Net.NetStack(() => Clock.MonotonicNs, spec.Network);
         Fds.Set(0, new ConsoleFile(console, 0, Clock), false);
         Fds.Set(1, new ConsoleFile(console, 1, Clock), false);
         Fds.Set(2, new ConsoleFile(console, 2, Clock), false);
@@ -39,6 +40,9 @@ internal sealed partial class SandboxKernel
     public GuestClock Clock { get; } = new();
     public SignalState Signals { get; } = new();
     public ResourceLimits Limits { get; }
+
+    /// <summary>The domain's TCP/IP stack (Net/): AF_INET sockets, loopback, and the tap interface when configured.</summary>
+    public Net.NetStack Net { get; }
 
     /// <summary>The vCPU of the thread being served (<see cref="Current"/>); see <see cref="AttachVcpu"/>.</summary>
     public IVcpu? Vcpu => Current.Vcpu;
