@@ -23,6 +23,9 @@ internal interface IIpLayer
     /// <summary>Whether <paramref name="address"/> is one of the domain's own (its interface address, or 127/8).</summary>
     bool IsLocal(IPv4Address address);
 
+    /// <summary>A fresh socket id, unique across the stack's transports (for sockets a transport makes itself: accept).</summary>
+    int NewSocketId();
+
     /// <summary>Tells the stack's timer that some transport's <c>NextDeadlineNs</c> moved earlier.</summary>
     void DeadlineChanged();
 }
