@@ -48,6 +48,22 @@ public sealed class NetNamespaceTests
     }
 
     [SkippableFact]
+    public void RunInside_MakesDotNetSocketsInTheNamespace()
+    {
+        NetNamespace.Require();
+        using var a = NetNamespace.Create();
+        using var b = NetNamespace.Create();
+        a.AddVeth("10.79.0.1/24", b, "10.79.0.2/24");
+        using var server = new LinuxPeer(a);
+        var listener = server.Do("listen 7001")[0];
+        // Made inside b: reaches a over the veth, which the test process's own namespace could not.
+        using var client = b.RunInside(() => new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp));
+        client.Connect(System.Net.IPAddress.Parse("10.79.0.1"), 7001);
+        var accepted = server.Do($"accept {listener}");
+        Assert.Equal($"10.79.0.2:{((System.Net.IPEndPoint)client.LocalEndPoint!).Port}", accepted[1]);
+    }
+
+    [SkippableFact]
     public void Veth_ToTheTestProcessNamespace_IsDeletedWithTheNamespace()
     {
         NetNamespace.Require();

@@ -116,6 +116,16 @@ public sealed class NetNamespace : IDisposable
         return new VethPair(a, b);
     }
 
+    /// <summary>
+    /// Runs <paramref name="func"/> on a thread of its own that joined the namespace (setns), and returns its result.
+    /// Sockets and devices it makes stay in the namespace wherever they are used afterwards: open a
+    /// <see cref="System.Net.Sockets.Socket"/> here and use it from any thread.
+    /// </summary>
+    public T RunInside<T>(Func<T> func) => Remus.Sandbox.Platform.Net.NetNamespace.Run(Name, func);
+
+    /// <summary><see cref="RunInside{T}"/> for an action.</summary>
+    public void RunInside(Action action) => Remus.Sandbox.Platform.Net.NetNamespace.Run(Name, action);
+
     /// <summary>Moves an interface of the test process's namespace (a tap the test opened, say) into this one.</summary>
     public void MoveIn(string link) => IpChecked("link", "set", "dev", link, "netns", Name);
 
