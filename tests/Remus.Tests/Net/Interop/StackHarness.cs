@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Remus.Sandbox.Net;
-using TapDevice = Remus.Sandbox.Platform.Net.TapDevice;
-using Remus.Tests.Support;
+using Remus.Sandbox.Platform.Net;
 
 namespace Remus.Tests.Net.Interop;
 
@@ -26,14 +25,20 @@ internal sealed class StackHarness : IDisposable
     private volatile bool stopping;
     private Exception? threadFailure;
 
-    public StackHarness(NetNamespace ns, LossProfile? loss = null, int seed = 1)
+    /// <param name="netns">an existing network namespace (the test's) to create the tap in</param>
+    /// <param name="tapName">the tap's name (at most 15 characters)</param>
+    public StackHarness(string netns, string tapName, LossProfile? loss = null, int seed = 1)
     {
-        Namespace = ns;
-        TapName = ns.LinkName("t");
-        tap = TapDevice.Create(TapName, ns.Name);
+        Netns = netns;
+        TapName = tapName;
+        tap = TapDevice.Create(TapName, netns);
         try
         {
-            ns.Up(TapName, $"{HostIp}/24");
+            using (var ifc = InterfaceControl.Open(netns))
+            {
+                ifc.SetAddress(TapName, HostAddress, 24);
+                ifc.SetUp(TapName);
+            }
             var spec = new NetworkSpec
             {
                 Tap = TapName,
@@ -67,7 +72,7 @@ internal sealed class StackHarness : IDisposable
     public object Lock { get; } = new();
 
     public NetStack Stack { get; }
-    public NetNamespace Namespace { get; }
+    public string Netns { get; }
     public string TapName { get; }
 
     /// <summary>Frames the stack sends, on their way to the tap.</summary>
