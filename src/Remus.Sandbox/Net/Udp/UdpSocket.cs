@@ -92,7 +92,11 @@ internal sealed class UdpSocket : IInetSocket, ISnapshotState
     public int QueuedDatagrams => _received.Count;
     public int QueuedBytesCharged => _receivedBytes;
 
-    private void Changed() => Snapshot.MarkDirty();
+    private void Changed()
+    {
+        Snapshot.MarkDirty();
+        _layer.SectionDirty = true;
+    }
 
     public PollEvents Readiness()
     {
