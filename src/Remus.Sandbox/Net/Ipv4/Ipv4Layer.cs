@@ -143,9 +143,10 @@ internal sealed class Ipv4Layer : IIpLayer
         bool broadcast = false;
         if (!fromLoopback)
         {
-            // A host: only our address or a broadcast; never a loopback address or a martian source off the wire.
+            // A host: only our address or a broadcast; never a loopback, broadcast, multicast or our own source off the wire.
             broadcast = IsBroadcast(h.Destination);
-            if ((h.Destination != _spec!.Address && !broadcast) || h.Source.IsLoopback || h.Source.IsMulticast || IsBroadcast(h.Source))
+            if ((h.Destination != _spec!.Address && !broadcast) || h.Source.IsLoopback || h.Source.IsMulticast || IsBroadcast(h.Source)
+                || h.Source == _spec.Address)
             {
                 _stats.Drop(NetDrop.NotForUs);
                 return;
