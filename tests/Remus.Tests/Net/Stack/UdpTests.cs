@@ -223,6 +223,14 @@ public sealed class UdpTests
             Assert.Equal("x"u8.ToArray(), Recv(r).Data);
             Assert.Equal("y"u8.ToArray(), Recv(r).Data);
         }
+        // The sender's own host hears its broadcasts too (as Linux loops them back); nobody answers with ICMP.
+        var own = UdpBound(a, "0.0.0.0", 68);
+        Assert.Equal(1, s.Send("z"u8, 0, new NetEndpoint(IPv4Address.Broadcast, 68)));
+        Assert.Equal("z"u8.ToArray(), Recv(own).Data);
+        wire.Seen.Clear();
+        Assert.Equal(1, s.Send("w"u8, 0, new NetEndpoint(IPv4Address.Broadcast, 69))); // no listener anywhere
+        wire.Pump();
+        Assert.DoesNotContain(wire.Seen, f => EtherType(f) == 0x0800 && IpPacket(f)[9] == 1);
     }
 
     [Fact]
