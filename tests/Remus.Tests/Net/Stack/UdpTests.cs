@@ -223,6 +223,14 @@ public sealed class UdpTests
             Assert.Equal("x"u8.ToArray(), Recv(r).Data);
             Assert.Equal("y"u8.ToArray(), Recv(r).Data);
         }
+        // The sender's own host hears its broadcasts too (as Linux loops them back); nobody answers with ICMP.
+        var own = UdpBound(a, "0.0.0.0", 68);
+        Assert.Equal(1, s.Send("z"u8, 0, new NetEndpoint(IPv4Address.Broadcast, 68)));
+        Assert.Equal("z"u8.ToArray(), Recv(own).Data);
+        wire.Seen.Clear();
+        Assert.Equal(1, s.Send("w"u8, 0, new NetEndpoint(IPv4Address.Broadcast, 69))); // no listener anywhere
+        wire.Pump();
+        Assert.DoesNotContain(wire.Seen, f => EtherType(f) == 0x0800 && IpPacket(f)[9] == 1);
     }
 
     [Fact]
@@ -245,6 +253,21 @@ public sealed class UdpTests
         server.SetOption(1, 8, BitConverter.GetBytes(1 << 30));
         server.GetOption(1, 8, v);
         Assert.Equal(2 * 212992, BitConverter.ToInt32(v)); // capped at rmem_max
+    }
+
+    [Fact]
+    public void All_receive_queues_together_are_bounded()
+    {
+        var stack = NewStack(_clock, null, out _);
+        var client = Udp(stack).Socket;
+        var payload = new byte[1000];
+        var servers = Enumerable.Range(0, 200).Select(i => UdpBound(stack, "127.0.0.1", (ushort)(10000 + i))).ToList();
+        foreach (var s in servers)
+            for (int k = 0; k < 150; k++) client.Send(payload, 0, s.LocalEndpoint);
+        Assert.True(stack.Udp.MemoryCharged <= NetLimits.UdpMemory, $"{stack.Udp.MemoryCharged} bytes queued");
+        Assert.True(stack.Stats.Drops(NetDrop.ReceiveBufferFull) > 0);
+        foreach (var s in servers) s.Close();
+        Assert.Equal(0, stack.Udp.MemoryCharged);
     }
 
     [Fact]
