@@ -211,7 +211,7 @@ internal sealed partial class TcpControlBlock
     private void EnterTimeWait()
     {
         State = TcpState.TimeWait;
-        RtoDeadline = PersistDeadline = KeepDeadline = long.MaxValue;
+        RtoDeadline = ProbeDeadline = PersistDeadline = KeepDeadline = long.MaxValue;
         CloseDeadline = Now + TimeWaitNs;
         Snd.Release();
         WakeOwner = true;
@@ -273,7 +273,8 @@ internal sealed partial class TcpControlBlock
 
             if (Cc.InRecovery)
             {
-                if (Seq.Ge(ack, Cc.Recover)) Cc.ExitRecovery(Flight, SendMss);
+                if (Seq.Ge(ack, Cc.Recover)) Cc.ExitRecovery(Flight, SendMss, SackOk);
+                else if (SackOk) Cc.RetransmitHigh = Seq.Max(Cc.RetransmitHigh, SndUna);
                 else
                 {
                     Cc.OnPartialAck(acked, SendMss);
@@ -287,6 +288,8 @@ internal sealed partial class TcpControlBlock
             }
             Retransmits = 0;
             RtoDeadline = SndUna == SndMax ? long.MaxValue : Now + Rtt.RtoNs;
+            ProbeSent = false;
+            ArmProbe(SndUna == SndMax);
 
             if (finAcked)
             {
@@ -309,18 +312,25 @@ internal sealed partial class TcpControlBlock
         else if (ack == SndUna && dataLength == 0 && !fin && newWnd == SndWnd && SndMax != SndUna)
         {
             Cc.DupAcks++;
-            if (!Cc.InRecovery && Cc.DupAcks == Congestion.DupAckThreshold && Seq.Ge(ack, Cc.Recover))
-            {
-                Cc.EnterRecovery(Flight, SendMss, SndMax, SndUna);
-                RetransmitHole(SndUna);
-                RtoDeadline = Now + Rtt.RtoNs;
-            }
-            else if (Cc.InRecovery)
-            {
-                Cc.Cwnd += SendMss;
-                // With SACK, fill the next hole the scoreboard shows below its highest SACKed byte.
-                if (SackOk && Sacked.Count > 0) RetransmitHole(Cc.RetransmitHigh);
-            }
+            if (Cc.InRecovery && !SackOk) Cc.Cwnd += SendMss; // NewReno inflation (RFC 6582 §3.2 step 4)
+        }
+
+        if (!Cc.InRecovery && SndMax != SndUna && Seq.Ge(SndUna, Cc.Recover) && SndNxt == SndMax
+            && (Cc.DupAcks >= Congestion.DupAckThreshold || (SackOk && SackedBytes() > 2L * SendMss)))
+        {
+            // Fast retransmit: three duplicate ACKs, or (RFC 6675) more than two segments SACKed above SND.UNA.
+            Cc.EnterRecovery(Flight, SendMss, SndMax, SndUna, SackOk);
+            _layer.Stats.FastRecoveries++;
+            RetransmitHole(SndUna);
+            RtoDeadline = Now + Rtt.RtoNs;
+        }
+        else if (Cc.InRecovery && SackOk && Seq.Gt(Cc.RetransmitHigh, SndUna)
+                 && Sacked.HighestEnd is uint high && Seq.Gt(high, Cc.RetransmitMark))
+        {
+            // Data sent after our last retransmission arrived while a retransmitted hole is still missing: that
+            // retransmission was lost too (RACK's idea, RFC 8985): go over the holes again.
+            Cc.RetransmitHigh = SndUna;
+            Cc.RetransmitMark = SndMax;
         }
 
         if (Seq.Lt(SndWl1, h.SequenceNumber) || (SndWl1 == h.SequenceNumber && Seq.Le(SndWl2, ack)))
