@@ -17,6 +17,8 @@ internal sealed class Congestion
     public uint RetransmitHigh;
     /// <summary>SND.MAX at the last retransmission: a SACK above it means that retransmission should have arrived.</summary>
     public uint RetransmitMark;
+    /// <summary>After a timeout: the SACKed bytes when SND.UNA's segment was last resent (more SACKed since: it was lost again).</summary>
+    public long LossSackBase;
     private long _avoidanceAcc;
 
     /// <summary>RFC 5681 initial window: 10 segments as Linux (RFC 6928).</summary>
@@ -74,13 +76,13 @@ internal sealed class Congestion
 
     public void Save(BinaryWriter w)
     {
-        w.Write(Cwnd); w.Write(Ssthresh); w.Write(DupAcks); w.Write(InRecovery); w.Write(Recover); w.Write(RetransmitHigh); w.Write(RetransmitMark); w.Write(_avoidanceAcc);
+        w.Write(Cwnd); w.Write(Ssthresh); w.Write(DupAcks); w.Write(InRecovery); w.Write(Recover); w.Write(RetransmitHigh); w.Write(RetransmitMark); w.Write(LossSackBase); w.Write(_avoidanceAcc);
     }
 
     public void Load(BinaryReader r)
     {
         Cwnd = r.ReadInt64(); Ssthresh = r.ReadInt64(); DupAcks = r.ReadInt32(); InRecovery = r.ReadBoolean();
-        Recover = r.ReadUInt32(); RetransmitHigh = r.ReadUInt32(); RetransmitMark = r.ReadUInt32(); _avoidanceAcc = r.ReadInt64();
+        Recover = r.ReadUInt32(); RetransmitHigh = r.ReadUInt32(); RetransmitMark = r.ReadUInt32(); LossSackBase = r.ReadInt64(); _avoidanceAcc = r.ReadInt64();
     }
 }
 

@@ -255,7 +255,8 @@ internal sealed partial class TcpControlBlock
             }
         }
 
-        if (Seq.Gt(ack, SndUna))
+        bool advanced = Seq.Gt(ack, SndUna);
+        if (advanced)
         {
             uint acked = ack - SndUna;
             if (Timestamps && h.HasTimestamp && h.TsEcr != 0) Rtt.Sample(((long)(TsNow - h.TsEcr)) * 1_000_000);
@@ -323,6 +324,18 @@ internal sealed partial class TcpControlBlock
             _layer.Stats.FastRecoveries++;
             RetransmitHole(SndUna);
             RtoDeadline = Now + Rtt.RtoNs;
+        }
+        else if (!Cc.InRecovery && SackOk && Seq.Lt(SndUna, Cc.Recover) && SndMax != SndUna)
+        {
+            // Resending after a timeout: when more than two segments were SACKed since SND.UNA's segment was resent,
+            // that resend was lost too; send it again now rather than after another (doubled) timeout.
+            long sacked = SackedBytes();
+            if (advanced || sacked < Cc.LossSackBase) Cc.LossSackBase = sacked;
+            if (sacked - Cc.LossSackBase > 2L * SendMss)
+            {
+                RetransmitHole(SndUna);
+                Cc.LossSackBase = sacked;
+            }
         }
         else if (Cc.InRecovery && SackOk && Seq.Gt(Cc.RetransmitHigh, SndUna)
                  && Sacked.HighestEnd is uint high && Seq.Gt(high, Cc.RetransmitMark))

@@ -101,6 +101,15 @@ internal sealed partial class TcpControlBlock
         ProbeSent = true;
         _layer.Stats.TailProbes++;
         if (SndUna == SndMax) return;
+        if (!Cc.InRecovery && SackOk && Sacked.Count > 0 && Seq.Ge(SndUna, Cc.Recover) && SndNxt == SndMax)
+        {
+            // ACKs stopped with a hole below SACKed data: too few segments followed the loss for three duplicate
+            // ACKs, but a probe timeout's worth of silence says it is lost (RACK's reasoning): recover now.
+            Cc.EnterRecovery(Flight, SendMss, SndMax, SndUna, true);
+            _layer.Stats.FastRecoveries++;
+            RetransmitHole(SndUna);
+            return;
+        }
         if (Cc.InRecovery && SackOk)
         {
             Cc.RetransmitHigh = SndUna;

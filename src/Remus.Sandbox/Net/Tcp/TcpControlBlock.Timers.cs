@@ -75,6 +75,7 @@ internal sealed partial class TcpControlBlock
         // reneged (dropped data it SACKed), so forget the scoreboard and resend everything.
         if (Retransmits > 1) Sacked.Clear();
         SndNxt = SndUna;
+        Cc.LossSackBase = SackedBytes();
         RttTiming = false;
         Rtt.RtoNs = Math.Min(Rtt.RtoNs * 2, RttEstimator.MaxRtoNs);
         RtoDeadline = now + Rtt.RtoNs;
