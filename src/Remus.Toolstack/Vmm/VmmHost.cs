@@ -104,6 +104,12 @@ public sealed partial class VmmHost : IDisposable
             if (config.ConsoleLog is { } consoleLog) console.OpenLog(consoleLog);
             domain = build(config.ToSpec(), commit);
             domain.Log = message => log.Write($"sandbox: {message}"); // unsupported syscalls, faults: not the console
+            if (domain.NetworkWire is { } wire)
+            {
+                // The network's output goes through output commit as the console's does: held while protected.
+                commit.Wire = wire;
+                domain.RouteOutbound(commit.Frames);
+            }
             registered = registry.Register(config.Name, config.MemoryMiB, config.Program, Listen);
             var (record, listener) = registered.Value;
             log.Open(runDirectory.LogPath(record.Id));
