@@ -33,8 +33,8 @@ public sealed class NetNamespaceTests
         using var a = NetNamespace.Create();
         using var b = NetNamespace.Create();
         a.AddVeth("10.77.0.1/24", b, "10.77.0.2/24");
-        using var server = new LinuxPeer(a);
-        using var client = new LinuxPeer(b);
+        using var server = InteropRig.StartPeer(a);
+        using var client = InteropRig.StartPeer(b);
         var listener = server.Do("listen 7000")[0];
         var conn = client.Do("connect 10.77.0.1 7000")[0];
         var accepted = server.Do($"accept {listener}");
@@ -54,7 +54,7 @@ public sealed class NetNamespaceTests
         using var a = NetNamespace.Create();
         using var b = NetNamespace.Create();
         a.AddVeth("10.79.0.1/24", b, "10.79.0.2/24");
-        using var server = new LinuxPeer(a);
+        using var server = InteropRig.StartPeer(a);
         var listener = server.Do("listen 7001")[0];
         // Made inside b: reaches a over the veth, which the test process's own namespace could not.
         using var client = b.RunInside(() => new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp));

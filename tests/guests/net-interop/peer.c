@@ -22,12 +22,15 @@
  *   udpsend ID IP PORT TEXT          -> ok
  *   udprecv ID                       -> ok ADDR:PORT TEXT
  *   udpecho ID COUNT                 -> ok                (echoes COUNT datagrams to their senders)
+ *   ping IP COUNT SIZE               -> ok REPLIES        (ICMP echo over a raw socket, payload SIZE bytes checked;
+ *                                                          each waits at most 2 s for its reply)
  * The generated stream of SEED is xorshift64 (13, 7, 17) from state SEED|1, each state written little-endian: the
  * tests compute the same bytes and their SHA-256. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/ip_icmp.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
@@ -239,6 +242,44 @@ out:
     free(fds); free(want); free(got);
 }
 
+static uint16_t csum(const uint8_t *p, size_t n) {
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    if (n & 1) sum += (uint32_t)(p[n - 1] << 8);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+static void cmd_ping(struct sockaddr_in *a, int count, int size) {
+    int s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    if (s < 0) { reply_err("raw socket"); return; }
+    struct timeval tv = {2, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint16_t id = (uint16_t)getpid();
+    int replies = 0;
+    static uint8_t pkt[9000], in[9100];
+    if (size > 8000) size = 8000;
+    for (int i = 0; i < count; i++) {
+        memset(pkt, 0, 8);
+        pkt[0] = 8; /* echo request */
+        pkt[4] = (uint8_t)(id >> 8); pkt[5] = (uint8_t)id; pkt[6] = (uint8_t)(i >> 8); pkt[7] = (uint8_t)i;
+        for (int k = 0; k < size; k++) pkt[8 + k] = (uint8_t)(k * 7 + i);
+        uint16_t c = csum(pkt, 8 + (size_t)size);
+        pkt[2] = (uint8_t)(c >> 8); pkt[3] = (uint8_t)c;
+        if (sendto(s, pkt, 8 + (size_t)size, 0, (struct sockaddr *)a, sizeof *a) < 0) { reply_err("sendto"); close(s); return; }
+        for (;;) {
+            ssize_t r = recv(s, in, sizeof in, 0);
+            if (r < 0) break; /* timeout: lost */
+            int ihl = (in[0] & 15) * 4;
+            uint8_t *m = in + ihl;
+            if (r < ihl + 8 || m[0] != 0 || (m[4] << 8 | m[5]) != id || (m[6] << 8 | m[7]) != i) continue;
+            if (r - ihl - 8 == size && memcmp(m + 8, pkt + 8, (size_t)size) == 0 && csum(m, (size_t)(r - ihl)) == 0) replies++;
+            break;
+        }
+    }
+    close(s);
+    printf("ok %d\n", replies);
+}
+
 int main(void) {
     char line[4096];
     char *v[16];
@@ -349,6 +390,9 @@ int main(void) {
                 if (r < 0 || sendto(fd, iobuf, (size_t)r, 0, (struct sockaddr *)&a, al) < 0) { reply_err("udpecho"); break; }
             }
             if (i == count) printf("ok\n");
+        } else if (!strcmp(c, "ping") && n >= 4) {
+            if (parse_addr(v[1], "0", &a) < 0) { printf("err EINVAL address\n"); continue; }
+            cmd_ping(&a, atoi(v[2]), atoi(v[3]));
         } else {
             printf("err EINVAL unknown command or socket: %s\n", c);
         }

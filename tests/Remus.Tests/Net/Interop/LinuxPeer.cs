@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Remus.Tests.Support;
 
 namespace Remus.Tests.Net.Interop;
 
@@ -11,18 +10,19 @@ namespace Remus.Tests.Net.Interop;
 /// </summary>
 public sealed class LinuxPeer : IDisposable
 {
-    private static readonly Lazy<string> program = new(() => GuestBuilder.Build("net-interop/peer"));
     private readonly Process process;
-    private readonly NetNamespace ns;
+    private readonly string where;
 
-    public LinuxPeer(NetNamespace ns)
+    /// <param name="process">peer.c started with its three streams redirected (inside a namespace)</param>
+    /// <param name="where">the namespace, for messages</param>
+    public LinuxPeer(Process process, string where)
     {
-        this.ns = ns;
-        process = ns.Start(program.Value);
+        this.process = process;
+        this.where = where;
     }
 
-    /// <summary>A hang guard for one command, never a timing (scaled like every test timeout).</summary>
-    public static TimeSpan DefaultTimeout { get; } = TimeSpan.FromMinutes(3);
+    /// <summary>A hang guard for one command, never a timing (the tests scale it in slow labs).</summary>
+    public static TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromMinutes(3);
 
     /// <summary>Sends one command and waits for its reply line ("ok ..." or "err ...").</summary>
     public string Try(string command, TimeSpan? timeout = null)
@@ -43,9 +43,9 @@ public sealed class LinuxPeer : IDisposable
     public string ReadReply(string what, TimeSpan? timeout = null)
     {
         var t = process.StandardOutput.ReadLineAsync();
-        if (!t.Wait(TestTimeouts.Scaled(timeout ?? DefaultTimeout)))
-            throw new TimeoutException($"peer in {ns.Name}: no reply to '{what}' (a hang guard, not a timing)");
-        return t.Result ?? throw new InvalidOperationException($"peer in {ns.Name} exited during '{what}': {StderrSoFar()}");
+        if (!t.Wait(timeout ?? DefaultTimeout))
+            throw new TimeoutException($"peer in {where}: no reply to '{what}' (a hang guard, not a timing)");
+        return t.Result ?? throw new InvalidOperationException($"peer in {where} exited during '{what}': {StderrSoFar()}");
     }
 
     /// <summary>The reply's words after "ok"; throws with the reply when it is an error.</summary>
