@@ -40,6 +40,7 @@ public sealed partial class SandboxDomain
     private bool AllParked()
     {
         if (_leaderRunner.Done) return false; // the process is ending: not paused, about to be Exited
+        if (_netBusy != 0) return false;      // the network threads are inside the stack (SandboxDomain.Network.cs)
         foreach (var r in _runners) if (!r.Done && !r.Parked) return false;
         return true;
     }

@@ -96,6 +96,10 @@ public sealed partial class SandboxDomain : ICheckpointable
             domain._thread.Start();
             domain._ready.Wait();
             if (domain._startError != null) throw domain._startError;
+            domain.PrepareNetwork();
+            // A new domain's tap exists from the start (a name in use fails the create); an incoming one's is created
+            // when it takes over (ConnectNetwork), not while its source still runs.
+            if (!incoming) domain.ConnectNetwork(TimeSpan.Zero, announce: true);
             return domain;
         }
         catch
@@ -249,6 +253,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         _disposed = true;
         Kill();
         if (_thread.IsAlive) _thread.Join();
+        DisconnectNetwork();
         _kernel.Fds.CloseAll();
         _memory.Dispose();
         _ready.Dispose();

@@ -4,17 +4,18 @@ using System.Globalization;
 using Remus.Sandbox;
 using Remus.Sandbox.Platform;
 using Remus.Toolstack;
+using Remus.Toolstack.Config;
 
 namespace Remus.Cli.Commands;
 
-/// <summary><c>remus run [--memory MB] [--platform auto|kvm|ptrace] [--env K=V]... [--file PATH]... &lt;program&gt; [args...]</c></summary>
+/// <summary><c>remus run [--memory MB] [--platform auto|kvm|ptrace] [--env K=V]... [--file PATH]... [--net tap=NAME,address=A/N,...] &lt;program&gt; [args...]</c></summary>
 internal static class RunCommand
 {
     /// <summary>What `remus run` itself exits with when it fails (as env, nohup and docker run do): not a status the
     /// program is likely to use.</summary>
     public const int RunFailureStatus = 125;
 
-    private static readonly string[] ValueOptions = ["--memory", "-m", "--platform", "--env", "-e", "--file", "-f"];
+    private static readonly string[] ValueOptions = ["--memory", "-m", "--platform", "--env", "-e", "--file", "-f", "--net"];
 
     public static Command Build()
     {
@@ -48,6 +49,15 @@ internal static class RunCommand
             Description = "A host file or folder the program may read (repeatable). Nothing else is visible.",
             HelpName = "PATH",
         };
+        var net = new Option<string>("--net")
+        {
+            Description = "Give the domain a network interface: a tap device the VMM creates, and the domain's IPv4 address. " +
+                          "Keys as in a config's [network] table: tap=NAME (up to 15 characters), address=A.B.C.D/N, and optionally " +
+                          "gateway=G (default route), host=H/N (address of the host side of the tap), bridge=BR (attach the tap to " +
+                          "this existing bridge instead), netns=NS (create the tap in this existing network namespace), " +
+                          "mac=xx:xx:xx:xx:xx:xx (default derived from the program's name). Needs CAP_NET_ADMIN.",
+            HelpName = "tap=NAME,address=A/N[,gateway=G][,host=H/N][,bridge=BR][,netns=NS][,mac=M]",
+        };
         var program = new Argument<string>("program") { Description = "The static Linux x86-64 program (ELF) to run." };
         program.Validators.Add(result =>
         {
@@ -64,7 +74,7 @@ internal static class RunCommand
             "Run a program in a domain in the foreground: its stdout and stderr are ours, it reads our stdin, and remus " +
             "exits with its exit status (128+n when a signal n ended it; 125 when remus itself fails).")
         {
-            memory, platform, env, file, program, args,
+            memory, platform, env, file, net, program, args,
         };
         command.SetAction(parse => Cli.Guard(() =>
         {
@@ -73,6 +83,10 @@ internal static class RunCommand
             foreach (var path in files)
                 if (!File.Exists(path) && !Directory.Exists(path))
                     throw new RemusException($"--file '{path}': no such file or directory");
+            Remus.Sandbox.Net.NetworkSpec? network = null;
+            if (parse.GetValue(net) is { } netText)
+                network = (NetworkConfig.ParseOption(netText, Path.GetFileName(programPath), out var problem)
+                           ?? throw new RemusException(problem!)).ToSpec();
             var spec = new DomainSpec
             {
                 ProgramPath = Path.GetFullPath(programPath),
@@ -82,6 +96,7 @@ internal static class RunCommand
                 Files = files,
                 MemoryMiB = parse.GetValue(memory),
                 Platform = parse.GetValue(platform),
+                Network = network,
             };
             return ForegroundRunner.Run(spec);
         }, RunFailureStatus));

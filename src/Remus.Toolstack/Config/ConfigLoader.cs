@@ -17,13 +17,16 @@ namespace Remus.Toolstack.Config;
 /// platform = "auto"             # auto (default), kvm or ptrace: how the vCPU runs (REMUS_PLATFORM if auto)
 /// [env]
 /// GREETING = "hello"
+/// [network]                     # optional: a tap device and an IPv4 address (see NetworkConfig)
+/// tap = "rmweb0"
+/// address = "10.99.0.2/24"
 /// </code>
 /// Every problem is one <see cref="ConfigException"/> line "file:line: message". The walk is over Tomlyn's syntax
 /// tree rather than its object model so that duplicate keys are refused and every message has a line.
 /// </summary>
 public static class ConfigLoader
 {
-    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log", "platform"];
+    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log", "platform", "network"];
 
     public static DomainConfig Load(string path)
     {
@@ -69,6 +72,8 @@ public static class ConfigLoader
         private int _memory = DomainConfig.DefaultMemoryMiB;
         private PlatformKind _platform = PlatformKind.Auto;
         private List<string> _args = [], _files = [];
+        private readonly Dictionary<string, (string Value, int Line)> _network = new(StringComparer.Ordinal);
+        private int? _networkLine;
 
         public DomainConfig Read(DocumentSyntax doc)
         {
@@ -77,6 +82,7 @@ public static class ConfigLoader
                 var key = KeyParts(kv.Key);
                 if (key.Length == 1) Root(key[0], kv.Value, Line(kv));
                 else if (key[0] == "env") Env(key[1..], kv.Value, Line(kv), dotted: true);
+                else if (key[0] == "network") throw Error(Line(kv), "write the network settings as a [network] table");
                 else if (KnownKeys.Contains(key[0])) throw Error(Line(kv), $"'{key[0]}' cannot be a table");
                 else throw Error(Line(kv), $"unknown key '{key[0]}' (known keys: {string.Join(", ", KnownKeys)})");
             }
@@ -84,10 +90,19 @@ public static class ConfigLoader
             {
                 var name = KeyParts(table.Name);
                 var line = Line(table);
+                if (name[0] == "network")
+                {
+                    if (table is TableArraySyntax || name.Length > 1)
+                        throw Error(line, "'network' must be one table, like [network] tap = \"rmweb0\"");
+                    Claim("[network]", line, "table [network] is defined twice");
+                    _networkLine = line;
+                    foreach (var kv in table.Items) Network(KeyParts(kv.Key), kv.Value, Line(kv));
+                    continue;
+                }
                 if (name[0] != "env")
                 {
                     if (KnownKeys.Contains(name[0])) throw Error(line, $"'{name[0]}' cannot be a table");
-                    throw Error(line, $"unknown table '[{string.Join('.', name)}]' (the only table is [env])");
+                    throw Error(line, $"unknown table '[{string.Join('.', name)}]' (the tables are [env] and [network])");
                 }
                 if (table is TableArraySyntax || name.Length > 1)
                     throw Error(line, "'env' must be a table of strings, like [env] NAME = \"value\"");
@@ -99,6 +114,7 @@ public static class ConfigLoader
 
             if (_name is null) throw new ConfigException($"{source}: missing required key 'name'");
             if (_program is null) throw new ConfigException($"{source}: missing required key 'program'");
+            var network = _networkLine is { } at ? NetworkTable(at, _name) : null;
             return new DomainConfig
             {
                 Name = _name,
@@ -110,6 +126,7 @@ public static class ConfigLoader
                 Files = _files.Select(Resolve).ToList(),
                 ConsoleLog = _consoleLog is null ? null : Resolve(_consoleLog),
                 Platform = _platform,
+                Network = network,
                 SourcePath = source,
             };
         }
@@ -157,6 +174,8 @@ public static class ConfigLoader
                         ? kind
                         : throw Error(line, $"'platform' must be \"auto\", \"kvm\" or \"ptrace\", not \"{platform}\"");
                     break;
+                case "network":
+                    throw Error(line, "'network' must be a table: write [network] with tap = ... and address = ... below it");
                 case "env":
                     if (value is not InlineTableSyntax inline)
                         throw Error(line, $"'env' must be a table of strings, not {TypeOf(value)}");
@@ -168,6 +187,37 @@ public static class ConfigLoader
                 default:
                     throw Error(line, $"unknown key '{key}' (known keys: {string.Join(", ", KnownKeys)})");
             }
+        }
+
+        private void Network(string[] key, ValueSyntax? value, int line)
+        {
+            var name = string.Join('.', key);
+            if (key.Length != 1 || !NetworkConfig.Keys.Contains(name))
+                throw Error(line, $"unknown key '{name}' in [network] (known keys: {string.Join(", ", NetworkConfig.Keys)})");
+            Claim("network." + name, line, $"duplicate key '{name}' in [network]");
+            _network[name] = (String(name, value, line), line);
+        }
+
+        /// <summary>The [network] table as a whole: required keys, the default MAC, each value checked (with its line).</summary>
+        private NetworkConfig NetworkTable(int tableLine, string domainName)
+        {
+            foreach (var required in new[] { "tap", "address" })
+                if (!_network.ContainsKey(required))
+                    throw Error(tableLine, $"[network] needs '{required}' (tap = \"NAME\" and address = \"A.B.C.D/N\" at least)");
+            string? Get(string key) => _network.TryGetValue(key, out var v) ? v.Value : null;
+            var config = new NetworkConfig
+            {
+                Tap = Get("tap")!,
+                Address = Get("address")!,
+                Gateway = Get("gateway"),
+                HostAddress = Get("host_address"),
+                Bridge = Get("bridge"),
+                Netns = Get("netns"),
+                Mac = Get("mac") ?? NetworkConfig.DefaultMac(domainName),
+            };
+            foreach (var (key, problem) in config.Problems())
+                throw Error(_network.TryGetValue(key, out var v) ? v.Line : tableLine, problem);
+            return config;
         }
 
         private void Env(string[] key, ValueSyntax? value, int line, bool dotted)

@@ -49,6 +49,9 @@ public sealed record DomainConfig
     /// so when it differs from the domain's own). Never written into a stream.</summary>
     public PlatformKind? SourcePlatform { get; init; }
 
+    /// <summary>The domain's network interface ([network]); null: loopback only.</summary>
+    public NetworkConfig? Network { get; init; }
+
     /// <summary>The config file this came from, if any (for messages).</summary>
     public string? SourcePath { get; init; }
 
@@ -61,5 +64,6 @@ public sealed record DomainConfig
         Files = Files,
         MemoryMiB = MemoryMiB,
         Platform = Platform,
+        Network = Network?.ToSpec(),
     };
 }
