@@ -63,6 +63,9 @@ internal sealed partial class TcpControlBlock
             return;
         }
         Cc.OnTimeout(Flight, SendMss, SndMax);
+        // SACK information is advisory (RFC 2018 §8): a second timeout in a row without progress may mean the peer
+        // reneged (dropped data it SACKed), so forget the scoreboard and resend everything.
+        if (Retransmits > 1) Sacked.Clear();
         SndNxt = SndUna;
         RttTiming = false;
         Rtt.RtoNs = Math.Min(Rtt.RtoNs * 2, RttEstimator.MaxRtoNs);
