@@ -1,0 +1,113 @@
+using Remus.Sandbox.Net;
+using Xunit;
+using static Remus.Tests.Net.Stack.Frames;
+
+namespace Remus.Tests.Net.Stack;
+
+/// <summary>ICMP at the frame level: echo replies with correct checksums, errors sent and received, the rate limit.</summary>
+public sealed class IcmpTests
+{
+    private readonly ManualClock _clock = new();
+
+    [Fact]
+    public void A_ping_gets_a_reply_with_the_same_data_and_correct_checksums_after_arp()
+    {
+        var stack = NewStack(_clock, Spec(), out var link);
+        var data = Enumerable.Range(0, 56).Select(i => (byte)i).ToArray();
+        stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ours, 1, IcmpEcho(0x1234, 7, data))));
+        // The peer's MAC is unknown: the stack asks first, holding the reply.
+        var ask = Assert.Single(link.Take());
+        Assert.Equal(0x0806, EtherType(ask));
+        stack.ReceiveFrame(Ethernet(OurMac, PeerMac, 0x0806, Arp(2, PeerMac, Peer, OurMac, Ours)));
+        var reply = IpPacket(Assert.Single(link.Take()));
+        Assert.Equal(Ours, Src(reply));
+        Assert.Equal(Peer, Dst(reply));
+        Assert.Equal(1, reply[9]);
+        var icmp = reply.AsSpan(20);
+        Assert.Equal(0, Checksum(icmp));
+        Assert.Equal(IcmpEcho(0x1234, 7, data, type: 0), icmp.ToArray());
+    }
+
+    [Fact]
+    public void Bad_checksums_and_broadcast_pings_get_no_reply()
+    {
+        var stack = NewStack(_clock, Spec(), out var link);
+        Introduce(stack, link);
+        var echo = IcmpEcho(1, 1, [1, 2, 3]);
+        stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ours, 1, echo, badChecksum: true)));
+        var corrupt = echo.ToArray();
+        corrupt[9] ^= 0xFF;
+        stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ours, 1, corrupt)));
+        stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ip("10.0.0.255"), 1, echo), MacAddress.Broadcast));
+        Assert.Empty(link.Frames);
+        Assert.Equal(2, stack.Stats.Drops(NetDrop.BadChecksum));
+        stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ours, 1, echo)));
+        Assert.Single(link.Take());
+    }
+
+    [Fact]
+    public void The_loopback_answers_pings_too()
+    {
+        var stack = NewStack(_clock, null, out _);
+        // A ping to 127.0.0.1 from the stack itself: the reply comes back through the loopback to ICMP's receive.
+        stack.Enter();
+        stack.Ip.Send(IPv4Address.Loopback, IPv4Address.Loopback, 1, IcmpEcho(5, 6, [9, 9]), dontFragment: false);
+        stack.Exit();
+        Assert.Equal(2, stack.Stats.LoopbackDatagrams); // the request and the reply
+        Assert.Equal(0, stack.Stats.TotalDrops);
+    }
+
+    [Fact]
+    public void A_datagram_to_a_closed_port_gets_port_unreachable_quoting_it()
+    {
+        var stack = NewStack(_clock, Spec(), out var link);
+        Introduce(stack, link);
+        var udp = Udp(Peer, 5555, Ours, 9, "hi"u8);
+        var offending = Ipv4(Peer, Ours, 17, udp, id: 77);
+        stack.ReceiveFrame(FromPeer(offending));
+        var p = IpPacket(Assert.Single(link.Take()));
+        Assert.Equal(Peer, Dst(p));
+        Assert.Equal(1, p[9]);
+        var icmp = p.AsSpan(20);
+        Assert.Equal(0, Checksum(icmp));
+        Assert.Equal(3, icmp[0]);
+        Assert.Equal(3, icmp[1]);
+        Assert.Equal(offending.AsSpan(0, 28).ToArray(), icmp[8..36].ToArray());
+    }
+
+    [Fact]
+    public void Errors_are_rate_limited_so_a_flood_costs_bounded_traffic()
+    {
+        var stack = NewStack(_clock, Spec(), out var link);
+        Introduce(stack, link);
+        for (int i = 0; i < 1000; i++) stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ours, 17, Udp(Peer, 5555, Ours, 9, "x"u8), id: (ushort)i)));
+        Assert.Equal(NetLimits.IcmpErrorBurst, link.Take().Count);
+        Assert.Equal(1000 - NetLimits.IcmpErrorBurst, stack.Stats.Drops(NetDrop.IcmpRateLimited));
+        _clock.Advance(TimeSpan.FromMilliseconds(10)); // 1000/s: ten more tokens
+        for (int i = 0; i < 100; i++) stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ours, 17, Udp(Peer, 5555, Ours, 9, "x"u8), id: (ushort)i)));
+        Assert.Equal(10, link.Take().Count);
+    }
+
+    [Fact]
+    public void No_error_about_a_broadcast_or_an_unknown_protocol_broadcast()
+    {
+        var stack = NewStack(_clock, Spec(), out var link);
+        Introduce(stack, link);
+        stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ip("10.0.0.255"), 17, Udp(Peer, 5555, Ip("10.0.0.255"), 9, "x"u8)), MacAddress.Broadcast));
+        Assert.Empty(link.Take());
+        stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ours, 99, new byte[8])));
+        var p = IpPacket(Assert.Single(link.Take()));
+        Assert.Equal((3, 2), (p[20], p[21])); // protocol unreachable
+        Assert.Equal(1, stack.Stats.Drops(NetDrop.UnknownProtocol));
+    }
+
+    [Fact]
+    public void A_ttl_of_zero_is_dropped()
+    {
+        var stack = NewStack(_clock, Spec(), out var link);
+        Introduce(stack, link);
+        stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ours, 1, IcmpEcho(1, 1, []), ttl: 0)));
+        Assert.Empty(link.Take());
+        Assert.Equal(1, stack.Stats.Drops(NetDrop.TtlExpired));
+    }
+}
