@@ -23,15 +23,16 @@ internal sealed class Loopback
 
     public int Queued => _queue.Count;
 
-    /// <summary>Queues a whole IPv4 packet for delivery inside the stack.</summary>
-    public void Send(ReadOnlySpan<byte> packet)
+    /// <summary>Queues a whole IPv4 packet for delivery inside the stack; the queue owns (and returns) the buffer.</summary>
+    public void Send(PacketBuffer packet)
     {
         if (_queue.Count >= NetLimits.LoopbackQueueMax)
         {
+            packet.Return();
             _stats.Drop(NetDrop.LoopbackQueueFull);
             return;
         }
-        _queue.Enqueue(PacketBuffer.Copy(packet));
+        _queue.Enqueue(packet);
         _stats.Loopback();
         if (_depth == 0) _deadlineChanged();
     }

@@ -50,6 +50,12 @@ internal static class NetLimits
     public const int MinRcvBuf = 2304, MinSndBuf = 4608;
     /// <summary>What a queued datagram costs beyond its bytes (Linux's SKB_TRUESIZE: sk_buff plus skb_shared_info).</summary>
     public const int DatagramOverhead = 576;
+    /// <summary>
+    /// What all UDP receive queues of the stack together may be charged (Linux's udp_mem, in bytes): past it a
+    /// datagram is dropped even if its socket's SO_RCVBUF has room, so many sockets cannot hold unbounded memory.
+    /// </summary>
+    public const long UdpMemory = 32L * 1024 * 1024;
+
     /// <summary>Sockets of the stack at once (beyond: ENOBUFS).</summary>
     public const int MaxSockets = 16384;
 

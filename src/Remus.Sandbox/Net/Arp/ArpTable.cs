@@ -106,12 +106,19 @@ internal sealed class ArpTable
     public void Receive(ReadOnlySpan<byte> payload)
     {
         if (!ArpPacket.TryParse(payload, out var p)) { _stats.Drop(NetDrop.Malformed); return; }
+        bool forUs = p.TargetIp == _address && !_address.IsAny;
+        if (p.SenderIp.IsAny && forUs && p.Operation == ArpPacket.Request && !p.SenderMac.IsMulticast)
+        {
+            // An address probe (RFC 5227: a host checking 0.0.0.0 → our address is free): answered, nothing learned.
+            new ArpPacket(ArpPacket.Reply, _eth.Mac, _address, p.SenderMac, IPv4Address.Any).Write(_eth.Payload);
+            _eth.Transmit(p.SenderMac, Ethernet.TypeArp, ArpPacket.Length);
+            return;
+        }
         if (p.SenderMac.IsMulticast || p.SenderMac == _eth.Mac || p.SenderIp == _address || p.SenderIp.IsAny)
         {
             _stats.Drop(NetDrop.NotForUs);
             return;
         }
-        bool forUs = p.TargetIp == _address && !_address.IsAny;
         _entries.TryGetValue(p.SenderIp, out var e);
         if (e is null && forUs && p.Operation == ArpPacket.Request)
         {

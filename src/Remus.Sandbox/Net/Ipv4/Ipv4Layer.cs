@@ -229,16 +229,9 @@ internal sealed class Ipv4Layer : IIpLayer
         if (route == Route.Loopback)
         {
             var a = ArrayPool<byte>.Shared.Rent(total);
-            try
-            {
-                Ipv4Header.Write(a, total, tos, id, df, ttl, protocol, source, destination);
-                payload.CopyTo(a.AsSpan(Ipv4Header.MinLength));
-                Loopback.Send(a.AsSpan(0, total));
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(a);
-            }
+            Ipv4Header.Write(a, total, tos, id, df, ttl, protocol, source, destination);
+            payload.CopyTo(a.AsSpan(Ipv4Header.MinLength));
+            Loopback.Send(new PacketBuffer(a, total));
             return 0;
         }
         var eth = Ethernet!;

@@ -46,6 +46,18 @@ internal sealed class UdpLayer : ITransportProtocol
 
     public IInetSocket? SocketById(int id) => _sockets.GetValueOrDefault(id);
 
+    /// <summary>What all receive queues are charged (bounded by <see cref="NetLimits.UdpMemory"/>).</summary>
+    public long MemoryCharged { get; private set; }
+
+    internal bool Charge(int bytes, bool force = false)
+    {
+        if (!force && MemoryCharged + bytes > NetLimits.UdpMemory) return false;
+        MemoryCharged += bytes;
+        return true;
+    }
+
+    internal void Uncharge(int bytes) => MemoryCharged -= bytes;
+
     internal void Remove(UdpSocket s)
     {
         Unbind(s);

@@ -175,13 +175,14 @@ internal sealed class UdpSocket : IInetSocket, ISnapshotState
     /// <summary>A datagram for this socket (the layer chose it): queued unless the receive buffer is over.</summary>
     internal void Deliver(NetEndpoint from, ReadOnlySpan<byte> payload, NetStats stats)
     {
-        if (_receivedBytes > ReceiveBuffer)
+        int charge = payload.Length + NetLimits.DatagramOverhead;
+        if (_receivedBytes > ReceiveBuffer || !_layer.Charge(charge))
         {
             stats.Drop(NetDrop.ReceiveBufferFull);
             return;
         }
         _received.Enqueue((from, PacketBuffer.Copy(payload)));
-        _receivedBytes += payload.Length + NetLimits.DatagramOverhead;
+        _receivedBytes += charge;
         Changed();
         Queue.Notify(PollEvents.Readable);
     }
@@ -200,6 +201,7 @@ internal sealed class UdpSocket : IInetSocket, ISnapshotState
         {
             _received.Dequeue();
             _receivedBytes -= d.Data.Length + NetLimits.DatagramOverhead;
+            _layer.Uncharge(d.Data.Length + NetLimits.DatagramOverhead);
             d.Data.Return();
             Changed();
         }
@@ -229,6 +231,7 @@ internal sealed class UdpSocket : IInetSocket, ISnapshotState
         if (Closed) return;
         Closed = true;
         while (_received.TryDequeue(out var d)) d.Data.Return();
+        _layer.Uncharge(_receivedBytes);
         _receivedBytes = 0;
         _layer.Remove(this);
         Queue.Notify(PollEvents.None);
@@ -458,6 +461,7 @@ internal sealed class UdpSocket : IInetSocket, ISnapshotState
             var data = PacketBuffer.Load(r);
             _received.Enqueue((from, data));
             _receivedBytes += data.Length + NetLimits.DatagramOverhead;
+            _layer.Charge(data.Length + NetLimits.DatagramOverhead, force: true);
         }
     }
 }

@@ -34,6 +34,17 @@ public sealed class ArpTests
     }
 
     [Fact]
+    public void An_address_probe_for_our_address_is_answered_and_teaches_nothing()
+    {
+        var stack = NewStack(_clock, Spec(), out var link);
+        stack.ReceiveFrame(Ethernet(MacAddress.Broadcast, PeerMac, 0x0806, Arp(1, PeerMac, IPv4Address.Any, default, Ours)));
+        var f = Assert.Single(link.Take());
+        Assert.Equal(PeerMac, MacAddress.Read(f));
+        Assert.Equal(Arp(2, OurMac, Ours, PeerMac, IPv4Address.Any), Payload(f)[..28].ToArray());
+        Assert.Equal(0, stack.Ip.Arp!.Count);
+    }
+
+    [Fact]
     public void Gratuitous_arp_is_a_broadcast_request_for_our_own_address_sent_twice()
     {
         var stack = NewStack(_clock, Spec(), out var link);

@@ -69,9 +69,12 @@ internal sealed class FakeSegment
     public int Pump(int max = 100_000)
     {
         int n = 0;
-        while (_inFlight.TryDequeue(out var f) && n++ < max)
+        while (n < max && _inFlight.TryDequeue(out var f))
+        {
+            n++;
             foreach (var s in _stacks)
                 if (s != f.From) s.ReceiveFrame(f.Frame);
+        }
         return n;
     }
 

@@ -248,6 +248,21 @@ public sealed class UdpTests
     }
 
     [Fact]
+    public void All_receive_queues_together_are_bounded()
+    {
+        var stack = NewStack(_clock, null, out _);
+        var client = Udp(stack).Socket;
+        var payload = new byte[1000];
+        var servers = Enumerable.Range(0, 200).Select(i => UdpBound(stack, "127.0.0.1", (ushort)(10000 + i))).ToList();
+        foreach (var s in servers)
+            for (int k = 0; k < 150; k++) client.Send(payload, 0, s.LocalEndpoint);
+        Assert.True(stack.Udp.MemoryCharged <= NetLimits.UdpMemory, $"{stack.Udp.MemoryCharged} bytes queued");
+        Assert.True(stack.Stats.Drops(NetDrop.ReceiveBufferFull) > 0);
+        foreach (var s in servers) s.Close();
+        Assert.Equal(0, stack.Udp.MemoryCharged);
+    }
+
+    [Fact]
     public void Options_read_back_and_shutdown()
     {
         var stack = NewStack(_clock, Spec(), out var link);

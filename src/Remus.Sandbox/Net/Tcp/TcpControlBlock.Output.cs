@@ -1,0 +1,176 @@
+namespace Remus.Sandbox.Net.Tcp;
+
+/// <summary>What to send: data within the congestion and peer windows (Nagle, cork, SACK-skipping), FIN, ACKs.</summary>
+internal sealed partial class TcpControlBlock
+{
+    private bool CanSendData => State is TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck;
+
+    /// <summary>Sends what the windows allow, then an ACK if one is owed and nothing carried it.</summary>
+    public void Output()
+    {
+        if (CanSendData) SendQueued();
+        if (AckNow && State is not (TcpState.Closed or TcpState.SynSent)) SendAck();
+    }
+
+    /// <summary>Data per segment now: SendMss less the SACK blocks this segment will carry (as Linux's tcp_current_mss).</summary>
+    private int CurrentMss =>
+        SackOk && Rcv.OutOfOrder.Count > 0 ? SendMss - 4 - 8 * Math.Min(Rcv.OutOfOrder.Count, Timestamps ? 3 : 4) : SendMss;
+
+    private void SendQueued()
+    {
+        int mss = CurrentMss;
+        for (int guard = 0; guard < 4096; guard++)
+        {
+            uint dataEnd = SndBufSeq + (uint)Snd.Count;
+            // Retransmitting (after a timeout): skip what the peer SACKed.
+            if (Seq.Lt(SndNxt, SndMax) && Sacked.Count > 0)
+            {
+                uint skip = Sacked.SkipCovered(SndNxt);
+                if (skip != SndNxt) { SndNxt = Seq.Min(skip, SndMax); continue; }
+            }
+            long wnd = Math.Min(Cc.Cwnd, SndWnd);
+            long usable = (long)wnd - (long)(uint)(SndNxt - SndUna);
+            long avail = Seq.Lt(SndNxt, dataEnd) ? dataEnd - SndNxt : 0;
+            if (avail > 0)
+            {
+                int len = (int)Math.Min(Math.Min(avail, mss), Math.Max(usable, 0));
+                bool retransmit = Seq.Lt(SndNxt, SndMax);
+                if (retransmit && Sacked.NextStartAfter(SndNxt) is uint next && Seq.Lt(next, SndNxt + (uint)len))
+                    len = (int)(next - SndNxt);
+                if (len <= 0)
+                {
+                    if (SndWnd == 0 && SndNxt == SndUna) ArmPersist();
+                    break;
+                }
+                if (len < mss && !retransmit)
+                {
+                    bool tail = len == avail;
+                    // Nagle (RFC 896): a small segment waits while data is unacknowledged, unless TCP_NODELAY.
+                    if (tail && !Options.NoDelay && SndUna != SndNxt && !FinQueued) break;
+                    if (tail && Options.Cork && !FinQueued) break;
+                    // Sender SWS avoidance: a window-limited runt waits for more window while data is in flight.
+                    if (!tail && SndUna != SndNxt && len < MaxSndWnd / 2) break;
+                }
+                bool fin = FinQueued && SndNxt + (uint)len == dataEnd;
+                SendData(SndNxt, len, fin, retransmit);
+                if (!retransmit && !Timestamps && !RttTiming) { RttTiming = true; RttSeq = SndNxt; RttStartNs = Now; }
+                SndNxt += (uint)len + (fin ? 1u : 0u);
+                if (Seq.Gt(SndNxt, SndMax)) SndMax = SndNxt;
+                if (RtoDeadline == long.MaxValue) RtoDeadline = Now + Rtt.RtoNs;
+                continue;
+            }
+            if (FinQueued && SndNxt == dataEnd)
+            {
+                SendData(SndNxt, 0, true, Seq.Lt(SndNxt, SndMax));
+                SndNxt++;
+                if (Seq.Gt(SndNxt, SndMax)) SndMax = SndNxt;
+                if (RtoDeadline == long.MaxValue) RtoDeadline = Now + Rtt.RtoNs;
+            }
+            break;
+        }
+    }
+
+    private void ArmPersist()
+    {
+        if (PersistDeadline != long.MaxValue || RtoDeadline != long.MaxValue) return;
+        PersistDeadline = Now + Math.Min(Rtt.RtoNs << Math.Min(PersistBackoff, 10), RttEstimator.MaxRtoNs);
+    }
+
+    /// <summary>Retransmits one segment at the first byte at or after <paramref name="from"/> the peer lacks.</summary>
+    public void RetransmitHole(uint from)
+    {
+        uint seq = Seq.Max(from, SndUna);
+        seq = Sacked.SkipCovered(seq);
+        if (!Seq.Lt(seq, SndMax)) return;
+        // Only holes below the highest SACKed byte are known lost (or the very first unacknowledged segment).
+        if (seq != SndUna && (Sacked.HighestEnd is not uint high || !Seq.Lt(seq, high))) return;
+        uint dataEnd = SndBufSeq + (uint)Snd.Count;
+        int len = Seq.Lt(seq, dataEnd) ? (int)Math.Min((long)(dataEnd - seq), CurrentMss) : 0;
+        if (Sacked.NextStartAfter(seq) is uint next && Seq.Lt(next, seq + (uint)len)) len = (int)(next - seq);
+        bool fin = FinSent && seq + (uint)len == FinSeq;
+        if (len == 0 && !fin) return;
+        SendData(seq, len, fin, true);
+        Cc.RetransmitHigh = Seq.Max(Cc.RetransmitHigh, seq + (uint)len + (fin ? 1u : 0u));
+    }
+
+    private void SendData(uint seq, int len, bool fin, bool retransmit)
+    {
+        var flags = TcpFlags.Ack;
+        if (len > 0 && seq + (uint)len == SndBufSeq + (uint)Snd.Count) flags |= TcpFlags.Psh;
+        if (fin) flags |= TcpFlags.Fin;
+        if (retransmit) { TotalRetransmits++; _layer.Stats.Retransmits++; }
+        Send(seq, flags, (int)(seq - SndBufSeq), len);
+    }
+
+    public void SendAck() => Send(SndNxt, TcpFlags.Ack, 0, 0);
+
+    /// <summary>A probe the peer must answer with an ACK (zero window, keepalive): one byte below SND.UNA, no data.</summary>
+    public void SendProbe() => Send(SndUna - 1, TcpFlags.Ack, 0, 0);
+
+    public void SendSyn(bool withAck)
+    {
+        var opt = TcpHeader.OutOptions.None;
+        opt.Mss = OwnMss();
+        if (withAck)
+        {
+            // A SYN-ACK offers only what the peer's SYN offered.
+            opt.WindowScale = SndScale > 0 || RcvScale > 0 ? RcvScale : -1;
+            opt.SackPermitted = SackOk;
+            opt.Timestamp = Timestamps;
+        }
+        else
+        {
+            opt.WindowScale = RcvScale;
+            opt.SackPermitted = true;
+            opt.Timestamp = true;
+        }
+        if (opt.Timestamp) { opt.TsVal = TsNow; opt.TsEcr = withAck ? TsRecent : 0; }
+        ushort window = (ushort)Math.Min(Rcv.Free, 65535);
+        RcvAdvEdge = RcvNxt + window;
+        _layer.SendSegment(Local, Remote, Iss, withAck ? RcvNxt : 0, withAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn,
+            window, opt, null, 0, 0, Options.Tos, Options.Ttl);
+        LastSendNs = Now;
+    }
+
+    private void Send(uint seq, TcpFlags flags, int bufOffset, int len)
+    {
+        var opt = TcpHeader.OutOptions.None;
+        if (Timestamps) { opt.Timestamp = true; opt.TsVal = TsNow; opt.TsEcr = TsRecent; }
+        if (SackOk && Rcv.OutOfOrder.Count > 0) opt.SackCount = Rcv.SackBlocks(ref opt.Sack, Timestamps ? 3 : 4);
+        ushort window = WindowToAdvertise();
+        _layer.SendSegment(Local, Remote, seq, RcvNxt, flags, window, opt, len > 0 ? Snd : null, bufOffset, len, Options.Tos, Options.Ttl);
+        AckNow = false;
+        AckPending = 0;
+        DelAckDeadline = long.MaxValue;
+        LastSendNs = Now;
+    }
+
+    /// <summary>The window field: free receive space, never shrinking the right edge already offered (RFC 9293 §3.8.6.2.2).</summary>
+    private ushort WindowToAdvertise()
+    {
+        long free = Rcv.Free;
+        long offered = Seq.Gt(RcvAdvEdge, RcvNxt) ? RcvAdvEdge - RcvNxt : 0;
+        // Receiver SWS avoidance: do not open a small window (less than an MSS or half the buffer).
+        if (free - offered < Math.Min(Rcv.Capacity / 2, SendMss) && offered < free) free = offered;
+        long wnd = Math.Max(free, offered);
+        // Rounded down to the scale's granularity: the right edge may appear to recede by less than 2^scale bytes
+        // (RFC 7323 §2.4), but never grows past the free space.
+        long field = Math.Min(wnd >> RcvScale, 65535);
+        uint edge = RcvNxt + (uint)(field << RcvScale);
+        if (Seq.Gt(edge, RcvAdvEdge)) RcvAdvEdge = edge;
+        return (ushort)field;
+    }
+
+    /// <summary>After the program read: tell the peer when the window opened enough to matter (a zero window reopening).</summary>
+    public void MaybeWindowUpdate()
+    {
+        if (!Synchronized || FinReceived) return;
+        long offered = Seq.Gt(RcvAdvEdge, RcvNxt) ? RcvAdvEdge - RcvNxt : 0;
+        long free = Rcv.Free;
+        if (free - offered >= Math.Min(Rcv.Capacity / 2, 2L * SendMss) || (offered < SendMss && free >= SendMss))
+        {
+            AckNow = true;
+            Output();
+        }
+    }
+}

@@ -1,0 +1,95 @@
+namespace Remus.Sandbox.Net.Tcp;
+
+/// <summary>Retransmission (RFC 6298), persist, delayed ACK, keepalive, TIME_WAIT and orphaned FIN_WAIT_2 timers.</summary>
+internal sealed partial class TcpControlBlock
+{
+    public void RunTimers(long now)
+    {
+        Dirty = true;
+        if (CloseDeadline <= now)
+        {
+            CloseDeadline = long.MaxValue;
+            if (State is TcpState.TimeWait or TcpState.FinWait2) { Terminate(0); return; }
+        }
+        if (RtoDeadline <= now)
+        {
+            RtoDeadline = long.MaxValue;
+            OnRetransmitTimeout(now);
+            if (State == TcpState.Closed) return;
+        }
+        if (PersistDeadline <= now)
+        {
+            PersistDeadline = long.MaxValue;
+            if (SndWnd == 0 && Snd.Count > (int)(uint)(SndNxt - SndBufSeq) - 0)
+            {
+                SendProbe();
+                PersistBackoff++;
+                ArmPersist();
+            }
+        }
+        if (DelAckDeadline <= now)
+        {
+            DelAckDeadline = long.MaxValue;
+            if (State is not (TcpState.Closed or TcpState.SynSent)) SendAck();
+        }
+        if (KeepDeadline <= now)
+        {
+            KeepDeadline = long.MaxValue;
+            OnKeepalive(now);
+        }
+        if (State != TcpState.Closed) Output();
+    }
+
+    private void OnRetransmitTimeout(long now)
+    {
+        if (State is TcpState.SynSent or TcpState.SynReceived)
+        {
+            if (++Retransmits > (State == TcpState.SynSent ? SynRetries : SynAckRetries))
+            {
+                Terminate(Listener != null ? 0 : (int)TcpErrno.ETIMEDOUT);
+                return;
+            }
+            Rtt.RtoNs = Math.Min(Rtt.RtoNs * 2, RttEstimator.MaxRtoNs);
+            SendSyn(withAck: State == TcpState.SynReceived);
+            TotalRetransmits++;
+            RtoDeadline = now + Rtt.RtoNs;
+            return;
+        }
+        if (SndUna == SndMax) return;
+        if (++Retransmits > MaxRetransmits)
+        {
+            _layer.SendReset(Local, Remote, SndNxt, RcvNxt, true);
+            Terminate((int)TcpErrno.ETIMEDOUT);
+            return;
+        }
+        Cc.OnTimeout(Flight, SendMss, SndMax);
+        // SACK information is advisory (RFC 2018 §8): a second timeout in a row without progress may mean the peer
+        // reneged (dropped data it SACKed), so forget the scoreboard and resend everything.
+        if (Retransmits > 1) Sacked.Clear();
+        SndNxt = SndUna;
+        RttTiming = false;
+        Rtt.RtoNs = Math.Min(Rtt.RtoNs * 2, RttEstimator.MaxRtoNs);
+        RtoDeadline = now + Rtt.RtoNs;
+        // Output() below resends from SND.UNA, one segment (cwnd is 1 MSS), skipping SACKed ranges.
+    }
+
+    private void OnKeepalive(long now)
+    {
+        if (!Options.KeepAlive || State is not (TcpState.Established or TcpState.CloseWait)) return;
+        if (SndUna != SndMax)
+        {
+            // Data in flight: the retransmission timer watches the peer; look again after the interval.
+            KeepDeadline = now + Options.KeepIntervalSeconds * 1_000_000_000L;
+            return;
+        }
+        if (KeepProbes >= Options.KeepCount)
+        {
+            _layer.SendReset(Local, Remote, SndNxt, RcvNxt, true);
+            Terminate((int)TcpErrno.ETIMEDOUT);
+            return;
+        }
+        SendProbe();
+        KeepProbes++;
+        KeepDeadline = now + Options.KeepIntervalSeconds * 1_000_000_000L;
+    }
+}
