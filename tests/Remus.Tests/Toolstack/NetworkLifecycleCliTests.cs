@@ -31,7 +31,7 @@ public sealed class NetworkLifecycleCliTests : IDisposable
         var deadline = DateTime.UtcNow + TestTimeouts.Scaled(patience);
         do
         {
-            var ok = NetNamespace.Run(ns.Name, () =>
+            var ok = Remus.Sandbox.Platform.Net.NetNamespace.Run(ns.Name, () =>
             {
                 using var ping = new System.Net.NetworkInformation.Ping();
                 try
