@@ -298,7 +298,8 @@ public class NetOutputCommitTests
         primary.Protect(guest.ToJson());
         using var sender = new FrameSender(commit.Frames);
         steps.FramesSent = () => sender.Next;
-        steps.WaitFor(s => s.Step == RemusStep.Released && s.FramesSent > 30);
+        var sealedWithFrames = steps.WaitFor(s => s.Step == RemusStep.Staged && s.FramesSent > 5);
+        steps.WaitFor(s => s.Step == RemusStep.Released && s.Epoch == sealedWithFrames.Epoch);
         Assert.True(commit.NetStats.FramesReleased > 0, "frames flow while protected with a blackhole");
         int total = sender.Stop();
         primary.Dispose();
