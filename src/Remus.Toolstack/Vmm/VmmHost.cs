@@ -116,6 +116,10 @@ public sealed partial class VmmHost : IDisposable
             log.Write($"domain '{record.Name}' (id {record.Id}) created by VMM pid {record.Pid}: program {config.Program}, " +
                       $"{config.MemoryMiB} MiB{(options.StartPaused ? ", paused" : "")}{(options.Foreground ? ", foreground" : "")}");
             log.Write($"platform: {domain.Platform}");
+            if (config.Network is { } net)
+                log.Write($"network: {net.Address} mac {net.Mac} on tap {net.Tap}{(net.Netns is { } ns ? $" in netns {ns}" : "")}" +
+                          (net.HostAddress is { } hostSide ? $", host side {hostSide}" : "") + (net.Bridge is { } br ? $", bridge {br}" : "") +
+                          (domain.TapName != null ? "" : " (the tap is created when the domain takes over here)"));
             if (config.SourcePlatform is { } source && source != PlatformKind.Auto && source != domain.Platform.Kind)
                 log.Write($"the checkpoint was taken on {PlatformSelection.NameOf(source)}; the domain goes on here on " +
                           $"{domain.Platform.Name} (checkpoints are platform-neutral)");

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Remus.Sandbox.Platform;
 using Remus.Tests.Support;
 using Remus.Tests.Toolstack;
 using Xunit;
@@ -27,6 +28,18 @@ public sealed class NetworkHttpTests(ITestOutputHelper output) : IDisposable
     }
 
     public static TheoryData<HttpServerKind> Servers() => new() { HttpServerKind.C, HttpServerKind.CMusl, HttpServerKind.Go };
+
+    public static TheoryData<PlatformKind, HttpServerKind> DomainRows()
+    {
+        var d = new TheoryData<PlatformKind, HttpServerKind>();
+        foreach (var p in Platforms.Each)
+        {
+            d.Add(p, HttpServerKind.C);
+            d.Add(p, HttpServerKind.Go);
+        }
+        d.Add(PlatformKind.Ptrace, HttpServerKind.CMusl);
+        return d;
+    }
 
     [SkippableTheory]
     [MemberData(nameof(Servers))]
@@ -59,6 +72,34 @@ public sealed class NetworkHttpTests(ITestOutputHelper output) : IDisposable
 
         long served = HttpLoadAssert.NoFailureNoGap(client, curl, serverProcess.Stdout, Details);
         output.WriteLine($"native {server}: {served} requests; http_client {client.Brief}; curl {curl?.Brief}");
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(DomainRows))]
+    public void In_a_domain_every_request_is_answered_once_and_correctly(PlatformKind platform, HttpServerKind server)
+    {
+        Platforms.Require(platform);
+        NetNamespace.Require();
+        HttpGuests.Require(server);
+        _ns = NetNamespace.Create();
+        var link = WebLink.For(_ns);
+        string log = Path.Combine(_host.Work, "web.log");
+        int vmm = E2E.VmmPid(_host.Ok("create", link.Config(_host, "web", server, log, platform)));
+        HttpLoad? load = null;
+        string Details() => $"{load?.Describe()}\n--- console (tail) ---\n{string.Join('\n', E2E.ReadText(log).Split('\n').TakeLast(10))}\n{E2E.Logs(_host)}";
+        E2E.WaitUntil(() => E2E.ReadText(log).Contains("listening on", StringComparison.Ordinal), "the server listens", TimeSpan.FromSeconds(60), Details);
+
+        using (load = HttpLoad.Start(_ns, link, _host.Work))
+        {
+            E2E.WaitUntil(() => HttpGuests.MaxCounter(log) >= Requests || load.AnyExited, $"{Requests} requests answered", TimeSpan.FromSeconds(120), Details);
+            var (client, curl) = load.Stop(TimeSpan.FromSeconds(120), Details);
+            var quit = _ns.Exec("curl", ["-sS", "--max-time", "30", link.Url("/quit")]);
+            Assert.True(quit.ExitCode == 0 && quit.StdoutText == "bye\n", $"GET /quit: {quit}\n{Details()}");
+            E2E.WaitForTheEnd(log, vmm, Details);
+
+            long served = HttpLoadAssert.NoFailureNoGap(client, curl, E2E.ReadText(log), Details);
+            output.WriteLine($"{platform}/{server}: {served} requests; http_client {client.Brief}; curl {curl?.Brief}");
+        }
     }
 
     private static long MaxCounter(string stdout) => HttpGuests.ConsoleCounters(stdout).DefaultIfEmpty(0).Max();
