@@ -221,6 +221,7 @@ internal sealed class Ipv4Layer : IIpLayer
             return -NetErrno.ENETUNREACH;
         }
         if (source.IsAny) source = SourceFor(destination)!.Value;
+        else if (route == Route.Link && source.IsLoopback) return -NetErrno.EINVAL; // 127/8 never leaves the host
         if (destination.IsAny) destination = LocalIfAny(destination, source);
         int total = Ipv4Header.MinLength + payload.Length;
         if (total > 65535) return -NetErrno.EMSGSIZE;
