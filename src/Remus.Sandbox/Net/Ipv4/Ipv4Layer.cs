@@ -140,12 +140,12 @@ internal sealed class Ipv4Layer : IIpLayer
             return;
         }
         packet = packet[..h.TotalLength]; // an Ethernet frame may carry padding
-        bool broadcast = false;
+        bool broadcast = IsBroadcast(h.Destination);
         if (!fromLoopback)
         {
-            // A host: only our address or a broadcast; never a loopback address or a martian source off the wire.
-            broadcast = IsBroadcast(h.Destination);
-            if ((h.Destination != _spec!.Address && !broadcast) || h.Source.IsLoopback || h.Source.IsMulticast || IsBroadcast(h.Source))
+            // A host: only our address or a broadcast; never a loopback, broadcast, multicast or our own source off the wire.
+            if ((h.Destination != _spec!.Address && !broadcast) || h.Source.IsLoopback || h.Source.IsMulticast || IsBroadcast(h.Source)
+                || h.Source == _spec.Address)
             {
                 _stats.Drop(NetDrop.NotForUs);
                 return;
@@ -221,6 +221,7 @@ internal sealed class Ipv4Layer : IIpLayer
             return -NetErrno.ENETUNREACH;
         }
         if (source.IsAny) source = SourceFor(destination)!.Value;
+        else if (route == Route.Link && source.IsLoopback) return -NetErrno.EINVAL; // 127/8 never leaves the host
         if (destination.IsAny) destination = LocalIfAny(destination, source);
         int total = Ipv4Header.MinLength + payload.Length;
         if (total > 65535) return -NetErrno.EMSGSIZE;
@@ -235,6 +236,14 @@ internal sealed class Ipv4Layer : IIpLayer
             return 0;
         }
         var eth = Ethernet!;
+        if (IsBroadcast(destination))
+        {
+            // A broadcast reaches this host's own sockets too (Linux loops a copy back).
+            var a = ArrayPool<byte>.Shared.Rent(total);
+            Ipv4Header.Write(a, total, tos, id, df, ttl, protocol, source, destination);
+            payload.CopyTo(a.AsSpan(Ipv4Header.MinLength));
+            Loopback.Send(new PacketBuffer(a, total));
+        }
         if (total <= NetLimits.Mtu)
         {
             Ipv4Header.Write(eth.Payload, total, tos, id, df, ttl, protocol, source, destination);
