@@ -82,6 +82,12 @@ internal sealed class Icmp
         var source = IPv4Address.Read(quoted[12..]);
         var destination = IPv4Address.Read(quoted[16..]);
         int mtu = type == DestinationUnreachable && code == CodeFragmentationNeeded ? BinaryPrimitives.ReadUInt16BigEndian(message[6..]) : 0;
+        if (type == DestinationUnreachable && code == CodeFragmentationNeeded)
+        {
+            if (!_ip.IsLocal(source) || _ip.IsLocal(destination)) return; // not about a datagram we sent out
+            _ip.PathMtu.Learn(destination, mtu, NetLimits.Mtu, _ip.NowNs);
+            mtu = _ip.MtuFor(destination); // what the path is now taken to be (at least 552)
+        }
         if (_ip.Transport(protocol) is { } t) t.IcmpError(type, code, source, destination, quoted[ihl..], mtu);
     }
 

@@ -318,6 +318,7 @@ public class NetOutputCommitTests
         var guest = new GuestConfig { Seed = 12 };
         var steps = new Steps();
         int crashAfter = int.MaxValue;
+        FrameSender? takeoverSender = null;
         var crashed = new ManualResetEventSlim();
         var options = new RemusOptions { Interval = TimeSpan.FromMilliseconds(10), Timeout = TimeSpan.FromSeconds(2) };
         var primaryWire = new RecordingWire();
@@ -328,6 +329,8 @@ public class NetOutputCommitTests
         {
             OnStep = (step, epoch) =>
             {
+                // The last epoch carries frames whatever the machine's load: the guest sends two more before its pause.
+                if (step == RemusStep.BeforeSuspend && (long)epoch == Volatile.Read(ref crashAfter)) takeoverSender!.WaitFor(takeoverSender.Next + 2);
                 steps.On(step, epoch);
                 if (step == RemusStep.EndSent && (long)epoch >= Volatile.Read(ref crashAfter))
                 {
@@ -340,6 +343,7 @@ public class NetOutputCommitTests
         var watch = Task.Run(() => backup.Watch(json => SimDomain.CreateIncoming(GuestConfig.FromJson(json.Span), new RecordingConsole())));
         primary.Protect(guest.ToJson());
         using var sender = new FrameSender(commit.Frames);
+        takeoverSender = sender;
         steps.FramesSent = () => sender.Next;
         var released = steps.WaitFor(s => s.Step == RemusStep.Released && s.FramesSent > 30);
         Volatile.Write(ref crashAfter, (int)released.Epoch + 2);

@@ -54,6 +54,44 @@ static int recv_all(int fd, void *buf, size_t n)
     return got == (ssize_t)n;
 }
 
+/* Accepts the connection that fills the listener's queue after a while, making room for the blocked connect. */
+static void *late_accept(void *arg)
+{
+    int l = (int)(long)arg;
+    usleep(300000);
+    return (void *)(long)accept(l, NULL, NULL);
+}
+
+/*
+ * tcp: a blocking connect that waits (about a second) for room in a listener's full accept queue, its SYN dropped
+ * and sent again, while pauses and checkpoints come: it returns 0 once, as it would have without them.
+ */
+static void slow_connect(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    bind(l, (struct sockaddr *)&a, sizeof a);
+    getsockname(l, (struct sockaddr *)&a, &len);
+    listen(l, 0);
+    int first = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(first, (struct sockaddr *)&a, sizeof a) < 0) die("first connect");
+    usleep(50000);
+    pthread_t t;
+    pthread_create(&t, NULL, late_accept, (void *)(long)l);
+    int second = socket(AF_INET, SOCK_STREAM, 0);
+    int r = connect(second, (struct sockaddr *)&a, sizeof a);
+    printf("connect waiting for room in the accept queue: %s\n", r == 0 ? "ok" : strerror(errno));
+    void *accepted;
+    pthread_join(t, &accepted);
+    int s2 = accept(l, NULL, NULL);
+    send(second, "hi", 2, 0);
+    char buf[4];
+    ssize_t n = recv(s2, buf, sizeof buf, 0);
+    printf("it carries '%.*s'\n", (int)n, buf);
+    close(first); close(second); close(s2); close((int)(long)accepted); close(l);
+}
+
 static void *worker(void *arg)
 {
     int fd = (int)(long)arg;
@@ -78,6 +116,7 @@ int main(int argc, char **argv)
     int count = argc > 1 ? atoi(argv[1]) : 20, interval = argc > 2 ? atoi(argv[2]) : 100;
     tcp = argc > 3 && strcmp(argv[3], "tcp") == 0;
     srand(getpid());
+    if (tcp) slow_connect();
 
     struct sockaddr_storage addr;
     socklen_t len;

@@ -197,6 +197,10 @@ public sealed class UdpTests
         Assert.Null(s.RemoteEndpoint);
         Assert.Equal(default, s.LocalEndpoint);
         Assert.Equal(-EDESTADDRREQ, s.Send("x"u8, 0, null));
+        // A socket bound to the loopback cannot reach the network.
+        var lo = UdpBound(stack, "127.0.0.1", 0);
+        Assert.Equal(-EINVAL, lo.Send("x"u8, 0, new NetEndpoint(Peer, 9)));
+        Assert.Equal(-EINVAL, lo.Connect(new NetEndpoint(Peer, 9)));
         var noGateway = NewStack(_clock, Spec(), out _);
         Assert.Equal(-ENETUNREACH, Udp(noGateway).Socket.Connect(new NetEndpoint(Ip("192.0.2.5"), 53)));
         Assert.Equal(-ENETUNREACH, Udp(noGateway).Socket.Send("x"u8, 0, new NetEndpoint(Ip("192.0.2.5"), 53)));
