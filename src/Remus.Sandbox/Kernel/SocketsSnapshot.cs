@@ -88,6 +88,9 @@ internal sealed partial class SandboxKernel
         if (net.Length != netLength) throw new EndOfStreamException();
         if (netLength > 0)
         {
+            // The open files of the state being replaced name sockets of the stack being replaced: detach them first.
+            foreach (var (_, f, _) in Fds.All)
+                if (f is Files.InetSocketFile old) old.Detach();
             using var nr = new BinaryReader(new MemoryStream(net));
             Net.Load(nr);
         }

@@ -167,6 +167,13 @@ internal sealed class InetSocketFile(IInetSocket socket, int flags, NetStack? st
 
     private bool _released;
 
+    /// <summary>
+    /// The stack this file's socket lived in is being replaced wholesale by a checkpoint's (a Remus backup applies one
+    /// every epoch into the same domain): closing the old socket object then would act on the new stack's socket of
+    /// the same id (a listener vanished from the next checkpoint). The file goes with the old fd table, touching nothing.
+    /// </summary>
+    public void Detach() => _released = true;
+
     public override void Release()
     {
         if (_released) return;
