@@ -8,7 +8,7 @@ namespace Remus.Sandbox.Net;
 /// ARP table (length-prefixed: present only with an interface); datagrams being reassembled (kept, not dropped: they
 /// are few and bounded, and a restored stack then goes on exactly as the saved one would, a datagram completed by
 /// a fragment arriving after the restore included); the path MTUs learned; datagrams waiting on the loopback (none unless saved between
-/// calls); the ICMP rate limiter; UDP (ports, then each socket from its <see cref="SnapshotCache"/>); TCP's own Save
+/// calls); the ICMP rate limiters (global, per host); UDP (ports, then each socket from its <see cref="SnapshotCache"/>); TCP's own Save
 /// last. The MAC and addresses are not saved: they come from the domain's spec, which moves with it. A version
 /// other than 1 is refused, not guessed.
 /// </summary>
@@ -35,6 +35,7 @@ internal static class StackSnapshot
         ip.PathMtu.Save(w);
         ip.Loopback.Save(w);
         ip.Icmp.Limiter.Save(w);
+        ip.Icmp.PeerLimiter.Save(w);
         udp.Save(w, full);
         tcp.Save(w);
     }
@@ -57,6 +58,7 @@ internal static class StackSnapshot
         ip.PathMtu.Load(r);
         ip.Loopback.Load(r);
         ip.Icmp.Limiter.Load(r);
+        ip.Icmp.PeerLimiter.Load(r);
         udp.Load(r);
         tcp.Load(r);
     }

@@ -77,15 +77,32 @@ public sealed class IcmpTests
     }
 
     [Fact]
-    public void Errors_are_rate_limited_so_a_flood_costs_bounded_traffic()
+    public void Errors_are_rate_limited_per_host_and_in_all_so_a_flood_costs_bounded_traffic()
     {
         var stack = NewStack(_clock, Spec(), out var link);
         Introduce(stack, link);
+        // One host: a burst of 6, then one a second (Linux's icmp_ratelimit).
         for (int i = 0; i < 1000; i++) stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ours, 17, Udp(Peer, 5555, Ours, 9, "x"u8), id: (ushort)i)));
-        Assert.Equal(NetLimits.IcmpErrorBurst, link.Take().Count);
-        Assert.Equal(1000 - NetLimits.IcmpErrorBurst, stack.Stats.Drops(NetDrop.IcmpRateLimited));
-        _clock.Advance(TimeSpan.FromMilliseconds(10)); // 1000/s: ten more tokens
+        Assert.Equal(6, link.Take().Count);
+        _clock.Advance(TimeSpan.FromSeconds(1));
         for (int i = 0; i < 100; i++) stack.ReceiveFrame(FromPeer(Ipv4(Peer, Ours, 17, Udp(Peer, 5555, Ours, 9, "x"u8), id: (ushort)i)));
+        Assert.Single(link.Take());
+        // Many hosts: the stack's bucket (burst 50, 1000 a second) bounds the total.
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        for (int i = 0; i < 200; i++) Introduce(stack, link, new IPv4Address(0x0A000000u | (uint)(i + 20)));
+        for (int i = 0; i < 1000; i++)
+        {
+            var from = new IPv4Address(0x0A000000u | (uint)(i % 200 + 20));
+            stack.ReceiveFrame(FromPeer(Ipv4(from, Ours, 17, Udp(from, 5555, Ours, 9, "x"u8), id: (ushort)i)));
+        }
+        Assert.Equal(NetLimits.IcmpErrorBurst, link.Take().Count);
+        Assert.True(stack.Ip.Icmp.PeerLimiter.Count <= IcmpPeerLimiter.MaxPeers);
+        _clock.Advance(TimeSpan.FromMilliseconds(10)); // 1000/s: ten more tokens
+        for (int i = 0; i < 100; i++)
+        {
+            var from = new IPv4Address(0x0A000000u | (uint)(i + 100));
+            stack.ReceiveFrame(FromPeer(Ipv4(from, Ours, 17, Udp(from, 5555, Ours, 9, "x"u8), id: (ushort)i)));
+        }
         Assert.Equal(10, link.Take().Count);
     }
 
