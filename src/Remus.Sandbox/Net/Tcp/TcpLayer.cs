@@ -112,6 +112,12 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
 
     private void OnListenSyn(TcpSocket listener, NetEndpoint local, NetEndpoint remote, in TcpHeader h)
     {
+        if (listener.SynQueue.Count >= listener.SynQueueLimit && listener.SynQueue.Evictable is { } old)
+        {
+            old.Terminate(0);
+            AfterChange(old);
+            Stats.SynQueueEvictions++;
+        }
         if (listener.SynQueue.Count >= listener.SynQueueLimit || listener.AcceptQueue.Count > listener.Backlog
             || _conns.Count >= MaxConnections)
         {
@@ -432,5 +438,5 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
 /// <summary>Counters for tests, benchmarks and `remus list` (not part of the guest's state).</summary>
 internal sealed class TcpStats
 {
-    public long SegmentsIn, SegmentsOut, BadSegments, Retransmits, ResetsOut, ResetsForClosedPorts, SynsDropped, AcceptQueueDrops, SendErrors, Timeouts, FastRecoveries, TailProbes;
+    public long SegmentsIn, SegmentsOut, BadSegments, Retransmits, ResetsOut, ResetsForClosedPorts, SynsDropped, AcceptQueueDrops, SendErrors, Timeouts, FastRecoveries, TailProbes, SynQueueEvictions;
 }

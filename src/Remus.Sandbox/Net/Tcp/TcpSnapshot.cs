@@ -42,9 +42,12 @@ internal sealed partial class TcpLayer
     public void Load(BinaryReader r)
     {
         if (r.ReadUInt32() != Magic) throw new InvalidDataException("tcp: bad snapshot");
+        // Replaces whatever this layer held (a backup loads every checkpoint into the same stack).
         _conns.Clear();
         _sockets.Clear();
         _timers.Clear();
+        Ports.Clear();
+        Budget.Reset();
         Isn.Load(r);
         Ports.Cursor = r.ReadInt32();
         _nextKey = r.ReadInt32();

@@ -164,18 +164,18 @@ public sealed class TcpRobustnessTests
         var c = a.NewSocket();
         c.Connect(TcpTestNet.Ep(B, 80));
         net.Advance(10_000_000);
-        Assert.Single(l.SynQueue);
+        Assert.Equal(1, l.SynQueue.Count);
         var ms = new MemoryStream();
         using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, true)) b.Tcp.Save(w);
         b.Tcp = new TcpLayer(b);
         ms.Position = 0;
         using (var r = new BinaryReader(ms)) b.Tcp.Load(r);
         l = (TcpSocket)b.Tcp.SocketById(l.Id)!;
-        Assert.Single(l.SynQueue);
+        Assert.Equal(1, l.SynQueue.Count);
         // The SYN-ACK's retransmission (1 s) draws the ACK again.
         Remus.Sandbox.Net.Sockets.IInetSocket? acc = null;
         Assert.True(net.RunUntil(() => acc != null, 5_000_000_000, () => { if (acc == null) l.Accept(out acc); }));
-        Assert.Empty(l.SynQueue);
+        Assert.Equal(0, l.SynQueue.Count);
         Assert.Equal(PollEvents.Out | PollEvents.WrNorm, acc!.Readiness());
     }
 }
