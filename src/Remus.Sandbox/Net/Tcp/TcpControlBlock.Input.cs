@@ -210,6 +210,12 @@ internal sealed partial class TcpControlBlock
 
     private void EnterTimeWait()
     {
+        if (!_layer.TryAddTimeWait(this))
+        {
+            // Past the TIME_WAIT cap the connection just ends (Linux: "time wait bucket table overflow").
+            Terminate(0);
+            return;
+        }
         State = TcpState.TimeWait;
         RtoDeadline = ProbeDeadline = PersistDeadline = KeepDeadline = long.MaxValue;
         CloseDeadline = Now + TimeWaitNs;

@@ -48,6 +48,7 @@ internal sealed partial class TcpLayer
         _timers.Clear();
         Ports.Clear();
         Budget.Reset();
+        _timeWait = 0;
         Isn.Load(r);
         Ports.Cursor = r.ReadInt32();
         _nextKey = r.ReadInt32();
@@ -81,6 +82,7 @@ internal sealed partial class TcpLayer
             c.Dirty = false;
             if (c.InTable)
             {
+                if (c.State == TcpState.TimeWait) TryAddTimeWait(c);
                 _conns[ConnKey.Of(c.Local, c.Remote)] = c;
                 _timers.Schedule(c);
             }
