@@ -270,6 +270,9 @@ internal sealed partial class TcpControlBlock
             SndUna = ack;
             if (Seq.Lt(SndNxt, SndUna)) SndNxt = SndUna;
             Sacked.RemoveBelow(SndUna);
+            // SACK information is advisory (RFC 2018 §8): a cumulative ACK that stops exactly where SACKed data begins
+            // says the peer dropped what it SACKed (reneging, as Linux's tcp_check_sack_reneging): forget the scoreboard.
+            if (Sacked.Count > 0 && Sacked[0].Start == SndUna) Sacked.Clear();
             if (dataAcked > 0) WakeOwner = true;
 
             if (Cc.InRecovery)

@@ -180,9 +180,10 @@ internal sealed partial class TcpLayer
             w.Write(c.Snd.Count);
             if (c.Snd.Count > 0)
             {
-                var tmp = new byte[c.Snd.Count];
-                c.Snd.Peek(0, tmp);
-                w.Write(tmp);
+                var tmp = System.Buffers.ArrayPool<byte>.Shared.Rent(c.Snd.Count);
+                c.Snd.Peek(0, tmp.AsSpan(0, c.Snd.Count));
+                w.Write(tmp, 0, c.Snd.Count);
+                System.Buffers.ArrayPool<byte>.Shared.Return(tmp);
             }
             c.Rcv.Save(w, c.RcvNxt);
         }
