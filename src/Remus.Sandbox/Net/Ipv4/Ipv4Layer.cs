@@ -44,6 +44,7 @@ internal sealed class Ipv4Layer : IIpLayer
     }
 
     public Ethernet? Ethernet { get; }
+    public PathMtu PathMtu { get; } = new();
     public ArpTable? Arp { get; }
     public Reassembly Reassembly { get; }
     public Loopback Loopback { get; }
@@ -104,7 +105,7 @@ internal sealed class Ipv4Layer : IIpLayer
     };
 
     public int MtuFor(IPv4Address destination) =>
-        RouteTo(destination, out _) == Route.Link ? NetLimits.Mtu : NetLimits.LoopbackMtu;
+        RouteTo(destination, out _) == Route.Link ? PathMtu.For(destination, NetLimits.Mtu, _now()) : NetLimits.LoopbackMtu;
 
     // ---- receive ----
 
@@ -244,7 +245,8 @@ internal sealed class Ipv4Layer : IIpLayer
             payload.CopyTo(a.AsSpan(Ipv4Header.MinLength));
             Loopback.Send(new PacketBuffer(a, total));
         }
-        if (total <= NetLimits.Mtu)
+        int mtu = PathMtu.For(destination, NetLimits.Mtu, _now());
+        if (total <= mtu)
         {
             Ipv4Header.Write(eth.Payload, total, tos, id, df, ttl, protocol, source, destination);
             payload.CopyTo(eth.Payload[Ipv4Header.MinLength..]);
@@ -252,7 +254,7 @@ internal sealed class Ipv4Layer : IIpLayer
             return 0;
         }
         if (dontFragment) return -NetErrno.EMSGSIZE;
-        int chunk = (NetLimits.Mtu - Ipv4Header.MinLength) & ~7;
+        int chunk = (mtu - Ipv4Header.MinLength) & ~7;
         for (int offset = 0; offset < payload.Length; offset += chunk)
         {
             int n = Math.Min(chunk, payload.Length - offset);
