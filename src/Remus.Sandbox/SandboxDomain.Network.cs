@@ -122,6 +122,7 @@ public sealed partial class SandboxDomain
             }
             catch (Exception e) when (e is SandboxException or InvalidOperationException)
             {
+                _wire.Detach(); // the frames kept for the tap go, and the next ones are dropped as on a cut wire
                 Log?.Invoke($"network: {e.Message}; the domain runs without its interface");
                 failed?.Invoke(e.Message);
             }
