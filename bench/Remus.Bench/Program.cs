@@ -1,5 +1,5 @@
 // Remus benchmarks that print figures (never assertions). Usage:
-//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|threads|dirtylog|pagefault|platforms|vcpus|runtimes|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
+//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|threads|dirtylog|pagefault|platforms|vcpus|runtimes|net|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
 // --platform runs the domains of cpu, syscall, start, save, migrate, remus, writer and dirtylog on that platform
 // (default: auto, or REMUS_PLATFORM). platforms [--runs N] [--quick]: every platform this machine has, side by side in
@@ -40,6 +40,7 @@ if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs, platform);
 if (which is "platforms") PlatformsBench.Run(guests, runs, quick: args.Contains("--quick"));
 if (which is "vcpus" or "all") VcpuBench.Run(runs);
 if (which is "runtimes") RuntimesBench.Run(runs); // Go programs (cpubound, pingpong) native vs in a domain per platform
+if (which is "net") NetBench.Run(guests, runs); // the domain's TCP/IP stack vs the host kernel's TCP, in test namespaces
 return 0;
 
 // Demand paging: what a first touch costs, natively and in a domain on each platform this machine has (the paged

@@ -55,4 +55,21 @@ public sealed record RemusDomainInfo
     [JsonPropertyName("bytes_per_epoch")] public double BytesPerEpoch { get; init; }
     [JsonPropertyName("compression_ratio")] public double CompressionRatio { get; init; }
     [JsonPropertyName("ack_latency_ms")] public double AckLatencyMs { get; init; }
+    /// <summary>Output commit on the wire (a domain with [network]): its frames held and released.</summary>
+    [JsonPropertyName("net")] public RemusNetInfo? Net { get; init; }
+}
+
+/// <summary>
+/// A protected domain's network output commit: frames (and bytes) held now, released and dropped (fenced) so far, and
+/// the latency output commit added to released frames (from the stack sending one to its release), p50 and p99.
+/// </summary>
+public sealed record RemusNetInfo
+{
+    [JsonPropertyName("frames_held")] public long FramesHeld { get; init; }
+    [JsonPropertyName("bytes_held")] public long BytesHeld { get; init; }
+    [JsonPropertyName("frames_released")] public long FramesReleased { get; init; }
+    [JsonPropertyName("bytes_released")] public long BytesReleased { get; init; }
+    [JsonPropertyName("frames_dropped")] public long FramesDropped { get; init; }
+    [JsonPropertyName("latency_p50_ms")] public double LatencyP50Ms { get; init; }
+    [JsonPropertyName("latency_p99_ms")] public double LatencyP99Ms { get; init; }
 }

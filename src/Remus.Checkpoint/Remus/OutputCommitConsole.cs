@@ -1,45 +1,143 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using Remus.Sandbox;
+using Remus.Sandbox.Net;
 
 namespace Remus.Checkpoint.Remus;
 
 /// <summary>
-/// Output commit for the console (DESIGN.md §5): while the domain is protected, what the program writes is held per
-/// epoch and reaches the real console only when the backup has acknowledged that epoch, so nothing the outside
-/// world saw can be rolled back by a failover. Each sealed epoch's output also travels in its checkpoint: a backup
-/// that takes over re-emits it (it cannot know whether the primary released it), so at most that one epoch's output
-/// appears twice and nothing is ever missing. Unprotected, it passes output straight through.
+/// Output commit (DESIGN.md §5) for everything the domain shows the world: its console and its network interface.
+/// While the domain is protected, what the program writes and the Ethernet frames its stack sends are held per epoch,
+/// in one sequence in the order they were produced, and reach the world (the real console, the tap:
+/// <see cref="Wire"/>) only when the backup has acknowledged that epoch, so nothing the outside world saw can be
+/// rolled back by a failover. Inbound frames are never delayed (they do not pass here). Each sealed epoch's output
+/// also travels in its checkpoint: a backup that takes over re-emits it — console output and frames alike — since it
+/// cannot know whether the primary released it, so at most that one epoch's output appears twice (duplicate frames
+/// are harmless to TCP) and nothing is ever missing. Unprotected, output passes straight through.
+/// <para>
+/// Held output is kept encoded, as the checkpoint carries it (<c>i32 stream, i32 length, bytes</c>; frames on stream
+/// <see cref="FrameStream"/>), in a pooled buffer: holding a frame costs a copy, not an allocation.
+/// </para>
 /// </summary>
-public sealed class OutputCommitConsole(IConsole inner) : IConsole
+public sealed class OutputCommitConsole : IConsole
 {
+    /// <summary>The stream number of a network frame in an encoded epoch's output (console streams are 0-2).</summary>
+    public const int FrameStream = 0x4652; // "FR"
+
+    private const int LatencyWindow = 4096;
+
+    private readonly IConsole _inner;
     private readonly object _lock = new();
-    private readonly List<(int Stream, byte[] Data)> _open = [];
-    private readonly Queue<(ulong Epoch, List<(int Stream, byte[] Data)> Chunks)> _sealed = new();
+    private readonly Queue<SealedEpoch> _sealed = new();
+    private byte[] _open = ArrayPool<byte>.Shared.Rent(64 << 10);
+    private int _openLength;
+    private List<long> _openFrameTicks = [];
     private bool _holding;
     private bool _fenced;
+    private readonly long[] _latencyTicks = new long[LatencyWindow];
+    private long _framesReleased, _bytesReleased, _framesHeld, _bytesHeld, _framesDropped;
 
-    public bool IsTerminal => inner.IsTerminal;
+    public OutputCommitConsole(IConsole inner)
+    {
+        _inner = inner;
+        Frames = new FrameLink(this);
+    }
 
-    public int Read(Span<byte> buffer, CancellationToken cancel) => inner.Read(buffer, cancel);
+    /// <summary>Where released frames go (the domain's tap, <c>SandboxDomain.NetworkWire</c>); null: dropped.</summary>
+    public INetLink? Wire { get; set; }
 
-    public int? PollInput() => inner.PollInput();
+    /// <summary>The link the domain's stack sends its frames to (<c>SandboxDomain.RouteOutbound</c>): held or passed to <see cref="Wire"/>.</summary>
+    public INetLink Frames { get; }
+
+    private sealed record SealedEpoch(ulong Epoch, byte[] Encoded, List<long> FrameTicks);
+
+    private sealed class FrameLink(OutputCommitConsole owner) : INetLink
+    {
+        public void SendFrame(ReadOnlySpan<byte> frame) => owner.SendFrame(frame);
+    }
+
+    public bool IsTerminal => _inner.IsTerminal;
+
+    public int Read(Span<byte> buffer, CancellationToken cancel) => _inner.Read(buffer, cancel);
+
+    public int? PollInput() => _inner.PollInput();
 
     public void Write(int stream, ReadOnlySpan<byte> data)
     {
         lock (_lock)
         {
             if (_fenced) return;
-            if (_holding) _open.Add((stream, data.ToArray()));
-            else inner.Write(stream, data);
+            if (_holding) Append(stream, data);
+            else _inner.Write(stream, data);
         }
     }
 
-    /// <summary>Bytes held and not yet released (for statistics).</summary>
+    /// <summary>An outbound frame of the domain: held while protected, else straight to <see cref="Wire"/>.</summary>
+    public void SendFrame(ReadOnlySpan<byte> frame)
+    {
+        lock (_lock)
+        {
+            if (_fenced)
+            {
+                _framesDropped++;
+                return;
+            }
+            if (!_holding)
+            {
+                Wire?.SendFrame(frame);
+                return;
+            }
+            Append(FrameStream, frame);
+            _openFrameTicks.Add(Stopwatch.GetTimestamp());
+            _framesHeld++;
+            _bytesHeld += frame.Length;
+        }
+    }
+
+    private void Append(int stream, ReadOnlySpan<byte> data)
+    {
+        int need = _openLength + 8 + data.Length;
+        if (need > _open.Length)
+        {
+            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(need, 2 * _open.Length));
+            _open.AsSpan(0, _openLength).CopyTo(bigger);
+            ArrayPool<byte>.Shared.Return(_open);
+            _open = bigger;
+        }
+        BinaryPrimitives.WriteInt32LittleEndian(_open.AsSpan(_openLength), stream);
+        BinaryPrimitives.WriteInt32LittleEndian(_open.AsSpan(_openLength + 4), data.Length);
+        data.CopyTo(_open.AsSpan(_openLength + 8));
+        _openLength = need;
+    }
+
+    /// <summary>Bytes held and not yet released, console output and frames (for statistics).</summary>
     public long HeldBytes
     {
         get
         {
-            lock (_lock) return _open.Sum(c => (long)c.Data.Length) + _sealed.Sum(e => e.Chunks.Sum(c => (long)c.Data.Length));
+            lock (_lock) return _openLength + _sealed.Sum(e => (long)e.Encoded.Length);
+        }
+    }
+
+    /// <summary>The network side of output commit so far (for `remus list --json`).</summary>
+    public NetOutputStats NetStats
+    {
+        get
+        {
+            lock (_lock)
+            {
+                int n = (int)Math.Min(_framesReleased, LatencyWindow);
+                double p50 = 0, p99 = 0;
+                if (n > 0)
+                {
+                    var sorted = _latencyTicks.AsSpan(0, n).ToArray();
+                    Array.Sort(sorted);
+                    p50 = sorted[n / 2] * 1000.0 / Stopwatch.Frequency;
+                    p99 = sorted[Math.Min(n - 1, (int)(n * 0.99))] * 1000.0 / Stopwatch.Frequency;
+                }
+                return new NetOutputStats(_framesHeld, _bytesHeld, _framesReleased, _bytesReleased, _framesDropped, p50, p99);
+            }
         }
     }
 
@@ -54,10 +152,12 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
     {
         lock (_lock)
         {
-            var chunks = new List<(int, byte[])>(_open);
-            _open.Clear();
-            _sealed.Enqueue((epoch, chunks));
-            return Encode(chunks);
+            var encoded = _open.AsSpan(0, _openLength).ToArray();
+            _openLength = 0;
+            var ticks = _openFrameTicks;
+            _openFrameTicks = ticks.Count == 0 ? ticks : [];
+            _sealed.Enqueue(new SealedEpoch(epoch, encoded, ticks.Count == 0 ? [] : ticks));
+            return encoded;
         }
     }
 
@@ -68,7 +168,10 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
         {
             if (_fenced) return;
             while (_sealed.Count > 0 && _sealed.Peek().Epoch <= epoch)
-                foreach (var (s, d) in _sealed.Dequeue().Chunks) inner.Write(s, d);
+            {
+                var e = _sealed.Dequeue();
+                Emit(e.Encoded, e.FrameTicks);
+            }
         }
     }
 
@@ -79,23 +182,53 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
         {
             if (_fenced) return;
             while (_sealed.Count > 0)
-                foreach (var (s, d) in _sealed.Dequeue().Chunks) inner.Write(s, d);
-            foreach (var (s, d) in _open) inner.Write(s, d);
-            _open.Clear();
+            {
+                var e = _sealed.Dequeue();
+                Emit(e.Encoded, e.FrameTicks);
+            }
+            Emit(_open.AsSpan(0, _openLength), _openFrameTicks);
+            _openLength = 0;
+            _openFrameTicks = [];
             _holding = false;
         }
     }
 
+    /// <summary>Under the lock: the world sees one epoch's output, in order; frames count their time held.</summary>
+    private void Emit(ReadOnlySpan<byte> encoded, List<long> frameTicks)
+    {
+        long now = Stopwatch.GetTimestamp();
+        int frame = 0;
+        Decode(encoded, (stream, data) =>
+        {
+            if (stream != FrameStream)
+            {
+                _inner.Write(stream, data);
+                return;
+            }
+            Wire?.SendFrame(data);
+            if (frame < frameTicks.Count) _latencyTicks[_framesReleased % LatencyWindow] = now - frameTicks[frame];
+            frame++;
+            _framesReleased++;
+            _bytesReleased += data.Length;
+            _framesHeld--;
+            _bytesHeld -= data.Length;
+        });
+    }
+
     /// <summary>
-    /// The backup took over: everything held is dropped, never released, and so is everything written from now on
-    /// (this copy is stopping; the backup's copy is the one the world sees).
+    /// The backup took over: everything held is dropped, never released, and so is everything written or sent from
+    /// now on (this copy is stopping; the backup's copy is the one the world sees).
     /// </summary>
     public void Fence()
     {
         lock (_lock)
         {
             _fenced = true;
-            _open.Clear();
+            _framesDropped += _framesHeld;
+            _framesHeld = 0;
+            _bytesHeld = 0;
+            _openLength = 0;
+            _openFrameTicks = [];
             _sealed.Clear();
         }
     }
@@ -107,18 +240,33 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
     }
 
     /// <summary>Checks the framing of an encoded epoch's output without writing it (a backup validates before applying).</summary>
-    public static void Validate(ReadOnlySpan<byte> encoded) => Replay(NullConsole.Instance, encoded);
+    public static void Validate(ReadOnlySpan<byte> encoded) => Decode(encoded, static (_, _) => { });
 
-    private sealed class NullConsole : IConsole
+    /// <summary>Writes an encoded epoch's console output to <paramref name="console"/>; its frames are dropped.</summary>
+    public static void Replay(IConsole console, ReadOnlySpan<byte> encoded) => Replay(console, null, encoded);
+
+    /// <summary>
+    /// Re-emits an encoded epoch's output (the backup's at failover): console output to <paramref name="console"/>,
+    /// frames to <paramref name="wire"/> (null: dropped), in their order.
+    /// </summary>
+    public static void Replay(IConsole console, INetLink? wire, ReadOnlySpan<byte> encoded) =>
+        Decode(encoded, (stream, data) =>
+        {
+            if (stream == FrameStream) wire?.SendFrame(data);
+            else console.Write(stream, data);
+        });
+
+    /// <summary>How many frames an encoded epoch's output holds (for tests and logs).</summary>
+    public static int CountFrames(ReadOnlySpan<byte> encoded)
     {
-        public static readonly NullConsole Instance = new();
-        public bool IsTerminal => false;
-        public int Read(Span<byte> buffer, CancellationToken cancel) => 0;
-        public void Write(int stream, ReadOnlySpan<byte> data) { }
+        int n = 0;
+        Decode(encoded, (stream, _) => { if (stream == FrameStream) n++; });
+        return n;
     }
 
-    /// <summary>Writes an encoded epoch's output to <paramref name="console"/> (the backup's re-emission at failover).</summary>
-    public static void Replay(IConsole console, ReadOnlySpan<byte> encoded)
+    private delegate void ChunkAction(int stream, ReadOnlySpan<byte> data);
+
+    private static void Decode(ReadOnlySpan<byte> encoded, ChunkAction action)
     {
         if (encoded.Length is > 0 and < 8) throw new InvalidDataException("corrupt console output in the checkpoint");
         while (encoded.Length >= 8)
@@ -126,23 +274,16 @@ public sealed class OutputCommitConsole(IConsole inner) : IConsole
             int stream = BinaryPrimitives.ReadInt32LittleEndian(encoded);
             int length = BinaryPrimitives.ReadInt32LittleEndian(encoded[4..]);
             if (length < 0 || length > encoded.Length - 8) throw new InvalidDataException("corrupt console output in the checkpoint");
-            console.Write(stream, encoded.Slice(8, length));
+            action(stream, encoded.Slice(8, length));
             encoded = encoded[(8 + length)..];
             if (encoded.Length is > 0 and < 8) throw new InvalidDataException("corrupt console output in the checkpoint");
         }
     }
-
-    private static byte[] Encode(List<(int Stream, byte[] Data)> chunks)
-    {
-        var buf = new byte[chunks.Sum(c => 8 + c.Data.Length)];
-        int at = 0;
-        foreach (var (s, d) in chunks)
-        {
-            BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(at), s);
-            BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(at + 4), d.Length);
-            d.CopyTo(buf, at + 8);
-            at += 8 + d.Length;
-        }
-        return buf;
-    }
 }
+
+/// <summary>
+/// The network side of output commit: frames and bytes held now, released so far, dropped (fenced), and the time
+/// released frames were held (from the stack sending them to their release), p50 and p99 over the last 4096.
+/// </summary>
+public sealed record NetOutputStats(
+    long FramesHeld, long BytesHeld, long FramesReleased, long BytesReleased, long FramesDropped, double LatencyP50Ms, double LatencyP99Ms);

@@ -234,10 +234,12 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
     };
 
     /// <summary>
-    /// Re-emits the output of the last checkpointed epoch (the primary may not have released it); after
-    /// <see cref="BackupOutcome.Exited"/>, the program's last output.
+    /// Re-emits the output of the last checkpointed epoch (the primary may not have released it): its console output
+    /// to <paramref name="console"/> and its network frames to <paramref name="wire"/> (the taken-over domain's tap;
+    /// null: dropped), in their order; after <see cref="BackupOutcome.Exited"/>, the program's last output.
     /// </summary>
-    public void ReplayLastOutput(IConsole console) => OutputCommitConsole.Replay(console, _lastOutput);
+    public void ReplayLastOutput(IConsole console, global::Remus.Sandbox.Net.INetLink? wire = null) =>
+        OutputCommitConsole.Replay(console, wire, _lastOutput);
 
     private void Discard()
     {

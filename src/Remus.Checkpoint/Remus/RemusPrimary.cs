@@ -107,7 +107,7 @@ public sealed class RemusPrimary : IDisposable
 
     /// <summary>Why the epoch loop ended (null while it runs).</summary>
     public string? EndReason { get; private set; }
-    public RemusStats Stats => _counters.Snapshot();
+    public RemusStats Stats => _counters.Snapshot() with { Net = _console.NetStats };
 
     /// <summary>
     /// The handshake, the initial synchronisation and the first checkpoint; returns once the backup holds a complete

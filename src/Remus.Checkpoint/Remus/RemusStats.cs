@@ -3,7 +3,11 @@ namespace Remus.Checkpoint.Remus;
 /// <summary>What `remus list --json` shows of a protected domain.</summary>
 public sealed record RemusStats(
     long Epochs, double PauseP50Ms, double PauseP99Ms, double BytesPerEpoch, double CompressionRatio, double AckLatencyMs,
-    double PagesPerEpoch = 0);
+    double PagesPerEpoch = 0)
+{
+    /// <summary>Output commit on the wire: the domain's frames held and released, and how long they were held.</summary>
+    public NetOutputStats? Net { get; init; }
+}
 
 /// <summary>Rolling figures of the epoch loop (the last 1000 epochs).</summary>
 internal sealed class RemusCounters

@@ -32,6 +32,8 @@ internal static class ListCommand
     internal static string Protection(RemusDomainInfo? r) => r switch
     {
         null => "-",
+        { Protected: true, Net: { } n } => $"protected -> {r.Backup} ({r.Epochs} epochs; net {n.FramesReleased} frames out, " +
+                                            $"{n.FramesHeld} held, +{n.LatencyP50Ms.ToString("0.0", CultureInfo.InvariantCulture)} ms p50)",
         { Protected: true } => $"protected -> {r.Backup} ({r.Epochs} epochs)",
         _ => $"UNPROTECTED (backup {r.Backup} lost: {r.Lost ?? "unknown"})",
     };

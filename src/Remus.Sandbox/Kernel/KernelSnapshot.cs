@@ -13,12 +13,15 @@ namespace Remus.Sandbox.Kernel;
 /// delivery's state (Kernel/Signals/SignalsSnapshot.cs): queued siginfo, timers, restart block. Version 4 adds the
 /// threads (Kernel/Tasks/TasksSnapshot.cs), then the address space's model and layout, each mapping's flags and the
 /// root page table of a paged address space (the other tables are guest pages; an older image is an identity-model one),
-/// then the process attributes (RuntimeSurfaceSnapshot.cs: prctl).
+/// then the process attributes (RuntimeSurfaceSnapshot.cs: prctl). Version 5 adds sockets (SocketsSnapshot.cs): before the
+/// open files, the TCP/IP stack's state (NetStack.Save) and every AF_UNIX socket with its buffered bytes, peer, accept
+/// queue, name and options, and the names taken; then socket files among the open files (AF_INET ones name their
+/// socket by its id in the stack); versions 1 to 4 are still read.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
     private const uint SnapshotMagic = 0x3154534B; // "KST1"
-    private const int SnapshotVersion = 4;
+    private const int SnapshotVersion = 5;
 
     public byte[] SaveState()
     {
@@ -42,6 +45,7 @@ internal sealed partial class SandboxKernel
         var descriptions = new List<FileDescription>();
         var fds = Fds.All.ToList();
         foreach (var (_, f, _) in fds) if (!descriptions.Contains(f)) descriptions.Add(f);
+        SaveSockets(w, descriptions);
         w.Write(descriptions.Count);
         foreach (var f in descriptions)
         {
@@ -59,7 +63,7 @@ internal sealed partial class SandboxKernel
                     w.Write(h.Position);
                     break;
                 default:
-                    if (!SaveFileKind(w, f, descriptions))
+                    if (!SaveFileKind(w, f, descriptions) && !SaveSocketFile(w, f))
                         throw new InvalidOperationException($"cannot checkpoint open file {f.GetType().Name}");
                     break;
             }
@@ -75,6 +79,7 @@ internal sealed partial class SandboxKernel
         SaveTasks(w);
         SaveAddressSpace(w);
         SaveRuntimeSurface(w);
+        _savedUnix = null;
         w.Flush();
         return ms.ToArray();
     }
@@ -103,6 +108,7 @@ internal sealed partial class SandboxKernel
             r.ReadBytes(Signals.Actions.Length).CopyTo(Signals.Actions, 0);
             LoadSignalsV2(r);
 
+            if (version >= 5) LoadSockets(r);
             int nd = r.ReadInt32();
             var descriptions = new List<FileDescription>(nd);
             try
@@ -120,7 +126,7 @@ internal sealed partial class SandboxKernel
                             descriptions.Add(ReopenHostFile(r.ReadString(), r.ReadBoolean(), r.ReadInt64(), flags));
                             break;
                         default:
-                            descriptions.Add(LoadFileKind(kind, r, flags, descriptions)
+                            descriptions.Add(LoadFileKind(kind, r, flags, descriptions) ?? LoadSocketFile(kind, r, flags)
                                 ?? throw new SandboxException("corrupt kernel state in the checkpoint (open file kind)"));
                             break;
                     }
@@ -159,6 +165,10 @@ internal sealed partial class SandboxKernel
         catch (EndOfStreamException)
         {
             throw new SandboxException("truncated kernel state in the checkpoint");
+        }
+        finally
+        {
+            _loadedUnix = null;
         }
     }
 

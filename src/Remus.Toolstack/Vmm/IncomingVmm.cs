@@ -43,6 +43,9 @@ public static class IncomingVmm
 {
     public const string IncomingSuffix = "--incoming";
 
+    /// <summary>How long a domain arriving here waits for its tap's name (held by its previous VMM on the same host).</summary>
+    private static readonly TimeSpan NetworkPatience = TimeSpan.FromSeconds(15);
+
     /// <summary>The domain configuration stored in a save file's header (validates the header).</summary>
     public static DomainConfig ReadSavedConfig(string file)
     {
@@ -86,8 +89,20 @@ public static class IncomingVmm
     {
         try
         {
-            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
-            return DomainSave.Restore(stream, _ => SandboxDomain.CreateIncoming(spec, console));
+            SandboxDomain domain;
+            using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20))
+                domain = DomainSave.Restore(stream, _ => SandboxDomain.CreateIncoming(spec, console));
+            try
+            {
+                // Its tap again, in the same place (the saved domain's VMM may still be letting go of the name).
+                domain.ConnectNetwork(NetworkPatience, announce: true);
+            }
+            catch
+            {
+                domain.Dispose();
+                throw;
+            }
+            return domain;
         }
         catch (CheckpointStreamException e) { throw new RemusException($"{file}: {e.Message}"); }
         catch (IOException e) { throw new RemusException($"{file}: {e.Message}"); }
@@ -162,6 +177,9 @@ public static class IncomingVmm
                     arrived.TakeName(name!, TimeSpan.FromSeconds(15));
                     say($"domain '{name}' arrived and {(options.Paused ? "is paused" : "runs")} here (id {arrived.Id})");
                 };
+                // The tap again, in the same place, then a gratuitous ARP: in the background, since on the same host
+                // the source lets go of the name only once it learns the domain runs here (its frames wait meanwhile).
+                arrived.Domain.ConnectNetworkInBackground(NetworkPatience, announce: true);
                 if (options.Paused)
                 {
                     afterStart();
@@ -209,7 +227,10 @@ public static class IncomingVmm
                         return status;
                     }
                 }
-                backup.ReplayLastOutput(vmm!.RawConsole);
+                // The tap again (the dead primary's goes with its process), then the last epoch's output re-emitted:
+                // console and frames (kept until the tap exists) in their order; a gratuitous ARP once it runs.
+                vmm!.Domain.ConnectNetworkInBackground(NetworkPatience, announce: true);
+                backup.ReplayLastOutput(vmm.RawConsole, vmm.Domain.NetworkWire);
                 vmm.TakeName(name!, TimeSpan.FromSeconds(15));
                 say($"Remus failover for domain {name} (checkpoint {backup.LastCheckpoint}; {backup.LossReason})");
                 if (!options.Paused) vmm.Resume();

@@ -235,6 +235,16 @@ public sealed partial class VmmHost
             BytesPerEpoch = Math.Round(s.BytesPerEpoch),
             CompressionRatio = Math.Round(s.CompressionRatio, 2),
             AckLatencyMs = Math.Round(s.AckLatencyMs, 3),
+            Net = _domain.NetworkWire == null || s.Net is not { } n ? null : new RemusNetInfo
+            {
+                FramesHeld = n.FramesHeld,
+                BytesHeld = n.BytesHeld,
+                FramesReleased = n.FramesReleased,
+                BytesReleased = n.BytesReleased,
+                FramesDropped = n.FramesDropped,
+                LatencyP50Ms = Math.Round(n.LatencyP50Ms, 3),
+                LatencyP99Ms = Math.Round(n.LatencyP99Ms, 3),
+            },
         };
     }
 

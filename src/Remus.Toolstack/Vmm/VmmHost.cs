@@ -104,12 +104,22 @@ public sealed partial class VmmHost : IDisposable
             if (config.ConsoleLog is { } consoleLog) console.OpenLog(consoleLog);
             domain = build(config.ToSpec(), commit);
             domain.Log = message => log.Write($"sandbox: {message}"); // unsupported syscalls, faults: not the console
+            if (domain.NetworkWire is { } wire)
+            {
+                // The network's output goes through output commit as the console's does: held while protected.
+                commit.Wire = wire;
+                domain.RouteOutbound(commit.Frames);
+            }
             registered = registry.Register(config.Name, config.MemoryMiB, config.Program, Listen);
             var (record, listener) = registered.Value;
             log.Open(runDirectory.LogPath(record.Id));
             log.Write($"domain '{record.Name}' (id {record.Id}) created by VMM pid {record.Pid}: program {config.Program}, " +
                       $"{config.MemoryMiB} MiB{(options.StartPaused ? ", paused" : "")}{(options.Foreground ? ", foreground" : "")}");
             log.Write($"platform: {domain.Platform}");
+            if (config.Network is { } net)
+                log.Write($"network: {net.Address} mac {net.Mac} on tap {net.Tap}{(net.Netns is { } ns ? $" in netns {ns}" : "")}" +
+                          (net.HostAddress is { } hostSide ? $", host side {hostSide}" : "") + (net.Bridge is { } br ? $", bridge {br}" : "") +
+                          (domain.TapName != null ? "" : " (the tap is created when the domain takes over here)"));
             if (config.SourcePlatform is { } source && source != PlatformKind.Auto && source != domain.Platform.Kind)
                 log.Write($"the checkpoint was taken on {PlatformSelection.NameOf(source)}; the domain goes on here on " +
                           $"{domain.Platform.Name} (checkpoints are platform-neutral)");

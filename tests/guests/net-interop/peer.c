@@ -22,6 +22,10 @@
  *   udpsend ID IP PORT TEXT          -> ok
  *   udprecv ID                       -> ok ADDR:PORT TEXT
  *   udpecho ID COUNT                 -> ok                (echoes COUNT datagrams to their senders)
+ *   source ID N                      -> ok N NS           (N zero bytes: throughput without generating or hashing)
+ *   sink ID [N]                      -> ok COUNT NS       (reads N bytes or to end of stream, no hash)
+ *   acceptclose LID COUNT            -> ok                (accepts COUNT connections, closing each at once)
+ *   hold IP PORT COUNT               -> ok COUNT          (opens COUNT connections and keeps them, idle)
  *   ping IP COUNT SIZE               -> ok REPLIES        (ICMP echo over a raw socket, payload SIZE bytes checked;
  *                                                          each waits at most 2 s for its reply)
  * The generated stream of SEED is xorshift64 (13, 7, 17) from state SEED|1, each state written little-endian: the
@@ -390,6 +394,43 @@ int main(void) {
                 if (r < 0 || sendto(fd, iobuf, (size_t)r, 0, (struct sockaddr *)&a, al) < 0) { reply_err("udpecho"); break; }
             }
             if (i == count) printf("ok\n");
+        } else if (!strcmp(c, "source") && n >= 3 && fd >= 0) {
+            long long want = atoll(v[2]), sent = 0, t0 = now_ns();
+            memset(iobuf, 0, sizeof iobuf);
+            while (sent < want) {
+                size_t k = want - sent < (long long)sizeof iobuf ? (size_t)(want - sent) : sizeof iobuf;
+                if (write_all(fd, iobuf, k) < 0) break;
+                sent += (long long)k;
+            }
+            if (sent < want) reply_err("source"); else printf("ok %lld %lld\n", sent, now_ns() - t0);
+        } else if (!strcmp(c, "sink") && fd >= 0) {
+            long long got = 0, t0 = now_ns(), want = n > 2 ? atoll(v[2]) : -1;
+            ssize_t r = 1;
+            while (want < 0 || got < want) {
+                size_t k = want < 0 || want - got > (long long)sizeof iobuf ? sizeof iobuf : (size_t)(want - got);
+                r = read(fd, iobuf, k);
+                if (r < 0 && errno == EINTR) continue;
+                if (r <= 0) break;
+                got += r;
+            }
+            if (r < 0) reply_err("sink"); else printf("ok %lld %lld\n", got, now_ns() - t0);
+        } else if (!strcmp(c, "acceptclose") && n >= 3 && fd >= 0) {
+            int count = atoi(v[2]), i;
+            for (i = 0; i < count; i++) {
+                int s = accept(fd, NULL, NULL);
+                if (s < 0) { reply_err("accept"); break; }
+                close(s);
+            }
+            if (i == count) printf("ok\n");
+        } else if (!strcmp(c, "hold") && n >= 4) {
+            if (parse_addr(v[1], v[2], &a) < 0) { printf("err EINVAL address\n"); continue; }
+            int count = atoi(v[3]), i;
+            for (i = 0; i < count; i++) {
+                int s = socket(AF_INET, SOCK_STREAM, 0);
+                if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) { reply_err("connect"); close(s); break; }
+                if (add_sock(s) < 0) { printf("err EMFILE hold\n"); break; }
+            }
+            if (i == count) printf("ok %d\n", count);
         } else if (!strcmp(c, "ping") && n >= 4) {
             if (parse_addr(v[1], "0", &a) < 0) { printf("err EINVAL address\n"); continue; }
             cmd_ping(&a, atoi(v[2]), atoi(v[3]));

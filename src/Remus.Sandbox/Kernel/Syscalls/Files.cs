@@ -175,7 +175,7 @@ internal sealed partial class SandboxKernel
             F_GETFD => Fds.GetCloseOnExec(fd) ? 1 : 0,
             F_SETFD => SetCloexec(fd, (arg & 1) != 0),
             // Pipes and the anonymous-inode files (eventfd, timerfd, epoll) keep exactly their flags (no O_LARGEFILE).
-            F_GETFL => f is PipeFile or EventFdFile or TimerFdFile or EpollFile ? f.Flags
+            F_GETFL => f is PipeFile or EventFdFile or TimerFdFile or EpollFile or SocketFile ? f.Flags
                 : f.Flags | (f is ConsoleFile c ? (c.Stream == 0 ? 0 : 1) : 0) | 0x8000 /* O_LARGEFILE */,
             F_SETFL => SetStatusFlags(f, (int)arg),
             F_GETPIPE_SZ => f is PipeFile p ? (long)p.Pipe.MaxSlots * Pipe.PageSize : -Errno.EBADF,

@@ -16,6 +16,7 @@ internal sealed partial class SandboxKernel
     {
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
+        if (f is SocketFile s) return SocketRead(s, buf, count);
         if (WaitsOnQueue(f)) return ReadWaiting(f, buf, ClampLength(buf, count, 1 << 24));
         using var wait = BlockingWait();
         try
@@ -32,6 +33,7 @@ internal sealed partial class SandboxKernel
     {
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
+        if (f is SocketFile s) return SocketWrite(s, buf, count);
         // At most 16 MiB per call go through a pipe (a larger blocking write returns that much, a short count).
         if (WaitsOnQueue(f)) return WriteWaiting(f, buf, Math.Min(ClampLength(buf, count), 1 << 24));
         return WriteFromUser(buf, count, 1 << 30, f.Write);
@@ -56,6 +58,7 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         if (iovcnt > MaxIov) return -Errno.EINVAL;
+        if (f is SocketFile s) return SocketWriteV(s, iov, iovcnt);
         // Gather first so the write is one piece of output, as on Linux.
         long total = 0;
         for (ulong i = 0; i < iovcnt; i++) total += (long)Memory.ReadU64(iov + i * 16 + 8);
@@ -86,6 +89,7 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         if (iovcnt > MaxIov) return -Errno.EINVAL;
+        if (f is SocketFile s) return SocketReadV(s, iov, iovcnt);
         if (WaitsOnQueue(f)) return ReadVWaiting(f, iov, (int)iovcnt);
         long total = 0;
         for (ulong i = 0; i < iovcnt; i++)
@@ -104,7 +108,7 @@ internal sealed partial class SandboxKernel
         return total;
     }
 
-    private const uint TCGETS = 0x5401, TIOCGWINSZ = 0x5413, TIOCGPGRP = 0x540F, FIONREAD = 0x541B, FIONBIO = 0x5421;
+    private const uint SIOCOUTQ = 0x5411, TCGETS = 0x5401, TIOCGWINSZ = 0x5413, TIOCGPGRP = 0x540F, FIONREAD = 0x541B, FIONBIO = 0x5421;
 
     private long SysIoctl(int fd, ulong request, ulong arg)
     {
@@ -114,6 +118,13 @@ internal sealed partial class SandboxKernel
         if (f is PipeFile pipe && (uint)request == FIONREAD)
         {
             Memory.WriteU32(arg, (uint)pipe.Pipe.Available);
+            return 0;
+        }
+        if (f is SocketFile sock && (uint)request is FIONREAD or SIOCOUTQ)
+        {
+            // SIOCINQ (== FIONREAD): bytes readable (a datagram socket: the next one's length); SIOCOUTQ: not yet taken.
+            if (sock.IsListening) return -Errno.EINVAL;
+            Memory.WriteU32(arg, (uint)((uint)request == FIONREAD ? sock.ReadableBytes : sock.UnsentBytes));
             return 0;
         }
         if (!f.IsTerminal) return -Errno.ENOTTY;
