@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 
 namespace Remus.Sandbox.Net;
 
@@ -6,12 +7,27 @@ namespace Remus.Sandbox.Net;
 internal static class Checksum
 {
     /// <summary>Adds <paramref name="data"/> to a running 32-bit sum of 16-bit big-endian words (odd tail padded with 0).</summary>
+    /// <remarks>
+    /// The one's-complement sum does not depend on byte order (RFC 1071 §2(B)): the words are summed as the machine
+    /// reads them, eight bytes at a time into a 64-bit accumulator, and the folded result is swapped to big-endian
+    /// once at the end. Several times faster than word by word, which bulk TCP feels.
+    /// </remarks>
     public static uint Add(uint sum, ReadOnlySpan<byte> data)
     {
+        ulong acc = 0;
         int i = 0;
-        for (; i + 1 < data.Length; i += 2) sum += BinaryPrimitives.ReadUInt16BigEndian(data[i..]);
-        if (i < data.Length) sum += (uint)data[i] << 8;
-        // Fold now and then so long data cannot overflow.
+        var longs = MemoryMarshal.Cast<byte, ulong>(data);
+        for (int k = 0; k < longs.Length; k++)
+        {
+            ulong w = longs[k];
+            acc += (w & 0xFFFFFFFF) + (w >> 32);
+        }
+        i = longs.Length * 8;
+        for (; i + 1 < data.Length; i += 2) acc += MemoryMarshal.Read<ushort>(data[i..]);
+        if (i < data.Length) acc += BitConverter.IsLittleEndian ? data[i] : (ulong)data[i] << 8;
+        while (acc >> 16 != 0) acc = (acc & 0xFFFF) + (acc >> 16);
+        uint folded = BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness((ushort)acc) : (ushort)acc;
+        sum += folded;
         return (sum & 0xFFFF) + (sum >> 16);
     }
 

@@ -8,8 +8,9 @@ namespace Remus.Sandbox.Net;
 /// ICMP (RFC 792) for the stack: answers echo requests (not those sent to a broadcast address, as Linux's
 /// icmp_echo_ignore_broadcasts), hands received errors (destination unreachable, fragmentation needed, time exceeded,
 /// parameter problem) to the transport named in the quoted header, and sends the errors the stack owes (port and
-/// protocol unreachable, reassembly time exceeded) under a token bucket (<see cref="IcmpRateLimiter"/>; errors to
-/// ourselves are not limited, as Linux does not limit loopback).
+/// protocol unreachable, reassembly time exceeded) under Linux's two token buckets, one for the whole stack
+/// (<see cref="IcmpRateLimiter"/>) and one per destination host (<see cref="IcmpPeerLimiter"/>); errors to ourselves
+/// are not limited, as Linux does not limit the loopback.
 /// </summary>
 internal sealed class Icmp
 {
@@ -32,6 +33,7 @@ internal sealed class Icmp
     }
 
     public IcmpRateLimiter Limiter { get; } = new(NetLimits.IcmpErrorsPerSecond, NetLimits.IcmpErrorBurst);
+    public IcmpPeerLimiter PeerLimiter { get; } = new();
 
     public static bool IsError(byte type) => type is DestinationUnreachable or SourceQuench or Redirect or TimeExceeded or ParameterProblem;
 
@@ -82,6 +84,12 @@ internal sealed class Icmp
         var source = IPv4Address.Read(quoted[12..]);
         var destination = IPv4Address.Read(quoted[16..]);
         int mtu = type == DestinationUnreachable && code == CodeFragmentationNeeded ? BinaryPrimitives.ReadUInt16BigEndian(message[6..]) : 0;
+        if (type == DestinationUnreachable && code == CodeFragmentationNeeded)
+        {
+            if (!_ip.IsLocal(source) || _ip.IsLocal(destination)) return; // not about a datagram we sent out
+            _ip.PathMtu.Learn(destination, mtu, NetLimits.Mtu, _ip.NowNs);
+            mtu = _ip.MtuFor(destination); // what the path is now taken to be (at least 552)
+        }
         if (_ip.Transport(protocol) is { } t) t.IcmpError(type, code, source, destination, quoted[ihl..], mtu);
     }
 
@@ -102,7 +110,7 @@ internal sealed class Icmp
         if (source.IsAny || source.IsBroadcast || source.IsMulticast || destination.IsBroadcast || destination.IsMulticast
             || _ip.IsBroadcast(destination) || _ip.IsBroadcast(source)) return;
         if (offending[9] == Protocol && offending.Length > ihl && IsError(offending[ihl])) return;
-        if (!_ip.IsLocal(source) && !Limiter.Allow(_ip.NowNs))
+        if (!_ip.IsLocal(source) && !(Limiter.Allow(_ip.NowNs) && PeerLimiter.Allow(source, _ip.NowNs)))
         {
             _stats.Drop(NetDrop.IcmpRateLimited);
             return;

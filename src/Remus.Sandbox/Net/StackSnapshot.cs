@@ -7,8 +7,8 @@ namespace Remus.Sandbox.Net;
 /// The stack in a checkpoint. Version 1, in order: the version byte; the last socket id and the next IPv4 id; the
 /// ARP table (length-prefixed: present only with an interface); datagrams being reassembled (kept, not dropped: they
 /// are few and bounded, and a restored stack then goes on exactly as the saved one would, a datagram completed by
-/// a fragment arriving after the restore included); datagrams waiting on the loopback (none unless saved between
-/// calls); the ICMP rate limiter; UDP (ports, then each socket from its <see cref="SnapshotCache"/>); TCP's own Save
+/// a fragment arriving after the restore included); the path MTUs learned; datagrams waiting on the loopback (none unless saved between
+/// calls); the ICMP rate limiters (global, per host); UDP (ports, then each socket from its <see cref="SnapshotCache"/>); TCP's own Save
 /// last. The MAC and addresses are not saved: they come from the domain's spec, which moves with it. A version
 /// other than 1 is refused, not guessed.
 /// </summary>
@@ -32,8 +32,10 @@ internal static class StackSnapshot
             w.Write(-1);
         }
         ip.Reassembly.Save(w);
+        ip.PathMtu.Save(w);
         ip.Loopback.Save(w);
         ip.Icmp.Limiter.Save(w);
+        ip.Icmp.PeerLimiter.Save(w);
         udp.Save(w, full);
         tcp.Save(w);
     }
@@ -53,8 +55,10 @@ internal static class StackSnapshot
             if (ip.Arp is { } arp) arp.Load(new BinaryReader(new MemoryStream(bytes)));
         }
         ip.Reassembly.Load(r);
+        ip.PathMtu.Load(r);
         ip.Loopback.Load(r);
         ip.Icmp.Limiter.Load(r);
+        ip.Icmp.PeerLimiter.Load(r);
         udp.Load(r);
         tcp.Load(r);
     }

@@ -44,6 +44,7 @@ internal sealed class Ipv4Layer : IIpLayer
     }
 
     public Ethernet? Ethernet { get; }
+    public PathMtu PathMtu { get; } = new();
     public ArpTable? Arp { get; }
     public Reassembly Reassembly { get; }
     public Loopback Loopback { get; }
@@ -104,7 +105,7 @@ internal sealed class Ipv4Layer : IIpLayer
     };
 
     public int MtuFor(IPv4Address destination) =>
-        RouteTo(destination, out _) == Route.Link ? NetLimits.Mtu : NetLimits.LoopbackMtu;
+        RouteTo(destination, out _) == Route.Link ? PathMtu.For(destination, NetLimits.Mtu, _now()) : NetLimits.LoopbackMtu;
 
     // ---- receive ----
 
@@ -140,12 +141,12 @@ internal sealed class Ipv4Layer : IIpLayer
             return;
         }
         packet = packet[..h.TotalLength]; // an Ethernet frame may carry padding
-        bool broadcast = false;
+        bool broadcast = IsBroadcast(h.Destination);
         if (!fromLoopback)
         {
-            // A host: only our address or a broadcast; never a loopback address or a martian source off the wire.
-            broadcast = IsBroadcast(h.Destination);
-            if ((h.Destination != _spec!.Address && !broadcast) || h.Source.IsLoopback || h.Source.IsMulticast || IsBroadcast(h.Source))
+            // A host: only our address or a broadcast; never a loopback, broadcast, multicast or our own source off the wire.
+            if ((h.Destination != _spec!.Address && !broadcast) || h.Source.IsLoopback || h.Source.IsMulticast || IsBroadcast(h.Source)
+                || h.Source == _spec.Address)
             {
                 _stats.Drop(NetDrop.NotForUs);
                 return;
@@ -221,6 +222,7 @@ internal sealed class Ipv4Layer : IIpLayer
             return -NetErrno.ENETUNREACH;
         }
         if (source.IsAny) source = SourceFor(destination)!.Value;
+        else if (route == Route.Link && source.IsLoopback) return -NetErrno.EINVAL; // 127/8 never leaves the host
         if (destination.IsAny) destination = LocalIfAny(destination, source);
         int total = Ipv4Header.MinLength + payload.Length;
         if (total > 65535) return -NetErrno.EMSGSIZE;
@@ -235,7 +237,16 @@ internal sealed class Ipv4Layer : IIpLayer
             return 0;
         }
         var eth = Ethernet!;
-        if (total <= NetLimits.Mtu)
+        if (IsBroadcast(destination))
+        {
+            // A broadcast reaches this host's own sockets too (Linux loops a copy back).
+            var a = ArrayPool<byte>.Shared.Rent(total);
+            Ipv4Header.Write(a, total, tos, id, df, ttl, protocol, source, destination);
+            payload.CopyTo(a.AsSpan(Ipv4Header.MinLength));
+            Loopback.Send(new PacketBuffer(a, total));
+        }
+        int mtu = PathMtu.For(destination, NetLimits.Mtu, _now());
+        if (total <= mtu)
         {
             Ipv4Header.Write(eth.Payload, total, tos, id, df, ttl, protocol, source, destination);
             payload.CopyTo(eth.Payload[Ipv4Header.MinLength..]);
@@ -243,7 +254,7 @@ internal sealed class Ipv4Layer : IIpLayer
             return 0;
         }
         if (dontFragment) return -NetErrno.EMSGSIZE;
-        int chunk = (NetLimits.Mtu - Ipv4Header.MinLength) & ~7;
+        int chunk = (mtu - Ipv4Header.MinLength) & ~7;
         for (int offset = 0; offset < payload.Length; offset += chunk)
         {
             int n = Math.Min(chunk, payload.Length - offset);

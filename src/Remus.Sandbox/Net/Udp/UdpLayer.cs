@@ -19,6 +19,8 @@ internal sealed class UdpLayer : ITransportProtocol
     private readonly Dictionary<ushort, List<UdpSocket>> _ports = [];
     private readonly NetStats _stats;
     private readonly SnapshotScratch _scratch = new();
+    private readonly MemoryStream _section = new();
+    private readonly BinaryWriter _sectionWriter;
     private byte[]? _datagram;
     private int _nextEphemeral = NetLimits.EphemeralLow;
     private long _bindSequence;
@@ -27,6 +29,7 @@ internal sealed class UdpLayer : ITransportProtocol
     {
         Ip = ip;
         _stats = stats;
+        _sectionWriter = new BinaryWriter(_section);
     }
 
     public Ipv4Layer Ip { get; }
@@ -40,6 +43,7 @@ internal sealed class UdpLayer : ITransportProtocol
     {
         var s = new UdpSocket(this, id);
         _sockets[id] = s;
+        SectionDirty = true;
         socket = s;
         return 0;
     }
@@ -62,6 +66,7 @@ internal sealed class UdpLayer : ITransportProtocol
     {
         Unbind(s);
         _sockets.Remove(s.Id);
+        SectionDirty = true;
     }
 
     // ---- the port table ----
@@ -240,17 +245,27 @@ internal sealed class UdpLayer : ITransportProtocol
 
     public void Save(BinaryWriter w) => Save(w, full: false);
 
-    /// <summary>Sockets by id, each from its cache unless changed (<paramref name="full"/>: every one re-serialized).</summary>
+    /// <summary>Something UDP saves changed since the last Save: a socket's state, the socket set, the port counters.</summary>
+    internal bool SectionDirty { get; set; } = true;
+
+    /// <summary>
+    /// The ports, then the sockets by id, each from its cache unless it changed; the whole section is itself kept,
+    /// so a checkpoint in which no UDP socket changed costs one copy of it. <paramref name="full"/>: every socket
+    /// re-serialized (tests compare the two).
+    /// </summary>
     public void Save(BinaryWriter w, bool full)
     {
-        w.Write(_nextEphemeral);
-        w.Write(_bindSequence);
-        w.Write(_sockets.Count);
-        foreach (var (id, s) in _sockets)
+        if (full || SectionDirty)
         {
-            w.Write(id);
-            s.Snapshot.Write(w, s, _scratch, full);
+            _section.SetLength(0);
+            _sectionWriter.Write(_nextEphemeral);
+            _sectionWriter.Write(_bindSequence);
+            _sectionWriter.Write(_sockets.Count);
+            _sectionWriter.Flush();
+            foreach (var (id, s) in _sockets) s.Snapshot.Write(_section, id, s, _scratch, full);
+            SectionDirty = false;
         }
+        w.Write(_section.GetBuffer().AsSpan(0, (int)_section.Length));
     }
 
     public void Load(BinaryReader r)
@@ -264,7 +279,7 @@ internal sealed class UdpLayer : ITransportProtocol
         {
             int id = r.ReadInt32();
             var s = new UdpSocket(this, id);
-            using (var state = s.Snapshot.Read(r, 64 * 1024 * 1024)) s.LoadState(state);
+            using (var state = s.Snapshot.Read(r, id, 64 * 1024 * 1024)) s.LoadState(state);
             _sockets[id] = s;
             if (s.LocalEndpoint.Port != 0) bound.Add(s);
         }
@@ -273,5 +288,6 @@ internal sealed class UdpLayer : ITransportProtocol
             if (!_ports.TryGetValue(s.LocalEndpoint.Port, out var list)) _ports[s.LocalEndpoint.Port] = list = [];
             list.Add(s);
         }
+        SectionDirty = true;
     }
 }

@@ -92,7 +92,11 @@ internal sealed class UdpSocket : IInetSocket, ISnapshotState
     public int QueuedDatagrams => _received.Count;
     public int QueuedBytesCharged => _receivedBytes;
 
-    private void Changed() => Snapshot.MarkDirty();
+    private void Changed()
+    {
+        Snapshot.MarkDirty();
+        _layer.SectionDirty = true;
+    }
 
     public PollEvents Readiness()
     {
@@ -145,6 +149,7 @@ internal sealed class UdpSocket : IInetSocket, ISnapshotState
         var destination = Ipv4.Ipv4Layer.LocalIfAny(remote.Address, LocalEndpoint.Address);
         if (_layer.Ip.IsBroadcast(destination) && !Broadcast) return -NetErrno.EACCES;
         if (_layer.Ip.SourceFor(destination) is not { } source) return -NetErrno.ENETUNREACH;
+        if (LocalEndpoint.Address.IsLoopback && !_layer.Ip.IsLocal(destination)) return -NetErrno.EINVAL; // as Linux's route lookup
         if (LocalEndpoint.Port == 0 && _layer.Bind(this, default) < 0) return -NetErrno.EAGAIN;
         if (LocalEndpoint.Address.IsAny && !destination.IsBroadcast && !destination.IsMulticast)
             _layer.Rebind(this, new NetEndpoint(source, LocalEndpoint.Port));

@@ -131,6 +131,27 @@ public sealed class SnapshotTests
     }
 
     [Fact]
+    public void A_resolution_in_progress_goes_on_after_the_restore()
+    {
+        var stack = NewStack(_clock, Spec(), out var link);
+        var sock = UdpBound(stack, "0.0.0.0", 4000);
+        sock.Send("held"u8, 0, new NetEndpoint(Peer, 7));
+        Assert.Single(link.Take()); // the first request
+        var image = Save(stack);
+
+        var again = NewStack(_clock, Spec(), out var link2);
+        Load(again, image);
+        Assert.Equal(stack.NextDeadlineNs, again.NextDeadlineNs);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        again.RunTimers();
+        Assert.Equal(Arp(1, OurMac, Ours, default, Peer), Payload(Assert.Single(link2.Take()))[..28].ToArray()); // the retry
+        again.ReceiveFrame(Ethernet(OurMac, PeerMac, 0x0806, Arp(2, PeerMac, Peer, OurMac, Ours)));
+        var p = IpPacket(Assert.Single(link2.Take()));
+        Assert.Equal("held"u8.ToArray(), p.AsSpan(28).ToArray());
+        Assert.Equal(Peer, Dst(p));
+    }
+
+    [Fact]
     public void Save_load_save_is_identical_and_an_unknown_version_is_refused()
     {
         var stack = NewStack(_clock, Spec(), out var link);

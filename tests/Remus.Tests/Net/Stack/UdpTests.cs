@@ -197,6 +197,10 @@ public sealed class UdpTests
         Assert.Null(s.RemoteEndpoint);
         Assert.Equal(default, s.LocalEndpoint);
         Assert.Equal(-EDESTADDRREQ, s.Send("x"u8, 0, null));
+        // A socket bound to the loopback cannot reach the network.
+        var lo = UdpBound(stack, "127.0.0.1", 0);
+        Assert.Equal(-EINVAL, lo.Send("x"u8, 0, new NetEndpoint(Peer, 9)));
+        Assert.Equal(-EINVAL, lo.Connect(new NetEndpoint(Peer, 9)));
         var noGateway = NewStack(_clock, Spec(), out _);
         Assert.Equal(-ENETUNREACH, Udp(noGateway).Socket.Connect(new NetEndpoint(Ip("192.0.2.5"), 53)));
         Assert.Equal(-ENETUNREACH, Udp(noGateway).Socket.Send("x"u8, 0, new NetEndpoint(Ip("192.0.2.5"), 53)));
@@ -223,6 +227,14 @@ public sealed class UdpTests
             Assert.Equal("x"u8.ToArray(), Recv(r).Data);
             Assert.Equal("y"u8.ToArray(), Recv(r).Data);
         }
+        // The sender's own host hears its broadcasts too (as Linux loops them back); nobody answers with ICMP.
+        var own = UdpBound(a, "0.0.0.0", 68);
+        Assert.Equal(1, s.Send("z"u8, 0, new NetEndpoint(IPv4Address.Broadcast, 68)));
+        Assert.Equal("z"u8.ToArray(), Recv(own).Data);
+        wire.Seen.Clear();
+        Assert.Equal(1, s.Send("w"u8, 0, new NetEndpoint(IPv4Address.Broadcast, 69))); // no listener anywhere
+        wire.Pump();
+        Assert.DoesNotContain(wire.Seen, f => EtherType(f) == 0x0800 && IpPacket(f)[9] == 1);
     }
 
     [Fact]
