@@ -15,6 +15,10 @@ internal sealed class Congestion
     public uint Recover;
     /// <summary>Highest sequence retransmitted in this recovery (SACK-guided hole filling).</summary>
     public uint RetransmitHigh;
+    /// <summary>SND.MAX at the last retransmission: a SACK above it means that retransmission should have arrived.</summary>
+    public uint RetransmitMark;
+    /// <summary>After a timeout: the SACKed bytes when SND.UNA's segment was last resent (more SACKed since: it was lost again).</summary>
+    public long LossSackBase;
     private long _avoidanceAcc;
 
     /// <summary>RFC 5681 initial window: 10 segments as Linux (RFC 6928).</summary>
@@ -33,10 +37,12 @@ internal sealed class Congestion
     }
 
     /// <summary>Third duplicate ACK: enter fast recovery.</summary>
-    public void EnterRecovery(long flight, int mss, uint sndMax, uint sndUna)
+    public void EnterRecovery(long flight, int mss, uint sndMax, uint sndUna, bool sack)
     {
         Ssthresh = Math.Max(flight / 2, 2L * mss);
-        Cwnd = Ssthresh + DupAckThreshold * (long)mss;
+        // NewReno inflates by the three segments that left; with SACK the pipe estimate does that (RFC 6675).
+        Cwnd = sack ? Ssthresh : Ssthresh + DupAckThreshold * (long)mss;
+        RetransmitMark = sndMax;
         InRecovery = true;
         Recover = sndMax;
         RetransmitHigh = sndUna;
@@ -50,9 +56,9 @@ internal sealed class Congestion
     }
 
     /// <summary>A full ACK ends recovery (RFC 6582 §3.2 step 3, first option).</summary>
-    public void ExitRecovery(long flight, int mss)
+    public void ExitRecovery(long flight, int mss, bool sack)
     {
-        Cwnd = Math.Max(Math.Min(Ssthresh, flight + mss), mss);
+        Cwnd = sack ? Ssthresh : Math.Max(Math.Min(Ssthresh, flight + mss), mss);
         InRecovery = false;
         DupAcks = 0;
     }
@@ -70,13 +76,13 @@ internal sealed class Congestion
 
     public void Save(BinaryWriter w)
     {
-        w.Write(Cwnd); w.Write(Ssthresh); w.Write(DupAcks); w.Write(InRecovery); w.Write(Recover); w.Write(RetransmitHigh); w.Write(_avoidanceAcc);
+        w.Write(Cwnd); w.Write(Ssthresh); w.Write(DupAcks); w.Write(InRecovery); w.Write(Recover); w.Write(RetransmitHigh); w.Write(RetransmitMark); w.Write(LossSackBase); w.Write(_avoidanceAcc);
     }
 
     public void Load(BinaryReader r)
     {
         Cwnd = r.ReadInt64(); Ssthresh = r.ReadInt64(); DupAcks = r.ReadInt32(); InRecovery = r.ReadBoolean();
-        Recover = r.ReadUInt32(); RetransmitHigh = r.ReadUInt32(); _avoidanceAcc = r.ReadInt64();
+        Recover = r.ReadUInt32(); RetransmitHigh = r.ReadUInt32(); RetransmitMark = r.ReadUInt32(); LossSackBase = r.ReadInt64(); _avoidanceAcc = r.ReadInt64();
     }
 }
 

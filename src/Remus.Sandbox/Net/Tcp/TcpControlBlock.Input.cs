@@ -211,7 +211,7 @@ internal sealed partial class TcpControlBlock
     private void EnterTimeWait()
     {
         State = TcpState.TimeWait;
-        RtoDeadline = PersistDeadline = KeepDeadline = long.MaxValue;
+        RtoDeadline = ProbeDeadline = PersistDeadline = KeepDeadline = long.MaxValue;
         CloseDeadline = Now + TimeWaitNs;
         Snd.Release();
         WakeOwner = true;
@@ -255,7 +255,8 @@ internal sealed partial class TcpControlBlock
             }
         }
 
-        if (Seq.Gt(ack, SndUna))
+        bool advanced = Seq.Gt(ack, SndUna);
+        if (advanced)
         {
             uint acked = ack - SndUna;
             if (Timestamps && h.HasTimestamp && h.TsEcr != 0) Rtt.Sample(((long)(TsNow - h.TsEcr)) * 1_000_000);
@@ -273,7 +274,8 @@ internal sealed partial class TcpControlBlock
 
             if (Cc.InRecovery)
             {
-                if (Seq.Ge(ack, Cc.Recover)) Cc.ExitRecovery(Flight, SendMss);
+                if (Seq.Ge(ack, Cc.Recover)) Cc.ExitRecovery(Flight, SendMss, SackOk);
+                else if (SackOk) Cc.RetransmitHigh = Seq.Max(Cc.RetransmitHigh, SndUna);
                 else
                 {
                     Cc.OnPartialAck(acked, SendMss);
@@ -287,6 +289,8 @@ internal sealed partial class TcpControlBlock
             }
             Retransmits = 0;
             RtoDeadline = SndUna == SndMax ? long.MaxValue : Now + Rtt.RtoNs;
+            ProbeSent = false;
+            ArmProbe(SndUna == SndMax);
 
             if (finAcked)
             {
@@ -309,18 +313,37 @@ internal sealed partial class TcpControlBlock
         else if (ack == SndUna && dataLength == 0 && !fin && newWnd == SndWnd && SndMax != SndUna)
         {
             Cc.DupAcks++;
-            if (!Cc.InRecovery && Cc.DupAcks == Congestion.DupAckThreshold && Seq.Ge(ack, Cc.Recover))
+            if (Cc.InRecovery && !SackOk) Cc.Cwnd += SendMss; // NewReno inflation (RFC 6582 §3.2 step 4)
+        }
+
+        if (!Cc.InRecovery && SndMax != SndUna && Seq.Ge(SndUna, Cc.Recover) && SndNxt == SndMax
+            && (Cc.DupAcks >= Congestion.DupAckThreshold || (SackOk && SackedBytes() > 2L * SendMss)))
+        {
+            // Fast retransmit: three duplicate ACKs, or (RFC 6675) more than two segments SACKed above SND.UNA.
+            Cc.EnterRecovery(Flight, SendMss, SndMax, SndUna, SackOk);
+            _layer.Stats.FastRecoveries++;
+            RetransmitHole(SndUna);
+            RtoDeadline = Now + Rtt.RtoNs;
+        }
+        else if (!Cc.InRecovery && SackOk && Seq.Lt(SndUna, Cc.Recover) && SndMax != SndUna)
+        {
+            // Resending after a timeout: when more than two segments were SACKed since SND.UNA's segment was resent,
+            // that resend was lost too; send it again now rather than after another (doubled) timeout.
+            long sacked = SackedBytes();
+            if (advanced || sacked < Cc.LossSackBase) Cc.LossSackBase = sacked;
+            if (sacked - Cc.LossSackBase > 2L * SendMss)
             {
-                Cc.EnterRecovery(Flight, SendMss, SndMax, SndUna);
                 RetransmitHole(SndUna);
-                RtoDeadline = Now + Rtt.RtoNs;
+                Cc.LossSackBase = sacked;
             }
-            else if (Cc.InRecovery)
-            {
-                Cc.Cwnd += SendMss;
-                // With SACK, fill the next hole the scoreboard shows below its highest SACKed byte.
-                if (SackOk && Sacked.Count > 0) RetransmitHole(Cc.RetransmitHigh);
-            }
+        }
+        else if (Cc.InRecovery && SackOk && Seq.Gt(Cc.RetransmitHigh, SndUna)
+                 && Sacked.HighestEnd is uint high && Seq.Gt(high, Cc.RetransmitMark))
+        {
+            // Data sent after our last retransmission arrived while a retransmitted hole is still missing: that
+            // retransmission was lost too (RACK's idea, RFC 8985): go over the holes again.
+            Cc.RetransmitHigh = SndUna;
+            Cc.RetransmitMark = SndMax;
         }
 
         if (Seq.Lt(SndWl1, h.SequenceNumber) || (SndWl1 == h.SequenceNumber && Seq.Le(SndWl2, ack)))

@@ -19,6 +19,7 @@ internal sealed partial class TcpControlBlock
     private void SendQueued()
     {
         int mss = CurrentMss;
+        if (Cc.InRecovery && SackOk && SndNxt == SndMax) SendInSackRecovery(mss);
         for (int guard = 0; guard < 4096; guard++)
         {
             uint dataEnd = SndBufSeq + (uint)Snd.Count;
@@ -28,7 +29,10 @@ internal sealed partial class TcpControlBlock
                 uint skip = Sacked.SkipCovered(SndNxt);
                 if (skip != SndNxt) { SndNxt = Seq.Min(skip, SndMax); continue; }
             }
-            long wnd = Math.Min(Cc.Cwnd, SndWnd);
+            // Limited transmit (RFC 3042): the first two duplicate ACKs each let one new segment out.
+            long cwnd = Cc.InRecovery ? Cc.Cwnd : Cc.Cwnd + Math.Min(Cc.DupAcks, 2) * (long)mss;
+            if (Cc.InRecovery && SackOk) cwnd = Math.Max(0, Cc.Cwnd - Pipe()) + (SndNxt - SndUna);
+            long wnd = Math.Min(cwnd, SndWnd);
             long usable = (long)wnd - (long)(uint)(SndNxt - SndUna);
             long avail = Seq.Lt(SndNxt, dataEnd) ? dataEnd - SndNxt : 0;
             if (avail > 0)
@@ -57,6 +61,7 @@ internal sealed partial class TcpControlBlock
                 SndNxt += (uint)len + (fin ? 1u : 0u);
                 if (Seq.Gt(SndNxt, SndMax)) SndMax = SndNxt;
                 if (RtoDeadline == long.MaxValue) RtoDeadline = Now + Rtt.RtoNs;
+                if (ProbeDeadline == long.MaxValue) ArmProbe(false);
                 continue;
             }
             if (FinQueued && SndNxt == dataEnd)
@@ -67,6 +72,114 @@ internal sealed partial class TcpControlBlock
                 if (RtoDeadline == long.MaxValue) RtoDeadline = Now + Rtt.RtoNs;
             }
             break;
+        }
+    }
+
+    /// <summary>
+    /// Arms the tail loss probe at PTO = max(2·SRTT, 10 ms), plus the peer's delayed ACK when one segment is out, if
+    /// that comes before the RTO (<paramref name="off"/>: everything acknowledged, disarm).
+    /// </summary>
+    public void ArmProbe(bool off)
+    {
+        if (off || !Rtt.HasSample || ProbeSent || State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck))
+        {
+            if (off) ProbeDeadline = long.MaxValue;
+            return;
+        }
+        long pto = Math.Max(2 * Rtt.SrttNs, 10_000_000);
+        if (Flight <= SendMss) pto += DelayedAckNs;
+        long at = Now + pto;
+        ProbeDeadline = at < RtoDeadline ? at : long.MaxValue;
+    }
+
+    /// <summary>
+    /// The probe: in SACK recovery, the retransmissions since the last are presumed lost and go again; otherwise new
+    /// data if the windows allow, else the last segment again, so that the peer's ACK (with SACK) shows what is missing.
+    /// </summary>
+    private void SendProbeSegment()
+    {
+        ProbeSent = true;
+        _layer.Stats.TailProbes++;
+        if (SndUna == SndMax) return;
+        if (!Cc.InRecovery && SackOk && Sacked.Count > 0 && Seq.Ge(SndUna, Cc.Recover) && SndNxt == SndMax)
+        {
+            // ACKs stopped with a hole below SACKed data: too few segments followed the loss for three duplicate
+            // ACKs, but a probe timeout's worth of silence says it is lost (RACK's reasoning): recover now.
+            Cc.EnterRecovery(Flight, SendMss, SndMax, SndUna, true);
+            _layer.Stats.FastRecoveries++;
+            RetransmitHole(SndUna);
+            return;
+        }
+        if (Cc.InRecovery && SackOk)
+        {
+            Cc.RetransmitHigh = SndUna;
+            RetransmitHole(SndUna);
+            return;
+        }
+        uint dataEnd = SndBufSeq + (uint)Snd.Count;
+        if (Seq.Lt(SndNxt, dataEnd) && Seq.Lt(SndNxt - SndUna, (uint)Math.Max(SndWnd, 0)) && SndNxt == SndMax)
+        {
+            int len = (int)Math.Min(Math.Min(dataEnd - SndNxt, (long)CurrentMss), SndWnd - (SndNxt - SndUna));
+            if (len > 0)
+            {
+                bool fin = FinQueued && SndNxt + (uint)len == dataEnd;
+                SendData(SndNxt, len, fin, false);
+                SndNxt += (uint)len + (fin ? 1u : 0u);
+                SndMax = SndNxt;
+                return;
+            }
+        }
+        // The last segment (or the FIN) again.
+        bool finOut = FinSent;
+        uint end = finOut ? FinSeq : SndMax;
+        int last = (int)Math.Min((long)(end - SndUna), CurrentMss);
+        uint start = end - (uint)last;
+        if (Seq.Lt(start, SndBufSeq)) { start = SndBufSeq; last = (int)(end - start); }
+        SendData(start, last, finOut, true);
+    }
+
+    /// <summary>Bytes of the SACK scoreboard.</summary>
+    public long SackedBytes()
+    {
+        long n = 0;
+        for (int i = 0; i < Sacked.Count; i++) n += Sacked[i].End - Sacked[i].Start;
+        return n;
+    }
+
+    /// <summary>
+    /// RFC 6675's pipe: bytes sent and still in the network — outstanding, less what the peer SACKed, less the holes
+    /// below the highest SACK not yet retransmitted (deemed lost).
+    /// </summary>
+    public long Pipe()
+    {
+        long pipe = (long)(uint)(SndMax - SndUna) - SackedBytes();
+        if (Sacked.HighestEnd is uint high)
+        {
+            uint from = Seq.Max(Cc.RetransmitHigh, SndUna);
+            while (Seq.Lt(from, high))
+            {
+                uint start = Sacked.SkipCovered(from);
+                if (!Seq.Lt(start, high)) break;
+                uint end = Sacked.NextStartAfter(start) ?? high;
+                pipe -= end - start;
+                from = end;
+            }
+        }
+        return Math.Max(pipe, 0);
+    }
+
+    /// <summary>Fast recovery with SACK: while the pipe has room, retransmit the next lost hole (new data follows in the caller).</summary>
+    private void SendInSackRecovery(int mss)
+    {
+        for (int guard = 0; guard < 1024; guard++)
+        {
+            if (Pipe() + mss > Cc.Cwnd) return;
+            if (Sacked.HighestEnd is not uint high) return;
+            uint from = Sacked.SkipCovered(Seq.Max(Cc.RetransmitHigh, SndUna));
+            if (!Seq.Lt(from, high)) return;
+            uint before = Cc.RetransmitHigh;
+            RetransmitHole(from);
+            if (Cc.RetransmitHigh == before) return;
         }
     }
 
@@ -91,6 +204,7 @@ internal sealed partial class TcpControlBlock
         if (len == 0 && !fin) return;
         SendData(seq, len, fin, true);
         Cc.RetransmitHigh = Seq.Max(Cc.RetransmitHigh, seq + (uint)len + (fin ? 1u : 0u));
+        Cc.RetransmitMark = SndMax;
     }
 
     private void SendData(uint seq, int len, bool fin, bool retransmit)

@@ -17,6 +17,11 @@ internal sealed partial class TcpControlBlock
             OnRetransmitTimeout(now);
             if (State == TcpState.Closed) return;
         }
+        if (ProbeDeadline <= now)
+        {
+            ProbeDeadline = long.MaxValue;
+            if (SndUna != SndMax) SendProbeSegment();
+        }
         if (PersistDeadline <= now)
         {
             PersistDeadline = long.MaxValue;
@@ -62,11 +67,15 @@ internal sealed partial class TcpControlBlock
             Terminate((int)TcpErrno.ETIMEDOUT);
             return;
         }
+        _layer.Stats.Timeouts++;
+        ProbeDeadline = long.MaxValue;
+        ProbeSent = false;
         Cc.OnTimeout(Flight, SendMss, SndMax);
         // SACK information is advisory (RFC 2018 §8): a second timeout in a row without progress may mean the peer
         // reneged (dropped data it SACKed), so forget the scoreboard and resend everything.
         if (Retransmits > 1) Sacked.Clear();
         SndNxt = SndUna;
+        Cc.LossSackBase = SackedBytes();
         RttTiming = false;
         Rtt.RtoNs = Math.Min(Rtt.RtoNs * 2, RttEstimator.MaxRtoNs);
         RtoDeadline = now + Rtt.RtoNs;

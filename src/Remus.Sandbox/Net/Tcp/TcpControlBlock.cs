@@ -86,7 +86,11 @@ internal sealed partial class TcpControlBlock
     public bool WakeOwner;
 
     public long NextDeadlineNs =>
-        Math.Min(Math.Min(RtoDeadline, PersistDeadline), Math.Min(Math.Min(DelAckDeadline, KeepDeadline), CloseDeadline));
+        Math.Min(Math.Min(Math.Min(RtoDeadline, ProbeDeadline), PersistDeadline), Math.Min(Math.Min(DelAckDeadline, KeepDeadline), CloseDeadline));
+
+    /// <summary>Tail loss probe (RFC 8985 §7): a probe segment before the RTO when ACKs stop; one per flight.</summary>
+    public long ProbeDeadline = long.MaxValue;
+    public bool ProbeSent;
 
     public bool Synchronized => State is not (TcpState.Closed or TcpState.SynSent or TcpState.Listen);
 
@@ -147,7 +151,7 @@ internal sealed partial class TcpControlBlock
     {
         if (error != 0 && Owner != null) Owner.SoError = error;
         State = TcpState.Closed;
-        RtoDeadline = PersistDeadline = DelAckDeadline = KeepDeadline = CloseDeadline = long.MaxValue;
+        RtoDeadline = ProbeDeadline = PersistDeadline = DelAckDeadline = KeepDeadline = CloseDeadline = long.MaxValue;
         Snd.Consume(Snd.Count);
         Snd.Release();
         if (Owner == null) Rcv.Ring.Release();

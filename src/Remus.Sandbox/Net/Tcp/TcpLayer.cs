@@ -432,5 +432,5 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
 /// <summary>Counters for tests, benchmarks and `remus list` (not part of the guest's state).</summary>
 internal sealed class TcpStats
 {
-    public long SegmentsIn, SegmentsOut, BadSegments, Retransmits, ResetsOut, ResetsForClosedPorts, SynsDropped, AcceptQueueDrops, SendErrors;
+    public long SegmentsIn, SegmentsOut, BadSegments, Retransmits, ResetsOut, ResetsForClosedPorts, SynsDropped, AcceptQueueDrops, SendErrors, Timeouts, FastRecoveries, TailProbes;
 }

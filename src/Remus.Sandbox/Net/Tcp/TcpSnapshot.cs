@@ -172,7 +172,7 @@ internal sealed partial class TcpLayer
             c.Rtt.Save(w);
             w.Write(c.RttTiming); w.Write(c.RttSeq); w.Write(c.RttStartNs);
             c.Sacked.Save(w);
-            w.Write(c.RtoDeadline); w.Write(c.PersistDeadline); w.Write(c.DelAckDeadline); w.Write(c.KeepDeadline); w.Write(c.CloseDeadline);
+            w.Write(c.RtoDeadline); w.Write(c.PersistDeadline); w.Write(c.DelAckDeadline); w.Write(c.KeepDeadline); w.Write(c.CloseDeadline); w.Write(c.ProbeDeadline); w.Write(c.ProbeSent);
             w.Write(c.Retransmits); w.Write(c.KeepProbes); w.Write(c.PersistBackoff); w.Write(c.AckPending); w.Write(c.AckNow);
             w.Write(c.LastRecvNs); w.Write(c.LastSendNs); w.Write(c.TotalRetransmits);
             // Send buffer bytes, then the receive buffer (in-order and out-of-order).
@@ -216,7 +216,7 @@ internal sealed partial class TcpLayer
         c.Rtt.Load(r);
         c.RttTiming = r.ReadBoolean(); c.RttSeq = r.ReadUInt32(); c.RttStartNs = r.ReadInt64();
         c.Sacked.Load(r);
-        c.RtoDeadline = r.ReadInt64(); c.PersistDeadline = r.ReadInt64(); c.DelAckDeadline = r.ReadInt64(); c.KeepDeadline = r.ReadInt64(); c.CloseDeadline = r.ReadInt64();
+        c.RtoDeadline = r.ReadInt64(); c.PersistDeadline = r.ReadInt64(); c.DelAckDeadline = r.ReadInt64(); c.KeepDeadline = r.ReadInt64(); c.CloseDeadline = r.ReadInt64(); c.ProbeDeadline = r.ReadInt64(); c.ProbeSent = r.ReadBoolean();
         c.Retransmits = r.ReadInt32(); c.KeepProbes = r.ReadInt32(); c.PersistBackoff = r.ReadInt32(); c.AckPending = r.ReadInt32(); c.AckNow = r.ReadBoolean();
         c.LastRecvNs = r.ReadInt64(); c.LastSendNs = r.ReadInt64(); c.TotalRetransmits = r.ReadInt64();
         c.Snd.Capacity = r.ReadInt32();
