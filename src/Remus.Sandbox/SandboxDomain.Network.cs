@@ -101,6 +101,7 @@ public sealed partial class SandboxDomain
         _netTimer = new Thread(NetTimers) { Name = $"net-timers {net.Tap}", IsBackground = true };
         _netPump.Start();
         _netTimer.Start();
+        _netWake.Set();
         Log?.Invoke($"network: tap {tap}{(net.HostAddress is { } h ? $", host side {h}/{net.HostPrefixLength}" : "")}" +
                     $"{(net.Bridge is { } b ? $", bridge {b}" : "")}; domain {net.Address}/{net.PrefixLength} mac {net.Mac}");
     }
@@ -192,51 +193,49 @@ public sealed partial class SandboxDomain
         }
     }
 
+    /// <summary>
+    /// Runs the stack's due timers (and a pending announcement), then sleeps until its next deadline or until
+    /// <see cref="NetStack.DeadlineMoved"/> wakes it. The deadline is read inside the gate too: nothing of the stack is
+    /// touched while the domain is paused.
+    /// </summary>
     private void NetTimers()
     {
         while (true)
         {
-            bool announce;
-            lock (_lock)
-            {
-                if (_netStop) return;
-                announce = _announcePending;
-            }
+            if (!EnterNet()) return; // a paused domain's timers (and a pending announcement) wait here
             long waitMs;
-            lock (_kernel.KernelLock)
-            {
-                long deadline = _kernel.Net.NextDeadlineNs;
-                long left = deadline == long.MaxValue ? long.MaxValue : deadline - _kernel.Clock.MonotonicNs;
-                waitMs = announce || left <= 0 ? 0 : left == long.MaxValue ? -1 : Math.Min(left / 1_000_000 + 1, int.MaxValue - 1);
-            }
-            if (waitMs != 0)
-            {
-                _netWake.WaitOne((int)waitMs); // woken early by DeadlineMoved, or to stop
-                continue;
-            }
-            bool stuck;
-            if (!EnterNet()) return; // a pending announcement waits here for the domain to run
             try
             {
                 lock (_kernel.KernelLock)
                 {
+                    bool announce;
+                    lock (_lock)
+                    {
+                        announce = _announcePending;
+                        _announcePending = false;
+                    }
                     if (announce)
                     {
-                        lock (_lock) _announcePending = false;
                         try { _kernel.Net.AnnounceAddress(); }
                         catch (Exception e) when (e is not OutOfMemoryException) { NetError("announcing the address", e); }
                     }
-                    try { _kernel.Net.RunTimers(); }
-                    catch (Exception e) when (e is not OutOfMemoryException) { NetError("running the stack's timers", e); }
-                    // A deadline still due after its timers ran (a stack that failed to move it) must not spin.
-                    stuck = _kernel.Net.NextDeadlineNs <= _kernel.Clock.MonotonicNs;
+                    long now = _kernel.Clock.MonotonicNs;
+                    if (_kernel.Net.NextDeadlineNs <= now)
+                    {
+                        try { _kernel.Net.RunTimers(); }
+                        catch (Exception e) when (e is not OutOfMemoryException) { NetError("running the stack's timers", e); }
+                    }
+                    long deadline = _kernel.Net.NextDeadlineNs;
+                    long left = deadline == long.MaxValue ? long.MaxValue : deadline - _kernel.Clock.MonotonicNs;
+                    // A deadline still due after its timers ran (a stack that failed to move it) must not spin: 1 ms.
+                    waitMs = left == long.MaxValue ? -1 : Math.Clamp(left / 1_000_000 + (left % 1_000_000 > 0 ? 1 : 0), 1, int.MaxValue - 1);
                 }
             }
             finally
             {
                 LeaveNet();
             }
-            if (stuck) _netWake.WaitOne(1);
+            _netWake.WaitOne((int)waitMs); // woken early by DeadlineMoved, a new announcement, or to stop
         }
     }
 

@@ -148,19 +148,12 @@ internal sealed partial class SandboxKernel
         _loadedUnix = all;
     }
 
-    /// <summary>The stack's state; empty while the stack cannot save yet (its bodies are another branch's, net-ip).</summary>
+    /// <summary>The stack's state (length-prefixed in the checkpoint, so that its own format stays the stack's business).</summary>
     private byte[] SaveNetStack()
     {
         using var ms = new MemoryStream();
         using var w = new BinaryWriter(ms);
-        try
-        {
-            Net.Save(w);
-        }
-        catch (NotImplementedException)
-        {
-            return [];
-        }
+        Net.Save(w);
         w.Flush();
         return ms.ToArray();
     }
@@ -225,7 +218,7 @@ internal sealed partial class SandboxKernel
             {
                 int id = r.ReadInt32();
                 var socket = Net.SocketById(id) ?? throw Corrupt($"inet socket {id}");
-                var inet = new InetSocketFile(socket, 0);
+                var inet = new InetSocketFile(socket, 0, Spec.Network == null ? Net : null);
                 inet.RestoreListening(r.ReadBoolean(), r.ReadBoolean());
                 f = inet;
                 break;

@@ -48,7 +48,7 @@ public class DomainNetworkTests
     /// </summary>
     private static bool Ping(TestNetns ns, IPv4Address to, int count = 1)
     {
-        var results = NetNamespace.Run(ns.Name, () =>
+        var results = Remus.Sandbox.Platform.Net.NetNamespace.Run(ns.Name, () =>
         {
             using var ping = new System.Net.NetworkInformation.Ping();
             var list = new List<System.Net.NetworkInformation.IPStatus>();

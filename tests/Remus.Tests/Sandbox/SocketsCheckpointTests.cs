@@ -11,8 +11,9 @@ namespace Remus.Tests.Sandbox;
 /// A conversation over sockets goes on through checkpoints (tests/guests/sockets/sock_ckpt.c): a connected pair with
 /// a worker thread answering each chunk with a running checksum (blocking sends bigger than the socket's buffer,
 /// MSG_WAITALL receives), datagrams left queued and a connection left unaccepted until the end. Saved and restored
-/// into a new domain every 100 ms, paused every 30 ms, and under Remus checkpoints: the count goes on, no byte is lost
-/// or repeated (the checksums are the native run's). AF_UNIX here; the same over 127.0.0.1 TCP once the stack is in.
+/// into a new domain every 100 ms, paused every 30 ms, under Remus checkpoints, and moved by a live migration: the count goes on, no byte is lost
+/// or repeated (the checksums are the native run's). Over an AF_UNIX socketpair and over a TCP connection on the
+/// domain's 127.0.0.1 (the stack's state in the checkpoint: its connections, queues and timers).
 /// The bounds on the waits only catch a run that never ends.
 /// </summary>
 public sealed class SocketsCheckpointTests
@@ -29,12 +30,20 @@ public sealed class SocketsCheckpointTests
         return (new DomainSpec { ProgramPath = program, Args = args, MemoryMiB = 64, Platform = platform }, native.StdoutText);
     }
 
+    public static TheoryData<string, PlatformKind> Modes()
+    {
+        var d = new TheoryData<string, PlatformKind>();
+        foreach (var p in Platforms.Each)
+            foreach (var m in new[] { "unix", "tcp" }) d.Add(m, p);
+        return d;
+    }
+
     [SkippableTheory]
-    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
-    public void A_unix_socket_conversation_survives_a_chain_of_save_and_restore(PlatformKind platform)
+    [MemberData(nameof(Modes))]
+    public void A_socket_conversation_survives_a_chain_of_save_and_restore(string mode, PlatformKind platform)
     {
         Threads.Require(platform);
-        var (spec, native) = Guest("unix", platform);
+        var (spec, native) = Guest(mode, platform);
         var console = new RecordingConsole();
         var (status, restores) = KernelStateAcrossCheckpointsTests.RunThroughSaveRestoreChain(spec, console, 100);
         Assert.Equal(native, console.Text);
@@ -43,11 +52,11 @@ public sealed class SocketsCheckpointTests
     }
 
     [SkippableTheory]
-    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
-    public void A_unix_socket_conversation_survives_pauses_every_30_ms(PlatformKind platform)
+    [MemberData(nameof(Modes))]
+    public void A_socket_conversation_survives_pauses_every_30_ms(string mode, PlatformKind platform)
     {
         Threads.Require(platform);
-        var (spec, native) = Guest("unix", platform);
+        var (spec, native) = Guest(mode, platform);
         var console = new RecordingConsole();
         using var d = new RunningDomain(SandboxDomain.Create(spec, console));
         int pauses = 0;
@@ -76,11 +85,11 @@ public sealed class SocketsCheckpointTests
     }
 
     [SkippableTheory]
-    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
-    public void A_unix_socket_conversation_survives_remus_checkpoints_every_30_ms(PlatformKind platform)
+    [MemberData(nameof(Modes))]
+    public void A_socket_conversation_survives_remus_checkpoints_every_30_ms(string mode, PlatformKind platform)
     {
         Threads.Require(platform);
-        var (spec, native) = Guest("unix", platform);
+        var (spec, native) = Guest(mode, platform);
         var world = new RecordingConsole();
         var commit = new OutputCommitConsole(world);
         using var d = new RunningDomain(SandboxDomain.Create(spec, commit));
@@ -91,5 +100,21 @@ public sealed class SocketsCheckpointTests
         Thread.Sleep(200); // the epoch loop sees the exit and releases the last output
         Assert.Equal(native, world.Text);
         Assert.True(primary.Stats.Epochs > 5, $"only {primary.Stats.Epochs} epochs");
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Modes))]
+    public async Task A_socket_conversation_moves_with_a_live_migration(string mode, PlatformKind platform)
+    {
+        Threads.Require(platform);
+        // Long enough (30 ticks of 100 ms) that the conversation is under way when the domain moves.
+        var (spec, native) = Guest(mode, platform, count: 30, intervalMs: 100);
+        var console = new RecordingConsole();
+        using var source = new RunningDomain(SandboxDomain.Create(spec, console));
+        console.WaitForLines(5, TimeSpan.FromSeconds(30));
+        var (moved, _) = await LiveMigration.MoveAsync(source, spec, console, Config, TimeSpan.FromSeconds(60));
+        using var _moved = moved;
+        Assert.Equal(0, moved.Wait(Never));
+        Assert.Equal(native, console.Text);
     }
 }

@@ -1,4 +1,4 @@
-/* unix_pair: AF_UNIX socketpair, SOCK_STREAM, SOCK_DGRAM and SOCK_SEQPACKET: fstat S_IFSOCK, F_GETFL, SO_TYPE/DOMAIN/PROTOCOL, names, send/recv/read/write/readv/writev, MSG_PEEK, MSG_DONTWAIT, MSG_TRUNC, FIONREAD, poll and epoll (edge-triggered) readiness, filling a non-blocking socket to EAGAIN, shutdown half close, EOF, ECONNRESET after a close with unread data, EPIPE with and without MSG_NOSIGNAL (SIGPIPE caught), ECONNREFUSED/ENOTCONN to a closed datagram peer, SO_SNDBUF/SO_RCVBUF, SO_PEERCRED, and a 1 MB blocking transfer between two threads with a checksum. Run: unix_pair. */
+/* unix_pair: AF_UNIX socketpair, SOCK_STREAM, SOCK_DGRAM and SOCK_SEQPACKET: fstat S_IFSOCK, F_GETFL, SO_TYPE/DOMAIN/PROTOCOL, names, send/recv/read/write/readv/writev, MSG_PEEK, MSG_DONTWAIT, MSG_TRUNC, FIONREAD, poll and epoll (edge-triggered) readiness, filling a non-blocking socket to EAGAIN, shutdown half close, EOF, ECONNRESET after a close with unread data, EPIPE with and without MSG_NOSIGNAL (SIGPIPE caught), ECONNREFUSED/ENOTCONN to a closed datagram peer, SO_SNDBUF/SO_RCVBUF, SO_PEERCRED, SO_RCVTIMEO, a signal in a blocking recv (EINTR, or restarted under SA_RESTART), and a 1 MB blocking transfer between two threads with a checksum. Run: unix_pair. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -20,7 +21,7 @@ static const char *e(long rc)
 {
     if (rc >= 0) return "ok";
     switch (errno) {
-    case EAGAIN: return "EAGAIN"; case EPIPE: return "EPIPE"; case ECONNRESET: return "ECONNRESET";
+    case EAGAIN: return "EAGAIN"; case EPIPE: return "EPIPE"; case ECONNRESET: return "ECONNRESET"; case EINTR: return "EINTR";
     case ECONNREFUSED: return "ECONNREFUSED"; case ENOTCONN: return "ENOTCONN"; case EINVAL: return "EINVAL";
     case EOPNOTSUPP: return "EOPNOTSUPP"; case EMSGSIZE: return "EMSGSIZE"; case EISCONN: return "EISCONN";
     case ENOTSOCK: return "ENOTSOCK"; case EAFNOSUPPORT: return "EAFNOSUPPORT"; case ESOCKTNOSUPPORT: return "ESOCKTNOSUPPORT";
@@ -71,6 +72,39 @@ static volatile int sigpipes;
 static void on_sigpipe(int sig) { (void)sig; sigpipes++; }
 
 static unsigned char big[1 << 20];
+
+/* A signal arriving in a blocking recv: EINTR without SA_RESTART; with it the recv goes on and gets what the handler sent. */
+static int alarm_fd = -1;
+static volatile int alarms;
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarms++;
+    if (alarm_fd >= 0) write(alarm_fd, "!", 1);
+}
+
+static void signals(void)
+{
+    int sv[2];
+    char c = 0;
+    struct itimerval it = { { 0, 0 }, { 0, 50000 } };
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    struct sigaction sa = { 0 };
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    setitimer(ITIMER_REAL, &it, NULL);
+    const char *r = e(recv(sv[0], &c, 1, 0));
+    printf("blocking recv, SIGALRM without SA_RESTART: %s (alarms %d)\n", r, alarms);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    alarm_fd = sv[1];
+    setitimer(ITIMER_REAL, &it, NULL);
+    ssize_t n = recv(sv[0], &c, 1, 0);
+    printf("with SA_RESTART: recv %zd '%c' (alarms %d)\n", n, c, alarms);
+    alarm_fd = -1;
+    close(sv[0]);
+    close(sv[1]);
+}
 
 static void *reader(void *arg)
 {
@@ -299,6 +333,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     stream();
+    signals();
     datagrams(SOCK_DGRAM, "SOCK_DGRAM");
     datagrams(SOCK_SEQPACKET, "SOCK_SEQPACKET");
     int sv[2];

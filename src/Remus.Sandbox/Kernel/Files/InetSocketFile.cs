@@ -9,8 +9,11 @@ namespace Remus.Sandbox.Kernel.Files;
 /// An open AF_INET socket: the file over an <see cref="IInetSocket"/> of the domain's stack (TCP or UDP), with
 /// sockaddr_in in and out. The stack keeps the socket's state (and checkpoints it); this file names it by
 /// <see cref="IInetSocket.Id"/>. Releasing the last reference closes the socket (TCP lives on in the stack until done).
+/// The stack's timers (retransmission, delayed ACK, TIME_WAIT…) are run by the domain's timer thread when it has a
+/// [network]; a loopback-only domain has none, so a call waiting on a socket wakes at the stack's next deadline
+/// (<see cref="NextEventNs"/>) and every look at the socket runs what is due first (as a timerfd's expiry is noticed).
 /// </summary>
-internal sealed class InetSocketFile(IInetSocket socket, int flags) : SocketFile(flags)
+internal sealed class InetSocketFile(IInetSocket socket, int flags, NetStack? stack) : SocketFile(flags)
 {
     public const int SockaddrInSize = 16;
 
@@ -20,8 +23,19 @@ internal sealed class InetSocketFile(IInetSocket socket, int flags) : SocketFile
     public override int SocketType => Socket.Type;
     public override int Protocol => Socket.Type == SOCK_STREAM ? 6 : 17;
     public override WaitQueue Queue => Socket.Queue;
-    public override PollEvents Readiness() => Socket.Readiness();
-    public override long NextEventNs => Socket.NextEventNs;
+    public override PollEvents Readiness()
+    {
+        RunDueTimers();
+        return Socket.Readiness();
+    }
+
+    public override long NextEventNs => Math.Min(Socket.NextEventNs, stack?.NextDeadlineNs ?? long.MaxValue);
+
+    /// <summary>Runs the stack's timers that are due (when nothing else drives them: see the class summary).</summary>
+    private void RunDueTimers()
+    {
+        if (stack != null && stack.NextDeadlineNs <= stack.NowNs()) stack.RunTimers();
+    }
 
     private bool _listening;
     public override bool IsListening => _listening;
@@ -69,9 +83,10 @@ internal sealed class InetSocketFile(IInetSocket socket, int flags) : SocketFile
     {
         accepted = null;
         if (Socket.Type != SOCK_STREAM) return -Errno.EOPNOTSUPP;
+        RunDueTimers();
         long r = Socket.Accept(out var s);
         if (r < 0) return r;
-        accepted = new InetSocketFile(s!, flags);
+        accepted = new InetSocketFile(s!, flags, stack);
         return 0;
     }
 
@@ -102,6 +117,7 @@ internal sealed class InetSocketFile(IInetSocket socket, int flags) : SocketFile
 
     public override long Send(ReadOnlySpan<byte> data, int flags, ReadOnlySpan<byte> to)
     {
+        RunDueTimers();
         NetEndpoint? dest = null;
         if (!to.IsEmpty && Socket.Type != SOCK_STREAM)
         {
@@ -114,6 +130,7 @@ internal sealed class InetSocketFile(IInetSocket socket, int flags) : SocketFile
 
     public override long Receive(Span<byte> buffer, int flags, Span<byte> from, out int fromLength, out int fullLength)
     {
+        RunDueTimers();
         long r = Socket.Receive(buffer, flags, out var source, out fullLength);
         // TCP leaves msg_name alone (recvfrom reports length 0); UDP gives the datagram's source.
         fromLength = r >= 0 && Socket.Type != SOCK_STREAM ? Write(from, source) : 0;
@@ -131,7 +148,11 @@ internal sealed class InetSocketFile(IInetSocket socket, int flags) : SocketFile
 
     public override long GetOption(int level, int name, Span<byte> value) => Socket.GetOption(level, name, value);
 
-    public override int TakeError() => Socket.TakeError();
+    public override int TakeError()
+    {
+        RunDueTimers();
+        return Socket.TakeError();
+    }
 
     public override int ReadableBytes => Socket.ReadableBytes;
 

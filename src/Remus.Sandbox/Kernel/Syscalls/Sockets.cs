@@ -58,7 +58,7 @@ internal sealed partial class SandboxKernel
             {
                 long r = Net.CreateSocket(type, protocol, out var s);
                 if (r < 0) return r;
-                f = new InetSocketFile(s!, fileFlags);
+                f = new InetSocketFile(s!, fileFlags, Spec.Network == null ? Net : null);
                 return 0;
             }
             case SocketFile.AF_INET6:
