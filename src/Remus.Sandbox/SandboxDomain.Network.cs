@@ -122,6 +122,7 @@ public sealed partial class SandboxDomain
             }
             catch (Exception e) when (e is SandboxException or InvalidOperationException)
             {
+                _wire.Detach(); // the frames kept for the tap go, and the next ones are dropped as on a cut wire
                 Log?.Invoke($"network: {e.Message}; the domain runs without its interface");
                 failed?.Invoke(e.Message);
             }
@@ -153,24 +154,34 @@ public sealed partial class SandboxDomain
         }
     }
 
+    /// <summary>
+    /// Reads a burst of frames (what the tap has, up to 32) outside every lock, then hands them to the stack under one
+    /// kernel lock, through the gate: the vCPUs wait for the stack at most one burst's processing, not its reads.
+    /// </summary>
     private void NetPump()
     {
+        const int MaxFrame = 64 * 1024, Burst = 32;
         var tap = _tap!;
-        var buffer = new byte[64 * 1024];
+        var buffer = new byte[2 * MaxFrame];
+        Span<int> lengths = stackalloc int[Burst];
         while (true)
         {
-            int n = tap.ReadFrame(buffer);
-            if (n == 0 || !EnterNet()) return;
+            int n = tap.ReadFrame(buffer.AsSpan(0, MaxFrame));
+            if (n == 0) return;
+            lengths[0] = n;
+            int count = 1, used = n;
+            while (count < Burst && buffer.Length - used >= MaxFrame && (n = tap.ReadFrame(buffer.AsSpan(used, MaxFrame), timeoutMs: 0)) > 0)
+            {
+                lengths[count++] = n;
+                used += n;
+            }
+            if (!EnterNet()) return;
             try
             {
                 lock (_kernel.KernelLock)
                 {
-                    // A burst is handed over under one lock, a bounded one (a pause waits for it).
-                    for (int i = 0; i < 32 && n > 0; i++)
-                    {
-                        Receive(buffer.AsSpan(0, n));
-                        n = i < 31 ? tap.ReadFrame(buffer, timeoutMs: 0) : 0;
-                    }
+                    for (int i = 0, at = 0; i < count; at += lengths[i], i++)
+                        Receive(buffer.AsSpan(at, lengths[i]));
                 }
             }
             finally
