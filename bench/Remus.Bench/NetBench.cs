@@ -83,6 +83,8 @@ static class NetBench
             var stack = Enumerable.Range(0, runs).Select(_ => sp.Do($"rr {rid} {RrCount} {RrSize}")).ToList();
             var kern = Enumerable.Range(0, runs).Select(_ => kc.Do($"rr {kr} {RrCount} {RrSize}")).ToList();
             double Us(List<string[]> xs, int i) => Median(xs.Select(x => double.Parse(x[i], CultureInfo.InvariantCulture) / 1000));
+            kc.Do($"close {kr}"); // ends the kernel side's echo
+            LinuxPeer.Ok("echo", ks.ReadReply("echo"));
             Console.WriteLine($"net request latency ({RrSize} B echo, unprotected): stack p50 {Us(stack, 0):F0} us, p99 {Us(stack, 1):F0} us; " +
                               $"kernel p50 {Us(kern, 0):F0} us, p99 {Us(kern, 1):F0} us");
             Console.WriteLine("net request latency protected at 40 Hz / 100 Hz: not measured here (needs the stack in a protected domain; see the end-to-end figures)");

@@ -19,8 +19,9 @@ public sealed record LossProfile(double Drop, double Reorder, double Duplicate)
 /// generator. ARP and other non-IPv4 frames pass untouched (the link layer is not what the tests are about). It can
 /// also be cut (every frame dropped) and counts what it saw. Called under the harness's lock, like any INetLink.
 /// </summary>
-public sealed class LossyRelay(INetLink inner, LossProfile profile, int seed) : INetLink
+public sealed class LossyRelay(INetLink next, LossProfile profile, int seed) : INetLink
 {
+
     private readonly Random random = new(seed);
     private readonly byte[] held = new byte[2048];
     private int heldLength;
@@ -32,6 +33,9 @@ public sealed class LossyRelay(INetLink inner, LossProfile profile, int seed) : 
 
     /// <summary>Called for every frame offered (before any loss), under the caller's lock: tests watch the wire here.</summary>
     public Action<ReadOnlySpan<byte>>? Observe { get; set; }
+
+    /// <summary>Called for every frame this relay passes on (duplicates twice, held ones when released): what the far side got.</summary>
+    public Action<ReadOnlySpan<byte>>? Delivered { get; set; }
 
     public long Frames { get; private set; }
     public long Dropped { get; private set; }
@@ -50,7 +54,7 @@ public sealed class LossyRelay(INetLink inner, LossProfile profile, int seed) : 
         var p = Profile;
         if (p.IsNone || !IsIPv4(frame))
         {
-            inner.SendFrame(frame);
+            Pass(frame);
             return;
         }
         if (random.NextDouble() < p.Drop)
@@ -65,10 +69,10 @@ public sealed class LossyRelay(INetLink inner, LossProfile profile, int seed) : 
             Reordered++;
             return; // goes out after the next frame
         }
-        inner.SendFrame(frame);
+        Pass(frame);
         if (random.NextDouble() < p.Duplicate)
         {
-            inner.SendFrame(frame);
+            Pass(frame);
             Duplicated++;
         }
         ReleaseHeld();
@@ -80,7 +84,13 @@ public sealed class LossyRelay(INetLink inner, LossProfile profile, int seed) : 
         if (heldLength == 0) return;
         int n = heldLength;
         heldLength = 0;
-        inner.SendFrame(held.AsSpan(0, n));
+        Pass(held.AsSpan(0, n));
+    }
+
+    private void Pass(ReadOnlySpan<byte> frame)
+    {
+        Delivered?.Invoke(frame);
+        next.SendFrame(frame);
     }
 
     public override string ToString() =>
