@@ -25,6 +25,11 @@ cleanup() {
   rm -f "$build/stop"
 }
 trap cleanup EXIT
+progress() {
+  local ok
+  ok=$(grep progress "$build/client.log" 2>/dev/null | tail -n 1 | cut -d' ' -f2-3)
+  echo "   http_client: ${ok:-starting}; curl: $(grep -c '^n=' "$build/curl.log") answers, the last $(grep '^n=' "$build/curl.log" | tail -n 1 | cut -d' ' -f1)"
+}
 
 echo "== 1. a network namespace for the demo: $ns (the clients live in it; the domain's tap is created in it)"
 ip netns add "$ns"
@@ -66,7 +71,7 @@ ip netns exec "$ns" sh "$guests/curl_loop.sh" "http://$net.2:8080/n" "$build/sto
 curl_pid=$!
 for i in 1 2 3; do
   sleep 1
-  echo "   $(grep progress "$build/client.log" | tail -n 1 | cut -d' ' -f2-3), curl: $(grep -c '^n=' "$build/curl.log") answers, last: $(grep '^n=' "$build/curl.log" | tail -n 1 | cut -d' ' -f1)"
+  progress
 done
 "$remus" list
 primary=$("$remus" list | awk '$1 == "web" { print $3 }')
@@ -79,7 +84,7 @@ for _ in $(seq 100); do grep -q "Remus failover" "$build/backup.log" && break; s
 sed 's/^/   backup: /' "$build/backup.log"
 for i in 1 2 3 4; do
   sleep 1
-  echo "   $(grep progress "$build/client.log" | tail -n 1 | cut -d' ' -f2-3), curl: $(grep -c '^n=' "$build/curl.log") answers, last: $(grep '^n=' "$build/curl.log" | tail -n 1 | cut -d' ' -f1)"
+  progress
 done
 "$remus" list
 
