@@ -4,7 +4,7 @@ namespace Remus.Sandbox.Net.Tcp;
 /// A listener's half-open connections (SYN_RECEIVED), oldest first. When it is full a new SYN replaces the oldest
 /// entry if that one's SYN-ACK already went unanswered at least once (a flood's forged sources never answer; a real
 /// client then gets in on its next SYN instead of after the flood's entries time out); otherwise the new SYN is dropped.
-/// No SYN cookies: the queue's bound is the memory a flood can cost.
+/// When no entry may go, the layer answers with a SYN cookie (nothing kept): the queue's bound is what a flood costs.
 /// </summary>
 internal sealed class SynQueue
 {

@@ -85,7 +85,7 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
             if (h.Has(TcpFlags.Rst)) return;
             if (h.Has(TcpFlags.Ack))
             {
-                SendReset(local, remote, h.AckNumber, 0, false);
+                if (!TryCookieAck(listener, local, remote, h, data)) SendReset(local, remote, h.AckNumber, 0, false);
                 return;
             }
             if (h.Has(TcpFlags.Syn) && !h.Has(TcpFlags.Fin)) OnListenSyn(listener, local, remote, h);
@@ -134,6 +134,12 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
             AfterChange(old);
             Stats.SynQueueEvictions++;
         }
+        if (listener.SynQueue.Count >= listener.SynQueueLimit && listener.AcceptQueue.Count <= listener.Backlog
+            && ActiveConnections < MaxConnections)
+        {
+            SendCookie(listener, local, remote, h);
+            return;
+        }
         if (listener.SynQueue.Count >= listener.SynQueueLimit || listener.AcceptQueue.Count > listener.Backlog
             || ActiveConnections >= MaxConnections)
         {
@@ -161,6 +167,63 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
         c.SendSyn(withAck: true);
         c.RtoDeadline = Ip.NowNs + c.Rtt.RtoNs;
         AfterChange(c);
+    }
+
+    /// <summary>
+    /// SYN cookies (RFC 4987 §3.6) when the SYN queue is full: the SYN-ACK's sequence number encodes the connection,
+    /// nothing is kept; the client's ACK rebuilds it (MSS only: no window scaling, SACK or timestamps for it, as
+    /// Linux without timestamps).
+    /// </summary>
+    private void SendCookie(TcpSocket listener, NetEndpoint local, NetEndpoint remote, in TcpHeader h)
+    {
+        int ownMss = Math.Min(Ip.MtuFor(remote.Address) - 40, 65495);
+        int mss = Math.Min(h.Mss > 0 ? h.Mss : 536, ownMss);
+        uint cookie = Isn.Cookie(local, remote, h.SequenceNumber, mss, Ip.NowNs);
+        var opt = TcpHeader.OutOptions.None;
+        opt.Mss = ownMss;
+        SendSegment(local, remote, cookie, h.SequenceNumber + 1, TcpFlags.Syn | TcpFlags.Ack,
+            (ushort)Math.Min(listener.Options.ReceiveBuffer, 65535), opt, null, 0, 0, listener.Options.Tos, listener.Options.Ttl);
+        listener.LastCookieNs = Ip.NowNs;
+        listener.Dirty = true;
+        Stats.SynCookiesSent++;
+    }
+
+    /// <summary>An ACK for a listener with no half-open connection: a valid SYN cookie makes the connection.</summary>
+    private bool TryCookieAck(TcpSocket listener, NetEndpoint local, NetEndpoint remote, in TcpHeader h, ReadOnlySpan<byte> data)
+    {
+        if (listener.LastCookieNs == long.MinValue || Ip.NowNs - listener.LastCookieNs > 128_000_000_000L) return false;
+        if (h.Has(TcpFlags.Syn) || h.Has(TcpFlags.Rst)) return false;
+        int mss = Isn.CheckCookie(local, remote, h.SequenceNumber - 1, h.AckNumber - 1, Ip.NowNs);
+        if (mss == 0 || listener.AcceptQueue.Count > listener.Backlog || ActiveConnections >= MaxConnections) return false;
+        var c = new TcpControlBlock(this, _nextKey++, listener.Options.Clone(), local, remote)
+        {
+            Listener = listener,
+            State = TcpState.SynReceived,
+            Irs = h.SequenceNumber - 1,
+            RcvNxt = h.SequenceNumber,
+            Iss = h.AckNumber - 1,
+            SndUna = h.AckNumber - 1,
+            SndNxt = h.AckNumber,
+            SndMax = h.AckNumber,
+            SndBufSeq = h.AckNumber,
+            PeerMss = mss,
+        };
+        c.UpdateSendMss();
+        c.Cc.Init(c.SendMss);
+        c.Cc.Recover = c.Iss;
+        c.TsOffset = Isn.Hash(c.Iss) | 1;
+        c.RcvAdvEdge = c.RcvNxt + (uint)Math.Min(listener.Options.ReceiveBuffer, 65535);
+        c.LastRecvNs = Ip.NowNs;
+        AddConnection(c);
+        c.OnSegment(h, data);
+        if (c.State == TcpState.SynReceived)
+        {
+            // The accept queue filled meanwhile: forget it (the client's retransmission may try again).
+            c.Terminate(0);
+        }
+        else Stats.SynCookiesAccepted++;
+        AfterChange(c);
+        return true;
     }
 
     /// <summary>A passive open completed its handshake: into the listener's accept queue, unless that is full.</summary>
@@ -459,5 +522,5 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
 /// <summary>Counters for tests, benchmarks and `remus list` (not part of the guest's state).</summary>
 internal sealed class TcpStats
 {
-    public long SegmentsIn, SegmentsOut, BadSegments, Retransmits, ResetsOut, ResetsForClosedPorts, SynsDropped, AcceptQueueDrops, SendErrors, Timeouts, FastRecoveries, TailProbes, SynQueueEvictions;
+    public long SegmentsIn, SegmentsOut, BadSegments, Retransmits, ResetsOut, ResetsForClosedPorts, SynsDropped, AcceptQueueDrops, SendErrors, Timeouts, FastRecoveries, TailProbes, SynQueueEvictions, SynCookiesSent, SynCookiesAccepted;
 }

@@ -108,6 +108,7 @@ internal sealed partial class TcpLayer
             w.Write(s.AcceptQueue.Count);
             foreach (var a in s.AcceptQueue) w.Write(a.Id);
             w.Write(s.Connecting); w.Write(s.Connected); w.Write(s.ReadShut); w.Write(s.WriteShut); w.Write(s.SoError);
+            w.Write(s.LastCookieNs);
         }
         var bytes = ms.ToArray();
         BitConverter.TryWriteBytes(bytes, bytes.Length - 4);
@@ -131,6 +132,7 @@ internal sealed partial class TcpLayer
         for (int i = 0; i < n; i++) accept.Add(r.ReadInt32());
         s.Connecting = r.ReadBoolean(); s.Connected = r.ReadBoolean(); s.ReadShut = r.ReadBoolean(); s.WriteShut = r.ReadBoolean();
         s.SoError = r.ReadInt32();
+        s.LastCookieNs = r.ReadInt64();
         return new SocketRecord(s, tcbKey, accept, bytes);
     }
 

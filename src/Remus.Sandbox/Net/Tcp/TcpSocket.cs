@@ -23,6 +23,8 @@ internal sealed partial class TcpSocket(TcpLayer layer, int id, TcpOptions optio
     public int Backlog { get; set; }
     public List<TcpSocket> AcceptQueue { get; } = [];
     public SynQueue SynQueue { get; } = new();
+    /// <summary>When this listener last answered with a SYN cookie (its ACKs are checked for a while after).</summary>
+    public long LastCookieNs { get; set; } = long.MinValue;
     public int SynQueueLimit => Math.Clamp(Backlog, 16, MaxBacklog);
 
     /// <summary>connect() was called and its outcome not yet reported by a second connect (Linux SS_CONNECTING).</summary>
