@@ -1,4 +1,4 @@
-/* unix_stream: AF_UNIX sockets with names, between two threads: bind/listen/accept/connect on an abstract name and on a path (SOCK_STREAM and SOCK_SEQPACKET), getsockname/getpeername, accept4 flags, non-blocking accept EAGAIN, a blocking accept woken by a connect from another thread, errors (EADDRINUSE, EINVAL listen unbound, ENOENT/ECONNREFUSED connect, EPROTOTYPE, EISCONN), a path name left behind after close until unlink, SOCK_DGRAM sendto/recvfrom between bound sockets with the source address, connect(AF_UNSPEC), autobind. Run: unix_stream. */
+/* unix_stream: AF_UNIX sockets with names, between two threads: bind/listen/accept/connect on an abstract name and on a path (SOCK_STREAM and SOCK_SEQPACKET), getsockname/getpeername, accept4 flags, non-blocking accept EAGAIN, a blocking accept woken by a connect from another thread, errors (EADDRINUSE, EINVAL listen unbound, ENOENT/ECONNREFUSED connect, EPROTOTYPE, EISCONN), a path name left behind after close until unlink, SOCK_DGRAM sendto/recvfrom between bound sockets with the source address, connect(AF_UNSPEC), autobind, a full accept queue (EAGAIN, a blocking connect waiting for an accept). Run: unix_stream. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -152,6 +152,35 @@ static void serve(const char *name, int abstract, int type)
     close(again);
 }
 
+static void *accept_later(void *arg)
+{
+    usleep(100000);
+    return (void *)(long)accept((int)(long)arg, NULL, NULL);
+}
+
+/* A listener's accept queue full (backlog 0 holds one): non-blocking connect EAGAIN, a blocking one waits for an accept. */
+static void full_queue(const char *tag)
+{
+    printf("full accept queue\n");
+    char name[64];
+    snprintf(name, sizeof name, "remus-full-%s", tag);
+    struct sockaddr_un a;
+    socklen_t l = make(&a, name, 1);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    bind(s, (struct sockaddr *)&a, l);
+    listen(s, 0);
+    int c1 = socket(AF_UNIX, SOCK_STREAM, 0), c2 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0), c3 = socket(AF_UNIX, SOCK_STREAM, 0);
+    printf("first connect %s\n", e(connect(c1, (struct sockaddr *)&a, l)));
+    printf("second, non-blocking %s\n", e(connect(c2, (struct sockaddr *)&a, l)));
+    pthread_t t;
+    pthread_create(&t, NULL, accept_later, (void *)(long)s);
+    printf("third, blocking, waits for room: %s\n", e(connect(c3, (struct sockaddr *)&a, l)));
+    void *first;
+    pthread_join(t, &first);
+    printf("accepted the first: %s, then the third: %s\n", (long)first >= 0 ? "yes" : "no", e(accept(s, NULL, NULL)));
+    close(c1); close(c2); close(c3); close(s); close((int)(long)first);
+}
+
 static void datagrams(const char *tag)
 {
     printf("SOCK_DGRAM\n");
@@ -207,5 +236,6 @@ int main(void)
     char tag[16];
     snprintf(tag, sizeof tag, "%d", (int)getpid());
     datagrams(tag);
+    full_queue(tag);
     return 0;
 }

@@ -92,7 +92,7 @@ internal sealed class UnixSocket(int type, UnixNamespace names)
     {
         if (!ConnectionBased) return -Errno.EOPNOTSUPP;
         if (Name == null || State == SocketState.Connected) return -Errno.EINVAL;
-        BacklogMax = Math.Clamp(backlog, 0, SoMaxConn);
+        BacklogMax = backlog < 0 || backlog > SoMaxConn ? SoMaxConn : backlog; // (unsigned) backlog capped by somaxconn
         if (State != SocketState.Listening)
         {
             State = SocketState.Listening;
@@ -108,8 +108,12 @@ internal sealed class UnixSocket(int type, UnixNamespace names)
         if (State != SocketState.Listening) return -Errno.EINVAL;
         if (Backlog.Count == 0) return -Errno.EAGAIN;
         accepted = Backlog.Dequeue();
+        Queue.Notify(PollEvents.Writable); // room in the queue: a blocked connect looks again (unix_wait_for_peer)
         return 0;
     }
+
+    /// <summary>The listener whose full accept queue made the last connect fail with -EAGAIN (a blocking connect waits on it).</summary>
+    public UnixSocket? FullListener { get; set; }
 
     /// <summary>connect to the socket named <paramref name="target"/> (already looked up); <paramref name="cred"/> is ours.</summary>
     public long Connect(UnixSocket target, (int, int, int) cred)
@@ -128,7 +132,12 @@ internal sealed class UnixSocket(int type, UnixNamespace names)
         if (State == SocketState.Connected) return -Errno.EISCONN;
         if (State == SocketState.Listening) return -Errno.EINVAL;
         if (target.Dead || target.State != SocketState.Listening) return -Errno.ECONNREFUSED;
-        if (target.Backlog.Count > target.BacklogMax) return -Errno.EAGAIN;
+        if (target.Backlog.Count > target.BacklogMax)
+        {
+            FullListener = target;
+            return -Errno.EAGAIN;
+        }
+        FullListener = null;
         var server = new UnixSocket(Type, Names)
         {
             State = SocketState.Connected,

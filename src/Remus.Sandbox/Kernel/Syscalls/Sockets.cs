@@ -170,6 +170,9 @@ internal sealed partial class SandboxKernel
             var a = ReadSockaddr(addr, length, out e);
             if (a == null) return e;
             r = s.Connect(a);
+            // unix_stream_connect: a blocking connect to a listener whose accept queue is full waits for room.
+            if (r == -Errno.EAGAIN && !s.NonBlocking && s is UnixSocketFile u && u.Socket.FullListener is { } full)
+                r = WaitOnSocket(full.Queue, PollEvents.Writable, false, s.SendTimeoutNs, () => s.Connect(a), () => long.MaxValue);
         }
         // inet_stream_connect: a blocking connect waits for the handshake, also when one was already under way.
         if ((r != -Errno.EINPROGRESS && r != -Errno.EALREADY) || s.NonBlocking) return r;
@@ -206,20 +209,24 @@ internal sealed partial class SandboxKernel
     /// with a timeout, as sock_intr_errno); a pause or checkpoint restarts the call (with its deadline, and with
     /// <paramref name="restartProgress"/> for the restart to find in _restartedDone when non-zero).
     /// </summary>
-    private long WaitOnSocket(SocketFile s, PollEvents events, bool nonBlocking, long timeoutNs, Func<long> attempt, long restartProgress = 0)
+    private long WaitOnSocket(SocketFile s, PollEvents events, bool nonBlocking, long timeoutNs, Func<long> attempt, long restartProgress = 0) =>
+        WaitOnSocket(s.Queue!, events, nonBlocking, timeoutNs, attempt, () => s.NextEventNs, restartProgress);
+
+    private long WaitOnSocket(WaitQueue queue, PollEvents events, bool nonBlocking, long timeoutNs, Func<long> attempt, Func<long> nextEvent,
+        long restartProgress = 0)
     {
         long r = attempt();
         if (r != -Errno.EAGAIN || nonBlocking) return r;
         long deadline = _restartedDeadline ?? (timeoutNs > 0 ? MonotonicDeadline(timeoutNs) : long.MaxValue);
         using var w = new Waiter();
-        w.Listen(s.Queue!, events);
+        w.Listen(queue, events);
         while (true)
         {
             w.Arm();
             r = attempt();
             if (r != -Errno.EAGAIN) return r;
             if (Clock.MonotonicNs >= deadline) return -Errno.EAGAIN;
-            if (!SleepOn(w, Math.Min(deadline, s.NextEventNs), deadline == long.MaxValue ? ERESTARTSYS : Errno.EINTR))
+            if (!SleepOn(w, Math.Min(deadline, nextEvent()), deadline == long.MaxValue ? ERESTARTSYS : Errno.EINTR))
             {
                 if (deadline != long.MaxValue) _interruptedWait = (_callRip, deadline);
                 if (restartProgress != 0) _interruptedTransfer = (_callRip, restartProgress);

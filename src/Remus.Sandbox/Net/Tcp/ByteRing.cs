@@ -106,4 +106,7 @@ internal sealed class BufferBudget(long limit)
     }
 
     public void Give(long n) => InUse -= n;
+
+    /// <summary>Forgets every charge (the buffers that held them were dropped: a snapshot replaced the layer's state).</summary>
+    public void Reset() => InUse = 0;
 }

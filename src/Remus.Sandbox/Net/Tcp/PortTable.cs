@@ -44,6 +44,12 @@ internal sealed class PortTable
         return false;
     }
 
+    public void Clear()
+    {
+        _ports.Clear();
+        Count = 0;
+    }
+
     public void Add(PortBinding b)
     {
         if (!_ports.TryGetValue(b.Local.Port, out var list)) _ports[b.Local.Port] = list = [];

@@ -210,6 +210,12 @@ internal sealed partial class TcpControlBlock
 
     private void EnterTimeWait()
     {
+        if (!_layer.TryAddTimeWait(this))
+        {
+            // Past the TIME_WAIT cap the connection just ends (Linux: "time wait bucket table overflow").
+            Terminate(0);
+            return;
+        }
         State = TcpState.TimeWait;
         RtoDeadline = ProbeDeadline = PersistDeadline = KeepDeadline = long.MaxValue;
         CloseDeadline = Now + TimeWaitNs;
@@ -270,6 +276,9 @@ internal sealed partial class TcpControlBlock
             SndUna = ack;
             if (Seq.Lt(SndNxt, SndUna)) SndNxt = SndUna;
             Sacked.RemoveBelow(SndUna);
+            // SACK information is advisory (RFC 2018 §8): a cumulative ACK that stops exactly where SACKed data begins
+            // says the peer dropped what it SACKed (reneging, as Linux's tcp_check_sack_reneging): forget the scoreboard.
+            if (Sacked.Count > 0 && Sacked[0].Start == SndUna) Sacked.Clear();
             if (dataAcked > 0) WakeOwner = true;
 
             if (Cc.InRecovery)

@@ -135,6 +135,7 @@ internal sealed partial class TcpControlBlock
         int last = (int)Math.Min((long)(end - SndUna), CurrentMss);
         uint start = end - (uint)last;
         if (Seq.Lt(start, SndBufSeq)) { start = SndBufSeq; last = (int)(end - start); }
+        if (Sacked.Contains(start)) return; // the peer has it
         SendData(start, last, finOut, true);
     }
 

@@ -71,9 +71,6 @@ internal sealed partial class TcpControlBlock
         ProbeDeadline = long.MaxValue;
         ProbeSent = false;
         Cc.OnTimeout(Flight, SendMss, SndMax);
-        // SACK information is advisory (RFC 2018 §8): a second timeout in a row without progress may mean the peer
-        // reneged (dropped data it SACKed), so forget the scoreboard and resend everything.
-        if (Retransmits > 1) Sacked.Clear();
         SndNxt = SndUna;
         Cc.LossSackBase = SackedBytes();
         RttTiming = false;

@@ -41,6 +41,8 @@ internal sealed partial class TcpControlBlock
     public bool Dirty = true;
     public byte[]? Cached;
     public bool InTable;
+    /// <summary>Counted in the layer's TIME_WAIT total.</summary>
+    public bool CountedTimeWait;
 
     // Send sequence space.
     public uint Iss, SndUna, SndNxt, SndMax, SndWl1, SndWl2;

@@ -5,14 +5,30 @@ namespace Remus.Sandbox.Net.Tcp;
 
 /// <summary>
 /// TCP (RFC 9293) for the domain's stack: demultiplexing, listeners, the connection table, timers, and the sockets.
-/// Memory is bounded: at most <see cref="MaxConnections"/> connections (half-open, open, closing and TIME_WAIT
-/// together; a SYN past it is dropped, connect() fails with ENOBUFS), each listener's SYN queue at its backlog
+/// Memory is bounded: at most <see cref="MaxConnections"/> connections (half-open, open and closing; a SYN past it is
+/// dropped, connect() fails with ENOBUFS) plus at most <see cref="MaxTimeWait"/> in TIME_WAIT (past that a connection
+/// ends without TIME_WAIT, as Linux's tcp_max_tw_buckets), each listener's SYN queue at its backlog
 /// (16..4096), and all buffers together at <see cref="BufferLimit"/> bytes (a buffer that cannot grow takes no more:
 /// the sender sees a full buffer, the receiver drops and the peer retransmits).
 /// </summary>
 internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
 {
-    public const int MaxConnections = 16384;
+    public const int MaxConnections = 16384, MaxTimeWait = 16384;
+    private int _timeWait;
+
+    /// <summary>Connections other than TIME_WAIT ones (which have a cap of their own and never block new ones).</summary>
+    private int ActiveConnections => _conns.Count - _timeWait;
+
+    public int TimeWaitCount => _timeWait;
+
+    public bool TryAddTimeWait(TcpControlBlock c)
+    {
+        if (c.CountedTimeWait) return true;
+        if (_timeWait >= MaxTimeWait) return false;
+        _timeWait++;
+        c.CountedTimeWait = true;
+        return true;
+    }
     public const long BufferLimit = 512L << 20;
 
     private readonly Dictionary<ConnKey, TcpControlBlock> _conns = [];
@@ -112,8 +128,14 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
 
     private void OnListenSyn(TcpSocket listener, NetEndpoint local, NetEndpoint remote, in TcpHeader h)
     {
+        if (listener.SynQueue.Count >= listener.SynQueueLimit && listener.SynQueue.Evictable is { } old)
+        {
+            old.Terminate(0);
+            AfterChange(old);
+            Stats.SynQueueEvictions++;
+        }
         if (listener.SynQueue.Count >= listener.SynQueueLimit || listener.AcceptQueue.Count > listener.Backlog
-            || _conns.Count >= MaxConnections)
+            || ActiveConnections >= MaxConnections)
         {
             Stats.SynsDropped++;
             return;
@@ -172,7 +194,7 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
         if (s.Binding is { } b && !b.Local.Address.IsAny) source = b.Local.Address;
         else if (Ip.SourceFor(remote.Address) is { } src) source = src;
         else return -TcpErrno.ENETUNREACH;
-        if (_conns.Count >= MaxConnections) return -TcpErrno.ENOBUFS;
+        if (ActiveConnections >= MaxConnections) return -TcpErrno.ENOBUFS;
         if (s.Binding == null)
         {
             ushort port = 0;
@@ -233,6 +255,11 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
         c.Dirty = true;
         if (c.State == TcpState.Closed)
         {
+            if (c.CountedTimeWait)
+            {
+                c.CountedTimeWait = false;
+                _timeWait--;
+            }
             if (c.InTable)
             {
                 _conns.Remove(ConnKey.Of(c.Local, c.Remote));
@@ -432,5 +459,5 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
 /// <summary>Counters for tests, benchmarks and `remus list` (not part of the guest's state).</summary>
 internal sealed class TcpStats
 {
-    public long SegmentsIn, SegmentsOut, BadSegments, Retransmits, ResetsOut, ResetsForClosedPorts, SynsDropped, AcceptQueueDrops, SendErrors, Timeouts, FastRecoveries, TailProbes;
+    public long SegmentsIn, SegmentsOut, BadSegments, Retransmits, ResetsOut, ResetsForClosedPorts, SynsDropped, AcceptQueueDrops, SendErrors, Timeouts, FastRecoveries, TailProbes, SynQueueEvictions;
 }

@@ -42,9 +42,13 @@ internal sealed partial class TcpLayer
     public void Load(BinaryReader r)
     {
         if (r.ReadUInt32() != Magic) throw new InvalidDataException("tcp: bad snapshot");
+        // Replaces whatever this layer held (a backup loads every checkpoint into the same stack).
         _conns.Clear();
         _sockets.Clear();
         _timers.Clear();
+        Ports.Clear();
+        Budget.Reset();
+        _timeWait = 0;
         Isn.Load(r);
         Ports.Cursor = r.ReadInt32();
         _nextKey = r.ReadInt32();
@@ -78,6 +82,7 @@ internal sealed partial class TcpLayer
             c.Dirty = false;
             if (c.InTable)
             {
+                if (c.State == TcpState.TimeWait) TryAddTimeWait(c);
                 _conns[ConnKey.Of(c.Local, c.Remote)] = c;
                 _timers.Schedule(c);
             }
@@ -180,9 +185,10 @@ internal sealed partial class TcpLayer
             w.Write(c.Snd.Count);
             if (c.Snd.Count > 0)
             {
-                var tmp = new byte[c.Snd.Count];
-                c.Snd.Peek(0, tmp);
-                w.Write(tmp);
+                var tmp = System.Buffers.ArrayPool<byte>.Shared.Rent(c.Snd.Count);
+                c.Snd.Peek(0, tmp.AsSpan(0, c.Snd.Count));
+                w.Write(tmp, 0, c.Snd.Count);
+                System.Buffers.ArrayPool<byte>.Shared.Return(tmp);
             }
             c.Rcv.Save(w, c.RcvNxt);
         }

@@ -22,7 +22,7 @@ internal sealed partial class TcpSocket(TcpLayer layer, int id, TcpOptions optio
     public bool IsListening { get; set; }
     public int Backlog { get; set; }
     public List<TcpSocket> AcceptQueue { get; } = [];
-    public HashSet<TcpControlBlock> SynQueue { get; } = [];
+    public SynQueue SynQueue { get; } = new();
     public int SynQueueLimit => Math.Clamp(Backlog, 16, MaxBacklog);
 
     /// <summary>connect() was called and its outcome not yet reported by a second connect (Linux SS_CONNECTING).</summary>

@@ -141,8 +141,10 @@ public sealed class TcpDataTests(ITestOutputHelper output)
         c.Close();
         s.Close();
         Assert.Equal(2, a.Tcp.ConnectionCount + b.Tcp.ConnectionCount);
+        Assert.Equal(2, a.Tcp.TimeWaitCount + b.Tcp.TimeWaitCount);
         net.Advance(61_000_000_000);
         Assert.Equal(0, a.Tcp.ConnectionCount + b.Tcp.ConnectionCount);
+        Assert.Equal(0, a.Tcp.TimeWaitCount + b.Tcp.TimeWaitCount);
     }
 
     [Fact]

@@ -90,6 +90,35 @@ public sealed class TcpSnapshotTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Loading_into_the_same_layer_again_and_again_replaces_its_state()
+    {
+        // A Remus backup loads every checkpoint into the same stack, then takes over.
+        var net = new TcpTestNet(36) { Loss = 0.03 };
+        var a = net.AddHost(A);
+        var b = net.AddHost(B);
+        var (c, s) = net.Connect(a, b);
+        var up = new TcpTransfer(c, s, 1 << 20, 9);
+        var backup = new TcpLayer(b);
+        for (int epoch = 0; epoch < 5; epoch++)
+        {
+            net.RunUntil(() => up.Received > (epoch + 1) * 150_000, app: up.Pump);
+            var bytes = SaveBytes(b.Tcp);
+            using var r = new BinaryReader(new MemoryStream(bytes));
+            backup.Load(r);
+            Assert.Equal(bytes, SaveBytes(backup));
+        }
+        long budget = backup.Budget.InUse;
+        Assert.Equal(b.Tcp.Ports.Count, backup.Ports.Count);
+        // Takeover: the backup's layer carries on.
+        b.Tcp = backup;
+        s = Find(b, s);
+        up.To = s;
+        Assert.True(net.RunUntil(() => up.Done, app: up.Pump));
+        up.AssertIntact();
+        Assert.True(budget <= 2L * (1 << 20) + 65536, $"budget {budget}");
+    }
+
+    [Fact]
     public void Listeners_queues_draining_and_time_wait_connections_survive_a_restore()
     {
         var net = new TcpTestNet(34);
