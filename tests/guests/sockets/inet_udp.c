@@ -1,4 +1,4 @@
-/* inet_udp: UDP on 127.0.0.1 through the socket API: ephemeral bind, sendto/recvfrom with the source address, MSG_PEEK, MSG_TRUNC (the whole length, and msg_flags), FIONREAD (the next datagram's length), a zero-length datagram, a 60000-byte datagram, EMSGSIZE, connect (send without an address, getpeername, datagrams from others filtered), ECONNREFUSED on a connected socket after the port-unreachable ICMP, connect(AF_UNSPEC) and EDESTADDRREQ, EAGAIN, poll readiness. Run: inet_udp. */
+/* inet_udp: UDP on 127.0.0.1 through the socket API: ephemeral bind, sendto/recvfrom with the source address, MSG_PEEK, MSG_TRUNC (the whole length, and msg_flags), FIONREAD (the next datagram's length), a zero-length datagram, a 60000-byte datagram, EMSGSIZE, connect (send without an address, getpeername, datagrams from others filtered), ECONNREFUSED on a connected socket after the port-unreachable ICMP, connect(AF_UNSPEC) and EDESTADDRREQ, EAGAIN, poll readiness, sendmmsg/recvmmsg. Run: inet_udp. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -88,6 +88,31 @@ int main(void)
     wait_in(s1);
     printf(", received %zd\n", recv(s1, big, sizeof big, 0));
     printf("65508 bytes %s\n", e(sendto(s2, big, 65508, 0, (struct sockaddr *)&a1, sizeof a1)));
+
+    /* sendmmsg / recvmmsg */
+    struct mmsghdr mm[3];
+    struct iovec iv[3] = { { "one", 3 }, { "two!", 4 }, { "three", 5 } };
+    memset(mm, 0, sizeof mm);
+    for (int i = 0; i < 3; i++) {
+        mm[i].msg_hdr.msg_iov = &iv[i];
+        mm[i].msg_hdr.msg_iovlen = 1;
+        mm[i].msg_hdr.msg_name = &a1;
+        mm[i].msg_hdr.msg_namelen = sizeof a1;
+    }
+    int sent = sendmmsg(s2, mm, 3, 0);
+    printf("sendmmsg %d: %u %u %u\n", sent, mm[0].msg_len, mm[1].msg_len, mm[2].msg_len);
+    char rb[3][16];
+    struct iovec rv[3] = { { rb[0], 16 }, { rb[1], 16 }, { rb[2], 16 } };
+    memset(mm, 0, sizeof mm);
+    for (int i = 0; i < 3; i++) { mm[i].msg_hdr.msg_iov = &rv[i]; mm[i].msg_hdr.msg_iovlen = 1; }
+    int got = 0;
+    while (got < 3) {
+        wait_in(s1);
+        int r = recvmmsg(s1, mm + got, 3 - got, MSG_WAITFORONE, NULL);
+        if (r <= 0) break;
+        got += r;
+    }
+    printf("recvmmsg %d: '%.*s' '%.*s' '%.*s'\n", got, (int)mm[0].msg_len, rb[0], (int)mm[1].msg_len, rb[1], (int)mm[2].msg_len, rb[2]);
 
     /* connected */
     printf("send unconnected %s\n", e(send(s2, "x", 1, 0)));
