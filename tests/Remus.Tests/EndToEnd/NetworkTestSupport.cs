@@ -29,9 +29,10 @@ internal static class HttpGuests
 {
     public const int Port = 8080;
 
-    /// <summary>Skips unless the server's toolchain is here (musl-gcc, go).</summary>
+    /// <summary>Skips unless curl (the second client) and the server's toolchain (musl-gcc, go) are here.</summary>
     public static void Require(HttpServerKind kind)
     {
+        Skip.If(ProcessRunner.FindOnPath("curl") is null, "curl is not installed (apt-get install curl; .ci/run installs it)");
         if (kind == HttpServerKind.Go) RuntimeBuilder.Require(RuntimeLanguage.Go);
         if (kind == HttpServerKind.CMusl) Skip.If(!GuestBuilder.MuslAvailable, "musl-gcc is not installed (apt-get install musl-tools)");
     }
