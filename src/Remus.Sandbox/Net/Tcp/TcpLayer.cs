@@ -426,6 +426,8 @@ internal sealed partial class TcpLayer(IIpLayer ip) : ITransportProtocol
     /// <summary>The program closed <paramref name="s"/>: a listener drops its queues, a connection closes gracefully or aborts.</summary>
     public void CloseSocket(TcpSocket s)
     {
+        // Only a socket of this layer's current state: one left over from state a Load replaced does nothing.
+        if (!_sockets.TryGetValue(s.Id, out var mine) || mine != s) return;
         _sockets.Remove(s.Id);
         if (s.IsListening) StopListening(s);
         var c = s.Tcb;
