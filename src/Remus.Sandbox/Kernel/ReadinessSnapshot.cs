@@ -125,7 +125,7 @@ internal sealed partial class SandboxKernel
     private static SandboxException Corrupt(string what) => new($"corrupt kernel state in the checkpoint ({what})");
 
     /// <summary>After the fd table: the epoll sets' lists, then an interrupted write's progress.</summary>
-    private void SaveReadinessState(BinaryWriter w, List<FileDescription> descriptions)
+    private void SaveReadinessState(BinaryWriter w, List<FileDescription> descriptions, Dictionary<FileDescription, int> indexOf)
     {
         foreach (var f in descriptions)
         {
@@ -133,7 +133,7 @@ internal sealed partial class SandboxKernel
             w.Write(ep.Items.Count);
             foreach (var item in ep.Items)
             {
-                int index = descriptions.IndexOf(item.File);
+                int index = indexOf.GetValueOrDefault(item.File, -1);
                 if (index < 0) throw new InvalidOperationException("an epoll set watches a file that is not open");
                 w.Write(index);
                 w.Write(item.Fd);
