@@ -69,28 +69,37 @@ internal sealed partial class SandboxKernel
                     deadline = _restartedDeadline ?? (s.SendTimeoutNs > 0 ? MonotonicDeadline(s.SendTimeoutNs) : long.MaxValue);
                     continue; // look once more now that we listen
                 }
-                if (Clock.MonotonicNs >= deadline) return done > 0 ? done : -Errno.EAGAIN;
-                bool goOn;
-                try
-                {
-                    goOn = SleepOn(w, Math.Min(deadline, s.NextEventNs), deadline == long.MaxValue ? ERESTARTSYS : Errno.EINTR);
-                }
-                catch (SignalInterruptException) when (done > 0)
-                {
-                    return done;
-                }
-                if (!goOn)
-                {
-                    if (done > 0) _interruptedTransfer = (_callRip, done);
-                    if (deadline != long.MaxValue) _interruptedWait = (_callRip, deadline);
-                    throw new RestartException();
-                }
+                if (WaitOnSocket(w, s, deadline, done) is { } result) return result;
             }
         }
         finally
         {
             w?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// One sleep of a blocked send or receive on <paramref name="s"/> having moved <paramref name="done"/> bytes: null to
+    /// look again; a result when the call ends (SO_SNDTIMEO/SO_RCVTIMEO expired: EAGAIN or the partial count; a signal
+    /// after some progress: the partial count). A pause or checkpoint throws RestartException after recording the
+    /// progress and the deadline, so the restarted call goes on from there.
+    /// </summary>
+    private long? WaitOnSocket(Waiter w, SocketFile s, long deadline, long done)
+    {
+        if (Clock.MonotonicNs >= deadline) return done > 0 ? done : -Errno.EAGAIN;
+        bool goOn;
+        try
+        {
+            goOn = SleepOn(w, Math.Min(deadline, s.NextEventNs), deadline == long.MaxValue ? ERESTARTSYS : Errno.EINTR);
+        }
+        catch (SignalInterruptException) when (done > 0)
+        {
+            return done;
+        }
+        if (goOn) return null;
+        if (done > 0) _interruptedTransfer = (_callRip, done);
+        if (deadline != long.MaxValue) _interruptedWait = (_callRip, deadline);
+        throw new RestartException();
     }
 
     /// <summary>
@@ -138,22 +147,7 @@ internal sealed partial class SandboxKernel
                     deadline = _restartedDeadline ?? (s.ReceiveTimeoutNs > 0 ? MonotonicDeadline(s.ReceiveTimeoutNs) : long.MaxValue);
                     continue;
                 }
-                if (Clock.MonotonicNs >= deadline) return done > 0 ? done : -Errno.EAGAIN;
-                bool goOn;
-                try
-                {
-                    goOn = SleepOn(w, Math.Min(deadline, s.NextEventNs), deadline == long.MaxValue ? ERESTARTSYS : Errno.EINTR);
-                }
-                catch (SignalInterruptException) when (done > 0)
-                {
-                    return done;
-                }
-                if (!goOn)
-                {
-                    if (done > 0) _interruptedTransfer = (_callRip, done);
-                    if (deadline != long.MaxValue) _interruptedWait = (_callRip, deadline);
-                    throw new RestartException();
-                }
+                if (WaitOnSocket(w, s, deadline, done) is { } result) return result;
             }
         }
         finally
