@@ -24,6 +24,9 @@ public sealed record DomainSpec
     /// <summary>The domain's network interface (a tap); null: loopback only.</summary>
     public Remus.Sandbox.Net.NetworkSpec? Network { get; init; }
 
+    /// <summary>Writable host directories mounted at guest paths, replicated with the checkpoint (issue 10).</summary>
+    public IReadOnlyList<Remus.Sandbox.Volumes.VolumeSpec> Volumes { get; init; } = [];
+
     /// <summary>How the vCPU runs (KVM or ptrace); Auto lets <see cref="Remus.Sandbox.Platform.PlatformSelection"/> choose.</summary>
     public Remus.Sandbox.Platform.PlatformKind Platform { get; init; } = Remus.Sandbox.Platform.PlatformKind.Auto;
 

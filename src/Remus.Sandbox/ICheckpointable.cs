@@ -71,4 +71,7 @@ public interface ICheckpointable : IDisposable
             throw new SandboxException($"the checkpoint carries {vcpuStates.Count} vCPU states; this domain takes one");
         LoadState(vcpuStates[0], kernelState);
     }
+
+    /// <summary>The domain's writable volumes as replication sees them (issue 10); null when it has none.</summary>
+    Remus.Sandbox.Volumes.IVolumeReplica? Volumes => null;
 }

@@ -16,12 +16,14 @@ namespace Remus.Sandbox.Kernel;
 /// then the process attributes (RuntimeSurfaceSnapshot.cs: prctl). Version 5 adds sockets (SocketsSnapshot.cs): before the
 /// open files, the TCP/IP stack's state (NetStack.Save) and every AF_UNIX socket with its buffered bytes, peer, accept
 /// queue, name and options, and the names taken; then socket files among the open files (AF_INET ones name their
-/// socket by its id in the stack); versions 1 to 4 are still read.
+/// socket by its id in the stack); versions 1 to 4 are still read. Version 6 adds volume files among the open files
+/// (Kernel/Volumes/VolumesSnapshot.cs: volume, path in it, offset), then at the end the volumes' own state and the
+/// record locks and flocks (Kernel/Locks/LocksSnapshot.cs).
 /// </summary>
 internal sealed partial class SandboxKernel
 {
     private const uint SnapshotMagic = 0x3154534B; // "KST1"
-    private const int SnapshotVersion = 5;
+    private const int SnapshotVersion = 6;
 
     /// <summary>The size of the last state saved: the next one's buffer starts that big instead of doubling up to it.</summary>
     private int _lastStateSize = 4096;
@@ -69,7 +71,7 @@ internal sealed partial class SandboxKernel
                     w.Write(h.Position);
                     break;
                 default:
-                    if (!SaveFileKind(w, f, descriptions) && !SaveSocketFile(w, f))
+                    if (!SaveVolumeFile(w, f) && !SaveFileKind(w, f, descriptions) && !SaveSocketFile(w, f))
                         throw new InvalidOperationException($"cannot checkpoint open file {f.GetType().Name}");
                     break;
             }
@@ -85,6 +87,8 @@ internal sealed partial class SandboxKernel
         SaveTasks(w);
         SaveAddressSpace(w);
         SaveRuntimeSurface(w);
+        SaveVolumes(w);
+        SaveLocks(w, indexOf);
         _savedUnix = null;
         w.Flush();
         _lastStateSize = (int)ms.Length;
@@ -133,7 +137,7 @@ internal sealed partial class SandboxKernel
                             descriptions.Add(ReopenHostFile(r.ReadString(), r.ReadBoolean(), r.ReadInt64(), flags));
                             break;
                         default:
-                            descriptions.Add(LoadFileKind(kind, r, flags, descriptions) ?? LoadSocketFile(kind, r, flags)
+                            descriptions.Add(LoadVolumeFile(kind, r, flags) ?? LoadFileKind(kind, r, flags, descriptions) ?? LoadSocketFile(kind, r, flags)
                                 ?? throw new SandboxException("corrupt kernel state in the checkpoint (open file kind)"));
                             break;
                     }
@@ -168,6 +172,11 @@ internal sealed partial class SandboxKernel
             if (version >= 4) LoadTasks(r);
             LoadAddressSpace(r, version, imageStart, brkStart, brk, maps);
             if (version >= 4) LoadRuntimeSurface(r);
+            if (version >= 6)
+            {
+                LoadVolumes(r);
+                LoadLocks(r, descriptions);
+            }
         }
         catch (EndOfStreamException)
         {

@@ -31,6 +31,9 @@ internal abstract class FileDescription
     public virtual long GetDents64(Span<byte> buffer) => -Errno.ENOTDIR;
     public virtual bool IsTerminal => false;
 
+    /// <summary>The host file behind it, for record locks and flock (null: none; such files cannot be locked).</summary>
+    public virtual FileIdentity? Identity => null;
+
     /// <summary>The host path behind it, when there is one (for *at() relative lookups).</summary>
     public virtual string? HostPath => null;
 
