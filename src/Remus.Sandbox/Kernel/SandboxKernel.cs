@@ -126,6 +126,8 @@ internal sealed partial class SandboxKernel
                 33 => SysDup3((int)a0, (int)a1, 0, allowSame: true),
                 292 => SysDup3((int)a0, (int)a1, (int)a2, allowSame: false),
                 72 => SysFcntl((int)a0, (int)a1, a2),
+                // Locks.cs
+                73 => SysFlock((int)a0, (int)a1),
                 // Memory.cs
                 12 => SysBrk(a0),
                 9 => SysMmap(a0, a1, (int)a2, (int)a3, (int)a4, (long)a5),

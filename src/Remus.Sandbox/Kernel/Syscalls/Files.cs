@@ -160,7 +160,8 @@ internal sealed partial class SandboxKernel
     }
 
     private const int F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030,
-        F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
+        F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032, F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7, F_OFD_GETLK = 36,
+        F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
 
     /// <summary>The flags F_SETFL may change (Linux's SETFL_MASK): O_APPEND, O_NONBLOCK, FASYNC, O_DIRECT, O_NOATIME.</summary>
     private const int SetFlMask = 0x400 | 0x800 | 0x2000 | 0x4000 | 0x40000;
@@ -180,6 +181,7 @@ internal sealed partial class SandboxKernel
             F_SETFL => SetStatusFlags(f, (int)arg),
             F_GETPIPE_SZ => f is PipeFile p ? (long)p.Pipe.MaxSlots * Pipe.PageSize : -Errno.EBADF,
             F_SETPIPE_SZ => f is PipeFile p ? p.Pipe.Resize((long)arg) : -Errno.EBADF,
+            F_GETLK or F_SETLK or F_SETLKW or F_OFD_GETLK or F_OFD_SETLK or F_OFD_SETLKW => SysFcntlLock(fd, f, cmd, arg),
             _ => -Errno.EINVAL,
         };
     }
