@@ -104,27 +104,82 @@ public sealed class VolumeCliTests : IDisposable
         _bed.Ok("destroy", "kept");
     }
 
-    [Fact]
-    public void A_failed_restore_leaves_no_staging_copy()
+    /// <summary>A save file of a ticker with a volume at /data, cut in half.</summary>
+    private string TruncatedSave(string name)
     {
-        _bed.Ok("create", TickerConfig("lost", "orig"));
-        DomainTestBed.WaitUntil(() => _bed.ReadLog("lost.log").Contains("tick 3"), "the ticker printed");
-        string save = Path.Combine(_bed.Work, "lost.sav");
-        _bed.Ok("save", "lost", save);
+        _bed.Ok("create", TickerConfig(name, "orig"));
+        DomainTestBed.WaitUntil(() => _bed.ReadLog($"{name}.log").Contains("tick 3"), "the ticker printed");
+        string save = Path.Combine(_bed.Work, $"{name}.sav");
+        _bed.Ok("save", name, save);
         DomainTestBed.WaitUntil(() => _bed.ProcessesOfThisRunDir().Count == 0, "the saved domain's VMM exits");
         var bytes = File.ReadAllBytes(save);
         File.WriteAllBytes(save, bytes[..(bytes.Length / 2)]);
+        return save;
+    }
 
-        // A copy under way where the restore builds its copy: a failed restore keeps nothing of what it received.
-        string dir = Path.Combine(_bed.Work, "restored");
+    /// <summary>A copy under way where a receiver builds its copy of the volume at /data under <paramref name="dir"/>.</summary>
+    private static string StagingUnder(string dir)
+    {
         string staging = Path.Combine(dir, "data.remus-incoming");
         Directory.CreateDirectory(Path.Combine(staging, "sub"));
         File.WriteAllText(Path.Combine(staging, "sub", "half"), "x");
+        return staging;
+    }
 
-        var result = _bed.Remus(["restore", "--volumes", dir, save]);
+    [Fact]
+    public void A_failed_restore_leaves_no_staging_copy()
+    {
+        string save = TruncatedSave("lost");
+        string staging = StagingUnder(Path.Combine(_bed.Work, "restored"));
+
+        var result = _bed.Remus(["restore", "--volumes", Path.Combine(_bed.Work, "restored"), save]);
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("truncated", result.StderrText);
         Assert.False(Directory.Exists(staging), "the failed restore left its staging copy behind");
         Assert.Empty(_bed.List());
+    }
+
+    [Fact]
+    public void A_failed_migration_leaves_no_staging_copy()
+    {
+        // A stream that ends in the middle of its first epoch, after the receiver built the domain from its header.
+        string save = TruncatedSave("cut");
+        string staging = StagingUnder(Path.Combine(_bed.Work, "received"));
+
+        var result = _bed.Remus(["migrate-receive", "-F", "--volumes", "received"], File.ReadAllBytes(save), workingDirectory: _bed.Work);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("migration failed", result.StderrText);
+        Assert.Contains("nothing was kept here", result.StderrText);
+        Assert.False(Directory.Exists(staging), "the failed migration left its staging copy behind");
+        Assert.Empty(_bed.List());
+    }
+
+    [Fact]
+    public void Migrate_passes_volumes_only_to_a_receiver_it_starts()
+    {
+        var tcp = _bed.Remus("migrate", "--volumes", "/v", "--tcp", "127.0.0.1:1", "x");
+        Assert.Contains("--volumes goes to the receiver", tcp.StderrText);
+        var s = _bed.Remus("migrate", "--volumes", "/v", "-s", "", "x", "true");
+        Assert.Contains("write --volumes DIR in the receiver command itself", s.StderrText);
+    }
+
+    [Fact]
+    public void Migration_with_volumes_dir_keeps_the_volume_at_dir_slash_target()
+    {
+        using var target = new DomainTestBed();
+        _bed.Ok("create", TickerConfig("moved", "orig"));
+        DomainTestBed.WaitUntil(() => _bed.ReadLog("moved.log").Contains("tick 3"), "the ticker printed");
+        string dir = Path.Combine(target.Work, "vols");
+        string receiver = $"env REMUS_RUN_DIR='{target.RunDir}' '{RemusCli.DotnetPath}' '{RemusCli.DllPath}' migrate-receive --volumes '{dir}'" +
+                          $" 2>>'{Path.Combine(target.Work, "receiver.err")}'";
+        _bed.Ok("migrate", "-s", "", "moved", receiver);
+
+        DomainTestBed.WaitUntil(() => target.List().Any(d => d.Name == "moved"), "the domain runs on the target under its name");
+        var volumes = target.Domain("moved").Volumes!;
+        Assert.Equal(Path.Combine(dir, "data"), volumes[0].HostPath);
+        Assert.Equal("/data", volumes[0].Target);
+        Assert.True(volumes[1].Tmpfs);
+        Assert.False(Directory.Exists(Path.Combine(dir, "data.remus-incoming")), "the staging copy was left behind");
+        target.Ok("destroy", "moved");
     }
 }
