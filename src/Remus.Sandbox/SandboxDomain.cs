@@ -91,7 +91,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         {
             var mm = new AddressSpace(memory, paged);
             var start = elf == null ? default : ProgramLoader.Load(elf, mm, spec, RandomNumberGenerator.GetBytes(16));
-            var kernel = new SandboxKernel(memory, mm, spec, console, policy);
+            var kernel = new SandboxKernel(memory, mm, spec, console, policy, incoming);
             domain = new SandboxDomain(spec, memory, kernel, start) { Platform = choice };
             domain._thread.Start();
             domain._ready.Wait();
@@ -255,6 +255,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         if (_thread.IsAlive) _thread.Join();
         DisconnectNetwork();
         _kernel.Fds.CloseAll();
+        _kernel.Volumes.Dispose();
         _memory.Dispose();
         _ready.Dispose();
     }

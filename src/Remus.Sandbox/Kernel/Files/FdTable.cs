@@ -1,3 +1,5 @@
+using Remus.Sandbox.Kernel.Locks;
+
 namespace Remus.Sandbox.Kernel.Files;
 
 /// <summary>The program's file descriptor table: small integers to shared open files, with the close-on-exec bit.</summary>
@@ -9,6 +11,12 @@ internal sealed class FdTable
     public int Limit { get; set; } = MaxFds;
 
     private readonly Dictionary<int, (FileDescription File, bool CloseOnExec)> _fds = [];
+
+    /// <summary>
+    /// The record locks and flocks of the process (the fd table is the owner of POSIX locks, as Linux's files_struct):
+    /// closing any descriptor drops the process's POSIX locks on its file.
+    /// </summary>
+    public LockTable Locks { get; } = new();
 
     public FileDescription? Get(int fd) => _fds.TryGetValue(fd, out var e) ? e.File : null;
 
@@ -32,7 +40,9 @@ internal sealed class FdTable
     {
         var old = Get(fd);
         _fds[fd] = (file, closeOnExec);
-        if (old != null && old != file) ReleaseIfUnused(old);
+        if (old == null) return;
+        Locks.ClosedFd(old); // dup2 over an open fd closes it, even one of the same description
+        if (old != file) ReleaseIfUnused(old);
     }
 
     public bool GetCloseOnExec(int fd) => _fds.TryGetValue(fd, out var e) && e.CloseOnExec;
@@ -45,8 +55,16 @@ internal sealed class FdTable
     public long Close(int fd)
     {
         if (!_fds.Remove(fd, out var e)) return -Errno.EBADF;
+        Locks.ClosedFd(e.File);
         ReleaseIfUnused(e.File);
         return 0;
+    }
+
+    /// <summary>Whether any descriptor refers to <paramref name="file"/>.</summary>
+    public bool Refers(FileDescription file)
+    {
+        foreach (var v in _fds.Values) if (v.File == file) return true;
+        return false;
     }
 
     private void ReleaseIfUnused(FileDescription file)

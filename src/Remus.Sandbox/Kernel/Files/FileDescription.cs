@@ -1,3 +1,4 @@
+using Remus.Sandbox.Kernel.Locks;
 using Remus.Sandbox.Kernel.Readiness;
 
 namespace Remus.Sandbox.Kernel.Files;
@@ -65,9 +66,17 @@ internal abstract class FileDescription
     /// <summary>The epoll interest items watching this file (removed when the file goes, as Linux's eventpoll_release).</summary>
     internal List<EpollItem>? Watchers { get; set; }
 
+    /// <summary>The lock table holding OFD locks or a flock of this description: they go when it is closed.</summary>
+    internal LockTable? HeldLocks { get; set; }
+
     /// <summary>Called by the fd table when the last descriptor referring to it is closed.</summary>
     public void Close()
     {
+        if (HeldLocks is { } locks)
+        {
+            HeldLocks = null;
+            locks.Released(this);
+        }
         if (Watchers is { } ws)
         {
             foreach (var item in ws.ToArray()) item.Owner.Forget(item);

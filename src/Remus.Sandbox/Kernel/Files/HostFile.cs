@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Remus.Sandbox.Platform;
 
 namespace Remus.Sandbox.Kernel.Files;
@@ -25,6 +26,19 @@ internal sealed class HostFile(int hostFd, string path, bool isDirectory) : File
         whence is < 0 or > 4 ? -Errno.EINVAL : HostFiles.Seek(_fd, offset, whence);
 
     public override long Stat(Span<byte> statbuf) => HostFiles.Stat(_fd, statbuf);
+
+    private FileIdentity? _identity;
+
+    /// <summary>st_dev and st_ino of the host file (read once: locks look it up at every call and at close).</summary>
+    public override FileIdentity? Identity => _identity ??= ReadIdentity();
+
+    private FileIdentity? ReadIdentity()
+    {
+        if (_fd < 0) return null;
+        Span<byte> st = stackalloc byte[HostFiles.StatSize];
+        if (HostFiles.Stat(_fd, st) != 0) return null;
+        return new FileIdentity(BinaryPrimitives.ReadUInt64LittleEndian(st), BinaryPrimitives.ReadUInt64LittleEndian(st[8..]));
+    }
 
     public override long GetDents64(Span<byte> buffer) =>
         IsDirectory ? HostFiles.GetDents64(_fd, buffer) : -Errno.ENOTDIR;
