@@ -30,6 +30,8 @@ public sealed record DomainInfo
     [JsonPropertyName("created")] public DateTimeOffset Created { get; init; }
     /// <summary>Set once <see cref="State"/> is Exited.</summary>
     [JsonPropertyName("exit_status")] public int? ExitStatus { get; init; }
+    /// <summary>The domain's volumes, the tmpfs at /tmp included (absent when it has none).</summary>
+    [JsonPropertyName("volumes")] public List<VolumeInfo>? Volumes { get; init; }
     /// <summary>Remus protection (absent when the domain is not protected).</summary>
     [JsonPropertyName("remus")] public RemusDomainInfo? Remus { get; init; }
 
@@ -40,6 +42,16 @@ public sealed record DomainInfo
     /// <summary>Parses what <see cref="ToJson"/> wrote.</summary>
     public static List<DomainInfo> ListFromJson(string json) =>
         JsonSerializer.Deserialize(json, ToolstackJson.Default.ListDomainInfo) ?? [];
+}
+
+/// <summary>One volume of a domain, for `remus list`.</summary>
+public sealed record VolumeInfo
+{
+    /// <summary>Where the program sees it.</summary>
+    [JsonPropertyName("target")] public required string Target { get; init; }
+    /// <summary>The host directory (absent for a tmpfs, which lives in the VMM's own memory-backed directory).</summary>
+    [JsonPropertyName("host_path")] public string? HostPath { get; init; }
+    [JsonPropertyName("tmpfs")] public bool Tmpfs { get; init; }
 }
 
 /// <summary>A protected domain's Remus figures, for `remus list --json`.</summary>

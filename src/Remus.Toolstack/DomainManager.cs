@@ -51,6 +51,7 @@ public sealed class DomainManager(RunDirectory runDirectory)
     public DomainInfo Create(DomainConfig config, bool paused = false)
     {
         RefuseNameInUse(config.Name);
+        VolumeConfig.PrepareSources(config.Volumes);
         RunDirectory.EnsureExists();
         var report = VmmLauncher.Launch(config, paused, RunDirectory, VmmCommand ?? Vmm.VmmCommand.Current());
         try
@@ -76,6 +77,7 @@ public sealed class DomainManager(RunDirectory runDirectory)
     public int CreateForeground(DomainConfig config, bool paused = false, Action<DomainInfo>? started = null)
     {
         RefuseNameInUse(config.Name);
+        VolumeConfig.PrepareSources(config.Volumes);
         using var host = VmmHost.Start(config, RunDirectory, new VmmOptions { StartPaused = paused, Foreground = true });
         started?.Invoke(host.Info());
         using var stopInput = new CancellationTokenSource();
@@ -113,13 +115,19 @@ public sealed class DomainManager(RunDirectory runDirectory)
             Op = ControlOps.Protect, Target = target, IntervalMs = intervalMs, Blackhole = blackhole, Compress = compress, TimeoutMs = timeoutMs,
         }, Timeout.InfiniteTimeSpan, progress).Result ?? "protected";
 
-    /// <summary>Restores a saved domain in its own detached VMM (like <see cref="Create"/>).</summary>
-    public DomainInfo Restore(string file, bool paused = false)
+    /// <summary>
+    /// Restores a saved domain in its own detached VMM (like <see cref="Create"/>). Its volumes' content comes from
+    /// the file: built in staging directories and moved into place at their host paths — the saved domain's, or
+    /// <paramref name="volumesDirectory"/>/&lt;target&gt; (restore --volumes DIR).
+    /// </summary>
+    public DomainInfo Restore(string file, bool paused = false, string? volumesDirectory = null, Action<string>? say = null)
     {
-        var config = Vmm.IncomingVmm.ReadSavedConfig(file);
+        var config = Vmm.IncomingVmm.ReadSavedConfig(file)
+            .WithVolumesUnder(volumesDirectory is null ? null : Path.GetFullPath(volumesDirectory));
         RefuseNameInUse(config.Name);
         RunDirectory.EnsureExists();
         var report = VmmLauncher.Launch(config, paused, RunDirectory, VmmCommand ?? Vmm.VmmCommand.Current(), Path.GetFullPath(file));
+        foreach (var note in report.Notes ?? []) say?.Invoke(note);
         return Get(report.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 

@@ -10,7 +10,7 @@ internal static class ListCommand
 {
     public static Command Build()
     {
-        var json = new Option<bool>("--json") { Description = "Print a JSON array of objects (name, id, pid, state, memory, time, program, created; remus: protection figures)." };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array of objects (name, id, pid, state, memory, time, program, created; volumes: target, host_path, tmpfs; remus: protection figures)." };
         var domains = new Argument<string[]>("domain") { Description = "Only these domains (names or ids).", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("list", "List the running domains: name, id, VMM pid, memory (MiB), state (running, paused, exited), CPU time.")
         {
@@ -38,6 +38,13 @@ internal static class ListCommand
         _ => $"UNPROTECTED (backup {r.Backup} lost: {r.Lost ?? "unknown"})",
     };
 
+    /// <summary>The domain's volumes as the table's Volumes column shows them: TARGET=HOST PATH, the tmpfs left out.</summary>
+    internal static string Volumes(IReadOnlyList<VolumeInfo>? volumes)
+    {
+        var shown = (volumes ?? []).Where(v => !v.Tmpfs).Select(v => $"{v.Target}={v.HostPath}").ToList();
+        return shown.Count == 0 ? "-" : string.Join(", ", shown);
+    }
+
     private static void Print(IReadOnlyList<DomainInfo> domains)
     {
         var table = new Table().Border(TableBorder.None).HideRowSeparators();
@@ -48,6 +55,8 @@ internal static class ListCommand
         table.AddColumn(new TableColumn("State"));
         table.AddColumn(new TableColumn("Time(s)").RightAligned());
         bool remus = domains.Any(d => d.Remus != null);
+        bool volumes = domains.Any(d => d.Volumes?.Any(v => !v.Tmpfs) == true);
+        if (volumes) table.AddColumn(new TableColumn("Volumes"));
         if (remus) table.AddColumn(new TableColumn("Remus"));
         foreach (var d in domains)
         {
@@ -60,6 +69,7 @@ internal static class ListCommand
                 d.State.ToString().ToLowerInvariant(),
                 d.Time.ToString("0.0", CultureInfo.InvariantCulture),
             };
+            if (volumes) cells.Add(Markup.Escape(Volumes(d.Volumes)));
             if (remus) cells.Add(Markup.Escape(Protection(d.Remus)));
             table.AddRow(cells.ToArray());
         }

@@ -4,7 +4,7 @@ using Remus.Toolstack.Vmm;
 
 namespace Remus.Cli.Commands;
 
-/// <summary><c>remus migrate-receive [-r] [-F] [-e] [-p] [--tcp-listen ADDR:PORT] [--timeout MS]</c></summary>
+/// <summary><c>remus migrate-receive [-r] [-F] [-e] [-p] [--tcp-listen ADDR:PORT] [--timeout MS] [--volumes DIR]</c></summary>
 internal static class MigrateReceiveCommand
 {
     /// <summary>A remark on stderr; the sender's end of it may be gone already (ssh ended), which is no error here.</summary>
@@ -29,12 +29,19 @@ internal static class MigrateReceiveCommand
         var listen = new Option<string?>("--tcp-listen") { Description = "Take the stream from one TCP connection on ADDR:PORT instead of stdin/stdout." };
         var timeout = new Option<int>("--timeout") { Description = "(-r) How long the primary may stay silent (ms) before it is declared lost. Sent to the primary, which heartbeats every timeout/4 and refuses a timeout under 100 ms.", DefaultValueFactory = _ => 2000 };
         var debug = new Option<bool>("--debug") { Description = "Tell more on stderr." };
+        var volumes = new Option<string?>("--volumes")
+        {
+            Description = "Keep the domain's volumes under DIR: each at DIR/<its target without the leading slash> (target /data -> DIR/data). " +
+                          "Default: at the sender's host paths. Copies are built at PATH.remus-incoming and moved into place when the " +
+                          "domain becomes this host's; content found there is moved aside to PATH.remus-previous.",
+            HelpName = "DIR",
+        };
         var command = new Command("migrate-receive",
             "Receive a migrating domain on stdin/stdout (what 'remus migrate' runs over ssh) or on a TCP port, and become " +
             "its VMM. The domain is NAME--incoming until it is complete. With -r, be a Remus backup: on the loss of the " +
             "primary, with a complete checkpoint, fail over and run the domain here as NAME.")
         {
-            remus, foreground, e, paused, listen, timeout, debug,
+            remus, foreground, e, paused, listen, timeout, debug, volumes,
         };
         command.SetAction(parse => Cli.Guard(() => IncomingVmm.Receive(new ReceiveOptions
         {
@@ -44,6 +51,7 @@ internal static class MigrateReceiveCommand
             TcpListen = parse.GetValue(listen),
             Timeout = TimeSpan.FromMilliseconds(Math.Max(1, parse.GetValue(timeout))), // the primary judges it (too short: refused there)
             Debug = parse.GetValue(debug),
+            VolumesDirectory = parse.GetValue(volumes) is { } dir ? Path.GetFullPath(dir) : null,
         }, RunDirectory.FromEnvironment(), Say)));
         return command;
     }

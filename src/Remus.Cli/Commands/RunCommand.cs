@@ -8,14 +8,14 @@ using Remus.Toolstack.Config;
 
 namespace Remus.Cli.Commands;
 
-/// <summary><c>remus run [--memory MB] [--platform auto|kvm|ptrace] [--env K=V]... [--file PATH]... [--net tap=NAME,address=A/N,...] &lt;program&gt; [args...]</c></summary>
+/// <summary><c>remus run [--memory MB] [--platform auto|kvm|ptrace] [--env K=V]... [--file PATH]... [--net tap=NAME,address=A/N,...] [--volume SRC:TARGET]... [--no-tmpfs] &lt;program&gt; [args...]</c></summary>
 internal static class RunCommand
 {
     /// <summary>What `remus run` itself exits with when it fails (as env, nohup and docker run do): not a status the
     /// program is likely to use.</summary>
     public const int RunFailureStatus = 125;
 
-    private static readonly string[] ValueOptions = ["--memory", "-m", "--platform", "--env", "-e", "--file", "-f", "--net"];
+    private static readonly string[] ValueOptions = ["--memory", "-m", "--platform", "--env", "-e", "--file", "-f", "--net", "--volume"];
 
     public static Command Build()
     {
@@ -58,6 +58,18 @@ internal static class RunCommand
                           "mac=xx:xx:xx:xx:xx:xx (default derived from the program's name). Needs CAP_NET_ADMIN.",
             HelpName = "tap=NAME,address=A/N[,gateway=G][,host=H/N][,bridge=BR][,netns=NS][,mac=M]",
         };
+        var volume = new Option<string[]>("--volume")
+        {
+            Description = "A writable host directory the program sees at an absolute guest path (repeatable; the directory is " +
+                          "created if missing). Replicated with the domain under Remus; see docs/storage.md.",
+            HelpName = "SRC:TARGET",
+        };
+        volume.Validators.Add(result =>
+        {
+            foreach (var text in result.GetValueOrDefault<string[]>() ?? [])
+                if (VolumeConfig.ParseOption(text, out var problem) is null) result.AddError(problem!);
+        });
+        var noTmpfs = new Option<bool>("--no-tmpfs") { Description = "No /tmp (by default the program has an empty /tmp in memory)." };
         var program = new Argument<string>("program") { Description = "The static Linux x86-64 program (ELF) to run." };
         program.Validators.Add(result =>
         {
@@ -74,7 +86,7 @@ internal static class RunCommand
             "Run a program in a domain in the foreground: its stdout and stderr are ours, it reads our stdin, and remus " +
             "exits with its exit status (128+n when a signal n ended it; 125 when remus itself fails).")
         {
-            memory, platform, env, file, net, program, args,
+            memory, platform, env, file, net, volume, noTmpfs, program, args,
         };
         command.SetAction(parse => Cli.Guard(() =>
         {
@@ -87,6 +99,11 @@ internal static class RunCommand
             if (parse.GetValue(net) is { } netText)
                 network = (NetworkConfig.ParseOption(netText, Path.GetFileName(programPath), out var problem)
                            ?? throw new RemusException(problem!)).ToSpec();
+            var volumes = (parse.GetValue(volume) ?? []).Select(v => VolumeConfig.ParseOption(v, out _)!).ToList();
+            bool tmpfs = !parse.GetValue(noTmpfs);
+            foreach (var (index, problem) in VolumeConfig.Problems(volumes, tmpfs))
+                throw new RemusException($"--volume {volumes[index].Source}:{volumes[index].Target}: {problem}");
+            VolumeConfig.PrepareSources(volumes);
             var spec = new DomainSpec
             {
                 ProgramPath = Path.GetFullPath(programPath),
@@ -97,6 +114,7 @@ internal static class RunCommand
                 MemoryMiB = parse.GetValue(memory),
                 Platform = parse.GetValue(platform),
                 Network = network,
+                Volumes = VolumeConfig.ToSpecs(volumes, tmpfs),
             };
             return ForegroundRunner.Run(spec);
         }, RunFailureStatus));

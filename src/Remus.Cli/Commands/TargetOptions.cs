@@ -14,14 +14,26 @@ internal sealed class TargetOptions
     public readonly Option<string?> Tcp = new("--tcp") { Description = "Use a plain TCP channel to HOST:PORT, where 'remus migrate-receive --tcp-listen' waits." };
     public readonly Option<bool> Debug = new("--debug") { Description = "Ask the receiver to log more." };
 
-    public IEnumerable<Option> All => [Ssh, Tcp, Debug];
+    public readonly Option<string?> Volumes = new("--volumes")
+    {
+        Description = "Where the receiver keeps the domain's volumes (passed to 'remus migrate-receive --volumes DIR', a path on the " +
+                      "receiving host); default: the same host paths as here. With --tcp or -s '', give it to the receiver yourself.",
+        HelpName = "DIR",
+    };
+
+    public IEnumerable<Option> All => [Ssh, Tcp, Debug, Volumes];
 
     public MigrationTarget? Get(ParseResult parse, string? host)
     {
         string? tcp = parse.GetValue(Tcp);
         if (tcp == null && string.IsNullOrEmpty(host)) return null;
+        string? volumes = parse.GetValue(Volumes);
+        if (volumes != null && (tcp != null || parse.GetValue(Ssh) == ""))
+            throw new Remus.Toolstack.RemusException(tcp != null
+                ? "--volumes goes to the receiver: give it to 'remus migrate-receive --tcp-listen ... --volumes DIR' there"
+                : "--volumes with -s '': write --volumes DIR in the receiver command itself");
         // The VMM runs the receiver command, but in our working directory and environment (as xl runs it itself).
-        return new MigrationTarget { Host = host ?? tcp!, SshCommand = parse.GetValue(Ssh), Tcp = tcp, Debug = parse.GetValue(Debug) }
+        return new MigrationTarget { Host = host ?? tcp!, SshCommand = parse.GetValue(Ssh), Tcp = tcp, Debug = parse.GetValue(Debug), VolumesDirectory = volumes }
             .WithCaller();
     }
 }

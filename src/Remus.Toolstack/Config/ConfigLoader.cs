@@ -15,18 +15,22 @@ namespace Remus.Toolstack.Config;
 /// files = ["data/", "/etc/hosts"]   # host paths the program may read; relative to this file's folder
 /// console_log = "web.log"       # receives stdout and stderr in order (appended); relative to this file's folder
 /// platform = "auto"             # auto (default), kvm or ptrace: how the vCPU runs (REMUS_PLATFORM if auto)
+/// tmpfs = true                  # /tmp in memory (default); false: no /tmp
 /// [env]
 /// GREETING = "hello"
 /// [network]                     # optional: a tap device and an IPv4 address (see NetworkConfig)
 /// tap = "rmweb0"
 /// address = "10.99.0.2/24"
+/// [[volume]]                    # any number: a writable host directory (see VolumeConfig, docs/storage.md)
+/// source = "data/shop"          # relative to this file's folder; created if missing
+/// target = "/data"              # where the program sees it
 /// </code>
 /// Every problem is one <see cref="ConfigException"/> line "file:line: message". The walk is over Tomlyn's syntax
 /// tree rather than its object model so that duplicate keys are refused and every message has a line.
 /// </summary>
 public static class ConfigLoader
 {
-    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log", "platform", "network"];
+    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log", "platform", "network", "tmpfs", "volume"];
 
     public static DomainConfig Load(string path)
     {
@@ -74,6 +78,8 @@ public static class ConfigLoader
         private List<string> _args = [], _files = [];
         private readonly Dictionary<string, (string Value, int Line)> _network = new(StringComparer.Ordinal);
         private int? _networkLine;
+        private bool _tmpfs = true;
+        private readonly List<(Dictionary<string, (string Value, int Line)> Keys, int Line)> _volumes = [];
 
         public DomainConfig Read(DocumentSyntax doc)
         {
@@ -83,6 +89,7 @@ public static class ConfigLoader
                 if (key.Length == 1) Root(key[0], kv.Value, Line(kv));
                 else if (key[0] == "env") Env(key[1..], kv.Value, Line(kv), dotted: true);
                 else if (key[0] == "network") throw Error(Line(kv), "write the network settings as a [network] table");
+                else if (key[0] == "volume") throw Error(Line(kv), VolumeShape);
                 else if (KnownKeys.Contains(key[0])) throw Error(Line(kv), $"'{key[0]}' cannot be a table");
                 else throw Error(Line(kv), $"unknown key '{key[0]}' (known keys: {string.Join(", ", KnownKeys)})");
             }
@@ -99,10 +106,18 @@ public static class ConfigLoader
                     foreach (var kv in table.Items) Network(KeyParts(kv.Key), kv.Value, Line(kv));
                     continue;
                 }
+                if (name[0] == "volume")
+                {
+                    if (table is not TableArraySyntax || name.Length > 1) throw Error(line, VolumeShape);
+                    var keys = new Dictionary<string, (string Value, int Line)>(StringComparer.Ordinal);
+                    foreach (var kv in table.Items) Volume(keys, KeyParts(kv.Key), kv.Value, Line(kv));
+                    _volumes.Add((keys, line));
+                    continue;
+                }
                 if (name[0] != "env")
                 {
                     if (KnownKeys.Contains(name[0])) throw Error(line, $"'{name[0]}' cannot be a table");
-                    throw Error(line, $"unknown table '[{string.Join('.', name)}]' (the tables are [env] and [network])");
+                    throw Error(line, $"unknown table '[{string.Join('.', name)}]' (the tables are [env], [network] and [[volume]])");
                 }
                 if (table is TableArraySyntax || name.Length > 1)
                     throw Error(line, "'env' must be a table of strings, like [env] NAME = \"value\"");
@@ -115,6 +130,7 @@ public static class ConfigLoader
             if (_name is null) throw new ConfigException($"{source}: missing required key 'name'");
             if (_program is null) throw new ConfigException($"{source}: missing required key 'program'");
             var network = _networkLine is { } at ? NetworkTable(at, _name) : null;
+            var volumes = VolumeTables();
             return new DomainConfig
             {
                 Name = _name,
@@ -127,6 +143,8 @@ public static class ConfigLoader
                 ConsoleLog = _consoleLog is null ? null : Resolve(_consoleLog),
                 Platform = _platform,
                 Network = network,
+                Volumes = volumes,
+                Tmpfs = _tmpfs,
                 SourcePath = source,
             };
         }
@@ -174,6 +192,14 @@ public static class ConfigLoader
                         ? kind
                         : throw Error(line, $"'platform' must be \"auto\", \"kvm\" or \"ptrace\", not \"{platform}\"");
                     break;
+                case "tmpfs":
+                    Claim(key, line);
+                    _tmpfs = value is BooleanValueSyntax b
+                        ? b.Value
+                        : throw Error(line, $"'tmpfs' must be true or false, not {TypeOf(value)}");
+                    break;
+                case "volume":
+                    throw Error(line, VolumeShape);
                 case "network":
                     throw Error(line, "'network' must be a table: write [network] with tap = ... and address = ... below it");
                 case "env":
@@ -218,6 +244,40 @@ public static class ConfigLoader
             foreach (var (key, problem) in config.Problems())
                 throw Error(_network.TryGetValue(key, out var v) ? v.Line : tableLine, problem);
             return config;
+        }
+
+        private const string VolumeShape =
+            "write each volume as a [[volume]] table with source = \"HOST DIR\" and target = \"/GUEST/PATH\" below it";
+
+        private void Volume(Dictionary<string, (string Value, int Line)> keys, string[] key, ValueSyntax? value, int line)
+        {
+            var name = string.Join('.', key);
+            if (key.Length != 1 || !VolumeConfig.Keys.Contains(name))
+                throw Error(line, $"unknown key '{name}' in [[volume]] (known keys: {string.Join(", ", VolumeConfig.Keys)})");
+            if (keys.TryGetValue(name, out var first))
+                throw Error(line, $"duplicate key '{name}' in [[volume]] (first set on line {first.Line})");
+            keys[name] = (String(name, value, line), line);
+        }
+
+        /// <summary>The [[volume]] tables: required keys, each value checked, then the set as a whole (each with its line).</summary>
+        private List<VolumeConfig> VolumeTables()
+        {
+            var volumes = new List<VolumeConfig>();
+            var lines = new List<(int Source, int Target)>();
+            foreach (var (keys, tableLine) in _volumes)
+            {
+                if (!keys.TryGetValue("source", out var source) || !keys.TryGetValue("target", out var target))
+                    throw Error(tableLine, $"[[volume]] needs '{(keys.ContainsKey("source") ? "target" : "source")}' (source = \"HOST DIR\" and target = \"/GUEST/PATH\")");
+                if (source.Value.Length == 0) throw Error(source.Line, "'source' cannot be empty");
+                var normal = VolumeConfig.NormaliseTarget(target.Value, out var problem) ?? throw Error(target.Line, problem!);
+                var path = VolumeConfig.HostPath(Path.Combine(baseDirectory, source.Value));
+                if (File.Exists(path)) throw Error(source.Line, $"'source' {path} is a file, not a directory");
+                volumes.Add(new VolumeConfig { Source = path, Target = normal });
+                lines.Add((source.Line, target.Line));
+            }
+            foreach (var (index, problem) in VolumeConfig.Problems(volumes, _tmpfs))
+                throw Error(problem.StartsWith("'source'", StringComparison.Ordinal) ? lines[index].Source : lines[index].Target, problem);
+            return volumes;
         }
 
         private void Env(string[] key, ValueSyntax? value, int line, bool dotted)

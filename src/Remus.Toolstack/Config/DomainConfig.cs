@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Remus.Sandbox;
 using Remus.Sandbox.Platform;
 
@@ -52,6 +53,37 @@ public sealed record DomainConfig
     /// <summary>The domain's network interface ([network]); null: loopback only.</summary>
     public NetworkConfig? Network { get; init; }
 
+    /// <summary>Writable host directories the program sees at guest paths ([[volume]]; docs/storage.md).</summary>
+    public IReadOnlyList<VolumeConfig> Volumes { get => _volumes; init => _volumes = value ?? []; }
+
+    private readonly IReadOnlyList<VolumeConfig> _volumes = [];
+
+    /// <summary>
+    /// A tmpfs at /tmp (config key <c>tmpfs</c>, default true): in memory, checkpointed and replicated with the domain.
+    /// Not made when a volume is mounted at /tmp.
+    /// </summary>
+    [JsonIgnore]
+    public bool Tmpfs { get; init; } = true;
+
+    /// <summary>
+    /// <see cref="Tmpfs"/> in JSON (checkpoint streams, the VMM's start request): absent, as in streams written before
+    /// volumes, means true (the JSON source generator sets an absent init-only property to its type's default).
+    /// </summary>
+    [JsonInclude, JsonPropertyName("Tmpfs")]
+    internal bool? TmpfsJson { get => Tmpfs; init => Tmpfs = value ?? true; }
+
+    /// <summary>The domain's volumes as the sandbox gets them: <see cref="Volumes"/>, then the tmpfs if any.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<Remus.Sandbox.Volumes.VolumeSpec> VolumeSpecs => VolumeConfig.ToSpecs(Volumes, Tmpfs);
+
+    /// <summary>
+    /// This configuration on a receiver given `--volumes DIR` (migrate-receive, restore): each volume's host
+    /// directory becomes DIR/&lt;its target without the leading slash&gt;. Null <paramref name="directory"/>: unchanged
+    /// (the sender's host paths, as on a separate host).
+    /// </summary>
+    public DomainConfig WithVolumesUnder(string? directory) =>
+        directory is null ? this : this with { Volumes = Volumes.Select(v => v.Under(directory)).ToList() };
+
     /// <summary>The config file this came from, if any (for messages).</summary>
     public string? SourcePath { get; init; }
 
@@ -65,5 +97,6 @@ public sealed record DomainConfig
         MemoryMiB = MemoryMiB,
         Platform = Platform,
         Network = Network?.ToSpec(),
+        Volumes = VolumeSpecs,
     };
 }

@@ -18,6 +18,8 @@ public sealed record MigrationTarget
     [JsonPropertyName("remus")] public bool Remus { get; init; }
     /// <summary>--debug: the receiver logs more.</summary>
     [JsonPropertyName("debug")] public bool Debug { get; init; }
+    /// <summary>--volumes DIR: where the receiver keeps the domain's volumes (its own path; ssh receivers only).</summary>
+    [JsonPropertyName("volumes")] public string? VolumesDirectory { get; init; }
 
     /// <summary>The working directory the receiver command runs in: the `remus migrate`/`protect` invocation's, as
     /// with xl (null: the VMM's own).</summary>
@@ -40,10 +42,17 @@ public sealed record MigrationTarget
         get
         {
             if (SshCommand == "") return Host;
-            string receive = "remus migrate-receive" + (Remus ? " -r" : "") + (Debug ? " --debug" : "");
+            string receive = "remus migrate-receive" + (Remus ? " -r" : "") + (Debug ? " --debug" : "") +
+                             (VolumesDirectory is { } dir ? " --volumes " + ShellQuote(dir) : "");
             return $"{SshCommand ?? "ssh"} {Host} {receive}";
         }
     }
+
+    /// <summary>A word for a POSIX shell: as it is when it is safe, else in single quotes.</summary>
+    internal static string ShellQuote(string word) =>
+        word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || "/._-+=:,@%".Contains(c))
+            ? word
+            : "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     /// <summary>For messages: where the domain goes.</summary>
     public string Describe() => Tcp != null ? $"tcp:{Tcp}" : SshCommand == "" ? Host : Host;

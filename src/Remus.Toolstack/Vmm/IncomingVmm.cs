@@ -32,6 +32,11 @@ public sealed record ReceiveOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>--debug: tell more on stderr.</summary>
     public bool Debug { get; init; }
+    /// <summary>
+    /// --volumes DIR: keep the domain's volumes at DIR/&lt;target without the leading slash&gt; (absolute); null: at
+    /// the sender's host paths.
+    /// </summary>
+    public string? VolumesDirectory { get; init; }
 }
 
 /// <summary>
@@ -87,6 +92,7 @@ public static class IncomingVmm
     /// <summary>A domain factory that builds the domain from a save file.</summary>
     public static Func<DomainSpec, IConsole, SandboxDomain> RestoreFrom(string file) => (spec, console) =>
     {
+        bool built = false;
         try
         {
             SandboxDomain domain;
@@ -102,11 +108,23 @@ public static class IncomingVmm
                 domain.Dispose();
                 throw;
             }
+            built = true;
             return domain;
         }
         catch (CheckpointStreamException e) { throw new RemusException($"{file}: {e.Message}"); }
         catch (IOException e) { throw new RemusException($"{file}: {e.Message}"); }
+        finally
+        {
+            if (!built) VmmHost.RemoveStaging(spec.Volumes); // a failed restore keeps nothing
+        }
     };
+
+    /// <summary>Gives up an arriving domain: its VMM if it got one, else whatever staging copies were made.</summary>
+    private static void Abandon(VmmHost? vmm, DomainConfig? config, string why)
+    {
+        if (vmm != null) vmm.Abandon(why);
+        else if (config != null) VmmHost.RemoveStaging(config.VolumeSpecs);
+    }
 
     /// <summary>`remus migrate-receive [-r]`: receives a domain and becomes its VMM. Returns the exit status.</summary>
     public static int Receive(ReceiveOptions options, RunDirectory runDirectory, Action<string> say)
@@ -143,11 +161,13 @@ public static class IncomingVmm
 
         VmmHost? vmm = null;
         string? name = null;
+        DomainConfig? arriving = null;
         Action? afterStart = null;
         SandboxDomain Build(ReadOnlyMemory<byte> json)
         {
-            var config = ParseConfig(json);
+            var config = ParseConfig(json).WithVolumesUnder(options.VolumesDirectory);
             name = config.Name;
+            arriving = config;
             vmm = VmmHost.Start(config with { Name = config.Name + IncomingSuffix }, runDirectory,
                 new VmmOptions { StartPaused = true }, SandboxDomain.CreateIncoming);
             return vmm.Domain;
@@ -165,7 +185,7 @@ public static class IncomingVmm
                 catch (Exception e) when (e is CheckpointStreamException or IOException or RemusException or SandboxException
                                               or ObjectDisposedException)
                 {
-                    vmm?.Abandon(e.Message);
+                    Abandon(vmm, arriving, e.Message);
                     throw new RemusException($"migration failed: {e.Message}; nothing was kept here");
                 }
                 // Confirm as soon as the vCPU runs (the downtime ends there), then take the name, waiting for the
@@ -174,6 +194,18 @@ public static class IncomingVmm
                 afterStart = () =>
                 {
                     receiver.ConfirmRunning();
+                    // The volumes are moved into place once the source has let go of them (within one host without
+                    // --volumes it holds the same directories until it learns the domain runs here); the domain
+                    // runs on its staging copies meanwhile (open by descriptor, they stay open across the move).
+                    try
+                    {
+                        arrived.CommitVolumes(VmmHost.VolumePatience, say);
+                    }
+                    catch (RemusException e)
+                    {
+                        say($"domain '{name}': {e.Message}; it keeps running on its copies at " +
+                            string.Join(", ", arriving!.Volumes.Select(v => Sandbox.Volumes.VolumeStaging.StagingPath(v.Source))));
+                    }
                     arrived.TakeName(name!, TimeSpan.FromSeconds(15));
                     say($"domain '{name}' arrived and {(options.Paused ? "is paused" : "runs")} here (id {arrived.Id})");
                 };
@@ -198,21 +230,21 @@ public static class IncomingVmm
                 catch (Exception e) when (e is RemusException or ProtectionException or CheckpointStreamException
                                               or IOException or SandboxException or ObjectDisposedException)
                 {
-                    vmm?.Abandon(e.Message);
+                    Abandon(vmm, arriving, e.Message);
                     throw new RemusException(e.Message);
                 }
                 switch (outcome)
                 {
                     case BackupOutcome.Ended:
-                        vmm?.Abandon("the primary ended protection");
+                        Abandon(vmm, arriving, "the primary ended protection");
                         say($"the primary ended protection of domain '{name}'; nothing to take over");
                         return 0;
                     case BackupOutcome.Rejected:
-                        vmm?.Abandon(backup.LossReason ?? "corrupt checkpoint");
+                        Abandon(vmm, arriving, backup.LossReason ?? "corrupt checkpoint");
                         throw new RemusException($"{backup.LossReason}; protection of domain '{name}' ended without a takeover");
                     case BackupOutcome.Released:
                         // The primary gave up on us and goes on unprotected: our copy must never run.
-                        vmm?.Abandon(backup.LossReason ?? "released by the primary");
+                        Abandon(vmm, arriving, backup.LossReason ?? "released by the primary");
                         say($"{backup.LossReason}; discarded checkpoint {backup.LastCheckpoint?.ToString() ?? "(none)"} of domain '{name}', no takeover");
                         return 0;
                     case BackupOutcome.Exited:
@@ -226,6 +258,17 @@ public static class IncomingVmm
                         vmm.Abandon($"the program had exited with status {status} on the primary");
                         return status;
                     }
+                }
+                // The backup's copies become the volumes before anything of the domain shows (its last output
+                // included): if they cannot, the domain must not run here.
+                try
+                {
+                    vmm!.CommitVolumes(VmmHost.VolumePatience, say);
+                }
+                catch (RemusException e)
+                {
+                    vmm!.Abandon(e.Message);
+                    throw new RemusException($"Remus failover for domain {name} failed: {e.Message}; nothing runs here");
                 }
                 // The tap again (the dead primary's goes with its process), then the last epoch's output re-emitted:
                 // console and frames (kept until the tap exists) in their order; a gratuitous ARP once it runs.

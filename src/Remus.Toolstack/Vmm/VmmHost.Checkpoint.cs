@@ -282,5 +282,6 @@ public sealed partial class VmmHost
         _server?.StopAccepting();
         _registry.Forget(Id);
         Dispose();
+        RemoveStaging(_config.VolumeSpecs, _log.Write);
     }
 }

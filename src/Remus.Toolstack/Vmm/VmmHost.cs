@@ -251,6 +251,7 @@ public sealed partial class VmmHost : IDisposable
                 Program = _record.Program,
                 Created = _record.Created,
                 ExitStatus = _exitStatus,
+                Volumes = VolumesInfo(),
                 Remus = RemusInfo(),
             };
         }

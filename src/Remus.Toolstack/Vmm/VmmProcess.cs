@@ -53,9 +53,25 @@ public static class VmmProcess
             return 70;
         }
 
+        var notes = new List<string>();
+        if (request.RestoreFile != null)
+        {
+            // Restore done: the volumes' copies, built from the file, become the domain's before it runs.
+            try
+            {
+                host.CommitVolumes(VmmHost.VolumePatience, notes.Add);
+            }
+            catch (RemusException e)
+            {
+                host.Abandon(e.Message);
+                Report(new VmmStartReport { Ok = false, Error = e.Message });
+                return 1;
+            }
+        }
+
         using (host)
         {
-            Report(new VmmStartReport { Ok = true, Id = host.Id, Name = host.Name, Pid = Environment.ProcessId });
+            Report(new VmmStartReport { Ok = true, Id = host.Id, Name = host.Name, Pid = Environment.ProcessId, Notes = notes.Count > 0 ? notes : null });
             Detach(host.LogPath);
             using (host.HandleTerminationSignals())
                 host.RunToCompletion();

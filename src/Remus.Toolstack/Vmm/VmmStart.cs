@@ -21,4 +21,6 @@ public sealed record VmmStartReport
     [JsonPropertyName("id")] public int Id { get; init; }
     [JsonPropertyName("name")] public string? Name { get; init; }
     [JsonPropertyName("pid")] public int Pid { get; init; }
+    /// <summary>Remarks for the user (a restore moved content found at a volume's host path aside).</summary>
+    [JsonPropertyName("notes")] public List<string>? Notes { get; init; }
 }
