@@ -5,6 +5,7 @@
  *   fileapi DIR domain   what only a domain does (fallocate modes, writable shared mappings refused, .remus-orphans
  *                        invisible); each line says ok or FAIL.
  *   fileapi DIR escape   paths cannot leave the volume ("..", symlinks to / and out, loops); each line ok or FAIL.
+ *   fileapi DIR journal  a fixed sequence of changes whose journal entries the test knows (VolumeJournalingTests).
  *   fileapi DIR ckpt N   N appends 10 ms apart to an open file (the offset printed after each), then the file read
  *                        back through the same description (a checkpoint restored mid-way keeps its offset). */
 #define _GNU_SOURCE
@@ -486,6 +487,40 @@ static void escape(void)
     check("rmdir the mount point", rmdir(D), -EBUSY);
 }
 
+static void journal(void)
+{
+    mkdir(P("d"), 0750);
+    int fd = open(P("d/f"), O_CREAT | O_WRONLY, 0666);
+    write(fd, "abc", 3);
+    close(fd);
+    fd = open(P("d/f"), O_WRONLY | O_APPEND);
+    lseek(fd, 0, SEEK_SET);
+    write(fd, "de", 2);
+    fcntl(fd, F_SETFL, 0);
+    pwrite(fd, "Z", 1, 0);
+    ftruncate(fd, 4);
+    fallocate(fd, 0, 0, 100);
+    symlink("d", P("ln"));
+    close(open(P("ln/g"), O_CREAT | O_WRONLY | O_TRUNC, 0600));
+    rename(P("ln/g"), P("d/h"));
+    link(P("d/h"), P("k"));
+    chmod(P("ln/h"), 0640);
+    utimensat(AT_FDCWD, P("k"), (struct timespec[2]){{1, 2}, {3, 4}}, 0);
+    unlink(P("k"));
+    unlink(P("d/f"));
+    lseek(fd, 0, SEEK_END);
+    write(fd, "x", 1);
+    close(fd);
+    rename(P("d"), P("e"));
+    unlink(P("e/h"));
+    rmdir(P("e"));
+    fd = open(P("t"), O_CREAT | O_WRONLY, 0644);
+    write(fd, "1", 1);
+    close(fd);
+    close(open(P("t"), O_WRONLY | O_TRUNC));
+    printf("done\n");
+}
+
 static void ckpt(int count)
 {
     int fd = open(P("log"), O_CREAT | O_RDWR | O_APPEND, 0644);
@@ -515,6 +550,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[2], "api")) api();
     else if (!strcmp(argv[2], "domain")) domain_only();
     else if (!strcmp(argv[2], "escape")) escape();
+    else if (!strcmp(argv[2], "journal")) journal();
     else if (!strcmp(argv[2], "ckpt")) ckpt(argc > 3 ? atoi(argv[3]) : 50);
     else return 2;
     return fails ? 1 : 0;
