@@ -6,8 +6,9 @@
  *                        invisible); each line says ok or FAIL.
  *   fileapi DIR escape   paths cannot leave the volume ("..", symlinks to / and out, loops); each line ok or FAIL.
  *   fileapi DIR journal  a fixed sequence of changes whose journal entries the test knows (VolumeJournalingTests).
- *   fileapi DIR ckpt N   N appends 10 ms apart to an open file (the offset printed after each), then the file read
- *                        back through the same description (a checkpoint restored mid-way keeps its offset). */
+ *   fileapi DIR ckpt N   N writes 10 ms apart to an open file, each read back through a second description (both
+ *                        offsets printed), then the file read back whole (a checkpoint restored mid-way keeps the
+ *                        offsets). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -523,12 +524,16 @@ static void journal(void)
 
 static void ckpt(int count)
 {
-    int fd = open(P("log"), O_CREAT | O_RDWR | O_APPEND, 0644);
-    char line[64];
+    /* a writer and a reader, each with its own offset; the reader follows the writer a line behind */
+    int fd = open(P("log"), O_CREAT | O_RDWR | O_TRUNC, 0644);
+    int rd = open(P("log"), O_RDONLY);
+    char line[64], got[64];
     for (int i = 0; i < count; i++) {
-        int n = snprintf(line, sizeof line, "line %d\n", i);
+        int n = snprintf(line, sizeof line, "line %04d\n", i);
         write(fd, line, n);
-        printf("offset %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+        long r = read(rd, got, n);
+        printf("offset %ld read %.*s", (long)lseek(fd, 0, SEEK_CUR), (int)(r > 0 ? r : 0), got);
+        if (r <= 0) printf("\n");
         fflush(stdout);
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
@@ -540,6 +545,7 @@ static void ckpt(int count)
         for (long i = 0; i < n; i++) { sum = sum * 31 + (unsigned char)buf[i]; total++; }
     printf("read back %ld bytes sum %lu\n", total, sum);
     close(fd);
+    close(rd);
 }
 
 int main(int argc, char **argv)
