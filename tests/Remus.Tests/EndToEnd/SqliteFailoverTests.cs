@@ -23,7 +23,9 @@ namespace Remus.Tests.EndToEnd;
 public sealed class SqliteFailoverTests(ITestOutputHelper output) : IDisposable
 {
     private const string Name = "bank";
-    private const int Rounds = 5, PerRound = 150, PauseMs = 3, EpochMs = 50;
+    // A round's program makes PerRound transactions, PauseMs apart at least (4 s and more): protection starts in its first
+    // part, the kill comes 5..60 transactions after protect returned, and the rest runs on the backup.
+    private const int Rounds = 5, PerRound = 400, PauseMs = 10, EpochMs = 50;
 
     // beds[r] runs round r's primary; beds[r + 1] is its backup (and round r + 1's primary).
     private readonly DomainTestBed[] _beds = [.. Enumerable.Range(0, Rounds + 1).Select(_ => new DomainTestBed())];
@@ -76,8 +78,10 @@ public sealed class SqliteFailoverTests(ITestOutputHelper output) : IDisposable
                     timeout: TimeSpan.FromSeconds(120));
                 Assert.True(protect.ExitCode == 0, $"round {r + 1}: remus protect failed: {protect}\n{Details()}");
 
-                // Kill once the program is a random way into this round's transactions, just after its console grew.
-                long killAt = last + random.Next(10, PerRound - 50);
+                // Kill once the protected program made a random number of transactions more, just after its console grew.
+                long protectedAt = BankConsole.MaxCommitted(E2E.ReadText(log));
+                long killAt = protectedAt + random.Next(5, 60);
+                Assert.True(killAt < target, $"round {r + 1}: protect returned at id {protectedAt} of {target}: make the program run longer");
                 E2E.WaitUntil(() => BankConsole.MaxCommitted(E2E.ReadText(log)) >= killAt || Ended(),
                     $"round {r + 1}: id {killAt} is printed", TimeSpan.FromSeconds(120), Details);
                 Assert.False(Ended(), $"round {r + 1}: the program ended before the kill: make it run longer");

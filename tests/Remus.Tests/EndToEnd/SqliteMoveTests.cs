@@ -16,7 +16,7 @@ namespace Remus.Tests.EndToEnd;
 public sealed class SqliteMoveTests : IDisposable
 {
     private const string Name = "bank";
-    private const int Last = 400, PauseMs = 3;
+    private const int Last = 500, PauseMs = 10; // 5 s and more: a migration or a save comes in the middle
 
     private readonly DomainTestBed _source = new();
     private readonly DomainTestBed _target = new();

@@ -54,6 +54,60 @@ public sealed class VolumeCliTests : IDisposable
         _bed.Ok("destroy", "notmp");
     }
 
+    /// <summary>
+    /// Writes argv[2] into argv[1]/notes/hello.txt (fsync'ed), then writes /tmp/scratch and reads it back; prints what
+    /// it did, or the failing call and errno.
+    /// </summary>
+    private const string Writer = """
+        #include <errno.h>
+        #include <fcntl.h>
+        #include <stdio.h>
+        #include <string.h>
+        #include <sys/stat.h>
+        #include <unistd.h>
+        static int fail(const char *what) { printf("%s: errno %d\n", what, errno); return 1; }
+        int main(int argc, char **argv) {
+            char path[512], buf[64];
+            snprintf(path, sizeof path, "%s/notes", argv[1]);
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) return fail("mkdir");
+            snprintf(path, sizeof path, "%s/notes/hello.txt", argv[1]);
+            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0) return fail("open");
+            if (write(fd, argv[2], strlen(argv[2])) != (ssize_t)strlen(argv[2])) return fail("write");
+            if (fsync(fd) != 0) return fail("fsync");
+            close(fd);
+            printf("wrote %s\n", path);
+            fd = open("/tmp/scratch", O_RDWR | O_CREAT | O_EXCL, 0600);
+            if (fd < 0) { printf("no /tmp: errno %d\n", errno); return 0; }
+            if (write(fd, "tmp", 3) != 3 || pread(fd, buf, 3, 0) != 3) return fail("tmp io");
+            printf("tmp ok: %.3s\n", buf);
+            return 0;
+        }
+        """;
+
+    [Fact]
+    public void Run_with_a_volume_writes_to_the_host_directory()
+    {
+        var writer = ToolstackGuests.Build("volwriter", Writer);
+        var result = _bed.Remus(["run", "--volume", "shop:/data", writer, "/data", "hello from the domain"], null,
+            workingDirectory: _bed.Work);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("wrote /data/notes/hello.txt\ntmp ok: tmp\n", result.StdoutText);
+        string onHost = Path.Combine(_bed.Work, "shop", "notes", "hello.txt");
+        Assert.True(File.Exists(onHost), "the file the program wrote is not in the host directory");
+        Assert.Equal("hello from the domain", File.ReadAllText(onHost));
+        Assert.Equal(["notes"], Directory.GetFileSystemEntries(Path.Combine(_bed.Work, "shop")).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void Run_without_tmpfs_has_no_tmp()
+    {
+        var writer = ToolstackGuests.Build("volwriter", Writer);
+        var result = _bed.Remus(["run", "--no-tmpfs", "--volume", "shop:/data", writer, "/data", "x"], null, workingDirectory: _bed.Work);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.StartsWith("wrote /data/notes/hello.txt\nno /tmp: errno ", result.StdoutText); // EROFS: outside volumes the tree is read-only
+    }
+
     [Theory]
     [InlineData("nocolon")]
     [InlineData("d:relative")]

@@ -128,7 +128,7 @@ public sealed class FakeVolumeReplica(List<string>? log = null) : IVolumeReplica
 
     public void StopTracking()
     {
-        Record("StopTracking");
+        lock (Log) Log.Add("StopTracking"); // whenever protection ends: paused or not is no matter
         Stopped = true;
     }
 
