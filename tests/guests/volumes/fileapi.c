@@ -428,6 +428,9 @@ static void domain_only(void)
     check("fallocate PUNCH_HOLE refused", fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4), -EOPNOTSUPP);
     void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     check("writable shared mapping refused", m == MAP_FAILED ? -1 : 0, -ENODEV);
+    m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    check("read-only shared mapping works", m == MAP_FAILED ? -1 : 0, 0);
+    check("mprotect it writable refused", mprotect(m, 4096, PROT_READ | PROT_WRITE), -EACCES);
     m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     check("writable private mapping works", m == MAP_FAILED ? -1 : 0, 0);
     check("unlink the open file", unlink(P("f")), 0);
@@ -527,6 +530,9 @@ static void ckpt(int count)
     /* a writer and a reader, each with its own offset; the reader follows the writer a line behind */
     int fd = open(P("log"), O_CREAT | O_RDWR | O_TRUNC, 0644);
     int rd = open(P("log"), O_RDONLY);
+    int gone = open(P("gone"), O_CREAT | O_RDWR, 0644); /* unlinked while open: it lives in .remus-orphans */
+    write(gone, "unlinked but open\n", 18);
+    unlink(P("gone"));
     char line[64], got[64];
     for (int i = 0; i < count; i++) {
         int n = snprintf(line, sizeof line, "line %04d\n", i);
@@ -534,6 +540,8 @@ static void ckpt(int count)
         long r = read(rd, got, n);
         printf("offset %ld read %.*s", (long)lseek(fd, 0, SEEK_CUR), (int)(r > 0 ? r : 0), got);
         if (r <= 0) printf("\n");
+        char g[32] = {0};
+        if (pread(gone, g, 18, 0) != 18 || strcmp(g, "unlinked but open\n")) printf("the unlinked file changed: %s\n", g);
         fflush(stdout);
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
@@ -546,6 +554,8 @@ static void ckpt(int count)
     printf("read back %ld bytes sum %lu\n", total, sum);
     close(fd);
     close(rd);
+    close(gone);
+    listing("at the end", D);
 }
 
 int main(int argc, char **argv)
