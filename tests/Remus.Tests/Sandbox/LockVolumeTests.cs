@@ -15,6 +15,9 @@ namespace Remus.Tests.Sandbox;
 /// SEEK_END ranges; F_OFD_SETLKW and F_SETLKW block in one thread until another unlocks or closes, and a handled
 /// signal interrupts them (EINTR) or they go on (SA_RESTART). And with the domain saved and restored every 100 ms while
 /// two threads wait in F_OFD_SETLKW and F_SETLKW, the locks stay held and the waiters complete once the holder unlocks.
+/// 3000 random lock operations with a fixed seed (tests/guests/locks/locks_random.c: POSIX and OFD locks through three
+/// descriptions, flocks, closes and reopens, each followed by a random F_GETLK probe) answer as natively: merging,
+/// splitting, conflicts and which conflict F_GETLK reports first.
 /// </summary>
 public sealed class LockVolumeTests : IDisposable
 {
@@ -64,6 +67,24 @@ public sealed class LockVolumeTests : IDisposable
         var console = new RecordingConsole();
         int status;
         using (var d = new RunningDomain(SandboxDomain.Create(Spec(program, FreshDir(), platform, "api"), console)))
+            status = d.Wait(Never);
+        Assert.Equal(native.StdoutText, console.Text);
+        Assert.Equal(0, status);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Three_thousand_random_lock_operations_answer_as_on_the_host(PlatformKind platform)
+    {
+        Platforms.Require(platform);
+        string program = GuestBuilder.Build("locks/locks_random");
+        var native = NativeRun.Run(new GuestInvocation(program) { Args = [FreshDir()] });
+        Assert.True(native.ExitCode == 0, $"the native run itself is off:\n{native}");
+        string dir = FreshDir();
+        var spec = Spec(program, dir, platform, "") with { Args = [dir] };
+        var console = new RecordingConsole();
+        int status;
+        using (var d = new RunningDomain(SandboxDomain.Create(spec, console)))
             status = d.Wait(Never);
         Assert.Equal(native.StdoutText, console.Text);
         Assert.Equal(0, status);
