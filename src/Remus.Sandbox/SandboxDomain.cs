@@ -57,6 +57,9 @@ public sealed partial class SandboxDomain : ICheckpointable
     /// <summary>The exit status once <see cref="State"/> is Exited: 0-255, or 128+signal for a fatal signal.</summary>
     public int ExitStatus { get; private set; }
 
+    /// <summary>The domain's volumes as the kernel has them (roots, the journal hook: Kernel/Volumes/VolumeTable.cs).</summary>
+    internal Kernel.Volumes.VolumeTable VolumeTable => _kernel.Volumes;
+
     private SandboxDomain(DomainSpec spec, GuestMemory memory, SandboxKernel kernel, LoadedProgram start)
     {
         Spec = spec;
@@ -91,7 +94,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         {
             var mm = new AddressSpace(memory, paged);
             var start = elf == null ? default : ProgramLoader.Load(elf, mm, spec, RandomNumberGenerator.GetBytes(16));
-            var kernel = new SandboxKernel(memory, mm, spec, console, policy);
+            var kernel = new SandboxKernel(memory, mm, spec, console, policy, incoming);
             domain = new SandboxDomain(spec, memory, kernel, start) { Platform = choice };
             domain._thread.Start();
             domain._ready.Wait();
@@ -255,6 +258,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         if (_thread.IsAlive) _thread.Join();
         DisconnectNetwork();
         _kernel.Fds.CloseAll();
+        _kernel.Volumes.Dispose();
         _memory.Dispose();
         _ready.Dispose();
     }

@@ -16,7 +16,12 @@ internal sealed partial class SandboxKernel
 
     private readonly HashSet<long> _loggedUnsupported = [];
 
-    public SandboxKernel(GuestMemory memory, AddressSpace mm, DomainSpec spec, IConsole console, FileAccessPolicy files)
+    /// <summary>
+    /// <paramref name="incoming"/>: a domain a checkpoint will fill (a receiver): its volumes' roots are opened at
+    /// their staging directories (Kernel/Volumes/VolumeTable.cs).
+    /// </summary>
+    public SandboxKernel(GuestMemory memory, AddressSpace mm, DomainSpec spec, IConsole console, FileAccessPolicy files,
+        bool incoming = false)
     {
         Memory = new UserMemory(memory, mm);
         Mm = mm;
@@ -25,6 +30,7 @@ internal sealed partial class SandboxKernel
         Policy = files;
         Limits = new ResourceLimits(mm.StackSize, FdTable.MaxFds);
         Net = new Net.NetStack(() => Clock.MonotonicNs, spec.Network);
+        Volumes = new Volumes.VolumeTable(spec.Volumes, incoming);
         Fds.Set(0, new ConsoleFile(console, 0, Clock), false);
         Fds.Set(1, new ConsoleFile(console, 1, Clock), false);
         Fds.Set(2, new ConsoleFile(console, 2, Clock), false);
@@ -43,6 +49,9 @@ internal sealed partial class SandboxKernel
 
     /// <summary>The domain's TCP/IP stack (Net/): AF_INET sockets, loopback, and the tap interface when configured.</summary>
     public Net.NetStack Net { get; }
+
+    /// <summary>The domain's volumes (writable host directories; Kernel/Volumes): roots, mount lookup, the journal.</summary>
+    internal Volumes.VolumeTable Volumes { get; }
 
     /// <summary>The vCPU of the thread being served (<see cref="Current"/>); see <see cref="AttachVcpu"/>.</summary>
     public IVcpu? Vcpu => Current.Vcpu;
@@ -109,8 +118,8 @@ internal sealed partial class SandboxKernel
                 8 => SysLseek((int)a0, (long)a1, (int)a2),
                 16 => SysIoctl((int)a0, a1, a2),
                 // Files.cs
-                2 => SysOpenAt(AtFdCwd, a0, (int)a1),
-                257 => SysOpenAt((int)a0, a1, (int)a2),
+                2 => SysOpenAt(AtFdCwd, a0, (int)a1, (int)a2),
+                257 => SysOpenAt((int)a0, a1, (int)a2, (int)a3),
                 3 => Fds.Close((int)a0),
                 4 => SysStatAt(AtFdCwd, a0, a1, 0),
                 5 => SysFstat((int)a0, a1),
@@ -120,7 +129,8 @@ internal sealed partial class SandboxKernel
                 89 => SysReadLinkAt(AtFdCwd, a0, a1, a2),
                 267 => SysReadLinkAt((int)a0, a1, a2, a3),
                 21 => SysAccessAt(AtFdCwd, a0, (int)a1),
-                269 or 439 => SysAccessAt((int)a0, a1, (int)a2),
+                269 => SysAccessAt((int)a0, a1, (int)a2),
+                439 => SysAccessAt((int)a0, a1, (int)a2, (int)a3),
                 79 => SysGetCwd(a0, a1),
                 32 => SysDup((int)a0),
                 33 => SysDup3((int)a0, (int)a1, 0, allowSame: true),
@@ -238,8 +248,42 @@ internal sealed partial class SandboxKernel
                 299 => SysRecvMMsg((int)a0, a1, (uint)a2, (int)a3, a4),
                 54 => SysSetSockOpt((int)a0, (int)a1, (int)a2, a3, (uint)a4),
                 55 => SysGetSockOpt((int)a0, (int)a1, (int)a2, a3, a4),
-                87 => SysUnlink(nr, AtFdCwd, a0, 0),
-                263 => SysUnlink(nr, (int)a0, a1, (int)a2),
+                87 => SysUnlink(AtFdCwd, a0, 0),
+                263 => SysUnlink((int)a0, a1, (int)a2),
+                // Paths.cs
+                85 => SysOpenAt(AtFdCwd, a0, 0x241 /* O_CREAT|O_WRONLY|O_TRUNC */, (int)a1),
+                83 => SysMkdirAt(AtFdCwd, a0, (int)a1),
+                258 => SysMkdirAt((int)a0, a1, (int)a2),
+                84 => SysRmdir(a0),
+                82 => SysRenameAt2(AtFdCwd, a0, AtFdCwd, a1, 0),
+                264 => SysRenameAt2((int)a0, a1, (int)a2, a3, 0),
+                316 => SysRenameAt2((int)a0, a1, (int)a2, a3, (uint)a4),
+                86 => SysLinkAt(AtFdCwd, a0, AtFdCwd, a1, 0),
+                265 => SysLinkAt((int)a0, a1, (int)a2, a3, (int)a4),
+                88 => SysSymlinkAt(a0, AtFdCwd, a1),
+                266 => SysSymlinkAt(a0, (int)a1, a2),
+                95 => SysUmask((int)a0),
+                // FileData.cs
+                18 => SysPWrite((int)a0, a1, a2, (long)a3),
+                74 => SysFsync((int)a0, dataOnly: false),
+                75 => SysFsync((int)a0, dataOnly: true),
+                277 => SysSyncFileRange((int)a0, (long)a1, (long)a2, (uint)a3),
+                162 => SysSync(),
+                306 => SysSyncfs((int)a0),
+                76 => SysTruncate(a0, (long)a1),
+                77 => SysFtruncate((int)a0, (long)a1),
+                285 => SysFallocate((int)a0, (int)a1, (long)a2, (long)a3),
+                // FileAttributes.cs
+                90 => SysChmodAt(AtFdCwd, a0, (int)a1, 0),
+                268 => SysChmodAt((int)a0, a1, (int)a2, 0),
+                452 => SysChmodAt((int)a0, a1, (int)a2, (int)a3),
+                91 => SysFchmod((int)a0, (int)a1),
+                280 => SysUtimensAt((int)a0, a1, a2, (int)a3),
+                261 => SysUtimes((int)a0, a1, a2),
+                235 => SysUtimes(AtFdCwd, a0, a1),
+                132 => SysUtime(a0, a1),
+                137 => SysStatfs(a0, a1),
+                138 => SysFstatfs((int)a0, a1),
                 _ => Unsupported(nr),
             };
         }

@@ -5,7 +5,11 @@ using Remus.Sandbox.Platform;
 
 namespace Remus.Sandbox.Kernel;
 
-/// <summary>openat, close, fstat, newfstatat, getdents64, readlinkat, faccessat, getcwd, dup*, fcntl.</summary>
+/// <summary>
+/// openat, close, fstat, newfstatat, getdents64, readlinkat, faccessat, getcwd, dup*, fcntl. A path under a volume's
+/// mount point goes to the volume (Kernel/Volumes, read-write; volumes win over `files`); anything else is the
+/// read-only view of `files`.
+/// </summary>
 internal sealed partial class SandboxKernel
 {
     private const int AtFdCwd = -100, AtSymlinkNoFollow = 0x100, AtEmptyPath = 0x1000;
@@ -24,10 +28,19 @@ internal sealed partial class SandboxKernel
         return true;
     }
 
-    private long SysOpenAt(int dirfd, ulong pathAddr, int flags)
+    private long SysOpenAt(int dirfd, ulong pathAddr, int flags, int mode)
     {
         string path = Memory.ReadCString(pathAddr);
-        if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
+        long where = Locate(dirfd, path, out int volume, out string relative);
+        if (where < 0) return where;
+        if (where == InVolume)
+        {
+            long opened = Volumes.Open(volume, relative, flags, mode, out var file);
+            if (opened < 0) return opened;
+            long added = Fds.Add(file!, (flags & O_CLOEXEC) != 0);
+            if (added < 0) file!.Release();
+            return added;
+        }
         TryBaseDir(dirfd, out string baseDir);
         if (SpecialPath(path, baseDir) is { } special) return OpenSpecial(special, flags);
         string? host = Policy.Resolve(path, baseDir);
@@ -77,7 +90,9 @@ internal sealed partial class SandboxKernel
             if (dirfd == AtFdCwd) return StatHostPath(Cwd, flags, st);
             return Fds.Get(dirfd) is { } f ? f.Stat(st) : -Errno.EBADF;
         }
-        if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
+        long where = Locate(dirfd, path, out int volume, out string relative);
+        if (where < 0) return where;
+        if (where == InVolume) return Volumes.Stat(volume, relative, (flags & AtSymlinkNoFollow) == 0, st);
         TryBaseDir(dirfd, out string baseDir);
         if (SpecialPath(path, baseDir) is { } special) return StatSpecial(special, st);
         string? host = Policy.Resolve(path, baseDir);
@@ -109,20 +124,32 @@ internal sealed partial class SandboxKernel
             Memory.Write(buf, target.AsSpan(0, len));
             return len;
         }
-        if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
+        if (path.Length == 0) return -Errno.ENOENT;
+        long where = Locate(dirfd, path, out int volume, out string relative);
+        if (where < 0) return where;
+        Span<byte> tmp = stackalloc byte[4096];
+        if (where == InVolume)
+        {
+            long v = Volumes.ReadLink(volume, relative, tmp[..n]);
+            if (v > 0) Memory.Write(buf, tmp[..(int)v]);
+            return v;
+        }
         TryBaseDir(dirfd, out string baseDir);
         string? host = Policy.Resolve(path, baseDir);
         if (host == null) return -Errno.ENOENT;
-        Span<byte> tmp = stackalloc byte[4096];
         long r = HostFiles.ReadLink(host, tmp[..n]);
         if (r > 0) Memory.Write(buf, tmp[..(int)r]);
         return r;
     }
 
-    private long SysAccessAt(int dirfd, ulong pathAddr, int mode)
+    private long SysAccessAt(int dirfd, ulong pathAddr, int mode, int flags = 0)
     {
         string path = Memory.ReadCString(pathAddr);
-        if (!path.StartsWith('/') && !TryBaseDir(dirfd, out _)) return -Errno.EBADF;
+        if ((mode & ~7) != 0 || (flags & ~(0x200 /* AT_EACCESS */ | AtSymlinkNoFollow | AtEmptyPath)) != 0) return -Errno.EINVAL;
+        if (path.Length == 0) return -Errno.ENOENT;
+        long where = Locate(dirfd, path, out int volume, out string relative);
+        if (where < 0) return where;
+        if (where == InVolume) return Volumes.Access(volume, relative, mode, (flags & AtSymlinkNoFollow) == 0);
         TryBaseDir(dirfd, out string baseDir);
         if (SpecialPath(path, baseDir) is { } special) return AccessSpecial(special, mode);
         string? host = Policy.Resolve(path, baseDir);

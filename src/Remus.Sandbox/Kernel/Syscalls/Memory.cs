@@ -62,9 +62,16 @@ internal sealed partial class SandboxKernel
         {
             file = Fds.Get(fd);
             if (file == null) return -Errno.EBADF;
-            if (file is not Files.HostFile { IsDirectory: false }) return -Errno.ENODEV;
+            if (file is Volumes.VolumeFile { IsDirectory: false } vf)
+            {
+                // A private mapping of a volume file is a copy, as of a read-only file's; a writable shared one would
+                // change the file behind the journal's back (docs/storage.md): refused.
+                if ((vf.Flags & 3) == 1) return -Errno.EACCES;
+                if (type == MAP_SHARED && (prot & PROT_WRITE) != 0) return -Errno.ENODEV;
+            }
+            else if (file is not Files.HostFile { IsDirectory: false }) return -Errno.ENODEV;
             // Files are read-only: a private mapping is a copy; a shared one may not be writable.
-            if (type == MAP_SHARED && (prot & PROT_WRITE) != 0) return -Errno.EACCES;
+            else if (type == MAP_SHARED && (prot & PROT_WRITE) != 0) return -Errno.EACCES;
         }
 
         ulong start;
@@ -158,6 +165,11 @@ internal sealed partial class SandboxKernel
         ulong len = AddressSpace.PageUp(length);
         if (len == 0) return 0;
         if (!Mm.IsUserRange(addr, len)) return -Errno.ENOMEM;
+        // A shared file mapping never becomes writable (files are read-only; a volume's would bypass the journal).
+        if ((prot & PROT_WRITE) != 0)
+            foreach (var m in Mm.Mappings)
+                if ((m.Flags & (MapFlags.Shared | MapFlags.File)) == (MapFlags.Shared | MapFlags.File) && m.Start < addr + len && addr < m.End)
+                    return -Errno.EACCES;
         Mm.SetProtection(addr, addr + len, prot);
         return 0;
     }

@@ -235,11 +235,14 @@ internal sealed partial class SandboxKernel
         }
     }
 
-    /// <summary>unlink/unlinkat of a path an AF_UNIX socket was bound to (the only names the domain can remove).</summary>
-    private long SysUnlink(long nr, int dirfd, ulong pathAddr, int flags)
+    /// <summary>
+    /// unlink/unlinkat: a path an AF_UNIX socket was bound to first (those names live in the domain's own namespace),
+    /// then a volume's file (Paths.cs).
+    /// </summary>
+    private long SysUnlink(int dirfd, ulong pathAddr, int flags)
     {
         string path = Memory.ReadCString(pathAddr);
         if ((flags & ~0x200) == 0 && (path.StartsWith('/') || dirfd == AtFdCwd) && UnixNames.Unlink(path)) return 0;
-        return Unsupported(nr);
+        return UnlinkPath(dirfd, path, flags);
     }
 }
