@@ -28,11 +28,11 @@ public class RemusVolumeTests
         private readonly System.Net.Sockets.NetworkStream _a, _b;
 
         public Setup(Action<FakeVolumeReplica>? sender = null, Action<FakeVolumeReplica>? receiver = null, RemusOptions? primaryOptions = null,
-            Func<System.IO.Stream, JournalTap>? tap = null)
+            Func<System.IO.Stream, JournalTap>? tap = null, GuestConfig? guest = null)
         {
             var world = new RecordingConsole();
             var commit = new OutputCommitConsole(world);
-            var sim = SimDomain.Boot(Guest, commit, 0xa1);
+            var sim = SimDomain.Boot(guest ?? Guest, commit, 0xa1);
             Sender = new FakeVolumeReplica { IsPaused = () => sim.State == DomainState.Paused };
             sender?.Invoke(Sender);
             receiver?.Invoke(Receiver);
@@ -132,6 +132,23 @@ public class RemusVolumeTests
         Assert.True(epochs.Count(e => e.Contains("LoadState")) >= 6);
         foreach (var epoch in epochs) AssertAppliedInOrderAfterValidation(epoch);
         Assert.Equal(0, s.Receiver.Commits); // the toolstack commits, after a takeover only
+    }
+
+    [Fact]
+    public void The_programs_last_volume_operations_travel_with_its_exit()
+    {
+        var exiting = Guest with { ExitAt = 3000 };
+        using var s = new Setup(guest: exiting);
+        s.Remus.Protect(exiting.ToJson());
+        Assert.Equal(BackupOutcome.Ended, s.Outcome()); // EXIT acked, then END
+        string[] sent = s.Sender.Snapshot();
+        Assert.Equal("StopTracking", sent[^1]);
+        Assert.StartsWith("Drain", sent[^2]); // the drain after the last checkpoint, for the exit epoch
+        Assert.Equal(s.Sender.Emitted, s.Receiver.Applied);
+        var last = Epochs(s.Receiver.Snapshot())[^1];
+        Assert.Contains(last, l => l.StartsWith("Apply "));
+        Assert.DoesNotContain("LoadState", last); // an exit epoch: nothing to load, nothing to run
+        AssertAppliedInOrderAfterValidation(last);
     }
 
     [Fact]
