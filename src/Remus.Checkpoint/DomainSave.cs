@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Remus.Checkpoint.Migration;
 using Remus.Checkpoint.Stream;
 using Remus.Sandbox;
 
@@ -9,7 +10,10 @@ public sealed record SaveResult(long Pages, long Bytes, TimeSpan Elapsed);
 
 /// <summary>
 /// Save and restore: a domain's whole state as one checkpoint stream (header, one epoch with every page that holds
-/// data and the vCPU and kernel state, END). The same stream format as migration and Remus.
+/// data and the vCPU and kernel state, END). The same stream format as migration and Remus. A domain with volumes
+/// (issue 10) also carries each of them whole as VOLUME_OPS, after the pages; epochs are closed every
+/// <see cref="VolumeCopy.DefaultEpochBytes"/> of them and the last one holds the state. A restored domain's volumes
+/// are in their staging directories until the caller calls <see cref="Remus.Sandbox.Volumes.IVolumeReplica.Commit"/>.
 /// </summary>
 public static class DomainSave
 {
@@ -24,10 +28,26 @@ public static class DomainSave
         domain.MarkPopulatedPages(bitmap);
         var pfns = DomainPages.Set(bitmap, domain);
         writer.WritePages(pfns, new DomainPages(domain));
+        ulong epoch = 0;
+        if (domain.Volumes is { } replica)
+        {
+            // One paused round: every volume whole, after the pages; epochs split so a restore never buffers a volume.
+            var volumes = new VolumeCopy(replica, writer, new object());
+            try
+            {
+                replica.BeginCopy();
+                volumes.Round();
+                epoch = volumes.NextEpoch;
+            }
+            finally
+            {
+                replica.StopTracking();
+            }
+        }
         var vcpus = domain.CaptureVcpuStates();
         for (int i = 0; i < vcpus.Count; i++) writer.WriteVcpuState((uint)i, vcpus[i]);
         writer.WriteKernelState(domain.CaptureKernelState());
-        var summary = writer.EndCheckpoint(0);
+        writer.EndCheckpoint(epoch);
         writer.WriteEnd();
         output.Flush();
         return new SaveResult(pfns.Length, writer.Statistics.BytesWritten, sw.Elapsed);
@@ -50,7 +70,9 @@ public static class DomainSave
             {
                 using (epoch)
                 {
+                    epoch.ValidateVolumes(domain.Volumes); // judged before anything is touched
                     epoch.ApplyTo(new DomainPages(domain));
+                    epoch.ApplyVolumes(domain.Volumes);
                     if (epoch.KernelState != null && epoch.VcpuStates.Count > 0)
                     {
                         domain.LoadState(epoch.VcpuStatesInOrder(), epoch.KernelState);

@@ -8,6 +8,10 @@ namespace Remus.Checkpoint.Migration;
 /// whole and its checksum verified), acknowledges every epoch once applied (the final one once the domain is complete, paused), and takes
 /// it over at the sender's END. <see cref="Receive"/> returns the domain, still paused: the caller renames it,
 /// resumes it, then calls <see cref="ConfirmRunning"/>. Any error disposes the domain: nothing is left behind.
+/// Volumes (issue 10) are built in their staging directories, each epoch's VOLUME_OPS applied after its pages and
+/// before its state; they become the domain's volumes only when the caller calls
+/// <see cref="Remus.Sandbox.Volumes.IVolumeReplica.Commit"/> after <see cref="ConfirmRunning"/> (the source holds them
+/// until it has let the domain go).
 /// </summary>
 public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream back)
 {
@@ -28,7 +32,9 @@ public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream
                 using (epoch)
                 {
                     if (complete) throw new CheckpointStreamException(CheckpointStreamError.Protocol, "an epoch after the final one");
+                    epoch.ValidateVolumes(domain.Volumes); // judged before anything is touched
                     epoch.ApplyTo(pages);
+                    epoch.ApplyVolumes(domain.Volumes);
                     if (epoch.KernelState != null && epoch.VcpuStates.Count > 0)
                     {
                         domain.LoadState(epoch.VcpuStatesInOrder(), epoch.KernelState);

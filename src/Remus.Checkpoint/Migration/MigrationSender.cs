@@ -29,22 +29,43 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
         var pages = new DomainPages(domain);
         var bitmap = new ulong[domain.DirtyBitmapWords];
         long pagesSent = 0;
+        try
+        {
+            return Migrate(config, total, writer, acks, pages, bitmap, ref pagesSent);
+        }
+        finally
+        {
+            domain.Volumes?.StopTracking(); // handed over or resumed here: either way nothing more to remember
+        }
+    }
+
+    private MigrationResult Migrate(ReadOnlyMemory<byte> config, Stopwatch total, CheckpointWriter writer, AckPump acks, DomainPages pages,
+        ulong[] bitmap, ref long pagesSent)
+    {
         bool wasPaused = domain.State == DomainState.Paused;
         bool paused = false;
+        var volumes = domain.Volumes is { } replica ? new VolumeCopy(replica, writer, new object()) : null;
         try
         {
             writer.WriteHeader(new StreamHeader(config));
-            ulong round = PreCopy.Run(domain, writer, bitmap, options.MaxRounds, options.StopCopyPages, Progress, ref pagesSent);
+            ulong round = PreCopy.Run(domain, writer, bitmap, options.MaxRounds, options.StopCopyPages, Progress, ref pagesSent, volumes);
             PreCopy.AwaitAcks(acks, round, options.AckTimeout);
             ulong[] pfns;
 
-            // Stop and copy.
+            // Stop and copy: the last pages, the volumes' last round (paused; the epoch split if it is large), the state.
             var downtime = Stopwatch.StartNew();
             domain.Pause();
             paused = true;
+            ulong firstFinal = round;
             domain.HarvestDirty(bitmap);
             pfns = DomainPages.Set(bitmap, domain);
             writer.WritePages(pfns, pages);
+            if (volumes != null)
+            {
+                volumes.NextEpoch = round;
+                volumes.Round();
+                round = volumes.NextEpoch;
+            }
             var vcpus = domain.CaptureVcpuStates();
             for (int i = 0; i < vcpus.Count; i++) writer.WriteVcpuState((uint)i, vcpus[i]);
             writer.WriteKernelState(domain.CaptureKernelState());
@@ -52,6 +73,7 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
             pagesSent += pfns.Length;
             Progress?.Invoke(new MigrationProgress((int)round, pagesSent, writer.Statistics.BytesWritten, pfns.Length, 0, true));
 
+            PreCopy.AwaitAcks(acks, round, options.AckTimeout, firstFinal); // the last round's own epochs, if it was split
             var ack = acks.Next(options.AckTimeout, "the target's acknowledgement");
             if (ack == null) throw new MigrationException("the target closed the migration without taking the domain");
             if (!ack.Value.Confirms(last))

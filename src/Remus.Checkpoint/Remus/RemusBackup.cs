@@ -1,5 +1,6 @@
 using Remus.Checkpoint.Stream;
 using Remus.Sandbox;
+using Remus.Sandbox.Volumes;
 
 namespace Remus.Checkpoint.Remus;
 
@@ -44,6 +45,13 @@ public enum BackupOutcome
 /// ready to take over (paused): call <see cref="ReplayLastOutput"/>, rename it, unpause it. Without one it throws
 /// (nothing is left behind). A corrupt epoch is refused and the last good checkpoint kept. RELEASE ends the watch
 /// without a takeover (<see cref="BackupOutcome.Released"/>), END too (<see cref="BackupOutcome.Ended"/>).
+/// </para>
+/// <para>
+/// <b>Volumes</b> (issue 10): an epoch's VOLUME_OPS are judged by the domain's replica before anything is touched and
+/// applied after its pages and before its state is loaded (which reopens the volume files from them), then acked;
+/// initial-sync epochs apply theirs at their end. A failure to apply them refuses the epoch
+/// (<see cref="BackupOutcome.Rejected"/>: no takeover). After a failover the caller makes the copy the domain's
+/// volumes with <see cref="CommitVolumes"/>.
 /// </para>
 /// <para>
 /// A failure to write an ack does not make the backup take over: only the forward direction (the primary's
@@ -99,8 +107,11 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
                     Step(RemusStep.BackupReceived, epoch.Number);
                     if (epoch.Exit is { } exit)
                     {
-                        // The program exited on the primary: nothing to apply; keep its last output and status.
+                        // The program exited on the primary: nothing to run; keep its last output and status, and
+                        // apply its last volume operations (judged first).
                         OutputCommitConsole.Validate(exit.Output);
+                        epoch.ValidateVolumes(Domain.Volumes);
+                        ApplyVolumes(epoch);
                         _lastOutput = exit.Output;
                         ExitStatus = exit.Status;
                         Step(RemusStep.BackupApplied, epoch.Number);
@@ -110,7 +121,10 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
                     }
                     if (epoch.KernelState == null || epoch.VcpuStates.Count == 0)
                     {
-                        epoch.ApplyTo(pages); // an initial-sync round: applied, not yet a checkpoint
+                        // An initial-sync round: applied, not yet a checkpoint. Volumes judged before anything is touched.
+                        epoch.ValidateVolumes(Domain.Volumes);
+                        epoch.ApplyTo(pages);
+                        ApplyVolumes(epoch);
                         Ack(epoch);
                         continue;
                     }
@@ -119,10 +133,13 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
                     var vcpus = epoch.VcpuStatesInOrder();
                     var (kernel, output) = RemusState.Split(epoch.KernelState);
                     OutputCommitConsole.Validate(output);
-                    // Memory and state as one unit: once the pages are written, a failure to load the state leaves
-                    // memory of this epoch with state of the previous one — a copy that must never run.
+                    epoch.ValidateVolumes(Domain.Volumes);
+                    // Memory, volumes and state as one unit: once the pages are written, a failure to apply the
+                    // volumes or load the state leaves a mix of this epoch and the previous one — a copy that must
+                    // never run. The volumes come before the state, which reopens the volume files from them.
                     touched = true;
                     epoch.ApplyTo(pages);
+                    ApplyVolumes(epoch);
                     Domain.LoadState(vcpus, kernel);
                     touched = false;
                     _lastOutput = output;
@@ -145,6 +162,11 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
         {
             Discard();
             throw;
+        }
+        catch (VolumeApplyException e)
+        {
+            return Reject($"the volume operations of epoch {lastEpoch} could not be applied ({e.InnerException?.Message}); " +
+                          "the copy here is inconsistent and will never run");
         }
         catch (Exception e) when (touched && Domain != null)
         {
@@ -178,6 +200,35 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
             throw;
         }
     }
+
+    /// <summary>
+    /// Applies the epoch's volume batches (validated already). Any failure (disk full, a path missing) becomes a
+    /// <see cref="VolumeApplyException"/>: the epoch is refused and protection ends without a takeover — never a
+    /// reason to take over, whatever the exception's type (an IOException here is this host's disk, not the link).
+    /// </summary>
+    private void ApplyVolumes(Epoch epoch)
+    {
+        if (epoch.VolumeBatchCount == 0) return;
+        try
+        {
+            epoch.ApplyVolumes(Domain!.Volumes);
+        }
+        catch (Exception e)
+        {
+            throw new VolumeApplyException(e);
+        }
+    }
+
+    /// <summary>
+    /// After <see cref="BackupOutcome.Failover"/> (or <see cref="BackupOutcome.Exited"/>): makes the copy of the
+    /// volumes built here the domain's volumes (<see cref="IVolumeReplica.Commit"/>: staging moved into place at each
+    /// host path, waiting up to <paramref name="patience"/> for a VMM on this host to let go). The toolstack calls it
+    /// after its takeover and before it unpauses the domain. Nothing to do for a domain without volumes.
+    /// </summary>
+    public void CommitVolumes(TimeSpan patience, Action<string>? say = null) => Domain?.Volumes?.Commit(patience, say);
+
+    /// <summary>A volume batch of a verified epoch could not be applied here.</summary>
+    private sealed class VolumeApplyException(Exception inner) : Exception(inner.Message, inner);
 
     /// <summary>Acks an epoch. A broken back channel is noted, not fatal: the forward direction decides.</summary>
     private void Ack(Epoch epoch)

@@ -48,6 +48,12 @@ public sealed record RemusOptions
     /// <summary>Most pages tracked by comparison (each keeps a 4 KiB copy on the primary: 32 MiB by default).</summary>
     public int HotPageLimit { get; init; } = 8192;
 
+    /// <summary>
+    /// Bytes of VOLUME_OPS after which an initial-synchronisation epoch is closed and the copy goes on in the next one
+    /// (default 64 MiB): the backup buffers an epoch whole before applying it, never a whole volume.
+    /// </summary>
+    public long VolumeEpochBytes { get; init; } = 64L << 20;
+
     /// <summary>Most initial pre-copy rounds before the first checkpoint.</summary>
     public int MaxInitialRounds { get; init; } = 10;
 

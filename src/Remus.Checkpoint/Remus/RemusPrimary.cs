@@ -1,7 +1,9 @@
+using System.Buffers;
 using System.Diagnostics;
 using Remus.Checkpoint.Migration;
 using Remus.Checkpoint.Stream;
 using Remus.Sandbox;
+using Remus.Sandbox.Volumes;
 
 namespace Remus.Checkpoint.Remus;
 
@@ -38,6 +40,13 @@ namespace Remus.Checkpoint.Remus;
 /// resumes only what its suspend paused, and <see cref="Pause"/>/<see cref="Unpause"/> take the same lock as the
 /// checkpoint's pause window, so a user's pause stays a pause across epochs.
 /// </para>
+/// <para>
+/// <b>Volumes</b> (issue 10): the initial synchronisation copies them alongside memory (rounds of
+/// <see cref="IVolumeReplica.DrainCopy"/>, large rounds split over several epochs, heartbeats going meanwhile); the
+/// last round runs in the first checkpoint's pause, which then starts the journal; every later pause drains the
+/// journal into its epoch (VOLUME_OPS after the pages, before the state); the program's last operations go with its
+/// EXIT. Tracking stops when protection ends, whichever way.
+/// </para>
 /// With <see cref="RemusOptions.Blackhole"/> the checkpoints go to a sink and output is released once the write
 /// completed (the cost of checkpointing without a backup).
 /// </summary>
@@ -67,6 +76,12 @@ public sealed class RemusPrimary : IDisposable
     private TimeSpan _timeout;
     private int _ended;
     private volatile bool _disposed; // 1 once protection ended one way or another (given up, fenced, exited, stopped, crashed)
+    private readonly IVolumeReplica? _volumes;
+    private readonly List<(byte[] Buffer, int Length)> _volumeStage = []; // this epoch's VOLUME_OPS bodies, taken in the pause
+    private readonly Action<ReadOnlySpan<byte>> _stageVolumeOps;       // one delegate, not one per pause
+    private bool _journaling;            // the copy is complete: each pause drains the journal
+    private bool _volumesStopped;        // StopTracking was called (under the pause lock)
+    private volatile bool _copying;      // the initial synchronisation is writing: heartbeats may go inside its epochs
 
     /// <param name="back">the backup's acks (the reverse direction of the channel); null with a blackhole</param>
     public RemusPrimary(ICheckpointable domain, OutputCommitConsole console, System.IO.Stream forward, System.IO.Stream? back, RemusOptions options)
@@ -79,6 +94,8 @@ public sealed class RemusPrimary : IDisposable
         _writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
         _dirty = new ulong[domain.DirtyBitmapWords];
         _pages = new DomainPages(domain);
+        _volumes = domain.Volumes;
+        _stageVolumeOps = StageVolumeOps;
         if (options.HotPageEpochs > 0) _hot = new HotPages(domain.PageCount, options.HotPageLimit, options.HotPageEpochs);
     }
 
@@ -128,12 +145,26 @@ public sealed class RemusPrimary : IDisposable
             }
             long sent = 0;
             bool pausedBefore = _domain.State == DomainState.Paused;
-            lock (_writeLock)
+            // The writer is taken one record (one round of pages) at a time, so that heartbeats go between them while
+            // a large volume is read: the backup hears from us even if a round takes longer than its timeout.
+            var volumes = _volumes == null ? null : new VolumeCopy(_volumes, _writer, _writeLock)
+            {
+                EpochBytes = _options.VolumeEpochBytes,
+                Wrote = () => _lastWrite = Stopwatch.GetTimestamp(),
+                EpochClosed = e => Step(RemusStep.SyncRound, e),
+            };
+            _copying = true;
+            try
             {
                 _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256,
-                    p => { Step(RemusStep.SyncRound, (ulong)p.Round); Progress?.Invoke(p); _lastWrite = Stopwatch.GetTimestamp(); }, ref sent);
-                _lastWrite = Stopwatch.GetTimestamp();
+                    p => { Step(RemusStep.SyncRound, (ulong)p.Round); Progress?.Invoke(p); _lastWrite = Stopwatch.GetTimestamp(); }, ref sent,
+                    volumes, _writeLock);
             }
+            finally
+            {
+                _copying = false;
+            }
+            _lastWrite = Stopwatch.GetTimestamp();
             // The pre-copy paused the domain to start the dirty log and unpaused it; until the vCPU thread takes that
             // up, State still reads Paused. That is our own resume, not someone else's pause: without this the first
             // Suspend (at once, with a blackhole) took it for one and left the domain paused for good.
@@ -285,6 +316,7 @@ public sealed class RemusPrimary : IDisposable
             Array.Clear(_dirty);
             _staged.Stage(_pages, pfns);
             _stagedThisEpoch = pfns.Length;
+            StageVolumes();
             _vcpus = _domain.CaptureVcpuStates();
             _kernel = RemusState.Compose(_domain.CaptureKernelState(), _console.SealEpoch(_epoch));
             _pauseTicks = Stopwatch.GetTimestamp() - t0;
@@ -300,6 +332,56 @@ public sealed class RemusPrimary : IDisposable
         {
             ResumeIfSuspended();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// In the pause: the volumes' part of this epoch, buffered until <see cref="Checkpoint"/> writes it. The first
+    /// checkpoint runs the copy's last round (paused) and starts the journal; every later one drains the journal.
+    /// </summary>
+    private void StageVolumes()
+    {
+        if (_volumes == null || _volumesStopped) return;
+        if (_journaling) _volumes.DrainJournal(_stageVolumeOps);
+        else
+        {
+            _volumes.DrainCopy(_stageVolumeOps);
+            _volumes.BeginJournal();
+            _journaling = true;
+        }
+    }
+
+    private void StageVolumeOps(ReadOnlySpan<byte> body)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(body.Length);
+        body.CopyTo(buffer);
+        _volumeStage.Add((buffer, body.Length));
+    }
+
+    /// <summary>Writes the staged VOLUME_OPS bodies (under the writer lock) and returns their buffers.</summary>
+    private void WriteStagedVolumes()
+    {
+        try
+        {
+            foreach (var (buffer, length) in _volumeStage) _writer.WriteVolumeOps(buffer.AsSpan(0, length));
+        }
+        finally
+        {
+            foreach (var (buffer, _) in _volumeStage) ArrayPool<byte>.Shared.Return(buffer);
+            _volumeStage.Clear();
+        }
+    }
+
+    /// <summary>Protection ended: the volumes stop remembering and journaling (once; under the pause lock, as the drains are).</summary>
+    private void StopVolumes()
+    {
+        if (_volumes == null) return;
+        lock (_pauseLock)
+        {
+            if (_volumesStopped) return;
+            _volumesStopped = true;
+            try { _volumes.StopTracking(); }
+            catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException) { /* nothing more to keep anyway */ }
         }
     }
 
@@ -355,6 +437,7 @@ public sealed class RemusPrimary : IDisposable
         {
             _writer.WritePages(_staged.Pfns, _staged);
             Step(RemusStep.PagesSent, _epoch);
+            WriteStagedVolumes();
             for (int i = 0; i < _vcpus.Count; i++) _writer.WriteVcpuState((uint)i, _vcpus[i]);
             _writer.WriteKernelState(_kernel);
             sent = _writer.EndCheckpoint(_epoch);
@@ -420,9 +503,11 @@ public sealed class RemusPrimary : IDisposable
         try
         {
             byte[] output = _console.SealEpoch(_epoch);
+            lock (_pauseLock) StageVolumes(); // the program's last volume operations travel with its exit
             EpochSummary sent;
             lock (_writeLock)
             {
+                WriteStagedVolumes();
                 _writer.WriteExit(_domain.ExitStatus, output);
                 sent = _writer.EndCheckpoint(_epoch);
                 _lastWrite = Stopwatch.GetTimestamp();
@@ -596,8 +681,12 @@ public sealed class RemusPrimary : IDisposable
         }
     }
 
-    /// <summary>Heartbeats stop (protection ended).</summary>
-    private void Quiet() => _quiet.Set();
+    /// <summary>Heartbeats stop and the volumes stop tracking (protection ended).</summary>
+    private void Quiet()
+    {
+        _quiet.Set();
+        StopVolumes();
+    }
 
     /// <summary>
     /// Writes a HEARTBEAT whenever nothing was written for T/4, between epochs and during the initial
@@ -616,7 +705,7 @@ public sealed class RemusPrimary : IDisposable
                 if (!Monitor.TryEnter(_writeLock)) continue;
                 try
                 {
-                    if (_quiet.IsSet || !_writer.IsOpen || _writer.InEpoch) continue;
+                    if (_quiet.IsSet || !_writer.IsOpen || (_writer.InEpoch && !_copying)) continue;
                     _writer.WriteHeartbeat();
                     _lastWrite = Stopwatch.GetTimestamp();
                 }

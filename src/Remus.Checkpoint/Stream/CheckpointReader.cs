@@ -94,9 +94,10 @@ public sealed class CheckpointReader
         if (_state == State.Ended) return null;
         Require(State.Open, "epochs are read after the header");
         var batches = new List<PageBatch>();
+        var volumes = new List<VolumeBatch>();
         try
         {
-            Epoch? epoch = ReadEpochCore(batches);
+            Epoch? epoch = ReadEpochCore(batches, volumes);
             if (epoch is null) _state = State.Ended;
             else EpochsRead++;
             return epoch;
@@ -105,11 +106,12 @@ public sealed class CheckpointReader
         {
             _state = State.Faulted;
             foreach (var batch in batches) batch.Release();
+            foreach (var batch in volumes) batch.Release();
             throw;
         }
     }
 
-    private Epoch? ReadEpochCore(List<PageBatch> batches)
+    private Epoch? ReadEpochCore(List<PageBatch> batches, List<VolumeBatch> volumes)
     {
         Span<byte> header = stackalloc byte[RecordHeader.Size(Header!.Version)];
         Span<byte> small = stackalloc byte[16];
@@ -117,7 +119,7 @@ public sealed class CheckpointReader
         byte[]? kernel = null;
         ExitRecord? exit = null;
         var blobs = new List<(RecordType Type, byte[] Body)>();
-        int contentRecords = 0;
+        int contentRecords = 0, volumeRecords = 0;
         long epochBytes = 0;
 
         while (true)
@@ -187,6 +189,21 @@ public sealed class CheckpointReader
                     break;
                 }
 
+                case RecordType.VolumeOps:
+                {
+                    // Opaque here: buffered (pooled) with the epoch, judged by the replica only once CHECKPOINT_END
+                    // verified, applied only after that (Epoch.ApplyVolumes).
+                    _hash.Append(header);
+                    var batch = VolumeBatch.Rent((int)length);
+                    volumes.Add(batch);
+                    _input.ReadExactly(batch.Buffer.AsSpan(0, (int)length), what);
+                    _hash.Append(batch.Buffer.AsSpan(0, (int)length));
+                    _input.ReadPadding(length, type, _hash);
+                    contentRecords++;
+                    volumeRecords++;
+                    break;
+                }
+
                 case RecordType.VcpuState:
                 case RecordType.KernelState:
                 {
@@ -253,11 +270,11 @@ public sealed class CheckpointReader
                                 $"epoch {number} carries two VCPU_STATE records for vCPU {vcpu}");
                         vcpus.Add(new VcpuState(vcpu, blob[8..]));
                     }
-                    if (exit != null && contentRecords > 1)
+                    if (exit != null && contentRecords - volumeRecords > 1)
                         throw new CheckpointStreamException(CheckpointStreamError.Protocol,
-                            $"epoch {number} carries EXIT with other records (an exit epoch carries EXIT alone)");
+                            $"epoch {number} carries EXIT with other records (an exit epoch carries EXIT alone, after the program's last VOLUME_OPS if any)");
                     _lastEpoch = number;
-                    return new Epoch(number, computed, epochBytes, batches, vcpus, kernel) { Exit = exit };
+                    return new Epoch(number, computed, epochBytes, batches, vcpus, kernel, volumes) { Exit = exit };
                 }
             }
         }

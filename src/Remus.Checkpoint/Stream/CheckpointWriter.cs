@@ -53,6 +53,10 @@ public readonly record struct CheckpointWriterStatistics
     public long PageDataBytes { get; init; }
     /// <summary>Pages dropped from the page cache to make room.</summary>
     public long CacheEvictions { get; init; }
+    /// <summary>VOLUME_OPS records written.</summary>
+    public long VolumeOpsRecords { get; init; }
+    /// <summary>Bytes of VOLUME_OPS records (frames, bodies, padding).</summary>
+    public long VolumeOpsBytes { get; init; }
 
     /// <summary>Page bytes in (4096 per page) per PAGE_DATA byte out; 1 when nothing was written.</summary>
     public double CompressionRatio => PageDataBytes == 0 ? 1.0 : (double)Pages * StreamFormat.PageSize / PageDataBytes;
@@ -100,11 +104,12 @@ public sealed class CheckpointWriter
     private State _state;
     private uint _version;
     private bool _epochHasContent;
+    private bool _epochHasVolumeOpsOnly; // every record of the open epoch so far is VOLUME_OPS (EXIT may follow them)
     private ulong? _lastEpoch;
     private long _epochBytes;
     private long _epochPages;
 
-    private long _bytesWritten, _epochs, _pages, _pageDataBytes;
+    private long _bytesWritten, _epochs, _pages, _pageDataBytes, _volumeOpsRecords, _volumeOpsBytes;
     private readonly long[] _byEncoding = new long[5];
 
     /// <summary>Creates a writer over <paramref name="stream"/>; nothing is written until <see cref="WriteHeader"/>.</summary>
@@ -144,6 +149,8 @@ public sealed class CheckpointWriter
         XorLz4Pages = _byEncoding[(int)PageEncoding.XorLz4],
         PageDataBytes = _pageDataBytes,
         CacheEvictions = _cache.Evictions,
+        VolumeOpsRecords = _volumeOpsRecords,
+        VolumeOpsBytes = _volumeOpsBytes,
     };
 
     /// <summary>Writes the stream header. Must be the first call.</summary>
@@ -247,6 +254,34 @@ public sealed class CheckpointWriter
     }
 
     /// <summary>
+    /// Writes one VOLUME_OPS record: a batch of the domain's volume operations, opaque here (the replica's body,
+    /// <see cref="StreamFormat.MinVolumeOpsLength"/> .. <see cref="StreamFormat.MaxVolumeOpsLength"/> bytes). Inside an
+    /// epoch, after its pages (pages still buffered are written first); the receiver applies it in stream order once
+    /// the epoch's CHECKPOINT_END verified.
+    /// </summary>
+    public void WriteVolumeOps(ReadOnlySpan<byte> body)
+    {
+        if (body.Length is < StreamFormat.MinVolumeOpsLength or > StreamFormat.MaxVolumeOpsLength)
+            throw new ArgumentException($"a VOLUME_OPS body is {StreamFormat.MinVolumeOpsLength}..{StreamFormat.MaxVolumeOpsLength} bytes, not {body.Length}", nameof(body));
+        Require(State.Open, "volume operations are written after the header and before END");
+        try
+        {
+            FlushPages();
+            long before = _epochBytes;
+            bool volumeOnly = !_epochHasContent || _epochHasVolumeOpsOnly;
+            WriteBlobRecord(RecordType.VolumeOps, default, body);
+            _epochHasVolumeOpsOnly = volumeOnly;
+            _volumeOpsRecords++;
+            _volumeOpsBytes += _epochBytes - before;
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Closes epoch <paramref name="epoch"/> (numbers must increase): writes the buffered pages and CHECKPOINT_END
     /// with the checksum of every byte of the epoch, then flushes the stream.
     /// </summary>
@@ -274,6 +309,7 @@ public sealed class CheckpointWriter
             _epochBytes = 0;
             _epochPages = 0;
             _epochHasContent = false;
+            _epochHasVolumeOpsOnly = false;
             _lastEpoch = epoch;
             _epochs++;
             return summary;
@@ -309,7 +345,8 @@ public sealed class CheckpointWriter
     /// <summary>
     /// Writes the EXIT record of an exit epoch: the program ended with <paramref name="status"/> and
     /// <paramref name="output"/> is its last, unreleased output. It must be the only record of its epoch: close
-    /// the epoch with <see cref="EndCheckpoint"/> next (the backup acks it like any epoch).
+    /// the epoch with <see cref="EndCheckpoint"/> next (the backup acks it like any epoch). Only VOLUME_OPS may
+    /// precede it in its epoch: the program's last volume operations, applied with the exit.
     /// </summary>
     public void WriteExit(int status, ReadOnlySpan<byte> output)
     {
@@ -317,7 +354,7 @@ public sealed class CheckpointWriter
             throw new ArgumentException($"exit output is {output.Length} bytes; at most {StreamFormat.MaxExitLength - StreamFormat.ExitFixedLength}", nameof(output));
         Require(State.Open, "EXIT is written after the header and before END");
         if (_version < 2) throw new InvalidOperationException("EXIT needs a version 2 stream (StreamHeader.Version = 2)");
-        if (_epochHasContent || _pendingCount > 0)
+        if ((_epochHasContent && !_epochHasVolumeOpsOnly) || _pendingCount > 0)
             throw new InvalidOperationException("EXIT is alone in its epoch: call EndCheckpoint first");
         try
         {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using Remus.Sandbox.Volumes;
 
 namespace Remus.Checkpoint.Stream;
 
@@ -19,12 +20,16 @@ public sealed record ExitRecord(int Status, byte[] Output);
 public sealed class Epoch : IDisposable
 {
     private readonly List<PageBatch> _batches;
+    private readonly List<VolumeBatch> _volumes;
+    private IVolumeReplica? _volumesValidatedFor;
+    private bool _volumesApplied;
     private bool _applied;
     private bool _disposed;
 
     internal Epoch(ulong number, ulong checksum, long streamBytes, List<PageBatch> batches,
-        IReadOnlyList<VcpuState> vcpuStates, byte[]? kernelState)
+        IReadOnlyList<VcpuState> vcpuStates, byte[]? kernelState, List<VolumeBatch>? volumes = null)
     {
+        _volumes = volumes ?? [];
         Number = number;
         Checksum = checksum;
         StreamBytes = streamBytes;
@@ -63,6 +68,63 @@ public sealed class Epoch : IDisposable
             byId[v.VcpuId] = v.State;
         }
         return byId;
+    }
+
+    /// <summary>Number of VOLUME_OPS records in this epoch.</summary>
+    public int VolumeBatchCount => _volumes.Count;
+
+    /// <summary>
+    /// The bodies of the epoch's VOLUME_OPS records, in stream order (valid until the epoch is disposed: the buffers
+    /// are pooled). Opaque here; <see cref="ApplyVolumes"/> hands them to the domain's replica.
+    /// </summary>
+    public IReadOnlyList<ReadOnlyMemory<byte>> VolumeBatches
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _volumes.ConvertAll(v => v.Body);
+        }
+    }
+
+    /// <summary>Bytes of VOLUME_OPS bodies in this epoch.</summary>
+    public long VolumeBytes
+    {
+        get
+        {
+            long n = 0;
+            foreach (var v in _volumes) n += v.Length;
+            return n;
+        }
+    }
+
+    /// <summary>
+    /// Has <paramref name="replica"/> judge every volume batch of the epoch (framing and bounds) without applying any:
+    /// <see cref="InvalidDataException"/> if one is bad, or if the epoch carries volume operations and the receiving
+    /// domain has no volumes (<paramref name="replica"/> null). Nothing is changed either way.
+    /// </summary>
+    public void ValidateVolumes(IVolumeReplica? replica)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_volumes.Count == 0) return;
+        if (replica is null)
+            throw new InvalidDataException($"checkpoint {Number} carries {_volumes.Count} batches of volume operations, but the receiving domain has no volumes");
+        if (ReferenceEquals(_volumesValidatedFor, replica)) return;
+        foreach (var v in _volumes) replica.Validate(v.Buffer.AsSpan(0, v.Length));
+        _volumesValidatedFor = replica;
+    }
+
+    /// <summary>
+    /// Applies the epoch's volume batches to <paramref name="replica"/>: all are validated first (a bad one applies
+    /// nothing), then applied in stream order. At most once. What <see cref="IVolumeReplica.Apply"/> throws (disk
+    /// full, a path missing) propagates: the receiver's copy is then inconsistent with the sender's and must not run.
+    /// </summary>
+    public void ApplyVolumes(IVolumeReplica? replica)
+    {
+        ValidateVolumes(replica);
+        if (_volumes.Count == 0) return;
+        if (_volumesApplied) throw new InvalidOperationException($"the volume operations of epoch {Number} were already applied");
+        _volumesApplied = true;
+        foreach (var v in _volumes) replica!.Apply(v.Buffer.AsSpan(0, v.Length));
     }
 
     /// <summary>The kernel state, when this epoch carries one.</summary>
@@ -137,6 +199,7 @@ public sealed class Epoch : IDisposable
         if (_disposed) return;
         _disposed = true;
         foreach (var batch in _batches) batch.Release();
+        foreach (var batch in _volumes) batch.Release();
         _batches.Clear();
     }
 }

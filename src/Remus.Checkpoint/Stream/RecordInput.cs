@@ -75,6 +75,9 @@ internal sealed class RecordInput(System.IO.Stream stream)
         if (type == RecordType.Exit && length < StreamFormat.ExitFixedLength)
             throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord,
                 $"record EXIT has length {length} (at least {StreamFormat.ExitFixedLength})");
+        if (type == RecordType.VolumeOps && length < StreamFormat.MinVolumeOpsLength)
+            throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord,
+                $"record VOLUME_OPS has length {length} (at least {StreamFormat.MinVolumeOpsLength})");
         if (length > max)
             throw new CheckpointStreamException(CheckpointStreamError.InvalidRecord,
                 $"record {StreamFormat.Name(type)} length {length} exceeds the limit of {max}");

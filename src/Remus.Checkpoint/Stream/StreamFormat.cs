@@ -79,6 +79,12 @@ public static class StreamFormat
     /// <summary>Largest EXIT body (the last epoch's console output): 64 MiB.</summary>
     public const int MaxExitLength = 64 << 20;
 
+    /// <summary>Smallest VOLUME_OPS body (the replica's batch framing starts with at least 8 bytes).</summary>
+    public const int MinVolumeOpsLength = 8;
+
+    /// <summary>Largest VOLUME_OPS body: <see cref="Remus.Sandbox.Volumes.IVolumeReplica.MaxBatchBytes"/> (4 MiB + 64 KiB).</summary>
+    public const int MaxVolumeOpsLength = global::Remus.Sandbox.Volumes.IVolumeReplica.MaxBatchBytes;
+
     /// <summary>Largest body a record of <paramref name="type"/> may have, or -1 when the type is unknown.</summary>
     public static long MaxBodyLength(RecordType type) => type switch
     {
@@ -93,6 +99,7 @@ public static class StreamFormat
         RecordType.Release => MaxReleaseLength,
         RecordType.Released or RecordType.Takeover => 0,
         RecordType.Exit => MaxExitLength,
+        RecordType.VolumeOps => MaxVolumeOpsLength,
         _ => -1,
     };
 
@@ -111,6 +118,7 @@ public static class StreamFormat
         RecordType.Released => "RELEASED",
         RecordType.Takeover => "TAKEOVER",
         RecordType.Exit => "EXIT",
+        RecordType.VolumeOps => "VOLUME_OPS",
         _ => $"0x{(uint)type:x}",
     };
 
@@ -168,6 +176,12 @@ public enum RecordType : uint
     /// and this was its last output. Acked like an epoch; the primary releases the output only after the ack.
     /// </summary>
     Exit = 11,
+    /// <summary>
+    /// Inside an epoch, after its pages: one batch of the domain's volume operations (issue 10), opaque to the stream
+    /// layer (<see cref="Remus.Sandbox.Volumes.IVolumeReplica"/>). Applied in stream order, only once the epoch's
+    /// CHECKPOINT_END verified. Any stream version (a reader that predates it refuses it as an unknown type).
+    /// </summary>
+    VolumeOps = 12,
 }
 
 /// <summary>How one page of a PAGE_DATA record is encoded (4 bits in the page descriptor).</summary>
