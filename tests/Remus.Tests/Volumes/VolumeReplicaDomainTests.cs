@@ -1,3 +1,4 @@
+using Remus.Checkpoint;
 using Remus.Sandbox;
 using Remus.Sandbox.Platform;
 using Remus.Sandbox.Volumes;
@@ -87,6 +88,52 @@ public sealed class VolumeReplicaDomainTests : IDisposable
         }
         Assert.Equal(VolumeTree.Describe(_tmp.Sub("primary")), VolumeTree.Describe(_tmp.Sub("backup")));
         Assert.Equal("from before the copy", File.ReadAllText(Path.Combine(_tmp.Sub("backup"), "old", "deep", "kept")));
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Save_and_restore_carry_the_volume_and_commit_puts_the_copy_in_place(PlatformKind platform)
+    {
+        Platforms.Require(platform);
+        string program = GuestBuilder.Build("volumes/fileapi");
+        Directory.CreateDirectory(_tmp.Sub("native"));
+        var native = NativeRun.Run(new GuestInvocation(program) { Args = [_tmp.Sub("native"), "ckpt", "40"] });
+        Assert.True(native.ExitCode == 0, $"the native run itself is off:\n{native}");
+        string dir = _tmp.Sub("primary");
+        var spec = Spec(platform, "ckpt") with { Args = ["/work", "ckpt", "40"] };
+        var console = new RecordingConsole();
+        var current = new RunningDomain(SandboxDomain.Create(spec, console));
+        int restores = 0;
+        try
+        {
+            while (true)
+            {
+                Thread.Sleep(60);
+                current.Domain.Pause();
+                if (current.Domain.State == DomainState.Exited) break;
+                Assert.True(restores < 500, "the program does not end");
+                var file = new MemoryStream();
+                DomainSave.Save(current.Domain, file, "{}"u8.ToArray(), compress: true);
+                current.Dispose();
+                file.Position = 0;
+                current = new RunningDomain(DomainSave.Restore(file, _ => SandboxDomain.CreateIncoming(spec, console)));
+                restores++;
+            }
+            Assert.Equal(0, current.Wait(TimeSpan.FromSeconds(120)));
+            var said = new List<string>();
+            current.Domain.Volumes!.Commit(TimeSpan.FromSeconds(10), said.Add);
+            Assert.Single(said);
+        }
+        finally
+        {
+            current.Dispose();
+        }
+        Assert.True(restores >= 2, $"only {restores} restores");
+        Assert.Equal(native.StdoutText, console.Text);
+        Assert.True(File.Exists(Path.Combine(dir, "log")));
+        Assert.False(Directory.Exists(VolumeStaging.StagingPath(dir)));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(_tmp.Sub("native"), "log")), File.ReadAllBytes(Path.Combine(dir, "log")));
+        Assert.True(Directory.Exists(dir + VolumeCommit.PreviousSuffix));
     }
 
     [Fact]
