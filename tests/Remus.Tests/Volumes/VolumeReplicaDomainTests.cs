@@ -28,9 +28,10 @@ public sealed class VolumeReplicaDomainTests : IDisposable
         Volumes = [new VolumeSpec { HostPath = _tmp.Sub("primary"), GuestPath = "/work" }],
     };
 
-    private void Seed()
+    private void Seed() => Seed(_tmp.Sub("primary"));
+
+    private static void Seed(string p)
     {
-        string p = _tmp.Sub("primary");
         Directory.CreateDirectory(Path.Combine(p, "old", "deep"));
         File.WriteAllText(Path.Combine(p, "old", "deep", "kept"), "from before the copy");
         var big = new byte[(2 << 20) + 77];
@@ -134,6 +135,42 @@ public sealed class VolumeReplicaDomainTests : IDisposable
         Assert.False(Directory.Exists(VolumeStaging.StagingPath(dir)));
         Assert.Equal(File.ReadAllBytes(Path.Combine(_tmp.Sub("native"), "log")), File.ReadAllBytes(Path.Combine(dir, "log")));
         Assert.True(Directory.Exists(dir + VolumeCommit.PreviousSuffix));
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public async Task A_live_migration_moves_the_volume_in_copy_rounds_and_the_target_commits_it(PlatformKind platform)
+    {
+        Platforms.Require(platform);
+        string program = GuestBuilder.Build("volumes/fileapi");
+        Seed(_tmp.Sub("native"));
+        var native = NativeRun.Run(new GuestInvocation(program) { Args = [_tmp.Sub("native"), "ckpt", "60"] });
+        Assert.True(native.ExitCode == 0, $"the native run itself is off:\n{native}");
+        Seed();
+        string dir = _tmp.Sub("primary");
+        var spec = Spec(platform, "ckpt") with { Args = ["/work", "ckpt", "60"] };
+        var console = new RecordingConsole();
+        var source = new RunningDomain(SandboxDomain.Create(spec, console));
+        RunningDomain? moved = null;
+        try
+        {
+            console.WaitForLines(5, TimeSpan.FromSeconds(60));
+            (moved, _) = await LiveMigration.MoveAsync(source, spec, console, "{}"u8.ToArray(), TimeSpan.FromSeconds(120));
+            source.Dispose();                                  // the source VMM ends: its lock on the volume goes
+            var said = new List<string>();
+            moved.Domain.Volumes!.Commit(TimeSpan.FromSeconds(30), said.Add);
+            Assert.Equal(0, moved.Wait(TimeSpan.FromSeconds(120)));
+            Assert.Single(said);
+        }
+        finally
+        {
+            moved?.Dispose();
+            source.Dispose();
+        }
+        Assert.Equal(native.StdoutText, console.Text);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(_tmp.Sub("native"), "log")), File.ReadAllBytes(Path.Combine(dir, "log")));
+        Assert.Equal("from before the copy", File.ReadAllText(Path.Combine(dir, "old", "deep", "kept")));
+        Assert.True(File.Exists(Path.Combine(dir + VolumeCommit.PreviousSuffix, "log")));
     }
 
     [Fact]
