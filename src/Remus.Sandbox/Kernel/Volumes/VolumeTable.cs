@@ -47,7 +47,13 @@ internal sealed partial class VolumeTable : IDisposable
         _volumes = new Volume[specs.Count];
         try
         {
-            for (int i = 0; i < specs.Count; i++) _volumes[i] = OpenVolume(i, specs[i], incoming);
+            for (int i = 0; i < specs.Count; i++)
+            {
+                _volumes[i] = OpenVolume(i, specs[i], incoming);
+                for (int j = 0; j < i; j++)
+                    if (_volumes[j].GuestPath == _volumes[i].GuestPath)
+                        throw new SandboxException($"two volumes are mounted at {_volumes[i].GuestPath}");
+            }
         }
         catch
         {
