@@ -188,6 +188,19 @@ internal sealed partial class VolumeTable : IDisposable
         return false;
     }
 
+    /// <summary>
+    /// The volume mounted below <paramref name="guestPath"/> (absolute, outside every volume), or -1: the directories
+    /// above a mount point exist for stat and access, as Linux's mount points have parents (SQLite and realpath look).
+    /// </summary>
+    public int VolumeBelow(string guestPath)
+    {
+        string n = "/" + string.Join('/', Path.GetFullPath(guestPath).Split('/', StringSplitOptions.RemoveEmptyEntries));
+        string prefix = n == "/" ? "/" : n + "/";
+        for (int i = 0; i < _volumes.Length; i++)
+            if (_volumes[i].GuestPath.StartsWith(prefix, StringComparison.Ordinal)) return i;
+        return -1;
+    }
+
     /// <summary>The guest path of <paramref name="relative"/> in volume <paramref name="index"/>.</summary>
     public string GuestPathOf(int index, string relative) =>
         relative.Length == 0 ? _volumes[index].GuestPath : _volumes[index].GuestPath + "/" + relative;
