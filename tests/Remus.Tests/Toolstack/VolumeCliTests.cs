@@ -14,11 +14,24 @@ public sealed class VolumeCliTests : IDisposable
 
     public void Dispose() => _bed.Dispose();
 
+    /// <summary>Writes "marker NAME" to /data/marker (when /data is writable), then prints "tick N" every 20 ms, forever.</summary>
+    private const string VolumeTicker = """
+        #include <fcntl.h>
+        #include <stdio.h>
+        #include <string.h>
+        #include <unistd.h>
+        int main(int argc, char **argv) {
+            int fd = open("/data/marker", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) { dprintf(fd, "marker %s\n", argc > 1 ? argv[1] : "?"); fsync(fd); close(fd); }
+            for (int i = 0;; i++) { printf("tick %d\n", i); fflush(stdout); usleep(20000); }
+        }
+        """;
+
     private string TickerConfig(string name, string volumeSource, string extra = "") => _bed.Config($"{name}.toml", $"""
         name = "{name}"
         memory = 16
-        program = "{ToolstackGuests.Build("ticker", ToolstackGuests.Ticker)}"
-        args = ["20"]
+        program = "{ToolstackGuests.Build("volticker", VolumeTicker)}"
+        args = ["{name}"]
         console_log = "{name}.log"
         {extra}
         [[volume]]
@@ -155,6 +168,9 @@ public sealed class VolumeCliTests : IDisposable
         Assert.Equal(Path.Combine(dir, "data"), volumes[0].HostPath);
         Assert.True(volumes[1].Tmpfs);
         Assert.False(Directory.Exists(Path.Combine(dir, "data.remus-incoming")), "the staging copy was left behind");
+        // The save file carried the volume's content; the saved domain's own directory is left as it was.
+        Assert.Equal("marker kept\n", File.ReadAllText(Path.Combine(dir, "data", "marker")));
+        Assert.Equal("marker kept\n", File.ReadAllText(Path.Combine(_bed.Work, "orig", "marker")));
         _bed.Ok("destroy", "kept");
     }
 
@@ -233,7 +249,9 @@ public sealed class VolumeCliTests : IDisposable
         Assert.Equal(Path.Combine(dir, "data"), volumes[0].HostPath);
         Assert.Equal("/data", volumes[0].Target);
         Assert.True(volumes[1].Tmpfs);
-        Assert.False(Directory.Exists(Path.Combine(dir, "data.remus-incoming")), "the staging copy was left behind");
+        DomainTestBed.WaitUntil(() => !Directory.Exists(Path.Combine(dir, "data.remus-incoming")),
+            "the staging copy is moved into place once the source let go");
+        Assert.Equal("marker moved\n", File.ReadAllText(Path.Combine(dir, "data", "marker")));
         target.Ok("destroy", "moved");
     }
 }
