@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Remus.Tests.EndToEnd;
 using Remus.Tests.Support;
 using Remus.Toolstack;
 using Xunit;
@@ -222,6 +224,55 @@ public sealed class VolumeCliTests : IDisposable
         Assert.Contains("nothing was kept here", result.StderrText);
         Assert.False(Directory.Exists(staging), "the failed migration left its staging copy behind");
         Assert.Empty(_bed.List());
+    }
+
+    /// <summary>Creates NAME with its volume and protects it to a `migrate-receive -r --volumes DIR` on <paramref name="backupBed"/>.</summary>
+    private (int Vmm, Receiver Backup, string Dir) Protected(string name, DomainTestBed backupBed)
+    {
+        string dir = Path.Combine(backupBed.Work, "vols");
+        var backup = Receiver.Listen(backupBed, remus: true, out int port, "--volumes", dir);
+        int vmm = E2E.VmmPid(_bed.Ok("create", TickerConfig(name, "orig")));
+        DomainTestBed.WaitUntil(() => _bed.ReadLog($"{name}.log").Contains("tick 3"), "the ticker printed");
+        var protect = _bed.Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{port}", name], null, TimeSpan.FromSeconds(60));
+        Assert.True(protect.ExitCode == 0, $"{protect}\n{backup.Describe()}");
+        return (vmm, backup, dir);
+    }
+
+    [Fact]
+    public void A_failover_moves_the_backups_copy_into_place_at_dir_slash_target()
+    {
+        using var backupBed = new DomainTestBed();
+        var (vmm, backup, dir) = Protected("fo", backupBed);
+        using (backup)
+        {
+            string staging = Path.Combine(dir, "data.remus-incoming");
+            Assert.True(Directory.Exists(staging), "the backup builds its copy in the staging directory");
+            Assert.False(Directory.Exists(Path.Combine(dir, "data")), "the backup's copy is in place before any failover");
+
+            Process.GetProcessById(vmm).Kill(); // SIGKILL, this pid only
+            backup.WaitForStderr("Remus failover for domain fo", TimeSpan.FromSeconds(30));
+            DomainTestBed.WaitUntil(() => backupBed.List().Any(d => d.Name == "fo"), "the domain runs on the backup");
+            Assert.Equal(Path.Combine(dir, "data"), backupBed.Domain("fo").Volumes![0].HostPath);
+            Assert.Equal("marker fo\n", File.ReadAllText(Path.Combine(dir, "data", "marker")));
+            Assert.False(Directory.Exists(staging), "the staging copy was left behind after the failover");
+            backupBed.Ok("destroy", "fo");
+        }
+    }
+
+    [Fact]
+    public void A_backup_whose_primary_ends_protection_keeps_nothing()
+    {
+        using var backupBed = new DomainTestBed();
+        var (_, backup, dir) = Protected("gone", backupBed);
+        using (backup)
+        {
+            Assert.True(Directory.Exists(Path.Combine(dir, "data.remus-incoming")), "the backup builds its copy in the staging directory");
+            _bed.Ok("destroy", "gone"); // protection ends with the domain: END, no takeover
+            Assert.Equal(0, backup.WaitForExit(TimeSpan.FromSeconds(30)));
+            Assert.Contains("nothing to take over", backup.Stderr);
+            Assert.False(Directory.Exists(Path.Combine(dir, "data.remus-incoming")), "the backup kept its staging copy");
+            Assert.False(Directory.Exists(Path.Combine(dir, "data")), "the backup moved a copy into place without a takeover");
+        }
     }
 
     [Fact]
