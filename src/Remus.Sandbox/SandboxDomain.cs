@@ -57,6 +57,9 @@ public sealed partial class SandboxDomain : ICheckpointable
     /// <summary>The exit status once <see cref="State"/> is Exited: 0-255, or 128+signal for a fatal signal.</summary>
     public int ExitStatus { get; private set; }
 
+    /// <summary>The domain's volumes as the kernel has them (roots, the journal hook: Kernel/Volumes/VolumeTable.cs).</summary>
+    internal Kernel.Volumes.VolumeTable VolumeTable => _kernel.Volumes;
+
     private SandboxDomain(DomainSpec spec, GuestMemory memory, SandboxKernel kernel, LoadedProgram start)
     {
         Spec = spec;

@@ -251,7 +251,17 @@ public static class IncomingVmm
                     {
                         // The program had exited on the primary (its EXIT epoch was acked here) and the primary died
                         // before END: re-emit its last output, which it may not have released, and end as it ended.
+                        // Its volumes as the program left them (the EXIT epoch's last operations applied here) are
+                        // kept too: the primary's disk may be gone with it.
                         int status = backup.ExitStatus ?? 0;
+                        try
+                        {
+                            vmm!.CommitVolumes(VmmHost.VolumePatience, say);
+                        }
+                        catch (RemusException e)
+                        {
+                            say($"domain '{name}': {e.Message}");
+                        }
                         backup.ReplayLastOutput(vmm!.RawConsole);
                         say($"Remus failover for domain {name}: the program had exited with status {status} on the primary " +
                             $"({backup.LossReason}); its last output is re-emitted, nothing runs here");

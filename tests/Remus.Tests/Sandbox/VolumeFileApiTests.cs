@@ -81,7 +81,7 @@ public sealed class VolumeFileApiTests : IDisposable
         Platforms.Require(platform);
         var (status, output) = RunInDomain(Spec(GuestBuilder.Build("volumes/fileapi"), FreshDir(), platform, "domain"));
         Assert.DoesNotContain("FAIL", output);
-        Assert.Equal(14, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(16, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         Assert.Equal(0, status);
     }
 

@@ -54,6 +54,60 @@ public sealed class VolumeCliTests : IDisposable
         _bed.Ok("destroy", "notmp");
     }
 
+    /// <summary>
+    /// Writes argv[2] into argv[1]/notes/hello.txt (fsync'ed), then writes /tmp/scratch and reads it back; prints what
+    /// it did, or the failing call and errno.
+    /// </summary>
+    private const string Writer = """
+        #include <errno.h>
+        #include <fcntl.h>
+        #include <stdio.h>
+        #include <string.h>
+        #include <sys/stat.h>
+        #include <unistd.h>
+        static int fail(const char *what) { printf("%s: errno %d\n", what, errno); return 1; }
+        int main(int argc, char **argv) {
+            char path[512], buf[64];
+            snprintf(path, sizeof path, "%s/notes", argv[1]);
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) return fail("mkdir");
+            snprintf(path, sizeof path, "%s/notes/hello.txt", argv[1]);
+            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0) return fail("open");
+            if (write(fd, argv[2], strlen(argv[2])) != (ssize_t)strlen(argv[2])) return fail("write");
+            if (fsync(fd) != 0) return fail("fsync");
+            close(fd);
+            printf("wrote %s\n", path);
+            fd = open("/tmp/scratch", O_RDWR | O_CREAT | O_EXCL, 0600);
+            if (fd < 0) { printf("no /tmp: errno %d\n", errno); return 0; }
+            if (write(fd, "tmp", 3) != 3 || pread(fd, buf, 3, 0) != 3) return fail("tmp io");
+            printf("tmp ok: %.3s\n", buf);
+            return 0;
+        }
+        """;
+
+    [Fact]
+    public void Run_with_a_volume_writes_to_the_host_directory()
+    {
+        var writer = ToolstackGuests.Build("volwriter", Writer);
+        var result = _bed.Remus(["run", "--volume", "shop:/data", writer, "/data", "hello from the domain"], null,
+            workingDirectory: _bed.Work);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("wrote /data/notes/hello.txt\ntmp ok: tmp\n", result.StdoutText);
+        string onHost = Path.Combine(_bed.Work, "shop", "notes", "hello.txt");
+        Assert.True(File.Exists(onHost), "the file the program wrote is not in the host directory");
+        Assert.Equal("hello from the domain", File.ReadAllText(onHost));
+        Assert.Equal(["notes"], Directory.GetFileSystemEntries(Path.Combine(_bed.Work, "shop")).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void Run_without_tmpfs_has_no_tmp()
+    {
+        var writer = ToolstackGuests.Build("volwriter", Writer);
+        var result = _bed.Remus(["run", "--no-tmpfs", "--volume", "shop:/data", writer, "/data", "x"], null, workingDirectory: _bed.Work);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.StartsWith("wrote /data/notes/hello.txt\nno /tmp: errno ", result.StdoutText); // EROFS: outside volumes the tree is read-only
+    }
+
     [Theory]
     [InlineData("nocolon")]
     [InlineData("d:relative")]
@@ -104,27 +158,82 @@ public sealed class VolumeCliTests : IDisposable
         _bed.Ok("destroy", "kept");
     }
 
-    [Fact]
-    public void A_failed_restore_leaves_no_staging_copy()
+    /// <summary>A save file of a ticker with a volume at /data, cut in half.</summary>
+    private string TruncatedSave(string name)
     {
-        _bed.Ok("create", TickerConfig("lost", "orig"));
-        DomainTestBed.WaitUntil(() => _bed.ReadLog("lost.log").Contains("tick 3"), "the ticker printed");
-        string save = Path.Combine(_bed.Work, "lost.sav");
-        _bed.Ok("save", "lost", save);
+        _bed.Ok("create", TickerConfig(name, "orig"));
+        DomainTestBed.WaitUntil(() => _bed.ReadLog($"{name}.log").Contains("tick 3"), "the ticker printed");
+        string save = Path.Combine(_bed.Work, $"{name}.sav");
+        _bed.Ok("save", name, save);
         DomainTestBed.WaitUntil(() => _bed.ProcessesOfThisRunDir().Count == 0, "the saved domain's VMM exits");
         var bytes = File.ReadAllBytes(save);
         File.WriteAllBytes(save, bytes[..(bytes.Length / 2)]);
+        return save;
+    }
 
-        // A copy under way where the restore builds its copy: a failed restore keeps nothing of what it received.
-        string dir = Path.Combine(_bed.Work, "restored");
+    /// <summary>A copy under way where a receiver builds its copy of the volume at /data under <paramref name="dir"/>.</summary>
+    private static string StagingUnder(string dir)
+    {
         string staging = Path.Combine(dir, "data.remus-incoming");
         Directory.CreateDirectory(Path.Combine(staging, "sub"));
         File.WriteAllText(Path.Combine(staging, "sub", "half"), "x");
+        return staging;
+    }
 
-        var result = _bed.Remus(["restore", "--volumes", dir, save]);
+    [Fact]
+    public void A_failed_restore_leaves_no_staging_copy()
+    {
+        string save = TruncatedSave("lost");
+        string staging = StagingUnder(Path.Combine(_bed.Work, "restored"));
+
+        var result = _bed.Remus(["restore", "--volumes", Path.Combine(_bed.Work, "restored"), save]);
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("truncated", result.StderrText);
         Assert.False(Directory.Exists(staging), "the failed restore left its staging copy behind");
         Assert.Empty(_bed.List());
+    }
+
+    [Fact]
+    public void A_failed_migration_leaves_no_staging_copy()
+    {
+        // A stream that ends in the middle of its first epoch, after the receiver built the domain from its header.
+        string save = TruncatedSave("cut");
+        string staging = StagingUnder(Path.Combine(_bed.Work, "received"));
+
+        var result = _bed.Remus(["migrate-receive", "-F", "--volumes", "received"], File.ReadAllBytes(save), workingDirectory: _bed.Work);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("migration failed", result.StderrText);
+        Assert.Contains("nothing was kept here", result.StderrText);
+        Assert.False(Directory.Exists(staging), "the failed migration left its staging copy behind");
+        Assert.Empty(_bed.List());
+    }
+
+    [Fact]
+    public void Migrate_passes_volumes_only_to_a_receiver_it_starts()
+    {
+        var tcp = _bed.Remus("migrate", "--volumes", "/v", "--tcp", "127.0.0.1:1", "x");
+        Assert.Contains("--volumes goes to the receiver", tcp.StderrText);
+        var s = _bed.Remus("migrate", "--volumes", "/v", "-s", "", "x", "true");
+        Assert.Contains("write --volumes DIR in the receiver command itself", s.StderrText);
+    }
+
+    [Fact]
+    public void Migration_with_volumes_dir_keeps_the_volume_at_dir_slash_target()
+    {
+        using var target = new DomainTestBed();
+        _bed.Ok("create", TickerConfig("moved", "orig"));
+        DomainTestBed.WaitUntil(() => _bed.ReadLog("moved.log").Contains("tick 3"), "the ticker printed");
+        string dir = Path.Combine(target.Work, "vols");
+        string receiver = $"env REMUS_RUN_DIR='{target.RunDir}' '{RemusCli.DotnetPath}' '{RemusCli.DllPath}' migrate-receive --volumes '{dir}'" +
+                          $" 2>>'{Path.Combine(target.Work, "receiver.err")}'";
+        _bed.Ok("migrate", "-s", "", "moved", receiver);
+
+        DomainTestBed.WaitUntil(() => target.List().Any(d => d.Name == "moved"), "the domain runs on the target under its name");
+        var volumes = target.Domain("moved").Volumes!;
+        Assert.Equal(Path.Combine(dir, "data"), volumes[0].HostPath);
+        Assert.Equal("/data", volumes[0].Target);
+        Assert.True(volumes[1].Tmpfs);
+        Assert.False(Directory.Exists(Path.Combine(dir, "data.remus-incoming")), "the staging copy was left behind");
+        target.Ok("destroy", "moved");
     }
 }

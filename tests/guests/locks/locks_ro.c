@@ -234,7 +234,22 @@ static void blocking(void)
     pthread_join(t, NULL);
     printf("restarting waiter after unlock: %s, handler ran: %s\n", result == 0 ? "ok" : ename(result_errno), handled > 0 ? "yes" : "no");
     close(wa);
+
+    /* The waiter's fd is closed by another thread while it waits: the lock it then takes goes with the description
+     * as its call returns. */
+    wa = wb;
+    wb = open(path, O_RDONLY);
+    sa.sa_flags = 0;
+    sigaction(SIGUSR1, &sa, NULL);
+    pthread_create(&t, NULL, waiter, NULL);
+    usleep(50000);
     close(wb);
+    flock(wa, LOCK_UN);
+    pthread_join(t, NULL);
+    int c = open(path, O_RDONLY);
+    printf("EX|NB after the closed waiter's call: %s\n", err(flock(c, LOCK_EX | LOCK_NB)));
+    close(c);
+    close(wa);
 }
 
 int main(int argc, char **argv)

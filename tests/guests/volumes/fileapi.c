@@ -5,8 +5,10 @@
  *   fileapi DIR domain   what only a domain does (fallocate modes, writable shared mappings refused, .remus-orphans
  *                        invisible); each line says ok or FAIL.
  *   fileapi DIR escape   paths cannot leave the volume ("..", symlinks to / and out, loops); each line ok or FAIL.
- *   fileapi DIR ckpt N   N appends 10 ms apart to an open file (the offset printed after each), then the file read
- *                        back through the same description (a checkpoint restored mid-way keeps its offset). */
+ *   fileapi DIR journal  a fixed sequence of changes whose journal entries the test knows (VolumeJournalingTests).
+ *   fileapi DIR ckpt N   N writes 10 ms apart to an open file, each read back through a second description (both
+ *                        offsets printed), then the file read back whole (a checkpoint restored mid-way keeps the
+ *                        offsets). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -426,6 +428,9 @@ static void domain_only(void)
     check("fallocate PUNCH_HOLE refused", fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4), -EOPNOTSUPP);
     void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     check("writable shared mapping refused", m == MAP_FAILED ? -1 : 0, -ENODEV);
+    m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    check("read-only shared mapping works", m == MAP_FAILED ? -1 : 0, 0);
+    check("mprotect it writable refused", mprotect(m, 4096, PROT_READ | PROT_WRITE), -EACCES);
     m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     check("writable private mapping works", m == MAP_FAILED ? -1 : 0, 0);
     check("unlink the open file", unlink(P("f")), 0);
@@ -486,14 +491,57 @@ static void escape(void)
     check("rmdir the mount point", rmdir(D), -EBUSY);
 }
 
+static void journal(void)
+{
+    mkdir(P("d"), 0750);
+    int fd = open(P("d/f"), O_CREAT | O_WRONLY, 0666);
+    write(fd, "abc", 3);
+    close(fd);
+    fd = open(P("d/f"), O_WRONLY | O_APPEND);
+    lseek(fd, 0, SEEK_SET);
+    write(fd, "de", 2);
+    fcntl(fd, F_SETFL, 0);
+    pwrite(fd, "Z", 1, 0);
+    ftruncate(fd, 4);
+    fallocate(fd, 0, 0, 100);
+    symlink("d", P("ln"));
+    close(open(P("ln/g"), O_CREAT | O_WRONLY | O_TRUNC, 0600));
+    rename(P("ln/g"), P("d/h"));
+    link(P("d/h"), P("k"));
+    chmod(P("ln/h"), 0640);
+    utimensat(AT_FDCWD, P("k"), (struct timespec[2]){{1, 2}, {3, 4}}, 0);
+    unlink(P("k"));
+    unlink(P("d/f"));
+    lseek(fd, 0, SEEK_END);
+    write(fd, "x", 1);
+    close(fd);
+    rename(P("d"), P("e"));
+    unlink(P("e/h"));
+    rmdir(P("e"));
+    fd = open(P("t"), O_CREAT | O_WRONLY, 0644);
+    write(fd, "1", 1);
+    close(fd);
+    close(open(P("t"), O_WRONLY | O_TRUNC));
+    printf("done\n");
+}
+
 static void ckpt(int count)
 {
-    int fd = open(P("log"), O_CREAT | O_RDWR | O_APPEND, 0644);
-    char line[64];
+    /* a writer and a reader, each with its own offset; the reader follows the writer a line behind */
+    int fd = open(P("log"), O_CREAT | O_RDWR | O_TRUNC, 0644);
+    int rd = open(P("log"), O_RDONLY);
+    int gone = open(P("gone"), O_CREAT | O_RDWR, 0644); /* unlinked while open: it lives in .remus-orphans */
+    write(gone, "unlinked but open\n", 18);
+    unlink(P("gone"));
+    char line[64], got[64];
     for (int i = 0; i < count; i++) {
-        int n = snprintf(line, sizeof line, "line %d\n", i);
+        int n = snprintf(line, sizeof line, "line %04d\n", i);
         write(fd, line, n);
-        printf("offset %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+        long r = read(rd, got, n);
+        printf("offset %ld read %.*s", (long)lseek(fd, 0, SEEK_CUR), (int)(r > 0 ? r : 0), got);
+        if (r <= 0) printf("\n");
+        char g[32] = {0};
+        if (pread(gone, g, 18, 0) != 18 || strcmp(g, "unlinked but open\n")) printf("the unlinked file changed: %s\n", g);
         fflush(stdout);
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
@@ -505,6 +553,9 @@ static void ckpt(int count)
         for (long i = 0; i < n; i++) { sum = sum * 31 + (unsigned char)buf[i]; total++; }
     printf("read back %ld bytes sum %lu\n", total, sum);
     close(fd);
+    close(rd);
+    close(gone);
+    listing("at the end", D);
 }
 
 int main(int argc, char **argv)
@@ -515,6 +566,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[2], "api")) api();
     else if (!strcmp(argv[2], "domain")) domain_only();
     else if (!strcmp(argv[2], "escape")) escape();
+    else if (!strcmp(argv[2], "journal")) journal();
     else if (!strcmp(argv[2], "ckpt")) ckpt(argc > 3 ? atoi(argv[3]) : 50);
     else return 2;
     return fails ? 1 : 0;

@@ -146,7 +146,9 @@ internal sealed partial class VolumeTable : IDisposable
                 best = at;
                 bestAt = i;
                 // Only go on lexically while a longer mount point could still match.
-                if (i == parts.Length || !AnyMountUnder(current, parts[i])) break;
+                int next = i;
+                while (next < parts.Length && parts[next] == ".") next++;
+                if (next == parts.Length || !AnyMountUnder(current, parts[next])) break;
             }
             if (i == parts.Length) break;
             string c = parts[i];

@@ -314,10 +314,15 @@ public class CorruptionTests
         xor = xor[..LZ4Codec.Encode(delta, xor)];
         byte[] raw = new byte[4096];
         new Random(4).NextBytes(raw);
+        byte[] volumeA = "8 bytes!"u8.ToArray();
+        byte[] volumeB = new byte[1001];
+        new Random(5).NextBytes(volumeB);
 
         byte[] bytes = new RawStreamBuilder()
             .Heartbeat(1_700_000_000_000_000_000)
             .Record(RecordType.PageData, RawStreamBuilder.PageData((0, 0, raw), (1, 3, lz4), (2, 1, []), (1, 4, xor), (0, 2, [])))
+            .Record(12, volumeA) // VOLUME_OPS (§4.12): opaque bodies of 8 .. 4 MiB + 64 KiB, in stream order
+            .Record(12, volumeB)
             .VcpuState(0, [9, 8, 7])
             .Record(RecordType.KernelState, [1, 2, 3, 4, 5])
             .CheckpointEnd(42)
@@ -336,6 +341,9 @@ public class CorruptionTests
             epoch.ApplyTo(sink);
             Assert.Equal(new byte[] { 9, 8, 7 }, epoch.VcpuStates[0].State);
             Assert.Equal(new byte[] { 1, 2, 3, 4, 5 }, epoch.KernelState);
+            Assert.Equal(2, epoch.VolumeBatchCount);
+            Assert.Equal(volumeA, epoch.VolumeBatches[0].ToArray());
+            Assert.Equal(volumeB, epoch.VolumeBatches[1].ToArray());
         }
         text[17] ^= 0x40;
         Assert.Equal(raw, sink.Page(0).ToArray());
