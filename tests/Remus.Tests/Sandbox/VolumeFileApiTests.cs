@@ -95,7 +95,7 @@ public sealed class VolumeFileApiTests : IDisposable
         File.WriteAllText(Path.Combine(Path.GetDirectoryName(dir)!, "etc-passwd-probe"), "");
         var (status, output) = RunInDomain(Spec(GuestBuilder.Build("volumes/fileapi"), dir, platform, "escape"));
         Assert.DoesNotContain("FAIL", output);
-        Assert.Equal(19, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(21, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         Assert.Equal(0, status);
         Assert.False(File.Exists("/inside-moved"));
     }

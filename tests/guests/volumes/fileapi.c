@@ -487,6 +487,11 @@ static void escape(void)
     char sibling[8192];
     snprintf(sibling, sizeof sibling, "%s-outside", D);
     check("the volume's host sibling is invisible", open(sibling, O_RDONLY), -ENOENT);
+    char parent[8192];
+    snprintf(parent, sizeof parent, "%s", D);
+    *strrchr(parent, '/') = 0;
+    check("the mount point's parent is a directory", stat(parent, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1, 0);
+    check("but it cannot be opened", open(parent, O_RDONLY | O_DIRECTORY), -ENOENT);
     check("mkdir the mount point", mkdir(D, 0755), -EEXIST);
     check("rmdir the mount point", rmdir(D), -EBUSY);
 }

@@ -134,6 +134,45 @@ public class RemusVolumeTests
         Assert.Equal(0, s.Receiver.Commits); // the toolstack commits, after a takeover only
     }
 
+    [Theory]
+    [InlineData(RemusStep.Staged)]
+    [InlineData(RemusStep.Resumed)]
+    [InlineData(RemusStep.PagesSent)]
+    [InlineData(RemusStep.EndSent)]
+    [InlineData(RemusStep.Acked)]
+    public void After_a_primary_crash_the_backups_volumes_are_exactly_those_of_the_checkpoint_it_fails_over_to(RemusStep at)
+    {
+        // The primary dies at a point of its 8th checkpoint. What the sender had drained by the pause of each
+        // checkpoint is noted there; the backup's copy must hold exactly the bodies of the checkpoint it takes over.
+        var drainedBy = new Dictionary<ulong, int>();
+        FakeVolumeReplica? sender = null;
+        int checkpoints = 0;
+        ulong? crashEpoch = null;
+        var options = Fast with
+        {
+            OnStep = (step, epoch) =>
+            {
+                if (step == RemusStep.Staged)
+                {
+                    lock (drainedBy) drainedBy[epoch] = sender!.Emitted.Count;
+                    if (++checkpoints == 8) crashEpoch = epoch;
+                }
+                if (step == at && epoch == crashEpoch) throw new InvalidOperationException("the primary's host dies here");
+            },
+        };
+        using var s = new Setup(sender: f => { sender = f; f.JournalDrain = (2, 300); }, primaryOptions: options);
+        s.Remus.Protect(Guest.ToJson());
+        Assert.Equal(BackupOutcome.Failover, s.Outcome());
+        Assert.NotNull(s.Remus.Crash);
+        ulong taken = s.Backup.LastCheckpoint!.Value;
+        Assert.True(taken == crashEpoch || taken + 1 == crashEpoch, $"took over from {taken}, the crash was in {crashEpoch}");
+        int expected;
+        lock (drainedBy) expected = drainedBy[taken];
+        Assert.Equal(s.Sender.Emitted.Take(expected), s.Receiver.Applied);
+        var last = Epochs(s.Receiver.Snapshot()).Last(e => e.Contains("LoadState"));
+        AssertAppliedInOrderAfterValidation(last);
+    }
+
     [Fact]
     public void The_programs_last_volume_operations_travel_with_its_exit()
     {
