@@ -29,7 +29,8 @@ public sealed class SqliteMoveTests : IDisposable
 
     public static TheoryData<PlatformKind, string> Rows() => SqliteFailoverTests.Rows();
 
-    private string Details(Receiver? receiver = null) => $"{receiver?.Describe()}\n{E2E.Logs(_source)}\n{E2E.Logs(_target)}";
+    private string Details(Receiver? receiver = null) =>
+        $"{receiver?.Describe()}\n{E2E.Logs(_source)}\n{E2E.Logs(_target)}\n--- console (tail) ---\n{BankConsole.Tail(E2E.ReadText(Path.Combine(_source.Work, "bank.log")), 12)}";
 
     [SkippableTheory]
     [MemberData(nameof(Rows))]
