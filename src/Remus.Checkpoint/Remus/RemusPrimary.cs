@@ -78,6 +78,7 @@ public sealed class RemusPrimary : IDisposable
     private volatile bool _disposed; // 1 once protection ended one way or another (given up, fenced, exited, stopped, crashed)
     private readonly IVolumeReplica? _volumes;
     private readonly List<(byte[] Buffer, int Length)> _volumeStage = []; // this epoch's VOLUME_OPS bodies, taken in the pause
+    private readonly Action<ReadOnlySpan<byte>> _stageVolumeOps;       // one delegate, not one per pause
     private bool _journaling;            // the copy is complete: each pause drains the journal
     private bool _volumesStopped;        // StopTracking was called (under the pause lock)
     private volatile bool _copying;      // the initial synchronisation is writing: heartbeats may go inside its epochs
@@ -94,6 +95,7 @@ public sealed class RemusPrimary : IDisposable
         _dirty = new ulong[domain.DirtyBitmapWords];
         _pages = new DomainPages(domain);
         _volumes = domain.Volumes;
+        _stageVolumeOps = StageVolumeOps;
         if (options.HotPageEpochs > 0) _hot = new HotPages(domain.PageCount, options.HotPageLimit, options.HotPageEpochs);
     }
 
@@ -340,10 +342,10 @@ public sealed class RemusPrimary : IDisposable
     private void StageVolumes()
     {
         if (_volumes == null || _volumesStopped) return;
-        if (_journaling) _volumes.DrainJournal(StageVolumeOps);
+        if (_journaling) _volumes.DrainJournal(_stageVolumeOps);
         else
         {
-            _volumes.DrainCopy(StageVolumeOps);
+            _volumes.DrainCopy(_stageVolumeOps);
             _volumes.BeginJournal();
             _journaling = true;
         }

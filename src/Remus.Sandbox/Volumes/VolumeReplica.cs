@@ -69,6 +69,7 @@ internal sealed class VolumeReplica : IVolumeReplica
             var spec = _roots.Spec(v);
             if (spec.Tmpfs || _committed.Contains(v)) continue;
             VolumeCommit.Commit(spec, patience, say);
+            _roots.Repoint(v, spec.HostPath.TrimEnd('/'));
             _committed.Add(v);
         }
     }

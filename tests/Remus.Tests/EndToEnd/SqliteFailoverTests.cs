@@ -65,7 +65,7 @@ public sealed class SqliteFailoverTests(ITestOutputHelper output) : IDisposable
         for (int r = 0; r < Rounds; r++)
         {
             Receiver? backup = null;
-            string Details() => $"{backup?.Describe()}\n{E2E.Logs(_beds[r])}\n{E2E.Logs(_beds[r + 1])}";
+            string Details() => $"{backup?.Describe()}\n{E2E.Logs(_beds[r])}\n{E2E.Logs(_beds[r + 1])}\n--- console (tail) ---\n{BankConsole.Tail(E2E.ReadText(log), 12)}";
             try
             {
                 long target = last + PerRound;

@@ -29,7 +29,8 @@ public sealed class SqliteMoveTests : IDisposable
 
     public static TheoryData<PlatformKind, string> Rows() => SqliteFailoverTests.Rows();
 
-    private string Details(Receiver? receiver = null) => $"{receiver?.Describe()}\n{E2E.Logs(_source)}\n{E2E.Logs(_target)}";
+    private string Details(Receiver? receiver = null) =>
+        $"{receiver?.Describe()}\n{E2E.Logs(_source)}\n{E2E.Logs(_target)}\n--- console (tail) ---\n{BankConsole.Tail(E2E.ReadText(Path.Combine(_source.Work, "bank.log")), 12)}";
 
     [SkippableTheory]
     [MemberData(nameof(Rows))]
@@ -76,6 +77,8 @@ public sealed class SqliteMoveTests : IDisposable
         Directory.Move(volume, volume + ".moved");
         var restored = _target.Ok("restore", "--volumes", volumes, file);
         int restoredVmm = E2E.VmmPid(restored);
+        E2E.WaitUntil(() => E2E.EndsWithDone(log) || !DomainTestBed.ProcessExists(restoredVmm), "the restored program ends", E2E.GuestPatience, () => Details());
+        Assert.True(E2E.EndsWithDone(log), $"the restored program ended without 'done'\n{Details()}");
         E2E.WaitForTheEnd(log, restoredVmm, () => Details());
         var db = SqliteGuests.Check(Path.Combine(volumes, "data", "bank.db"));
         var (committed, repeated) = BankConsole.AssertConsistent(E2E.ReadText(log), db, 0, $"{mode}, saved at id {atSave}\n{Details()}");

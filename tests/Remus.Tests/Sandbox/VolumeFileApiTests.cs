@@ -81,8 +81,34 @@ public sealed class VolumeFileApiTests : IDisposable
         Platforms.Require(platform);
         var (status, output) = RunInDomain(Spec(GuestBuilder.Build("volumes/fileapi"), FreshDir(), platform, "domain"));
         Assert.DoesNotContain("FAIL", output);
-        Assert.Equal(14, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(16, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         Assert.Equal(0, status);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void A_tmpfs_at_tmp_works_like_a_volume_and_goes_with_its_domain(PlatformKind platform)
+    {
+        Platforms.Require(platform);
+        var spec = new DomainSpec
+        {
+            ProgramPath = GuestBuilder.Build("volumes/fileapi"),
+            Args = ["/tmp", "domain"],
+            MemoryMiB = 64,
+            Platform = platform,
+            Volumes = [new VolumeSpec { GuestPath = "/tmp", Tmpfs = true }],
+        };
+        var console = new RecordingConsole();
+        string privateDir;
+        using (var d = new RunningDomain(SandboxDomain.Create(spec, console)))
+        {
+            privateDir = d.Domain.VolumeTable.HostDir(0);
+            Assert.Equal(0, d.Wait(Never));
+            Assert.True(File.Exists(Path.Combine(privateDir, "g")), "the program's files are in the private directory while the domain lives");
+        }
+        Assert.DoesNotContain("FAIL", console.Text);
+        Assert.StartsWith("/dev/shm/", privateDir);
+        Assert.False(Directory.Exists(privateDir), "the tmpfs's directory outlived its domain");
     }
 
     [SkippableTheory]
@@ -95,7 +121,7 @@ public sealed class VolumeFileApiTests : IDisposable
         File.WriteAllText(Path.Combine(Path.GetDirectoryName(dir)!, "etc-passwd-probe"), "");
         var (status, output) = RunInDomain(Spec(GuestBuilder.Build("volumes/fileapi"), dir, platform, "escape"));
         Assert.DoesNotContain("FAIL", output);
-        Assert.Equal(19, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(21, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         Assert.Equal(0, status);
         Assert.False(File.Exists("/inside-moved"));
     }

@@ -50,6 +50,7 @@ public sealed class VolumeCommitTests : IDisposable
         Assert.True(Directory.Exists(host + VolumeCommit.PreviousSuffix));
         Assert.False(Directory.Exists(VolumeStaging.StagingPath(host)));
         Assert.Equal("x", File.ReadAllText(Path.Combine(other, "f")));
+        Assert.Equal([(0, host), (1, other)], roots.Repointed);
         Assert.Equal(["volume /data: the previous content of " + host + " is kept at " + host + VolumeCommit.PreviousSuffix + ".1"], said);
 
         // The roots stay valid (open files stay open): the copy is the same directory, now at the host path.

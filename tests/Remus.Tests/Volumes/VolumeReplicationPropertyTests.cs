@@ -123,6 +123,35 @@ public sealed class VolumeReplicationPropertyTests
     }
 
     [Fact]
+    public void A_copy_round_after_a_write_through_one_name_of_a_hard_link_then_its_unlink_updates_the_other_name()
+    {
+        using var tmp = new TempDir();
+        string primaryDir = tmp.Sub("primary"), backupDir = tmp.Sub("backup");
+        Directory.CreateDirectory(primaryDir);
+        File.WriteAllText(Path.Combine(primaryDir, "a"), "first");
+        using var primary = new TestVolumeRoots(primaryDir);
+        using var backup = new TestVolumeRoots(backupDir);
+        var sender = new VolumeReplica(primary);
+        var receiver = new VolumeReplica(backup);
+        sender.BeginCopy();
+        sender.DrainCopy(receiver.Apply);
+
+        Assert.Equal(0, Remus.Sandbox.Platform.HostDirectories.LinkAt(Remus.Sandbox.Platform.HostDirectories.AtFdCwd, Path.Combine(primaryDir, "a"),
+            Remus.Sandbox.Platform.HostDirectories.AtFdCwd, Path.Combine(primaryDir, "b"), 0));
+        primary.Journal!.Linked(0, "a", "b");
+        sender.DrainCopy(receiver.Apply);                       // the receiver has a and b as one inode now
+
+        File.WriteAllText(Path.Combine(primaryDir, "b"), "second, through b");
+        primary.Journal.Wrote(0, "b", 0, "second, through b"u8);
+        File.Delete(Path.Combine(primaryDir, "b"));
+        primary.Journal.Unlinked(0, "b");
+        sender.DrainCopy(receiver.Apply);                       // only b was touched, but a shows the write
+
+        Assert.Equal("second, through b", File.ReadAllText(Path.Combine(backupDir, "a")));
+        Assert.Equal(VolumeTree.Describe(primaryDir), VolumeTree.Describe(backupDir));
+    }
+
+    [Fact]
     public void Unprotected_nothing_is_kept()
     {
         using var tmp = new TempDir();

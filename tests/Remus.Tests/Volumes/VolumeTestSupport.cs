@@ -29,6 +29,8 @@ internal sealed class TestVolumeRoots : IVolumeRoots, IDisposable
     public VolumeSpec Spec(int volume) => _specs[volume];
     public int RootFd(int volume) => _fds[volume];
     public IVolumeJournal? Journal { get; set; }
+    public List<(int Volume, string HostDir)> Repointed { get; } = [];
+    public void Repoint(int volume, string hostDir) => Repointed.Add((volume, hostDir));
 
     public void Dispose()
     {

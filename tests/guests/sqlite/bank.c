@@ -19,7 +19,7 @@ static sqlite3 *db;
 
 static void die(const char *what)
 {
-    printf("error %s: %s\n", what, db ? sqlite3_errmsg(db) : "?");
+    printf("error %s: %s (extended code %d)\n", what, db ? sqlite3_errmsg(db) : "?", db ? sqlite3_extended_errcode(db) : 0);
     fflush(stdout);
     exit(2);
 }

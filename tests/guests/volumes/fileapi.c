@@ -281,6 +281,9 @@ static void api(void)
     fst_line("fstat a", fd);
     R("fchmodat 0604", fchmodat(AT_FDCWD, P("a"), 0604, 0));
     R("chmod missing", chmod(P("missing"), 0600));
+    R("fchown to its own owner", fchown(fd, getuid(), getgid()));
+    R("chown -1 -1", chown(P("a"), -1, -1));
+    R("lchown missing", lchown(P("missing"), -1, -1));
     struct timespec ts[2] = {{1000000000, 123}, {1100000000, 456}};
     R("utimensat", utimensat(AT_FDCWD, P("a"), ts, 0));
     struct stat st;
@@ -428,6 +431,9 @@ static void domain_only(void)
     check("fallocate PUNCH_HOLE refused", fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4), -EOPNOTSUPP);
     void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     check("writable shared mapping refused", m == MAP_FAILED ? -1 : 0, -ENODEV);
+    m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    check("read-only shared mapping works", m == MAP_FAILED ? -1 : 0, 0);
+    check("mprotect it writable refused", mprotect(m, 4096, PROT_READ | PROT_WRITE), -EACCES);
     m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     check("writable private mapping works", m == MAP_FAILED ? -1 : 0, 0);
     check("unlink the open file", unlink(P("f")), 0);
@@ -484,6 +490,11 @@ static void escape(void)
     char sibling[8192];
     snprintf(sibling, sizeof sibling, "%s-outside", D);
     check("the volume's host sibling is invisible", open(sibling, O_RDONLY), -ENOENT);
+    char parent[8192];
+    snprintf(parent, sizeof parent, "%s", D);
+    *strrchr(parent, '/') = 0;
+    check("the mount point's parent is a directory", stat(parent, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1, 0);
+    check("but it cannot be opened", open(parent, O_RDONLY | O_DIRECTORY), -ENOENT);
     check("mkdir the mount point", mkdir(D, 0755), -EEXIST);
     check("rmdir the mount point", rmdir(D), -EBUSY);
 }
@@ -527,6 +538,9 @@ static void ckpt(int count)
     /* a writer and a reader, each with its own offset; the reader follows the writer a line behind */
     int fd = open(P("log"), O_CREAT | O_RDWR | O_TRUNC, 0644);
     int rd = open(P("log"), O_RDONLY);
+    int gone = open(P("gone"), O_CREAT | O_RDWR, 0644); /* unlinked while open: it lives in .remus-orphans */
+    write(gone, "unlinked but open\n", 18);
+    unlink(P("gone"));
     char line[64], got[64];
     for (int i = 0; i < count; i++) {
         int n = snprintf(line, sizeof line, "line %04d\n", i);
@@ -534,6 +548,8 @@ static void ckpt(int count)
         long r = read(rd, got, n);
         printf("offset %ld read %.*s", (long)lseek(fd, 0, SEEK_CUR), (int)(r > 0 ? r : 0), got);
         if (r <= 0) printf("\n");
+        char g[32] = {0};
+        if (pread(gone, g, 18, 0) != 18 || strcmp(g, "unlinked but open\n")) printf("the unlinked file changed: %s\n", g);
         fflush(stdout);
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
@@ -546,6 +562,8 @@ static void ckpt(int count)
     printf("read back %ld bytes sum %lu\n", total, sum);
     close(fd);
     close(rd);
+    close(gone);
+    listing("at the end", D);
 }
 
 int main(int argc, char **argv)

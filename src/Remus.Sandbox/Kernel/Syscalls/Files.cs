@@ -96,6 +96,8 @@ internal sealed partial class SandboxKernel
         TryBaseDir(dirfd, out string baseDir);
         if (SpecialPath(path, baseDir) is { } special) return StatSpecial(special, st);
         string? host = Policy.Resolve(path, baseDir);
+        if (host == null && Volumes.Count > 0 && Volumes.VolumeBelow(path.StartsWith('/') ? path : baseDir + "/" + path) is >= 0 and int below)
+            return Volumes.Stat(below, "", follow: true, st); // a directory above a mount point
         return host == null ? -Errno.ENOENT : StatHostPath(host, flags, st);
     }
 
@@ -153,6 +155,8 @@ internal sealed partial class SandboxKernel
         TryBaseDir(dirfd, out string baseDir);
         if (SpecialPath(path, baseDir) is { } special) return AccessSpecial(special, mode);
         string? host = Policy.Resolve(path, baseDir);
+        if (host == null && Volumes.Count > 0 && Volumes.VolumeBelow(path.StartsWith('/') ? path : baseDir + "/" + path) >= 0)
+            return (mode & 2) != 0 ? -Errno.EROFS : 0;
         if (host == null) return -Errno.ENOENT;
         Span<byte> st = stackalloc byte[HostFiles.StatSize];
         long r = HostFiles.StatPath(host, false, st);

@@ -165,6 +165,11 @@ internal sealed partial class SandboxKernel
         ulong len = AddressSpace.PageUp(length);
         if (len == 0) return 0;
         if (!Mm.IsUserRange(addr, len)) return -Errno.ENOMEM;
+        // A shared file mapping never becomes writable (files are read-only; a volume's would bypass the journal).
+        if ((prot & PROT_WRITE) != 0)
+            foreach (var m in Mm.Mappings)
+                if ((m.Flags & (MapFlags.Shared | MapFlags.File)) == (MapFlags.Shared | MapFlags.File) && m.Start < addr + len && addr < m.End)
+                    return -Errno.EACCES;
         Mm.SetProtection(addr, addr + len, prot);
         return 0;
     }

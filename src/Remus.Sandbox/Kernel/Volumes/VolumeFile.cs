@@ -56,12 +56,21 @@ internal sealed class VolumeFile : FileDescription
     public override long Write(ReadOnlySpan<byte> data)
     {
         if (IsDirectory || (Flags & O_ACCMODE) == 0) return -Errno.EBADF;
-        long offset = Appending ? EndOfFile() : HostFiles.Seek(_fd, 0, 1);
-        if (offset < 0) return offset;
-        long n = HostDirectories.PWrite(_fd, data, offset);
-        if (n <= 0) return n;
-        HostFiles.Seek(_fd, offset + n, 0);
-        Table.Journal?.Wrote(Volume, Path, offset, data[..(int)n]);
+        long n, offset;
+        if (Appending)
+        {
+            offset = EndOfFile();
+            if (offset < 0) return offset;
+            n = HostDirectories.PWrite(_fd, data, offset);
+            if (n > 0) HostFiles.Seek(_fd, offset + n, 0);
+        }
+        else
+        {
+            offset = HostFiles.Seek(_fd, 0, 1);
+            if (offset < 0) return offset;
+            n = HostDirectories.Write(_fd, data);
+        }
+        if (n > 0) Table.Journal?.Wrote(Volume, Path, offset, data[..(int)n]);
         return n;
     }
 

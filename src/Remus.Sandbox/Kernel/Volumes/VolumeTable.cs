@@ -47,7 +47,13 @@ internal sealed partial class VolumeTable : IDisposable
         _volumes = new Volume[specs.Count];
         try
         {
-            for (int i = 0; i < specs.Count; i++) _volumes[i] = OpenVolume(i, specs[i], incoming);
+            for (int i = 0; i < specs.Count; i++)
+            {
+                _volumes[i] = OpenVolume(i, specs[i], incoming);
+                for (int j = 0; j < i; j++)
+                    if (_volumes[j].GuestPath == _volumes[i].GuestPath)
+                        throw new SandboxException($"two volumes are mounted at {_volumes[i].GuestPath}");
+            }
         }
         catch
         {
@@ -146,7 +152,9 @@ internal sealed partial class VolumeTable : IDisposable
                 best = at;
                 bestAt = i;
                 // Only go on lexically while a longer mount point could still match.
-                if (i == parts.Length || !AnyMountUnder(current, parts[i])) break;
+                int next = i;
+                while (next < parts.Length && parts[next] == ".") next++;
+                if (next == parts.Length || !AnyMountUnder(current, parts[next])) break;
             }
             if (i == parts.Length) break;
             string c = parts[i];
@@ -178,6 +186,19 @@ internal sealed partial class VolumeTable : IDisposable
         foreach (var v in _volumes)
             if (v.GuestPath == prefix || v.GuestPath.StartsWith(prefix + "/", StringComparison.Ordinal)) return true;
         return false;
+    }
+
+    /// <summary>
+    /// The volume mounted below <paramref name="guestPath"/> (absolute, outside every volume), or -1: the directories
+    /// above a mount point exist for stat and access, as Linux's mount points have parents (SQLite and realpath look).
+    /// </summary>
+    public int VolumeBelow(string guestPath)
+    {
+        string n = "/" + string.Join('/', Path.GetFullPath(guestPath).Split('/', StringSplitOptions.RemoveEmptyEntries));
+        string prefix = n == "/" ? "/" : n + "/";
+        for (int i = 0; i < _volumes.Length; i++)
+            if (_volumes[i].GuestPath.StartsWith(prefix, StringComparison.Ordinal)) return i;
+        return -1;
     }
 
     /// <summary>The guest path of <paramref name="relative"/> in volume <paramref name="index"/>.</summary>

@@ -28,11 +28,11 @@ public class RemusVolumeTests
         private readonly System.Net.Sockets.NetworkStream _a, _b;
 
         public Setup(Action<FakeVolumeReplica>? sender = null, Action<FakeVolumeReplica>? receiver = null, RemusOptions? primaryOptions = null,
-            Func<System.IO.Stream, JournalTap>? tap = null)
+            Func<System.IO.Stream, JournalTap>? tap = null, GuestConfig? guest = null)
         {
             var world = new RecordingConsole();
             var commit = new OutputCommitConsole(world);
-            var sim = SimDomain.Boot(Guest, commit, 0xa1);
+            var sim = SimDomain.Boot(guest ?? Guest, commit, 0xa1);
             Sender = new FakeVolumeReplica { IsPaused = () => sim.State == DomainState.Paused };
             sender?.Invoke(Sender);
             receiver?.Invoke(Receiver);
@@ -132,6 +132,62 @@ public class RemusVolumeTests
         Assert.True(epochs.Count(e => e.Contains("LoadState")) >= 6);
         foreach (var epoch in epochs) AssertAppliedInOrderAfterValidation(epoch);
         Assert.Equal(0, s.Receiver.Commits); // the toolstack commits, after a takeover only
+    }
+
+    [Theory]
+    [InlineData(RemusStep.Staged)]
+    [InlineData(RemusStep.Resumed)]
+    [InlineData(RemusStep.PagesSent)]
+    [InlineData(RemusStep.EndSent)]
+    [InlineData(RemusStep.Acked)]
+    public void After_a_primary_crash_the_backups_volumes_are_exactly_those_of_the_checkpoint_it_fails_over_to(RemusStep at)
+    {
+        // The primary dies at a point of its 8th checkpoint. What the sender had drained by the pause of each
+        // checkpoint is noted there; the backup's copy must hold exactly the bodies of the checkpoint it takes over.
+        var drainedBy = new Dictionary<ulong, int>();
+        FakeVolumeReplica? sender = null;
+        int checkpoints = 0;
+        ulong? crashEpoch = null;
+        var options = Fast with
+        {
+            OnStep = (step, epoch) =>
+            {
+                if (step == RemusStep.Staged)
+                {
+                    lock (drainedBy) drainedBy[epoch] = sender!.Emitted.Count;
+                    if (++checkpoints == 8) crashEpoch = epoch;
+                }
+                if (step == at && epoch == crashEpoch) throw new InvalidOperationException("the primary's host dies here");
+            },
+        };
+        using var s = new Setup(sender: f => { sender = f; f.JournalDrain = (2, 300); }, primaryOptions: options);
+        s.Remus.Protect(Guest.ToJson());
+        Assert.Equal(BackupOutcome.Failover, s.Outcome());
+        Assert.NotNull(s.Remus.Crash);
+        ulong taken = s.Backup.LastCheckpoint!.Value;
+        Assert.True(taken == crashEpoch || taken + 1 == crashEpoch, $"took over from {taken}, the crash was in {crashEpoch}");
+        int expected;
+        lock (drainedBy) expected = drainedBy[taken];
+        Assert.Equal(s.Sender.Emitted.Take(expected), s.Receiver.Applied);
+        var last = Epochs(s.Receiver.Snapshot()).Last(e => e.Contains("LoadState"));
+        AssertAppliedInOrderAfterValidation(last);
+    }
+
+    [Fact]
+    public void The_programs_last_volume_operations_travel_with_its_exit()
+    {
+        var exiting = Guest with { ExitAt = 3000 };
+        using var s = new Setup(guest: exiting);
+        s.Remus.Protect(exiting.ToJson());
+        Assert.Equal(BackupOutcome.Ended, s.Outcome()); // EXIT acked, then END
+        string[] sent = s.Sender.Snapshot();
+        Assert.Equal("StopTracking", sent[^1]);
+        Assert.StartsWith("Drain", sent[^2]); // the drain after the last checkpoint, for the exit epoch
+        Assert.Equal(s.Sender.Emitted, s.Receiver.Applied);
+        var last = Epochs(s.Receiver.Snapshot())[^1];
+        Assert.Contains(last, l => l.StartsWith("Apply "));
+        Assert.DoesNotContain("LoadState", last); // an exit epoch: nothing to load, nothing to run
+        AssertAppliedInOrderAfterValidation(last);
     }
 
     [Fact]
