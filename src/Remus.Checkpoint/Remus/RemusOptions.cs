@@ -54,6 +54,20 @@ public sealed record RemusOptions
     /// </summary>
     public long VolumeEpochBytes { get; init; } = 64L << 20;
 
+    /// <summary>
+    /// The witness (issue 12; `--witness`): the primary takes the domain's key before protection and releases an epoch's
+    /// output only while its lease is certainly valid; the backup takes over only after acquiring the key. Null: no
+    /// witness (a two-way partition can split the domain; `protect` says so once).
+    /// </summary>
+    public Witness.IWitness? Witness { get; init; }
+
+    /// <summary>The witness lease's TTL (`--witness-ttl`, default 1 s).</summary>
+    public TimeSpan WitnessTtl { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The domain's name and this copy's identity, as the witness's key and value carry them.</summary>
+    public string DomainName { get; init; } = "";
+    public Witness.WitnessHolder? Holder { get; init; }
+
     /// <summary>Most initial pre-copy rounds before the first checkpoint.</summary>
     public int MaxInitialRounds { get; init; } = 10;
 
