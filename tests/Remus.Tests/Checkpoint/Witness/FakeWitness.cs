@@ -15,6 +15,12 @@ public sealed class FakeEtcd
     private readonly List<Acquisition> _acquisitions = [];
     private long _nextLease;
 
+    /// <summary>
+    /// How much longer than the client's TTL the cluster keeps a lease (etcd rounds a TTL up to whole seconds and to
+    /// its minimum): a client cut off for less than that finds its lease alive when it comes back.
+    /// </summary>
+    public TimeSpan ServerExtra { get; init; }
+
     private sealed class Key(long lease, WitnessHolder holder, long expiresAt)
     {
         public long Lease = lease;
@@ -75,7 +81,7 @@ public sealed class FakeEtcd
             }
             other = null;
             long lease = ++_nextLease;
-            _keys[domain] = new Key(lease, me, sent + Ticks(ttl));
+            _keys[domain] = new Key(lease, me, sent + Ticks(ttl + ServerExtra));
             _acquisitions.Add(new Acquisition(domain, me, Stopwatch.GetTimestamp()));
             return lease;
         }
@@ -88,7 +94,7 @@ public sealed class FakeEtcd
         {
             var k = Live(domain, Stopwatch.GetTimestamp());
             if (k == null || k.Lease != lease) return false;
-            k.ExpiresAt = Math.Max(k.ExpiresAt, sent + Ticks(ttl));
+            k.ExpiresAt = Math.Max(k.ExpiresAt, sent + Ticks(ttl + ServerExtra));
             if (epoch is { } e) k.Epoch = e;
             return true;
         }

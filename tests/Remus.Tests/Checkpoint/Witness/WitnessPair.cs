@@ -64,7 +64,7 @@ public sealed class WitnessPair : IDisposable
         DomainName = Domain,
     };
 
-    public FakeEtcd Etcd { get; } = new();
+    public FakeEtcd Etcd { get; }
     public FakeWitness PrimaryWitness { get; }
     public FakeWitness BackupWitness { get; }
     public TimedConsole PrimaryWorld { get; } = new();
@@ -84,8 +84,9 @@ public sealed class WitnessPair : IDisposable
     private string? _fenced, _unprotected;
     private readonly DomainSpec _spec;
 
-    public WitnessPair(int ticks, Func<RemusOptions, RemusOptions>? primary = null, Func<RemusOptions, RemusOptions>? backup = null)
+    public WitnessPair(int ticks, Func<RemusOptions, RemusOptions>? primary = null, Func<RemusOptions, RemusOptions>? backup = null, FakeEtcd? etcd = null)
     {
+        Etcd = etcd ?? new FakeEtcd();
         string ticker = GuestBuilder.Build("ticker");
         string[] args = [ticks.ToString(), "10", "2"];
         Native = NativeRun.Run(new GuestInvocation(ticker) { Args = args }).StdoutText;

@@ -38,6 +38,32 @@ public class WitnessRulesTests
         Assert.DoesNotContain(p.Etcd.Acquisitions, x => x.Holder == BackupHolder);
     }
 
+    [Fact]
+    public void Unprotected_the_domain_pauses_while_its_lease_is_not_valid_and_resumes_with_nothing_lost_when_it_is()
+    {
+        // The cluster keeps leases 30 s beyond the TTL, so the primary's lease outlives its outage below.
+        using var p = new WitnessPair(400, etcd: new FakeEtcd { ServerExtra = TimeSpan.FromSeconds(30) });
+        p.Primary.Protect("{\"name\":\"tick\"}"u8.ToArray());
+        WaitFor(() => p.PrimaryWorld.Lines >= 30, "30 ticks are out");
+        p.CutChannel();
+        WaitFor(() => p.UnprotectedReason != null, "the primary gives up on its backup");
+        Assert.False(p.Primary.IsWitnessPaused); // the witness is reachable: on unprotected
+
+        p.PrimaryWitness.Unreachable = true;
+        WaitFor(() => p.Primary.IsWitnessPaused, "the primary pauses once its lease is no longer certainly valid");
+        Assert.Equal(DomainState.Paused, p.PrimaryDomain.Domain.State);
+        p.Primary.Unpause(); // the user's unpause does not override the witness
+        Assert.Equal(DomainState.Paused, p.PrimaryDomain.Domain.State);
+        Assert.Equal(BackupOutcome.Declined, p.Outcome()); // the key is the primary's all along
+
+        p.PrimaryWitness.Unreachable = false;
+        WaitFor(() => !p.Primary.IsWitnessPaused, "a renewal is confirmed and the domain resumes");
+        Assert.Equal(0, p.PrimaryDomain.Wait(TimeSpan.FromSeconds(60)));
+        Assert.False(p.Primary.IsFenced);
+        Assert.Equal(p.Native, p.PrimaryWorld.Text); // what was held in the outage came out, once, in order
+        Assert.Equal("", p.BackupWorld.Text);
+    }
+
     // (b)
     [Fact]
     public void A_dead_primary_is_taken_over_once_its_lease_has_expired()
