@@ -190,6 +190,11 @@ public sealed class RemusPrimary : IDisposable
             {
                 _copying = false;
             }
+            if (IsFenced) // the witness lease was lost during the copy; the copy's last unpause must not stand
+            {
+                lock (_pauseLock) _domain.Pause();
+                throw new LeaseLostException();
+            }
             _lastWrite = Stopwatch.GetTimestamp();
             // The pre-copy paused the domain to start the dirty log and unpaused it; until the vCPU thread takes that
             // up, State still reads Paused. That is our own resume, not someone else's pause: without this the first
@@ -233,7 +238,7 @@ public sealed class RemusPrimary : IDisposable
                 Quiet();
             }
             if (Crash != null) throw Crash;
-            throw new ProtectionException(IsFenced ? $"the backup took over the domain: {reason}" : reason, e);
+            throw new ProtectionException(IsFenced ? (_lease is { Lost: true } ? EndReason ?? reason : $"the backup took over the domain: {reason}") : reason, e);
         }
         _loop = new Thread(Loop) { Name = "remus-epochs", IsBackground = true };
         _loop.Start();
@@ -538,6 +543,7 @@ public sealed class RemusPrimary : IDisposable
     /// </summary>
     private void Resume()
     {
+        if (IsFenced) return; // a fenced domain never runs again (the witness may fence it from its own thread)
         _domain.Unpause();
         var until = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 10;
         var spin = new SpinWait();
