@@ -87,6 +87,28 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
     /// <summary>The reason the primary was declared lost (or why protection ended without a takeover).</summary>
     public string? LossReason { get; private set; }
 
+    /// <summary>
+    /// The domain's name as the witness key carries it: <see cref="RemusOptions.DomainName"/>, or when that is empty the
+    /// "name" of the domain configuration the stream's header carries.
+    /// </summary>
+    public string WitnessDomain { get; private set; } = options.DomainName;
+
+    /// <summary>The "name" of a domain configuration (JSON); "" if it has none.</summary>
+    internal static string NameInConfig(ReadOnlyMemory<byte> config)
+    {
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(config);
+            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object &&
+                   doc.RootElement.TryGetProperty("name", out var name) && name.ValueKind == System.Text.Json.JsonValueKind.String
+                ? name.GetString() ?? "" : "";
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return "";
+        }
+    }
+
     /// <summary>The witness key this backup took before it failed over (null: no witness, or no failover).</summary>
     public IWitnessLease? Lease { get; private set; }
 
@@ -115,6 +137,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
         try
         {
             var header = reader.ReadHeader();
+            WitnessDomain = options.DomainName is { Length: > 0 } named ? named : NameInConfig(header.DomainConfig);
             Domain = build(header.DomainConfig);
             var pages = new DomainPages(Domain);
             while (reader.ReadEpoch() is { } epoch)
@@ -284,7 +307,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
         var lease = AwaitWitnessKey(witness, out int tries);
         if (lease == null) return Decline(witness, tries);
         Lease = lease;
-        log?.Invoke($"took the witness key of domain '{options.DomainName}' after {tries} attempt(s); taking over");
+        log?.Invoke($"took the witness key of domain '{WitnessDomain}' after {tries} attempt(s); taking over");
         return TakeOver();
     }
 
@@ -306,7 +329,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
             IWitnessLease? lease;
             try
             {
-                lease = witness.TryAcquire(options.DomainName, me, ttl, CancellationToken.None);
+                lease = witness.TryAcquire(WitnessDomain, me, ttl, CancellationToken.None);
             }
             catch (WitnessException e)
             {
@@ -324,11 +347,11 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
     private BackupOutcome Decline(IWitness witness, int tries)
     {
         WitnessHolder? holder = null;
-        try { holder = witness.CurrentHolder(options.DomainName, CancellationToken.None); }
+        try { holder = witness.CurrentHolder(WitnessDomain, CancellationToken.None); }
         catch (WitnessException) { }
         string who = holder == null ? "" : $" ({holder.Host}, pid {holder.VmmPid})";
         string lost = LossReason ?? "the primary was lost";
-        LossReason = $"the primary still holds the witness key for domain {options.DomainName}{who}: not taking over " +
+        LossReason = $"the primary still holds the witness key for domain {WitnessDomain}{who}: not taking over " +
                      $"({lost}; {tries} attempts in {options.WitnessBound.TotalMilliseconds:F0} ms)";
         log?.Invoke($"{LossReason}; discarding checkpoint {LastCheckpoint?.ToString() ?? "(none)"}");
         Step(RemusStep.BackupDeclined, LastCheckpoint ?? 0);

@@ -98,6 +98,7 @@ public sealed class RemusPrimary : IDisposable
     private volatile bool _backupLost;   // protection was lost (not fenced): the witness decides whether the domain runs
     private bool _witnessPaused;         // the witness watch paused the domain (under the pause lock)
     private int _fenceOnce;
+    private string _witnessDomain;       // the witness key's domain name: the option's, or the configuration's "name"
 
     /// <param name="back">the backup's acks (the reverse direction of the channel); null with a blackhole</param>
     public RemusPrimary(ICheckpointable domain, OutputCommitConsole console, System.IO.Stream forward, System.IO.Stream? back, RemusOptions options)
@@ -105,6 +106,7 @@ public sealed class RemusPrimary : IDisposable
         _domain = domain;
         _console = console;
         _options = options;
+        _witnessDomain = options.DomainName;
         _timeout = options.Timeout;
         _acks = back == null || options.Blackhole ? null : new AckPump(back);
         _writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
@@ -168,7 +170,7 @@ public sealed class RemusPrimary : IDisposable
                 _heartbeat = new Thread(Heartbeats) { Name = "remus-heartbeat", IsBackground = true };
                 _heartbeat.Start();
             }
-            if (_options.Witness is { } witness) TakeWitnessKey(witness);
+            if (_options.Witness is { } witness) TakeWitnessKey(witness, config);
             long sent = 0;
             bool pausedBefore = _domain.State == DomainState.Paused;
             // The writer is taken one record (one round of pages) at a time, so that heartbeats go between them while
@@ -248,16 +250,17 @@ public sealed class RemusPrimary : IDisposable
     /// Takes the domain's witness key (before anything of the domain reaches the backup, and so before any output is
     /// held or released under protection), gates the console by its lease and starts the witness watch.
     /// </summary>
-    private void TakeWitnessKey(IWitness witness)
+    private void TakeWitnessKey(IWitness witness, ReadOnlyMemory<byte> config)
     {
+        if (_witnessDomain.Length == 0) _witnessDomain = RemusBackup.NameInConfig(config);
         var me = _options.Holder ?? new WitnessHolder(Environment.MachineName, Environment.ProcessId, "primary");
         try
         {
-            _lease = witness.Acquire(_options.DomainName, me, _options.WitnessTtl, _stop.Token);
+            _lease = witness.Acquire(_witnessDomain, me, _options.WitnessTtl, _stop.Token);
         }
         catch (WitnessException e)
         {
-            throw new ProtectionException($"cannot take the witness key of domain '{_options.DomainName}': {e.Message}", e);
+            throw new ProtectionException($"cannot take the witness key of domain '{_witnessDomain}': {e.Message}", e);
         }
         _console.Lease = _lease;
         _witnessWatch = new Thread(WatchWitness) { Name = "remus-witness", IsBackground = true };
@@ -333,7 +336,7 @@ public sealed class RemusPrimary : IDisposable
         // No LoseBackup after this: nothing goes on unprotected. Nothing is written to the backup either (a write could
         // block on a stalled channel, and the fence must not wait): it hears nothing, and finds the key held.
         Interlocked.Exchange(ref _ended, 1);
-        Fence($"another copy holds the witness key of domain '{_options.DomainName}' (this one's lease is lost); " +
+        Fence($"another copy holds the witness key of domain '{_witnessDomain}' (this one's lease is lost); " +
               "this copy's held output is dropped and it must not run again", full: true);
     }
 
@@ -709,7 +712,7 @@ public sealed class RemusPrimary : IDisposable
             }
             if (_lease is { Lost: true })
             {
-                Fence($"another copy holds the witness key of domain '{_options.DomainName}' (this one's lease is lost; {reason}); " +
+                Fence($"another copy holds the witness key of domain '{_witnessDomain}' (this one's lease is lost; {reason}); " +
                       "this copy's held output is dropped and it must not run again", full: true);
                 return;
             }

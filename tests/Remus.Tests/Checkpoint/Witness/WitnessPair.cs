@@ -103,7 +103,8 @@ public sealed class WitnessPair : IDisposable
         Primary = new RemusPrimary(PrimaryDomain.Domain, Commit, Forward, a, primary?.Invoke(po) ?? po);
         Primary.Fenced += r => Volatile.Write(ref _fenced, r);
         Primary.Unprotected += r => Volatile.Write(ref _unprotected, r);
-        var bo = Fast with { Witness = BackupWitness, Holder = BackupHolder };
+        // The backup is not told the name: it takes it from the stream's configuration, as migrate-receive does.
+        var bo = Fast with { Witness = BackupWitness, Holder = BackupHolder, DomainName = "" };
         Backup = new RemusBackup(b, Back, backup?.Invoke(bo) ?? bo, m => { lock (BackupLog) BackupLog.Add(m); });
         Watch = Task.Run(() => Backup.Watch(_ => SandboxDomain.CreateIncoming(_spec, BackupWorld)));
     }

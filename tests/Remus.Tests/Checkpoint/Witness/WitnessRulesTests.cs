@@ -28,6 +28,7 @@ public class WitnessRulesTests
         Assert.Null(p.Backup.Lease);
         Assert.Contains("the primary still holds the witness key for domain tick (host-a, pid 101): not taking over", p.Backup.LossReason);
         Assert.Equal(PrimaryHolder, p.Etcd.Holder(Domain));
+        Assert.True(p.Etcd.Epoch(Domain) > 0); // the primary notes its committed epochs in the key
 
         Assert.Equal(0, p.PrimaryDomain.Wait(TimeSpan.FromSeconds(60)));
         Assert.False(p.Primary.IsFenced);
@@ -95,6 +96,31 @@ public class WitnessRulesTests
 
         Assert.Equal(0, p.RunTakeover());
         Continuity.AssertNoGapAtMostOneEpochRepeated(p.Native, p.PrimaryWorld.Text + p.BackupWorld.Text);
+    }
+
+    [Fact]
+    public void A_backup_that_cannot_reach_the_witness_does_not_take_over_even_from_a_dead_primary()
+    {
+        WitnessPair? pair = null;
+        int staged = 0;
+        using var p = pair = new WitnessPair(300, primary: o => o with
+        {
+            OnStep = (step, _) =>
+            {
+                if (step != RemusStep.Staged || Interlocked.Increment(ref staged) != 40) return;
+                pair!.PrimaryWitness.Unreachable = true;
+                pair.PrimarySocket.Socket.Close();
+                throw new InvalidOperationException("killed");
+            },
+        });
+        p.BackupWitness.Unreachable = true; // no key can be had: no takeover (fail-stop, never two copies)
+        p.Primary.Protect("{\"name\":\"tick\"}"u8.ToArray());
+
+        Assert.Equal(BackupOutcome.Declined, p.Outcome());
+        Assert.Null(p.Backup.Domain);
+        Assert.Contains("not taking over", p.Backup.LossReason);
+        Assert.Equal("", p.BackupWorld.Text);
+        Assert.DoesNotContain(p.Etcd.Acquisitions, x => x.Holder == BackupHolder);
     }
 
     // (c) and (d)
