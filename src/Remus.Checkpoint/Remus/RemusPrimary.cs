@@ -968,6 +968,7 @@ public sealed class RemusPrimary : IDisposable
         if (_lease == null) return;
         _witnessQuiet.Set();
         if (_witnessWatch != null && _witnessWatch != Thread.CurrentThread) _witnessWatch.Join();
+        if (!IsFenced && Crash == null && _lease.Lost) FenceByWitness(); // lost before the watch saw it: fenced all the same
         if (!IsFenced && Crash == null && !_lease.Lost)
         {
             bool valid = Stopwatch.GetTimestamp() < _lease.ValidUntil;
