@@ -122,15 +122,16 @@ public sealed class EtcdWitness : IWitness
         {
             if (EtcdKeys.DomainOf(kv.Key) is not { } name) continue;
             var value = WitnessValue.Parse(kv.Value.Span);
-            long? leftMs = null;
+            long? granted = null, left = null;
             if (kv.Lease != 0)
             {
                 var ttl = _endpoints.CallAsync("read the holder's lease", perTry,
                     (invoker, options) => EtcdEndpoints.Leases(invoker).LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = kv.Lease }, options).ResponseAsync,
                     cancel).GetAwaiter().GetResult();
-                leftMs = ttl.TTL < 0 ? 0 : ttl.TTL * 1000; // etcd tells whole seconds
+                granted = ttl.GrantedTTL;
+                left = Math.Max(0, ttl.TTL); // whole seconds, rounded down; -1 when the lease just expired
             }
-            rows.Add(new WitnessDomain(name, value?.Host, value?.Pid, value?.Role, value?.Epoch, leftMs));
+            rows.Add(new WitnessDomain(name, value?.Host, value?.Pid, value?.Role, value?.Epoch, granted, left));
         }
         return rows.OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
     }

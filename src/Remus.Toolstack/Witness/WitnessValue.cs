@@ -30,14 +30,15 @@ public sealed record WitnessValue(
     public string Describe() => $"host {Host}, pid {Pid}, {Role}, epoch {Epoch}";
 }
 
-/// <summary>A row of `remus list --cluster`: one protected domain as the witness knows it.</summary>
+/// <summary>A row of `remus list --cluster`: one protected domain as the witness knows it (lease times in the whole seconds etcd tells).</summary>
 public sealed record WitnessDomain(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("host")] string? Host,
     [property: JsonPropertyName("pid")] int? Pid,
     [property: JsonPropertyName("role")] string? Role,
     [property: JsonPropertyName("epoch")] ulong? Epoch,
-    [property: JsonPropertyName("lease_ms_left")] long? LeaseMsLeft);
+    [property: JsonPropertyName("lease_ttl_s")] long? LeaseTtlSeconds,
+    [property: JsonPropertyName("lease_left_s")] long? LeaseSecondsLeft);
 
 [JsonSerializable(typeof(WitnessValue))]
 [JsonSerializable(typeof(List<WitnessDomain>))]
