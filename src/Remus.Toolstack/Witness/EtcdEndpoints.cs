@@ -50,6 +50,7 @@ internal sealed class EtcdEndpoints : IDisposable
     /// with <paramref name="perTry"/> as its deadline, until one answers. Throws <see cref="WitnessException"/> naming
     /// every endpoint and its error when none does; a cancellation of <paramref name="cancel"/> is thrown as such.
     /// </summary>
+    /// (A member that answers with a refusal throws <see cref="EtcdRefusedException"/> at once.)
     public async Task<T> CallAsync<T>(string what, TimeSpan perTry, Func<CallInvoker, CallOptions, Task<T>> call, CancellationToken cancel)
     {
         var errors = new List<string>();
@@ -65,6 +66,12 @@ internal sealed class EtcdEndpoints : IDisposable
                 Volatile.Write(ref _current, i);
                 return result;
             }
+            catch (RpcException e) when (!cancel.IsCancellationRequested && !MemberProblem(e.StatusCode))
+            {
+                // The member answered and refused (a lease not found, a malformed request): no other member would say
+                // otherwise, so no failover, and no "unreachable".
+                throw new EtcdRefusedException(what, e.StatusCode, $"the witness refused to {what}: {Short(e)}", e);
+            }
             catch (RpcException e) when (!cancel.IsCancellationRequested)
             {
                 errors.Add($"{Urls[i]}: {Short(e)}");
@@ -78,6 +85,10 @@ internal sealed class EtcdEndpoints : IDisposable
             $"witness unreachable: {what} failed on every etcd endpoint ({string.Join("; ", errors)})");
     }
 
+    /// <summary>Errors that say this member cannot serve now (down, cut off, no leader, too slow): try the next one.</summary>
+    private static bool MemberProblem(StatusCode code) => code is StatusCode.Unavailable or StatusCode.DeadlineExceeded
+        or StatusCode.Cancelled or StatusCode.Unknown or StatusCode.Internal or StatusCode.ResourceExhausted or StatusCode.Aborted;
+
     /// <summary>The status and detail of a gRPC error without the stack.</summary>
     private static string Short(RpcException e) => e.StatusCode == StatusCode.DeadlineExceeded
         ? "no answer within the deadline"
@@ -90,4 +101,12 @@ internal sealed class EtcdEndpoints : IDisposable
     {
         foreach (var channel in _channels) channel.Dispose();
     }
+}
+
+/// <summary>An etcd member answered a call with a refusal (not a failure to reach it).</summary>
+internal sealed class EtcdRefusedException(string what, StatusCode code, string message, Exception inner)
+    : Exception(message, inner)
+{
+    public string What { get; } = what;
+    public StatusCode Code { get; } = code;
 }

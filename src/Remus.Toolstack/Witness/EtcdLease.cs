@@ -82,7 +82,12 @@ internal sealed class EtcdLease : IWitnessLease
                 var spent = Stopwatch.GetElapsedTime(roundStart);
                 next = spent < interval ? interval - spent : TimeSpan.Zero;
             }
-            catch (WitnessException e)
+            catch (EtcdRefusedException e) when (e.Code == Grpc.Core.StatusCode.NotFound)
+            {
+                SetLost($"the witness says the lease of domain {_domain} is gone ({e.Message})");
+                return;
+            }
+            catch (Exception e) when (e is WitnessException or EtcdRefusedException)
             {
                 if (!unreachable) _log?.Invoke($"witness: cannot renew the lease of domain {_domain}: {e.Message}");
                 unreachable = true;
@@ -162,7 +167,7 @@ internal sealed class EtcdLease : IWitnessLease
                     (invoker, options) => EtcdEndpoints.Leases(invoker).LeaseRevokeAsync(new LeaseRevokeRequest { ID = _leaseId }, options).ResponseAsync,
                     CancellationToken.None).GetAwaiter().GetResult();
             }
-            catch (Exception e) when (e is WitnessException or ObjectDisposedException)
+            catch (Exception e) when (e is WitnessException or EtcdRefusedException or ObjectDisposedException)
             {
                 _log?.Invoke($"witness: could not revoke the lease of domain {_domain} (it expires by itself): {e.Message}");
             }

@@ -37,8 +37,26 @@ public sealed class EtcdWitness : IWitness
 
     private static TimeSpan Clamp(TimeSpan t, TimeSpan min, TimeSpan max) => t < min ? min : t > max ? max : t;
 
-    public IWitnessLease Acquire(string domain, WitnessHolder me, TimeSpan ttl, CancellationToken cancel) =>
-        AcquireAsync(domain, me, ttl, cancel).GetAwaiter().GetResult();
+    public IWitnessLease Acquire(string domain, WitnessHolder me, TimeSpan ttl, CancellationToken cancel)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return AcquireAsync(domain, me, ttl, cancel).GetAwaiter().GetResult();
+            }
+            catch (EtcdRefusedException e) when (e.Code == Grpc.Core.StatusCode.NotFound && attempt < 3)
+            {
+                // Our fresh lease expired before the transaction that attaches the key to it (this process stalled
+                // for a TTL): nothing was taken; try again with a new lease.
+                _log?.Invoke($"witness: {e.Message}; trying again with a new lease");
+            }
+            catch (EtcdRefusedException e)
+            {
+                throw new WitnessException(e.Message, e);
+            }
+        }
+    }
 
     private async Task<IWitnessLease> AcquireAsync(string domain, WitnessHolder me, TimeSpan ttl, CancellationToken cancel)
     {
@@ -92,7 +110,7 @@ public sealed class EtcdWitness : IWitness
             RevokeQuietlyAsync(leaseId, perTry).GetAwaiter().GetResult();
             return null;
         }
-        catch (WitnessException e)
+        catch (Exception e) when (e is WitnessException or EtcdRefusedException)
         {
             _log?.Invoke($"witness: {e.Message}");
             return null;
@@ -156,7 +174,7 @@ public sealed class EtcdWitness : IWitness
                 (invoker, options) => EtcdEndpoints.Leases(invoker).LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, options).ResponseAsync,
                 CancellationToken.None).ConfigureAwait(false);
         }
-        catch (WitnessException) { /* it expires by itself */ }
+        catch (Exception e) when (e is WitnessException or EtcdRefusedException) { /* it expires by itself */ }
     }
 
     public void Dispose() => _endpoints.Dispose();
