@@ -38,7 +38,14 @@ public sealed record WitnessDomain(
     [property: JsonPropertyName("role")] string? Role,
     [property: JsonPropertyName("epoch")] ulong? Epoch,
     [property: JsonPropertyName("lease_ttl_s")] long? LeaseTtlSeconds,
-    [property: JsonPropertyName("lease_left_s")] long? LeaseSecondsLeft);
+    [property: JsonPropertyName("lease_left_s")] long? LeaseSecondsLeft)
+{
+    /// <summary>A JSON array, indented (list --cluster --json).</summary>
+    public static string ToJson(IEnumerable<WitnessDomain> rows) => JsonSerializer.Serialize(rows.ToList(), WitnessJson.Indented.ListWitnessDomain);
+
+    /// <summary>Parses what <see cref="ToJson"/> wrote.</summary>
+    public static List<WitnessDomain> ListFromJson(string json) => JsonSerializer.Deserialize(json, WitnessJson.Default.ListWitnessDomain) ?? [];
+}
 
 [JsonSerializable(typeof(WitnessValue))]
 [JsonSerializable(typeof(List<WitnessDomain>))]
