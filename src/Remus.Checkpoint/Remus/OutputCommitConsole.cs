@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using Remus.Checkpoint.Witness;
 using Remus.Sandbox;
 using Remus.Sandbox.Net;
 
@@ -15,6 +16,13 @@ namespace Remus.Checkpoint.Remus;
 /// also travels in its checkpoint: a backup that takes over re-emits it — console output and frames alike — since it
 /// cannot know whether the primary released it, so at most that one epoch's output appears twice (duplicate frames
 /// are harmless to TCP) and nothing is ever missing. Unprotected, output passes straight through.
+/// <para>
+/// <b>The witness gate</b> (issue 12, docs/witness.md): with a <see cref="Lease"/>, nothing reaches the world unless
+/// <c>Stopwatch.GetTimestamp() &lt; Lease.ValidUntil</c> at that moment — an acked epoch's release, the release of
+/// everything when protection ends, and output passing straight through while unprotected. What cannot go out stays
+/// held, in order (never dropped), until <see cref="Flush"/> finds the lease valid again or <see cref="Fence"/>
+/// drops it.
+/// </para>
 /// <para>
 /// Held output is kept encoded, as the checkpoint carries it (<c>i32 stream, i32 length, bytes</c>; frames on stream
 /// <see cref="FrameStream"/>), in a pooled buffer: holding a frame costs a copy, not an allocation.
@@ -35,6 +43,8 @@ public sealed class OutputCommitConsole : IConsole
     private List<long> _openFrameTicks = [];
     private bool _holding;
     private bool _fenced;
+    private IWitnessLease? _lease;
+    private ulong? _releasable; // the highest epoch Release was asked for (acked); held while the lease is not valid
     private readonly long[] _latencyTicks = new long[LatencyWindow];
     private long _framesReleased, _bytesReleased, _framesHeld, _bytesHeld, _framesDropped;
 
@@ -68,7 +78,7 @@ public sealed class OutputCommitConsole : IConsole
         lock (_lock)
         {
             if (_fenced) return;
-            if (_holding) Append(stream, data);
+            if (_holding || MustHold) Append(stream, data);
             else _inner.Write(stream, data);
         }
     }
@@ -83,7 +93,7 @@ public sealed class OutputCommitConsole : IConsole
                 _framesDropped++;
                 return;
             }
-            if (!_holding)
+            if (!_holding && !MustHold)
             {
                 Wire?.SendFrame(frame);
                 return;
@@ -141,10 +151,69 @@ public sealed class OutputCommitConsole : IConsole
         }
     }
 
+    /// <summary>
+    /// The witness lease that gates every release (null: none). Setting null lets out whatever the gate held, unless
+    /// fenced; the caller does so only when the world may see it (protection stopped with the lease valid).
+    /// </summary>
+    public IWitnessLease? Lease
+    {
+        get { lock (_lock) return _lease; }
+        set
+        {
+            lock (_lock)
+            {
+                _lease = value;
+                FlushCore();
+            }
+        }
+    }
+
+    /// <summary>Under the lock: whether the world may see output now (no lease, or the lease certainly valid).</summary>
+    private bool LeaseValid => _lease == null || Stopwatch.GetTimestamp() < _lease.ValidUntil;
+
+    /// <summary>Under the lock, unprotected: output must be held (the gate is closed, or held output is still ahead of it).</summary>
+    private bool MustHold => _lease != null && (_sealed.Count > 0 || _openLength > 0 || !LeaseValid);
+
+    /// <summary>Whether output is waiting for the witness lease (acked or unprotected output the gate held).</summary>
+    public bool HeldByLease
+    {
+        get { lock (_lock) return !_fenced && (_sealed.Count > 0 && (!_holding || _sealed.Peek().Epoch <= _releasable) || !_holding && _openLength > 0); }
+    }
+
     /// <summary>From now on output is held until released.</summary>
     public void StartHolding()
     {
-        lock (_lock) _holding = true;
+        lock (_lock)
+        {
+            _holding = true;
+            if (_sealed.Count == 0) _releasable = null; // a new protection numbers its epochs afresh
+        }
+    }
+
+    /// <summary>
+    /// Lets out what the witness gate held, if the lease is valid now: the acked epochs (those <see cref="Release"/>
+    /// was asked for) and, unprotected, everything. False if the gate is still closed (or fenced).
+    /// </summary>
+    public bool Flush()
+    {
+        lock (_lock) return FlushCore();
+    }
+
+    private bool FlushCore()
+    {
+        if (_fenced || !LeaseValid) return false;
+        while (_sealed.Count > 0 && (!_holding || _sealed.Peek().Epoch <= _releasable))
+        {
+            var e = _sealed.Dequeue();
+            Emit(e.Encoded, e.FrameTicks);
+        }
+        if (!_holding && _openLength > 0)
+        {
+            Emit(_open.AsSpan(0, _openLength), _openFrameTicks);
+            _openLength = 0;
+            _openFrameTicks = [];
+        }
+        return true;
     }
 
     /// <summary>Closes the output of epoch <paramref name="epoch"/> (everything written since the previous seal) and returns it encoded.</summary>
@@ -161,26 +230,40 @@ public sealed class OutputCommitConsole : IConsole
         }
     }
 
-    /// <summary>Releases the output of every sealed epoch up to and including <paramref name="epoch"/>.</summary>
-    public void Release(ulong epoch)
+    /// <summary>
+    /// Releases the output of every sealed epoch up to and including <paramref name="epoch"/> — at once if the witness
+    /// lease is valid (or there is none), else when <see cref="Flush"/> finds it valid. False if it stays held.
+    /// </summary>
+    public bool Release(ulong epoch)
     {
         lock (_lock)
         {
-            if (_fenced) return;
+            if (_fenced) return false;
+            if (_releasable is not { } r || r < epoch) _releasable = epoch;
+            if (!LeaseValid) return false;
             while (_sealed.Count > 0 && _sealed.Peek().Epoch <= epoch)
             {
                 var e = _sealed.Dequeue();
                 Emit(e.Encoded, e.FrameTicks);
             }
+            return true;
         }
     }
 
-    /// <summary>Releases everything held (sealed and open) and passes output straight through again.</summary>
+    /// <summary>
+    /// Releases everything held (sealed and open) and passes output straight through again; with a witness lease
+    /// that is not valid now, all of it stays held (and so does what follows) until <see cref="Flush"/>.
+    /// </summary>
     public void StopHolding()
     {
         lock (_lock)
         {
             if (_fenced) return;
+            if (!LeaseValid)
+            {
+                _holding = false;
+                return;
+            }
             while (_sealed.Count > 0)
             {
                 var e = _sealed.Dequeue();

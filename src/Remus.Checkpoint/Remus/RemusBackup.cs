@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Remus.Checkpoint.Stream;
+using Remus.Checkpoint.Witness;
 using Remus.Sandbox;
 using Remus.Sandbox.Volumes;
 
@@ -32,6 +34,12 @@ public enum BackupOutcome
     /// may not have released) and end with <see cref="RemusBackup.ExitStatus"/>.
     /// </summary>
     Exited,
+    /// <summary>
+    /// With a witness: the primary was lost, but the witness key could not be taken within
+    /// <see cref="RemusOptions.WitnessBound"/> — the primary (or another copy) still holds it, or the witness could not
+    /// be reached. No takeover: the copy is discarded (<see cref="RemusBackup.LossReason"/> says why and names the holder).
+    /// </summary>
+    Declined,
 }
 
 /// <summary>
@@ -54,6 +62,13 @@ public enum BackupOutcome
 /// volumes with <see cref="CommitVolumes"/>.
 /// </para>
 /// <para>
+/// <b>Witness</b> (issue 12, docs/witness.md): with <see cref="RemusOptions.Witness"/>, a backup that declared its
+/// primary lost takes over only once it has <b>acquired</b> the domain's key (tried every TTL/4, which succeeds only
+/// once the primary's lease has expired or was revoked); if it cannot within <see cref="RemusOptions.WitnessBound"/>,
+/// it ends with <see cref="BackupOutcome.Declined"/> and discards its copy. The lease it acquired is
+/// <see cref="Lease"/>: the caller keeps it (the copy that took over is the active one) and disposes it when done.
+/// </para>
+/// <para>
 /// A failure to write an ack does not make the backup take over: only the forward direction (the primary's
 /// bytes) decides. A primary that gets no acks gives up and says RELEASE; one that died closes the stream.
 /// </para>
@@ -71,6 +86,9 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
 
     /// <summary>The reason the primary was declared lost (or why protection ended without a takeover).</summary>
     public string? LossReason { get; private set; }
+
+    /// <summary>The witness key this backup took before it failed over (null: no witness, or no failover).</summary>
+    public IWitnessLease? Lease { get; private set; }
 
     /// <summary>The program's exit status, once an EXIT epoch was acked.</summary>
     public int? ExitStatus { get; private set; }
@@ -153,7 +171,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
             if (reader.IsReleased)
             {
                 if (Interlocked.CompareExchange(ref _decision, 2, 0) == 0) return Release(reader.ReleaseReason);
-                return TakeOver(); // the silence verdict came first: TAKEOVER tells the primary it is fenced
+                return FailOver(); // the silence verdict came first: TAKEOVER tells the primary it is fenced
             }
             Discard();
             return BackupOutcome.Ended;
@@ -192,7 +210,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
                 Discard();
                 throw new ProtectionException($"the primary was lost before the first complete checkpoint ({LossReason}); nothing to take over");
             }
-            return TakeOver();
+            return FailOver();
         }
         catch
         {
@@ -254,6 +272,70 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
         try { if (!_backBroken) _acks.WriteReleased(); }
         catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException) { /* it goes on anyway */ }
         return BackupOutcome.Released;
+    }
+
+    /// <summary>
+    /// The primary is lost with a complete checkpoint here. Without a witness: take over. With one: only once the
+    /// domain's key is ours (<see cref="AwaitWitnessKey"/>); else end without a takeover.
+    /// </summary>
+    private BackupOutcome FailOver()
+    {
+        if (options.Witness is not { } witness) return TakeOver();
+        var lease = AwaitWitnessKey(witness, out int tries);
+        if (lease == null) return Decline(witness, tries);
+        Lease = lease;
+        log?.Invoke($"took the witness key of domain '{options.DomainName}' after {tries} attempt(s); taking over");
+        return TakeOver();
+    }
+
+    /// <summary>
+    /// Tries to take the domain's witness key every TTL/4 until it succeeds (the primary's lease expired or was
+    /// revoked) or <see cref="RemusOptions.WitnessBound"/> has passed (null).
+    /// </summary>
+    private IWitnessLease? AwaitWitnessKey(IWitness witness, out int tries)
+    {
+        var me = options.Holder ?? new WitnessHolder(Environment.MachineName, Environment.ProcessId, "backup");
+        var ttl = options.WitnessTtl;
+        var period = TimeSpan.FromTicks(Math.Max(ttl.Ticks / 4, TimeSpan.TicksPerMillisecond));
+        long deadline = Stopwatch.GetTimestamp() + (long)(options.WitnessBound.TotalSeconds * Stopwatch.Frequency);
+        tries = 0;
+        while (true)
+        {
+            Step(RemusStep.BackupWitnessTry, LastCheckpoint ?? 0);
+            tries++;
+            IWitnessLease? lease;
+            try
+            {
+                lease = witness.TryAcquire(options.DomainName, me, ttl, CancellationToken.None);
+            }
+            catch (WitnessException e)
+            {
+                log?.Invoke($"the witness: {e.Message}");
+                lease = null;
+            }
+            if (lease != null) return lease;
+            long left = deadline - Stopwatch.GetTimestamp();
+            if (left <= 0) return null;
+            Thread.Sleep(TimeSpan.FromTicks(Math.Min(period.Ticks, (long)((double)left / Stopwatch.Frequency * TimeSpan.TicksPerSecond) + 1)));
+        }
+    }
+
+    /// <summary>The witness key stayed with another copy: no takeover; the copy is discarded and the primary told END.</summary>
+    private BackupOutcome Decline(IWitness witness, int tries)
+    {
+        WitnessHolder? holder = null;
+        try { holder = witness.CurrentHolder(options.DomainName, CancellationToken.None); }
+        catch (WitnessException) { }
+        string who = holder == null ? "" : $" ({holder.Host}, pid {holder.VmmPid})";
+        string lost = LossReason ?? "the primary was lost";
+        LossReason = $"the primary still holds the witness key for domain {options.DomainName}{who}: not taking over " +
+                     $"({lost}; {tries} attempts in {options.WitnessBound.TotalMilliseconds:F0} ms)";
+        log?.Invoke($"{LossReason}; discarding checkpoint {LastCheckpoint?.ToString() ?? "(none)"}");
+        Step(RemusStep.BackupDeclined, LastCheckpoint ?? 0);
+        Discard();
+        try { if (!_backBroken) _acks.WriteEnd(); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or InvalidOperationException) { }
+        return BackupOutcome.Declined;
     }
 
     /// <summary>Tells the primary (best effort) that this copy takes over, before anything is re-emitted or run.</summary>

@@ -64,6 +64,15 @@ public sealed record RemusOptions
     /// <summary>The witness lease's TTL (`--witness-ttl`, default 1 s).</summary>
     public TimeSpan WitnessTtl { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long a backup whose primary was declared lost keeps trying to take the witness key (every TTL/4) before it
+    /// ends without a takeover. Null: 3 x <see cref="WitnessTtl"/> + <see cref="Timeout"/>.
+    /// </summary>
+    public TimeSpan? WitnessPatience { get; init; }
+
+    /// <summary>The bound a backup tries the witness key for (<see cref="WitnessPatience"/> or its default).</summary>
+    public TimeSpan WitnessBound => WitnessPatience ?? 3 * WitnessTtl + Timeout;
+
     /// <summary>The domain's name and this copy's identity, as the witness's key and value carry them.</summary>
     public string DomainName { get; init; } = "";
     public Witness.WitnessHolder? Holder { get; init; }

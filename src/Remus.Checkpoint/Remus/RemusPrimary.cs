@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using Remus.Checkpoint.Migration;
 using Remus.Checkpoint.Stream;
+using Remus.Checkpoint.Witness;
 using Remus.Sandbox;
 using Remus.Sandbox.Volumes;
 
@@ -47,6 +48,14 @@ namespace Remus.Checkpoint.Remus;
 /// journal into its epoch (VOLUME_OPS after the pages, before the state); the program's last operations go with its
 /// EXIT. Tracking stops when protection ends, whichever way.
 /// </para>
+/// <para>
+/// <b>Witness</b> (issue 12, docs/witness.md; <see cref="RemusOptions.Witness"/>): the primary takes the domain's key
+/// before the initial synchronisation and keeps its lease alive. Every release of output — an acked epoch's, and
+/// unprotected output — happens only while <c>Stopwatch.GetTimestamp() &lt; lease.ValidUntil</c> (the console's gate);
+/// otherwise it stays held. Backup lost with the lease valid: on unprotected, as without a witness. Backup lost and
+/// the lease not valid: the domain is paused (fail-stop) until the lease is valid again. The lease lost (the key
+/// taken or gone): fenced, never resumed.
+/// </para>
 /// With <see cref="RemusOptions.Blackhole"/> the checkpoints go to a sink and output is released once the write
 /// completed (the cost of checkpointing without a backup).
 /// </summary>
@@ -82,6 +91,13 @@ public sealed class RemusPrimary : IDisposable
     private bool _journaling;            // the copy is complete: each pause drains the journal
     private bool _volumesStopped;        // StopTracking was called (under the pause lock)
     private volatile bool _copying;      // the initial synchronisation is writing: heartbeats may go inside its epochs
+    private IWitnessLease? _lease;                          // the witness key, held from Protect on (null: no witness)
+    private Thread? _witnessWatch;
+    private readonly ManualResetEventSlim _witnessQuiet = new(); // set: the witness watch stops
+    private readonly ManualResetEventSlim _leaseLost = new();    // set: the lease is lost; the epoch loop stops
+    private volatile bool _backupLost;   // protection was lost (not fenced): the witness decides whether the domain runs
+    private bool _witnessPaused;         // the witness watch paused the domain (under the pause lock)
+    private int _fenceOnce;
 
     /// <param name="back">the backup's acks (the reverse direction of the channel); null with a blackhole</param>
     public RemusPrimary(ICheckpointable domain, OutputCommitConsole console, System.IO.Stream forward, System.IO.Stream? back, RemusOptions options)
@@ -113,8 +129,17 @@ public sealed class RemusPrimary : IDisposable
 
     public bool IsProtected { get; private set; }
 
-    /// <summary>Whether the backup took over (see <see cref="Fenced"/>).</summary>
+    /// <summary>Whether the backup took over, or another copy holds the witness key (see <see cref="Fenced"/>).</summary>
     public bool IsFenced { get; private set; }
+
+    /// <summary>Whether the witness watch has paused the domain (backup lost, lease not valid: fail-stop until it is).</summary>
+    public bool IsWitnessPaused
+    {
+        get { lock (_pauseLock) return _witnessPaused; }
+    }
+
+    /// <summary>The witness lease this primary holds (null: no witness, or not yet taken).</summary>
+    public IWitnessLease? WitnessLease => _lease;
 
     /// <summary>The fault-injection crash that stopped this primary, if one did (see <see cref="RemusOptions.OnStep"/>).</summary>
     public RemusCrashException? Crash { get; private set; }
@@ -143,6 +168,7 @@ public sealed class RemusPrimary : IDisposable
                 _heartbeat = new Thread(Heartbeats) { Name = "remus-heartbeat", IsBackground = true };
                 _heartbeat.Start();
             }
+            if (_options.Witness is { } witness) TakeWitnessKey(witness);
             long sent = 0;
             bool pausedBefore = _domain.State == DomainState.Paused;
             // The writer is taken one record (one round of pages) at a time, so that heartbeats go between them while
@@ -213,6 +239,99 @@ public sealed class RemusPrimary : IDisposable
         _loop.Start();
     }
 
+    /// <summary>
+    /// Takes the domain's witness key (before anything of the domain reaches the backup, and so before any output is
+    /// held or released under protection), gates the console by its lease and starts the witness watch.
+    /// </summary>
+    private void TakeWitnessKey(IWitness witness)
+    {
+        var me = _options.Holder ?? new WitnessHolder(Environment.MachineName, Environment.ProcessId, "primary");
+        try
+        {
+            _lease = witness.Acquire(_options.DomainName, me, _options.WitnessTtl, _stop.Token);
+        }
+        catch (WitnessException e)
+        {
+            throw new ProtectionException($"cannot take the witness key of domain '{_options.DomainName}': {e.Message}", e);
+        }
+        _console.Lease = _lease;
+        _witnessWatch = new Thread(WatchWitness) { Name = "remus-witness", IsBackground = true };
+        _witnessWatch.Start();
+    }
+
+    /// <summary>How often the witness watch looks at the lease: TTL/10, between 2 and 50 ms (a field read each time).</summary>
+    private static TimeSpan WitnessLook(TimeSpan ttl) =>
+        TimeSpan.FromTicks(Math.Clamp(ttl.Ticks / 10, TimeSpan.FromMilliseconds(2).Ticks, TimeSpan.FromMilliseconds(50).Ticks));
+
+    /// <summary>
+    /// The witness watch, from <see cref="Protect"/> to <see cref="Dispose"/>: lease lost → fenced; lease valid →
+    /// held output the gate kept goes out, a domain it paused resumes; lease not valid with the backup lost → the
+    /// domain is paused (fail-stop, output held).
+    /// </summary>
+    private void WatchWitness()
+    {
+        var lease = _lease!;
+        var look = WitnessLook(lease.Ttl);
+        while (!_witnessQuiet.Wait(look))
+        {
+            if (IsFenced || Crash != null) return;
+            if (lease.Lost)
+            {
+                _leaseLost.Set();
+                FenceByWitness();
+                return;
+            }
+            if (Stopwatch.GetTimestamp() < lease.ValidUntil)
+            {
+                _console.Flush();
+                ResumeAfterWitness();
+            }
+            else if (_backupLost) PauseForWitness();
+        }
+    }
+
+    /// <summary>Backup lost and lease not valid: the domain stops until the lease is valid again (its output held).</summary>
+    private void PauseForWitness()
+    {
+        lock (_pauseLock)
+        {
+            if (_witnessPaused || IsFenced || Crash != null || _disposed) return;
+            try
+            {
+                if (_domain.State == DomainState.Exited) return;
+                if (!_userPaused) _domain.Pause();
+            }
+            catch (Exception e) when (e is SandboxException or InvalidOperationException or ObjectDisposedException) { return; }
+            _witnessPaused = true;
+        }
+        EndReason = $"{EndReason}; the witness lease is not valid: domain paused until it is";
+    }
+
+    /// <summary>The lease is valid again: a domain the witness watch paused runs again (unless the user paused it).</summary>
+    private void ResumeAfterWitness()
+    {
+        lock (_pauseLock)
+        {
+            if (!_witnessPaused || IsFenced || Crash != null) return;
+            _witnessPaused = false;
+            try
+            {
+                if (!_userPaused && _domain.State == DomainState.Paused) Resume();
+            }
+            catch (Exception e) when (e is SandboxException or InvalidOperationException or ObjectDisposedException) { }
+        }
+    }
+
+    /// <summary>Another copy holds the witness key (or it is gone): fenced, whatever the state of the backup channel.</summary>
+    private void FenceByWitness()
+    {
+        // No LoseBackup after this: nothing goes on unprotected. Nothing is written to the backup either (a write could
+        // block on a stalled channel, and the fence must not wait): it hears nothing, and finds the key held.
+        Interlocked.Exchange(ref _ended, 1);
+        Fence($"another copy holds the witness key of domain '{_options.DomainName}' (this one's lease is lost); " +
+              "this copy's held output is dropped and it must not run again", full: true);
+    }
+
     /// <summary>Reads the backup's HELLO (bounded wait) and adopts its timeout T, or refuses a T that cannot work.</summary>
     private void Handshake()
     {
@@ -241,7 +360,9 @@ public sealed class RemusPrimary : IDisposable
     private void Loop()
     {
         var next = Stopwatch.GetTimestamp();
-        WaitHandle[] handles = _acks == null ? new[] { _stop.Token.WaitHandle } : new[] { _stop.Token.WaitHandle, _acks.TakeoverSeen };
+        WaitHandle[] handles = _acks == null
+            ? new[] { _stop.Token.WaitHandle, _leaseLost.WaitHandle }
+            : new[] { _stop.Token.WaitHandle, _leaseLost.WaitHandle, _acks.TakeoverSeen };
         while (true)
         {
             next += (long)(_options.Interval.TotalSeconds * Stopwatch.Frequency);
@@ -249,6 +370,11 @@ public sealed class RemusPrimary : IDisposable
             int woke = WaitHandle.WaitAny(handles, wait > 0 ? TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency) : TimeSpan.Zero);
             if (woke == 0) break;
             if (woke == 1)
+            {
+                FenceByWitness();
+                return;
+            }
+            if (woke == 2)
             {
                 LoseBackup("the backup took over", takenOver: true);
                 return;
@@ -265,6 +391,11 @@ public sealed class RemusPrimary : IDisposable
             catch (RemusCrashException crash)
             {
                 Crashed(crash);
+                return;
+            }
+            catch (LeaseLostException)
+            {
+                FenceByWitness();
                 return;
             }
             catch (Exception e)
@@ -447,7 +578,12 @@ public sealed class RemusPrimary : IDisposable
         Step(RemusStep.EndSent, _epoch);
         AwaitAck(sent, t1);
         Step(RemusStep.Acked, _epoch);
-        _console.Release(_epoch);
+        if (_lease != null)
+        {
+            if (_lease.Lost) throw new LeaseLostException();
+            _lease.NoteEpoch(_epoch);
+        }
+        _console.Release(_epoch); // gated by the witness lease: held (not dropped) while it is not valid
         Step(RemusStep.Released, _epoch);
         double ackMs = (Stopwatch.GetTimestamp() - t1) * 1000.0 / Stopwatch.Frequency;
         _counters.Record(_pauseTicks * 1000.0 / Stopwatch.Frequency, ackMs, _writer.Statistics.BytesWritten - before,
@@ -565,6 +701,13 @@ public sealed class RemusPrimary : IDisposable
                 Fence(reason);
                 return;
             }
+            if (_lease is { Lost: true })
+            {
+                Fence($"another copy holds the witness key of domain '{_options.DomainName}' (this one's lease is lost; {reason}); " +
+                      "this copy's held output is dropped and it must not run again", full: true);
+                return;
+            }
+            _backupLost = true; // from now on the witness watch pauses the domain whenever the lease is not valid
             Quiet();
             _console.StopHolding();
             string why = $"{reason}; {how}";
@@ -647,8 +790,9 @@ public sealed class RemusPrimary : IDisposable
     }
 
     /// <summary>The backup took over: drop everything held, pause the domain for good, tell the host.</summary>
-    private void Fence(string reason)
+    private void Fence(string reason, bool full = false)
     {
+        if (Interlocked.Exchange(ref _fenceOnce, 1) != 0) return;
         IsFenced = true;
         IsProtected = false;
         _console.Fence();
@@ -658,7 +802,7 @@ public sealed class RemusPrimary : IDisposable
             try { if (_domain.State != DomainState.Exited) _domain.Pause(); }
             catch (Exception e) when (e is SandboxException or InvalidOperationException or ObjectDisposedException) { /* it is going anyway */ }
         }
-        string why = $"the backup took over the domain ({reason}); this copy's held output is dropped and it must not run again";
+        string why = full ? reason : $"the backup took over the domain ({reason}); this copy's held output is dropped and it must not run again";
         EndReason = why;
         try { Step(RemusStep.Fenced, _epoch); }
         catch (RemusCrashException crash) { Crash = crash; }
@@ -743,6 +887,7 @@ public sealed class RemusPrimary : IDisposable
         {
             if (IsFenced || Crash != null) throw new InvalidOperationException("the backup took over this domain; it does not run here again");
             _userPaused = false;
+            if (_witnessPaused) return; // it runs again once the witness lease is valid
             Resume();
         }
     }
@@ -796,12 +941,45 @@ public sealed class RemusPrimary : IDisposable
         }
         Quiet();
         _heartbeat?.Join();
+        ReleaseWitnessKey();
         if (_hot != null && _domain.State != DomainState.Exited && !IsFenced && Crash == null)
             try { _domain.SetUntracked(new ulong[_domain.DirtyBitmapWords]); } // track every page again
             catch (Exception e) when (e is SandboxException or InvalidOperationException) { /* it exited meanwhile */ }
         _staged.Dispose();
         _acks?.Dispose();
     }
+
+    /// <summary>
+    /// Protection ends (Dispose): the witness watch stops and the key is given up (its lease revoked). Output the gate
+    /// held goes out only if the lease is still valid; if not (the backup lost and the witness too), the domain stays
+    /// paused and its output held — another copy may hold the key by now. A fenced copy releases nothing.
+    /// </summary>
+    private void ReleaseWitnessKey()
+    {
+        if (_lease == null) return;
+        _witnessQuiet.Set();
+        if (_witnessWatch != null && _witnessWatch != Thread.CurrentThread) _witnessWatch.Join();
+        if (!IsFenced && Crash == null && !_lease.Lost)
+        {
+            bool valid = Stopwatch.GetTimestamp() < _lease.ValidUntil;
+            lock (_pauseLock) valid &= !_witnessPaused;
+            if (valid) _console.Lease = null; // lets out what the gate held; output passes straight through from now on
+            else
+            {
+                lock (_pauseLock)
+                {
+                    try { if (_domain.State != DomainState.Exited && !_userPaused) _domain.Pause(); }
+                    catch (Exception e) when (e is SandboxException or InvalidOperationException or ObjectDisposedException) { }
+                    _witnessPaused = true;
+                }
+                EndReason = $"{EndReason}; protection stopped while the witness lease was not valid: the domain stays paused";
+            }
+        }
+        _lease.Dispose();
+    }
+
+    /// <summary>The witness lease was found lost where an epoch's output was about to be released.</summary>
+    private sealed class LeaseLostException() : Exception("the witness lease is lost");
 
     /// <summary>The backup said TAKEOVER where an ack was expected.</summary>
     private sealed class TakenOverException() : Exception("the backup took over");

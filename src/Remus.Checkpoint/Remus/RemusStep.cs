@@ -50,6 +50,10 @@ public enum RemusStep
     BackupTakeoverSent,
     /// <summary>The backup read RELEASE and discarded its copy; RELEASED not yet written.</summary>
     BackupReleased,
+    /// <summary>The primary is lost: the backup is about to try to take the witness key (once per attempt).</summary>
+    BackupWitnessTry,
+    /// <summary>The witness key stayed with another copy past the bound: the backup discards its copy, no takeover.</summary>
+    BackupDeclined,
 }
 
 /// <summary>

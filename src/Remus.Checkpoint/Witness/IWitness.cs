@@ -27,6 +27,12 @@ public interface IWitness : IDisposable
     /// is alive somewhere: do not take over) or the witness cannot be reached.
     /// </summary>
     IWitnessLease? TryAcquire(string domain, WitnessHolder me, TimeSpan ttl, CancellationToken cancel);
+
+    /// <summary>
+    /// Who holds the domain's key now, for messages only (a backup that does not take over names the holder). Null
+    /// when nobody does, the witness cannot be reached, or the implementation does not say.
+    /// </summary>
+    WitnessHolder? CurrentHolder(string domain, CancellationToken cancel) => null;
 }
 
 /// <summary>A held key, kept alive in the background until disposed (which revokes the lease: the key goes at once).</summary>
