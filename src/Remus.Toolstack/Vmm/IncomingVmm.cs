@@ -231,7 +231,9 @@ public static class IncomingVmm
                 // The domain's name arrives with the stream (Build): the engine names the witness key from the stream's
                 // config when DomainName is empty. Not disposed here: after a takeover the lease this copy took lives
                 // as long as this VMM (the process), so the key stays held while the domain runs here.
-                var witness = options.Witness is { Count: > 0 } urls ? new Witness.EtcdWitness(urls, say) : null;
+                var witness = options.Witness is { Count: > 0 } urls
+                    ? new Witness.ArrivingDomainWitness(new Witness.EtcdWitness(urls, say), () => name)
+                    : null;
                 var backup = new RemusBackup(forward, back, new RemusOptions
                 {
                     Timeout = options.Timeout,
@@ -260,6 +262,12 @@ public static class IncomingVmm
                     case BackupOutcome.Rejected:
                         Abandon(vmm, arriving, backup.LossReason ?? "corrupt checkpoint");
                         throw new RemusException($"{backup.LossReason}; protection of domain '{name}' ended without a takeover");
+                    case BackupOutcome.Declined:
+                        // The primary (or another copy) still holds the witness key: it is alive somewhere, so this
+                        // copy must never run (the engine discarded it and says who holds the key).
+                        Abandon(vmm, arriving, backup.LossReason ?? "the witness key is held by another copy");
+                        say($"{backup.LossReason}; no takeover of domain '{name}'");
+                        return 0;
                     case BackupOutcome.Released:
                         // The primary gave up on us and goes on unprotected: our copy must never run.
                         Abandon(vmm, arriving, backup.LossReason ?? "released by the primary");

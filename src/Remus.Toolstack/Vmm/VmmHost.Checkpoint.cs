@@ -256,7 +256,7 @@ public sealed partial class VmmHost
             Backup = _protectedTo ?? "",
             Lost = _protectionLost ?? (remus.IsProtected ? null : remus.EndReason), // EndReason: while it tells the backup
             Witness = _witnessUrls,
-            Fenced = _fenced,
+            Fenced = _fenced || remus.IsFenced,
             Epochs = s.Epochs,
             PauseP50Ms = Math.Round(s.PauseP50Ms, 3),
             PauseP99Ms = Math.Round(s.PauseP99Ms, 3),

@@ -117,6 +117,13 @@ public sealed class EtcdWitness : IWitness
         }
     }
 
+    /// <summary>Who holds the key now, for messages; null when nobody does or the witness cannot be reached.</summary>
+    public WitnessHolder? CurrentHolder(string domain, CancellationToken cancel)
+    {
+        try { return Holder(domain, cancel) is { } v ? new WitnessHolder(v.Host, v.Pid, v.Role) : null; }
+        catch (Exception e) when (e is WitnessException or EtcdRefusedException) { return null; }
+    }
+
     /// <summary>The current holder of <paramref name="domain"/>'s key, or null when nobody holds it.</summary>
     public WitnessValue? Holder(string domain, CancellationToken cancel = default)
     {
