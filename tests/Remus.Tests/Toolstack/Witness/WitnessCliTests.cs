@@ -1,4 +1,6 @@
 using Remus.Checkpoint.Witness;
+using Remus.Cli.Commands;
+using Remus.Toolstack;
 using Remus.Tests.Support;
 using Remus.Toolstack.Config;
 using Remus.Toolstack.Witness;
@@ -70,5 +72,17 @@ public sealed class WitnessCliTests
             Assert.Throws<ConfigException>(() => ConfigLoader.Parse("name = \"web\"\nprogram = \"/bin/web\"\nwitness = [\"10.0.0.5\"]\n", "web.toml", "/srv")).Message);
         Assert.Contains("at least one etcd URL",
             Assert.Throws<ConfigException>(() => ConfigLoader.Parse("name = \"web\"\nprogram = \"/bin/web\"\nwitness = []\n", "web.toml", "/srv")).Message);
+    }
+
+    [Fact]
+    public void List_shows_a_fenced_domain_as_fenced()
+    {
+        string fenced = ListCommand.Protection(new RemusDomainInfo
+        {
+            Protected = false, Backup = "tcp:10.0.0.6:9000", Fenced = true,
+            Lost = "another copy holds the witness key of domain 'web'",
+        });
+        Assert.StartsWith("FENCED: another copy took over (another copy holds the witness key of domain 'web')", fenced);
+        Assert.StartsWith("UNPROTECTED", ListCommand.Protection(new RemusDomainInfo { Protected = false, Backup = "b", Lost = "gone" }));
     }
 }
