@@ -61,6 +61,10 @@ public sealed record RemusDomainInfo
     [JsonPropertyName("backup")] public string Backup { get; init; } = "";
     /// <summary>Why protection was lost, when it was.</summary>
     [JsonPropertyName("lost")] public string? Lost { get; init; }
+    /// <summary>The witness's etcd URLs (comma-separated) when protection uses one.</summary>
+    [JsonPropertyName("witness")] public string? Witness { get; init; }
+    /// <summary>Another copy took the domain over (TAKEOVER, or the witness key held by it): this copy never runs again.</summary>
+    [JsonPropertyName("fenced"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool Fenced { get; init; }
     [JsonPropertyName("epochs")] public long Epochs { get; init; }
     [JsonPropertyName("pause_p50_ms")] public double PauseP50Ms { get; init; }
     [JsonPropertyName("pause_p99_ms")] public double PauseP99Ms { get; init; }

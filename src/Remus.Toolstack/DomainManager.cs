@@ -107,13 +107,20 @@ public sealed class DomainManager(RunDirectory runDirectory)
     public string Migrate(string domain, Migration.MigrationTarget target, bool compress = true, Action<string>? progress = null) =>
         Call(domain, new ControlRequest { Op = ControlOps.Migrate, Target = target, Compress = compress }, Timeout.InfiniteTimeSpan, progress).Result ?? "migrated";
 
-    /// <summary>Protects a domain with Remus; returns once it is protected (the result line).</summary>
-    public string Protect(string domain, Migration.MigrationTarget? target, int intervalMs, bool blackhole, bool compress, int timeoutMs,
-        Action<string>? progress = null) =>
-        Call(domain, new ControlRequest
+    /// <summary>
+    /// Protects a domain with Remus; returns once it is protected: the result line, and the witness URLs it uses (from
+    /// <paramref name="witness"/>, else the domain's config key `witness`; null: none).
+    /// </summary>
+    public (string Line, string? Witness) Protect(string domain, Migration.MigrationTarget? target, int intervalMs, bool blackhole, bool compress, int timeoutMs,
+        Action<string>? progress = null, IReadOnlyList<string>? witness = null, int? witnessTtlMs = null)
+    {
+        var response = Call(domain, new ControlRequest
         {
             Op = ControlOps.Protect, Target = target, IntervalMs = intervalMs, Blackhole = blackhole, Compress = compress, TimeoutMs = timeoutMs,
-        }, Timeout.InfiniteTimeSpan, progress).Result ?? "protected";
+            Witness = witness is { Count: > 0 } ? witness.ToArray() : null, WitnessTtlMs = witnessTtlMs,
+        }, Timeout.InfiniteTimeSpan, progress);
+        return (response.Result ?? "protected", response.Domain?.Remus?.Witness);
+    }
 
     /// <summary>
     /// Restores a saved domain in its own detached VMM (like <see cref="Create"/>). Its volumes' content comes from

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Remus.Toolstack;
+using Remus.Toolstack.Witness;
 using Spectre.Console;
 
 namespace Remus.Cli.Commands;
@@ -11,13 +12,26 @@ internal static class ListCommand
     public static Command Build()
     {
         var json = new Option<bool>("--json") { Description = "Print a JSON array of objects (name, id, pid, state, memory, time, program, created; volumes: target, host_path, tmpfs; remus: protection figures)." };
+        var cluster = new Option<bool>("--cluster") { Description = "List every protected domain the witness knows (with --witness): name, active host, pid, role, epoch, lease TTL and time left (s)." };
+        var witness = new Option<string?>("--witness") { Description = "The etcd witness for --cluster (client URLs separated by commas).", HelpName = "URL[,URL...]" };
         var domains = new Argument<string[]>("domain") { Description = "Only these domains (names or ids).", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("list", "List the running domains: name, id, VMM pid, memory (MiB), state (running, paused, exited), CPU time.")
         {
-            json, domains,
+            json, cluster, witness, domains,
         };
         command.SetAction(parse => Cli.Guard(() =>
         {
+            if (parse.GetValue(cluster))
+            {
+                var urls = WitnessUrls.Parse(parse.GetValue(witness)) ?? throw new RemusException("list --cluster needs --witness URL[,URL...]");
+                using var etcd = new EtcdWitness(urls);
+                List<WitnessDomain> rows;
+                try { rows = etcd.ListDomains(); }
+                catch (Remus.Checkpoint.Witness.WitnessException e) { throw new RemusException(e.Message); }
+                if (parse.GetValue(json)) StdStreams.Out.WriteLine(WitnessDomain.ToJson(rows));
+                else PrintCluster(rows);
+                return 0;
+            }
             var manager = Cli.Manager();
             var wanted = parse.GetValue(domains) ?? [];
             IReadOnlyList<DomainInfo> list = wanted.Length == 0 ? manager.List() : wanted.Select(manager.Get).ToList();
@@ -32,6 +46,7 @@ internal static class ListCommand
     internal static string Protection(RemusDomainInfo? r) => r switch
     {
         null => "-",
+        { Fenced: true } => $"FENCED: another copy took over ({r.Lost ?? "unknown"}); never runs here again",
         { Protected: true, Net: { } n } => $"protected -> {r.Backup} ({r.Epochs} epochs; net {n.FramesReleased} frames out, " +
                                             $"{n.FramesHeld} held, +{n.LatencyP50Ms.ToString("0.0", CultureInfo.InvariantCulture)} ms p50)",
         { Protected: true } => $"protected -> {r.Backup} ({r.Epochs} epochs)",
@@ -43,6 +58,42 @@ internal static class ListCommand
     {
         var shown = (volumes ?? []).Where(v => !v.Tmpfs).Select(v => $"{v.Target}={v.HostPath}").ToList();
         return shown.Count == 0 ? "-" : string.Join(", ", shown);
+    }
+
+    private static void PrintCluster(IReadOnlyList<WitnessDomain> rows)
+    {
+        var table = new Table().Border(TableBorder.None).HideRowSeparators();
+        table.AddColumn(new TableColumn("Name").PadLeft(0));
+        table.AddColumn(new TableColumn("Active host"));
+        table.AddColumn(new TableColumn("PID").RightAligned());
+        table.AddColumn(new TableColumn("Role"));
+        table.AddColumn(new TableColumn("Epoch").RightAligned());
+        table.AddColumn(new TableColumn("Lease(s)").RightAligned());
+        foreach (var r in rows)
+            table.AddRow(
+                Markup.Escape(r.Name),
+                Markup.Escape(r.Host ?? "?"),
+                r.Pid?.ToString(CultureInfo.InvariantCulture) ?? "?",
+                Markup.Escape(r.Role ?? "?"),
+                r.Epoch?.ToString(CultureInfo.InvariantCulture) ?? "?",
+                r.LeaseSecondsLeft is { } left ? $"{left}/{r.LeaseTtlSeconds}" : "-");
+        Plain().Write(table);
+    }
+
+    /// <summary>A console on our stdout without colours or escape codes, at a fixed size.</summary>
+    private static IAnsiConsole Plain()
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(StdStreams.Out),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        // Fixed sizes: asking the terminal would make .NET initialize it (escape codes).
+        console.Profile.Width = 160;
+        console.Profile.Height = 50;
+        return console;
     }
 
     private static void Print(IReadOnlyList<DomainInfo> domains)

@@ -36,15 +36,24 @@ internal static class MigrateReceiveCommand
                           "domain becomes this host's; content found there is moved aside to PATH.remus-previous.",
             HelpName = "DIR",
         };
+        var witness = new Option<string?>("--witness")
+        {
+            Description = "(-r) The etcd witness (client URLs separated by commas): take over only once this copy holds the domain's key " +
+                          "there; while the primary still holds it, do not take over (and say why).",
+            HelpName = "URL[,URL...]",
+        };
+        var witnessTtl = new Option<int>("--witness-ttl") { Description = "(-r) The TTL in ms of the witness lease taken at a takeover.", DefaultValueFactory = _ => Remus.Toolstack.Witness.WitnessUrls.DefaultTtlMs, HelpName = "MS" };
         var command = new Command("migrate-receive",
             "Receive a migrating domain on stdin/stdout (what 'remus migrate' runs over ssh) or on a TCP port, and become " +
             "its VMM. The domain is NAME--incoming until it is complete. With -r, be a Remus backup: on the loss of the " +
             "primary, with a complete checkpoint, fail over and run the domain here as NAME.")
         {
-            remus, foreground, e, paused, listen, timeout, debug, volumes,
+            remus, foreground, e, paused, listen, timeout, debug, volumes, witness, witnessTtl,
         };
         command.SetAction(parse => Cli.Guard(() => IncomingVmm.Receive(new ReceiveOptions
         {
+            Witness = Remus.Toolstack.Witness.WitnessUrls.Parse(parse.GetValue(witness)),
+            WitnessTtl = TimeSpan.FromMilliseconds(Math.Max(Remus.Toolstack.Witness.WitnessUrls.MinTtlMs, parse.GetValue(witnessTtl))),
             Remus = parse.GetValue(remus),
             Foreground = parse.GetValue(foreground),
             Paused = parse.GetValue(paused),

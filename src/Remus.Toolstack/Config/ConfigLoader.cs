@@ -30,7 +30,7 @@ namespace Remus.Toolstack.Config;
 /// </summary>
 public static class ConfigLoader
 {
-    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log", "platform", "network", "tmpfs", "volume"];
+    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log", "platform", "network", "tmpfs", "volume", "witness"];
 
     public static DomainConfig Load(string path)
     {
@@ -79,6 +79,7 @@ public static class ConfigLoader
         private readonly Dictionary<string, (string Value, int Line)> _network = new(StringComparer.Ordinal);
         private int? _networkLine;
         private bool _tmpfs = true;
+        private List<string>? _witness;
         private readonly List<(Dictionary<string, (string Value, int Line)> Keys, int Line)> _volumes = [];
 
         public DomainConfig Read(DocumentSyntax doc)
@@ -145,6 +146,7 @@ public static class ConfigLoader
                 Network = network,
                 Volumes = volumes,
                 Tmpfs = _tmpfs,
+                Witness = _witness,
                 SourcePath = source,
             };
         }
@@ -200,6 +202,13 @@ public static class ConfigLoader
                     break;
                 case "volume":
                     throw Error(line, VolumeShape);
+                case "witness":
+                    Claim(key, line);
+                    _witness = Strings(key, value, line);
+                    if (_witness.Count == 0) throw Error(line, "'witness' needs at least one etcd URL, like [\"http://10.0.0.5:2379\"]");
+                    if (_witness.FirstOrDefault(u => Remus.Toolstack.Witness.WitnessUrls.Problem(u) != null) is { } bad)
+                        throw Error(line, Remus.Toolstack.Witness.WitnessUrls.Problem(bad)!);
+                    break;
                 case "network":
                     throw Error(line, "'network' must be a table: write [network] with tap = ... and address = ... below it");
                 case "env":

@@ -50,6 +50,9 @@ public sealed record DomainConfig
     /// so when it differs from the domain's own). Never written into a stream.</summary>
     public PlatformKind? SourcePlatform { get; init; }
 
+    /// <summary>The witness's etcd client URLs (config key <c>witness</c>; issue 12): `protect` uses them without --witness.</summary>
+    public IReadOnlyList<string>? Witness { get; init; }
+
     /// <summary>The domain's network interface ([network]); null: loopback only.</summary>
     public NetworkConfig? Network { get; init; }
 

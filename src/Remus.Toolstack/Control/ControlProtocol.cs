@@ -79,6 +79,10 @@ public sealed record ControlRequest
     [JsonPropertyName("blackhole"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool Blackhole { get; init; }
     /// <summary>protect --timeout: ack timeout in ms (null: 2000).</summary>
     [JsonPropertyName("timeout_ms")] public int? TimeoutMs { get; init; }
+    /// <summary>protect --witness: the etcd client URLs of the witness (null: the domain's config key `witness`, else none).</summary>
+    [JsonPropertyName("witness")] public string[]? Witness { get; init; }
+    /// <summary>protect --witness-ttl: the witness lease's TTL in ms (null: 1000).</summary>
+    [JsonPropertyName("witness_ttl_ms")] public int? WitnessTtlMs { get; init; }
 }
 
 public sealed record ControlResponse

@@ -37,6 +37,13 @@ public sealed record ReceiveOptions
     /// the sender's host paths.
     /// </summary>
     public string? VolumesDirectory { get; init; }
+    /// <summary>
+    /// --witness URL[,URL...]: (-r) take over only after acquiring the domain's key at this etcd witness (issue 12);
+    /// null: no witness (take over as soon as the primary is lost).
+    /// </summary>
+    public IReadOnlyList<string>? Witness { get; init; }
+    /// <summary>--witness-ttl: the TTL of the lease the backup takes when it takes over.</summary>
+    public TimeSpan WitnessTtl { get; init; } = TimeSpan.FromMilliseconds(global::Remus.Toolstack.Witness.WitnessUrls.DefaultTtlMs);
 }
 
 /// <summary>
@@ -221,14 +228,27 @@ public static class IncomingVmm
             }
             else
             {
-                var backup = new RemusBackup(forward, back, new RemusOptions { Timeout = options.Timeout }, m => { if (options.Debug) say(m); });
+                // The domain's name arrives with the stream (Build): the engine names the witness key from the stream's
+                // config when DomainName is empty. Not disposed here: after a takeover the lease this copy took lives
+                // as long as this VMM (the process), so the key stays held while the domain runs here.
+                var witness = options.Witness is { Count: > 0 } urls
+                    ? new Witness.ArrivingDomainWitness(new Witness.EtcdWitness(urls, say), () => name)
+                    : null;
+                var backup = new RemusBackup(forward, back, new RemusOptions
+                {
+                    Timeout = options.Timeout,
+                    Witness = witness,
+                    WitnessTtl = options.WitnessTtl,
+                    Holder = new Remus.Checkpoint.Witness.WitnessHolder(Environment.MachineName, Environment.ProcessId, "backup"),
+                }, m => { if (options.Debug) say(m); });
                 BackupOutcome outcome;
                 try
                 {
                     outcome = backup.Watch(Build);
                 }
                 catch (Exception e) when (e is RemusException or ProtectionException or CheckpointStreamException
-                                              or IOException or SandboxException or ObjectDisposedException)
+                                              or IOException or SandboxException or ObjectDisposedException
+                                              or Remus.Checkpoint.Witness.WitnessException)
                 {
                     Abandon(vmm, arriving, e.Message);
                     throw new RemusException(e.Message);
@@ -242,6 +262,12 @@ public static class IncomingVmm
                     case BackupOutcome.Rejected:
                         Abandon(vmm, arriving, backup.LossReason ?? "corrupt checkpoint");
                         throw new RemusException($"{backup.LossReason}; protection of domain '{name}' ended without a takeover");
+                    case BackupOutcome.Declined:
+                        // The primary (or another copy) still holds the witness key: it is alive somewhere, so this
+                        // copy must never run (the engine discarded it and says who holds the key).
+                        Abandon(vmm, arriving, backup.LossReason ?? "the witness key is held by another copy");
+                        say($"{backup.LossReason}; no takeover of domain '{name}'");
+                        return 0;
                     case BackupOutcome.Released:
                         // The primary gave up on us and goes on unprotected: our copy must never run.
                         Abandon(vmm, arriving, backup.LossReason ?? "released by the primary");

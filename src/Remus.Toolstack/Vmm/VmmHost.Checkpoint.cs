@@ -2,6 +2,7 @@ using System.Text.Json;
 using Remus.Checkpoint;
 using Remus.Checkpoint.Migration;
 using Remus.Checkpoint.Remus;
+using Remus.Checkpoint.Witness;
 using Remus.Sandbox;
 using Remus.Sandbox.Platform;
 using Remus.Toolstack.Control;
@@ -19,6 +20,9 @@ public sealed partial class VmmHost
     private MigrationChannel? _remusChannel;
     private string? _protectedTo;
     private string? _protectionLost;
+    private IWitness? _witness;
+    private string? _witnessUrls;
+    private volatile bool _fenced;
 
     /// <summary>
     /// The domain configuration as checkpoint streams carry it (the stream header's JSON): <c>Platform</c> names the
@@ -127,6 +131,14 @@ public sealed partial class VmmHost
         int intervalMs = request.IntervalMs ?? 200;
         bool compress = request.Compress ?? true;
         if (intervalMs < 1) return ControlResponse.Failure("the checkpoint interval must be at least 1 ms");
+        int witnessTtlMs = request.WitnessTtlMs ?? Witness.WitnessUrls.DefaultTtlMs;
+        if (witnessTtlMs < Witness.WitnessUrls.MinTtlMs)
+            return ControlResponse.Failure($"the witness TTL must be at least {Witness.WitnessUrls.MinTtlMs} ms");
+        // --witness, else the domain's config key; none: as before (protect warns that a partition can split the domain).
+        var witnessUrls = request.Witness is { Length: > 0 } given ? given : _config.Witness is { Count: > 0 } configured ? configured.ToArray() : null;
+        Witness.EtcdWitness? witness;
+        try { witness = witnessUrls is null ? null : new Witness.EtcdWitness(witnessUrls, _log.Write); }
+        catch (ArgumentException e) { return ControlResponse.Failure(e.Message); }
         var options = new RemusOptions
         {
             Interval = TimeSpan.FromMilliseconds(intervalMs),
@@ -136,13 +148,21 @@ public sealed partial class VmmHost
             // The backup's own timeout governs once its HELLO is read; ours only bounds the wait for that HELLO, 4x
             // as the first ack was bounded before (a command or ssh start with a .NET runtime to load takes seconds).
             HandshakeTimeout = TimeSpan.FromMilliseconds(4L * Math.Max(request.TimeoutMs ?? 2000, 100)),
+            Witness = witness,
+            WitnessTtl = TimeSpan.FromMilliseconds(witnessTtlMs),
+            DomainName = Name,
+            Holder = new WitnessHolder(Environment.MachineName, Environment.ProcessId, "primary"),
         };
         MigrationChannel? channel = null;
         if (!request.Blackhole)
         {
             if (request.Target is not { } t) return ControlResponse.Failure("protect needs a backup host (or -b)");
             try { channel = MigrationChannel.Open(t with { Remus = true }, _log.Write); }
-            catch (RemusException e) { return ControlResponse.Failure(e.Message); }
+            catch (RemusException e)
+            {
+                witness?.Dispose();
+                return ControlResponse.Failure(e.Message);
+            }
         }
         string to = request.Blackhole ? "blackhole (/dev/null)" : request.Target!.Describe();
         var primary = new RemusPrimary(_domain, _commit, channel?.Forward ?? Stream.Null, channel?.Back, options);
@@ -155,15 +175,17 @@ public sealed partial class VmmHost
         primary.Fenced += reason =>
         {
             _protectionLost = reason;
+            _fenced = true;
             StopFenced(reason);
         };
         try
         {
             primary.Protect(ConfigJson);
         }
-        catch (Exception e) when (e is ProtectionException or IOException or ObjectDisposedException)
+        catch (Exception e) when (e is ProtectionException or IOException or ObjectDisposedException or WitnessException)
         {
             primary.Dispose();
+            witness?.Dispose();
             string why = channel?.Explain(e.Message, ReceiverGrace) ?? e.Message;
             channel?.Dispose();
             _log.Write($"protection failed: {why}");
@@ -171,11 +193,14 @@ public sealed partial class VmmHost
         }
         _remus = primary;
         _remusChannel = channel;
+        _witness = witness;
+        _witnessUrls = witnessUrls is null ? null : string.Join(",", witnessUrls);
         _protectedTo = to;
         _protectionLost = null;
         string line = $"domain '{Name}' is protected: backup {to}, checkpoint every {intervalMs} ms" +
                       (compress ? "" : ", uncompressed") +
-                      (request.Blackhole ? "" : $", backup timeout {primary.Timeout.TotalMilliseconds:F0} ms");
+                      (request.Blackhole ? "" : $", backup timeout {primary.Timeout.TotalMilliseconds:F0} ms") +
+                      (witnessUrls is null ? "" : $", witness {_witnessUrls} (lease TTL {witnessTtlMs} ms)");
         _log.Write(line);
         return new ControlResponse { Ok = true, Domain = Info(), Result = line };
     }
@@ -216,6 +241,7 @@ public sealed partial class VmmHost
         remus.Dispose();
         _remusChannel?.Dispose();
         _remusChannel = null;
+        Interlocked.Exchange(ref _witness, null)?.Dispose(); // after the primary, which disposes its lease (revoking it)
         _log.Write("protection ended");
     }
 
@@ -229,6 +255,8 @@ public sealed partial class VmmHost
             Protected = remus.IsProtected,
             Backup = _protectedTo ?? "",
             Lost = _protectionLost ?? (remus.IsProtected ? null : remus.EndReason), // EndReason: while it tells the backup
+            Witness = _witnessUrls,
+            Fenced = _fenced || remus.IsFenced,
             Epochs = s.Epochs,
             PauseP50Ms = Math.Round(s.PauseP50Ms, 3),
             PauseP99Ms = Math.Round(s.PauseP99Ms, 3),
