@@ -26,7 +26,7 @@ namespace Remus.Bench;
 static partial class FailoverBench
 {
     private const int SIGKILL = 9, SIGSTOP = 19;
-    private const int IntervalMs = 20;
+    internal const int IntervalMs = 20;
 
     public static void Run(GuestBinaries guests, int runs, int timeoutMs)
     {
@@ -47,7 +47,7 @@ static partial class FailoverBench
     }
 
     /// <summary>One measurement: times in ms from the signal.</summary>
-    private readonly record struct Sample(double SeenMs, double GuestMs, double AnnouncedMs, int Replayed, double ConsoleDelayMs, string? Discarded = null)
+    internal readonly record struct Sample(double SeenMs, double GuestMs, double AnnouncedMs, int Replayed, double ConsoleDelayMs, string? Discarded = null)
     {
         public static Sample Invalid(string why) => new(0, 0, 0, 0, 0, why);
     }
@@ -70,19 +70,23 @@ static partial class FailoverBench
 
     private static string Describe(Sample s) => s.Discarded ?? $"new line seen {s.SeenMs:F1} ms, stamped {s.GuestMs:F1} ms, announced {s.AnnouncedMs:F1} ms, {s.Replayed} re-emitted";
 
-    private static double Median(IEnumerable<double> xs)
+    internal static double Median(IEnumerable<double> xs)
     {
         var a = xs.Order().ToArray();
         return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
     }
 
-    private static Sample Once(string dll, string ticker, bool stop, int timeoutMs)
+    /// <summary>remus.dll and the nonce ticker, for other benchmarks that call <see cref="Once"/>.</summary>
+    internal static (string Dll, string Ticker) Prepare(GuestBinaries guests) => (FindRemusDll(), guests.BuildTestGuest("nonce_ticker.c"));
+
+    /// <param name="witness">Extra options for both `protect` and `migrate-receive` (the witness's), or none.</param>
+    internal static Sample Once(string dll, string ticker, bool stop, int timeoutMs, params string[] witness)
     {
         using var primary = new Host(dll);
         using var backupHost = new Host(dll);
         string log = Path.Combine(primary.Dir, "console.log");
         int port = FreePort();
-        using var backup = backupHost.Start("migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--timeout", timeoutMs.ToString(CultureInfo.InvariantCulture));
+        using var backup = backupHost.Start(["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--timeout", timeoutMs.ToString(CultureInfo.InvariantCulture), .. witness]);
         int vmm = 0;
         try
         {
@@ -96,7 +100,7 @@ static partial class FailoverBench
                 console_log = "{log}"
                 """);
             vmm = int.Parse(VmmPidPattern().Match(primary.Run("create", config)).Groups[1].Value, CultureInfo.InvariantCulture);
-            primary.Run("protect", "-i", IntervalMs.ToString(CultureInfo.InvariantCulture), "--timeout", "5000", "--tcp", $"127.0.0.1:{port}", "fo");
+            primary.Run(["protect", "-i", IntervalMs.ToString(CultureInfo.InvariantCulture), "--timeout", "5000", "--tcp", $"127.0.0.1:{port}", .. witness, "fo"]);
             using var tail = new ConsoleTail(log);
             Thread.Sleep(1000); // protected and printing for a while
             tail.WaitFor(_ => true, "the protected program prints");

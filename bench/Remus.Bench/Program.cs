@@ -1,10 +1,11 @@
 // Remus benchmarks that print figures (never assertions). Usage:
-//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|spawn|threads|dirtylog|pagefault|platforms|vcpus|runtimes|net|volume|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
+//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|witness|spawn|threads|dirtylog|pagefault|platforms|vcpus|runtimes|net|volume|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
 // --platform runs the domains of cpu, syscall, start, save, migrate, remus, writer and dirtylog on that platform
 // (default: auto, or REMUS_PLATFORM). platforms [--runs N] [--quick]: every platform this machine has, side by side in
 // one table (PlatformsBench). failover [--runs N] [--timeout MS]: through the remus CLI and real VMM processes
-// (FailoverBench); --timeout is the backup's.
+// (FailoverBench); --timeout is the backup's. witness [--runs N] [--timeout MS]: the same SIGKILL failover without a
+// witness and with one etcd member (TTL 1000, 500, 200 ms), one table (WitnessBench).
 // Native programs (gcc, the baselines) are started with posix_spawn (ChildProcess), never System.Diagnostics.Process:
 // after Process .NET handles SIGCHLD, which every ptrace stop raises, and in-process ptrace domains would pay for it.
 using System.Diagnostics;
@@ -32,6 +33,9 @@ if (which is "remus" or "all") CheckpointBenches.Remus(guests, runs, platform);
 if (which is "writer") CheckpointBenches.Writer(guests, runs, platform); // parts of remus, alone
 if (which is "failover")
     FailoverBench.Run(guests, args.Contains("--runs") ? runs : 10,
+        args.SkipWhile(a => a != "--timeout").Skip(1).Select(int.Parse).FirstOrDefault(1000));
+if (which is "witness") // failover time with an etcd witness (TTL 1 s, 500 ms, 200 ms) vs without: one table (WitnessBench)
+    WitnessBench.Run(guests, args.Contains("--runs") ? runs : 5,
         args.SkipWhile(a => a != "--timeout").Skip(1).Select(int.Parse).FirstOrDefault(1000));
 if (which is "spawn" or "all") SpawnBench();
 if (which is "threads" or "all") ThreadsBench();
