@@ -110,7 +110,10 @@ static partial class FailoverBench
             long t0Ns = RealtimeNs(), t0 = Stopwatch.GetTimestamp();
             if (HostOs.kill(vmm, stop ? SIGSTOP : SIGKILL) != 0) throw new InvalidOperationException($"kill {vmm}: {HostOs.ErrorText(HostOs.LastError)}");
             long failedAtNs = RealtimeNs(); // after kill(2) returned: no line stamped later comes from the primary
-            var (line, seenAt) = tail.WaitFor(l => Stamp(l) > failedAtNs, "a line printed after the failure (the backup runs the program)");
+            (string Line, long SeenAt) first;
+            try { first = tail.WaitFor(l => Stamp(l) > failedAtNs, "a line printed after the failure (the backup runs the program)"); }
+            catch (TimeoutException e) { return Sample.Invalid($"{e.Message}; the backup said: {backup.Stderr.Trim().Split('\n')[^1]}"); }
+            var (line, seenAt) = first;
             double seenMs = Stopwatch.GetElapsedTime(t0, seenAt).TotalMilliseconds;
             double guestMs = (Stamp(line) - t0Ns) / 1e6;
             long announced = backup.WaitForStderr("Remus failover");
