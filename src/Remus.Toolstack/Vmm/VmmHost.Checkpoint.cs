@@ -137,6 +137,7 @@ public sealed partial class VmmHost
         // --witness, else the domain's config key; none: as before (protect warns that a partition can split the domain).
         var witnessUrls = request.Witness is { Length: > 0 } given ? given : _config.Witness is { Count: > 0 } configured ? configured.ToArray() : null;
         Witness.EtcdWitness? witness;
+        string keyName = Name;
         try { witness = witnessUrls is null ? null : new Witness.EtcdWitness(witnessUrls, _log.Write); }
         catch (ArgumentException e) { return ControlResponse.Failure(e.Message); }
         var options = new RemusOptions
@@ -150,7 +151,11 @@ public sealed partial class VmmHost
             HandshakeTimeout = TimeSpan.FromMilliseconds(4L * Math.Max(request.TimeoutMs ?? 2000, 100)),
             Witness = witness,
             WitnessTtl = TimeSpan.FromMilliseconds(witnessTtlMs),
-            DomainName = Name,
+            DomainName = keyName,
+            // Giving up on the backup (before anything held is released): the lease counts as not valid until the
+            // witness confirmed the unprotected marker, so a backup cut off from us can no longer take over from
+            // its older checkpoint once we released output it does not have (EtcdKeys.Unprotected).
+            OnStep = witness is null ? null : (step, _) => { if (step == RemusStep.GivingUp) witness.BackupLost(keyName); },
             Holder = new WitnessHolder(Environment.MachineName, Environment.ProcessId, "primary"),
         };
         MigrationChannel? channel = null;

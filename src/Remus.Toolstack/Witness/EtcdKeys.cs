@@ -12,6 +12,15 @@ internal static class EtcdKeys
     /// <summary>/remus/domains/&lt;name&gt;/active: held by the active copy under its lease.</summary>
     public static ByteString Active(string domain) => ByteString.CopyFromUtf8($"{Prefix}{domain}/active");
 
+    /// <summary>
+    /// /remus/domains/&lt;name&gt;/unprotected, under no lease: written (and confirmed) by a primary that lost its backup
+    /// before it releases any output unprotected; a backup's take-over transaction requires it absent, since its
+    /// checkpoint is older than what the world has seen since. A primary's Acquire deletes it (a new protection).
+    /// </summary>
+    public static ByteString Unprotected(string domain) => ByteString.CopyFromUtf8($"{Prefix}{domain}/unprotected");
+
+    public static RequestOp Delete(ByteString key) => new() { RequestDeleteRange = new DeleteRangeRequest { Key = key } };
+
     /// <summary>The domain name of an active key, or null for any other key under the prefix.</summary>
     public static string? DomainOf(ByteString key)
     {

@@ -29,6 +29,10 @@ internal sealed class EtcdLease : IWitnessLease
     private long _validUntil;
     private volatile bool _lost;
     private long _epoch;
+    private readonly object _validGate = new();
+    private long _markerWanted; // BeginUnprotected calls so far
+    private long _markerDone;   // of those, how many the witness has confirmed (the marker written under our key)
+    private readonly AutoResetEvent _wake = new(false);
     private long _writtenEpoch;
     private int _disposed;
 
@@ -64,13 +68,28 @@ internal sealed class EtcdLease : IWitnessLease
 
     public void NoteEpoch(ulong epoch) => Volatile.Write(ref _epoch, (long)epoch);
 
+    /// <summary>
+    /// The backup is lost: <see cref="ValidUntil"/> is past at once and stays so until a renewal round has written the
+    /// unprotected marker (EtcdKeys.Unprotected) in a transaction that also found the key still ours.
+    /// </summary>
+    public void BeginUnprotected()
+    {
+        lock (_validGate)
+        {
+            _markerWanted++;
+            Volatile.Write(ref _validUntil, long.MinValue);
+        }
+        try { _wake.Set(); } catch (ObjectDisposedException) { }
+    }
+
     private void KeepAlive()
     {
         var interval = Ttl / 3;
         var retry = Ttl / 10 > TimeSpan.FromMilliseconds(10) ? Ttl / 10 : TimeSpan.FromMilliseconds(10);
         bool unreachable = false;
         var next = interval;
-        while (!_stop.Token.WaitHandle.WaitOne(next))
+        var waits = new[] { _stop.Token.WaitHandle, _wake };
+        while (WaitHandle.WaitAny(waits, next) != 0)
         {
             long roundStart = Stopwatch.GetTimestamp();
             try
@@ -114,17 +133,25 @@ internal sealed class EtcdLease : IWitnessLease
             return;
         }
         long until = sentAt + _ttlTicks - _marginTicks;
-        if (until > Volatile.Read(ref _validUntil)) Volatile.Write(ref _validUntil, until);
 
-        // Still ours? One transaction: the key is attached to our lease (then write the epoch if it moved), else read it.
+        // Still ours? One transaction: the key is attached to our lease (then write the epoch if it moved, and the
+        // unprotected marker if asked), else read it.
         long epoch = Volatile.Read(ref _epoch);
+        long wanted = Volatile.Read(ref _markerWanted);
         var request = new TxnRequest { Compare = { EtcdKeys.HeldBy(_key, _leaseId) }, Failure = { EtcdKeys.Get(_key) } };
         if (epoch != _writtenEpoch) request.Success.Add(EtcdKeys.Put(_key, WitnessValue.For(_holder, (ulong)epoch), _leaseId));
+        if (wanted > Volatile.Read(ref _markerDone)) request.Success.Add(EtcdKeys.Put(EtcdKeys.Unprotected(_domain), WitnessValue.For(_holder, (ulong)epoch), 0));
         var txn = await _endpoints.CallAsync("check the domain's key", perTry,
             (invoker, options) => EtcdEndpoints.Kv(invoker).TxnAsync(request, options).ResponseAsync, _stop.Token).ConfigureAwait(false);
         if (txn.Succeeded)
         {
             _writtenEpoch = epoch;
+            lock (_validGate)
+            {
+                if (wanted > _markerDone) _markerDone = wanted;
+                // Valid again only once every BeginUnprotected so far is confirmed (one may have come meanwhile).
+                if (_markerDone >= _markerWanted && until > Volatile.Read(ref _validUntil)) Volatile.Write(ref _validUntil, until);
+            }
             return;
         }
         var other = EtcdKeys.Found(txn);
@@ -173,5 +200,6 @@ internal sealed class EtcdLease : IWitnessLease
             }
         }
         _stop.Dispose();
+        _wake.Dispose();
     }
 }

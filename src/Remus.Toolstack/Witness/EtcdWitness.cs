@@ -67,8 +67,9 @@ public sealed class EtcdWitness : IWitness
         try
         {
             var value = WitnessValue.For(me, 0);
+            var marker = EtcdKeys.Unprotected(domain);
             var txn = await TxnAsync("take the domain's key", perTry,
-                new TxnRequest { Compare = { EtcdKeys.Absent(key) }, Success = { EtcdKeys.Put(key, value, leaseId) }, Failure = { EtcdKeys.Get(key) } },
+                new TxnRequest { Compare = { EtcdKeys.Absent(key) }, Success = { EtcdKeys.Put(key, value, leaseId), EtcdKeys.Delete(marker) }, Failure = { EtcdKeys.Get(key) } },
                 cancel).ConfigureAwait(false);
             if (!txn.Succeeded)
             {
@@ -80,13 +81,13 @@ public sealed class EtcdWitness : IWitness
                         $"{holder?.Describe() ?? "an unknown holder"} (lease {existing?.Lease:x}); not protecting it here");
                 // A key this host left for this domain (protect stopped or crashed before its lease ran out): ours again.
                 var takeover = await TxnAsync("take over this host's leftover key", perTry,
-                    new TxnRequest { Compare = { EtcdKeys.Unchanged(key, existing.ModRevision) }, Success = { EtcdKeys.Put(key, value, leaseId) } },
+                    new TxnRequest { Compare = { EtcdKeys.Unchanged(key, existing.ModRevision) }, Success = { EtcdKeys.Put(key, value, leaseId), EtcdKeys.Delete(marker) } },
                     cancel).ConfigureAwait(false);
                 if (!takeover.Succeeded)
                     throw new WitnessException($"domain {domain}: the witness key changed while this host took over its own leftover key; try again");
                 _log?.Invoke($"witness: took over this host's leftover key for domain {domain} ({holder.Describe()})");
             }
-            return new EtcdLease(_endpoints, domain, key, leaseId, me, ttl, granted, _log);
+            return Track(domain, new EtcdLease(_endpoints, domain, key, leaseId, me, ttl, granted, _log));
         }
         catch
         {
@@ -104,9 +105,16 @@ public sealed class EtcdWitness : IWitness
             long granted = Stopwatch.GetTimestamp();
             long leaseId = GrantAsync(ttl, perTry, cancel).GetAwaiter().GetResult();
             var txn = TxnAsync("take the domain's key", perTry,
-                new TxnRequest { Compare = { EtcdKeys.Absent(key) }, Success = { EtcdKeys.Put(key, WitnessValue.For(me, 0), leaseId) }, Failure = { EtcdKeys.Get(key) } },
+                // Only when nobody holds the key AND no primary went on without its backup since this copy's
+                // checkpoints began (its copy is then older than what the world saw): see EtcdKeys.Unprotected.
+                new TxnRequest
+                {
+                    Compare = { EtcdKeys.Absent(key), EtcdKeys.Absent(EtcdKeys.Unprotected(domain)) },
+                    Success = { EtcdKeys.Put(key, WitnessValue.For(me, 0), leaseId) },
+                    Failure = { EtcdKeys.Get(key) },
+                },
                 cancel).GetAwaiter().GetResult();
-            if (txn.Succeeded) return new EtcdLease(_endpoints, domain, key, leaseId, me, ttl, granted, _log);
+            if (txn.Succeeded) return Track(domain, new EtcdLease(_endpoints, domain, key, leaseId, me, ttl, granted, _log));
             RevokeQuietlyAsync(leaseId, perTry).GetAwaiter().GetResult();
             return null;
         }
@@ -115,6 +123,26 @@ public sealed class EtcdWitness : IWitness
             _log?.Invoke($"witness: {e.Message}");
             return null;
         }
+    }
+
+    private readonly Dictionary<string, EtcdLease> _leases = new(StringComparer.Ordinal);
+
+    private EtcdLease Track(string domain, EtcdLease lease)
+    {
+        lock (_leases) _leases[domain] = lease;
+        return lease;
+    }
+
+    /// <summary>
+    /// The primary of <paramref name="domain"/> lost its backup: from now until the witness has confirmed the
+    /// unprotected marker (under our key), the lease counts as not valid, so no output is released meanwhile; then a
+    /// backup that is alive but cut off can no longer take over from its older checkpoint. Never throws.
+    /// </summary>
+    public void BackupLost(string domain)
+    {
+        EtcdLease? lease;
+        lock (_leases) _leases.TryGetValue(domain, out lease);
+        lease?.BeginUnprotected();
     }
 
     /// <summary>Who holds the key now, for messages; null when nobody does or the witness cannot be reached.</summary>
@@ -128,7 +156,7 @@ public sealed class EtcdWitness : IWitness
     public WitnessValue? Holder(string domain, CancellationToken cancel = default)
     {
         var key = EtcdKeys.Active(domain);
-        var range = _endpoints.CallAsync("read the domain's key", SlowDeadline(TimeSpan.FromSeconds(1)),
+        var range = _endpoints.CallAsync("read the domain's key", SlowDeadline(TimeSpan.FromSeconds(5)),
             (invoker, options) => EtcdEndpoints.Kv(invoker).RangeAsync(new RangeRequest { Key = key }, options).ResponseAsync, cancel)
             .GetAwaiter().GetResult();
         return range.Kvs.Count == 0 ? null : WitnessValue.Parse(range.Kvs[0].Value.Span);
@@ -137,7 +165,7 @@ public sealed class EtcdWitness : IWitness
     /// <summary>Every domain under /remus/domains/ with its holder and the time left on the holder's lease.</summary>
     public List<WitnessDomain> ListDomains(CancellationToken cancel = default)
     {
-        var perTry = SlowDeadline(TimeSpan.FromSeconds(1));
+        var perTry = SlowDeadline(TimeSpan.FromSeconds(5));
         var prefix = Google.Protobuf.ByteString.CopyFromUtf8(EtcdKeys.Prefix);
         var range = _endpoints.CallAsync("list the domains", perTry,
             (invoker, options) => EtcdEndpoints.Kv(invoker).RangeAsync(new RangeRequest { Key = prefix, RangeEnd = EtcdKeys.RangeEnd(prefix) }, options).ResponseAsync,

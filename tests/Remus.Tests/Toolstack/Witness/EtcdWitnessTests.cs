@@ -170,6 +170,28 @@ public sealed class EtcdWitnessTests
         Assert.All(rows, r => Assert.InRange(r.LeaseSecondsLeft!.Value, 0, 2));
     }
 
+    [SkippableFact]
+    public void BackupLost_InvalidatesTheLeaseUntilTheUnprotectedMarkerIsConfirmed_AndThenNoBackupCanTakeOver()
+    {
+        Skip.If(EtcdCluster.SkipReason is not null, EtcdCluster.SkipReason);
+        using var etcd = new EtcdCluster();
+        using var witnessA = new EtcdWitness(etcd.ClientUrls);
+        using var witnessB = new EtcdWitness(etcd.ClientUrls);
+        var leaseA = witnessA.Acquire("tick", A, Ttl, CancellationToken.None);
+        witnessA.BackupLost("tick");
+        Assert.True(leaseA.ValidUntil < Stopwatch.GetTimestamp()); // at once, before the witness heard of it
+        long lostAt = Stopwatch.GetTimestamp();
+        WaitUntil(() => leaseA.ValidUntil > lostAt, "the lease is valid again once the marker is confirmed");
+        Assert.Contains("\"host\":\"host-a\"", etcd.Etcdctl("get", "/remus/domains/tick/unprotected", "--print-value-only"));
+
+        leaseA.Dispose(); // the key goes at once; the marker stays
+        Assert.Null(witnessB.Holder("tick"));
+        Assert.Null(witnessB.TryAcquire("tick", B, Ttl, CancellationToken.None)); // its checkpoint is older than what was released
+
+        using var again = witnessA.Acquire("tick", A, Ttl, CancellationToken.None); // a new protection clears the marker
+        Assert.Equal("", etcd.Etcdctl("get", "/remus/domains/tick/unprotected", "--print-value-only").Trim());
+    }
+
     private static void WaitUntil(Func<bool> condition, string what, TimeSpan? pause = null)
     {
         var deadline = DateTime.UtcNow + TestTimeouts.Scaled(TimeSpan.FromSeconds(30));
