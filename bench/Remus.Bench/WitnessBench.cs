@@ -10,7 +10,8 @@ namespace Remus.Bench;
 /// (real CLI, real VMM processes, the guest's clock on each console line) without a witness and with one etcd member on
 /// loopback (/usr/bin/etcd) and --witness-ttl 1000, 500 and 200 ms. With a witness the backup takes over only once the
 /// dead primary's lease expired at etcd, so expect about one TTL more. One table, medians of N runs (interleaved).
-/// Measured here (3 runs, 2 shared cores): none 39 ms; TTL 1000 ms 1017 ms; 500 ms 1194 ms; 200 ms 1457 ms — a TTL
+/// Measured here (3 runs, 2 shared cores): none 39 ms; TTL 1000 ms 1017 ms; 500 ms 1194 ms; 200 ms 1457 ms (again, after
+/// the unprotected marker: 42, 1359, 1130, 1222 ms) — a TTL
 /// under 1 s does not shorten failover: etcd grants leases in whole seconds (EtcdKeys.TtlSeconds rounds up) and its
 /// expiry loop runs about every 500 ms, so the dead primary's key stays for 1-1.5 s whatever the client's TTL.
 /// </summary>
