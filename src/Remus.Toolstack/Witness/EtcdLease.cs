@@ -112,13 +112,21 @@ internal sealed class EtcdLease : IWitnessLease
                 unreachable = true;
                 next = retry; // the lease runs out meanwhile: try again soon rather than a whole interval later
             }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            catch (Exception) when (_stop.IsCancellationRequested)
             {
-                return;
+                return; // disposed during a call (gRPC may report it as RpcException Cancelled)
             }
             catch (ObjectDisposedException)
             {
                 return; // the witness was disposed first: no more renewals, and ValidUntil runs out
+            }
+            catch (Exception e)
+            {
+                // Anything else (a gRPC or HTTP surprise) counts as a failed round: this thread must never take the
+                // VMM down, and a failed round only lets ValidUntil run out.
+                if (!unreachable) _log?.Invoke($"witness: cannot renew the lease of domain {_domain}: {e.GetType().Name}: {e.Message}");
+                unreachable = true;
+                next = retry;
             }
         }
     }
