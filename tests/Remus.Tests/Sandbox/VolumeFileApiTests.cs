@@ -87,6 +87,32 @@ public sealed class VolumeFileApiTests : IDisposable
 
     [SkippableTheory]
     [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void A_tmpfs_at_tmp_works_like_a_volume_and_goes_with_its_domain(PlatformKind platform)
+    {
+        Platforms.Require(platform);
+        var spec = new DomainSpec
+        {
+            ProgramPath = GuestBuilder.Build("volumes/fileapi"),
+            Args = ["/tmp", "domain"],
+            MemoryMiB = 64,
+            Platform = platform,
+            Volumes = [new VolumeSpec { GuestPath = "/tmp", Tmpfs = true }],
+        };
+        var console = new RecordingConsole();
+        string privateDir;
+        using (var d = new RunningDomain(SandboxDomain.Create(spec, console)))
+        {
+            privateDir = d.Domain.VolumeTable.HostDir(0);
+            Assert.Equal(0, d.Wait(Never));
+            Assert.True(File.Exists(Path.Combine(privateDir, "g")), "the program's files are in the private directory while the domain lives");
+        }
+        Assert.DoesNotContain("FAIL", console.Text);
+        Assert.StartsWith("/dev/shm/", privateDir);
+        Assert.False(Directory.Exists(privateDir), "the tmpfs's directory outlived its domain");
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
     public void Paths_cannot_leave_a_volume(PlatformKind platform)
     {
         Platforms.Require(platform);

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Remus.Tests.EndToEnd;
 using Remus.Tests.Support;
 using Remus.Toolstack;
 using Xunit;
@@ -14,11 +16,24 @@ public sealed class VolumeCliTests : IDisposable
 
     public void Dispose() => _bed.Dispose();
 
+    /// <summary>Writes "marker NAME" to /data/marker (when /data is writable), then prints "tick N" every 20 ms, forever.</summary>
+    private const string VolumeTicker = """
+        #include <fcntl.h>
+        #include <stdio.h>
+        #include <string.h>
+        #include <unistd.h>
+        int main(int argc, char **argv) {
+            int fd = open("/data/marker", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) { dprintf(fd, "marker %s\n", argc > 1 ? argv[1] : "?"); fsync(fd); close(fd); }
+            for (int i = 0;; i++) { printf("tick %d\n", i); fflush(stdout); usleep(20000); }
+        }
+        """;
+
     private string TickerConfig(string name, string volumeSource, string extra = "") => _bed.Config($"{name}.toml", $"""
         name = "{name}"
         memory = 16
-        program = "{ToolstackGuests.Build("ticker", ToolstackGuests.Ticker)}"
-        args = ["20"]
+        program = "{ToolstackGuests.Build("volticker", VolumeTicker)}"
+        args = ["{name}"]
         console_log = "{name}.log"
         {extra}
         [[volume]]
@@ -155,6 +170,9 @@ public sealed class VolumeCliTests : IDisposable
         Assert.Equal(Path.Combine(dir, "data"), volumes[0].HostPath);
         Assert.True(volumes[1].Tmpfs);
         Assert.False(Directory.Exists(Path.Combine(dir, "data.remus-incoming")), "the staging copy was left behind");
+        // The save file carried the volume's content; the saved domain's own directory is left as it was.
+        Assert.Equal("marker kept\n", File.ReadAllText(Path.Combine(dir, "data", "marker")));
+        Assert.Equal("marker kept\n", File.ReadAllText(Path.Combine(_bed.Work, "orig", "marker")));
         _bed.Ok("destroy", "kept");
     }
 
@@ -208,6 +226,55 @@ public sealed class VolumeCliTests : IDisposable
         Assert.Empty(_bed.List());
     }
 
+    /// <summary>Creates NAME with its volume and protects it to a `migrate-receive -r --volumes DIR` on <paramref name="backupBed"/>.</summary>
+    private (int Vmm, Receiver Backup, string Dir) Protected(string name, DomainTestBed backupBed)
+    {
+        string dir = Path.Combine(backupBed.Work, "vols");
+        var backup = Receiver.Listen(backupBed, remus: true, out int port, "--volumes", dir);
+        int vmm = E2E.VmmPid(_bed.Ok("create", TickerConfig(name, "orig")));
+        DomainTestBed.WaitUntil(() => _bed.ReadLog($"{name}.log").Contains("tick 3"), "the ticker printed");
+        var protect = _bed.Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{port}", name], null, TimeSpan.FromSeconds(60));
+        Assert.True(protect.ExitCode == 0, $"{protect}\n{backup.Describe()}");
+        return (vmm, backup, dir);
+    }
+
+    [Fact]
+    public void A_failover_moves_the_backups_copy_into_place_at_dir_slash_target()
+    {
+        using var backupBed = new DomainTestBed();
+        var (vmm, backup, dir) = Protected("fo", backupBed);
+        using (backup)
+        {
+            string staging = Path.Combine(dir, "data.remus-incoming");
+            Assert.True(Directory.Exists(staging), "the backup builds its copy in the staging directory");
+            Assert.False(Directory.Exists(Path.Combine(dir, "data")), "the backup's copy is in place before any failover");
+
+            Process.GetProcessById(vmm).Kill(); // SIGKILL, this pid only
+            backup.WaitForStderr("Remus failover for domain fo", TimeSpan.FromSeconds(30));
+            DomainTestBed.WaitUntil(() => backupBed.List().Any(d => d.Name == "fo"), "the domain runs on the backup");
+            Assert.Equal(Path.Combine(dir, "data"), backupBed.Domain("fo").Volumes![0].HostPath);
+            Assert.Equal("marker fo\n", File.ReadAllText(Path.Combine(dir, "data", "marker")));
+            Assert.False(Directory.Exists(staging), "the staging copy was left behind after the failover");
+            backupBed.Ok("destroy", "fo");
+        }
+    }
+
+    [Fact]
+    public void A_backup_whose_primary_ends_protection_keeps_nothing()
+    {
+        using var backupBed = new DomainTestBed();
+        var (_, backup, dir) = Protected("gone", backupBed);
+        using (backup)
+        {
+            Assert.True(Directory.Exists(Path.Combine(dir, "data.remus-incoming")), "the backup builds its copy in the staging directory");
+            _bed.Ok("destroy", "gone"); // protection ends with the domain: END, no takeover
+            Assert.Equal(0, backup.WaitForExit(TimeSpan.FromSeconds(30)));
+            Assert.Contains("nothing to take over", backup.Stderr);
+            Assert.False(Directory.Exists(Path.Combine(dir, "data.remus-incoming")), "the backup kept its staging copy");
+            Assert.False(Directory.Exists(Path.Combine(dir, "data")), "the backup moved a copy into place without a takeover");
+        }
+    }
+
     [Fact]
     public void Migrate_passes_volumes_only_to_a_receiver_it_starts()
     {
@@ -233,7 +300,9 @@ public sealed class VolumeCliTests : IDisposable
         Assert.Equal(Path.Combine(dir, "data"), volumes[0].HostPath);
         Assert.Equal("/data", volumes[0].Target);
         Assert.True(volumes[1].Tmpfs);
-        Assert.False(Directory.Exists(Path.Combine(dir, "data.remus-incoming")), "the staging copy was left behind");
+        DomainTestBed.WaitUntil(() => !Directory.Exists(Path.Combine(dir, "data.remus-incoming")),
+            "the staging copy is moved into place once the source let go");
+        Assert.Equal("marker moved\n", File.ReadAllText(Path.Combine(dir, "data", "marker")));
         target.Ok("destroy", "moved");
     }
 }

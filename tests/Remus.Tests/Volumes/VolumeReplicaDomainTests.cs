@@ -1,3 +1,4 @@
+using Remus.Checkpoint;
 using Remus.Sandbox;
 using Remus.Sandbox.Platform;
 using Remus.Sandbox.Volumes;
@@ -27,9 +28,10 @@ public sealed class VolumeReplicaDomainTests : IDisposable
         Volumes = [new VolumeSpec { HostPath = _tmp.Sub("primary"), GuestPath = "/work" }],
     };
 
-    private void Seed()
+    private void Seed() => Seed(_tmp.Sub("primary"));
+
+    private static void Seed(string p)
     {
-        string p = _tmp.Sub("primary");
         Directory.CreateDirectory(Path.Combine(p, "old", "deep"));
         File.WriteAllText(Path.Combine(p, "old", "deep", "kept"), "from before the copy");
         var big = new byte[(2 << 20) + 77];
@@ -87,6 +89,88 @@ public sealed class VolumeReplicaDomainTests : IDisposable
         }
         Assert.Equal(VolumeTree.Describe(_tmp.Sub("primary")), VolumeTree.Describe(_tmp.Sub("backup")));
         Assert.Equal("from before the copy", File.ReadAllText(Path.Combine(_tmp.Sub("backup"), "old", "deep", "kept")));
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Save_and_restore_carry_the_volume_and_commit_puts_the_copy_in_place(PlatformKind platform)
+    {
+        Platforms.Require(platform);
+        string program = GuestBuilder.Build("volumes/fileapi");
+        Directory.CreateDirectory(_tmp.Sub("native"));
+        var native = NativeRun.Run(new GuestInvocation(program) { Args = [_tmp.Sub("native"), "ckpt", "40"] });
+        Assert.True(native.ExitCode == 0, $"the native run itself is off:\n{native}");
+        string dir = _tmp.Sub("primary");
+        var spec = Spec(platform, "ckpt") with { Args = ["/work", "ckpt", "40"] };
+        var console = new RecordingConsole();
+        var current = new RunningDomain(SandboxDomain.Create(spec, console));
+        int restores = 0;
+        try
+        {
+            while (true)
+            {
+                Thread.Sleep(60);
+                current.Domain.Pause();
+                if (current.Domain.State == DomainState.Exited) break;
+                Assert.True(restores < 500, "the program does not end");
+                var file = new MemoryStream();
+                DomainSave.Save(current.Domain, file, "{}"u8.ToArray(), compress: true);
+                current.Dispose();
+                file.Position = 0;
+                current = new RunningDomain(DomainSave.Restore(file, _ => SandboxDomain.CreateIncoming(spec, console)));
+                restores++;
+            }
+            Assert.Equal(0, current.Wait(TimeSpan.FromSeconds(120)));
+            var said = new List<string>();
+            current.Domain.Volumes!.Commit(TimeSpan.FromSeconds(10), said.Add);
+            Assert.Single(said);
+        }
+        finally
+        {
+            current.Dispose();
+        }
+        Assert.True(restores >= 2, $"only {restores} restores");
+        Assert.Equal(native.StdoutText, console.Text);
+        Assert.True(File.Exists(Path.Combine(dir, "log")));
+        Assert.False(Directory.Exists(VolumeStaging.StagingPath(dir)));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(_tmp.Sub("native"), "log")), File.ReadAllBytes(Path.Combine(dir, "log")));
+        Assert.True(Directory.Exists(dir + VolumeCommit.PreviousSuffix));
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public async Task A_live_migration_moves_the_volume_in_copy_rounds_and_the_target_commits_it(PlatformKind platform)
+    {
+        Platforms.Require(platform);
+        string program = GuestBuilder.Build("volumes/fileapi");
+        Seed(_tmp.Sub("native"));
+        var native = NativeRun.Run(new GuestInvocation(program) { Args = [_tmp.Sub("native"), "ckpt", "60"] });
+        Assert.True(native.ExitCode == 0, $"the native run itself is off:\n{native}");
+        Seed();
+        string dir = _tmp.Sub("primary");
+        var spec = Spec(platform, "ckpt") with { Args = ["/work", "ckpt", "60"] };
+        var console = new RecordingConsole();
+        var source = new RunningDomain(SandboxDomain.Create(spec, console));
+        RunningDomain? moved = null;
+        try
+        {
+            console.WaitForLines(5, TimeSpan.FromSeconds(60));
+            (moved, _) = await LiveMigration.MoveAsync(source, spec, console, "{}"u8.ToArray(), TimeSpan.FromSeconds(120));
+            source.Dispose();                                  // the source VMM ends: its lock on the volume goes
+            var said = new List<string>();
+            moved.Domain.Volumes!.Commit(TimeSpan.FromSeconds(30), said.Add);
+            Assert.Equal(0, moved.Wait(TimeSpan.FromSeconds(120)));
+            Assert.Single(said);
+        }
+        finally
+        {
+            moved?.Dispose();
+            source.Dispose();
+        }
+        Assert.Equal(native.StdoutText, console.Text);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(_tmp.Sub("native"), "log")), File.ReadAllBytes(Path.Combine(dir, "log")));
+        Assert.Equal("from before the copy", File.ReadAllText(Path.Combine(dir, "old", "deep", "kept")));
+        Assert.True(File.Exists(Path.Combine(dir + VolumeCommit.PreviousSuffix, "log")));
     }
 
     [Fact]

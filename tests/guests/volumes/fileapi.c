@@ -281,6 +281,9 @@ static void api(void)
     fst_line("fstat a", fd);
     R("fchmodat 0604", fchmodat(AT_FDCWD, P("a"), 0604, 0));
     R("chmod missing", chmod(P("missing"), 0600));
+    R("fchown to its own owner", fchown(fd, getuid(), getgid()));
+    R("chown -1 -1", chown(P("a"), -1, -1));
+    R("lchown missing", lchown(P("missing"), -1, -1));
     struct timespec ts[2] = {{1000000000, 123}, {1100000000, 456}};
     R("utimensat", utimensat(AT_FDCWD, P("a"), ts, 0));
     struct stat st;

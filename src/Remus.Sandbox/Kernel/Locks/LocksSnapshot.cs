@@ -17,6 +17,11 @@ internal sealed partial class SandboxKernel
     private void SaveLocks(BinaryWriter w, Dictionary<FileDescription, int> indexOf)
     {
         var table = Fds.Locks;
+        if (table.IsEmpty)
+        {
+            w.Write(0); // the usual case, at every checkpoint: nothing to gather
+            return;
+        }
         var entries = new List<(byte Kind, int Index, short Type, long Start, long End)>();
         foreach (var file in table.Files)
         {

@@ -5,8 +5,9 @@ using Remus.Sandbox.Platform;
 namespace Remus.Sandbox.Kernel;
 
 /// <summary>
-/// chmod, fchmod, fchmodat(2), utimensat, futimesat, utimes, utime, statfs, fstatfs. A volume's files change (the
-/// resulting mode and times are journaled); everything else is read-only (EROFS).
+/// chmod, fchmod, fchmodat(2), chown family, utimensat, futimesat, utimes, utime, statfs, fstatfs. A volume's files
+/// change (the resulting mode and times are journaled); everything else is read-only (EROFS). Owners are not
+/// replicated: a chown that keeps the owner (SQLite's, running as root) succeeds, any other is EPERM.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
@@ -30,6 +31,37 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         return f is VolumeFile v ? v.ChangeMode(mode) : -Errno.EROFS;
+    }
+
+    private long SysFchownAt(int dirfd, ulong pathAddr, int uid, int gid, int flags)
+    {
+        if ((flags & ~(AtSymlinkNoFollow | AtEmptyPath)) != 0) return -Errno.EINVAL;
+        string path = Memory.ReadCString(pathAddr);
+        if (path.Length == 0)
+            return (flags & AtEmptyPath) != 0 && dirfd != AtFdCwd ? SysFchown(dirfd, uid, gid) : -Errno.ENOENT;
+        long where = Locate(dirfd, path, out int volume, out string relative);
+        if (where < 0) return where;
+        if (where != InVolume) return ReadOnlyAnswer(dirfd, path, -Errno.EROFS) == -Errno.EROFS ? -Errno.EROFS : -Errno.ENOENT;
+        Span<byte> st = stackalloc byte[HostFiles.StatSize];
+        long r = Volumes.Stat(volume, relative, (flags & AtSymlinkNoFollow) == 0, st);
+        return r < 0 ? r : SameOwner(st, uid, gid);
+    }
+
+    private long SysFchown(int fd, int uid, int gid)
+    {
+        var f = Fds.Get(fd);
+        if (f == null) return -Errno.EBADF;
+        if (f is not VolumeFile v) return -Errno.EROFS;
+        Span<byte> st = stackalloc byte[HostFiles.StatSize];
+        long r = v.Stat(st);
+        return r < 0 ? r : SameOwner(st, uid, gid);
+    }
+
+    private static long SameOwner(ReadOnlySpan<byte> st, int uid, int gid)
+    {
+        int owner = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(st[28..]);
+        int group = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(st[32..]);
+        return (uid == -1 || uid == owner) && (gid == -1 || gid == group) ? 0 : -Errno.EPERM;
     }
 
     /// <summary>utimensat: times (two struct timespec) or NULL for now; a NULL path means dirfd itself.</summary>

@@ -271,9 +271,9 @@ internal sealed partial class VolumeTable
                 {
                     int fd = OpenPath(volume, existing, O_PATH, 0, out from);
                     if (fd < 0) return fd;
-                    try { r = LinkAt(fd, "", b.Fd, b.Name, AtEmptyPath); }
+                    // Through /proc/self/fd (AT_SYMLINK_FOLLOW), which needs no privilege, unlike AT_EMPTY_PATH.
+                    try { r = LinkAt(AtFdCwd, $"/proc/self/fd/{fd}", b.Fd, b.Name, 0x400); }
                     finally { HostFiles.Close(fd); }
-                    if (r == -Errno.ENOENT) r = -Errno.EPERM; // a directory (or a file with no name) cannot be linked
                 }
                 else
                 {
