@@ -51,8 +51,9 @@ static class VolumeBench
                 var console = new CapturingConsole();
                 var stats = ProtectFor(spec, WithHostPath(spec, backup), TimeSpan.FromMilliseconds(25), TimeSpan.FromSeconds(4), console, out double seconds);
                 long commits = console.Text.Split('\n').LongCount(l => l.StartsWith("committed ", StringComparison.Ordinal));
+                double perCommit = commits > 0 ? stats.BytesPerEpoch * stats.Epochs / commits : 0;
                 Console.WriteLine($"SQLite bank ({mode} journal, synchronous=FULL, 200-byte rows, no pause) protected at 40 Hz: " +
-                                  $"{stats.BytesPerEpoch / 1024:F1} KiB/epoch (compression ratio {stats.CompressionRatio:F1}), pause p50 {stats.PauseP50Ms:F2} ms " +
+                                  $"{stats.BytesPerEpoch / 1024:F1} KiB/epoch, {perCommit / 1024:F1} KiB per commit (compression ratio {stats.CompressionRatio:F1}), pause p50 {stats.PauseP50Ms:F2} ms " +
                                   $"p99 {stats.PauseP99Ms:F2} ms, {commits / seconds:F0} commits/s released, {stats.Epochs} epochs");
             }
         }

@@ -120,6 +120,7 @@ internal sealed partial class SandboxKernel
             LoadSignalsV2(r);
 
             if (version >= 5) LoadSockets(r);
+            if (version >= 6) Volumes.ForgetInodes(); // the open volume files below bring their inode numbers
             int nd = r.ReadInt32();
             var descriptions = new List<FileDescription>(nd);
             try

@@ -39,6 +39,20 @@ internal sealed class FileAccessPolicy
         return false;
     }
 
+    /// <summary>
+    /// The length of the longest entry (the program, or one of `files`) that <paramref name="fullPath"/> (absolute,
+    /// normalised) is at or under; -1 when none. An entry deeper than a volume's mount point shows through the volume,
+    /// as a bind mount on top of it would (the program and its `files` under /tmp stay visible over the tmpfs).
+    /// </summary>
+    public int DeepestEntry(string fullPath)
+    {
+        int best = -1;
+        foreach (var r in _given)
+            if ((fullPath == r || r == "/" || fullPath.StartsWith(r + "/", StringComparison.Ordinal)) && r.Length > best)
+                best = r.Length;
+        return best;
+    }
+
     /// <summary>The host path for a guest path, or null when the program may not see it.</summary>
     public string? Resolve(string guestPath, string baseDir)
     {

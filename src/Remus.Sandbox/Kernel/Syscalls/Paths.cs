@@ -33,7 +33,17 @@ internal sealed partial class SandboxKernel
         }
         if (Volumes.Count == 0) return Elsewhere;
         string full = path.StartsWith('/') ? path : baseDir == "/" ? "/" + path : baseDir + "/" + path;
-        return Volumes.TryLookup(full, out volume, out relative) ? InVolume : Elsewhere;
+        if (!Volumes.TryLookup(full, out volume, out relative)) return Elsewhere;
+        // A `files` entry (or the program) deeper than the mount point shows through it, as a bind mount on top would.
+        string normal = Path.GetFullPath(full);
+        if (Policy.DeepestEntry(normal.Length > 1 ? normal.TrimEnd('/') : normal) > Volumes[volume].GuestPath.Length
+            && Policy.Resolve(normal, "/") != null)
+        {
+            volume = -1;
+            relative = "";
+            return Elsewhere;
+        }
+        return InVolume;
     }
 
     /// <summary>What a call that would change a name outside every volume gets: the read-only file system's answer.</summary>

@@ -141,6 +141,7 @@ internal sealed class VolumeFile : FileDescription
     public override long Stat(Span<byte> statbuf)
     {
         long r = HostFiles.Stat(_fd, statbuf);
+        if (r == 0) Table.Virtualize(Volume, statbuf);
         if (r == 0 && VolumeTable.IsHidden(Path))
         {
             // Unlinked by the program: its name in .remus-orphans is not one the program made.
@@ -150,14 +151,14 @@ internal sealed class VolumeFile : FileDescription
         return r;
     }
 
-    public override FileIdentity? Identity
+    public override FileIdentity? Identity => HostIdentity();
+
+    /// <summary>The host device and inode of the open file (what locks attach to, and what the guest's numbers map from).</summary>
+    public FileIdentity? HostIdentity()
     {
-        get
-        {
-            Span<byte> st = stackalloc byte[HostFiles.StatSize];
-            if (HostFiles.Stat(_fd, st) < 0) return null;
-            return new FileIdentity(BinaryPrimitives.ReadUInt64LittleEndian(st), BinaryPrimitives.ReadUInt64LittleEndian(st[8..]));
-        }
+        Span<byte> st = stackalloc byte[HostFiles.StatSize];
+        if (_fd < 0 || HostFiles.Stat(_fd, st) < 0) return null;
+        return new FileIdentity(BinaryPrimitives.ReadUInt64LittleEndian(st), BinaryPrimitives.ReadUInt64LittleEndian(st[8..]));
     }
 
     public override long GetDents64(Span<byte> buffer)
@@ -167,10 +168,12 @@ internal sealed class VolumeFile : FileDescription
         while (true)
         {
             long n = HostFiles.GetDents64(_fd, buffer);
-            if (n <= 0 || Path.Length != 0) return n;
+            if (n <= 0) return n;
             // The root: .remus-orphans is the VMM's, not the program's.
-            int kept = VolumeTable.DropEntry(buffer[..(int)n], VolumeTable.OrphansName);
-            if (kept > 0) return kept;
+            int kept = Path.Length != 0 ? (int)n : VolumeTable.DropEntry(buffer[..(int)n], VolumeTable.OrphansName);
+            if (kept == 0) continue;
+            if (HostIdentity() is { } id) Table.VirtualizeEntries(id.Device, buffer[..kept]);
+            return kept;
         }
     }
 

@@ -307,7 +307,12 @@ internal sealed partial class VolumeTable
     {
         int fd = OpenPath(volume, relative, O_PATH | (follow ? 0 : O_NOFOLLOW), 0, out _);
         if (fd < 0) return fd;
-        try { return HostDirectories.StatAt(fd, "", AtEmptyPath | AtSymlinkNoFollow, st); }
+        try
+        {
+            long r = HostDirectories.StatAt(fd, "", AtEmptyPath | AtSymlinkNoFollow, st);
+            if (r == 0) Virtualize(volume, st);
+            return r;
+        }
         finally { HostFiles.Close(fd); }
     }
 

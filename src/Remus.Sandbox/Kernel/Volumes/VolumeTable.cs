@@ -83,6 +83,29 @@ internal sealed partial class VolumeTable : IDisposable
     /// </summary>
     public void Repoint(int index, string hostDir) => _volumes[index].HostDir = hostDir;
 
+    private const string TmpfsPrefix = "remus-tmpfs-";
+
+    /// <summary>
+    /// Removes the tmpfs directories of VMMs that are gone (a VMM killed with SIGKILL — every Remus failover — cannot
+    /// remove its own): each is named after its VMM's pid, and one whose pid no longer exists is nobody's. A pid reused
+    /// by another process keeps its directory until that one is gone too (never a live domain's).
+    /// </summary>
+    private static void RemoveStaleTmpfs()
+    {
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories(ShmDir, TmpfsPrefix + "*"))
+            {
+                string rest = Path.GetFileName(dir)[TmpfsPrefix.Length..];
+                int dash = rest.IndexOf('-');
+                if (dash <= 0 || !int.TryParse(rest[..dash], out int pid) || Directory.Exists($"/proc/{pid}")) continue;
+                try { Directory.Delete(dir, recursive: true); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* another VMM got there first */ }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* nothing to clean */ }
+    }
+
     private static Volume OpenVolume(int index, VolumeSpec spec, bool incoming)
     {
         string guest = NormaliseGuestPath(spec.GuestPath);
@@ -90,7 +113,8 @@ internal sealed partial class VolumeTable : IDisposable
         string? privateDir = null;
         if (spec.Tmpfs)
         {
-            privateDir = Path.Combine(ShmDir, $"remus-tmpfs-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            RemoveStaleTmpfs();
+            privateDir = Path.Combine(ShmDir, $"{TmpfsPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
             Directory.CreateDirectory(privateDir);
             dir = privateDir;
         }
