@@ -99,9 +99,12 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
         try
         {
             using var doc = System.Text.Json.JsonDocument.Parse(config);
-            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object &&
-                   doc.RootElement.TryGetProperty("name", out var name) && name.ValueKind == System.Text.Json.JsonValueKind.String
-                ? name.GetString() ?? "" : "";
+            if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object) return "";
+            // The Toolstack writes "Name"; other writers may spell it "name".
+            foreach (var p in doc.RootElement.EnumerateObject())
+                if (string.Equals(p.Name, "name", StringComparison.OrdinalIgnoreCase) && p.Value.ValueKind == System.Text.Json.JsonValueKind.String)
+                    return p.Value.GetString() ?? "";
+            return "";
         }
         catch (System.Text.Json.JsonException)
         {

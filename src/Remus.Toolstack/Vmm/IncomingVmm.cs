@@ -239,6 +239,9 @@ public static class IncomingVmm
                     Timeout = options.Timeout,
                     Witness = witness,
                     WitnessTtl = options.WitnessTtl,
+                    // etcd grants leases in whole seconds and expires them on its own ~500 ms sweep: a dead primary's
+                    // key can outlive the TTL asked for by up to 1.5 s, so the backup tries at least that long more.
+                    WitnessPatience = 3 * Witness.EtcdKeys.Granted(options.WitnessTtl) + options.Timeout + TimeSpan.FromMilliseconds(500),
                     Holder = new Remus.Checkpoint.Witness.WitnessHolder(Environment.MachineName, Environment.ProcessId, "backup"),
                 }, m => { if (options.Debug) say(m); });
                 BackupOutcome outcome;

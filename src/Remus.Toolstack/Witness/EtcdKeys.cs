@@ -65,4 +65,7 @@ internal static class EtcdKeys
 
     /// <summary>etcd leases have whole seconds: at least the TTL asked for (the server may raise it to its minimum).</summary>
     public static long TtlSeconds(TimeSpan ttl) => Math.Max(1, (long)Math.Ceiling(ttl.TotalSeconds));
+
+    /// <summary>The TTL etcd really grants for <paramref name="ttl"/> (whole seconds, at least one).</summary>
+    public static TimeSpan Granted(TimeSpan ttl) => TimeSpan.FromSeconds(TtlSeconds(ttl));
 }
