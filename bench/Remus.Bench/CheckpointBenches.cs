@@ -31,7 +31,8 @@ static class CheckpointBenches
         public void Dispose() { Domain.Kill(); _t.Join(); Domain.Dispose(); }
     }
 
-    static (NetworkStream, NetworkStream) Pair()
+    /// <summary>A connected pair of loopback TCP streams (no Nagle): what the stream benchmarks send over.</summary>
+    internal static (NetworkStream, NetworkStream) Pair()
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();

@@ -109,7 +109,7 @@ static class VolumeBench
         using var domain = SandboxDomain.Create(spec, console);
         var run = new Thread(() => domain.Run()) { IsBackground = true };
         run.Start();
-        var (a, b) = Pair();
+        var (a, b) = CheckpointBenches.Pair();
         var options = new RemusOptions { Interval = interval };
         var backup = new RemusBackup(b, b, options);
         var watch = Task.Run(() =>
@@ -141,18 +141,6 @@ static class VolumeBench
         a.Dispose();
         watch.Wait(TimeSpan.FromSeconds(30));
         return stats;
-    }
-
-    private static (NetworkStream, NetworkStream) Pair()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var c = new TcpClient();
-        c.Connect((IPEndPoint)l.LocalEndpoint);
-        var s = l.AcceptTcpClient();
-        l.Stop();
-        c.NoDelay = s.NoDelay = true;
-        return (c.GetStream(), s.GetStream());
     }
 
     /// <summary>tests/guests/sqlite/bank.c linked against Debian's static libsqlite3.</summary>

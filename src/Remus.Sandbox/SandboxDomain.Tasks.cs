@@ -148,8 +148,13 @@ public sealed partial class SandboxDomain
     {
         var tasks = _kernel.CheckpointedTasks();
         lock (_lock)
+        {
+            // A pause returns at once when the process is ending (its leader's loop is done): there is nothing left to
+            // checkpoint, and the caller hears that, not that some thread lacks a vCPU.
+            if (_leaderRunner.Done || _state == DomainState.Exited) throw new InvalidOperationException("the domain has exited");
             return tasks.Select(t => _runners.FirstOrDefault(r => r.Task == t && !r.Done)
                 ?? throw new InvalidOperationException($"{t} has no vCPU")).ToList();
+        }
     }
 
     /// <summary>clone made a thread (under the kernel lock, on the parent's host thread): its host thread starts.</summary>

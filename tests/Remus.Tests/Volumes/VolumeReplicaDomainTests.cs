@@ -144,11 +144,12 @@ public sealed class VolumeReplicaDomainTests : IDisposable
         Platforms.Require(platform);
         string program = GuestBuilder.Build("volumes/fileapi");
         Seed(_tmp.Sub("native"));
-        var native = NativeRun.Run(new GuestInvocation(program) { Args = [_tmp.Sub("native"), "ckpt", "60"] });
+        // 400 writes 10 ms apart: the program must still run when the copy rounds end (60 ended first once on KVM in CI)
+        var native = NativeRun.Run(new GuestInvocation(program) { Args = [_tmp.Sub("native"), "ckpt", "400"] });
         Assert.True(native.ExitCode == 0, $"the native run itself is off:\n{native}");
         Seed();
         string dir = _tmp.Sub("primary");
-        var spec = Spec(platform, "ckpt") with { Args = ["/work", "ckpt", "60"] };
+        var spec = Spec(platform, "ckpt") with { Args = ["/work", "ckpt", "400"] };
         var console = new RecordingConsole();
         var source = new RunningDomain(SandboxDomain.Create(spec, console));
         RunningDomain? moved = null;
