@@ -118,6 +118,12 @@ public sealed record Scenario
     public byte Mask { get; init; } = 0xFF;
     /// <summary>The guest runs this long before protection starts.</summary>
     public TimeSpan HeadStart { get; init; }
+    /// <summary>
+    /// A closed direction (<see cref="ScenarioKind.EpochStreamClosed"/>, <see cref="ScenarioKind.AckStreamClosed"/>)
+    /// closes the moment the primary has read the ACK of checkpoint first+<see cref="Epoch"/> (before it releases
+    /// that checkpoint's output), not at the moment <see cref="At"/>.
+    /// </summary>
+    public bool ClosesAtPrimaryAck { get; init; }
     /// <summary>A combination's two faults (scenarios of single kinds sharing this one's guest and timing).</summary>
     public IReadOnlyList<Scenario>? Combined { get; init; }
 
@@ -279,6 +285,7 @@ public sealed record Scenario
         ScenarioKind.EpochsDelayedBriefly or ScenarioKind.AcksDelayedBriefly or ScenarioKind.EpochsDelayedPastTimeout
             or ScenarioKind.AcksDelayedPastTimeout => $"at={At.TotalMilliseconds:F0}ms delay={Duration.TotalMilliseconds:F0}ms for {Window.TotalMilliseconds:F0}ms",
         ScenarioKind.IntervalLongerThanTimeout => "",
+        ScenarioKind.EpochStreamClosed or ScenarioKind.AckStreamClosed when ClosesAtPrimaryAck => $"at the primary's Acked epoch=first+{Epoch}",
         _ => $"at={At.TotalMilliseconds:F0}ms",
     };
 

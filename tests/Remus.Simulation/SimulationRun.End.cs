@@ -65,7 +65,7 @@ public sealed partial class SimulationRun
     {
         double window = _s.Guest.ExitAt >= 0 ? _s.Guest.ExitAt * 2.0 / _s.Guest.StepsPerTick + 50 : 0;
         foreach (var f in _faults)
-            window = Math.Max(window, IsTimed(f.Kind)
+            window = Math.Max(window, IsTimed(f)
                 ? (f.At + f.Window + f.Duration).TotalMilliseconds
                 : (f.Epoch + 3) * _s.Interval.TotalMilliseconds + f.Duration.TotalMilliseconds);
         return window;

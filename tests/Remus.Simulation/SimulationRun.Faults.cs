@@ -30,6 +30,7 @@ public sealed partial class SimulationRun
             if (EngineWorksAfter(last)) Stall(Now - endMs);
             else if (last == RemusStep.Released) Stall(Now - endMs - _s.Interval.TotalMilliseconds); // overslept the interval
         }
+        if (isPrimary && step == RemusStep.Acked) CloseAtAck(epoch); // before a stall at the same step
         for (int i = 0; i < _faults.Count; i++) StepFault(i, _faults[i], side, step, epoch);
         if (isPrimary) _lastPrimaryStep = (step, Now);
         else _lastBackupStep = (step, Now);
@@ -65,6 +66,19 @@ public sealed partial class SimulationRun
         }
         side.Crash(f.Crash, $"at {step} of epoch {epoch}");
         throw new SimulatedCrashException($"{side.Name} crashed at {step} of epoch {epoch}");
+    }
+
+    /// <summary>A closed direction pinned to the primary's reading the ack of a checkpoint (<see cref="Scenario.ClosesAtPrimaryAck"/>).</summary>
+    private void CloseAtAck(ulong epoch)
+    {
+        for (int i = 0; i < _faults.Count; i++)
+        {
+            var f = _faults[i];
+            if (!f.ClosesAtPrimaryAck || FirstCheckpoint is not { } first || (long)epoch != first + f.Epoch || !MarkFired(i)) continue;
+            var pipe = f.Kind == ScenarioKind.EpochStreamClosed ? _epochs : _acks;
+            _trace.Add("fault", $"FAULT: {f.Kind} as the primary read the ack of epoch {epoch}");
+            pipe.Close();
+        }
     }
 
     private void ArmStreamFaults()
@@ -137,7 +151,9 @@ public sealed partial class SimulationRun
         }
     }
 
-    private static bool IsTimed(ScenarioKind k) => k is ScenarioKind.PrimaryKilledAtRandomTime or ScenarioKind.BackupKilledAtRandomTime
+    private static bool IsTimed(Scenario f) => IsTimedKind(f.Kind) && !f.ClosesAtPrimaryAck;
+
+    private static bool IsTimedKind(ScenarioKind k) => k is ScenarioKind.PrimaryKilledAtRandomTime or ScenarioKind.BackupKilledAtRandomTime
         or ScenarioKind.EpochsCut or ScenarioKind.AcksCut or ScenarioKind.EpochStreamClosed or ScenarioKind.AckStreamClosed
         or ScenarioKind.ConnectionReset or ScenarioKind.EpochsDelayedBriefly or ScenarioKind.AcksDelayedBriefly
         or ScenarioKind.EpochsDelayedPastTimeout or ScenarioKind.AcksDelayedPastTimeout;

@@ -110,7 +110,7 @@ public sealed partial class SimulationRun
             if (!_primary.Dead) EndProtectionLikeTheHost();
         }
         _protectedAtMs = Now;
-        var timed = _faults.Select((f, i) => (f, i)).Where(x => IsTimed(x.f.Kind))
+        var timed = _faults.Select((f, i) => (f, i)).Where(x => IsTimed(x.f))
             .Select(x => new Thread(() => TimedFault(x.i, x.f)) { IsBackground = true, Name = "sim-fault" }).ToList();
         timed.ForEach(t => t.Start());
         WaitForOutcome();

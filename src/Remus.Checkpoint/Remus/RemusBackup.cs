@@ -79,6 +79,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
     private byte[] _lastOutput = [];
     private bool _backBroken;
     private int _decision; // 0 undecided, 1 take over (the primary was silent), 2 released (RELEASE read)
+    private long _lastAckTicks; // Stopwatch time the last checkpoint's ACK was written (0: none)
 
     public ICheckpointable? Domain { get; private set; }
     public ulong? LastCheckpoint { get; private set; }
@@ -281,6 +282,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
         try
         {
             _acks.WriteAck(epoch);
+            _lastAckTicks = Stopwatch.GetTimestamp();
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
         {
@@ -371,7 +373,30 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
         try { _acks.WriteTakeover(); }
         catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or InvalidOperationException) { }
         Step(RemusStep.BackupTakeoverSent, LastCheckpoint ?? 0);
+        AwaitPrimaryLeaseEnd();
         return outcome;
+    }
+
+    /// <summary>
+    /// Before the copy re-emits anything or runs: waits until T has passed since the last ACK was written. The primary
+    /// releases an epoch's output only if its ACK came within T − margin of the CHECKPOINT_END it wrote before that ACK
+    /// (§7.1 of docs/stream-format.md), so from then on it can release nothing more. A silent primary needed T of
+    /// blocked reading after that ACK to be declared lost, so this returns at once; what waits is a takeover on EOF
+    /// or a broken stream: the forward direction closed while the primary lives (a relay or half-close) looks like a
+    /// crash, and the primary may read the ACK of the checkpoint this copy resumes from a moment after the close —
+    /// re-emitting its output and running first would put the primary's release of the same output after this copy's
+    /// new output (found by the simulation harness, seed 2005 of EpochStreamClosed). The price: a crashed primary is
+    /// replaced at most T after its last acknowledged checkpoint, as a silent one is.
+    /// </summary>
+    private void AwaitPrimaryLeaseEnd()
+    {
+        if (_lastAckTicks == 0) return;
+        long until = _lastAckTicks + (long)(options.Timeout.TotalSeconds * Stopwatch.Frequency);
+        long left = until - Stopwatch.GetTimestamp();
+        if (left <= 0) return;
+        var wait = TimeSpan.FromSeconds((double)left / Stopwatch.Frequency);
+        log?.Invoke($"waiting {wait.TotalMilliseconds:F0} ms until the primary can release nothing more (T after the last ack)");
+        Thread.Sleep(wait);
     }
 
     private BackupOutcome Reject(string reason)

@@ -76,6 +76,26 @@ public class ProtocolRegressionTests
     public void A_closed_epoch_direction_leaves_one_copy_releasing_output() =>
         Holds(Seed(ScenarioKind.EpochStreamClosed, 2005));
 
+    /// <summary>
+    /// Found in CI (seed 2005 of EpochStreamClosed): the epoch direction closed right after the backup acked a
+    /// checkpoint; the backup read EOF, took over and re-emitted that checkpoint's output and ran on, and only then
+    /// did the primary — alive, the ACK in hand — release the same output, after the new copy's lines. Pinned here: the
+    /// close comes as the primary reads the ack, and the primary is held 18 ms (inside the 20 ms margin) between the ack and its
+    /// release. A backup that takes over on EOF now waits T after its last ACK before it re-emits anything.
+    /// </summary>
+    [Fact]
+    public void A_closed_epoch_direction_right_after_an_ack_does_not_let_the_backup_emit_before_the_primary_releases()
+    {
+        var close = Seed(ScenarioKind.EpochStreamClosed, 2005) with { ClosesAtPrimaryAck = true, Epoch = 2 };
+        var stall = Seed(ScenarioKind.PrimaryStalledBriefly, 2005) with
+        {
+            Step = RemusStep.Acked, Epoch = 2, Duration = TimeSpan.FromMilliseconds(18),
+            Guest = close.Guest, Interval = close.Interval, Timeout = close.Timeout, HotPageEpochs = close.HotPageEpochs,
+            Compress = close.Compress, HeadStart = close.HeadStart,
+        };
+        Holds(close with { Kind = ScenarioKind.TwoFaults, Combined = [close, stall] });
+    }
+
     [Fact]
     public void A_wrong_ack_leaves_one_copy_releasing_output() =>
         Holds(Seed(ScenarioKind.AckCorrupted, 2002));
