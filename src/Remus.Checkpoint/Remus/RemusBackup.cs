@@ -80,6 +80,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
     private bool _backBroken;
     private int _decision; // 0 undecided, 1 take over (the primary was silent), 2 released (RELEASE read)
     private long _lastAckTicks; // Stopwatch time the last checkpoint's ACK was written (0: none)
+    private volatile bool _silent; // the primary was declared lost by silence (T of blocked reading), not by EOF or an error
 
     public ICheckpointable? Domain { get; private set; }
     public ulong? LastCheckpoint { get; private set; }
@@ -132,6 +133,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
         using var watched = new SilenceWatch(forward, options.Timeout, () =>
         {
             if (Interlocked.CompareExchange(ref _decision, 1, 0) != 0) return false;
+            _silent = true;
             LossReason ??= $"no checkpoint or heartbeat from the primary for {options.Timeout.TotalMilliseconds:F0} ms";
             return true;
         });
@@ -370,23 +372,46 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
     private BackupOutcome TakeOver(BackupOutcome outcome = BackupOutcome.Failover)
     {
         Step(RemusStep.BackupTakingOver, LastCheckpoint ?? 0);
+        bool backWasBroken = _backBroken, closed = false;
         try { _acks.WriteTakeover(); }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or InvalidOperationException) { }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException) { closed = true; }
+        catch (InvalidOperationException) { }
         Step(RemusStep.BackupTakeoverSent, LastCheckpoint ?? 0);
-        AwaitPrimaryLeaseEnd();
+        if (!_silent && !(closed && !backWasBroken) && !PrimaryEndClosed(backWasBroken)) AwaitPrimaryLeaseEnd();
         return outcome;
+    }
+
+    /// <summary>
+    /// After EOF or a broken stream: whether the primary's end of the connection is closed, which on a direct TCP
+    /// connection means its process is gone (the kernel closes a dead process's sockets; a live primary never closes
+    /// its end before END or RELEASE): a write then meets the reset and fails. Probed for up to min(T/10, 20 ms), one
+    /// HEARTBEAT a millisecond after TAKEOVER. A back channel broken before the primary was lost proves nothing.
+    /// Over ssh, or a relay, a failed write means only that the relay is gone: a connection that breaks in both
+    /// directions with both hosts alive is the witness's case (docs/stream-format.md §7.1).
+    /// </summary>
+    private bool PrimaryEndClosed(bool backWasBroken)
+    {
+        if (backWasBroken || _lastAckTicks == 0) return false;
+        long until = Stopwatch.GetTimestamp() + (long)(Math.Min(options.Timeout.TotalSeconds / 10, 0.020) * Stopwatch.Frequency);
+        while (true)
+        {
+            try { _acks.Probe(); }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException) { return true; }
+            if (Stopwatch.GetTimestamp() >= until) return false;
+            Thread.Sleep(1);
+        }
     }
 
     /// <summary>
     /// Before the copy re-emits anything or runs: waits until T has passed since the last ACK was written. The primary
     /// releases an epoch's output only if its ACK came within T − margin of the CHECKPOINT_END it wrote before that ACK
     /// (§7.1 of docs/stream-format.md), so from then on it can release nothing more. A silent primary needed T of
-    /// blocked reading after that ACK to be declared lost, so this returns at once; what waits is a takeover on EOF
-    /// or a broken stream: the forward direction closed while the primary lives (a relay or half-close) looks like a
-    /// crash, and the primary may read the ACK of the checkpoint this copy resumes from a moment after the close —
-    /// re-emitting its output and running first would put the primary's release of the same output after this copy's
-    /// new output (found by the simulation harness, seed 2005 of EpochStreamClosed). The price: a crashed primary is
-    /// replaced at most T after its last acknowledged checkpoint, as a silent one is.
+    /// blocked reading after that ACK to be declared lost and does not wait here; neither does a primary whose end of
+    /// the connection is closed (<see cref="PrimaryEndClosed"/>: a crash). What waits is a takeover on EOF or a broken
+    /// stream while the primary's end still takes writes: the forward direction closed with the primary alive, and the
+    /// primary may read the ACK of the checkpoint this copy resumes from a moment after the close — re-emitting its
+    /// output and running first would put the primary's release of the same output after this copy's new output
+    /// (found by the simulation harness, seed 2005 of EpochStreamClosed, in CI).
     /// </summary>
     private void AwaitPrimaryLeaseEnd()
     {

@@ -103,6 +103,21 @@ public sealed class AckWriter
         _ended = true;
     }
 
+    /// <summary>
+    /// After TAKEOVER: writes a HEARTBEAT that nobody reads (a fenced primary reads nothing after TAKEOVER), to learn
+    /// whether the primary's end of the connection is closed — a dead process's socket answers with a reset, and the
+    /// next write fails (IOException).
+    /// </summary>
+    public void Probe()
+    {
+        Span<byte> body = stackalloc byte[StreamFormat.HeartbeatLength];
+        BinaryPrimitives.WriteUInt64LittleEndian(body, Heartbeats.Encode(DateTimeOffset.UtcNow));
+        bool ended = _ended;
+        _ended = false;
+        try { Write(RecordType.Heartbeat, body); }
+        finally { _ended = ended; }
+    }
+
     /// <summary>Writes END: the backup closes the back channel gracefully.</summary>
     public void WriteEnd()
     {
