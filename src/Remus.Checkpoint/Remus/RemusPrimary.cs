@@ -695,6 +695,7 @@ public sealed class RemusPrimary : IDisposable
         EndReason = reason;
         try
         {
+            _lease?.BeginUnprotected(); // the gate stays closed until the witness knows (IWitnessLease.BeginUnprotected)
             Step(RemusStep.GivingUp, _epoch);
             string how;
             if (takenOver || _acks?.IsTakeoverSeen == true) how = "takeover";

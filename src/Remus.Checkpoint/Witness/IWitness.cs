@@ -53,6 +53,13 @@ public interface IWitnessLease : IDisposable
 
     /// <summary>Records the last committed epoch in the key's value (best effort, sent with a later renewal).</summary>
     void NoteEpoch(ulong epoch);
+
+    /// <summary>
+    /// The primary lost its backup (called before anything held is released): from now until the witness has
+    /// recorded that this domain runs unprotected, <see cref="ValidUntil"/> is past — so a backup that is alive but cut
+    /// off can never take over from a checkpoint older than output the world has seen. Never throws.
+    /// </summary>
+    void BeginUnprotected() { }
 }
 
 /// <summary>The witness refused or could not be reached; the message says which and names the endpoints or the holder.</summary>

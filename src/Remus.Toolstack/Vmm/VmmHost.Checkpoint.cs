@@ -152,10 +152,6 @@ public sealed partial class VmmHost
             Witness = witness,
             WitnessTtl = TimeSpan.FromMilliseconds(witnessTtlMs),
             DomainName = keyName,
-            // Giving up on the backup (before anything held is released): the lease counts as not valid until the
-            // witness confirmed the unprotected marker, so a backup cut off from us can no longer take over from
-            // its older checkpoint once we released output it does not have (EtcdKeys.Unprotected).
-            OnStep = witness is null ? null : (step, _) => { if (step == RemusStep.GivingUp) witness.BackupLost(keyName); },
             Holder = new WitnessHolder(Environment.MachineName, Environment.ProcessId, "primary"),
         };
         MigrationChannel? channel = null;

@@ -87,7 +87,7 @@ public sealed class EtcdWitness : IWitness
                     throw new WitnessException($"domain {domain}: the witness key changed while this host took over its own leftover key; try again");
                 _log?.Invoke($"witness: took over this host's leftover key for domain {domain} ({holder.Describe()})");
             }
-            return Track(domain, new EtcdLease(_endpoints, domain, key, leaseId, me, ttl, granted, _log));
+            return new EtcdLease(_endpoints, domain, key, leaseId, me, ttl, granted, _log);
         }
         catch
         {
@@ -114,7 +114,7 @@ public sealed class EtcdWitness : IWitness
                     Failure = { EtcdKeys.Get(key) },
                 },
                 cancel).GetAwaiter().GetResult();
-            if (txn.Succeeded) return Track(domain, new EtcdLease(_endpoints, domain, key, leaseId, me, ttl, granted, _log));
+            if (txn.Succeeded) return new EtcdLease(_endpoints, domain, key, leaseId, me, ttl, granted, _log);
             RevokeQuietlyAsync(leaseId, perTry).GetAwaiter().GetResult();
             return null;
         }
@@ -123,26 +123,6 @@ public sealed class EtcdWitness : IWitness
             _log?.Invoke($"witness: {e.Message}");
             return null;
         }
-    }
-
-    private readonly Dictionary<string, EtcdLease> _leases = new(StringComparer.Ordinal);
-
-    private EtcdLease Track(string domain, EtcdLease lease)
-    {
-        lock (_leases) _leases[domain] = lease;
-        return lease;
-    }
-
-    /// <summary>
-    /// The primary of <paramref name="domain"/> lost its backup: from now until the witness has confirmed the
-    /// unprotected marker (under our key), the lease counts as not valid, so no output is released meanwhile; then a
-    /// backup that is alive but cut off can no longer take over from its older checkpoint. Never throws.
-    /// </summary>
-    public void BackupLost(string domain)
-    {
-        EtcdLease? lease;
-        lock (_leases) _leases.TryGetValue(domain, out lease);
-        lease?.BeginUnprotected();
     }
 
     /// <summary>Who holds the key now, for messages; null when nobody does or the witness cannot be reached.</summary>

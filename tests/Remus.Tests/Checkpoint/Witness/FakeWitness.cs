@@ -116,6 +116,11 @@ public sealed class FakeEtcd
 /// </summary>
 public sealed class FakeWitness(FakeEtcd etcd, string name = "fake://etcd") : IWitness
 {
+    internal int _unprotectedMarks;
+
+    /// <summary>How often a primary's lease was told its backup is lost (IWitnessLease.BeginUnprotected).</summary>
+    public int UnprotectedMarks => Volatile.Read(ref _unprotectedMarks);
+
     /// <summary>This host cannot reach the witness (or is dead): requests throw or fail, keep-alives are lost.</summary>
     public volatile bool Unreachable;
 
@@ -170,6 +175,7 @@ public sealed class FakeWitness(FakeEtcd etcd, string name = "fake://etcd") : IW
         public bool Lost => _lost;
         public TimeSpan Ttl { get; }
         public void NoteEpoch(ulong epoch) => Interlocked.Exchange(ref _epoch, (long)epoch);
+        public void BeginUnprotected() => Interlocked.Increment(ref _client._unprotectedMarks);
 
         private void KeepAlive()
         {

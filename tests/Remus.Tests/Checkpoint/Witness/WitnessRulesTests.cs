@@ -34,6 +34,7 @@ public class WitnessRulesTests
         Assert.False(p.Primary.IsFenced);
         Assert.False(p.Primary.IsWitnessPaused);
         Assert.NotNull(p.UnprotectedReason);
+        Assert.Equal(1, p.PrimaryWitness.UnprotectedMarks); // the witness learns the domain runs unprotected
         Assert.Equal(p.Native, p.PrimaryWorld.Text); // all of it, once, from the primary alone
         Assert.Equal("", p.BackupWorld.Text);
         Assert.DoesNotContain(p.Etcd.Acquisitions, x => x.Holder == BackupHolder);

@@ -171,14 +171,14 @@ public sealed class EtcdWitnessTests
     }
 
     [SkippableFact]
-    public void BackupLost_InvalidatesTheLeaseUntilTheUnprotectedMarkerIsConfirmed_AndThenNoBackupCanTakeOver()
+    public void BeginUnprotected_InvalidatesTheLeaseUntilTheUnprotectedMarkerIsConfirmed_AndThenNoBackupCanTakeOver()
     {
         Skip.If(EtcdCluster.SkipReason is not null, EtcdCluster.SkipReason);
         using var etcd = new EtcdCluster();
         using var witnessA = new EtcdWitness(etcd.ClientUrls);
         using var witnessB = new EtcdWitness(etcd.ClientUrls);
         var leaseA = witnessA.Acquire("tick", A, Ttl, CancellationToken.None);
-        witnessA.BackupLost("tick");
+        leaseA.BeginUnprotected(); // what the primary does when it gives up on its backup
         Assert.True(leaseA.ValidUntil < Stopwatch.GetTimestamp()); // at once, before the witness heard of it
         long lostAt = Stopwatch.GetTimestamp();
         WaitUntil(() => leaseA.ValidUntil > lostAt, "the lease is valid again once the marker is confirmed");
