@@ -19,6 +19,8 @@ namespace Remus.Tests.EndToEnd;
 public sealed class WitnessTests : IDisposable
 {
     private const int Count = 600, Interval = 10, Mib = 1;
+    /// <summary>Ticks of a program that must outlive a slow start (the witness's 6 s grant timeout; a protect on a loaded machine).</summary>
+    private const int LongCount = 1500;
 
     private readonly DomainTestBed _primary = new();
     private readonly DomainTestBed _backup = new();
@@ -46,7 +48,7 @@ public sealed class WitnessTests : IDisposable
         string url = $"http://127.0.0.1:{EtcdCluster.FreePort()}";
         string log = Path.Combine(_primary.Work, "down.log");
         using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "1000");
-        int vmm = E2E.VmmPid(_primary.Ok("create", Ticker.Config(_primary, "down", Count, Interval, Mib, log)));
+        int vmm = E2E.VmmPid(_primary.Ok("create", Ticker.Config(_primary, "down", LongCount, Interval, Mib, log)));
         string line = _primary.Fails("protect", "-i", "20", "--tcp", $"127.0.0.1:{port}", "--witness", url, "down");
         Assert.Contains("witness unreachable", line);
         Assert.Contains(url, line);
@@ -81,7 +83,7 @@ public sealed class WitnessTests : IDisposable
         using var witness = new EtcdWitness(etcd.ClientUrls);
         string log = Path.Combine(_primary.Work, "wit.log");
         using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "1000", "--witness", url, "--witness-ttl", "1000");
-        var (vmm, protect) = CreateProtected("wit", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}", "--witness", url, "--witness-ttl", "1000"], backup);
+        var (vmm, protect) = CreateProtected("wit", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}", "--witness", url, "--witness-ttl", "1000"], backup, LongCount);
         Assert.DoesNotContain("no witness", protect.StderrText);
         Assert.Contains($"witness {url}", protect.StdoutText);
         var holder = witness.Holder("wit");
