@@ -116,10 +116,10 @@ int main(void)
 
     int t = timerfd_create(CLOCK_MONOTONIC, 0);
     struct itimerspec s = { { 0, 0 }, { 0, 30000000 } };
+    start = now_ns(); /* before the timer is armed: a thread descheduled between the two must not shorten the wait seen */
     timerfd_settime(t, 0, &s, NULL);
     FD_ZERO(&r);
     FD_SET(t, &r);
-    start = now_ns();
     n = select(t + 1, &r, NULL, NULL, NULL);
     printf("select until a 30 ms timerfd fires: %d, after >= 30 ms %s\n", n, now_ns() - start >= 30000000 ? "yes" : "no");
     return 0;
