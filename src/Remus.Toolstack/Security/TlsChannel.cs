@@ -76,7 +76,7 @@ internal static class TlsChannel
             own.Dispose();
             throw;
         }
-        return new WriteBufferedStream(ssl);
+        return new TlsStream(ssl, peer);
     }
 
     private static ChannelAuthenticationException Explain(Exception e, string peer, Verdict verdict, FirstBytes seen, bool authenticated, bool accepting)

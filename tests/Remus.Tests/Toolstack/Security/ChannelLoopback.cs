@@ -88,6 +88,37 @@ internal sealed class ChannelRelay : IDisposable
         _back.Start();
     }
 
+    /// <summary>A raw relay (any protocol) that flips one bit of the connecting end's byte at <paramref name="flipAt"/>.</summary>
+    public ChannelRelay(long flipAt) : this(0, (_, f) => [f], flipAt) { }
+
+    private ChannelRelay(int handshakeBytes, Func<int, byte[], IEnumerable<byte[]>> tamper, long flipAt)
+    {
+        (NetworkStream connecting, _fromConnecting) = ChannelLoopback.Pair();
+        (_toAccepting, NetworkStream accepting) = ChannelLoopback.Pair();
+        Connecting = connecting;
+        Accepting = accepting;
+        _forward = new Thread(() => ForwardRaw(flipAt)) { IsBackground = true, Name = "relay forward" };
+        _back = new Thread(() => Copy(_toAccepting, _fromConnecting)) { IsBackground = true, Name = "relay back" };
+        _forward.Start();
+        _back.Start();
+    }
+
+    private void ForwardRaw(long flipAt)
+    {
+        try
+        {
+            byte[] buffer = new byte[16 * 1024];
+            for (long at = 0, n; (n = _fromConnecting.Read(buffer)) > 0; at += n)
+            {
+                if (flipAt >= at && flipAt < at + n) buffer[flipAt - at] ^= 0x01;
+                Record(buffer.AsSpan(0, (int)n).ToArray());
+                _toAccepting.Write(buffer, 0, (int)n);
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        finally { Shut(_toAccepting); }
+    }
+
     public byte[] Recorded { get { lock (_recorded) return _recorded.ToArray(); } }
 
     private void Forward(int handshakeBytes, Func<int, byte[], IEnumerable<byte[]>> tamper)

@@ -68,6 +68,33 @@ public sealed class ChannelTlsTests : IDisposable
     }
 
     [Fact]
+    public void A_flipped_bit_in_a_tls_record_makes_the_reader_throw_and_never_return_altered_bytes()
+    {
+        using var relay = new ChannelRelay(flipAt: 500_000); // well past the handshake (a few KB)
+        (ChannelLoopback.Outcome c, ChannelLoopback.Outcome a) =
+            ChannelLoopback.Handshake(relay.Connecting, _pki.Tls(_pki.HostA), relay.Accepting, _pki.Tls(_pki.HostB));
+        using Stream connecting = c.Ok, accepting = a.Ok;
+        byte[] sent = Random.Shared.GetItems<byte>(Enumerable.Range(0, 256).Select(i => (byte)i).ToArray(), 1024 * 1024);
+        Task writer = Task.Run(() =>
+        {
+            try { connecting.Write(sent); connecting.Flush(); }
+            catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        });
+
+        var received = new MemoryStream();
+        byte[] buffer = new byte[10_000];
+        Exception error = Assert.ThrowsAny<Exception>(() =>
+        {
+            for (int n; (n = accepting.Read(buffer)) > 0;) received.Write(buffer, 0, n);
+        });
+        Assert.True(error is ChannelAuthenticationException, $"expected a ChannelAuthenticationException, got {error}");
+        Assert.InRange(received.Length, 1, 500_000);
+        Assert.Equal(sent.AsSpan(0, (int)received.Length).ToArray(), received.ToArray()); // a prefix of what was sent
+        accepting.Dispose();
+        Assert.True(writer.Wait(ChannelLoopback.Patience));
+    }
+
+    [Fact]
     public void A_missing_certificate_file_is_named_before_any_byte_is_sent()
     {
         (NetworkStream connecting, NetworkStream accepting) = ChannelLoopback.Pair();
