@@ -17,12 +17,19 @@ internal sealed class TlsStream(Stream inner, string peer) : Stream
     private readonly byte[] _buffer = new byte[Capacity];
     private int _buffered;
     private int _disposed;
+    /// <summary>Held by the writer; Dispose from another thread flushes only if no write is under way.</summary>
+    private readonly Lock _writing = new();
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        lock (_writing) WriteLocked(buffer);
+    }
+
+    private void WriteLocked(ReadOnlySpan<byte> buffer)
+    {
         if (_buffered > 0)
         {
             int n = Math.Min(buffer.Length, Capacity - _buffered);
@@ -46,8 +53,11 @@ internal sealed class TlsStream(Stream inner, string peer) : Stream
     public override void Flush()
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        SendBuffered();
-        inner.Flush();
+        lock (_writing)
+        {
+            SendBuffered();
+            inner.Flush();
+        }
     }
 
     private void SendBuffered()
@@ -105,8 +115,13 @@ internal sealed class TlsStream(Stream inner, string peer) : Stream
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            try { SendBuffered(); inner.Flush(); }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or InvalidOperationException) { }
+            // Best effort: a writer blocked on a peer that does not read holds the lock, and closing ends its write.
+            if (_writing.TryEnter())
+            {
+                try { SendBuffered(); inner.Flush(); }
+                catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or InvalidOperationException) { }
+                finally { _writing.Exit(); }
+            }
             inner.Dispose();
         }
         base.Dispose(disposing);

@@ -15,6 +15,18 @@ public sealed class ChannelTlsTests : IDisposable
     public void Dispose() => _pki.Dispose();
 
     [Fact]
+    public void A_certificate_signed_by_an_intermediate_that_its_file_carries_is_accepted_both_ways()
+    {
+        (ChannelLoopback.Outcome c, ChannelLoopback.Outcome a) =
+            ChannelLoopback.Handshake(_pki.Tls(_pki.HostViaIntermediate), _pki.Tls(_pki.HostB));
+        c.Ok.Dispose();
+        a.Ok.Dispose();
+        (c, a) = ChannelLoopback.Handshake(_pki.Tls(_pki.HostA), _pki.Tls(_pki.HostViaIntermediate));
+        c.Ok.Dispose();
+        a.Ok.Dispose();
+    }
+
+    [Fact]
     public void A_connecting_peer_with_a_certificate_from_another_ca_is_refused_by_the_accepting_end()
     {
         (ChannelLoopback.Outcome c, ChannelLoopback.Outcome a) =
