@@ -17,9 +17,9 @@ internal sealed class FirstBytes(Stream inner) : Stream
     {
         ReadOnlySpan<byte> s = Seen;
         if (s.Length == 0) return null;
-        if (s[0] == 0x16) return "it speaks TLS (--tls-cert/--tls-key/--tls-ca on its side?)";
-        if (s.StartsWith("REMUSPSK"u8[..Math.Min(s.Length, 8)]) ) return "it speaks the Remus pre-shared key protocol (--psk-file on its side?)";
-        if (s.StartsWith("REMUSCKP"u8[..Math.Min(s.Length, 8)])) return "it sent an unprotected Remus stream (--insecure on its side?)";
+        if (s[0] == 0x16) return "it speaks TLS: --tls-cert/--tls-key/--tls-ca on its side?";
+        if (s.StartsWith("REMUSPSK"u8[..Math.Min(s.Length, 8)]) ) return "it speaks the Remus pre-shared key protocol: --psk-file on its side?";
+        if (s.StartsWith("REMUSCKP"u8[..Math.Min(s.Length, 8)])) return "it sent an unprotected Remus stream: --insecure on its side?";
         return $"it sent {Convert.ToHexString(s)}";
     }
 

@@ -35,7 +35,7 @@ internal static class PskHandshake
 
         byte[] theirs = new byte[HelloBytes];
         // The magic first: a peer that is not one of ours is told apart by its first bytes, not after a full hello.
-        await ReadExactly(transport, theirs.AsMemory(0, 8), peer, "before the pre-shared key handshake", ct).ConfigureAwait(false);
+        await ReadExactly(transport, theirs.AsMemory(0, 8), peer, "before the pre-shared key handshake (is it a Remus PSK endpoint? TLS or --insecure on its side?)", ct).ConfigureAwait(false);
         if (!theirs.AsSpan(0, 8).SequenceEqual(Magic))
             throw new ChannelAuthenticationException($"{peer}: the peer is not a Remus PSK endpoint ({Describe(theirs.AsSpan(0, 8))})");
         await ReadExactly(transport, theirs.AsMemory(8), peer, "during the pre-shared key handshake", ct).ConfigureAwait(false);

@@ -18,6 +18,8 @@ namespace Remus.Toolstack.Security;
 internal static class TlsChannel
 {
     private static ReadOnlySpan<byte> Greeting => "REMUS-T1"u8;
+    private const string RefusedOurs =
+        "the peer refused our certificate (it must chain to the CA the peer trusts and allow TLS client and server authentication)";
     private const string ServerAuth = "1.3.6.1.5.5.7.3.1", ClientAuth = "1.3.6.1.5.5.7.3.2";
 
     public static Stream Open(Stream transport, ChannelSecurity security, string peer, TimeSpan timeout, bool accepting)
@@ -58,16 +60,14 @@ internal static class TlsChannel
                     byte[] got = new byte[Greeting.Length];
                     int n = await ssl.ReadAtLeastAsync(got, got.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
                     if (n < got.Length)
-                        throw new ChannelAuthenticationException(accepting
-                            ? $"{peer}: the peer closed the TLS connection right after the handshake (it refused our certificate? it must chain to the peer's CA)"
-                            : $"{peer}: the peer refused our certificate (it must chain to the CA the peer trusts, with the client authentication EKU)");
+                        throw new ChannelAuthenticationException($"{peer}: {RefusedOurs}");
                     if (!got.AsSpan().SequenceEqual(Greeting))
                         throw new ChannelAuthenticationException($"{peer}: the peer is not a Remus TLS endpoint (it sent {Convert.ToHexString(got)} after the handshake)");
                     return true;
                 }
                 catch (Exception e) when (e is AuthenticationException or IOException && !ct.IsCancellationRequested)
                 {
-                    throw Explain(e, peer, verdict, seen, authenticated, accepting);
+                    throw Explain(e, peer, verdict, seen, authenticated);
                 }
             });
         }
@@ -79,13 +79,11 @@ internal static class TlsChannel
         return new TlsStream(ssl, peer);
     }
 
-    private static ChannelAuthenticationException Explain(Exception e, string peer, Verdict verdict, FirstBytes seen, bool authenticated, bool accepting)
+    private static ChannelAuthenticationException Explain(Exception e, string peer, Verdict verdict, FirstBytes seen, bool authenticated)
     {
         if (verdict.Refusal is not null) return new($"{peer}: {verdict.Refusal}", e);
-        if (authenticated)
-            return new(accepting
-                ? $"{peer}: the TLS connection broke right after the handshake: {HandshakeDeadline.OneLine(e)}"
-                : $"{peer}: the peer refused our certificate (it must chain to the CA the peer trusts): {HandshakeDeadline.OneLine(e)}", e);
+        // The TLS handshake succeeded on our side and the peer then went away: it refused our certificate.
+        if (authenticated) return new($"{peer}: {RefusedOurs}: {HandshakeDeadline.OneLine(e)}", e);
         string? what = seen.Describe();
         if (what is null) return new($"{peer}: the peer closed the connection before the TLS handshake", e);
         if (seen.Seen[0] != 0x16) return new($"{peer}: the peer is not a Remus TLS endpoint ({what})", e);
