@@ -14,6 +14,8 @@ public sealed record MigrationTarget
     [JsonPropertyName("ssh")] public string? SshCommand { get; init; }
     /// <summary>--tcp HOST:PORT.</summary>
     [JsonPropertyName("tcp")] public string? Tcp { get; init; }
+    /// <summary>--tcp: how the channel is protected (TLS, PSK, or --insecure); null for ssh channels.</summary>
+    [JsonPropertyName("security")] public Security.ChannelSecurity? Security { get; init; }
     /// <summary>The receiver is a Remus backup (migrate-receive -r).</summary>
     [JsonPropertyName("remus")] public bool Remus { get; init; }
     /// <summary>--debug: the receiver logs more.</summary>

@@ -32,6 +32,10 @@ public sealed record ReceiveOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>--debug: tell more on stderr.</summary>
     public bool Debug { get; init; }
+    /// <summary>--tcp-listen: how the accepted connection is protected (TLS, PSK, or --insecure); required with TcpListen.</summary>
+    public Security.ChannelSecurity? Security { get; init; }
+    /// <summary>What the incoming stream's configuration may ask for (checked before anything is created).</summary>
+    public Security.ReceivePolicy Policy { get; init; } = new();
     /// <summary>
     /// --volumes DIR: keep the domain's volumes at DIR/&lt;target without the leading slash&gt; (absolute); null: at
     /// the sender's host paths.
