@@ -97,22 +97,15 @@ internal static class MigrateReceiveCommand
     }
 
     /// <summary>
-    /// The receive policy: the command line's, else the host config's (per setting). A TCP receiver with no allowed
-    /// paths from either allows none (default deny); a stdin receiver (ssh, -s) was started by someone with a shell
-    /// on this host, so with none given it allows what its invoker could: every path.
+    /// The receive policy (<see cref="ReceivePolicy.For"/>): the command line's, else the host config's, per setting.
+    /// A TCP receiver with no allowed paths from either allows none (default deny); a stdin receiver (ssh, -s) was
+    /// started by someone with a shell on this host, so with none given it allows what its invoker could: every path.
     /// </summary>
     private static ReceivePolicy Policy(ParseResult parse, Option<string[]> allowPath, Option<int?> maxMemory, Option<int?> maxVcpus,
                                         HostConfig hostConfig, bool tcp)
     {
-        var policy = hostConfig.Policy;
-        if (parse.GetValue(allowPath) is { Length: > 0 } paths)
-            policy = policy with { AllowedPaths = paths.Select(Path.GetFullPath).ToList(), RestrictPaths = true };
-        else if (!tcp && !hostConfig.HasAllowPaths) policy = policy with { RestrictPaths = false };
-        if (parse.GetValue(maxMemory) is { } mib)
-            policy = policy with { MaxMemoryMiB = mib > 0 ? mib : throw new RemusException("--max-memory must be at least 1 (MiB)") };
-        if (parse.GetValue(maxVcpus) is { } n)
-            policy = policy with { MaxVcpus = n > 0 ? n : throw new RemusException("--max-vcpus must be at least 1") };
-        return policy;
+        if (parse.GetValue(maxMemory) is < 1) throw new RemusException("--max-memory must be at least 1 (MiB)");
+        if (parse.GetValue(maxVcpus) is < 1) throw new RemusException("--max-vcpus must be at least 1");
+        return ReceivePolicy.For(hostConfig, tcp, parse.GetValue(allowPath), parse.GetValue(maxMemory), parse.GetValue(maxVcpus));
     }
-
 }

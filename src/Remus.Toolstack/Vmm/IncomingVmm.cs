@@ -184,7 +184,7 @@ public static class IncomingVmm
         }
 
         // An epoch carries one VCPU_STATE per vCPU: no more than the policy allows are read.
-        var readerOptions = new CheckpointReaderOptions { MaxVcpuStates = options.Policy.MaxVcpus };
+        var readerOptions = options.Policy.ReaderOptions();
         VmmHost? vmm = null;
         string? name = null;
         DomainConfig? arriving = null;
