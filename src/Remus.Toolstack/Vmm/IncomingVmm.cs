@@ -170,9 +170,11 @@ public static class IncomingVmm
             catch (Exception e) when (e is RemusException or IOException or ObjectDisposedException)
             {
                 tcp.Dispose();
-                throw new RemusException($"refused the connection from {peer}: {e.Message}; nothing was created");
+                // The channel's messages name the peer already.
+                throw new RemusException($"refused the connection: {e.Message}; nothing was created");
             }
-            if (security.Mode != Security.ChannelMode.Insecure) say($"{peer} authenticated: {security.Describe()}");
+            if (security.Mode == Security.ChannelMode.Tls) say($"{peer} authenticated: TLS, its certificate chains to {security.CaFile}");
+            else if (security.Mode == Security.ChannelMode.Psk) say($"{peer} authenticated: it proved the pre-shared key {security.PskFile}");
         }
         else
         {
