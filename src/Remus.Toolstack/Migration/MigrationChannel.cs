@@ -7,9 +7,10 @@ namespace Remus.Toolstack.Migration;
 /// <summary>
 /// An open migration channel: the forward stream (checkpoint records) and the back stream (acks), over a TCP
 /// connection (protected by TLS or a pre-shared key, or plain with --insecure: <see cref="SecureChannel"/>, whose
-/// handshake completes before the stream is used) or the stdin/stdout of the receiver command (ssh), which runs in the working directory and environment
-/// of the `remus migrate`/`protect` invocation (<see cref="MigrationTarget.WithCaller"/>). The command's stderr goes to
-/// the VMM log, and its last line into the error when the command dies.
+/// handshake completes before the stream is used) or the stdin/stdout of the receiver command (ssh), which runs in
+/// the working directory and environment of the `remus migrate`/`protect` invocation
+/// (<see cref="MigrationTarget.WithCaller"/>). The command's stderr goes to the VMM log, and its last line into the
+/// error when the command dies.
 /// The command is started with <see cref="ChildProcess"/>, not System.Diagnostics.Process: using Process would make
 /// .NET handle SIGCHLD in this VMM, and every ptrace stop of the guest raises one (~15 µs more per guest syscall).
 /// </summary>
