@@ -51,9 +51,9 @@ internal static class MigrateReceiveCommand
         var security = new SecurityOptions();
         var allowPath = new Option<string[]>("--allow-path")
         {
-            Description = "A host path (prefix) the incoming domain's configuration may name (console_log, files, volumes, the network's " +
-                          "netns); repeatable; overrides allow_paths in the host config. With --tcp-listen and none given anywhere, no host " +
-                          "path is allowed; on stdin (ssh) none given means no restriction.",
+            Description = "A host path (prefix) the incoming domain's configuration may name (program, files, console_log, volumes, the " +
+                          "network's netns as /run/netns/NAME); repeatable; overrides allow_paths in the host config. With --tcp-listen and " +
+                          "none given anywhere, no host path is allowed; on stdin (ssh) none given means no restriction.",
             HelpName = "PREFIX",
             AllowMultipleArgumentsPerToken = false,
         };
