@@ -2,7 +2,10 @@ using System.CommandLine;
 
 namespace Remus.Cli.Commands;
 
-/// <summary><c>remus migrate [-s CMD] [--tcp HOST:PORT] [-u] [--debug] &lt;domain&gt; &lt;host&gt;</c></summary>
+/// <summary>
+/// <c>remus migrate [-s CMD] [--tcp HOST:PORT [--tls-cert F --tls-key F --tls-ca F | --psk-file F | --insecure]] [-u]
+/// [--debug] &lt;domain&gt; &lt;host&gt;</c>
+/// </summary>
 internal static class MigrateCommand
 {
     public static Command Build()

@@ -2,7 +2,10 @@ using System.CommandLine;
 
 namespace Remus.Cli.Commands;
 
-/// <summary><c>remus protect [-i MS] [-b] [-u] [-s CMD] [-e] [--tcp HOST:PORT] [--timeout MS] &lt;domain&gt; [&lt;host&gt;]</c></summary>
+/// <summary>
+/// <c>remus protect [-i MS] [-b] [-u] [-s CMD] [-e] [--tcp HOST:PORT [--tls-cert F --tls-key F --tls-ca F | --psk-file F
+/// | --insecure]] [--timeout MS] &lt;domain&gt; [&lt;host&gt;]</c>
+/// </summary>
 internal static class ProtectCommand
 {
     /// <summary>What `protect` says once when the domain is protected without a witness.</summary>

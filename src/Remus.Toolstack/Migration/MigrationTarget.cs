@@ -4,8 +4,9 @@ namespace Remus.Toolstack.Migration;
 
 /// <summary>
 /// Where a migration (or a Remus backup stream) goes, as xl spells it: by default `ssh HOST remus migrate-receive`;
-/// `-s CMD` replaces ssh; `-s ''` runs HOST itself as the shell command; `--tcp HOST:PORT` is a plain TCP channel
-/// to a `remus migrate-receive --tcp-listen` on the other side.
+/// `-s CMD` replaces ssh; `-s ''` runs HOST itself as the shell command; `--tcp HOST:PORT` is a TCP channel to a
+/// `remus migrate-receive --tcp-listen` on the other side, protected as <see cref="Security"/> says (TLS, a
+/// pre-shared key, or plain with --insecure).
 /// </summary>
 public sealed record MigrationTarget
 {

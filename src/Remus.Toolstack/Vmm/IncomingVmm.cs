@@ -145,6 +145,8 @@ public static class IncomingVmm
         TcpClient? tcp = null;
         if (options.TcpListen is { } endpoint)
         {
+            var security = options.Security ?? throw new RemusException(
+                $"--tcp-listen {endpoint} needs a protection: --tls-cert/--tls-key/--tls-ca, --psk-file or --insecure");
             var (host, port) = Migration.MigrationChannel.ParseEndpoint(endpoint);
             var listener = new TcpListener(IPAddress.TryParse(host, out var ip) ? ip : Dns.GetHostAddresses(host)[0], port);
             try
@@ -159,7 +161,20 @@ public static class IncomingVmm
             tcp = listener.AcceptTcpClient();
             listener.Stop();
             tcp.NoDelay = true;
-            forward = back = tcp.GetStream();
+            string peer = tcp.Client.RemoteEndPoint?.ToString() ?? endpoint;
+            try
+            {
+                // The peer proves itself before any record is read (nothing is created for one that cannot).
+                forward = back = Migration.MigrationChannel.Protect(tcp.GetStream(), security, peer, accept: true);
+            }
+            catch (Exception e) when (e is RemusException or IOException or ObjectDisposedException)
+            {
+                tcp.Dispose();
+                // The channel's messages name the peer already.
+                throw new RemusException($"refused the connection: {e.Message}; nothing was created");
+            }
+            if (security.Mode == Security.ChannelMode.Tls) say($"{peer} authenticated: TLS, its certificate chains to {security.CaFile}");
+            else if (security.Mode == Security.ChannelMode.Psk) say($"{peer} authenticated: it proved the pre-shared key {security.PskFile}");
         }
         else
         {
@@ -170,6 +185,8 @@ public static class IncomingVmm
             back = new FdWriteStream(1);
         }
 
+        // An epoch carries one VCPU_STATE per vCPU: no more than the policy allows are read.
+        var readerOptions = options.Policy.ReaderOptions();
         VmmHost? vmm = null;
         string? name = null;
         DomainConfig? arriving = null;
@@ -177,6 +194,9 @@ public static class IncomingVmm
         SandboxDomain Build(ReadOnlyMemory<byte> json)
         {
             var config = ParseConfig(json).WithVolumesUnder(options.VolumesDirectory);
+            // The receiver's policy, before anything exists (no VMM, no registry entry, no staging copy, no file
+            // opened): one line "refused: ...; nothing was created". Volumes placed by --volumes DIR must lie under DIR.
+            options.Policy.Check(config, options.VolumesDirectory);
             name = config.Name;
             arriving = config;
             vmm = VmmHost.Start(config with { Name = config.Name + IncomingSuffix }, runDirectory,
@@ -188,10 +208,14 @@ public static class IncomingVmm
         {
             if (!options.Remus)
             {
-                var receiver = new MigrationReceiver(forward, back);
+                var receiver = new MigrationReceiver(forward, back, readerOptions);
                 try
                 {
                     receiver.Receive(Build);
+                }
+                catch (Security.PolicyViolationException)
+                {
+                    throw; // one line already, and nothing was made
                 }
                 catch (Exception e) when (e is CheckpointStreamException or IOException or RemusException or SandboxException
                                               or ObjectDisposedException)
@@ -240,6 +264,7 @@ public static class IncomingVmm
                     : null;
                 var backup = new RemusBackup(forward, back, new RemusOptions
                 {
+                    Reader = readerOptions,
                     Timeout = options.Timeout,
                     Witness = witness,
                     WitnessTtl = options.WitnessTtl,
