@@ -25,15 +25,18 @@ rm -f "$build/counter.log" "$build/backup.log"
 "$remus" create "$here/counter.toml"
 
 port=$(( 20000 + RANDOM % 20000 ))
+# The channel is protected by a pre-shared key (docs/security.md): both ends prove it before any record is read, and
+# every byte is encrypted and authenticated. The backup lets the stream name only paths under build/ (the console_log).
+( umask 077; head -c 32 /dev/urandom > "$build/psk" )
 echo
-echo "== 3. the backup: remus migrate-receive -r --tcp-listen 127.0.0.1:$port (here on the same machine)"
-"$remus" migrate-receive -r --tcp-listen "127.0.0.1:$port" --timeout 1000 2>"$build/backup.log" &
+echo "== 3. the backup: remus migrate-receive -r --tcp-listen 127.0.0.1:$port --psk-file build/psk --allow-path build (here on the same machine)"
+"$remus" migrate-receive -r --tcp-listen "127.0.0.1:$port" --psk-file "$build/psk" --allow-path "$build" --timeout 1000 2>"$build/backup.log" &
 backup_pid=$!
 for _ in $(seq 50); do grep -q waiting "$build/backup.log" 2>/dev/null && break; sleep 0.2; done
 
 echo
-echo "== 4. remus protect -i 50 --tcp 127.0.0.1:$port counter"
-"$remus" protect -i 50 --tcp "127.0.0.1:$port" counter
+echo "== 4. remus protect -i 50 --tcp 127.0.0.1:$port --psk-file build/psk counter"
+"$remus" protect -i 50 --tcp "127.0.0.1:$port" --psk-file "$build/psk" counter
 sleep 2
 "$remus" list
 primary=$("$remus" list | awk '$1 == "counter" { print $3 }')

@@ -57,11 +57,13 @@ ip netns exec "$ns" curl -sS "http://$net.2:8080/big?k=1" -o /dev/null -w "   GE
 
 port=$(( 20000 + RANDOM % 20000 ))
 echo
-echo "== 3. the backup: remus migrate-receive -r --tcp-listen 127.0.0.1:$port, and remus protect -i 50"
-"$remus" migrate-receive -r --tcp-listen "127.0.0.1:$port" --timeout 1000 2>"$build/backup.log" &
+echo "== 3. the backup: remus migrate-receive -r --tcp-listen 127.0.0.1:$port --insecure, and remus protect -i 50 --insecure"
+# Plain TCP on loopback (--insecure; see docs/security.md for TLS or a pre-shared key between hosts); the stream may
+# name its console_log under build/ and the namespace $ns, nothing else.
+"$remus" migrate-receive -r --tcp-listen "127.0.0.1:$port" --insecure --allow-path "$build" --allow-path "/run/netns/$ns" --timeout 1000 2>"$build/backup.log" &
 backup_pid=$!
 for _ in $(seq 50); do grep -q waiting "$build/backup.log" 2>/dev/null && break; sleep 0.2; done
-"$remus" protect -i 50 --tcp "127.0.0.1:$port" web
+"$remus" protect -i 50 --tcp "127.0.0.1:$port" --insecure web
 
 echo
 echo "== 4. the clients in the namespace: http_client (4 keep-alive connections + fresh ones) and curl in a loop"

@@ -35,13 +35,15 @@ echo "== 1. the bank in a detached domain, its database on the volume build/bank
 "$remus" create "$build/bank.toml"
 
 port=$(( 20000 + RANDOM % 20000 ))
-echo "== 2. the backup: remus migrate-receive -r --tcp-listen 127.0.0.1:$port --volumes build/bank-backup"
-"$remus" migrate-receive -r --tcp-listen "127.0.0.1:$port" --volumes "$build/bank-backup" 2>"$build/bank-backup.log" &
+echo "== 2. the backup: remus migrate-receive -r --tcp-listen 127.0.0.1:$port --insecure --allow-path build --volumes build/bank-backup"
+# Plain TCP on loopback (--insecure; see docs/security.md for TLS or a pre-shared key between hosts); the stream may
+# name paths under build/ only (its console_log).
+"$remus" migrate-receive -r --tcp-listen "127.0.0.1:$port" --insecure --allow-path "$build" --volumes "$build/bank-backup" 2>"$build/bank-backup.log" &
 backup_pid=$!
 for _ in $(seq 50); do grep -q waiting "$build/bank-backup.log" 2>/dev/null && break; sleep 0.2; done
 
-echo "== 3. remus protect -i 50 --tcp 127.0.0.1:$port bank"
-"$remus" protect -i 50 --tcp "127.0.0.1:$port" bank
+echo "== 3. remus protect -i 50 --tcp 127.0.0.1:$port --insecure bank"
+"$remus" protect -i 50 --tcp "127.0.0.1:$port" --insecure bank
 sleep 2
 primary=$("$remus" list | awk '$1 == "bank" { print $3 }')
 echo "== 4. the primary's VMM (pid $primary) is killed with SIGKILL after: $(grep committed "$build/bank.log" | tail -n 1)"

@@ -10,7 +10,7 @@ namespace Remus.Bench;
 
 /// <summary>
 /// Failover time end to end, through real VMM processes started by the `remus` CLI as a user starts them: a primary
-/// (`remus create` + `remus protect --tcp`) and a backup (`remus migrate-receive -r --tcp-listen`), each with a run
+/// (`remus create` + `remus protect --tcp --insecure`) and a backup (`remus migrate-receive -r --tcp-listen --insecure`), each with a run
 /// directory of its own, sharing one console_log path (the combined console). The guest prints a line every 1 ms
 /// with its CLOCK_REALTIME, so a line stamped after the failure was produced by the backup's run of the program,
 /// not re-emitted. Two figures, each the median of N runs (interleaved):
@@ -86,7 +86,7 @@ static partial class FailoverBench
         using var backupHost = new Host(dll);
         string log = Path.Combine(primary.Dir, "console.log");
         int port = FreePort();
-        using var backup = backupHost.Start(["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--timeout", timeoutMs.ToString(CultureInfo.InvariantCulture), .. witness]);
+        using var backup = backupHost.Start(["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--insecure", "--allow-path", primary.Dir, "--timeout", timeoutMs.ToString(CultureInfo.InvariantCulture), .. witness]);
         int vmm = 0;
         try
         {
@@ -100,7 +100,7 @@ static partial class FailoverBench
                 console_log = "{log}"
                 """);
             vmm = int.Parse(VmmPidPattern().Match(primary.Run("create", config)).Groups[1].Value, CultureInfo.InvariantCulture);
-            primary.Run(["protect", "-i", IntervalMs.ToString(CultureInfo.InvariantCulture), "--timeout", "5000", "--tcp", $"127.0.0.1:{port}", .. witness, "fo"]);
+            primary.Run(["protect", "-i", IntervalMs.ToString(CultureInfo.InvariantCulture), "--timeout", "5000", "--tcp", $"127.0.0.1:{port}", "--insecure", .. witness, "fo"]);
             using var tail = new ConsoleTail(log);
             Thread.Sleep(1000); // protected and printing for a while
             tail.WaitFor(_ => true, "the protected program prints");

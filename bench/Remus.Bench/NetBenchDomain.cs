@@ -65,12 +65,19 @@ static class NetBenchDomain
             if (interval > 0)
             {
                 int port = FreePort();
-                backup = Process.Start(Info(dll, backupDir, ["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--timeout", "5000"]))!;
-                var waiting = backup.StandardError.ReadLineAsync();
+                // Plain TCP on loopback (--insecure: its one warning line comes before "waiting for a"); the console_log
+                // and the netns are the paths the stream names.
+                backup = Process.Start(Info(dll, backupDir, ["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--insecure",
+                    "--allow-path", primaryDir, "--allow-path", $"/run/netns/{ns}", "--timeout", "5000"]))!;
+                var waiting = Task.Run(async () =>
+                {
+                    while (await backup.StandardError.ReadLineAsync() is { } line)
+                        if (line.Contains("waiting for a", StringComparison.Ordinal)) return;
+                });
                 if (!waiting.Wait(TimeSpan.FromSeconds(60))) throw new TimeoutException("the backup never said it waits");
                 _ = backup.StandardError.ReadToEndAsync();
                 _ = backup.StandardOutput.ReadToEndAsync();
-                Remus(dll, primaryDir, "protect", "-i", interval.ToString(CultureInfo.InvariantCulture), "--timeout", "5000", "--tcp", $"127.0.0.1:{port}", "netbench");
+                Remus(dll, primaryDir, "protect", "-i", interval.ToString(CultureInfo.InvariantCulture), "--timeout", "5000", "--tcp", $"127.0.0.1:{port}", "--insecure", "netbench");
             }
             var psi = new ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var a in (string[])["netns", "exec", ns, peerProgram]) psi.ArgumentList.Add(a);

@@ -12,15 +12,17 @@ namespace Remus.Checkpoint.Migration;
 /// before its state; they become the domain's volumes only when the caller calls
 /// <see cref="Remus.Sandbox.Volumes.IVolumeReplica.Commit"/> after <see cref="ConfirmRunning"/> (the source holds them
 /// until it has let the domain go).
+/// <paramref name="readerOptions"/> bounds what the stream may make the reader buffer (issue 13: a receiver sets
+/// <see cref="CheckpointReaderOptions.MaxVcpuStates"/> to its policy's vCPU limit); null: the defaults.
 /// </summary>
-public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream back)
+public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream back, CheckpointReaderOptions? readerOptions = null)
 {
     private readonly AckWriter _acks = new(back);
 
     /// <summary>Reads the whole migration. <paramref name="build"/> makes the incoming domain from the stream's config.</summary>
     public T Receive<T>(Func<ReadOnlyMemory<byte>, T> build) where T : ICheckpointable
     {
-        var reader = new CheckpointReader(forward);
+        var reader = new CheckpointReader(forward, readerOptions);
         var header = reader.ReadHeader();
         var domain = build(header.DomainConfig);
         try

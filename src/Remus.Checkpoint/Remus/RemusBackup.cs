@@ -135,7 +135,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
             LossReason ??= $"no checkpoint or heartbeat from the primary for {options.Timeout.TotalMilliseconds:F0} ms";
             return true;
         });
-        var reader = new CheckpointReader(watched);
+        var reader = new CheckpointReader(watched, options.Reader);
         ulong lastEpoch = 0;
         bool touched = false; // memory of a checkpoint written, its state not yet loaded
         try

@@ -73,6 +73,12 @@ public sealed record RemusOptions
     /// <summary>The bound a backup tries the witness key for (<see cref="WitnessPatience"/> or its default).</summary>
     public TimeSpan WitnessBound => WitnessPatience ?? 3 * WitnessTtl + Timeout;
 
+    /// <summary>
+    /// The backup's stream-reader bounds (issue 13): a receiver sets <see cref="Stream.CheckpointReaderOptions.MaxVcpuStates"/>
+    /// to its policy's vCPU limit. Unused by the primary.
+    /// </summary>
+    public Stream.CheckpointReaderOptions Reader { get; init; } = new();
+
     /// <summary>The domain's name and this copy's identity, as the witness's key and value carry them.</summary>
     public string DomainName { get; init; } = "";
     public Witness.WitnessHolder? Holder { get; init; }

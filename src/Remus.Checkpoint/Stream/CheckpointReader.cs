@@ -9,6 +9,14 @@ public sealed record CheckpointReaderOptions
 {
     /// <summary>Most stream bytes one epoch may take while buffered; a larger epoch is refused. Default: no limit.</summary>
     public long MaxEpochBytes { get; init; } = long.MaxValue;
+
+    /// <summary>
+    /// Most VCPU_STATE records one epoch may carry (one per vCPU of the domain): a receiver sets it to its policy's
+    /// vCPU limit (<c>ReceivePolicy.MaxVcpus</c>, --max-vcpus). Never more than
+    /// <see cref="StreamFormat.MaxVcpuStatesPerEpoch"/>, whatever is set here. The record that would exceed it is
+    /// refused from its header, before its body is read.
+    /// </summary>
+    public int MaxVcpuStates { get; init; } = StreamFormat.MaxVcpuStatesPerEpoch;
 }
 
 /// <summary>
@@ -119,7 +127,9 @@ public sealed class CheckpointReader
         byte[]? kernel = null;
         ExitRecord? exit = null;
         var blobs = new List<(RecordType Type, byte[] Body)>();
-        int contentRecords = 0, volumeRecords = 0;
+        int contentRecords = 0, volumeRecords = 0, vcpuRecords = 0;
+        bool kernelRecord = false;
+        int maxVcpus = Math.Min(Math.Max(_options.MaxVcpuStates, 0), StreamFormat.MaxVcpuStatesPerEpoch);
         long epochBytes = 0;
 
         while (true)
@@ -207,6 +217,18 @@ public sealed class CheckpointReader
                 case RecordType.VcpuState:
                 case RecordType.KernelState:
                 {
+                    // Counted from the header, before the body is read: a stream cannot make the reader buffer more
+                    // vCPU states than the receiver allows, nor a second kernel state of up to 256 MiB.
+                    if (type == RecordType.VcpuState && ++vcpuRecords > maxVcpus)
+                        throw new CheckpointStreamException(CheckpointStreamError.Protocol,
+                            $"the epoch after {_lastEpoch?.ToString() ?? "the header"} carries more than {maxVcpus} VCPU_STATE records: this receiver allows at most {maxVcpus} vCPUs");
+                    if (type == RecordType.KernelState)
+                    {
+                        if (kernelRecord)
+                            throw new CheckpointStreamException(CheckpointStreamError.Protocol,
+                                $"the epoch after {_lastEpoch?.ToString() ?? "the header"} carries two KERNEL_STATE records");
+                        kernelRecord = true;
+                    }
                     _hash.Append(header);
                     byte[] body = _input.ReadBlob((int)length, what);
                     _hash.Append(body);

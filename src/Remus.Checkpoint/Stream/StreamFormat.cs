@@ -55,6 +55,12 @@ public static class StreamFormat
     /// <summary>Largest VCPU_STATE body (vcpu id, reserved, opaque state): 1 MiB.</summary>
     public const int MaxVcpuStateLength = 1 << 20;
 
+    /// <summary>
+    /// Most VCPU_STATE records one epoch may carry, whatever a reader's options say (a domain's vCPUs are its
+    /// threads; KVM's own limit on x86 is 1024 per VM on most kernels).
+    /// </summary>
+    public const int MaxVcpuStatesPerEpoch = 1024;
+
     /// <summary>Largest KERNEL_STATE body (opaque state): 256 MiB.</summary>
     public const int MaxKernelStateLength = 256 << 20;
 

@@ -1,9 +1,10 @@
 using System.CommandLine;
+using Remus.Toolstack.Config;
 using Remus.Toolstack.Migration;
 
 namespace Remus.Cli.Commands;
 
-/// <summary>The channel options shared by migrate and protect (xl's -s and the plain TCP channel).</summary>
+/// <summary>The channel options shared by migrate and protect (xl's -s, the TCP channel and its protection).</summary>
 internal sealed class TargetOptions
 {
     public readonly Option<string?> Ssh = new("--ssh-command", "-s")
@@ -11,7 +12,12 @@ internal sealed class TargetOptions
         Description = "The command to reach the target instead of 'ssh': '<cmd> <host> remus migrate-receive' is run. " +
                       "With -s '' the <host> argument itself is run as the shell command.",
     };
-    public readonly Option<string?> Tcp = new("--tcp") { Description = "Use a plain TCP channel to HOST:PORT, where 'remus migrate-receive --tcp-listen' waits." };
+    public readonly Option<string?> Tcp = new("--tcp")
+    {
+        Description = "Use a TCP channel to HOST:PORT, where 'remus migrate-receive --tcp-listen' waits; protected by TLS or a " +
+                      "pre-shared key (the options below or the host config), or plain with --insecure.",
+        HelpName = "HOST:PORT",
+    };
     public readonly Option<bool> Debug = new("--debug") { Description = "Ask the receiver to log more." };
 
     public readonly Option<string?> Volumes = new("--volumes")
@@ -21,7 +27,9 @@ internal sealed class TargetOptions
         HelpName = "DIR",
     };
 
-    public IEnumerable<Option> All => [Ssh, Tcp, Debug, Volumes];
+    public readonly SecurityOptions Security = new();
+
+    public IEnumerable<Option> All => [Ssh, Tcp, Debug, Volumes, .. Security.All];
 
     public MigrationTarget? Get(ParseResult parse, string? host)
     {
@@ -32,8 +40,15 @@ internal sealed class TargetOptions
             throw new Remus.Toolstack.RemusException(tcp != null
                 ? "--volumes goes to the receiver: give it to 'remus migrate-receive --tcp-listen ... --volumes DIR' there"
                 : "--volumes with -s '': write --volumes DIR in the receiver command itself");
+        if (tcp == null) Security.RefuseOnSsh(parse, "--tcp");
+        else MigrationChannel.ParseEndpoint(tcp); // before the warning
+        // Checked here, before the domain is asked: a TCP channel with no protection chosen is refused.
+        var security = tcp == null ? null : Security.Resolve(parse, HostConfig.Load, tcp);
         // The VMM runs the receiver command, but in our working directory and environment (as xl runs it itself).
-        return new MigrationTarget { Host = host ?? tcp!, SshCommand = parse.GetValue(Ssh), Tcp = tcp, Debug = parse.GetValue(Debug), VolumesDirectory = volumes }
-            .WithCaller();
+        return new MigrationTarget
+        {
+            Host = host ?? tcp!, SshCommand = parse.GetValue(Ssh), Tcp = tcp, Security = security, Debug = parse.GetValue(Debug),
+            VolumesDirectory = volumes,
+        }.WithCaller();
     }
 }

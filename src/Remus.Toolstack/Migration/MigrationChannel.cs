@@ -1,11 +1,13 @@
 using System.Net.Sockets;
 using Remus.Sandbox.Platform;
+using Remus.Toolstack.Security;
 
 namespace Remus.Toolstack.Migration;
 
 /// <summary>
 /// An open migration channel: the forward stream (checkpoint records) and the back stream (acks), over a TCP
-/// connection or the stdin/stdout of the receiver command (ssh), which runs in the working directory and environment
+/// connection (protected by TLS or a pre-shared key, or plain with --insecure: <see cref="SecureChannel"/>, whose
+/// handshake completes before the stream is used) or the stdin/stdout of the receiver command (ssh), which runs in the working directory and environment
 /// of the `remus migrate`/`protect` invocation (<see cref="MigrationTarget.WithCaller"/>). The command's stderr goes to
 /// the VMM log, and its last line into the error when the command dies.
 /// The command is started with <see cref="ChildProcess"/>, not System.Diagnostics.Process: using Process would make
@@ -29,22 +31,35 @@ public sealed class MigrationChannel : IDisposable
         _tcp = tcp;
     }
 
+    /// <summary>How long the TLS or pre-shared-key handshake of a TCP channel may take, on either end.</summary>
+    public static readonly TimeSpan AuthenticationTimeout = TimeSpan.FromSeconds(15);
+
     public static MigrationChannel Open(MigrationTarget target, Action<string> log)
     {
         if (target.Tcp != null)
         {
+            // The CLI resolved it (command line, else host config, else refused): a target without one is not sent plain.
+            var security = target.Security ?? throw new RemusException(
+                $"the TCP channel to {target.Tcp} has no protection chosen (--tls-cert/--tls-key/--tls-ca, --psk-file or --insecure)");
             var (host, port) = ParseEndpoint(target.Tcp);
             var tcp = new TcpClient { NoDelay = true };
+            Stream s;
             try
             {
                 tcp.Connect(host, port);
+                s = Protect(tcp.GetStream(), security, target.Tcp, accept: false);
             }
             catch (SocketException e)
             {
                 tcp.Dispose();
                 throw new RemusException($"cannot connect to {target.Tcp}: {e.Message}");
             }
-            var s = tcp.GetStream();
+            catch
+            {
+                tcp.Dispose();
+                throw;
+            }
+            log($"migration channel: tcp:{target.Tcp}, {security.Describe()}");
             return new MigrationChannel(s, s, null, tcp);
         }
         ChildProcess process;
@@ -92,6 +107,26 @@ public sealed class MigrationChannel : IDisposable
 
     /// <summary><paramref name="message"/>, followed by how the receiver command ended if it did.</summary>
     public string Explain(string message, TimeSpan wait) => ReceiverFailure(wait) is { } why ? $"{message} ({why})" : message;
+
+    /// <summary>
+    /// A connected TCP stream wrapped as <paramref name="security"/> asks (<see cref="SecureChannel"/>), its
+    /// handshake done: a peer that cannot authenticate is one line (<see cref="ChannelAuthenticationException"/>).
+    /// Plain TCP (--insecure) is the stream itself.
+    /// </summary>
+    public static Stream Protect(Stream transport, ChannelSecurity security, string peer, bool accept)
+    {
+        if (security.Mode == ChannelMode.Insecure) return transport;
+        try
+        {
+            return accept
+                ? SecureChannel.Accept(transport, security, peer, AuthenticationTimeout)
+                : SecureChannel.Connect(transport, security, peer, AuthenticationTimeout);
+        }
+        catch (IOException e)
+        {
+            throw new ChannelAuthenticationException($"the {security.Describe()} handshake with {peer} failed: {e.Message}", e);
+        }
+    }
 
     public static (string Host, int Port) ParseEndpoint(string endpoint)
     {

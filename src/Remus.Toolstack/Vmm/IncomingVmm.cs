@@ -137,6 +137,32 @@ public static class IncomingVmm
         else if (config != null) VmmHost.RemoveStaging(config.VolumeSpecs);
     }
 
+    /// <summary>
+    /// The receiver's policy on the stream's domain configuration (as this host would build it), before anything is
+    /// created: a refusal is one line ending "nothing was created". Volumes placed by --volumes DIR are this
+    /// receiver's choice: they must lie under DIR (a target with ".." cannot lead elsewhere) and need no allowed path.
+    /// </summary>
+    internal static void CheckPolicy(ReceiveOptions options, DomainConfig config)
+    {
+        try
+        {
+            if (options.VolumesDirectory is not { } dir)
+            {
+                options.Policy.Check(config);
+                return;
+            }
+            options.Policy.Check(config with { Volumes = [] });
+            foreach (var v in config.Volumes)
+                if (!VolumeConfig.Within(VolumeConfig.HostPath(v.Source), VolumeConfig.HostPath(dir)))
+                    throw new Security.PolicyViolationException(
+                        $"the stream asks for volume {v.Target} at '{v.Source}', outside --volumes {dir}");
+        }
+        catch (Security.PolicyViolationException e)
+        {
+            throw new Security.PolicyViolationException($"refused: {e.Message}; nothing was created");
+        }
+    }
+
     /// <summary>`remus migrate-receive [-r]`: receives a domain and becomes its VMM. Returns the exit status.</summary>
     public static int Receive(ReceiveOptions options, RunDirectory runDirectory, Action<string> say)
     {
@@ -145,6 +171,8 @@ public static class IncomingVmm
         TcpClient? tcp = null;
         if (options.TcpListen is { } endpoint)
         {
+            var security = options.Security ?? throw new RemusException(
+                $"--tcp-listen {endpoint} needs a protection: --tls-cert/--tls-key/--tls-ca, --psk-file or --insecure");
             var (host, port) = Migration.MigrationChannel.ParseEndpoint(endpoint);
             var listener = new TcpListener(IPAddress.TryParse(host, out var ip) ? ip : Dns.GetHostAddresses(host)[0], port);
             try
@@ -159,7 +187,18 @@ public static class IncomingVmm
             tcp = listener.AcceptTcpClient();
             listener.Stop();
             tcp.NoDelay = true;
-            forward = back = tcp.GetStream();
+            string peer = tcp.Client.RemoteEndPoint?.ToString() ?? endpoint;
+            try
+            {
+                // The peer proves itself before any record is read (nothing is created for one that cannot).
+                forward = back = Migration.MigrationChannel.Protect(tcp.GetStream(), security, peer, accept: true);
+            }
+            catch (Exception e) when (e is RemusException or IOException or ObjectDisposedException)
+            {
+                tcp.Dispose();
+                throw new RemusException($"refused the connection from {peer}: {e.Message}; nothing was created");
+            }
+            if (security.Mode != Security.ChannelMode.Insecure) say($"{peer} authenticated: {security.Describe()}");
         }
         else
         {
@@ -177,6 +216,7 @@ public static class IncomingVmm
         SandboxDomain Build(ReadOnlyMemory<byte> json)
         {
             var config = ParseConfig(json).WithVolumesUnder(options.VolumesDirectory);
+            CheckPolicy(options, config); // before anything exists: no VMM, no registry entry, no staging copy
             name = config.Name;
             arriving = config;
             vmm = VmmHost.Start(config with { Name = config.Name + IncomingSuffix }, runDirectory,
@@ -192,6 +232,10 @@ public static class IncomingVmm
                 try
                 {
                     receiver.Receive(Build);
+                }
+                catch (Security.PolicyViolationException)
+                {
+                    throw; // one line already, and nothing was made
                 }
                 catch (Exception e) when (e is CheckpointStreamException or IOException or RemusException or SandboxException
                                               or ObjectDisposedException)

@@ -111,9 +111,9 @@ public sealed class CrossPlatformCliTests(ITestOutputHelper output) : IDisposabl
         const int count = 600, interval = 10;
         var native = Ticker.NativeAsync(count, interval, 1);
         string log = Path.Combine(_a.Work, "r.log");
-        using var backup = BackupProcess.Listen(_b, to);
+        using var backup = BackupProcess.Listen(_b, to, "--allow-path", _a.Work); // the shared console_log
         int vmm = E2E.VmmPid(Ok(_a, from, "create", Ticker.Config(_a, "r", count, interval, 1, log)));
-        Ok(_a, from, "protect", "-i", "50", "--tcp", $"127.0.0.1:{backup.Port}", "r");
+        Ok(_a, from, "protect", "-i", "50", "--tcp", $"127.0.0.1:{backup.Port}", "--insecure", "r");
         E2E.WaitUntil(() => E2E.Lines(log) >= 60, "the protected ticker's output is released", details: backup.Describe);
         Assert.False(E2E.EndsWithDone(log), "the program ended before the kill: make it run longer");
 
@@ -128,7 +128,7 @@ public sealed class CrossPlatformCliTests(ITestOutputHelper output) : IDisposabl
         Assert.Equal(0, backup.ExitCode);
     }
 
-    /// <summary>`remus migrate-receive -r --tcp-listen 127.0.0.1:PORT` with REMUS_PLATFORM set for it alone; killed by
+    /// <summary>`remus migrate-receive -r --tcp-listen 127.0.0.1:PORT --insecure [--allow-path DIR]` with REMUS_PLATFORM set for it alone; killed by
     /// its own pid on dispose if it still runs.</summary>
     private sealed class BackupProcess : IDisposable
     {
@@ -144,7 +144,7 @@ public sealed class CrossPlatformCliTests(ITestOutputHelper output) : IDisposabl
         public int Port { get; }
         public int ExitCode => _process.ExitCode;
 
-        public static BackupProcess Listen(DomainTestBed host, PlatformKind platform)
+        public static BackupProcess Listen(DomainTestBed host, PlatformKind platform, params string[] allow)
         {
             int port = E2E.FreePort();
             var psi = new ProcessStartInfo(RemusCli.DotnetPath)
@@ -154,7 +154,7 @@ public sealed class CrossPlatformCliTests(ITestOutputHelper output) : IDisposabl
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             };
-            foreach (var a in new[] { RemusCli.DllPath, "migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}" }) psi.ArgumentList.Add(a);
+            foreach (string a in (string[])[RemusCli.DllPath, "migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--insecure", .. allow]) psi.ArgumentList.Add(a);
             psi.Environment["REMUS_RUN_DIR"] = host.RunDir;
             psi.Environment[PlatformSelection.EnvironmentVariable] = PlatformSelection.NameOf(platform);
             var process = new Process { StartInfo = psi };

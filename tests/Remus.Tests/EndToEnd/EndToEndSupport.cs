@@ -151,11 +151,19 @@ internal static class E2E
     }
 
     /// <summary>Runs remus in a host's run dir and asserts it failed with one line "remus: ..." (progress lines excluded by the caller if any).</summary>
+    /// <summary>Stderr's lines without the --insecure warning, which a command with <paramref name="insecure"/> gives exactly once.</summary>
+    public static string[] WithoutInsecureWarning(string[] lines, bool insecure, RunResult result)
+    {
+        if (!insecure) return lines;
+        Assert.True(lines.Count(l => l.StartsWith(DomainTestBed.InsecureWarning, StringComparison.Ordinal)) == 1, $"want the --insecure warning once: {result}");
+        return lines.Where(l => !l.StartsWith(DomainTestBed.InsecureWarning, StringComparison.Ordinal)).ToArray();
+    }
+
     public static string OneLineFailure(RunResult result, string what)
     {
         Assert.True(result.ExitCode != 0, $"{what} should fail: {result}");
         Assert.True(result.Stdout.Length == 0, $"{what}: stdout should be empty: {result}");
-        var lines = result.StderrText.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = WithoutInsecureWarning(result.StderrText.Split('\n', StringSplitOptions.RemoveEmptyEntries), what.Contains("--insecure"), result);
         Assert.True(lines.Length == 1 && lines[0].StartsWith("remus: ", StringComparison.Ordinal), $"{what}: want exactly one 'remus: ' line on stderr: {result}");
         Assert.DoesNotContain("   at ", result.StderrText);
         Assert.DoesNotContain("internal error", result.StderrText);
@@ -211,11 +219,16 @@ internal sealed class Receiver : IDisposable
         return receiver;
     }
 
-    /// <summary>Starts `migrate-receive [-r] --tcp-listen 127.0.0.1:PORT ...` on a free port and waits until it listens.</summary>
+    /// <summary>
+    /// Starts `migrate-receive [-r] --tcp-listen 127.0.0.1:PORT ...` on a free port and waits until it listens:
+    /// plain TCP (--insecure) unless <paramref name="extra"/> chooses a protection (--tls-cert..., --psk-file).
+    /// A TCP receiver allows no host path unless told (--allow-path in <paramref name="extra"/>).
+    /// </summary>
     public static Receiver Listen(DomainTestBed host, bool remus, out int port, params string[] extra)
     {
         port = E2E.FreePort();
-        string[] args = [.. remus ? new[] { "-r" } : [], "--tcp-listen", $"127.0.0.1:{port}", .. extra];
+        bool protection = extra.Any(a => a is "--tls-cert" or "--psk-file" or "--insecure");
+        string[] args = [.. remus ? new[] { "-r" } : [], "--tcp-listen", $"127.0.0.1:{port}", .. protection ? [] : new[] { "--insecure" }, .. extra];
         var receiver = Start(host, args);
         receiver.WaitForStderr("waiting for a", TimeSpan.FromSeconds(30));
         return receiver;

@@ -66,7 +66,7 @@ public sealed class GoCounterContinuityTests : IDisposable
         Platforms.Require(platform);
         RuntimeBuilder.Require(RuntimeLanguage.Go);
         string log = Path.Combine(_primary.Work, "go.log"); // both hosts write here: the combined console
-        using var backup = Receiver.Listen(_backup, remus: true, out int port);
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work);
         string config = _primary.Config("go.toml", $"""
             name = "go"
             memory = 256
@@ -77,7 +77,7 @@ public sealed class GoCounterContinuityTests : IDisposable
             """);
         string Details() => $"{backup.Describe()}\n{E2E.Logs(_primary)}\n{E2E.Logs(_backup)}";
         int vmm = E2E.VmmPid(_primary.Ok("create", config));
-        var protect = _primary.Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{port}", "go"], stdin: null, timeout: TimeSpan.FromSeconds(60));
+        var protect = _primary.Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{port}", "--insecure", "go"], stdin: null, timeout: TimeSpan.FromSeconds(60));
         Assert.True(protect.ExitCode == 0, $"remus protect failed: {protect}\n{Details()}");
         E2E.WaitUntil(() => E2E.Lines(log) >= 40, "40 lines of released output", TimeSpan.FromSeconds(60), Details);
 

@@ -158,8 +158,8 @@ public sealed class MigrationCliTests : IDisposable
     public void Migrate_over_tcp_compressed(PlatformKind platform)
     {
         Platforms.Require(platform);
-        using var receiver = Receiver.Listen(_target, remus: false, out int port);
-        MigrateAndCompare("packed", ["--tcp", $"127.0.0.1:{port}", "packed"], receiver, compress: true, platform: platform);
+        using var receiver = Receiver.Listen(_target, remus: false, out int port, "--allow-path", _source.Work);
+        MigrateAndCompare("packed", ["--tcp", $"127.0.0.1:{port}", "--insecure", "packed"], receiver, compress: true, platform: platform);
     }
 
     [SkippableTheory]
@@ -167,8 +167,8 @@ public sealed class MigrationCliTests : IDisposable
     public void Migrate_over_tcp_to_a_listening_receiver(PlatformKind platform)
     {
         Platforms.Require(platform);
-        using var receiver = Receiver.Listen(_target, remus: false, out int port);
-        var result = MigrateAndCompare("overtcp", ["--tcp", $"127.0.0.1:{port}", "overtcp"], receiver, platform: platform);
+        using var receiver = Receiver.Listen(_target, remus: false, out int port, "--allow-path", _source.Work);
+        var result = MigrateAndCompare("overtcp", ["--tcp", $"127.0.0.1:{port}", "--insecure", "overtcp"], receiver, platform: platform);
         Assert.Contains($"to tcp:127.0.0.1:{port}", result.StdoutText);
         Assert.Contains("round 0:", result.StderrText); // progress on stderr
         Assert.Contains("domain 'overtcp' arrived and runs here", receiver.Stderr);
@@ -194,8 +194,8 @@ public sealed class MigrationCliTests : IDisposable
     {
         // Each tick rewrites 1/8 of 32 MiB (1024 pages) every ~10 ms: more than a pre-copy round can send, so the
         // migration either converges or ends with a stop-and-copy round.
-        using var receiver = Receiver.Listen(_target, remus: false, out int port);
-        var result = MigrateAndCompare("big", ["--tcp", $"127.0.0.1:{port}", "big"], receiver, count: 300, interval: 5, mib: 32, memory: 128, compress: compress, platform: platform);
+        using var receiver = Receiver.Listen(_target, remus: false, out int port, "--allow-path", _source.Work);
+        var result = MigrateAndCompare("big", ["--tcp", $"127.0.0.1:{port}", "--insecure", "big"], receiver, count: 300, interval: 5, mib: 32, memory: 128, compress: compress, platform: platform);
         Assert.Matches(@"round \d+: .*(stop and copy|, 0 dirtied meanwhile)", result.StderrText);
     }
 
@@ -209,7 +209,7 @@ public sealed class MigrationCliTests : IDisposable
         int vmm = E2E.VmmPid(_source.Ok("create", Ticker.Config(_source, "stay", Count, Interval, Mib, log)));
         E2E.WaitUntil(() => E2E.Lines(log) >= 5, "the ticker printed 5 lines");
 
-        string[] args = target == "closed-port" ? ["--tcp", $"127.0.0.1:{E2E.FreePort()}", "stay"] : ["-s", "", "stay", "true"];
+        string[] args = target == "closed-port" ? ["--tcp", $"127.0.0.1:{E2E.FreePort()}", "--insecure", "stay"] : ["-s", "", "stay", "true"];
         var result = _source.Remus(["migrate", .. args], stdin: null, timeout: TimeSpan.FromSeconds(60));
 
         string line = E2E.OneLineFailure(result, $"remus migrate {string.Join(' ', args)}");

@@ -74,9 +74,9 @@ public sealed class NetworkFailoverTests(ITestOutputHelper output) : IDisposable
             for (int round = 0; round < Failovers; round++)
             {
                 // The domain runs on hosts[round]; its backup is hosts[round + 1], protecting it under load from the second round on.
-                var receiver = Receiver.Listen(_hosts[round + 1], remus: true, out int port);
+                var receiver = Receiver.Listen(_hosts[round + 1], remus: true, out int port, "--allow-path", _hosts[0].Work, "--allow-path", $"/run/netns/{link.Netns}");
                 receivers.Add(receiver);
-                var protect = _hosts[round].Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{port}", Name], stdin: null, timeout: TimeSpan.FromSeconds(60));
+                var protect = _hosts[round].Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{port}", "--insecure", Name], stdin: null, timeout: TimeSpan.FromSeconds(60));
                 Assert.True(protect.ExitCode == 0, $"remus protect (round {round + 1}) failed: {protect}\n{Details()}");
                 load ??= HttpLoad.Start(_ns, link, _hosts[0].Work);
                 long target = HttpGuests.MaxCounter(log) + Before;

@@ -50,7 +50,7 @@ public sealed class NetworkMigrationTests(ITestOutputHelper output) : IDisposabl
         string log = Path.Combine(_source.Work, "web.log");
 
         int sourceVmm = E2E.VmmPid(_source.Ok("create", link.Config(_source, Name, server, log, platform)));
-        using var receiver = Receiver.Listen(_target, remus: false, out int port);
+        using var receiver = Receiver.Listen(_target, remus: false, out int port, "--allow-path", _source.Work, "--allow-path", $"/run/netns/{link.Netns}");
         HttpLoad? load = null;
         string Details() => $"{receiver.Describe()}\n{load?.Describe()}\n{E2E.Logs(_source)}\n{E2E.Logs(_target)}";
         E2E.WaitUntil(() => E2E.ReadText(log).Contains("listening on", StringComparison.Ordinal), "the server listens", TimeSpan.FromSeconds(60), Details);
@@ -59,7 +59,7 @@ public sealed class NetworkMigrationTests(ITestOutputHelper output) : IDisposabl
         {
             E2E.WaitUntil(() => HttpGuests.MaxCounter(log) >= Before || load.AnyExited, $"{Before} requests answered", TimeSpan.FromSeconds(120), Details);
             long atMigrate = HttpGuests.MaxCounter(log);
-            var migrate = _source.Remus(["migrate", "--tcp", $"127.0.0.1:{port}", Name], stdin: null, timeout: TimeSpan.FromSeconds(120));
+            var migrate = _source.Remus(["migrate", "--tcp", $"127.0.0.1:{port}", "--insecure", Name], stdin: null, timeout: TimeSpan.FromSeconds(120));
             Assert.True(migrate.ExitCode == 0, $"remus migrate failed: {migrate}\n{Details()}");
             var downtime = Regex.Match(migrate.StdoutText, @"downtime ([0-9.]+) ms");
             DomainTestBed.WaitUntil(() => !DomainTestBed.ProcessExists(sourceVmm), "the source VMM exits after the migration");

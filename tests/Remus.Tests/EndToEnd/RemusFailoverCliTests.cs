@@ -129,8 +129,8 @@ public sealed class RemusFailoverCliTests : IDisposable
     {
         var random = new Random(seed * 7919);
         string log = Path.Combine(_primary.Work, "failover.log"); // the same path for both hosts: the combined console
-        using var backup = Receiver.Listen(_backup, remus: true, out int port);
-        string[] options = ["-i", EpochMs.ToString(CultureInfo.InvariantCulture), "--tcp", $"127.0.0.1:{port}"];
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work);
+        string[] options = ["-i", EpochMs.ToString(CultureInfo.InvariantCulture), "--tcp", $"127.0.0.1:{port}", "--insecure"];
         int vmm = CreateProtectedFrom(NonceConfig("fo", NonceCount, log, platform), "fo", compress ? options : ["-u", .. options], backup);
         AssertProtected("fo", vmm);
 
@@ -165,9 +165,9 @@ public sealed class RemusFailoverCliTests : IDisposable
     {
         const int count = 4000; // 8 s or more: still running after a slow protect and the stop
         string log = Path.Combine(_primary.Work, "held.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "5000");
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "5000");
         int vmm = CreateProtectedFrom(NonceConfig("held", count, log), "held",
-            ["-i", EpochMs.ToString(CultureInfo.InvariantCulture), "--timeout", "5000", "--tcp", $"127.0.0.1:{port}"], backup);
+            ["-i", EpochMs.ToString(CultureInfo.InvariantCulture), "--timeout", "5000", "--tcp", $"127.0.0.1:{port}", "--insecure"], backup);
         E2E.WaitUntil(() => E2E.Lines(log) >= 20, "the protected program's output is released", details: () => Details(backup));
 
         Signals.Send(backup.Pid, "STOP");
@@ -204,8 +204,8 @@ public sealed class RemusFailoverCliTests : IDisposable
     {
         var native = Ticker.NativeAsync(Count, Interval, Mib);
         string log = Path.Combine(_primary.Work, "lonely.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port);
-        int vmm = CreateProtected("lonely", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}"], backup);
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work);
+        int vmm = CreateProtected("lonely", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}", "--insecure"], backup);
         E2E.WaitUntil(() => E2E.Lines(log) >= 20, "the protected program's output is released");
 
         backup.Kill();
@@ -245,8 +245,8 @@ public sealed class RemusFailoverCliTests : IDisposable
         Platforms.Require(platform);
         var native = Ticker.NativeAsync(Count, Interval, Mib);
         string log = Path.Combine(_primary.Work, "raw.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port);
-        int vmm = CreateProtected("raw", log, ["-u", "-i", "20", "--tcp", $"127.0.0.1:{port}"], backup, platform);
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work);
+        int vmm = CreateProtected("raw", log, ["-u", "-i", "20", "--tcp", $"127.0.0.1:{port}", "--insecure"], backup, platform);
         var remus = AssertProtected("raw", vmm);
         Assert.Contains($"127.0.0.1:{port}", remus.Backup);
 
@@ -270,7 +270,7 @@ public sealed class RemusFailoverCliTests : IDisposable
     [InlineData("header-then-silence")]
     public void A_primary_lost_before_the_first_complete_checkpoint_leaves_the_backup_nothing(string what)
     {
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "500");
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "500");
         using (var client = new TcpClient())
         {
             client.Connect("127.0.0.1", port);
@@ -337,7 +337,7 @@ public sealed class RemusFailoverCliTests : IDisposable
         int vmm = E2E.VmmPid(_primary.Ok("create", Ticker.Config(_primary, "alone", Count, Interval, Mib, log)));
         string[] target = how switch
         {
-            "closed-port" => ["--tcp", $"127.0.0.1:{E2E.FreePort()}"],
+            "closed-port" => ["--tcp", $"127.0.0.1:{E2E.FreePort()}", "--insecure"],
             "command-exits-at-once" => ["-s", "", "alone", "true"],
             "never-acks" => ["--timeout", "500", "-s", "", "alone", "cat >/dev/null"],
             _ => throw new ArgumentOutOfRangeException(nameof(how)),
@@ -347,7 +347,7 @@ public sealed class RemusFailoverCliTests : IDisposable
 
         Assert.True(result.ExitCode != 0, $"protect to a dead backup should fail: {result}");
         Assert.Empty(result.StdoutText);
-        var errors = result.StderrText.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        var errors = E2E.WithoutInsecureWarning(result.StderrText.Split('\n', StringSplitOptions.RemoveEmptyEntries), args.Contains("--insecure"), result)
             .Where(l => !l.StartsWith("initial sync round", StringComparison.Ordinal)).ToArray(); // progress lines may come first
         Assert.True(errors.Length == 1 && errors[0].StartsWith("remus: ", StringComparison.Ordinal), $"want one 'remus: ' line: {result}");
         Assert.DoesNotContain("no domain named", errors[0]);

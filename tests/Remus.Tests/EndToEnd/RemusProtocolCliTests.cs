@@ -50,8 +50,8 @@ public sealed class RemusProtocolCliTests : IDisposable
     {
         var native = Ticker.NativeAsync(Count, Interval, Mib);
         string log = Path.Combine(_primary.Work, "stalled.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "1000");
-        int vmm = CreateProtected("stalled", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}"], backup);
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "1000");
+        int vmm = CreateProtected("stalled", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}", "--insecure"], backup);
         E2E.WaitUntil(() => E2E.Lines(log) >= 20, "the protected program's output is released");
 
         Signal(backup.Pid, "STOP"); // three timeouts long: the primary gives up on it meanwhile
@@ -82,8 +82,8 @@ public sealed class RemusProtocolCliTests : IDisposable
     {
         var native = Ticker.NativeAsync(Count, Interval, Mib);
         string log = Path.Combine(_primary.Work, "slow.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "1000");
-        int vmm = CreateProtected("slow", log, ["-i", "3000", "--tcp", $"127.0.0.1:{port}"], backup);
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "1000");
+        int vmm = CreateProtected("slow", log, ["-i", "3000", "--tcp", $"127.0.0.1:{port}", "--insecure"], backup);
         Assert.True(E2E.Single(_primary, "slow").Remus is { Protected: true });
 
         E2E.WaitForTheEnd(log, vmm, () => Details(backup));
@@ -97,9 +97,9 @@ public sealed class RemusProtocolCliTests : IDisposable
     public void A_backup_timeout_too_short_to_work_is_refused_with_one_line_and_the_domain_runs_on()
     {
         string log = Path.Combine(_primary.Work, "short.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "50");
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "50");
         int vmm = E2E.VmmPid(_primary.Ok("create", Ticker.Config(_primary, "short", Count, Interval, Mib, log)));
-        string line = _primary.Fails("protect", "-i", "20", "--tcp", $"127.0.0.1:{port}", "short");
+        string line = _primary.Fails("protect", "-i", "20", "--tcp", $"127.0.0.1:{port}", "--insecure", "short");
         Assert.Contains("--timeout of 50 ms is too short", line);
         var info = E2E.Single(_primary, "short");
         Assert.Equal(DomainRunState.Running, info.State);
@@ -116,8 +116,8 @@ public sealed class RemusProtocolCliTests : IDisposable
     {
         var native = Ticker.NativeAsync(Count, Interval, Mib);
         string log = Path.Combine(_primary.Work, "paused.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port);
-        int vmm = CreateProtected("paused", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}"], backup);
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work);
+        int vmm = CreateProtected("paused", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}", "--insecure"], backup);
         E2E.WaitUntil(() => E2E.Lines(log) >= 20, "the protected program's output is released");
 
         _primary.Ok("pause", "paused");

@@ -52,8 +52,8 @@ public sealed class SqliteDurabilityTests : IDisposable
         string log = Path.Combine(_primary.Work, "bank.log"), volume = Path.Combine(_primary.Work, "vol");
         Directory.CreateDirectory(volume);
         int vmm = E2E.VmmPid(_primary.Ok("create", SqliteGuests.Config(_primary, "bank", "delete", last, 10, volume, log, platform: null, pad: 16384)));
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--volumes", tmpfs.Path);
-        var protect = _primary.Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{port}", "bank"], stdin: null, timeout: TimeSpan.FromSeconds(120));
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--volumes", tmpfs.Path);
+        var protect = _primary.Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{port}", "--insecure", "bank"], stdin: null, timeout: TimeSpan.FromSeconds(120));
         Assert.True(protect.ExitCode == 0, $"remus protect failed: {protect}\n{Details(backup)}");
 
         // The backup refuses the epoch that does not fit and goes away without taking over.

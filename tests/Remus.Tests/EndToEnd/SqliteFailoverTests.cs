@@ -73,8 +73,8 @@ public sealed class SqliteFailoverTests(ITestOutputHelper output) : IDisposable
                 bool Ended() => E2E.ReadText(log)[from..].EndsWith("done\n", StringComparison.Ordinal);
                 string config = SqliteGuests.Config(_beds[r], Name, mode, target, PauseMs, Volume(r), log, platform);
                 int vmm = E2E.VmmPid(_beds[r].Ok("create", config));
-                backup = Receiver.Listen(_beds[r + 1], remus: true, out int port, "--volumes", BackupVolumes(r + 1));
-                var protect = _beds[r].Remus(["protect", "-i", EpochMs.ToString(), "--tcp", $"127.0.0.1:{port}", Name], stdin: null,
+                backup = Receiver.Listen(_beds[r + 1], remus: true, out int port, "--allow-path", _beds[0].Work, "--volumes", BackupVolumes(r + 1));
+                var protect = _beds[r].Remus(["protect", "-i", EpochMs.ToString(), "--tcp", $"127.0.0.1:{port}", "--insecure", Name], stdin: null,
                     timeout: TimeSpan.FromSeconds(120));
                 Assert.True(protect.ExitCode == 0, $"round {r + 1}: remus protect failed: {protect}\n{Details()}");
 

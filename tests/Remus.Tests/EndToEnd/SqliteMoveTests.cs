@@ -42,8 +42,8 @@ public sealed class SqliteMoveTests : IDisposable
         int vmm = E2E.VmmPid(_source.Ok("create", SqliteGuests.Config(_source, Name, mode, Last, PauseMs, volume, log, platform)));
         E2E.WaitUntil(() => BankConsole.MaxCommitted(E2E.ReadText(log)) >= 50, "50 transactions committed", TimeSpan.FromSeconds(60), () => Details());
 
-        using var receiver = Receiver.Listen(_target, remus: false, out int port, "--volumes", volumes);
-        var migrate = _source.Remus(["migrate", "--tcp", $"127.0.0.1:{port}", Name], stdin: null, timeout: TimeSpan.FromSeconds(120));
+        using var receiver = Receiver.Listen(_target, remus: false, out int port, "--allow-path", _source.Work, "--volumes", volumes);
+        var migrate = _source.Remus(["migrate", "--tcp", $"127.0.0.1:{port}", "--insecure", Name], stdin: null, timeout: TimeSpan.FromSeconds(120));
         Assert.True(migrate.ExitCode == 0, $"remus migrate failed: {migrate}\n{Details(receiver)}");
         long atMigration = BankConsole.MaxCommitted(E2E.ReadText(log));
         Assert.False(E2E.EndsWithDone(log), "the program ended before the migration did: make it run longer");

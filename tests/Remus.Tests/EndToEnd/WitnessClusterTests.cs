@@ -38,9 +38,9 @@ public sealed class WitnessClusterTests(ITestOutputHelper output) : IDisposable
         string urls = string.Join(",", etcd.ClientUrls);
         string ttl = TtlMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
         string log = Path.Combine(_primary.Work, "trio.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "1000", "--witness", urls, "--witness-ttl", ttl);
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "1000", "--witness", urls, "--witness-ttl", ttl);
         int vmm = E2E.VmmPid(_primary.Ok("create", Ticker.Config(_primary, "trio", Count, Interval, Mib, log)));
-        var protect = _primary.Remus(["protect", "-i", $"{EpochMs}", "--tcp", $"127.0.0.1:{port}", "--witness", urls, "--witness-ttl", ttl, "trio"],
+        var protect = _primary.Remus(["protect", "-i", $"{EpochMs}", "--tcp", $"127.0.0.1:{port}", "--insecure", "--witness", urls, "--witness-ttl", ttl, "trio"],
             stdin: null, timeout: TimeSpan.FromSeconds(60));
         Assert.True(protect.ExitCode == 0, $"remus protect failed: {protect}\n{Details(backup)}");
         E2E.WaitUntil(() => E2E.Lines(log) >= 20, "the protected program's output is released");

@@ -45,9 +45,9 @@ public sealed class WitnessTests : IDisposable
     {
         string url = $"http://127.0.0.1:{EtcdCluster.FreePort()}";
         string log = Path.Combine(_primary.Work, "down.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "1000");
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "1000");
         int vmm = E2E.VmmPid(_primary.Ok("create", Ticker.Config(_primary, "down", Count, Interval, Mib, log)));
-        string line = _primary.Fails("protect", "-i", "20", "--tcp", $"127.0.0.1:{port}", "--witness", url, "down");
+        string line = _primary.Fails("protect", "-i", "20", "--tcp", $"127.0.0.1:{port}", "--insecure", "--witness", url, "down");
         Assert.Contains("witness unreachable", line);
         Assert.Contains(url, line);
         var info = E2E.Single(_primary, "down");
@@ -64,8 +64,8 @@ public sealed class WitnessTests : IDisposable
     public void Protect_without_a_witness_warns_once()
     {
         string log = Path.Combine(_primary.Work, "nowit.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "1000");
-        var (_, protect) = CreateProtected("nowit", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}"], backup);
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "1000");
+        var (_, protect) = CreateProtected("nowit", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}", "--insecure"], backup);
         int warnings = protect.StderrText.Split('\n').Count(l => l.Contains("no witness: a network partition between the hosts can leave the domain running on both; use --witness URL"));
         Assert.True(warnings == 1, $"want the warning once: {protect}");
         _primary.Ok("destroy", "nowit");
@@ -80,8 +80,8 @@ public sealed class WitnessTests : IDisposable
         string url = etcd.ClientUrls[0];
         using var witness = new EtcdWitness(etcd.ClientUrls);
         string log = Path.Combine(_primary.Work, "wit.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "1000", "--witness", url, "--witness-ttl", "1000");
-        var (vmm, protect) = CreateProtected("wit", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}", "--witness", url, "--witness-ttl", "1000"], backup);
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "1000", "--witness", url, "--witness-ttl", "1000");
+        var (vmm, protect) = CreateProtected("wit", log, ["-i", "20", "--tcp", $"127.0.0.1:{port}", "--insecure", "--witness", url, "--witness-ttl", "1000"], backup);
         Assert.DoesNotContain("no witness", protect.StderrText);
         Assert.Contains($"witness {url}", protect.StdoutText);
         var holder = witness.Holder("wit");
@@ -109,9 +109,9 @@ public sealed class WitnessTests : IDisposable
         string url = etcd.ClientUrls[0];
         using var witness = new EtcdWitness(etcd.ClientUrls);
         string log = Path.Combine(_primary.Work, "cut.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "1000", "--witness", url, "--witness-ttl", "1000");
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "1000", "--witness", url, "--witness-ttl", "1000");
         using var channel = new EtcdRelay($"http://127.0.0.1:{port}"); // a plain TCP relay on the replication channel
-        var (vmm, _) = CreateProtected("cut", log, ["-i", "20", "--tcp", $"127.0.0.1:{channel.Port}", "--witness", url, "--witness-ttl", "1000"], backup, count: 1500);
+        var (vmm, _) = CreateProtected("cut", log, ["-i", "20", "--tcp", $"127.0.0.1:{channel.Port}", "--insecure", "--witness", url, "--witness-ttl", "1000"], backup, count: 1500);
         E2E.WaitUntil(() => E2E.Lines(log) >= 20, "the protected program's output is released");
 
         channel.Cut();
@@ -152,7 +152,7 @@ public sealed class WitnessTests : IDisposable
         using var witness = new EtcdWitness(etcd.ClientUrls);
         using var primaryToEtcd = new EtcdRelay(etcd.ClientUrls[0]);
         string log = Path.Combine(_primary.Work, "both.log"); // the same path for both hosts: the combined console
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "1000", "--witness", etcd.ClientUrls[0], "--witness-ttl", "1000");
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "1000", "--witness", etcd.ClientUrls[0], "--witness-ttl", "1000");
         using var channel = new EtcdRelay($"http://127.0.0.1:{port}");
         var args = string.Join(", ", NonceTicker.Args(count, tick).Select(a => $"\"{a}\""));
         string config = _primary.Config("both.toml", $"""
@@ -163,7 +163,7 @@ public sealed class WitnessTests : IDisposable
             console_log = "{log}"
             """);
         int vmm = E2E.VmmPid(_primary.Ok("create", config));
-        var protect = _primary.Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{channel.Port}", "--witness", primaryToEtcd.Url, "--witness-ttl", "1000", "both"],
+        var protect = _primary.Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{channel.Port}", "--insecure", "--witness", primaryToEtcd.Url, "--witness-ttl", "1000", "both"],
             stdin: null, timeout: TimeSpan.FromSeconds(60));
         Assert.True(protect.ExitCode == 0, $"remus protect failed: {protect}\n{Details(backup)}");
         E2E.WaitUntil(() => E2E.Lines(log) >= 100, "the protected program's output is released");

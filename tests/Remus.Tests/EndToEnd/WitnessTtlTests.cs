@@ -36,9 +36,9 @@ public sealed class WitnessTtlTests(ITestOutputHelper output) : IDisposable
         using var etcd = new EtcdCluster();
         string url = etcd.ClientUrls[0];
         string log = Path.Combine(_primary.Work, "short.log");
-        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--timeout", "200", "--witness", url, "--witness-ttl", "200");
+        using var backup = Receiver.Listen(_backup, remus: true, out int port, "--allow-path", _primary.Work, "--timeout", "200", "--witness", url, "--witness-ttl", "200");
         int vmm = E2E.VmmPid(_primary.Ok("create", Ticker.Config(_primary, "short", 600, 10, 1, log)));
-        var protect = _primary.Remus(["protect", "-i", "20", "--tcp", $"127.0.0.1:{port}", "--witness", url, "--witness-ttl", "200", "short"],
+        var protect = _primary.Remus(["protect", "-i", "20", "--tcp", $"127.0.0.1:{port}", "--insecure", "--witness", url, "--witness-ttl", "200", "short"],
             stdin: null, timeout: TimeSpan.FromSeconds(60));
         Assert.True(protect.ExitCode == 0, $"remus protect failed: {protect}\n{Details(backup)}");
         E2E.WaitUntil(() => E2E.Lines(log) >= 20, "the protected program's output is released");

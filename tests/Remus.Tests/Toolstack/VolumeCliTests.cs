@@ -230,10 +230,10 @@ public sealed class VolumeCliTests : IDisposable
     private (int Vmm, Receiver Backup, string Dir) Protected(string name, DomainTestBed backupBed)
     {
         string dir = Path.Combine(backupBed.Work, "vols");
-        var backup = Receiver.Listen(backupBed, remus: true, out int port, "--volumes", dir);
+        var backup = Receiver.Listen(backupBed, remus: true, out int port, "--allow-path", _bed.Work, "--volumes", dir);
         int vmm = E2E.VmmPid(_bed.Ok("create", TickerConfig(name, "orig")));
         DomainTestBed.WaitUntil(() => _bed.ReadLog($"{name}.log").Contains("tick 3"), "the ticker printed");
-        var protect = _bed.Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{port}", name], null, TimeSpan.FromSeconds(60));
+        var protect = _bed.Remus(["protect", "-i", "50", "--tcp", $"127.0.0.1:{port}", "--insecure", name], null, TimeSpan.FromSeconds(60));
         Assert.True(protect.ExitCode == 0, $"{protect}\n{backup.Describe()}");
         return (vmm, backup, dir);
     }
