@@ -50,7 +50,7 @@ public sealed class SecureFailoverCliTests : IDisposable
             """);
         // The backup may write the shared console_log: its folder is the one place this receiver allows.
         using var backup = Secure.Listen(_backup, remus: true, out int port,
-            [.. Secure.Options(_pki, mode, receiver: true), "--allow-path", _primary.Work]);
+            [.. Secure.Options(_pki, mode, receiver: true), "--allow-path", _primary.Work, "--allow-path", GuestBuilder.CacheDir]);
 
         int vmm = E2E.VmmPid(_primary.Ok("create", config));
         var protect = _primary.Remus(["protect", "-u", "-i", EpochMs.ToString(CultureInfo.InvariantCulture), "--tcp", $"127.0.0.1:{port}",

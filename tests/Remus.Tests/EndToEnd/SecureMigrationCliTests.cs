@@ -20,7 +20,7 @@ public sealed class SecureMigrationCliTests : IDisposable
 
     /// <summary>The ticker's console_log is in the source's work folder (both "hosts" are this machine): the one host
     /// path a receiver here must allow (a TCP receiver allows none by default).</summary>
-    private string[] AllowSource => ["--allow-path", _source.Work];
+    private string[] AllowSource => ["--allow-path", _source.Work, "--allow-path", GuestBuilder.CacheDir];
 
     private readonly DomainTestBed _source = new();
     private readonly DomainTestBed _target = new();

@@ -37,13 +37,14 @@ internal static class Secure
     }
 
     /// <summary>
-    /// Waits until the receiver said one more "remus: " line after its "waiting" line (its refusal) and returns it;
+    /// Waits until the receiver said one more "remus: " line after its "waiting" line and its "PEER authenticated" line
+    /// if any (its refusal) and returns it;
     /// the receiver may exit or go on listening, both are fine. Neither a stack trace nor an internal error.
     /// </summary>
     public static string Refusal(Receiver receiver)
     {
         string[] Lines() => receiver.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Where(l => !l.Contains("waiting for a", StringComparison.Ordinal)).ToArray();
+            .Where(l => !l.Contains("waiting for a", StringComparison.Ordinal) && !l.Contains(" authenticated: ", StringComparison.Ordinal)).ToArray();
         E2E.WaitUntil(() => Lines().Length > 0 || receiver.HasExited, "the receiver refuses the stream (one line on stderr)",
             TimeSpan.FromSeconds(30), receiver.Describe);
         if (receiver.HasExited) receiver.WaitForExit(TimeSpan.FromSeconds(10)); // collect all it said
