@@ -130,6 +130,39 @@ public sealed class SecureRefusalCliTests : IDisposable
         Assert.DoesNotContain("after the hand-over", sender);
     }
 
+    /// <summary>
+    /// One bit flipped in flight, well after the handshake (in the pages of round 0): the receiver's layer (the TLS
+    /// record's MAC, the PSK frame's GCM tag) refuses the stream with a line that says so; the half-arrived
+    /// NAME--incoming is removed (its VMM log stays, as every VMM's), and the migration fails at the source, where the
+    /// domain runs on.
+    /// </summary>
+    [Theory]
+    [InlineData("tls")]
+    [InlineData("psk")]
+    public void A_stream_altered_in_flight_is_refused_and_the_domain_runs_on_at_the_source(string mode)
+    {
+        string name = "altered";
+        string log = Path.Combine(_source.Work, name + ".log");
+        int vmm = E2E.VmmPid(_source.Ok("create", Ticker.Config(_source, name, Count, Interval, Mib, log)));
+        E2E.WaitUntil(() => E2E.Lines(log) >= 3, "the ticker printed 3 lines");
+        string[] before = Secure.Tree(_target.Work);
+        using var receiver = Secure.Listen(_target, remus: false, out int port,
+            [.. Secure.Options(_pki, mode, receiver: true), "--allow-path", _source.Work, "--allow-path", GuestBuilder.CacheDir]);
+        using var forger = new RecordingRelay(port, tamperAt: 512 * 1024);
+
+        var result = _source.Remus(["migrate", "-u", "--tcp", $"127.0.0.1:{forger.Port}", .. Secure.Options(_pki, mode, receiver: false), name],
+            stdin: null, timeout: TimeSpan.FromSeconds(90));
+        SenderFailure(result, $"a migration altered in flight ({mode})");
+        string line = Secure.Refusal(receiver);
+        Assert.DoesNotContain("inner exception", line); // a line that says what happened, not .NET's wording
+        receiver.WaitForExit(TimeSpan.FromSeconds(30)); // it removes what had arrived before it goes
+        Secure.NothingLeft(_target, receiver, before, logKept: true);
+        var info = E2E.Single(_source, name);
+        Assert.Equal(DomainRunState.Running, info.State);
+        Assert.Equal(vmm, info.Pid);
+        _source.Ok("destroy", name);
+    }
+
     [Fact]
     public void A_sender_with_the_wrong_psk_is_refused()
     {
