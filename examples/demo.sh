@@ -27,7 +27,7 @@ rm -f "$build/counter.log" "$build/backup.log"
 port=$(( 20000 + RANDOM % 20000 ))
 # The channel is protected by a pre-shared key (docs/security.md): both ends prove it before any record is read, and
 # every byte is encrypted and authenticated. The backup lets the stream name only paths under build/ (the console_log).
-( umask 077; head -c 32 /dev/urandom > "$build/psk" )
+( umask 077; head -c 32 /dev/urandom | base64 > "$build/psk" )
 echo
 echo "== 3. the backup: remus migrate-receive -r --tcp-listen 127.0.0.1:$port --psk-file build/psk --allow-path build (here on the same machine)"
 "$remus" migrate-receive -r --tcp-listen "127.0.0.1:$port" --psk-file "$build/psk" --allow-path "$build" --timeout 1000 2>"$build/backup.log" &

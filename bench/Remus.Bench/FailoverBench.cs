@@ -86,7 +86,7 @@ static partial class FailoverBench
         using var backupHost = new Host(dll);
         string log = Path.Combine(primary.Dir, "console.log");
         int port = FreePort();
-        using var backup = backupHost.Start(["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--insecure", "--allow-path", primary.Dir, "--timeout", timeoutMs.ToString(CultureInfo.InvariantCulture), .. witness]);
+        using var backup = backupHost.Start(["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--insecure", "--allow-path", primary.Dir, "--allow-path", Path.GetDirectoryName(ticker)!, "--timeout", timeoutMs.ToString(CultureInfo.InvariantCulture), .. witness]);
         int vmm = 0;
         try
         {

@@ -66,9 +66,9 @@ static class NetBenchDomain
             {
                 int port = FreePort();
                 // Plain TCP on loopback (--insecure: its one warning line comes before "waiting for a"); the console_log
-                // and the netns are the paths the stream names.
+                // the program and the netns are the paths the stream names.
                 backup = Process.Start(Info(dll, backupDir, ["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--insecure",
-                    "--allow-path", primaryDir, "--allow-path", $"/run/netns/{ns}", "--timeout", "5000"]))!;
+                    "--allow-path", primaryDir, "--allow-path", Path.GetDirectoryName(echo)!, "--allow-path", $"/run/netns/{ns}", "--timeout", "5000"]))!;
                 var waiting = Task.Run(async () =>
                 {
                     while (await backup.StandardError.ReadLineAsync() is { } line)

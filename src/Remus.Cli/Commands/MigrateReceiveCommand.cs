@@ -105,8 +105,9 @@ internal static class MigrateReceiveCommand
                                         HostConfig hostConfig, bool tcp)
     {
         var policy = hostConfig.Policy;
-        if (parse.GetValue(allowPath) is { Length: > 0 } paths) policy = policy with { AllowedPaths = paths.Select(Path.GetFullPath).ToList() };
-        else if (!tcp && policy.AllowedPaths.Count == 0) policy = policy with { AllowedPaths = [Unrestricted] };
+        if (parse.GetValue(allowPath) is { Length: > 0 } paths)
+            policy = policy with { AllowedPaths = paths.Select(Path.GetFullPath).ToList(), RestrictPaths = true };
+        else if (!tcp && !hostConfig.HasAllowPaths) policy = policy with { RestrictPaths = false };
         if (parse.GetValue(maxMemory) is { } mib)
             policy = policy with { MaxMemoryMiB = mib > 0 ? mib : throw new RemusException("--max-memory must be at least 1 (MiB)") };
         if (parse.GetValue(maxVcpus) is { } n)
@@ -114,6 +115,4 @@ internal static class MigrateReceiveCommand
         return policy;
     }
 
-    /// <summary>The prefix every host path lies under: no path restriction.</summary>
-    private const string Unrestricted = "/";
 }

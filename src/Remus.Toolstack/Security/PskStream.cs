@@ -29,6 +29,8 @@ internal sealed class PskStream : Stream
     private ulong _sendCounter;
     private readonly byte[] _out = new byte[LengthBytes + MaxFrame + TagBytes];
     private int _pending;
+    /// <summary>Held by the writer; Dispose from another thread flushes only if no write is under way.</summary>
+    private readonly Lock _writing = new();
 
     // Read side (the reader thread only).
     private readonly AesGcm _open;
@@ -58,13 +60,16 @@ internal sealed class PskStream : Stream
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        while (!buffer.IsEmpty)
+        lock (_writing)
         {
-            int n = Math.Min(buffer.Length, MaxFrame - _pending);
-            buffer[..n].CopyTo(_out.AsSpan(LengthBytes + _pending));
-            _pending += n;
-            buffer = buffer[n..];
-            if (_pending == MaxFrame) SendFrame();
+            while (!buffer.IsEmpty)
+            {
+                int n = Math.Min(buffer.Length, MaxFrame - _pending);
+                buffer[..n].CopyTo(_out.AsSpan(LengthBytes + _pending));
+                _pending += n;
+                buffer = buffer[n..];
+                if (_pending == MaxFrame) SendFrame();
+            }
         }
     }
 
@@ -73,8 +78,11 @@ internal sealed class PskStream : Stream
     public override void Flush()
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        SendFrame();
-        _inner.Flush();
+        lock (_writing)
+        {
+            SendFrame();
+            _inner.Flush();
+        }
     }
 
     /// <summary>Seals what is pending, in place, and writes it as one frame.</summary>
@@ -175,8 +183,13 @@ internal sealed class PskStream : Stream
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            try { SendFrame(); _inner.Flush(); }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or InvalidOperationException) { }
+            // Best effort: a writer blocked on a peer that does not read holds the lock, and closing ends its write.
+            if (_writing.TryEnter())
+            {
+                try { SendFrame(); _inner.Flush(); }
+                catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException or InvalidOperationException or CryptographicException) { }
+                finally { _writing.Exit(); }
+            }
             _inner.Dispose();
             _seal.Dispose();
             _open.Dispose();

@@ -68,6 +68,33 @@ public sealed record ReceivePolicy
     /// <summary>No path restriction (memory and vCPU limits still apply): a stdin receiver with nothing configured.</summary>
     public static ReceivePolicy Unrestricted { get; } = new() { RestrictPaths = false };
 
+    /// <summary>
+    /// A receiver's policy from its host config and its command line, which overrides it: <paramref name="allowPaths"/>
+    /// (--allow-path, null or empty: none given) replace the host's allow_paths; <paramref name="maxMemoryMiB"/>
+    /// (--max-memory) and <paramref name="maxVcpus"/> (--max-vcpus) replace max_memory and max_vcpus. Paths are
+    /// restricted for a TCP receiver (<paramref name="tcp"/>: default deny) and for any receiver given allowed paths
+    /// (here or in the host config); a stdin receiver given none has no path restriction. Added to the issue-13 contract.
+    /// </summary>
+    public static ReceivePolicy For(HostConfig host, bool tcp, IReadOnlyList<string>? allowPaths = null, int? maxMemoryMiB = null, int? maxVcpus = null)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        bool given = allowPaths is { Count: > 0 };
+        return host.Policy with
+        {
+            AllowedPaths = given ? allowPaths!.Select(p => Path.GetFullPath(p)).ToList() : host.Policy.AllowedPaths,
+            RestrictPaths = tcp || given || host.HasAllowPaths,
+            MaxMemoryMiB = maxMemoryMiB ?? host.Policy.MaxMemoryMiB,
+            MaxVcpus = maxVcpus ?? host.Policy.MaxVcpus,
+            HostConfigPath = host.FilePath,
+        };
+    }
+
+    /// <summary>
+    /// The stream reader's bounds under this policy (its <see cref="MaxVcpus"/> as the most VCPU_STATE records per
+    /// epoch): what a receiver passes to <c>MigrationReceiver</c> and <c>RemusOptions.Reader</c>. Added to the issue-13 contract.
+    /// </summary>
+    public Remus.Checkpoint.Stream.CheckpointReaderOptions ReaderOptions() => new() { MaxVcpuStates = MaxVcpus };
+
     /// <summary>Throws <see cref="PolicyViolationException"/> if <paramref name="config"/> asks for more than this policy allows.</summary>
     public void Check(DomainConfig config) => Check(config, null);
 

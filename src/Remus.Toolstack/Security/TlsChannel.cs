@@ -22,11 +22,11 @@ internal static class TlsChannel
 
     public static Stream Open(Stream transport, ChannelSecurity security, string peer, TimeSpan timeout, bool accepting)
     {
-        (X509Certificate2 own, X509Certificate2Collection ca) = LoadFiles(security);
+        (X509Certificate2 own, X509Certificate2Collection chain, X509Certificate2Collection ca) = LoadFiles(security);
         var verdict = new Verdict();
         var seen = new FirstBytes(transport);
         var ssl = new SslStream(seen, leaveInnerStreamOpen: false);
-        RemoteCertificateValidationCallback validate = (_, cert, _, _) => Validate(cert, ca, security.CaFile!, accepting, verdict);
+        RemoteCertificateValidationCallback validate = (_, cert, sent, _) => Validate(cert, sent, ca, security.CaFile!, accepting, verdict);
         try
         {
             HandshakeDeadline.Run(ssl, peer, timeout, async ct =>
@@ -37,7 +37,7 @@ internal static class TlsChannel
                     if (accepting)
                         await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
                         {
-                            ServerCertificateContext = SslStreamCertificateContext.Create(own, null, offline: true),
+                            ServerCertificateContext = SslStreamCertificateContext.Create(own, chain, offline: true),
                             ClientCertificateRequired = true,
                             EnabledSslProtocols = SslProtocols.Tls13 | SslProtocols.Tls12,
                             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
@@ -47,7 +47,7 @@ internal static class TlsChannel
                         await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
                         {
                             TargetHost = "remus",
-                            ClientCertificateContext = SslStreamCertificateContext.Create(own, null, offline: true),
+                            ClientCertificateContext = SslStreamCertificateContext.Create(own, chain, offline: true),
                             EnabledSslProtocols = SslProtocols.Tls13 | SslProtocols.Tls12,
                             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                             RemoteCertificateValidationCallback = validate,
@@ -76,7 +76,7 @@ internal static class TlsChannel
             own.Dispose();
             throw;
         }
-        return new WriteBufferedStream(ssl);
+        return new TlsStream(ssl, peer);
     }
 
     private static ChannelAuthenticationException Explain(Exception e, string peer, Verdict verdict, FirstBytes seen, bool authenticated, bool accepting)
@@ -93,7 +93,7 @@ internal static class TlsChannel
     }
 
     /// <summary>Custom root trust in the CA file only; the EKU for the peer's role; no host name.</summary>
-    private static bool Validate(X509Certificate? certificate, X509Certificate2Collection ca, string caFile, bool accepting, Verdict verdict)
+    private static bool Validate(X509Certificate? certificate, X509Chain? sent, X509Certificate2Collection ca, string caFile, bool accepting, Verdict verdict)
     {
         if (certificate is null)
         {
@@ -104,6 +104,8 @@ internal static class TlsChannel
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(ca);
+        // Intermediates the peer sent may complete the path; they are never anchors (custom root trust: only the CA file).
+        if (sent is not null) chain.ChainPolicy.ExtraStore.AddRange(sent.ChainPolicy.ExtraStore);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.DisableCertificateDownloads = true;
         chain.ChainPolicy.ApplicationPolicy.Add(new Oid(accepting ? ClientAuth : ServerAuth));
@@ -119,7 +121,7 @@ internal static class TlsChannel
         return false;
     }
 
-    private static (X509Certificate2 Own, X509Certificate2Collection Ca) LoadFiles(ChannelSecurity security)
+    private static (X509Certificate2 Own, X509Certificate2Collection Chain, X509Certificate2Collection Ca) LoadFiles(ChannelSecurity security)
     {
         if (security.CertFile is null || security.KeyFile is null || security.CaFile is null)
             throw new RemusException("TLS needs a certificate, its key and the CA (--tls-cert FILE --tls-key FILE --tls-ca FILE)");
@@ -129,6 +131,15 @@ internal static class TlsChannel
         {
             throw new RemusException($"cannot use the TLS certificate {security.CertFile} with the key {security.KeyFile}: {HandshakeDeadline.OneLine(e)}", e);
         }
+        // Certificates after the first in the certificate file are intermediates, sent along with ours.
+        var chain = new X509Certificate2Collection();
+        try { chain.ImportFromPemFile(security.CertFile); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
+        {
+            own.Dispose();
+            throw new RemusException($"cannot read the TLS certificate {security.CertFile}: {HandshakeDeadline.OneLine(e)}", e);
+        }
+        if (chain.Count > 0) chain.RemoveAt(0);
         var ca = new X509Certificate2Collection();
         try { ca.ImportFromPemFile(security.CaFile); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
@@ -141,7 +152,7 @@ internal static class TlsChannel
             own.Dispose();
             throw new RemusException($"the TLS CA {security.CaFile} holds no PEM certificate");
         }
-        return (own, ca);
+        return (own, chain, ca);
     }
 
     private sealed class Verdict

@@ -137,32 +137,6 @@ public static class IncomingVmm
         else if (config != null) VmmHost.RemoveStaging(config.VolumeSpecs);
     }
 
-    /// <summary>
-    /// The receiver's policy on the stream's domain configuration (as this host would build it), before anything is
-    /// created: a refusal is one line ending "nothing was created". Volumes placed by --volumes DIR are this
-    /// receiver's choice: they must lie under DIR (a target with ".." cannot lead elsewhere) and need no allowed path.
-    /// </summary>
-    internal static void CheckPolicy(ReceiveOptions options, DomainConfig config)
-    {
-        try
-        {
-            if (options.VolumesDirectory is not { } dir)
-            {
-                options.Policy.Check(config);
-                return;
-            }
-            options.Policy.Check(config with { Volumes = [] });
-            foreach (var v in config.Volumes)
-                if (!VolumeConfig.Within(VolumeConfig.HostPath(v.Source), VolumeConfig.HostPath(dir)))
-                    throw new Security.PolicyViolationException(
-                        $"the stream asks for volume {v.Target} at '{v.Source}', outside --volumes {dir}");
-        }
-        catch (Security.PolicyViolationException e)
-        {
-            throw new Security.PolicyViolationException($"refused: {e.Message}; nothing was created");
-        }
-    }
-
     /// <summary>`remus migrate-receive [-r]`: receives a domain and becomes its VMM. Returns the exit status.</summary>
     public static int Receive(ReceiveOptions options, RunDirectory runDirectory, Action<string> say)
     {
@@ -209,6 +183,8 @@ public static class IncomingVmm
             back = new FdWriteStream(1);
         }
 
+        // An epoch carries one VCPU_STATE per vCPU: no more than the policy allows are read.
+        var readerOptions = new CheckpointReaderOptions { MaxVcpuStates = options.Policy.MaxVcpus };
         VmmHost? vmm = null;
         string? name = null;
         DomainConfig? arriving = null;
@@ -216,7 +192,9 @@ public static class IncomingVmm
         SandboxDomain Build(ReadOnlyMemory<byte> json)
         {
             var config = ParseConfig(json).WithVolumesUnder(options.VolumesDirectory);
-            CheckPolicy(options, config); // before anything exists: no VMM, no registry entry, no staging copy
+            // The receiver's policy, before anything exists (no VMM, no registry entry, no staging copy, no file
+            // opened): one line "refused: ...; nothing was created". Volumes placed by --volumes DIR must lie under DIR.
+            options.Policy.Check(config, options.VolumesDirectory);
             name = config.Name;
             arriving = config;
             vmm = VmmHost.Start(config with { Name = config.Name + IncomingSuffix }, runDirectory,
@@ -228,7 +206,7 @@ public static class IncomingVmm
         {
             if (!options.Remus)
             {
-                var receiver = new MigrationReceiver(forward, back);
+                var receiver = new MigrationReceiver(forward, back, readerOptions);
                 try
                 {
                     receiver.Receive(Build);
@@ -284,6 +262,7 @@ public static class IncomingVmm
                     : null;
                 var backup = new RemusBackup(forward, back, new RemusOptions
                 {
+                    Reader = readerOptions,
                     Timeout = options.Timeout,
                     Witness = witness,
                     WitnessTtl = options.WitnessTtl,

@@ -111,7 +111,7 @@ public sealed class CrossPlatformCliTests(ITestOutputHelper output) : IDisposabl
         const int count = 600, interval = 10;
         var native = Ticker.NativeAsync(count, interval, 1);
         string log = Path.Combine(_a.Work, "r.log");
-        using var backup = BackupProcess.Listen(_b, to, "--allow-path", _a.Work); // the shared console_log
+        using var backup = BackupProcess.Listen(_b, to, "--allow-path", _a.Work, "--allow-path", GuestBuilder.CacheDir); // the shared console_log, the program
         int vmm = E2E.VmmPid(Ok(_a, from, "create", Ticker.Config(_a, "r", count, interval, 1, log)));
         Ok(_a, from, "protect", "-i", "50", "--tcp", $"127.0.0.1:{backup.Port}", "--insecure", "r");
         E2E.WaitUntil(() => E2E.Lines(log) >= 60, "the protected ticker's output is released", details: backup.Describe);

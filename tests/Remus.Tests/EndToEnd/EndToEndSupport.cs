@@ -222,13 +222,16 @@ internal sealed class Receiver : IDisposable
     /// <summary>
     /// Starts `migrate-receive [-r] --tcp-listen 127.0.0.1:PORT ...` on a free port and waits until it listens:
     /// plain TCP (--insecure) unless <paramref name="extra"/> chooses a protection (--tls-cert..., --psk-file).
-    /// A TCP receiver allows no host path unless told (--allow-path in <paramref name="extra"/>).
+    /// A TCP receiver allows no host path unless told: with --allow-path in <paramref name="extra"/> (the folders of
+    /// the test's console_log, files, netns), the folder of the test programs (<see cref="GuestBuilder.CacheDir"/>,
+    /// which every stream names as its program) is allowed too.
     /// </summary>
     public static Receiver Listen(DomainTestBed host, bool remus, out int port, params string[] extra)
     {
         port = E2E.FreePort();
         bool protection = extra.Any(a => a is "--tls-cert" or "--psk-file" or "--insecure");
-        string[] args = [.. remus ? new[] { "-r" } : [], "--tcp-listen", $"127.0.0.1:{port}", .. protection ? [] : new[] { "--insecure" }, .. extra];
+        string[] programs = extra.Contains("--allow-path") ? ["--allow-path", GuestBuilder.CacheDir] : [];
+        string[] args = [.. remus ? new[] { "-r" } : [], "--tcp-listen", $"127.0.0.1:{port}", .. protection ? [] : new[] { "--insecure" }, .. programs, .. extra];
         var receiver = Start(host, args);
         receiver.WaitForStderr("waiting for a", TimeSpan.FromSeconds(30));
         return receiver;

@@ -12,6 +12,8 @@ namespace Remus.Tests.Support;
 /// (EKU server + client authentication, SAN 127.0.0.1/localhost);</item>
 /// <item><see cref="ForeignCaFile"/>: another CA, and <see cref="ForeignHost"/>: a host certificate signed by that one
 /// (valid in every other way: the tests of "does not chain to the CA");</item>
+/// <item><see cref="HostViaIntermediate"/>: a host certificate signed by an intermediate CA that the Remus CA signed;
+/// its certificate file holds the host certificate and then the intermediate (the CA file stays the root alone);</item>
 /// <item><see cref="PskFile"/> and <see cref="OtherPskFile"/>: two random pre-shared keys (32 random bytes, base64, one line).</item>
 /// </list>
 /// ECDSA P-256 keys: cheap to make. Dispose removes the directory.
@@ -25,6 +27,7 @@ public sealed class TestPki : IDisposable
     public string CaFile { get; }
     public Host HostA { get; }
     public Host HostB { get; }
+    public Host HostViaIntermediate { get; }
     public string ForeignCaFile { get; }
     public Host ForeignHost { get; }
     public string PskFile { get; }
@@ -40,6 +43,10 @@ public sealed class TestPki : IDisposable
         CaFile = WritePublic("ca.pem", ca.ExportCertificatePem());
         HostA = MakeHost("host-a", ca, caKey);
         HostB = MakeHost("host-b", ca, caKey);
+        using ECDsa intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using X509Certificate2 intermediate = MakeIntermediate("Remus Test Intermediate CA", intermediateKey, ca, caKey);
+        HostViaIntermediate = MakeHost("host-via-intermediate", intermediate, intermediateKey);
+        File.AppendAllText(HostViaIntermediate.CertFile, intermediate.ExportCertificatePem() + "\n");
 
         using ECDsa foreignKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using X509Certificate2 foreign = MakeCa("Foreign Test CA", foreignKey);
@@ -72,6 +79,21 @@ public sealed class TestPki : IDisposable
         req.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(req.PublicKey, false));
         DateTimeOffset now = DateTimeOffset.UtcNow;
         return req.CreateSelfSigned(now.AddDays(-1), now.AddYears(5));
+    }
+
+    private static X509Certificate2 MakeIntermediate(string name, ECDsa key, X509Certificate2 ca, ECDsa caKey)
+    {
+        var req = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        req.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        req.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(req.PublicKey, false));
+        req.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        byte[] serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7f;
+        using X509Certificate2 cert = req.Create(ca.SubjectName, X509SignatureGenerator.CreateForECDsa(caKey),
+            now.AddDays(-1), now.AddYears(2), serial);
+        return cert.CopyWithPrivateKey(key);
     }
 
     private Host MakeHost(string name, X509Certificate2 ca, ECDsa caKey)

@@ -266,7 +266,7 @@ public class CorruptionTests
             { "vcpu twice", B().VcpuState(2, [1]).VcpuState(2, [2]).CheckpointEnd(1).ToArray(),
                 CheckpointStreamError.Protocol, "epoch 1 carries two VCPU_STATE records for vCPU 2" },
             { "kernel twice", B().Record(RecordType.KernelState, [1]).Record(RecordType.KernelState, [2]).CheckpointEnd(1).ToArray(),
-                CheckpointStreamError.Protocol, "epoch 1 carries two KERNEL_STATE records" },
+                CheckpointStreamError.Protocol, "the epoch after the header carries two KERNEL_STATE records" },
             { "padding", B().Record((uint)RecordType.KernelState, new byte[3], padByte: 0xEE).CheckpointEnd(1).ToArray(),
                 CheckpointStreamError.InvalidRecord, "record KERNEL_STATE: padding bytes are not zero" },
             { "epoch goes back", B().CheckpointEnd(5).CheckpointEnd(5).ToArray(),

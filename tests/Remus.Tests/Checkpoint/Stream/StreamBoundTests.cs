@@ -37,12 +37,13 @@ public class StreamBoundTests
         var reader = StreamTestExtensions.OpenReader(bytes);
 
         long before = GC.GetAllocatedBytesForCurrentThread();
-        var e = Assert.Throws<CheckpointStreamException>(() => reader.ReadEpoch());
+        var thrown = Record.Exception(() => reader.ReadEpoch());
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
+        Assert.True(allocated < AllocationBudget, $"refusing a {length}-byte {StreamFormat.Name((RecordType)type)} allocated {allocated} bytes");
+        var e = Assert.IsType<CheckpointStreamException>(thrown);
         Assert.Equal(CheckpointStreamError.InvalidRecord, e.Error);
         Assert.Contains($"length {length} exceeds the limit", e.Message);
-        Assert.True(allocated < AllocationBudget, $"refusing a {length}-byte {StreamFormat.Name((RecordType)type)} allocated {allocated} bytes");
     }
 
     [Theory]
@@ -56,11 +57,12 @@ public class StreamBoundTests
         var reader = new CheckpointReader(new MemoryStream([.. header, .. new byte[64]]));
 
         long before = GC.GetAllocatedBytesForCurrentThread();
-        var e = Assert.Throws<CheckpointStreamException>(() => reader.ReadHeader());
+        var thrown = Record.Exception(() => reader.ReadHeader());
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
-        Assert.Contains($"configuration length {length} exceeds the limit", e.Message);
         Assert.True(allocated < AllocationBudget, $"refusing a {length}-byte configuration allocated {allocated} bytes");
+        var e = Assert.IsType<CheckpointStreamException>(thrown);
+        Assert.Contains($"configuration length {length} exceeds the limit", e.Message);
     }
 
     [Theory]

@@ -70,22 +70,48 @@ internal static class ChannelLoopback
 internal sealed class ChannelRelay : IDisposable
 {
     private readonly NetworkStream _fromConnecting, _toAccepting;
-    private readonly Thread _forward, _back;
+    private Thread? _forward, _back;
     private readonly MemoryStream _recorded = new();
 
     public Stream Connecting { get; }
     public Stream Accepting { get; }
 
     public ChannelRelay(int handshakeBytes, Func<int, byte[], IEnumerable<byte[]>> tamper)
+        : this(() => { }) => Start(() => Forward(handshakeBytes, tamper));
+
+    /// <summary>A raw relay (any protocol) that flips one bit of the connecting end's byte at <paramref name="flipAt"/>.</summary>
+    public ChannelRelay(long flipAt) : this(() => { }) => Start(() => ForwardRaw(flipAt));
+
+    private ChannelRelay(Action _)
     {
         (NetworkStream connecting, _fromConnecting) = ChannelLoopback.Pair();
         (_toAccepting, NetworkStream accepting) = ChannelLoopback.Pair();
         Connecting = connecting;
         Accepting = accepting;
-        _forward = new Thread(() => Forward(handshakeBytes, tamper)) { IsBackground = true, Name = "relay forward" };
+    }
+
+    private void Start(Action forward)
+    {
+        _forward = new Thread(() => forward()) { IsBackground = true, Name = "relay forward" };
         _back = new Thread(() => Copy(_toAccepting, _fromConnecting)) { IsBackground = true, Name = "relay back" };
         _forward.Start();
         _back.Start();
+    }
+
+    private void ForwardRaw(long flipAt)
+    {
+        try
+        {
+            byte[] buffer = new byte[16 * 1024];
+            for (long at = 0, n; (n = _fromConnecting.Read(buffer)) > 0; at += n)
+            {
+                if (flipAt >= at && flipAt < at + n) buffer[flipAt - at] ^= 0x01;
+                Record(buffer.AsSpan(0, (int)n).ToArray());
+                _toAccepting.Write(buffer, 0, (int)n);
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        finally { Shut(_toAccepting); }
     }
 
     public byte[] Recorded { get { lock (_recorded) return _recorded.ToArray(); } }
@@ -132,7 +158,7 @@ internal sealed class ChannelRelay : IDisposable
     {
         _fromConnecting.Dispose();
         _toAccepting.Dispose();
-        _forward.Join(ChannelLoopback.Patience);
-        _back.Join(ChannelLoopback.Patience);
+        _forward?.Join(ChannelLoopback.Patience);
+        _back?.Join(ChannelLoopback.Patience);
     }
 }

@@ -72,6 +72,29 @@ public sealed class ChannelRoundTripTests : IDisposable
         Assert.Equal(-1, accepting.ReadByte()); // the peer's close reads as the end of the stream
     }
 
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void Disposing_from_another_thread_ends_a_write_blocked_on_a_peer_that_does_not_read(ChannelMode mode)
+    {
+        (ChannelSecurity cs, ChannelSecurity asec) = Security(mode);
+        (ChannelLoopback.Outcome c, ChannelLoopback.Outcome a) = ChannelLoopback.Handshake(cs, asec);
+        using Stream accepting = a.Ok; // never read: the socket buffers fill and the writer blocks
+        Stream connecting = c.Ok;
+        long written = 0;
+        Task writer = Start(() =>
+        {
+            byte[] chunk = new byte[256 * 1024];
+            try { for (; ; ) { connecting.Write(chunk); Interlocked.Add(ref written, chunk.Length); } }
+            catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        });
+        // Blocked: the kernel buffers (a few MB at most on loopback) are full and the count stops growing.
+        long seen;
+        do { seen = Interlocked.Read(ref written); Thread.Sleep(200); } while (Interlocked.Read(ref written) != seen && !writer.IsCompleted);
+        Task dispose = Start(connecting.Dispose);
+        Assert.True(dispose.Wait(ChannelLoopback.Patience), "Dispose waited for the blocked writer");
+        Assert.True(writer.Wait(ChannelLoopback.Patience), "the blocked write did not end when the stream was disposed");
+    }
+
     private static Task Start(Action action) => Task.Factory.StartNew(action, TaskCreationOptions.LongRunning);
 
     /// <summary>Writes in chunks of random sizes (1 byte to 200 KB), flushing now and then, and at the end.</summary>

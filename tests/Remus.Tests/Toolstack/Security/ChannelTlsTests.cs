@@ -15,6 +15,18 @@ public sealed class ChannelTlsTests : IDisposable
     public void Dispose() => _pki.Dispose();
 
     [Fact]
+    public void A_certificate_signed_by_an_intermediate_that_its_file_carries_is_accepted_both_ways()
+    {
+        (ChannelLoopback.Outcome c, ChannelLoopback.Outcome a) =
+            ChannelLoopback.Handshake(_pki.Tls(_pki.HostViaIntermediate), _pki.Tls(_pki.HostB));
+        c.Ok.Dispose();
+        a.Ok.Dispose();
+        (c, a) = ChannelLoopback.Handshake(_pki.Tls(_pki.HostA), _pki.Tls(_pki.HostViaIntermediate));
+        c.Ok.Dispose();
+        a.Ok.Dispose();
+    }
+
+    [Fact]
     public void A_connecting_peer_with_a_certificate_from_another_ca_is_refused_by_the_accepting_end()
     {
         (ChannelLoopback.Outcome c, ChannelLoopback.Outcome a) =
@@ -65,6 +77,33 @@ public sealed class ChannelTlsTests : IDisposable
             SecureChannel.Accept(accepting, _pki.Tls(_pki.HostB), "peer", ChannelLoopback.Patience));
         Assert.Contains("the peer sent no certificate", a.Refused.Message);
         Assert.True(client.Wait(ChannelLoopback.Patience));
+    }
+
+    [Fact]
+    public void A_flipped_bit_in_a_tls_record_makes_the_reader_throw_and_never_return_altered_bytes()
+    {
+        using var relay = new ChannelRelay(flipAt: 500_000); // well past the handshake (a few KB)
+        (ChannelLoopback.Outcome c, ChannelLoopback.Outcome a) =
+            ChannelLoopback.Handshake(relay.Connecting, _pki.Tls(_pki.HostA), relay.Accepting, _pki.Tls(_pki.HostB));
+        using Stream connecting = c.Ok, accepting = a.Ok;
+        byte[] sent = Random.Shared.GetItems<byte>(Enumerable.Range(0, 256).Select(i => (byte)i).ToArray(), 1024 * 1024);
+        Task writer = Task.Run(() =>
+        {
+            try { connecting.Write(sent); connecting.Flush(); }
+            catch (Exception e) when (e is IOException or ObjectDisposedException) { }
+        });
+
+        var received = new MemoryStream();
+        byte[] buffer = new byte[10_000];
+        Exception error = Assert.ThrowsAny<Exception>(() =>
+        {
+            for (int n; (n = accepting.Read(buffer)) > 0;) received.Write(buffer, 0, n);
+        });
+        Assert.True(error is ChannelAuthenticationException, $"expected a ChannelAuthenticationException, got {error}");
+        Assert.InRange(received.Length, 1, 500_000);
+        Assert.Equal(sent.AsSpan(0, (int)received.Length).ToArray(), received.ToArray()); // a prefix of what was sent
+        accepting.Dispose();
+        Assert.True(writer.Wait(ChannelLoopback.Patience));
     }
 
     [Fact]
