@@ -152,10 +152,10 @@ internal static class E2E
 
     /// <summary>Runs remus in a host's run dir and asserts it failed with one line "remus: ..." (progress lines excluded by the caller if any).</summary>
     /// <summary>Stderr's lines without the --insecure warning, which a command with <paramref name="insecure"/> gives exactly once.</summary>
-    public static string[] WithoutInsecureWarning(string[] lines, bool insecure, RunResult result)
+    public static string[] WithoutInsecureWarning(string[] lines, bool insecure, object details)
     {
         if (!insecure) return lines;
-        Assert.True(lines.Count(l => l.StartsWith(DomainTestBed.InsecureWarning, StringComparison.Ordinal)) == 1, $"want the --insecure warning once: {result}");
+        Assert.True(lines.Count(l => l.StartsWith(DomainTestBed.InsecureWarning, StringComparison.Ordinal)) == 1, $"want the --insecure warning once: {details}");
         return lines.Where(l => !l.StartsWith(DomainTestBed.InsecureWarning, StringComparison.Ordinal)).ToArray();
     }
 

@@ -1,4 +1,5 @@
 using Remus.Tests.EndToEnd;
+using Remus.Tests.Support;
 using Xunit;
 
 namespace Remus.Tests.Toolstack;
