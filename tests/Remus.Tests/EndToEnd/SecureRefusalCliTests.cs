@@ -131,7 +131,7 @@ public sealed class SecureRefusalCliTests : IDisposable
 
     /// <summary>
     /// One bit flipped in flight, well after the handshake (in the pages of round 0): the receiver's layer (the TLS
-    /// record's MAC, the PSK frame's GCM tag) refuses the stream with a line that says so; the half-arrived
+    /// record's MAC, the PSK frame's GCM tag) refuses the stream with a line that says it was altered; the half-arrived
     /// NAME--incoming is removed (its VMM log stays, as every VMM's), and the migration fails at the source, where the
     /// domain runs on.
     /// </summary>
