@@ -181,6 +181,39 @@ public sealed class SecureRefusalCliTests : IDisposable
         Assert.Contains("nothing was created", line);
     }
 
+    /// <summary>The same policy at a Remus backup: `remus protect` with the right key, the console_log outside the
+    /// backup's allowed paths: protect fails with one line, the domain runs on (unprotected), the backup made nothing.</summary>
+    [Fact]
+    public void A_valid_psk_primary_whose_console_log_is_outside_the_backups_allowed_paths_is_refused()
+    {
+        string name = "unguarded";
+        string log = Path.Combine(_source.Work, name + ".log");
+        string allowed = Path.Combine(_target.Work, "allowed");
+        Directory.CreateDirectory(allowed);
+        int vmm = E2E.VmmPid(_source.Ok("create", Ticker.Config(_source, name, Count, Interval, Mib, log)));
+        E2E.WaitUntil(() => E2E.Lines(log) >= 3, "the ticker printed 3 lines");
+        string[] before = Secure.Tree(_target.Work);
+        using var backup = Secure.Listen(_target, remus: true, out int port,
+            [.. Secure.Psk(_pki.PskFile), "--allow-path", allowed, "--allow-path", GuestBuilder.CacheDir]);
+
+        var result = _source.Remus(["protect", "-i", "20", "--tcp", $"127.0.0.1:{port}", .. Secure.Psk(_pki.PskFile), name],
+            stdin: null, timeout: TimeSpan.FromSeconds(60));
+        Assert.True(result.ExitCode != 0, $"protect to a backup that refuses should fail: {result}");
+        var errors = result.StderrText.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Where(l => !l.StartsWith("initial sync round", StringComparison.Ordinal)).ToArray();
+        Assert.True(errors.Length == 1 && errors[0].StartsWith("remus: ", StringComparison.Ordinal), $"want one 'remus: ' line: {result}");
+        string line = Secure.Refusal(backup);
+        Assert.StartsWith("remus: refused: the stream asks for console_log", line);
+        Assert.Contains(log, line);
+        Secure.NothingCreated(_target, backup, before);
+
+        var info = E2E.Single(_source, name);
+        Assert.Equal(vmm, info.Pid);
+        Assert.Equal(DomainRunState.Running, info.State);
+        Assert.True(info.Remus is null || !info.Remus.Protected, "the domain claims to be protected");
+        _source.Ok("destroy", name);
+    }
+
     [Fact]
     public void A_valid_psk_sender_whose_files_entry_is_outside_the_allowed_paths_is_refused()
     {
