@@ -1,3 +1,3 @@
 using Remus.Cli;
 
-return RemusCommandLine.Run(args);
+return RootCheck.Refuse(args) ?? RemusCommandLine.Run(args);

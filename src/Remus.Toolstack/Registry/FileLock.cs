@@ -13,7 +13,7 @@ public sealed class FileLock : IDisposable
     {
         // A raw descriptor: .NET's own FileStream/OpenHandle takes a non-blocking shared flock on open, which would
         // make every other opener fail while we hold the exclusive lock.
-        var fd = HostOs.open(path, HostOs.O_RDWR | HostOs.O_CREAT | HostOs.O_CLOEXEC, 0b110_100_100);
+        var fd = HostOs.open(path, HostOs.O_RDWR | HostOs.O_CREAT | HostOs.O_CLOEXEC, 0b110_000_000); // 0600: another user could hold a lock it can open
         if (fd < 0) throw new RemusException($"cannot open the lock file '{path}': {HostOs.ErrorText(HostOs.LastError)}");
         var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         while (true)

@@ -48,15 +48,26 @@ public sealed class RunDirectory
         if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("remus runs on Linux");
         try
         {
-            const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
-            Directory.CreateDirectory(Path, Private | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-            Directory.CreateDirectory(DomainsDirectory, Private);
-            Directory.CreateDirectory(LogsDirectory, Private);
+            // 0700 throughout: the control sockets (domains/ID.sock) accept any connecting process and obey it, and
+            // the lock could be taken by anyone who can open it. A run directory that already exists is left as it is
+            // (REMUS_RUN_DIR may name a folder of the user's); domains/ and logs/ are remus's own and made private.
+            Directory.CreateDirectory(Path, Private);
+            MakePrivate(DomainsDirectory);
+            MakePrivate(LogsDirectory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new RemusException($"cannot create run directory '{Path}': {e.Message} (set {EnvironmentVariable} to another folder)");
         }
+    }
+
+    private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static void MakePrivate(string directory)
+    {
+        Directory.CreateDirectory(directory, Private);
+        if ((File.GetUnixFileMode(directory) & ~Private) != 0) File.SetUnixFileMode(directory, Private); // made looser before
     }
 
     /// <summary>Takes the run directory's lock (creating the directory first); dispose to release.</summary>
