@@ -3,9 +3,11 @@ using System.Security.Cryptography;
 namespace Remus.Toolstack.Security;
 
 /// <summary>
-/// Reads a pre-shared key file: its bytes, with ASCII white space at either end removed (so `openssl rand -base64 32
-/// > FILE` and an editor's trailing newline give the same key on both hosts). At least 32 bytes must remain; the
-/// key is used as it is (HKDF input), never logged.
+/// Reads a pre-shared key file. A text key (every byte printable ASCII or white space, as `openssl rand -base64 32
+/// > FILE` writes it) loses the white space at either end, so an editor's trailing newline gives the same key on both
+/// hosts; any other file is a binary key, used byte for byte (`head -c 32 /dev/urandom > FILE`: trimming would cut a
+/// random key whose first or last byte happens to be a space or newline). At least 32 bytes must remain; the key is
+/// used as it is (HKDF input), never logged.
 /// </summary>
 internal static class PskKey
 {
@@ -22,8 +24,11 @@ internal static class PskKey
             throw new RemusException($"cannot read the pre-shared key {file}: {e.Message}", e);
         }
         int start = 0, end = raw.Length;
-        while (start < end && IsSpace(raw[start])) start++;
-        while (end > start && IsSpace(raw[end - 1])) end--;
+        if (raw.All(b => IsSpace(b) || b is >= 0x21 and <= 0x7e))
+        {
+            while (start < end && IsSpace(raw[start])) start++;
+            while (end > start && IsSpace(raw[end - 1])) end--;
+        }
         byte[] key = raw[start..end];
         CryptographicOperations.ZeroMemory(raw);
         if (key.Length < MinBytes)

@@ -28,6 +28,25 @@ public sealed class ChannelPskTests : IDisposable
     }
 
     [Fact]
+    public void A_binary_key_is_used_byte_for_byte_and_a_text_key_loses_only_its_surrounding_white_space()
+    {
+        // 32 random bytes that start with a newline and end with a space: trimmed, they would be 30 and refused.
+        byte[] binary = new byte[32];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(binary);
+        binary[0] = (byte)'\n';
+        binary[1] = 0x01;
+        binary[31] = (byte)' ';
+        string binaryFile = Path.Combine(_pki.Dir, "binary-psk");
+        File.WriteAllBytes(binaryFile, binary);
+        Assert.Equal(binary, PskKey.Read(binaryFile));
+
+        string textFile = Path.Combine(_pki.Dir, "text-psk");
+        string text = Convert.ToBase64String(binary);
+        File.WriteAllText(textFile, "  " + text + "\n");
+        Assert.Equal(System.Text.Encoding.ASCII.GetBytes(text), PskKey.Read(textFile));
+    }
+
+    [Fact]
     public void A_recorded_session_replayed_to_a_new_accepting_end_is_refused()
     {
         byte[] recording;
