@@ -3,6 +3,7 @@ using Remus.Sandbox;
 using Remus.Toolstack.Security;
 using Tomlyn.Parsing;
 using Tomlyn.Syntax;
+using static Remus.Toolstack.Config.TomlSyntax;
 
 namespace Remus.Toolstack.Config;
 
@@ -224,33 +225,5 @@ public sealed record HostConfig
 
         private ConfigException Error(int line, string message) => new($"{source}:{line}: {message}");
 
-        private static int Line(SyntaxNode node) => node.Span.Start.Line + 1;
-
-        private static string[] KeyParts(KeySyntax? key)
-        {
-            if (key is null) return [""];
-            var parts = new List<string> { Part(key.Key) };
-            foreach (var dotted in key.DotKeys) parts.Add(Part(dotted.Key));
-            return [.. parts];
-        }
-
-        private static string Part(BareKeyOrStringValueSyntax? key) => key switch
-        {
-            BareKeySyntax bare => bare.Key?.Text ?? "",
-            StringValueSyntax quoted => quoted.Value ?? "",
-            _ => "",
-        };
-
-        private static string TypeOf(ValueSyntax? value) => value switch
-        {
-            StringValueSyntax => "a string",
-            IntegerValueSyntax => "an integer",
-            FloatValueSyntax => "a float",
-            BooleanValueSyntax => "a boolean",
-            DateTimeValueSyntax => "a date/time",
-            ArraySyntax => "an array",
-            InlineTableSyntax => "a table",
-            _ => "nothing",
-        };
     }
 }
