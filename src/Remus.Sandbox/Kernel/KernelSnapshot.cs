@@ -98,7 +98,7 @@ internal sealed partial class SandboxKernel
     /// <summary>Replaces this (fresh) kernel's objects with those of a checkpoint.</summary>
     public void LoadState(ReadOnlySpan<byte> state)
     {
-        using var r = new BinaryReader(new MemoryStream(state.ToArray()));
+        using var r = new SnapshotReader(state.ToArray());
         try
         {
             if (r.ReadUInt32() != SnapshotMagic) throw new SandboxException("corrupt kernel state in the checkpoint");

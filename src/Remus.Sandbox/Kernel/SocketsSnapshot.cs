@@ -89,7 +89,7 @@ internal sealed partial class SandboxKernel
             // The open files of the state being replaced name sockets of the stack being replaced: detach them first.
             foreach (var (_, f, _) in Fds.All)
                 if (f is Files.InetSocketFile old) old.Detach();
-            using var nr = new BinaryReader(new MemoryStream(net));
+            using var nr = new SnapshotReader(net);
             Net.Load(nr);
         }
 

@@ -49,7 +49,7 @@ internal sealed class SnapshotCache
         BinaryPrimitives.WriteInt32LittleEndian(_bytes.AsSpan(4), n);
         r.BaseStream.ReadExactly(_bytes, 8, n);
         Dirty = false;
-        return new BinaryReader(new MemoryStream(_bytes, 8, n, writable: false));
+        return new Kernel.SnapshotReader(_bytes, 8, n);
     }
 }
 

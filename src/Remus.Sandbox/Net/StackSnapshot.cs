@@ -52,7 +52,7 @@ internal static class StackSnapshot
             var bytes = r.ReadBytes(arpLength);
             if (bytes.Length != arpLength) throw new EndOfStreamException();
             // A domain restored without its interface (spec changed) forgets its neighbours.
-            if (ip.Arp is { } arp) arp.Load(new BinaryReader(new MemoryStream(bytes)));
+            if (ip.Arp is { } arp) arp.Load(new Kernel.SnapshotReader(bytes));
         }
         ip.Reassembly.Load(r);
         ip.PathMtu.Load(r);

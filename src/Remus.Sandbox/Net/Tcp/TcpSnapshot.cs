@@ -120,7 +120,7 @@ internal sealed partial class TcpLayer
     private SocketRecord ReadSocket(BinaryReader outer)
     {
         var bytes = ReadRecord(outer);
-        using var r = new BinaryReader(new MemoryStream(bytes, 4, bytes.Length - 4));
+        using var r = new Kernel.SnapshotReader(bytes, 4, bytes.Length - 4);
         int id = r.ReadInt32();
         var s = new TcpSocket(this, id, TcpOptions.Load(r));
         if (r.ReadBoolean()) s.Binding = ReadBinding(r);
@@ -204,7 +204,7 @@ internal sealed partial class TcpLayer
     private ConnRecord ReadConnection(BinaryReader outer, bool inTable)
     {
         var bytes = ReadRecord(outer);
-        using var r = new BinaryReader(new MemoryStream(bytes, 4, bytes.Length - 4));
+        using var r = new Kernel.SnapshotReader(bytes, 4, bytes.Length - 4);
         int key = r.ReadInt32();
         var state = (TcpState)r.ReadByte();
         var local = new NetEndpoint(new IPv4Address(r.ReadUInt32()), r.ReadUInt16());
