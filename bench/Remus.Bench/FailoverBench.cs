@@ -150,7 +150,8 @@ static partial class FailoverBench
 
     private static long RealtimeNs() => (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
 
-    private static int FreePort()
+    /// <summary>A loopback port nobody listens on right now (the kernel's pick, released at once).</summary>
+    internal static int FreePort()
     {
         var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();

@@ -64,7 +64,7 @@ static class NetBenchDomain
             WaitFor(() => File.Exists(log) && File.ReadAllText(log).Contains("listening", StringComparison.Ordinal), "the echo server listens");
             if (interval > 0)
             {
-                int port = FreePort();
+                int port = FailoverBench.FreePort();
                 // Plain TCP on loopback (--insecure: its one warning line comes before "waiting for a"); the console_log
                 // the program and the netns are the paths the stream names.
                 backup = Process.Start(Info(dll, backupDir, ["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--insecure",
@@ -150,15 +150,6 @@ static class NetBenchDomain
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"never: {what}");
             Thread.Sleep(20);
         }
-    }
-
-    private static int FreePort()
-    {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return port;
     }
 
     private static double Median(IEnumerable<double> xs)

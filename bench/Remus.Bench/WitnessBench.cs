@@ -60,8 +60,8 @@ static class WitnessBench
 
         public Etcd()
         {
-            Url = $"http://127.0.0.1:{FreePort()}";
-            string peer = $"http://127.0.0.1:{FreePort()}";
+            Url = $"http://127.0.0.1:{FailoverBench.FreePort()}";
+            string peer = $"http://127.0.0.1:{FailoverBench.FreePort()}";
             var psi = new ProcessStartInfo(Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var a in new[]
             {
@@ -88,15 +88,6 @@ static class WitnessBench
                 if (DateTime.UtcNow > deadline) { Dispose(); throw new TimeoutException($"etcd at {Url} not healthy"); }
                 Thread.Sleep(50);
             }
-        }
-
-        private static int FreePort()
-        {
-            var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
-            return port;
         }
 
         public void Dispose()

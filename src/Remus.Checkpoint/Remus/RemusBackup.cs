@@ -372,12 +372,12 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
     private BackupOutcome TakeOver(BackupOutcome outcome = BackupOutcome.Failover)
     {
         Step(RemusStep.BackupTakingOver, LastCheckpoint ?? 0);
-        bool backWasBroken = _backBroken, closed = false;
+        bool backWasBroken = _backBroken, takeoverFailed = false;
         try { _acks.WriteTakeover(); }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException) { closed = true; }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException) { takeoverFailed = true; }
         catch (InvalidOperationException) { }
         Step(RemusStep.BackupTakeoverSent, LastCheckpoint ?? 0);
-        if (!_silent && !(closed && !backWasBroken) && !PrimaryEndClosed(backWasBroken)) AwaitPrimaryLeaseEnd();
+        if (!_silent && !PrimaryEndClosed(backWasBroken, takeoverFailed)) AwaitPrimaryLeaseEnd();
         return outcome;
     }
 
@@ -389,9 +389,10 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
     /// Over ssh, or a relay, a failed write means only that the relay is gone: a connection that breaks in both
     /// directions with both hosts alive is the witness's case (docs/stream-format.md §7.1).
     /// </summary>
-    private bool PrimaryEndClosed(bool backWasBroken)
+    private bool PrimaryEndClosed(bool backWasBroken, bool takeoverFailed)
     {
         if (backWasBroken || _lastAckTicks == 0) return false;
+        if (takeoverFailed) return true;
         long until = Stopwatch.GetTimestamp() + (long)(Math.Min(options.Timeout.TotalSeconds / 10, 0.020) * Stopwatch.Frequency);
         while (true)
         {

@@ -112,10 +112,7 @@ public sealed class AckWriter
     {
         Span<byte> body = stackalloc byte[StreamFormat.HeartbeatLength];
         BinaryPrimitives.WriteUInt64LittleEndian(body, Heartbeats.Encode(DateTimeOffset.UtcNow));
-        bool ended = _ended;
-        _ended = false;
-        try { Write(RecordType.Heartbeat, body); }
-        finally { _ended = ended; }
+        WriteRecord(RecordType.Heartbeat, body); // after the end on purpose
     }
 
     /// <summary>Writes END: the backup closes the back channel gracefully.</summary>
@@ -128,6 +125,11 @@ public sealed class AckWriter
     private void Write(RecordType type, ReadOnlySpan<byte> body)
     {
         if (_ended) throw new InvalidOperationException("the back channel has ended");
+        WriteRecord(type, body);
+    }
+
+    private void WriteRecord(RecordType type, ReadOnlySpan<byte> body)
+    {
         Span<byte> record = _record.AsSpan(0, StreamFormat.RecordHeaderSize + body.Length); // bodies are 0, 8 or 16: aligned
         BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)type);
         BinaryPrimitives.WriteUInt32LittleEndian(record[4..], (uint)body.Length);

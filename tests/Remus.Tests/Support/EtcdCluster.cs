@@ -122,14 +122,7 @@ public sealed class EtcdCluster : IDisposable
     }
 
     /// <summary>A loopback port nobody listens on (free when asked; the tests also use it as an unreachable endpoint).</summary>
-    public static int FreePort()
-    {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return port;
-    }
+    public static int FreePort() => Remus.Tests.EndToEnd.E2E.FreePort();
 
     public void Dispose()
     {
