@@ -5,7 +5,9 @@ namespace Remus.Checkpoint.Migration;
 
 /// <summary>
 /// Live migration, target side: builds the domain from the stream as it arrives (each epoch applied only once it is
-/// whole and its checksum verified), acknowledges every epoch once applied (the final one once the domain is complete, paused), and takes
+/// whole and its checksum verified; a round comes as one epoch or several, at most the sender's
+/// <see cref="MigrationOptions.EpochPages"/> pages each, so what is buffered at once stays bounded), acknowledges
+/// every epoch once applied (the final one once the domain is complete, paused), and takes
 /// it over at the sender's END. <see cref="Receive"/> returns the domain, still paused: the caller renames it,
 /// resumes it, then calls <see cref="ConfirmRunning"/>. Any error disposes the domain: nothing is left behind.
 /// Volumes (issue 10) are built in their staging directories, each epoch's VOLUME_OPS applied after its pages and

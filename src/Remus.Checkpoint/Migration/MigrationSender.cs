@@ -8,7 +8,8 @@ namespace Remus.Checkpoint.Migration;
 /// Live migration, source side (xc_domain_save's loop): start the dirty log; send every page while the domain runs;
 /// send the pages dirtied meanwhile, round after round, while the rounds shrink; then pause, send the last dirty
 /// pages with the vCPU and kernel state, and hand over once the target has the domain (its ACK), which it confirms
-/// after it resumed it (END on the back channel). Each round is an epoch of the stream, checksummed.
+/// after it resumed it (END on the back channel). Each round is one or more epochs of the stream (at most
+/// <see cref="MigrationOptions.EpochPages"/> pages each), checksummed.
 ///
 /// On any failure before the hand-over the domain is resumed here and an exception says why; the target discards
 /// what it had. After END went out the outcome is the target's: if its confirmation does not come, the domain is
@@ -23,6 +24,7 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
 
     public MigrationResult Migrate(ReadOnlyMemory<byte> config)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.EpochPages, 1);
         var total = Stopwatch.StartNew();
         var writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
         using var acks = new AckPump(back);
@@ -48,32 +50,48 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
         try
         {
             writer.WriteHeader(new StreamHeader(config));
-            ulong round = PreCopy.Run(domain, writer, bitmap, options.MaxRounds, options.StopCopyPages, Progress, ref pagesSent, volumes);
-            PreCopy.AwaitAcks(acks, round, options.AckTimeout);
+            int rounds = 0; // pre-copy rounds done (a round is one epoch or several: epoch numbers are not round numbers)
+            ulong epoch = PreCopy.Run(domain, writer, bitmap, options.MaxRounds, options.StopCopyPages, p =>
+            {
+                if (!p.Partial) rounds = p.Round + 1;
+                Progress?.Invoke(p);
+            }, ref pagesSent, volumes, epochPages: options.EpochPages);
+            PreCopy.AwaitAcks(acks, epoch, options.AckTimeout);
             ulong[] pfns;
 
             // Stop and copy: the last pages, the volumes' last round (paused; the epoch split if it is large), the state.
+            // The pages too go as epochs of at most EpochPages (a round cut short by MaxRounds can be large): the
+            // target's buffer stays bounded and it applies one while the next travels.
             var downtime = Stopwatch.StartNew();
             domain.Pause();
             paused = true;
-            ulong firstFinal = round;
+            ulong firstFinal = epoch;
             domain.HarvestDirty(bitmap);
             pfns = DomainPages.Set(bitmap, domain);
-            writer.WritePages(pfns, pages);
+            int done = 0;
+            for (; pfns.Length - done > options.EpochPages; done += options.EpochPages)
+            {
+                writer.WritePages(pfns.AsSpan(done, options.EpochPages), pages);
+                writer.EndCheckpoint(epoch++);
+            }
+            writer.WritePages(pfns.AsSpan(done), pages);
             if (volumes != null)
             {
-                volumes.NextEpoch = round;
+                volumes.NextEpoch = epoch;
                 volumes.Round();
-                round = volumes.NextEpoch;
+                epoch = volumes.NextEpoch;
             }
             var vcpus = domain.CaptureVcpuStates();
             for (int i = 0; i < vcpus.Count; i++) writer.WriteVcpuState((uint)i, vcpus[i]);
             writer.WriteKernelState(domain.CaptureKernelState());
-            var last = writer.EndCheckpoint(round);
+            var last = writer.EndCheckpoint(epoch);
             pagesSent += pfns.Length;
-            Progress?.Invoke(new MigrationProgress((int)round, pagesSent, writer.Statistics.BytesWritten, pfns.Length, 0, true));
+            Progress?.Invoke(new MigrationProgress(rounds, pagesSent, writer.Statistics.BytesWritten, pfns.Length, 0, true)
+            {
+                Epoch = last.Epoch, RoundPagesSent = pfns.Length, Elapsed = total.Elapsed,
+            });
 
-            PreCopy.AwaitAcks(acks, round, options.AckTimeout, firstFinal); // the last round's own epochs, if it was split
+            PreCopy.AwaitAcks(acks, epoch, options.AckTimeout, firstFinal); // the last round's own epochs, if it was split
             var ack = acks.Next(options.AckTimeout, "the target's acknowledgement");
             if (ack == null) throw new MigrationException("the target closed the migration without taking the domain");
             if (!ack.Value.Confirms(last))
@@ -83,7 +101,7 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
             HandedOver = true;
             var confirm = acks.Next(options.AckTimeout, "the target's confirmation that the domain runs");
             if (confirm != null) throw new MigrationException("the target sent an unexpected acknowledgement after the hand-over");
-            return new MigrationResult((int)round + 1, pagesSent, writer.Statistics.BytesWritten, total.Elapsed, downtime.Elapsed);
+            return new MigrationResult(rounds + 1, pagesSent, writer.Statistics.BytesWritten, total.Elapsed, downtime.Elapsed);
         }
         catch (Exception e) when (!HandedOver)
         {

@@ -55,6 +55,13 @@ public sealed record RemusOptions
     public long VolumeEpochBytes { get; init; } = 64L << 20;
 
     /// <summary>
+    /// Most pages per initial-synchronisation epoch (default <see cref="Migration.PreCopy.DefaultEpochPages"/>: 16384, 64 MiB):
+    /// each round of the copy travels as epochs of at most this many pages, so the backup buffers, applies and acks
+    /// one bounded piece at a time instead of all of memory at once (issue 14).
+    /// </summary>
+    public int SyncEpochPages { get; init; } = Migration.PreCopy.DefaultEpochPages;
+
+    /// <summary>
     /// The witness (issue 12; `--witness`): the primary takes the domain's key before protection and releases an epoch's
     /// output only while its lease is certainly valid; the backup takes over only after acquiring the key. Null: no
     /// witness (a two-way partition can split the domain; `protect` says so once).

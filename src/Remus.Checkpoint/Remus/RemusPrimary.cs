@@ -184,9 +184,17 @@ public sealed class RemusPrimary : IDisposable
             _copying = true;
             try
             {
+                // Each round travels as epochs of at most SyncEpochPages pages: the backup applies and acks them one by
+                // one (its buffer bounded) and heartbeats can go between them; within an epoch SyncWriting beats when
+                // reading the pages holds up the bytes.
                 _epoch = PreCopy.Run(_domain, _writer, _dirty, _options.MaxInitialRounds, 256,
-                    p => { Step(RemusStep.SyncRound, (ulong)p.Round); Progress?.Invoke(p); _lastWrite = Stopwatch.GetTimestamp(); }, ref sent,
-                    volumes, _writeLock);
+                    p =>
+                    {
+                        if (!p.Partial) Step(RemusStep.SyncRound, (ulong)p.Round);
+                        Progress?.Invoke(p);
+                        _lastWrite = Stopwatch.GetTimestamp();
+                    }, ref sent,
+                    volumes, _writeLock, _options.SyncEpochPages, SyncWriting);
             }
             finally
             {
@@ -205,8 +213,9 @@ public sealed class RemusPrimary : IDisposable
                 lock (_pauseLock) _resumePending = _domain.State == DomainState.Paused;
             // Room to stage what the program has populated (up to 32 MiB), touched now rather than in a pause.
             _staged.Reserve((int)Math.Min(sent, StagedPages.ReserveLimit));
-            // Applying a round may take the backup a while (all of memory at first); heartbeats keep it from timing
-            // out meanwhile, and nothing is released on these acks, so this wait is only a bound on a stuck backup.
+            // The backup applies the copy's epochs one by one (each at most SyncEpochPages); heartbeats keep it from
+            // timing out meanwhile, and nothing is released on these acks, so this wait is only a bound on a stuck
+            // backup: max(4T, 10 s) for each ack after the previous one, so it grows with the amount to apply.
             if (_acks != null) PreCopy.AwaitAcks(_acks, _epoch, TimeSpan.FromTicks(Math.Max(_timeout.Ticks * 4, TimeSpan.FromSeconds(10).Ticks)));
             _console.StartHolding();
             holding = true;
@@ -244,6 +253,28 @@ public sealed class RemusPrimary : IDisposable
         }
         _loop = new Thread(Loop) { Name = "remus-epochs", IsBackground = true };
         _loop.Start();
+    }
+
+    private long _syncBytes = -1; // the writer's byte count at the last SyncWriting
+
+    /// <summary>
+    /// Called by the pre-copy under the writer lock after each slice of pages: a liveness stamp when bytes went out
+    /// (a record was flushed), else, once nothing went out for the heartbeat period (reading the pages is slow: a huge
+    /// or starved domain), a HEARTBEAT inside the epoch — the heartbeat thread cannot write while the copy holds the lock.
+    /// </summary>
+    private void SyncWriting()
+    {
+        long bytes = _writer.Statistics.BytesWritten;
+        if (bytes != _syncBytes)
+        {
+            _syncBytes = bytes;
+            _lastWrite = Stopwatch.GetTimestamp();
+            return;
+        }
+        if (Stopwatch.GetElapsedTime(Volatile.Read(ref _lastWrite)) < RemusOptions.HeartbeatPeriod(_timeout)) return;
+        _writer.WriteHeartbeat();
+        _syncBytes = _writer.Statistics.BytesWritten;
+        _lastWrite = Stopwatch.GetTimestamp();
     }
 
     /// <summary>

@@ -98,9 +98,11 @@ public sealed partial class VmmHost
         using (channel)
         {
             var sender = new MigrationSender(_domain, channel.Forward, channel.Back, new MigrationOptions { Compress = request.Compress ?? true });
-            sender.Progress += p => progress(
-                $"round {p.Round}: {p.PagesThisRound} pages sent ({p.PagesSent} in all, {p.BytesSent / 1e6:F1} MB), {p.DirtyPages} dirtied meanwhile" +
-                (p.StopAndCopy ? "; stop and copy" : ""));
+            var lines = new CopyProgressLines("");
+            sender.Progress += p =>
+            {
+                if (lines.Line(p) is { } line) progress(line);
+            };
             try
             {
                 var r = sender.Migrate(ConfigJson);
@@ -167,7 +169,11 @@ public sealed partial class VmmHost
         }
         string to = request.Blackhole ? "blackhole (/dev/null)" : request.Target!.Describe();
         var primary = new RemusPrimary(_domain, _commit, channel?.Forward ?? Stream.Null, channel?.Back, options);
-        primary.Progress += p => progress($"initial sync round {p.Round}: {p.PagesThisRound} pages ({p.BytesSent / 1e6:F1} MB so far), {p.DirtyPages} dirtied meanwhile");
+        var syncLines = new CopyProgressLines("initial sync ");
+        primary.Progress += p =>
+        {
+            if (syncLines.Line(p) is { } line) progress(line);
+        };
         primary.Unprotected += reason =>
         {
             _protectionLost = reason;
