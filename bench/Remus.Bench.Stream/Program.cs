@@ -13,6 +13,13 @@ bool quick = args.Contains("--quick");
 double seconds = quick ? 0.25 : 1.0;
 const int P = StreamFormat.PageSize;
 var pages = new PageKinds(seed: 42);
+int pipelineMiB = ArgInt("--pipeline-mib", quick ? 256 : 1024);
+int pipelineRuns = ArgInt("--runs", quick ? 1 : 3);
+if (args.Contains("--pipeline-only"))
+{
+    Pipeline.Run(pages, pipelineMiB, pipelineRuns);
+    return;
+}
 
 Console.WriteLine($"Remus checkpoint stream micro-benchmark  ({Environment.ProcessorCount} cores, .NET {Environment.Version}, {RuntimeInformation.OSArchitecture})");
 Console.WriteLine();
@@ -127,6 +134,15 @@ foreach (var (name, options) in new[] { ("raw (-u)", CheckpointWriterOptions.Unc
     Console.WriteLine($"{"full image, " + name,-44} {rate,8:F0}");
 }
 
+Console.WriteLine();
+Pipeline.Run(pages, pipelineMiB, pipelineRuns);
+
+int ArgInt(string name, int fallback)
+{
+    int at = Array.IndexOf(args, name);
+    return at >= 0 && at + 1 < args.Length && int.TryParse(args[at + 1], out int v) ? v : fallback;
+}
+
 // Best of 5 trials: on a shared machine the best trial is the one least disturbed by other work.
 static double Rate(double seconds, int items, Action<int> op, long bytesPerOp = StreamFormat.PageSize)
 {
@@ -158,7 +174,7 @@ sealed class ArraySink(int pages) : IPageSink
 }
 
 /// <summary>Realistic page contents, deterministic from a seed.</summary>
-sealed class PageKinds(int seed)
+public sealed class PageKinds(int seed)
 {
     private const int P = StreamFormat.PageSize;
     private readonly Random _rng = new(seed);
