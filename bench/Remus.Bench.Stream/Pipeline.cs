@@ -38,7 +38,8 @@ static class Pipeline
     static IEnumerable<(string, CheckpointWriterOptions)> Scenarios()
     {
         yield return ("raw (-u)", CheckpointWriterOptions.Uncompressed);
-        yield return ("compressed", CheckpointWriterOptions.Default);
+        yield return ("compressed, 1 encode thread", CheckpointWriterOptions.Default with { EncodeThreads = 1 });
+        yield return ($"compressed, {CheckpointWriterOptions.Default.EncodeThreads} encode threads", CheckpointWriterOptions.Default);
     }
 
     record struct Sample(double Seconds, double CpuSeconds, long WireBytes, double SendSeconds, double ApplySeconds);
