@@ -71,7 +71,9 @@ var copyTarget = new byte[image.Length];
 double memcpy = Rate(seconds, 1, _ => image.AsSpan().CopyTo(copyTarget), bytesPerOp: image.Length);
 Console.WriteLine($"{"memcpy (the physical limit)",-44} {memcpy,8:F0} {"-",11} {"-",7}");
 
-foreach (var (name, options) in new[] { ("raw (-u)", CheckpointWriterOptions.Uncompressed), ("compressed", CheckpointWriterOptions.Default) })
+foreach (var (name, options) in new[] { ("raw (-u)", CheckpointWriterOptions.Uncompressed),
+             ("compressed, 1 thread", CheckpointWriterOptions.Default with { EncodeThreads = 1 }),
+             ($"compressed, {CheckpointWriterOptions.Default.EncodeThreads} threads", CheckpointWriterOptions.Default) })
 {
     // Full image: a fresh writer each time (cold cache), as the first round of a migration.
     CheckpointWriterStatistics stats = default;
