@@ -13,6 +13,13 @@ bool quick = args.Contains("--quick");
 double seconds = quick ? 0.25 : 1.0;
 const int P = StreamFormat.PageSize;
 var pages = new PageKinds(seed: 42);
+int pipelineMiB = ArgInt("--pipeline-mib", quick ? 256 : 1024);
+int pipelineRuns = ArgInt("--runs", quick ? 1 : 3);
+if (args.Contains("--pipeline-only"))
+{
+    Pipeline.Run(pages, pipelineMiB, pipelineRuns);
+    return;
+}
 
 Console.WriteLine($"Remus checkpoint stream micro-benchmark  ({Environment.ProcessorCount} cores, .NET {Environment.Version}, {RuntimeInformation.OSArchitecture})");
 Console.WriteLine();
@@ -64,7 +71,9 @@ var copyTarget = new byte[image.Length];
 double memcpy = Rate(seconds, 1, _ => image.AsSpan().CopyTo(copyTarget), bytesPerOp: image.Length);
 Console.WriteLine($"{"memcpy (the physical limit)",-44} {memcpy,8:F0} {"-",11} {"-",7}");
 
-foreach (var (name, options) in new[] { ("raw (-u)", CheckpointWriterOptions.Uncompressed), ("compressed", CheckpointWriterOptions.Default) })
+foreach (var (name, options) in new[] { ("raw (-u)", CheckpointWriterOptions.Uncompressed),
+             ("compressed, 1 thread", CheckpointWriterOptions.Default with { EncodeThreads = 1 }),
+             ($"compressed, {CheckpointWriterOptions.Default.EncodeThreads} threads", CheckpointWriterOptions.Default) })
 {
     // Full image: a fresh writer each time (cold cache), as the first round of a migration.
     CheckpointWriterStatistics stats = default;
@@ -127,6 +136,15 @@ foreach (var (name, options) in new[] { ("raw (-u)", CheckpointWriterOptions.Unc
     Console.WriteLine($"{"full image, " + name,-44} {rate,8:F0}");
 }
 
+Console.WriteLine();
+Pipeline.Run(pages, pipelineMiB, pipelineRuns);
+
+int ArgInt(string name, int fallback)
+{
+    int at = Array.IndexOf(args, name);
+    return at >= 0 && at + 1 < args.Length && int.TryParse(args[at + 1], out int v) ? v : fallback;
+}
+
 // Best of 5 trials: on a shared machine the best trial is the one least disturbed by other work.
 static double Rate(double seconds, int items, Action<int> op, long bytesPerOp = StreamFormat.PageSize)
 {
@@ -158,7 +176,7 @@ sealed class ArraySink(int pages) : IPageSink
 }
 
 /// <summary>Realistic page contents, deterministic from a seed.</summary>
-sealed class PageKinds(int seed)
+public sealed class PageKinds(int seed)
 {
     private const int P = StreamFormat.PageSize;
     private readonly Random _rng = new(seed);

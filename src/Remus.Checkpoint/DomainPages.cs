@@ -11,6 +11,9 @@ internal sealed class DomainPages(ICheckpointable domain) : IPageSource, IPageSi
     public ReadOnlySpan<byte> GetPage(ulong pfn) => domain.ReadPage(pfn);
     Span<byte> IPageSink.GetPage(ulong pfn) => domain.WritablePage(pfn);
 
+    /// <summary>Guest memory is one mapping: pages are independent spans of it.</summary>
+    bool IPageSink.ConcurrentPages => true;
+
     /// <summary>Pages below <see cref="ICheckpointable.ProgramFirstPage"/> belong to the platform: an epoch naming one is refused whole.</summary>
     public bool Accepts(ulong pfn) => pfn >= domain.ProgramFirstPage && pfn < domain.PageCount;
 

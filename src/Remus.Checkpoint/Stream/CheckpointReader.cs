@@ -195,6 +195,7 @@ public sealed class CheckpointReader
                     _input.ReadExactly(buffer.AsSpan(0, (int)length), what);
                     _hash.Append(buffer.AsSpan(0, (int)length));
                     _input.ReadPadding(length, type, _hash);
+                    batch.StartPrecheck(); // a large body is judged on another core while the next is read
                     contentRecords++;
                     break;
                 }
@@ -269,7 +270,7 @@ public sealed class CheckpointReader
                             $"epoch {number} follows epoch {last}: epoch numbers must increase");
 
                     // The bytes are the sender's; now judge what they say.
-                    foreach (var batch in batches) batch.Validate(number, _scratch);
+                    foreach (var batch in batches) batch.EnsureValid(number, _scratch);
                     foreach (var (blobType, blob) in blobs)
                     {
                         if (blobType == RecordType.KernelState)

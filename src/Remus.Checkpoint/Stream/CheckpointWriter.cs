@@ -16,6 +16,15 @@ public sealed record CheckpointWriterOptions
     /// <summary>Pages per PAGE_DATA record (1 .. <see cref="StreamFormat.MaxPagesPerRecord"/>; default 512).</summary>
     public int PagesPerRecord { get; init; } = StreamFormat.DefaultPagesPerRecord;
 
+    /// <summary>
+    /// Threads that encode the pages of full PAGE_DATA records (the writer's own thread included; the others are
+    /// thread-pool workers): while they compress one record's pages the writer's thread reads the next record's
+    /// pages and writes the finished records, in order. The bytes written are the same whatever the number. 1: all
+    /// on the writer's thread. Default: the machine's processor count, at most 4. Records that are not full (the
+    /// last of an epoch, a Remus epoch of a few dirty pages) are always encoded on the writer's thread.
+    /// </summary>
+    public int EncodeThreads { get; init; } = Math.Clamp(Environment.ProcessorCount, 1, 4);
+
     /// <summary>The defaults: compressed, 32 MiB cache, 512 pages per record.</summary>
     public static CheckpointWriterOptions Default { get; } = new();
 
@@ -90,16 +99,14 @@ public sealed class CheckpointWriter
     private readonly PageCache _cache;
     private readonly XxHash3 _hash = new();
 
-    // The pending PAGE_DATA record: record header + fixed part + descriptors + lengths, then the data.
-    private readonly byte[] _meta;
-    private readonly byte[] _data;
-    private readonly byte[] _scratch = new byte[StreamFormat.PageSize];
-    private readonly byte[] _snapshot = new byte[StreamFormat.PageSize];
+    // PAGE_DATA records on their way out: _batches[_fill] is being filled; the _inFlight batches before it (in ring
+    // order) are submitted for encoding and not yet written. Allocated on first use (the ring's others only once
+    // a full record is encoded in parallel); drained before every public call returns.
+    private readonly int _encodeThreads;
+    private readonly EncodeBatch?[] _batches;
+    private int _fill;
+    private int _inFlight;
     private readonly byte[] _small = new byte[StreamFormat.CheckedRecordHeaderSize + 16 + StreamFormat.Alignment];
-    private readonly ulong[] _pendingInfo;
-    private readonly uint[] _pendingLength;
-    private int _pendingCount;
-    private int _dataLength;
 
     private State _state;
     private uint _version;
@@ -123,20 +130,22 @@ public sealed class CheckpointWriter
                 $"PagesPerRecord must be 1..{StreamFormat.MaxPagesPerRecord}");
         if (options.PageCacheBytes < 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.PageCacheBytes, "PageCacheBytes must not be negative");
+        if (options.EncodeThreads < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.EncodeThreads, "EncodeThreads must be at least 1");
         _stream = stream;
         _compress = options.Compress;
         _pagesPerRecord = options.PagesPerRecord;
         _cache = new PageCache(_compress ? options.PageCacheBytes : 0);
-        _meta = new byte[StreamFormat.CheckedRecordHeaderSize + StreamFormat.PageDataFixedSize + _pagesPerRecord * 12];
-        _data = new byte[_pagesPerRecord * StreamFormat.PageSize];
-        _pendingInfo = new ulong[_pagesPerRecord];
-        _pendingLength = new uint[_pagesPerRecord];
+        // Uncompressed pages need no encoding work: one batch, written as soon as it is full.
+        _encodeThreads = _compress ? options.EncodeThreads : 1;
+        _batches = new EncodeBatch?[_encodeThreads > 1 ? _encodeThreads + 1 : 1];
     }
 
     /// <summary>Whether pages are compressed.</summary>
     public bool Compress => _compress;
 
-    /// <summary>Counters since creation (pages still buffered in an unwritten record included).</summary>
+    /// <summary>Counters since creation (pages still buffered in an unwritten record included in <see cref="CheckpointWriterStatistics.Pages"/>;
+    /// their encodings are counted when their record is written).</summary>
     public CheckpointWriterStatistics Statistics => new()
     {
         BytesWritten = _bytesWritten,
@@ -183,8 +192,8 @@ public sealed class CheckpointWriter
         Require(State.Open, "pages are written after the header and before END");
         try
         {
-            EncodePage(pfn, page);
-            if (_pendingCount == _pagesPerRecord) FlushPages();
+            AddPage(pfn, page);
+            DrainSubmitted();
         }
         catch
         {
@@ -193,25 +202,37 @@ public sealed class CheckpointWriter
         }
     }
 
-    /// <summary>Encodes the pages <paramref name="pfns"/>, read from <paramref name="source"/> one at a time.</summary>
+    /// <summary>
+    /// Encodes the pages <paramref name="pfns"/>, read from <paramref name="source"/> one at a time (each read once,
+    /// on the calling thread, before the call returns). Full records are compressed on <see cref="CheckpointWriterOptions.EncodeThreads"/>
+    /// threads while the next record's pages are read.
+    /// </summary>
     public void WritePages(ReadOnlySpan<ulong> pfns, IPageSource source)
     {
         ArgumentNullException.ThrowIfNull(source);
-        foreach (ulong pfn in pfns) WritePage(pfn, source.GetPage(pfn));
+        foreach (ulong pfn in pfns)
+            if (pfn > StreamFormat.MaxPfn)
+                throw new ArgumentOutOfRangeException(nameof(pfns), pfn, "page frame numbers have 52 bits");
+        Require(State.Open, "pages are written after the header and before END");
+        try
+        {
+            foreach (ulong pfn in pfns)
+            {
+                ReadOnlySpan<byte> page = source.GetPage(pfn);
+                if (page.Length != StreamFormat.PageSize)
+                    throw new ArgumentException($"a page is {StreamFormat.PageSize} bytes, not {page.Length}", nameof(source));
+                AddPage(pfn, page);
+            }
+            DrainSubmitted();
+        }
+        catch
+        {
+            _state = State.Faulted;
+            throw;
+        }
     }
 
     /// <summary>Writes the opaque state of vCPU <paramref name="vcpuId"/> (at most 1 MiB - 8 bytes).</summary>
-    /// <summary>
-    /// One read of the source page into a private copy: the page may be live guest memory that changes while the
-    /// guest runs (pre-copy), and what is encoded and what the cache remembers must be the very same bytes, or later
-    /// XOR deltas would rebuild a different page on the receiver.
-    /// </summary>
-    private ReadOnlySpan<byte> Snapshot(ReadOnlySpan<byte> page)
-    {
-        page.CopyTo(_snapshot);
-        return _snapshot;
-    }
-
     public void WriteVcpuState(uint vcpuId, ReadOnlySpan<byte> state)
     {
         if (state.Length > StreamFormat.MaxVcpuStateLength - 8)
@@ -354,7 +375,7 @@ public sealed class CheckpointWriter
             throw new ArgumentException($"exit output is {output.Length} bytes; at most {StreamFormat.MaxExitLength - StreamFormat.ExitFixedLength}", nameof(output));
         Require(State.Open, "EXIT is written after the header and before END");
         if (_version < 2) throw new InvalidOperationException("EXIT needs a version 2 stream (StreamHeader.Version = 2)");
-        if ((_epochHasContent && !_epochHasVolumeOpsOnly) || _pendingCount > 0)
+        if ((_epochHasContent && !_epochHasVolumeOpsOnly) || PendingPages)
             throw new InvalidOperationException("EXIT is alone in its epoch: call EndCheckpoint first");
         try
         {
@@ -380,7 +401,7 @@ public sealed class CheckpointWriter
         if (text.Length > StreamFormat.MaxReleaseLength) text = text[..StreamFormat.MaxReleaseLength];
         Require(State.Open, "RELEASE is written once, after the header");
         if (_version < 2) throw new InvalidOperationException("RELEASE needs a version 2 stream (StreamHeader.Version = 2)");
-        if (_epochHasContent || _pendingCount > 0)
+        if (_epochHasContent || PendingPages)
             throw new InvalidOperationException("cannot release inside an unfinished epoch: call EndCheckpoint first");
         try
         {
@@ -404,13 +425,15 @@ public sealed class CheckpointWriter
     public bool IsOpen => _state == State.Open;
 
     /// <summary>Whether an epoch is half written (records since the last CHECKPOINT_END).</summary>
-    public bool InEpoch => _epochHasContent || _pendingCount > 0;
+    public bool InEpoch => _epochHasContent || PendingPages;
+
+    private bool PendingPages => _inFlight > 0 || _batches[_fill] is { IsEmpty: false };
 
     /// <summary>Writes END (graceful end of stream) and flushes. Only between epochs.</summary>
     public void WriteEnd()
     {
         Require(State.Open, "END is written once, after the header");
-        if (_epochHasContent || _pendingCount > 0)
+        if (_epochHasContent || PendingPages)
             throw new InvalidOperationException("cannot end the stream inside an unfinished epoch: call EndCheckpoint first");
         try
         {
@@ -425,86 +448,62 @@ public sealed class CheckpointWriter
         }
     }
 
-    private void EncodePage(ulong pfn, ReadOnlySpan<byte> page)
+    /// <summary>Adds one page to the record being filled; a full record is submitted for encoding.</summary>
+    private void AddPage(ulong pfn, ReadOnlySpan<byte> page)
     {
-        Span<byte> target = _data.AsSpan(_dataLength);
-        PageEncoding encoding;
-        int length;
-        if (!_compress)
-        {
-            page.CopyTo(target);
-            (encoding, length) = (PageEncoding.Raw, StreamFormat.PageSize);
-        }
-        else if (PageCodec.IsZero(page = Snapshot(page)))
-        {
-            _cache.Remove(pfn); // a zero page is as cheap to send whole as any delta
-            (encoding, length) = (PageEncoding.Zero, 0);
-        }
-        else if (_cache.TryGet(pfn, out Span<byte> cached))
-        {
-            if (page.SequenceEqual(cached))
-                (encoding, length) = (PageEncoding.Unchanged, 0);
-            else
-            {
-                PageCodec.Xor(page, cached, _scratch);
-                length = PageCodec.Compress(_scratch, target);
-                if (length > 0) encoding = PageEncoding.XorLz4;
-                else
-                {
-                    page.CopyTo(target);
-                    (encoding, length) = (PageEncoding.Raw, StreamFormat.PageSize);
-                }
-                page.CopyTo(cached);
-            }
-        }
-        else
-        {
-            length = PageCodec.Compress(page, target);
-            if (length > 0) encoding = PageEncoding.Lz4;
-            else
-            {
-                page.CopyTo(target);
-                (encoding, length) = (PageEncoding.Raw, StreamFormat.PageSize);
-            }
-            Span<byte> slot = _cache.Insert(pfn);
-            if (!slot.IsEmpty) page.CopyTo(slot);
-        }
-
-        _pendingInfo[_pendingCount] = pfn | (ulong)encoding << 60;
-        _pendingLength[_pendingCount] = (uint)length;
-        _pendingCount++;
-        _dataLength += length;
-        _byEncoding[(int)encoding]++;
+        EncodeBatch batch = _batches[_fill] ??= NewBatch();
+        if (_compress) batch.AddCompressed(pfn, page, _cache);
+        else batch.AddRaw(pfn, page);
         _pages++;
         _epochPages++;
         _epochHasContent = true;
+        if (!batch.IsFull) return;
+
+        if (_batches.Length == 1)
+        {
+            WriteBatch(batch); // nothing to overlap with: write it now, as a serial writer does
+            return;
+        }
+        batch.Submit(_encodeThreads - 1);
+        _inFlight++;
+        _fill = (_fill + 1) % _batches.Length;
+        // Records whose encoding is done go out at once; the ring full, the oldest is finished (helped) and written.
+        while (_inFlight > 0 && Oldest().IsEncoded) WriteOldest();
+        if (_inFlight == _batches.Length) WriteOldest();
+        _batches[_fill] ??= NewBatch();
     }
 
+    private EncodeBatch NewBatch() => new(_pagesPerRecord, _compress, StreamFormat.CheckedRecordHeaderSize);
+
+    private EncodeBatch Oldest() => _batches[(_fill - _inFlight + _batches.Length) % _batches.Length]!;
+
+    private void WriteOldest()
+    {
+        EncodeBatch batch = Oldest();
+        _inFlight--;
+        WriteBatch(batch);
+    }
+
+    /// <summary>Writes the submitted records, in order (the one being filled stays).</summary>
+    private void DrainSubmitted()
+    {
+        while (_inFlight > 0) WriteOldest();
+    }
+
+    /// <summary>Writes every buffered page: the submitted records, then the one being filled.</summary>
     private void FlushPages()
     {
-        if (_pendingCount == 0) return;
-        int count = _pendingCount;
-        int h = RecordHeader.Size(_version);
-        int metaLength = h + StreamFormat.PageDataFixedSize + count * 12;
-        long bodyLength = metaLength - h + _dataLength;
-        Span<byte> meta = _meta.AsSpan(0, metaLength);
-        RecordHeader.Write(meta, RecordType.PageData, (uint)bodyLength, _version);
-        BinaryPrimitives.WriteUInt32LittleEndian(meta[h..], (uint)count);
-        BinaryPrimitives.WriteUInt32LittleEndian(meta[(h + 4)..], 0);
-        Span<byte> descriptors = meta[(h + StreamFormat.PageDataFixedSize)..];
-        for (int i = 0; i < count; i++)
-            BinaryPrimitives.WriteUInt64LittleEndian(descriptors[(i * 8)..], _pendingInfo[i]);
-        Span<byte> lengths = descriptors[(count * 8)..];
-        for (int i = 0; i < count; i++)
-            BinaryPrimitives.WriteUInt32LittleEndian(lengths[(i * 4)..], _pendingLength[i]);
+        DrainSubmitted();
+        if (_batches[_fill] is { IsEmpty: false } batch) WriteBatch(batch);
+    }
 
-        Emit(meta);
-        Emit(_data.AsSpan(0, _dataLength));
-        int pad = StreamFormat.PaddingFor(bodyLength);
-        EmitPadding(pad);
-        _pageDataBytes += h + bodyLength + pad;
-        _pendingCount = 0;
-        _dataLength = 0;
+    private void WriteBatch(EncodeBatch batch)
+    {
+        batch.Finish();
+        ReadOnlySpan<byte> record = batch.Frame(_version, _byEncoding);
+        Emit(record);
+        _pageDataBytes += record.Length;
+        batch.Reset();
     }
 
     private void WriteBlobRecord(RecordType type, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> state)

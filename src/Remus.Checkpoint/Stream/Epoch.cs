@@ -182,10 +182,34 @@ public sealed class Epoch : IDisposable
             }
 
         _applied = true;
+        int parts = sink.ConcurrentPages && PageCount >= ParallelApplyPages ? Math.Min(Environment.ProcessorCount, 4) : 1;
+        if (parts <= 1)
+        {
+            ApplyPart(sink, 0, 1);
+            return;
+        }
+        // Each page frame belongs to one part (by 64-page runs), and each part walks the whole epoch in stream
+        // order: a page sent twice in the epoch is still written in order, by the same thread.
+        try
+        {
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part => ApplyPart(sink, part, parts));
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            throw;
+        }
+    }
+
+    /// <summary>Epochs of at least this many pages are applied on several threads when the sink allows it.</summary>
+    internal const int ParallelApplyPages = 4096;
+
+    private void ApplyPart(IPageSink sink, int part, int parts)
+    {
         byte[] delta = ArrayPool<byte>.Shared.Rent(StreamFormat.PageSize);
         try
         {
-            foreach (var batch in _batches) batch.Apply(sink, delta);
+            foreach (var batch in _batches) batch.Apply(sink, delta, part, parts);
         }
         finally
         {
@@ -204,10 +228,21 @@ public sealed class Epoch : IDisposable
     }
 }
 
-/// <summary>One buffered PAGE_DATA body (validated after the epoch's checksum).</summary>
-internal sealed class PageBatch(byte[] buffer, int length)
+/// <summary>
+/// One buffered PAGE_DATA body (validated after the epoch's checksum). A large body may be judged early, on a
+/// thread-pool worker while the reader reads on (<see cref="StartPrecheck"/>); the verdict is only used once the
+/// epoch's checksum verified (<see cref="EnsureValid"/>), so a damaged epoch is still reported as such.
+/// </summary>
+internal sealed class PageBatch(byte[] buffer, int length) : IThreadPoolWorkItem
 {
+    /// <summary>Bodies at least this long are judged early, on another thread.</summary>
+    internal const int PrecheckBytes = 256 << 10;
+
+    private const int NotStarted = 0, Running = 1, Good = 2, Bad = 3;
+    [ThreadStatic] private static byte[]? t_scratch;
+
     private byte[]? _buffer = buffer;
+    private int _check;
 
     public int Length { get; } = length;
 
@@ -270,7 +305,68 @@ internal sealed class PageBatch(byte[] buffer, int length)
             throw Invalid($"{where}: {body.Length - offset} bytes after the last page's data");
     }
 
-    public void Apply(IPageSink sink, Span<byte> delta)
+    /// <summary>Queues the early judgement of a large body (a small one is judged in <see cref="EnsureValid"/>).</summary>
+    public void StartPrecheck()
+    {
+        if (Length >= PrecheckBytes && Environment.ProcessorCount > 1)
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+    }
+
+    void IThreadPoolWorkItem.Execute()
+    {
+        if (Interlocked.CompareExchange(ref _check, Running, NotStarted) != NotStarted) return;
+        int verdict;
+        try
+        {
+            Validate(0, t_scratch ??= new byte[StreamFormat.PageSize]);
+            verdict = Good;
+        }
+        catch (Exception)
+        {
+            verdict = Bad;
+        }
+        lock (this)
+        {
+            _check = verdict;
+            Monitor.PulseAll(this);
+        }
+    }
+
+    /// <summary>
+    /// After the epoch's checksum verified: the body's judgement — taken from the early check when it ran (a body
+    /// it found bad is judged again here, for the exception and its message), made here otherwise.
+    /// </summary>
+    public void EnsureValid(ulong epoch, Span<byte> scratch)
+    {
+        if (Interlocked.CompareExchange(ref _check, Running, NotStarted) == NotStarted)
+        {
+            bool good = false;
+            try
+            {
+                Validate(epoch, scratch);
+                good = true;
+            }
+            finally
+            {
+                lock (this) _check = good ? Good : Bad; // never left Running: Release waits for that to end
+            }
+            return;
+        }
+        if (WaitForPrecheck() == Good) return;
+        Validate(epoch, scratch);
+        throw new InvalidOperationException("a PAGE_DATA body judged bad on a worker passed a second judgement"); // deterministic: unreachable
+    }
+
+    private int WaitForPrecheck()
+    {
+        lock (this)
+        {
+            while (_check == Running) Monitor.Wait(this);
+            return _check;
+        }
+    }
+
+    public void Apply(IPageSink sink, Span<byte> delta, int part = 0, int parts = 1)
     {
         ReadOnlySpan<byte> body = Body;
         int offset = StreamFormat.PageDataFixedSize + Count * 12;
@@ -281,6 +377,7 @@ internal sealed class PageBatch(byte[] buffer, int length)
             int length = DataLength(i);
             ReadOnlySpan<byte> data = body.Slice(offset, length);
             offset += length;
+            if (parts > 1 && (int)(pfn >> 6) % parts != part) continue;
             switch ((PageEncoding)(info >> 60))
             {
                 case PageEncoding.Unchanged:
@@ -304,6 +401,8 @@ internal sealed class PageBatch(byte[] buffer, int length)
 
     public void Release()
     {
+        // A worker still judging the body is waited for: the buffer goes back to the pool only once nobody reads it.
+        if (Interlocked.CompareExchange(ref _check, Bad, NotStarted) != NotStarted) WaitForPrecheck();
         if (_buffer is { Length: > 0 } buffer) ArrayPool<byte>.Shared.Return(buffer);
         _buffer = null;
     }

@@ -25,4 +25,10 @@ public interface IPageSink
 
     /// <summary>The 4096 writable bytes of page <paramref name="pfn"/>, with its current content.</summary>
     Span<byte> GetPage(ulong pfn);
+
+    /// <summary>
+    /// Whether <see cref="GetPage"/> may be called, and its pages written, from several threads at once (each page
+    /// by one thread): a large epoch is then applied in parallel. Default: no.
+    /// </summary>
+    bool ConcurrentPages => false;
 }
