@@ -46,6 +46,17 @@ public interface ICheckpointable : IDisposable
     /// <summary>ORs into <paramref name="bitmap"/> the pages written since the last harvest. Safe while running.</summary>
     void HarvestDirty(Span<ulong> bitmap);
 
+    /// <summary>
+    /// Adds to <paramref name="set"/> the pages written since the last harvest, like <see cref="HarvestDirty(Span{ulong})"/>.
+    /// <see cref="SandboxDomain"/> does it in O(pages written) on our side (the epoch loop's pause); this default walks
+    /// the whole bitmap.
+    /// </summary>
+    void HarvestDirty(DirtyPageSet set)
+    {
+        HarvestDirty(set.Bitmap);
+        set.Resummarize();
+    }
+
     /// <summary>A hint: pages the caller compares itself (see <see cref="SandboxDomain.SetUntracked"/>).</summary>
     void SetUntracked(ReadOnlySpan<ulong> bitmap);
 

@@ -52,6 +52,20 @@ public sealed partial class SandboxDomain
     }
 
     /// <summary>
+    /// Adds to <paramref name="set"/> the pages written since the last harvest, as <see cref="HarvestDirty(Span{ulong})"/>
+    /// does, with no walk of the whole bitmap on this side (what the platform's kernel interface costs is its own).
+    /// </summary>
+    public void HarvestDirty(DirtyPageSet set)
+    {
+        lock (_dirtyLogLock)
+        {
+            if (_vcpuGone) return;
+            _vcpu!.HarvestDirty(set);
+        }
+        _memory.TakeHostDirty(set);
+    }
+
+    /// <summary>
     /// Stops tracking writes to the pages set in <paramref name="bitmap"/> (replacing the previous set; empty: track
     /// every page again). Every harvest then reports them as written, and a page that leaves the set is reported by
     /// the next harvest once more, so the caller must compare them with what it last sent. For pages written in

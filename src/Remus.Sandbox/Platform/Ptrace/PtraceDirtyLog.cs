@@ -43,6 +43,7 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     private readonly PageRegion[] _regions = new PageRegion[Regions];
     private readonly ulong[] _untracked, _leaving, _added, _removed; // bitmaps over all guest pages
     private readonly Func<ulong, ulong>? _frameOf;
+    private bool _anyUntracked; // whether _untracked or _leaving may hold a page (else one scan of the whole range)
 
     /// <param name="pid">the stub process</param>
     /// <param name="uffdInStub">the userfaultfd the stub created</param>
@@ -105,30 +106,43 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     /// untracked page and every page that left the untracked set since (see <see cref="SetUntracked"/>). Only the
     /// tracked ranges are scanned and protected again: untracked pages keep their page-table entries untouched.
     /// </summary>
-    public void Harvest(Span<ulong> bitmap)
+    public void Harvest(Span<ulong> bitmap) => Harvest(bitmap, null);
+
+    /// <summary>The same into a <see cref="DirtyPageSet"/>: each page the scan reports is added as it comes, with no
+    /// walk of the whole bitmap (the kernel's scan still walks every page-table entry of the scanned ranges).</summary>
+    public void Harvest(DirtyPageSet set) => Harvest(default, set);
+
+    private void Harvest(Span<ulong> bitmap, DirtyPageSet? set)
     {
         if (_frameOf != null)
         {
-            Scan(_start, _end, bitmap);
+            Scan(_start, _end, bitmap, set);
             return;
         }
         ulong first = _start / GuestMemory.PageSize, limit = _end / GuestMemory.PageSize;
+        if (!_anyUntracked)
+        {
+            Scan(_start, _end, bitmap, set);
+            return;
+        }
         ulong pfn = first;
         while (pfn < limit)
         {
             ulong runStart = pfn;
             pfn = RunEnd(_untracked, pfn, limit, set: false);
-            if (pfn > runStart) Scan(runStart * GuestMemory.PageSize, pfn * GuestMemory.PageSize, bitmap);
+            if (pfn > runStart) Scan(runStart * GuestMemory.PageSize, pfn * GuestMemory.PageSize, bitmap, set);
             pfn = RunEnd(_untracked, pfn, limit, set: true);
         }
         for (int i = 0; i < _untracked.Length; i++)
         {
-            bitmap[i] |= _untracked[i] | _leaving[i];
+            if (set != null) set.OrWord(i, _untracked[i] | _leaving[i]);
+            else bitmap[i] |= _untracked[i] | _leaving[i];
             _leaving[i] = 0;
         }
+        _anyUntracked = _untracked.AsSpan().IndexOfAnyExcept(0UL) >= 0;
     }
 
-    private void Scan(ulong start, ulong end, Span<ulong> bitmap)
+    private void Scan(ulong start, ulong end, Span<ulong> bitmap, DirtyPageSet? set)
     {
         fixed (PageRegion* vec = _regions)
         {
@@ -138,6 +152,7 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
                 Start = start, End = end, Vec = (ulong)vec, VecLen = Regions,
                 CategoryMask = PAGE_IS_WRITTEN, ReturnMask = PAGE_IS_WRITTEN,
             };
+            ulong limit = set?.Capacity ?? (ulong)bitmap.Length * 64;
             while (true)
             {
                 int n = Libc.ioctl(_pagemap, PAGEMAP_SCAN, &arg);
@@ -146,8 +161,9 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
                     for (ulong a = vec[i].Start; a < vec[i].End; a += GuestMemory.PageSize)
                     {
                         ulong pfn = _frameOf == null ? a / GuestMemory.PageSize : _frameOf(a / GuestMemory.PageSize);
-                        if (pfn >= (ulong)bitmap.Length * 64) continue; // paged: nothing of guest RAM there
-                        bitmap[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
+                        if (pfn >= limit) continue; // paged: nothing of guest RAM there
+                        if (set != null) set.Add(pfn);
+                        else bitmap[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
                     }
                 if (arg.WalkEnd >= end || n < Regions) break;
                 arg.Start = arg.WalkEnd;
@@ -173,6 +189,7 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
             _leaving[i] |= _removed[i];
             _untracked[i] = now;
         }
+        _anyUntracked = true; // the next harvest reports the leaving pages, then finds out whether any stay
         WriteProtectRuns(_added, protect: false);
         WriteProtectRuns(_removed, protect: true);
     }

@@ -315,6 +315,12 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         lock (_stub.MapLock) log.Harvest(bitmap);
     }
 
+    public void HarvestDirty(DirtyPageSet set)
+    {
+        var log = _stub.DirtyLog ?? throw new InvalidOperationException("the dirty log was not started");
+        lock (_stub.MapLock) log.Harvest(set);
+    }
+
     public void SetUntracked(ReadOnlySpan<ulong> bitmap) => _stub.DirtyLog?.SetUntracked(bitmap); // no log: nothing is tracked
 
     private void GetRegs(ref UserRegs r)
