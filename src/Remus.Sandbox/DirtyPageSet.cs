@@ -105,6 +105,36 @@ public sealed class DirtyPageSet
         return n;
     }
 
+    /// <summary>Adds this set's pages to <paramref name="into"/> and empties this set.</summary>
+    public void MoveTo(DirtyPageSet into)
+    {
+        for (int s = 0; s < _summary.Length; s++)
+        {
+            for (ulong sw = _summary[s]; sw != 0; sw &= sw - 1)
+            {
+                int w = s * 64 + BitOperations.TrailingZeroCount(sw);
+                if (w < into._bits.Length) into.OrWord(w, _bits[w]);
+                _bits[w] = 0;
+            }
+            _summary[s] = 0;
+        }
+    }
+
+    /// <summary>ORs this set's pages into <paramref name="bitmap"/> and empties this set.</summary>
+    public void MoveTo(Span<ulong> bitmap)
+    {
+        for (int s = 0; s < _summary.Length; s++)
+        {
+            for (ulong sw = _summary[s]; sw != 0; sw &= sw - 1)
+            {
+                int w = s * 64 + BitOperations.TrailingZeroCount(sw);
+                if (w < bitmap.Length) bitmap[w] |= _bits[w];
+                _bits[w] = 0;
+            }
+            _summary[s] = 0;
+        }
+    }
+
     /// <summary>Empties the set (only the words the summary names are touched).</summary>
     public void Clear()
     {

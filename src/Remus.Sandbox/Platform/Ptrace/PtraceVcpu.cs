@@ -133,6 +133,7 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     public VcpuExit Run()
     {
         if (_dead) throw new InvalidOperationException("the vCPU process is gone");
+        if (_stub.DirtyLog is { ColdPending: true } log) RetireColdRegions(log);
         if (_regsDirty)
         {
             SetRegs(in _regs);
@@ -281,6 +282,45 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         }
     }
 
+    /// <summary>
+    /// Unmaps in the stub the regions the dirty log found cold (<see cref="ColdRegions"/>), so its harvests no longer
+    /// scan them: first every access there is made to fault (mprotect PROT_NONE: a thread of the stub still running
+    /// waits in its fault for MapLock, then maps the pages back), then the last scan reports what was written since
+    /// the last harvest, then the unmap. Only pages the stub maps for the program are touched. On this vCPU's thread,
+    /// its stub thread stopped, before it runs.
+    /// </summary>
+    private void RetireColdRegions(PtraceDirtyLog log)
+    {
+        Span<ulong> regions = stackalloc ulong[ColdRegions.MaxQueued];
+        lock (_stub.MapLock)
+        {
+            int n = log.TakeColdRegions(regions);
+            for (int i = 0; i < n; i++)
+            {
+                ulong start = regions[i] << ColdRegions.Shift, end = start + (1UL << ColdRegions.Shift);
+                for (ulong at = start; NextMappedRun(ref at, end, out ulong run);)
+                {
+                    long rc = Inject(10, at, run, 0); // mprotect PROT_NONE
+                    if (rc < 0) throw new SandboxException($"cannot protect guest memory in the vCPU process: {Libc.ErrnoText((int)-rc)}");
+                    at += run;
+                }
+                log.ScanRetiring(start, end);
+                for (ulong at = start; NextMappedRun(ref at, end, out ulong run); at += run) TranslationChanged(at, run);
+                log.RegionUnmapped(regions[i]);
+            }
+        }
+    }
+
+    /// <summary>The next run of pages the stub maps for the program in [at, end): its start in <paramref name="at"/>, its length.</summary>
+    private bool NextMappedRun(ref ulong at, ulong end, out ulong length)
+    {
+        while (at < end && !_stub.Pages.ContainsKey(at / GuestMemory.PageSize)) at += GuestMemory.PageSize;
+        ulong stop = at;
+        while (stop < end && _stub.Pages.ContainsKey(stop / GuestMemory.PageSize)) stop += GuestMemory.PageSize;
+        length = stop - at;
+        return length > 0;
+    }
+
     /// <summary>The frame the stub maps at program page <paramref name="vpn"/>, or ulong.MaxValue.</summary>
     private ulong FrameOf(ulong vpn) => _stub.Pages.TryGetValue(vpn, out ulong pfn) ? pfn : ulong.MaxValue;
 
@@ -299,9 +339,18 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         try
         {
             lock (_stub.MapLock)
-                return _stub.Paged
-                    ? new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, Memory.AddressSpace.TaskSize, FrameOf, _memory.Size, _stub.Pages.Count > 0)
-                    : new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, _memory.Size);
+            {
+                if (!_stub.Paged) return new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, _memory.Size);
+                var log = new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, Memory.AddressSpace.TaskSize, FrameOf, _memory.Size, _stub.Pages.Count > 0);
+                ulong last = ulong.MaxValue;
+                foreach (ulong vpn in _stub.Pages.Keys.Order()) // one call per region the stub maps into
+                {
+                    if (last != ulong.MaxValue && (vpn >> (ColdRegions.Shift - 12)) == (last >> (ColdRegions.Shift - 12))) continue;
+                    log.SeedRegion(vpn);
+                    last = vpn;
+                }
+                return log;
+            }
         }
         finally
         {
