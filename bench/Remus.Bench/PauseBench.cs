@@ -43,6 +43,7 @@ static class PauseBench
     {
         var console = new CapturingConsole();
         var d = SandboxDomain.Create(spec, console);
+        d.Log = m => Console.WriteLine($"  (domain: {m})");
         var t = new Thread(() => d.Run()) { IsBackground = true };
         t.Start();
         try
@@ -93,6 +94,7 @@ static class PauseBench
         var inner = new CapturingConsole();
         var console = new OutputCommitConsole(inner);
         var d = SandboxDomain.Create(spec, console);
+        d.Log = m => Console.WriteLine($"  (domain: {m})");
         var t = new Thread(() => d.Run()) { IsBackground = true };
         t.Start();
         try
@@ -103,9 +105,12 @@ static class PauseBench
             var sw = Stopwatch.StartNew();
             primary.Protect("{\"name\":\"bench\"}"u8.ToArray());
             double sync = sw.Elapsed.TotalSeconds;
-            Thread.Sleep(TimeSpan.FromSeconds(4));
+            Thread.Sleep(TimeSpan.FromSeconds(1));
+            long e0 = primary.Stats.Epochs, a0 = GC.GetTotalAllocatedBytes(precise: true);
+            Thread.Sleep(TimeSpan.FromSeconds(3));
+            long perEpoch = (GC.GetTotalAllocatedBytes(precise: true) - a0) / Math.Max(1, primary.Stats.Epochs - e0);
             var s = primary.Stats;
-            Console.WriteLine($"  {Size(mib)} ({fill} MiB touched), {spec.Platform}, protected (blackhole, 40 Hz): pause p50 {s.PauseP50Ms:F3} ms, p99 {s.PauseP99Ms:F3} ms, {s.PagesPerEpoch:F1} pages/epoch, {s.Epochs} epochs; initial sync {sync:F1} s");
+            Console.WriteLine($"  {Size(mib)} ({fill} MiB touched), {spec.Platform}, protected (blackhole, 40 Hz): pause p50 {s.PauseP50Ms:F3} ms, p99 {s.PauseP99Ms:F3} ms, {s.PagesPerEpoch:F1} pages/epoch, {s.Epochs} epochs; {perEpoch} B allocated per epoch (whole process: the loop, the vCPU thread, the guest's system calls); initial sync {sync:F1} s");
         }
         finally
         {

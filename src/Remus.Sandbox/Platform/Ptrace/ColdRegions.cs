@@ -100,6 +100,17 @@ internal sealed class ColdRegions(int coldAfter)
         return n;
     }
 
+    /// <summary>Region <paramref name="region"/>, queued, stays mapped: scanned again, cold again after twice as long.</summary>
+    public void Kept(ulong region)
+    {
+        if (!_regions.TryGetValue(region, out var node) || node.Value.State != State.Queued) return;
+        var r = node.Value;
+        r.Backoff = Math.Min(r.Backoff * 2, MaxBackoff);
+        r.State = State.Warm;
+        r.LastWritten = Math.Max(r.LastWritten, _now + r.Backoff - ColdAfter);
+        _warm.AddFirst(node);
+    }
+
     /// <summary>The vCPU thread unmapped region <paramref name="region"/> (it is no longer scanned).</summary>
     public void Unmapped(ulong region)
     {

@@ -129,10 +129,13 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     public int TakeColdRegions(Span<ulong> into) => _cold?.TakeQueued(into) ?? 0;
 
     /// <summary>
-    /// The last scan of a region about to be unmapped, after every access to it was made to fault (mprotect
-    /// PROT_NONE keeps the entries' write-protect bits): what was written since the last harvest is reported by the next.
+    /// The last scan of a region about to be unmapped (nothing of the program runs until the unmap): what was written
+    /// there since the last harvest is reported by the next.
     /// </summary>
-    public void ScanRetiring(ulong start, ulong end) => Scan(start, end, default, _carry);
+    public void ScanRetiring(ulong start, ulong end) => Scan(Math.Max(start, _start), Math.Min(end, _end), default, _carry);
+
+    /// <summary>A queued region stays mapped after all: it is scanned again and goes cold later (twice as late).</summary>
+    public void RegionKept(ulong region) => _cold?.Kept(region);
 
     /// <summary>The region was unmapped in the stub: it is scanned again once something maps it (<see cref="Register"/>).</summary>
     public void RegionUnmapped(ulong region) => _cold?.Unmapped(region);
@@ -198,7 +201,7 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
             while (true)
             {
                 int n = Libc.ioctl(_pagemap, PAGEMAP_SCAN, &arg);
-                if (n < 0) throw Fail("PAGEMAP_SCAN");
+                if (n < 0) throw Fail($"PAGEMAP_SCAN of [0x{arg.Start:x}, 0x{end:x})");
                 for (int i = 0; i < n; i++)
                     for (ulong a = vec[i].Start; a < vec[i].End; a += GuestMemory.PageSize)
                     {

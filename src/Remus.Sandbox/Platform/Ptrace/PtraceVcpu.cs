@@ -27,6 +27,8 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     /// <summary>What the stub's threads share: its pid and the dirty log of its one address space.</summary>
     private readonly StubProcess _stub;
     private bool _dead;
+    /// <summary>The page of this thread's last SIGSEGV, until its next system call (see <see cref="RetireColdRegions"/>).</summary>
+    private ulong _lastFaultPage = ulong.MaxValue;
     private long _lastCpuNs;
 
     public ref UserRegs Regs => ref _regs;
@@ -143,7 +145,11 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         int sig = WaitStop(out int status);
         GetRegs(ref _regs);
         _regsDirty = true; // the kernel layer usually writes rax; reloading is cheaper than tracking every write
-        if (sig == (Libc.SIGTRAP | 0x80)) return VcpuExit.SyscallExit;
+        if (sig == (Libc.SIGTRAP | 0x80))
+        {
+            _lastFaultPage = ulong.MaxValue;
+            return VcpuExit.SyscallExit;
+        }
         if ((status >> 16) != 0 || sig == KickSignal) return VcpuExit.KickedExit;
         switch (sig)
         {
@@ -157,6 +163,7 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
                         code = *(int*)(p + 8);
                         addr = *(ulong*)(p + 16);
                     }
+                if (sig == 11) _lastFaultPage = addr & ~(GuestMemory.PageSize - 1);
                 return new VcpuExit(VcpuExitKind.Fault, sig, addr, code);
             default:
                 return VcpuExit.KickedExit; // a stray signal (e.g. the terminal's SIGINT): suppressed
@@ -284,10 +291,11 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
 
     /// <summary>
     /// Unmaps in the stub the regions the dirty log found cold (<see cref="ColdRegions"/>), so its harvests no longer
-    /// scan them: first every access there is made to fault (mprotect PROT_NONE: a thread of the stub still running
-    /// waits in its fault for MapLock, then maps the pages back), then the last scan reports what was written since
-    /// the last harvest, then the unmap. Only pages the stub maps for the program are touched. On this vCPU's thread,
-    /// its stub thread stopped, before it runs.
+    /// scan them: a last scan reports what was written there since the last harvest, then the unmap; the program's
+    /// next access there is a demand fault that maps the pages back, registered with the log. On this vCPU's thread
+    /// with its stub thread stopped, before it runs, and only while the stub has one thread (no other can write
+    /// between the scan and the unmap). A region holding the page this thread last demand-faulted is kept until the
+    /// thread made progress: the kernel takes a second fault on that page for a mapping that failed (SIGBUS).
     /// </summary>
     private void RetireColdRegions(PtraceDirtyLog log)
     {
@@ -298,11 +306,10 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
             for (int i = 0; i < n; i++)
             {
                 ulong start = regions[i] << ColdRegions.Shift, end = start + (1UL << ColdRegions.Shift);
-                for (ulong at = start; NextMappedRun(ref at, end, out ulong run);)
+                if (_stub.MultiThreaded || (_lastFaultPage >= start && _lastFaultPage < end))
                 {
-                    long rc = Inject(10, at, run, 0); // mprotect PROT_NONE
-                    if (rc < 0) throw new SandboxException($"cannot protect guest memory in the vCPU process: {Libc.ErrnoText((int)-rc)}");
-                    at += run;
+                    log.RegionKept(regions[i]);
+                    continue;
                 }
                 log.ScanRetiring(start, end);
                 for (ulong at = start; NextMappedRun(ref at, end, out ulong run); at += run) TranslationChanged(at, run);
