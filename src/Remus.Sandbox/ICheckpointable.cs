@@ -75,6 +75,12 @@ public interface ICheckpointable : IDisposable
     /// </summary>
     IReadOnlyList<byte[]> CaptureVcpuStates() => [CaptureVcpuState()];
 
+    /// <summary>
+    /// <see cref="CaptureVcpuStates"/> and <see cref="CaptureKernelState"/> together (a checkpoint's pause takes both):
+    /// <see cref="SandboxDomain"/> takes them in one visit to the vCPU thread when the program has one thread. Paused.
+    /// </summary>
+    (IReadOnlyList<byte[]> Vcpus, byte[] Kernel) CaptureStates() => (CaptureVcpuStates(), CaptureKernelState());
+
     /// <summary>Applies a checkpoint with one vCPU state per thread (in vCPU id order) and the kernel state.</summary>
     void LoadState(IReadOnlyList<byte[]> vcpuStates, ReadOnlySpan<byte> kernelState)
     {

@@ -110,6 +110,23 @@ public sealed partial class SandboxDomain
         OnTaskThreads(CheckpointedRunners(), v => VcpuStateFormat.Write(in v.Regs, v.SaveExtendedState()));
 
     /// <summary>
+    /// Every thread's vCPU state and the kernel state. With one thread, one visit to the vCPU thread takes both (each
+    /// visit is a wake-up of that thread and a wait for it: ~0.07 ms of a checkpoint's pause here); with more, the
+    /// threads' states as <see cref="CaptureVcpuStates"/>, then the kernel's. Paused.
+    /// </summary>
+    public (IReadOnlyList<byte[]> Vcpus, byte[] Kernel) CaptureStates()
+    {
+        var runners = CheckpointedRunners();
+        if (runners.Count == 1 && runners[0] == _leaderRunner)
+        {
+            var (vcpu, kernel) = OnVcpuThread(v => (VcpuStateFormat.Write(in v.Regs, v.SaveExtendedState()), _kernel.SaveState()));
+            return ([vcpu], kernel);
+        }
+        var states = OnTaskThreads(runners, v => VcpuStateFormat.Write(in v.Regs, v.SaveExtendedState()));
+        return (states, CaptureKernelState());
+    }
+
+    /// <summary>
     /// Applies a checkpoint: the first vCPU state and the kernel state as <see cref="LoadState(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>
     /// says, then every other thread the kernel state lists gets a vCPU (a sibling of the first) and a host thread,
     /// with its saved state, before any runs. A checkpoint of one thread has one vCPU state.

@@ -460,8 +460,8 @@ public sealed class RemusPrimary : IDisposable
             _staged.Stage(_pages, pfns);
             _stagedThisEpoch = pfns.Length;
             StageVolumes();
-            _vcpus = _domain.CaptureVcpuStates();
-            _kernel = RemusState.Compose(_domain.CaptureKernelState(), _console.SealEpoch(_epoch));
+            (_vcpus, byte[] kernel) = _domain.CaptureStates(); // one visit to the vCPU thread when it is the only one
+            _kernel = RemusState.Compose(kernel, _console.SealEpoch(_epoch));
             _pauseTicks = Stopwatch.GetTimestamp() - t0;
             Step(RemusStep.Staged, _epoch);
             return true;
