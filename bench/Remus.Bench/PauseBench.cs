@@ -9,13 +9,14 @@ namespace Remus.Bench;
 /// <summary>
 /// `remus-bench pause [--platform kvm|ptrace] [--sizes 256,1024,...]`: what a checkpoint's pause is made of as the
 /// domain grows (issue 14). For each domain size (touched ~75%; 16 GiB with 64 MiB touched) a guest touching one page
-/// every 10 ms, and, paused, 100 times: the harvest of the dirty log (<see cref="SandboxDomain.HarvestDirty(DirtyPageSet)"/>),
+/// every 10 ms, and, paused, 100 times (the first ~60 harvests on ptrace still scan regions not yet found cold): the harvest of the dirty log (<see cref="SandboxDomain.HarvestDirty(DirtyPageSet)"/>),
 /// the dirty pages listed, the vCPU and kernel state captured, with the bytes allocated on this thread; then the same
-/// domain protected (blackhole, 40 Hz) for the pause p50/p99 Remus itself reports, and the bytes its epoch loop allocated.
+/// domain protected (blackhole, 40 Hz) for <c>--seconds</c> (default 28: the p50/p99 Remus reports are over its last
+/// 1 000 epochs, so the first 3 s, while regions go cold, are left out), and the bytes the whole process allocated per epoch.
 /// </summary>
 static class PauseBench
 {
-    public static void Run(GuestBinaries guests, PlatformKind platform, IReadOnlyList<int> sizes)
+    public static void Run(GuestBinaries guests, PlatformKind platform, IReadOnlyList<int> sizes, int seconds)
     {
         string guest = guests.Build("pausetouch.c");
         Console.WriteLine($"pause parts (median / p99 over 100 pauses, guest touching 1 page per 10 ms; {Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}):");
@@ -24,7 +25,7 @@ static class PauseBench
             int fill = mib >= 16384 ? 64 : mib * 3 / 4;
             var spec = new DomainSpec { ProgramPath = guest, Args = [fill.ToString(), "1", "3600"], MemoryMiB = mib, Platform = platform };
             Parts(spec, mib, fill);
-            Protected(spec, mib, fill);
+            Protected(spec, mib, fill, seconds);
         }
     }
 
@@ -91,7 +92,7 @@ static class PauseBench
         }
     }
 
-    static void Protected(DomainSpec spec, int mib, int fill)
+    static void Protected(DomainSpec spec, int mib, int fill, int seconds)
     {
         var inner = new CapturingConsole();
         var console = new OutputCommitConsole(inner);
@@ -109,10 +110,10 @@ static class PauseBench
             double sync = sw.Elapsed.TotalSeconds;
             Thread.Sleep(TimeSpan.FromSeconds(1));
             long e0 = primary.Stats.Epochs, a0 = GC.GetTotalAllocatedBytes(precise: true);
-            Thread.Sleep(TimeSpan.FromSeconds(3));
+            Thread.Sleep(TimeSpan.FromSeconds(Math.Max(1, seconds - 1)));
             long perEpoch = (GC.GetTotalAllocatedBytes(precise: true) - a0) / Math.Max(1, primary.Stats.Epochs - e0);
             var s = primary.Stats;
-            Console.WriteLine($"  {Size(mib)} ({fill} MiB touched), {spec.Platform}, protected (blackhole, 40 Hz): pause p50 {s.PauseP50Ms:F3} ms, p99 {s.PauseP99Ms:F3} ms, {s.PagesPerEpoch:F1} pages/epoch, {s.Epochs} epochs; {perEpoch} B allocated per epoch (whole process: the loop, the vCPU thread, the guest's system calls); initial sync {sync:F1} s");
+            Console.WriteLine($"  {Size(mib)} ({fill} MiB touched), {spec.Platform}, protected (blackhole, 40 Hz, {seconds} s; figures of the last {Math.Min(1000, s.Epochs)} epochs): pause p50 {s.PauseP50Ms:F3} ms, p99 {s.PauseP99Ms:F3} ms, {s.PagesPerEpoch:F1} pages/epoch, {s.Epochs} epochs; {perEpoch} B allocated per epoch (whole process: the loop, the vCPU thread, the guest's system calls); initial sync {sync:F1} s");
         }
         finally
         {

@@ -1,5 +1,5 @@
 // Remus benchmarks that print figures (never assertions). Usage:
-//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|witness|spawn|threads|dirtylog|pagefault|platforms|vcpus|runtimes|net|volume|tls|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
+//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|witness|spawn|threads|dirtylog|pagefault|platforms|vcpus|runtimes|net|volume|tls|simulate|pause|all] [--runs N] [--platform auto|kvm|ptrace]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
 // --platform runs the domains of cpu, syscall, start, save, migrate, remus, writer and dirtylog on that platform
 // (default: auto, or REMUS_PLATFORM). platforms [--runs N] [--quick]: every platform this machine has, side by side in
@@ -15,7 +15,7 @@ using Remus.Sandbox;
 using Remus.Sandbox.Platform;
 
 string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
-string which = args.Where((a, i) => !a.StartsWith("--") && (i == 0 || args[i - 1] is not ("--runs" or "--platform" or "--timeout" or "--sizes"))).FirstOrDefault() ?? "all";
+string which = args.Where((a, i) => !a.StartsWith("--") && (i == 0 || args[i - 1] is not ("--runs" or "--platform" or "--timeout" or "--sizes" or "--seconds"))).FirstOrDefault() ?? "all";
 int runs = Option("--runs") is { } n ? int.Parse(n) : 5;
 PlatformKind platform = Option("--platform") is { } pk
     ? PlatformSelection.Parse(pk) ?? throw new ArgumentException($"--platform wants auto, kvm or ptrace, not '{pk}'")
@@ -41,8 +41,9 @@ if (which is "spawn" or "all") SpawnBench();
 if (which is "threads" or "all") ThreadsBench();
 if (which is "pagefault" or "all") PageFaultBench();
 if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs, platform);
-if (which is "pause") // what a checkpoint's pause is made of, by domain size (issue 14): --sizes 256,1024,4096,16384 (MiB)
-    PauseBench.Run(guests, platform, (Option("--sizes") ?? "256,1024,4096,16384").Split(',').Select(int.Parse).ToList());
+if (which is "pause") // a checkpoint's pause part by part, by domain size (issue 14): --sizes 256,1024,4096,16384 (MiB) --seconds 28
+    PauseBench.Run(guests, platform, (Option("--sizes") ?? "256,1024,4096,16384").Split(',').Select(int.Parse).ToList(),
+        int.Parse(Option("--seconds") ?? "28"));
 if (which is "platforms") PlatformsBench.Run(guests, runs, quick: args.Contains("--quick"));
 if (which is "vcpus" or "all") VcpuBench.Run(runs);
 if (which is "runtimes") RuntimesBench.Run(runs); // Go programs (cpubound, pingpong) native vs in a domain per platform
