@@ -187,14 +187,24 @@ static class CheckpointBenches
     public static void Remus(GuestBinaries guests, int runs, PlatformKind platform)
     {
         string dirtier = guests.Build("dirtier.c");
+        DirtySets(guests, platform);
+        RemusRest(guests, runs, platform, dirtier);
+    }
+
+    /// <summary>The checkpoint pause by dirty-set size (the first figures of `remus`; alone: `remus-bench dirtyset`).</summary>
+    public static void DirtySets(GuestBinaries guests, PlatformKind platform)
+    {
         double memcpy = MemcpyGBps();
-        // Pause time by dirty-set size.
         foreach (int pages in new[] { 1, 100, 1000, 10000 })
         {
             var stats = Protect(DirtySetSpec(guests, pages, platform), TimeSpan.FromMilliseconds(25), blackhole: false, compress: true, seconds: 2.5, out _);
             double copyMs = stats.PagesPerEpoch * 4096.0 / (memcpy * 1e9) * 1000;
             Console.WriteLine($"checkpoint pause, guest dirtying {pages} pages per pass: {stats.PagesPerEpoch:F0} dirty pages/epoch, pause p50 {stats.PauseP50Ms:F2} ms, p99 {stats.PauseP99Ms:F2} ms (memcpy of the same bytes {copyMs:F3} ms); {stats.BytesPerEpoch / 1024:F0} KiB/epoch, ack {stats.AckLatencyMs:F2} ms, {stats.Epochs} epochs");
         }
+    }
+
+    static void RemusRest(GuestBinaries guests, int runs, PlatformKind platform, string dirtier)
+    {
         // Highest sustained checkpoint rate: interval 1 ms, a backup, small dirty set.
         {
             var spec = new DomainSpec { ProgramPath = dirtier, Args = ["10", "1000", "4"], MemoryMiB = 64, Platform = platform };

@@ -1,5 +1,5 @@
 // Remus benchmarks that print figures (never assertions). Usage:
-//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|witness|spawn|threads|dirtylog|pagefault|platforms|vcpus|runtimes|net|volume|tls|scale|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
+//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|witness|spawn|threads|dirtylog|pagefault|platforms|vcpus|runtimes|net|volume|tls|scale|simulate|pause|dirtyset|all] [--runs N] [--platform auto|kvm|ptrace]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
 // --platform runs the domains of cpu, syscall, start, save, migrate, remus, writer and dirtylog on that platform
 // (default: auto, or REMUS_PLATFORM). platforms [--runs N] [--quick]: every platform this machine has, side by side in
@@ -31,6 +31,7 @@ if (which is "save" or "all") CheckpointBenches.SaveRestore(guests, runs, platfo
 if (which is "migrate" or "all") CheckpointBenches.Migration(guests, runs, platform);
 if (which is "remus" or "all") CheckpointBenches.Remus(guests, runs, platform);
 if (which is "writer") CheckpointBenches.Writer(guests, runs, platform); // parts of remus, alone
+if (which is "dirtyset") CheckpointBenches.DirtySets(guests, platform);
 if (which is "failover")
     FailoverBench.Run(guests, args.Contains("--runs") ? runs : 10,
         args.SkipWhile(a => a != "--timeout").Skip(1).Select(int.Parse).FirstOrDefault(1000));
@@ -41,6 +42,9 @@ if (which is "spawn" or "all") SpawnBench();
 if (which is "threads" or "all") ThreadsBench();
 if (which is "pagefault" or "all") PageFaultBench();
 if (which is "dirtylog") CheckpointBenches.DirtyLog(guests, runs, platform);
+if (which is "pause") // a checkpoint's pause part by part, by domain size (issue 14): --sizes 256,1024,4096,16384 (MiB) --seconds 28
+    PauseBench.Run(guests, platform, (Option("--sizes") ?? "256,1024,4096,16384").Split(',').Select(int.Parse).ToList(),
+        int.Parse(Option("--seconds") ?? "28"));
 if (which is "platforms") PlatformsBench.Run(guests, runs, quick: args.Contains("--quick"));
 if (which is "vcpus" or "all") VcpuBench.Run(runs);
 if (which is "runtimes") RuntimesBench.Run(runs); // Go programs (cpubound, pingpong) native vs in a domain per platform

@@ -46,6 +46,17 @@ public interface ICheckpointable : IDisposable
     /// <summary>ORs into <paramref name="bitmap"/> the pages written since the last harvest. Safe while running.</summary>
     void HarvestDirty(Span<ulong> bitmap);
 
+    /// <summary>
+    /// Adds to <paramref name="set"/> the pages written since the last harvest, like <see cref="HarvestDirty(Span{ulong})"/>.
+    /// <see cref="SandboxDomain"/> does it in O(pages written) on our side (the epoch loop's pause); this default walks
+    /// the whole bitmap.
+    /// </summary>
+    void HarvestDirty(DirtyPageSet set)
+    {
+        HarvestDirty(set.Bitmap);
+        set.Resummarize();
+    }
+
     /// <summary>A hint: pages the caller compares itself (see <see cref="SandboxDomain.SetUntracked"/>).</summary>
     void SetUntracked(ReadOnlySpan<ulong> bitmap);
 
@@ -63,6 +74,12 @@ public interface ICheckpointable : IDisposable
     /// domain with one vCPU has one.
     /// </summary>
     IReadOnlyList<byte[]> CaptureVcpuStates() => [CaptureVcpuState()];
+
+    /// <summary>
+    /// <see cref="CaptureVcpuStates"/> and <see cref="CaptureKernelState"/> together (a checkpoint's pause takes both):
+    /// <see cref="SandboxDomain"/> takes them in one visit to the vCPU thread when the program has one thread. Paused.
+    /// </summary>
+    (IReadOnlyList<byte[]> Vcpus, byte[] Kernel) CaptureStates() => (CaptureVcpuStates(), CaptureKernelState());
 
     /// <summary>Applies a checkpoint with one vCPU state per thread (in vCPU id order) and the kernel state.</summary>
     void LoadState(IReadOnlyList<byte[]> vcpuStates, ReadOnlySpan<byte> kernelState)

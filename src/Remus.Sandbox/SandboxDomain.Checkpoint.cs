@@ -52,6 +52,20 @@ public sealed partial class SandboxDomain
     }
 
     /// <summary>
+    /// Adds to <paramref name="set"/> the pages written since the last harvest, as <see cref="HarvestDirty(Span{ulong})"/>
+    /// does, with no walk of the whole bitmap on this side (what the platform's kernel interface costs is its own).
+    /// </summary>
+    public void HarvestDirty(DirtyPageSet set)
+    {
+        lock (_dirtyLogLock)
+        {
+            if (_vcpuGone) return;
+            _vcpu!.HarvestDirty(set);
+        }
+        _memory.TakeHostDirty(set);
+    }
+
+    /// <summary>
     /// Stops tracking writes to the pages set in <paramref name="bitmap"/> (replacing the previous set; empty: track
     /// every page again). Every harvest then reports them as written, and a page that leaves the set is reported by
     /// the next harvest once more, so the caller must compare them with what it last sent. For pages written in
@@ -94,6 +108,23 @@ public sealed partial class SandboxDomain
     /// </summary>
     public IReadOnlyList<byte[]> CaptureVcpuStates() =>
         OnTaskThreads(CheckpointedRunners(), v => VcpuStateFormat.Write(in v.Regs, v.SaveExtendedState()));
+
+    /// <summary>
+    /// Every thread's vCPU state and the kernel state. With one thread, one visit to the vCPU thread takes both (each
+    /// visit is a wake-up of that thread and a wait for it: ~0.07 ms of a checkpoint's pause here); with more, the
+    /// threads' states as <see cref="CaptureVcpuStates"/>, then the kernel's. Paused.
+    /// </summary>
+    public (IReadOnlyList<byte[]> Vcpus, byte[] Kernel) CaptureStates()
+    {
+        var runners = CheckpointedRunners();
+        if (runners.Count == 1 && runners[0] == _leaderRunner)
+        {
+            var (vcpu, kernel) = OnVcpuThread(v => (VcpuStateFormat.Write(in v.Regs, v.SaveExtendedState()), _kernel.SaveState()));
+            return ([vcpu], kernel);
+        }
+        var states = OnTaskThreads(runners, v => VcpuStateFormat.Write(in v.Regs, v.SaveExtendedState()));
+        return (states, CaptureKernelState());
+    }
 
     /// <summary>
     /// Applies a checkpoint: the first vCPU state and the kernel state as <see cref="LoadState(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>

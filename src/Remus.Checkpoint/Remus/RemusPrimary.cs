@@ -70,7 +70,10 @@ public sealed class RemusPrimary : IDisposable
     private readonly DomainPages _pages;
     private readonly HotPages? _hot;
     private readonly RemusCounters _counters = new();
-    private readonly ulong[] _dirty;
+    private readonly ulong[] _dirty;     // the initial synchronisation's bitmap (PreCopy); folded into _dirtySet by the first pause
+    private readonly DirtyPageSet _dirtySet; // the epochs' harvests: listed and cleared in O(pages written)
+    private bool _preCopyLeft = true;    // _dirty still holds what the last pre-copy round harvested and did not send
+    private ulong[] _pfns = new ulong[256]; // this epoch's dirty pages, reused (grown when an epoch has more)
     private readonly CancellationTokenSource _stop = new();
     private readonly ManualResetEventSlim _quiet = new(); // set: heartbeats stop
     private readonly object _writeLock = new();  // the writer is not thread-safe: epoch loop and heartbeat thread
@@ -111,6 +114,7 @@ public sealed class RemusPrimary : IDisposable
         _acks = back == null || options.Blackhole ? null : new AckPump(back);
         _writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
         _dirty = new ulong[domain.DirtyBitmapWords];
+        _dirtySet = new DirtyPageSet(domain.DirtyBitmapWords);
         _pages = new DomainPages(domain);
         _volumes = domain.Volumes;
         _stageVolumeOps = StageVolumeOps;
@@ -481,14 +485,14 @@ public sealed class RemusPrimary : IDisposable
                 Monitor.Exit(_pauseLock);
                 return false;
             }
-            _domain.HarvestDirty(_dirty);
-            var pfns = DomainPages.Set(_dirty, _domain);
-            Array.Clear(_dirty);
+            if (_preCopyLeft) TakePreCopyLeft();
+            _domain.HarvestDirty(_dirtySet);
+            var pfns = ListDirty();
             _staged.Stage(_pages, pfns);
             _stagedThisEpoch = pfns.Length;
             StageVolumes();
-            _vcpus = _domain.CaptureVcpuStates();
-            _kernel = RemusState.Compose(_domain.CaptureKernelState(), _console.SealEpoch(_epoch));
+            (_vcpus, byte[] kernel) = _domain.CaptureStates(); // one visit to the vCPU thread when it is the only one
+            _kernel = RemusState.Compose(kernel, _console.SealEpoch(_epoch));
             _pauseTicks = Stopwatch.GetTimestamp() - t0;
             Step(RemusStep.Staged, _epoch);
             return true;
@@ -503,6 +507,31 @@ public sealed class RemusPrimary : IDisposable
             ResumeIfSuspended();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The first pause: the pages the initial synchronisation's last round harvested but did not send go into this
+    /// epoch (one walk of the whole bitmap, once).
+    /// </summary>
+    private void TakePreCopyLeft()
+    {
+        for (int i = 0; i < _dirty.Length; i++) _dirtySet.OrWord(i, _dirty[i]);
+        Array.Clear(_dirty);
+        _preCopyLeft = false;
+    }
+
+    /// <summary>The program's pages in <see cref="_dirtySet"/>, ascending, in <see cref="_pfns"/>; empties the set.</summary>
+    private ReadOnlySpan<ulong> ListDirty()
+    {
+        ulong first = _domain.ProgramFirstPage, limit = _domain.PageCount;
+        int n = _dirtySet.CopyTo(_pfns, first, limit);
+        if (n > _pfns.Length) // more than any epoch before: grow (in the pause, once per new maximum) and list again
+        {
+            _pfns = new ulong[Math.Max(n, 2 * _pfns.Length)];
+            n = _dirtySet.CopyTo(_pfns, first, limit);
+        }
+        _dirtySet.Clear();
+        return _pfns.AsSpan(0, n);
     }
 
     /// <summary>

@@ -36,6 +36,7 @@ internal sealed class StagedPages : IPageSource, IDisposable
     public void Reserve(int pages)
     {
         pages = Math.Min(pages, MaxPages);
+        if (pages > _pfns.Length) _pfns = new ulong[pages];
         if (pages <= Capacity) return;
         _buffer = Touched(pages);
         _count = 0;
@@ -48,14 +49,18 @@ internal sealed class StagedPages : IPageSource, IDisposable
         return buffer;
     }
 
-    /// <summary>Copies pages <paramref name="pfns"/> (ascending) out of <paramref name="source"/>; the array is kept.</summary>
-    public void Stage(IPageSource source, ulong[] pfns)
+    /// <summary>
+    /// Copies pages <paramref name="pfns"/> (ascending) out of <paramref name="source"/>, and the list into an array
+    /// of its own, kept from epoch to epoch (grown only when an epoch stages more pages than any before).
+    /// </summary>
+    public void Stage(IPageSource source, ReadOnlySpan<ulong> pfns)
     {
         if (pfns.Length > MaxPages)
             throw new InvalidOperationException($"{pfns.Length} dirty pages in one epoch: more than a checkpoint can stage ({MaxPages})");
         if (pfns.Length > Capacity) _buffer = Touched(pfns.Length); // in the pause: only when Reserve fell short
+        if (pfns.Length > _pfns.Length) _pfns = new ulong[Math.Max(pfns.Length, Math.Min(2 * _pfns.Length, MaxPages))];
         for (int i = 0; i < pfns.Length; i++) source.GetPage(pfns[i]).CopyTo(_buffer.AsSpan(i * 4096, 4096));
-        _pfns = pfns;
+        pfns.CopyTo(_pfns);
         _count = pfns.Length;
     }
 

@@ -24,6 +24,7 @@ public sealed unsafe class GuestMemory : IDisposable
 
     private byte* _base;
     private readonly ulong[] _hostDirty;
+    private readonly ulong[] _hostDirtySummary; // bit w%64 of word w/64: _hostDirty[w] may be non-zero
 
     public int Fd { get; private set; }
     public ulong Size { get; }
@@ -53,6 +54,7 @@ public sealed unsafe class GuestMemory : IDisposable
         }
         _base = (byte*)p;
         _hostDirty = new ulong[(size / PageSize + 63) / 64];
+        _hostDirtySummary = new ulong[(_hostDirty.Length + 63) / 64];
     }
 
     /// <summary>The host address of guest address 0 (for the KVM memory slot).</summary>
@@ -132,15 +134,44 @@ public sealed unsafe class GuestMemory : IDisposable
         for (ulong p = first; p <= last; p++)
         {
             ulong bit = 1UL << (int)(p & 63);
-            if ((Volatile.Read(ref _hostDirty[p >> 6]) & bit) == 0) Interlocked.Or(ref _hostDirty[p >> 6], bit);
+            if ((Volatile.Read(ref _hostDirty[p >> 6]) & bit) != 0) continue;
+            // The word's bit first, then its summary bit (TakeHostDirty clears them in the other order): a set bit
+            // always has its summary bit set, or is being taken.
+            Interlocked.Or(ref _hostDirty[p >> 6], bit);
+            ulong summaryBit = 1UL << (int)((p >> 6) & 63);
+            if ((Volatile.Read(ref _hostDirtySummary[p >> 12]) & summaryBit) == 0) Interlocked.Or(ref _hostDirtySummary[p >> 12], summaryBit);
         }
     }
 
     /// <summary>ORs the host-dirty bitmap into <paramref name="into"/> and clears it (safe while the vCPU runs).</summary>
     public void TakeHostDirty(Span<ulong> into)
     {
-        for (int i = 0; i < _hostDirty.Length; i++)
-            if (Volatile.Read(ref _hostDirty[i]) != 0) into[i] |= Interlocked.Exchange(ref _hostDirty[i], 0);
+        for (int s = 0; s < _hostDirtySummary.Length; s++)
+        {
+            if (Volatile.Read(ref _hostDirtySummary[s]) == 0) continue;
+            for (ulong sw = Interlocked.Exchange(ref _hostDirtySummary[s], 0); sw != 0; sw &= sw - 1)
+            {
+                int i = s * 64 + System.Numerics.BitOperations.TrailingZeroCount(sw);
+                into[i] |= Interlocked.Exchange(ref _hostDirty[i], 0);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Adds the host-dirty pages to <paramref name="into"/> and clears them (safe while the vCPU runs): O(words
+    /// written + words / 64), through the summary, not O(guest memory).
+    /// </summary>
+    public void TakeHostDirty(DirtyPageSet into)
+    {
+        for (int s = 0; s < _hostDirtySummary.Length; s++)
+        {
+            if (Volatile.Read(ref _hostDirtySummary[s]) == 0) continue;
+            for (ulong sw = Interlocked.Exchange(ref _hostDirtySummary[s], 0); sw != 0; sw &= sw - 1)
+            {
+                int i = s * 64 + System.Numerics.BitOperations.TrailingZeroCount(sw);
+                into.OrWord(i, Interlocked.Exchange(ref _hostDirty[i], 0));
+            }
+        }
     }
 
     /// <summary>Number of 64-bit words in a bitmap of all guest pages.</summary>

@@ -53,6 +53,14 @@ public interface IVcpu : IDisposable
     /// </summary>
     void HarvestDirty(Span<ulong> bitmap) => throw new NotSupportedException("this platform has no dirty log");
 
+    /// <summary>The same into a <see cref="DirtyPageSet"/> (the platforms add what they find page by page, without
+    /// walking the whole bitmap); this default walks it.</summary>
+    void HarvestDirty(DirtyPageSet set)
+    {
+        HarvestDirty(set.Bitmap);
+        set.Resummarize();
+    }
+
     /// <summary>
     /// A hint: the platform may stop tracking writes to the pages set in <paramref name="bitmap"/> (replacing the
     /// previous set); every harvest then reports them as written whether they were or not, and a page that leaves

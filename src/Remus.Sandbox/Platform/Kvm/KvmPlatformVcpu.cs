@@ -812,6 +812,20 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         }
     }
 
+    /// <summary>The same into a <see cref="DirtyPageSet"/> (the words KVM reports are added as they are read).</summary>
+    public void HarvestDirty(DirtyPageSet set)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        try
+        {
+            _dirtyLog.Harvest(set);
+        }
+        catch (KvmException e)
+        {
+            throw new SandboxException($"the KVM dirty log failed: {e.Message}", e);
+        }
+    }
+
     /// <summary>See <see cref="KvmSlotDirtyLog.SetUntracked"/> (honoured in manual-protect mode only). Any thread.</summary>
     public void SetUntracked(ReadOnlySpan<ulong> bitmap)
     {

@@ -43,6 +43,14 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     private readonly PageRegion[] _regions = new PageRegion[Regions];
     private readonly ulong[] _untracked, _leaving, _added, _removed; // bitmaps over all guest pages
     private readonly Func<ulong, ulong>? _frameOf;
+    private bool _anyUntracked; // whether _untracked or _leaving may hold a page (else one scan of the whole range)
+    private readonly ColdRegions? _cold;    // paged: the regions left out of the scan (null: every mapping is scanned)
+    private readonly DirtyPageSet? _carry;  // paged: frames written in regions just before they were unmapped
+
+    /// <summary>Harvests without a write after which a 2 MiB region leaves the scan (paged; REMUS_PTRACE_COLD_AFTER,
+    /// 0: never, every mapping is scanned at every harvest).</summary>
+    public static int ColdAfterHarvests =>
+        int.TryParse(Environment.GetEnvironmentVariable("REMUS_PTRACE_COLD_AFTER"), out int n) ? Math.Max(0, n) : 32;
 
     /// <param name="pid">the stub process</param>
     /// <param name="uffdInStub">the userfaultfd the stub created</param>
@@ -54,6 +62,11 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
     public PtraceDirtyLog(int pid, int uffdInStub, ulong start, ulong end, Func<ulong, ulong>? frameOf, ulong ramSize, bool anyMapped)
     {
         _start = start;
+        if (frameOf != null && ColdAfterHarvests > 0)
+        {
+            _cold = new ColdRegions(ColdAfterHarvests);
+            _carry = new DirtyPageSet((int)((ramSize / GuestMemory.PageSize + 63) / 64));
+        }
         _end = end;
         _frameOf = frameOf;
         int words = (int)((ramSize / GuestMemory.PageSize + 63) / 64);
@@ -78,7 +91,7 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
             if (Libc.ioctl(_uffd, UFFDIO_API, api) != 0) throw Fail("UFFDIO_API (asynchronous write-protect)");
             _pagemap = Libc.open($"/proc/{pid}/pagemap", 0x80000 /* O_RDONLY|O_CLOEXEC */);
             if (_pagemap < 0) throw Fail("open pagemap");
-            if (anyMapped) Register(start, end - start);
+            if (anyMapped) Register(start, end - start, seed: false); // paged: the vCPU seeds the regions (SeedRegion)
         }
         catch
         {
@@ -92,43 +105,89 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
         new($"dirty-page tracking is not available on this host ({what}: {Libc.ErrnoText(Libc.Errno)})");
 
     /// <summary>Tracks writes to the stub's mappings in [start, start+length) (a new mapping is not tracked until then).</summary>
-    public void Register(ulong start, ulong length)
+    public void Register(ulong start, ulong length) => Register(start, length, seed: true);
+
+    private void Register(ulong start, ulong length, bool seed)
     {
         var reg = stackalloc ulong[4] { start, length, UFFDIO_REGISTER_MODE_WP, 0 };
         if (Libc.ioctl(_uffd, UFFDIO_REGISTER, reg) != 0) throw Fail("UFFDIO_REGISTER");
         var wp = stackalloc ulong[3] { start, length, UFFDIO_WRITEPROTECT_MODE_WP };
         if (Libc.ioctl(_uffd, UFFDIO_WRITEPROTECT, wp) != 0) throw Fail("UFFDIO_WRITEPROTECT");
+        if (seed) _cold?.Mapped(start, length);
     }
+
+    /// <summary>Paged: the stub maps program page <paramref name="vpn"/> since before the log started (its region is scanned).</summary>
+    public void SeedRegion(ulong vpn) => _cold?.Mapped(vpn * GuestMemory.PageSize, GuestMemory.PageSize);
+
+    /// <summary>Whether regions wait for the vCPU thread to unmap them (<see cref="TakeColdRegions"/>).</summary>
+    public bool ColdPending => _cold is { AnyQueued: true };
+
+    /// <summary>Regions (of 2^<see cref="ColdRegions.Shift"/> bytes) scanned at each harvest now (paged).</summary>
+    public int WarmRegions => _cold?.Warm ?? 0;
+
+    /// <summary>The regions to unmap now (the vCPU thread, under MapLock, with its stub thread stopped).</summary>
+    public int TakeColdRegions(Span<ulong> into) => _cold?.TakeQueued(into) ?? 0;
+
+    /// <summary>
+    /// The last scan of a region about to be unmapped (nothing of the program runs until the unmap): what was written
+    /// there since the last harvest is reported by the next.
+    /// </summary>
+    public void ScanRetiring(ulong start, ulong end) => Scan(Math.Max(start, _start), Math.Min(end, _end), default, _carry);
+
+    /// <summary>A queued region stays mapped after all: it is scanned again and goes cold later (twice as late).</summary>
+    public void RegionKept(ulong region) => _cold?.Kept(region);
+
+    /// <summary>The region was unmapped in the stub: it is scanned again once something maps it (<see cref="Register"/>).</summary>
+    public void RegionUnmapped(ulong region) => _cold?.Unmapped(region);
 
     /// <summary>
     /// ORs into <paramref name="bitmap"/> (one bit per guest page) the pages written since the last call, plus every
     /// untracked page and every page that left the untracked set since (see <see cref="SetUntracked"/>). Only the
     /// tracked ranges are scanned and protected again: untracked pages keep their page-table entries untouched.
     /// </summary>
-    public void Harvest(Span<ulong> bitmap)
+    public void Harvest(Span<ulong> bitmap) => Harvest(bitmap, null);
+
+    /// <summary>The same into a <see cref="DirtyPageSet"/>: each page the scan reports is added as it comes, with no
+    /// walk of the whole bitmap (the kernel's scan still walks every page-table entry of the scanned ranges).</summary>
+    public void Harvest(DirtyPageSet set) => Harvest(default, set);
+
+    private void Harvest(Span<ulong> bitmap, DirtyPageSet? set)
     {
         if (_frameOf != null)
         {
-            Scan(_start, _end, bitmap);
+            Scan(_start, _end, bitmap, set);
+            if (_carry != null)
+            {
+                if (set != null) _carry.MoveTo(set);
+                else _carry.MoveTo(bitmap);
+            }
+            _cold?.EndHarvest();
             return;
         }
         ulong first = _start / GuestMemory.PageSize, limit = _end / GuestMemory.PageSize;
+        if (!_anyUntracked)
+        {
+            Scan(_start, _end, bitmap, set);
+            return;
+        }
         ulong pfn = first;
         while (pfn < limit)
         {
             ulong runStart = pfn;
             pfn = RunEnd(_untracked, pfn, limit, set: false);
-            if (pfn > runStart) Scan(runStart * GuestMemory.PageSize, pfn * GuestMemory.PageSize, bitmap);
+            if (pfn > runStart) Scan(runStart * GuestMemory.PageSize, pfn * GuestMemory.PageSize, bitmap, set);
             pfn = RunEnd(_untracked, pfn, limit, set: true);
         }
         for (int i = 0; i < _untracked.Length; i++)
         {
-            bitmap[i] |= _untracked[i] | _leaving[i];
+            if (set != null) set.OrWord(i, _untracked[i] | _leaving[i]);
+            else bitmap[i] |= _untracked[i] | _leaving[i];
             _leaving[i] = 0;
         }
+        _anyUntracked = _untracked.AsSpan().IndexOfAnyExcept(0UL) >= 0;
     }
 
-    private void Scan(ulong start, ulong end, Span<ulong> bitmap)
+    private void Scan(ulong start, ulong end, Span<ulong> bitmap, DirtyPageSet? set)
     {
         fixed (PageRegion* vec = _regions)
         {
@@ -138,16 +197,19 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
                 Start = start, End = end, Vec = (ulong)vec, VecLen = Regions,
                 CategoryMask = PAGE_IS_WRITTEN, ReturnMask = PAGE_IS_WRITTEN,
             };
+            ulong limit = set?.Capacity ?? (ulong)bitmap.Length * 64;
             while (true)
             {
                 int n = Libc.ioctl(_pagemap, PAGEMAP_SCAN, &arg);
-                if (n < 0) throw Fail("PAGEMAP_SCAN");
+                if (n < 0) throw Fail($"PAGEMAP_SCAN of [0x{arg.Start:x}, 0x{end:x})");
                 for (int i = 0; i < n; i++)
                     for (ulong a = vec[i].Start; a < vec[i].End; a += GuestMemory.PageSize)
                     {
                         ulong pfn = _frameOf == null ? a / GuestMemory.PageSize : _frameOf(a / GuestMemory.PageSize);
-                        if (pfn >= (ulong)bitmap.Length * 64) continue; // paged: nothing of guest RAM there
-                        bitmap[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
+                        _cold?.Written(a);
+                        if (pfn >= limit) continue; // paged: nothing of guest RAM there
+                        if (set != null) set.Add(pfn);
+                        else bitmap[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
                     }
                 if (arg.WalkEnd >= end || n < Regions) break;
                 arg.Start = arg.WalkEnd;
@@ -173,6 +235,7 @@ internal sealed unsafe class PtraceDirtyLog : IDisposable
             _leaving[i] |= _removed[i];
             _untracked[i] = now;
         }
+        _anyUntracked = true; // the next harvest reports the leaving pages, then finds out whether any stay
         WriteProtectRuns(_added, protect: false);
         WriteProtectRuns(_removed, protect: true);
     }

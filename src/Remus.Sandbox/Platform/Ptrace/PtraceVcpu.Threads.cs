@@ -45,6 +45,7 @@ internal sealed unsafe partial class PtraceVcpu
         if (_dead) throw new InvalidOperationException("the vCPU process is gone");
         byte[] xstate = ReadXstate();
         UserRegs regs = _regs;
+        _stub.MultiThreaded = true; // from here no region is unmapped (see RetireColdRegions)
         long tid = Inject(56, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM); // clone
         if (tid <= 0) throw new SandboxException($"cannot create a thread in the vCPU process: {Libc.ErrnoText((int)-tid)}");
         return new Seed(_stub, _memory, (int)tid, regs, xstate);

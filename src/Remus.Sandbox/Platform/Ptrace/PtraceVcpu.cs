@@ -27,6 +27,8 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     /// <summary>What the stub's threads share: its pid and the dirty log of its one address space.</summary>
     private readonly StubProcess _stub;
     private bool _dead;
+    /// <summary>The page of this thread's last SIGSEGV, until its next system call (see <see cref="RetireColdRegions"/>).</summary>
+    private ulong _lastFaultPage = ulong.MaxValue;
     private long _lastCpuNs;
 
     public ref UserRegs Regs => ref _regs;
@@ -133,6 +135,7 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     public VcpuExit Run()
     {
         if (_dead) throw new InvalidOperationException("the vCPU process is gone");
+        if (_stub.DirtyLog is { ColdPending: true } log) RetireColdRegions(log);
         if (_regsDirty)
         {
             SetRegs(in _regs);
@@ -142,7 +145,11 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         int sig = WaitStop(out int status);
         GetRegs(ref _regs);
         _regsDirty = true; // the kernel layer usually writes rax; reloading is cheaper than tracking every write
-        if (sig == (Libc.SIGTRAP | 0x80)) return VcpuExit.SyscallExit;
+        if (sig == (Libc.SIGTRAP | 0x80))
+        {
+            _lastFaultPage = ulong.MaxValue;
+            return VcpuExit.SyscallExit;
+        }
         if ((status >> 16) != 0 || sig == KickSignal) return VcpuExit.KickedExit;
         switch (sig)
         {
@@ -156,6 +163,7 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
                         code = *(int*)(p + 8);
                         addr = *(ulong*)(p + 16);
                     }
+                if (sig == 11) _lastFaultPage = addr & ~(GuestMemory.PageSize - 1);
                 return new VcpuExit(VcpuExitKind.Fault, sig, addr, code);
             default:
                 return VcpuExit.KickedExit; // a stray signal (e.g. the terminal's SIGINT): suppressed
@@ -281,6 +289,45 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         }
     }
 
+    /// <summary>
+    /// Unmaps in the stub the regions the dirty log found cold (<see cref="ColdRegions"/>), so its harvests no longer
+    /// scan them: a last scan reports what was written there since the last harvest, then the unmap; the program's
+    /// next access there is a demand fault that maps the pages back, registered with the log. On this vCPU's thread
+    /// with its stub thread stopped, before it runs, and only while the stub has one thread (no other can write
+    /// between the scan and the unmap). A region holding the page this thread last demand-faulted is kept until the
+    /// thread made progress: the kernel takes a second fault on that page for a mapping that failed (SIGBUS).
+    /// </summary>
+    private void RetireColdRegions(PtraceDirtyLog log)
+    {
+        Span<ulong> regions = stackalloc ulong[ColdRegions.MaxQueued];
+        lock (_stub.MapLock)
+        {
+            int n = log.TakeColdRegions(regions);
+            for (int i = 0; i < n; i++)
+            {
+                ulong start = regions[i] << ColdRegions.Shift, end = start + (1UL << ColdRegions.Shift);
+                if (_stub.MultiThreaded || (_lastFaultPage >= start && _lastFaultPage < end))
+                {
+                    log.RegionKept(regions[i]);
+                    continue;
+                }
+                log.ScanRetiring(start, end);
+                for (ulong at = start; NextMappedRun(ref at, end, out ulong run); at += run) TranslationChanged(at, run);
+                log.RegionUnmapped(regions[i]);
+            }
+        }
+    }
+
+    /// <summary>The next run of pages the stub maps for the program in [at, end): its start in <paramref name="at"/>, its length.</summary>
+    private bool NextMappedRun(ref ulong at, ulong end, out ulong length)
+    {
+        while (at < end && !_stub.Pages.ContainsKey(at / GuestMemory.PageSize)) at += GuestMemory.PageSize;
+        ulong stop = at;
+        while (stop < end && _stub.Pages.ContainsKey(stop / GuestMemory.PageSize)) stop += GuestMemory.PageSize;
+        length = stop - at;
+        return length > 0;
+    }
+
     /// <summary>The frame the stub maps at program page <paramref name="vpn"/>, or ulong.MaxValue.</summary>
     private ulong FrameOf(ulong vpn) => _stub.Pages.TryGetValue(vpn, out ulong pfn) ? pfn : ulong.MaxValue;
 
@@ -299,9 +346,18 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         try
         {
             lock (_stub.MapLock)
-                return _stub.Paged
-                    ? new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, Memory.AddressSpace.TaskSize, FrameOf, _memory.Size, _stub.Pages.Count > 0)
-                    : new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, _memory.Size);
+            {
+                if (!_stub.Paged) return new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, _memory.Size);
+                var log = new PtraceDirtyLog(_stub.Pid, (int)fd, GuestMemory.UserBase, Memory.AddressSpace.TaskSize, FrameOf, _memory.Size, _stub.Pages.Count > 0);
+                ulong last = ulong.MaxValue;
+                foreach (ulong vpn in _stub.Pages.Keys.Order()) // one call per region the stub maps into
+                {
+                    if (last != ulong.MaxValue && (vpn >> (ColdRegions.Shift - 12)) == (last >> (ColdRegions.Shift - 12))) continue;
+                    log.SeedRegion(vpn);
+                    last = vpn;
+                }
+                return log;
+            }
         }
         finally
         {
@@ -313,6 +369,12 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
     {
         var log = _stub.DirtyLog ?? throw new InvalidOperationException("the dirty log was not started");
         lock (_stub.MapLock) log.Harvest(bitmap);
+    }
+
+    public void HarvestDirty(DirtyPageSet set)
+    {
+        var log = _stub.DirtyLog ?? throw new InvalidOperationException("the dirty log was not started");
+        lock (_stub.MapLock) log.Harvest(set);
     }
 
     public void SetUntracked(ReadOnlySpan<ulong> bitmap) => _stub.DirtyLog?.SetUntracked(bitmap); // no log: nothing is tracked

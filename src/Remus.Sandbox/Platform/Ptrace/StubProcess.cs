@@ -19,6 +19,10 @@ internal sealed class StubProcess(int pid, bool paged)
     /// must never meet a mapping not yet registered with the dirty log (PAGEMAP_SCAN refuses it: EPERM).</summary>
     public Lock MapLock { get; } = new();
 
+    /// <summary>Whether the stub ever had a second thread (set before its clone, sticky): the dirty log's cold regions
+    /// are then left mapped, as unmapping one safely would need every thread stopped.</summary>
+    public volatile bool MultiThreaded;
+
     /// <summary>Set once by the first StartDirtyLog (under a lock on this object).</summary>
     public PtraceDirtyLog? DirtyLog { get; set; }
 }
