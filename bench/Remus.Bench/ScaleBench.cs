@@ -126,6 +126,8 @@ static class ScaleBench
         Thread.Sleep(TimeSpan.FromSeconds(seconds));
         var stats = primary.Stats;
         int n = Volatile.Read(ref count);
+        if (n <= SkipEpochs)
+            throw new InvalidOperationException($"only {n} epochs in {seconds:F0} s (protected: {primary.IsProtected}; {primary.EndReason ?? "no end reason"})");
         var taken = pauses.AsSpan(Math.Min(SkipEpochs, n), n - Math.Min(SkipEpochs, n)).ToArray();
         Array.Sort(taken);
         var result = taken.Length == 0 ? new Pauses(double.NaN, double.NaN, 0)
