@@ -55,7 +55,7 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
             {
                 if (!p.Partial) rounds = p.Round + 1;
                 Progress?.Invoke(p);
-            }, ref pagesSent, volumes, epochPages: options.EpochPages);
+            }, ref pagesSent, volumes, epochPages: options.EpochPages, whilePaused: WarmCapture);
             PreCopy.AwaitAcks(acks, epoch, options.AckTimeout);
             ulong[] pfns;
 
@@ -112,6 +112,17 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
         {
             throw new MigrationException($"the domain was handed over but the target did not confirm it runs ({Describe(e)}); it is left paused here", e);
         }
+    }
+
+    /// <summary>
+    /// Captures the vCPU and kernel state once, unused, in the pause that starts the dirty log. The first capture in a
+    /// process runs cold code (JIT, buffers sized from nothing): 20-95 ms of the stop-and-copy of a CLI migration
+    /// (64 MiB to 4 GiB domains, issue 14), all of it downtime; here it is paid in a pause the copy takes anyway.
+    /// </summary>
+    private void WarmCapture()
+    {
+        domain.CaptureVcpuStates();
+        domain.CaptureKernelState();
     }
 
     private static string Describe(Exception e) => e switch

@@ -61,12 +61,13 @@ internal static class PreCopy
     /// the caller pauses, harvests once more into it and sends the rest with the state (and, with volumes, the last
     /// copy round, paused). Returns the next epoch number. The writer is taken under <paramref name="gate"/> one
     /// slice of pages (or one record) at a time; <paramref name="writing"/> is called under it after each slice.
+    /// <paramref name="whilePaused"/> runs once in the pause that starts the dirty log.
     /// <paramref name="progress"/> is called (outside the gate) after every epoch closed in the middle of a round
     /// (<see cref="MigrationProgress.Partial"/>) and once at the end of every round.
     /// </summary>
     public static ulong Run(ICheckpointable domain, CheckpointWriter writer, ulong[] dirty, int maxRounds, int stopCopyPages,
         Action<MigrationProgress>? progress, ref long pagesSent, VolumeCopy? volumes = null, object? gate = null,
-        int epochPages = DefaultEpochPages, Action? writing = null)
+        int epochPages = DefaultEpochPages, Action? writing = null, Action? whilePaused = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(epochPages, 1);
         gate ??= new object();
@@ -78,6 +79,7 @@ internal static class PreCopy
             domain.StartDirtyLog();
             domain.MarkPopulatedPages(dirty);
             volumes?.Replica.BeginCopy(); // from here every path the program changes is remembered
+            whilePaused?.Invoke();
         }
         finally
         {

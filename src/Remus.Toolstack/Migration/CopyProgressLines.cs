@@ -8,17 +8,19 @@ namespace Remus.Toolstack.Migration;
 /// 64 MiB of pages each by default, so many a second on a fast link); the user gets a line at the end of every round and,
 /// within a long round, at most one a <see cref="Interval"/>: how much of the round went, the bytes so far and the rate.
 /// </summary>
-public sealed class CopyProgressLines(string prefix)
+/// <param name="clock">tests only: the time in <see cref="Stopwatch"/> ticks (default <see cref="Stopwatch.GetTimestamp"/>)</param>
+public sealed class CopyProgressLines(string prefix, Func<long>? clock = null)
 {
     /// <summary>Least time between two lines within a round.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
-    private long _last = Stopwatch.GetTimestamp();
+    private readonly Func<long> _clock = clock ?? Stopwatch.GetTimestamp;
+    private long _last = (clock ?? Stopwatch.GetTimestamp)();
 
     /// <summary>The line for <paramref name="p"/>, or null when it is an epoch within a round reported too soon after the previous line.</summary>
     public string? Line(MigrationProgress p)
     {
-        long now = Stopwatch.GetTimestamp();
+        long now = _clock();
         if (p.Partial && Stopwatch.GetElapsedTime(_last, now) < Interval) return null;
         _last = now;
         string rate = $"{p.BytesPerSecond / 1e6:F0} MB/s";
