@@ -59,7 +59,8 @@ static class PauseBench
             d.Unpause();
             var harvest = new List<double>(); var list = new List<double>(); var vcpu = new List<double>(); var kernel = new List<double>();
             var whole = new List<double>(); var together = new List<double>(); var pages = new List<double>(); long allocated = 0;
-            for (int i = 0; i < 100; i++)
+            int count = int.TryParse(Environment.GetEnvironmentVariable("PAUSES"), out int c) ? c : 100;
+            for (int i = 0; i < count; i++)
             {
                 Thread.Sleep(10);
                 d.Pause();
@@ -78,6 +79,7 @@ static class PauseBench
                 long t5 = Stopwatch.GetTimestamp();
                 allocated += GC.GetAllocatedBytesForCurrentThread() - a0;
                 d.Unpause();
+                if (i < count - 100) continue; // the figures are of the last 100 (PAUSES: how many in all)
                 together.Add(Ms(t5 - t4)); harvest.Add(Ms(t1 - t0)); list.Add(Ms(t2 - t1)); vcpu.Add(Ms(t3 - t2)); kernel.Add(Ms(t4 - t3)); whole.Add(Ms(t4 - t0)); pages.Add(n);
                 GC.KeepAlive(states); GC.KeepAlive(k); GC.KeepAlive(both);
             }
