@@ -21,7 +21,7 @@ static class CheckpointBenches
     private static readonly TimeSpan RemusTimeout = Environment.GetEnvironmentVariable("KVMLAB_GUEST") == "1"
         ? TimeSpan.FromSeconds(10) : new RemusOptions().Timeout;
 
-    sealed class Running : IDisposable
+    internal sealed class Running : IDisposable
     {
         private readonly Thread _t;
         public SandboxDomain Domain { get; }

@@ -1,5 +1,5 @@
 // Remus benchmarks that print figures (never assertions). Usage:
-//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|witness|spawn|threads|dirtylog|pagefault|platforms|vcpus|runtimes|net|volume|tls|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
+//   remus-bench [cpu|syscall|start|save|migrate|remus|writer|failover|witness|spawn|threads|dirtylog|pagefault|platforms|vcpus|runtimes|net|volume|tls|scale|simulate|all] [--runs N] [--platform auto|kvm|ptrace]
 // Each figure is the median of N runs (default 5; failover: 10) with this machine's baseline beside it, as a ratio.
 // --platform runs the domains of cpu, syscall, start, save, migrate, remus, writer and dirtylog on that platform
 // (default: auto, or REMUS_PLATFORM). platforms [--runs N] [--quick]: every platform this machine has, side by side in
@@ -15,7 +15,7 @@ using Remus.Sandbox;
 using Remus.Sandbox.Platform;
 
 string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
-string which = args.Where((a, i) => !a.StartsWith("--") && (i == 0 || args[i - 1] is not ("--runs" or "--platform" or "--timeout"))).FirstOrDefault() ?? "all";
+string which = args.Where((a, i) => !a.StartsWith("--") && (i == 0 || args[i - 1] is not ("--runs" or "--platform" or "--timeout" or "--sizes" or "--seconds"))).FirstOrDefault() ?? "all";
 int runs = Option("--runs") is { } n ? int.Parse(n) : 5;
 PlatformKind platform = Option("--platform") is { } pk
     ? PlatformSelection.Parse(pk) ?? throw new ArgumentException($"--platform wants auto, kvm or ptrace, not '{pk}'")
@@ -45,6 +45,7 @@ if (which is "platforms") PlatformsBench.Run(guests, runs, quick: args.Contains(
 if (which is "vcpus" or "all") VcpuBench.Run(runs);
 if (which is "runtimes") RuntimesBench.Run(runs); // Go programs (cpubound, pingpong) native vs in a domain per platform
 if (which is "net") NetBench.Run(guests, runs); // the domain's TCP/IP stack vs the host kernel's TCP, in test namespaces
+if (which is "scale") ScaleBench.Run(guests, args, platform); // issue 14: 256 MiB .. 16 GiB domains, sync, pauses, migration (not in "all")
 if (which is "volume") VolumeBench.Run(guests, runs, platform);
 if (which is "tls") TlsBench.Run(guests, runs, platform); // migration MB/s and Remus checkpoint rate: plain vs TLS vs PSK over loopback // writes to a volume: native, unprotected, protected 40/100 Hz; SQLite bytes/epoch
 return 0;

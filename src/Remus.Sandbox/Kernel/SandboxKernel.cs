@@ -329,10 +329,10 @@ internal sealed partial class SandboxKernel
     /// Clamps a guest buffer to the part the program could read (EFAULT when that is nothing), as a partial transfer
     /// would on Linux. Prefer <see cref="ReadIntoUser"/>/<see cref="WriteFromUser"/>, which also honour write permission.
     /// </summary>
-    private int ClampLength(ulong addr, ulong len, int max = 1 << 30)
+    private int ClampLength(ulong addr, ulong len, int max = 1 << 30, bool write = false)
     {
         if (len == 0) return 0;
-        ulong n = Memory.Accessible(addr, Math.Min(len, (ulong)max), write: false);
+        ulong n = Memory.Accessible(addr, Math.Min(len, (ulong)max), write);
         if (n == 0) throw new GuestFaultException(addr);
         return (int)n;
     }

@@ -156,9 +156,20 @@ internal sealed partial class SandboxKernel
     /// <summary>readv(2) from a file with a queue: one read (waiting like read) scattered over the buffers.</summary>
     private long ReadVWaiting(FileDescription f, ulong iov, int iovcnt)
     {
-        long total = 0;
-        for (int i = 0; i < iovcnt; i++) total += (long)Math.Min(Memory.ReadU64(iov + (ulong)i * 16 + 8), 1UL << 30);
-        int want = (int)Math.Min(total, 1 << 20);
+        // Read only what the buffers can take, up to the first one that stops short (what is read from the queue
+        // is gone from it: a buffer that claims more than is writable must not lose the rest, as Linux's pipe_read
+        // leaves it in the pipe); at most 1 MiB.
+        long writable = 0;
+        for (int i = 0; i < iovcnt && writable < 1 << 20; i++)
+        {
+            ulong b = Memory.ReadU64(iov + (ulong)i * 16), l = Memory.ReadU64(iov + (ulong)i * 16 + 8);
+            ulong want1 = Math.Min(l, (ulong)((1 << 20) - writable));
+            ulong n = Memory.Accessible(b, want1, write: true);
+            writable += (long)n;
+            if (n < want1) break;
+        }
+        if (writable == 0 && Enumerable.Range(0, iovcnt).Any(i => Memory.ReadU64(iov + (ulong)i * 16 + 8) != 0)) return -Errno.EFAULT;
+        int want = (int)writable;
         byte[] tmp = ArrayPool<byte>.Shared.Rent(Math.Max(want, 1));
         try
         {

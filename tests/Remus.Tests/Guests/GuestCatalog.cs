@@ -118,6 +118,7 @@ public static class GuestCatalog
         new("poll_select", "poll_select"),
         new("devnull", "devnull"),
         new("procmaps", "procmaps"),
+        new("iov_bounds", "iov_bounds"), // readv/writev lengths beyond the buffers (issue 11: found by sysfuzz.c)
         new("sigwait_io", "sigwait_io"), // signals ending readiness waits (EINTR, SA_RESTART, masks of ppoll/epoll_pwait)
         new("vm_maps", "vm_maps"),
         new("vm_copy", "vm_copy") { Args = ["{files}/data.bin"], Files = ["{files}/data.bin"] },

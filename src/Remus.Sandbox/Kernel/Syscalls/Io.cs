@@ -9,6 +9,9 @@ internal sealed partial class SandboxKernel
 {
     private const int MaxIov = 1024;
 
+    /// <summary>Most bytes one writev gathers (a larger one returns a short count; reads stop at 16 MiB too).</summary>
+    private const int MaxWriteV = 1 << 24;
+
     /// <summary>Whether reads and writes of <paramref name="f"/> wait on its queue here (pipes, eventfd, timerfd, epoll).</summary>
     private static bool WaitsOnQueue(FileDescription f) => f.Queue != null && !f.WaitsInReadWrite;
 
@@ -17,7 +20,9 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         if (f is SocketFile s) return SocketRead(s, buf, count);
-        if (WaitsOnQueue(f)) return ReadWaiting(f, buf, ClampLength(buf, count, 1 << 24));
+        // Only as much as the program can take: what is read from a queue is gone from it (as Linux's pipe_read
+        // stops where copy_to_user does, leaving the rest in the pipe).
+        if (WaitsOnQueue(f)) return ReadWaiting(f, buf, ClampLength(buf, count, 1 << 24, write: true));
         using var wait = BlockingWait();
         try
         {
@@ -59,21 +64,37 @@ internal sealed partial class SandboxKernel
         if (f == null) return -Errno.EBADF;
         if (iovcnt > MaxIov) return -Errno.EINVAL;
         if (f is SocketFile s) return SocketWriteV(s, iov, iovcnt);
-        // Gather first so the write is one piece of output, as on Linux.
-        long total = 0;
-        for (ulong i = 0; i < iovcnt; i++) total += (long)Memory.ReadU64(iov + i * 16 + 8);
-        if (total < 0 || total > int.MaxValue) return -Errno.EINVAL;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)total);
+        // Gather first so the write is one piece of output, as on Linux. Lengths as Linux judges them (a negative
+        // one or a negative sum: EINVAL); the buffer is sized by what the program can really be read from, at most
+        // MaxWriteV (a short count beyond, as reads are), never by the lengths it claims: a 2 GiB iov_len over a
+        // one-page buffer made the VMM allocate 2 GiB and die (found by tests/guests/sysfuzz.c).
+        for (ulong i = 0; i < iovcnt; i++)
+            if ((long)Memory.ReadU64(iov + i * 16 + 8) < 0) return -Errno.EINVAL;
+        long total = 0, readable = 0;
+        bool shortened = false;
+        for (ulong i = 0; i < iovcnt; i++)
+        {
+            ulong b = Memory.ReadU64(iov + i * 16), l = Memory.ReadU64(iov + i * 16 + 8);
+            total += (long)Math.Min(l, int.MaxValue);
+            if (shortened || l == 0) continue;
+            ulong want = Math.Min(l, (ulong)(MaxWriteV - readable));
+            ulong n = Memory.Accessible(b, want, write: false);
+            readable += (long)n;
+            shortened = n < l || readable >= MaxWriteV;
+        }
+        if (readable == 0 && total > 0) return -Errno.EFAULT;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)readable);
         try
         {
             int at = 0;
-            for (ulong i = 0; i < iovcnt; i++)
+            for (ulong i = 0; i < iovcnt && at < readable; i++)
             {
                 ulong b = Memory.ReadU64(iov + i * 16), l = Memory.ReadU64(iov + i * 16 + 8);
                 if (l == 0) continue;
-                int got = Memory.ReadPartial(b, buffer.AsSpan(at, (int)l));
+                int take = (int)Math.Min(l, (ulong)(readable - at));
+                int got = Memory.ReadPartial(b, buffer.AsSpan(at, take));
                 at += got;
-                if (got < (int)l) break; // the rest is not readable: write what came before it
+                if (got < take) break; // the rest is not readable: write what came before it
             }
             if (at == 0 && total > 0) return -Errno.EFAULT;
             return WaitsOnQueue(f) ? WriteWaiting(f, buffer.AsSpan(0, at)) : f.Write(buffer.AsSpan(0, at));
