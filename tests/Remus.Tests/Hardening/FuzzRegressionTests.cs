@@ -49,4 +49,21 @@ public sealed class FuzzRegressionTests
         Assert.Contains(expected, e.Message);
         Assert.Equal(FuzzOutcome.Refused, Run("config-json", json));
     }
+
+    // Finding 2 (domain-toml, AFL++ 69 crashes in 120 s, all this one): a basic string cut by the end of the file right
+    // after a '\' made Tomlyn 2.10.2 throw ArgumentOutOfRangeException (Char.ConvertFromUtf32 of its end-of-file
+    // marker, while wording its own error) out of ConfigLoader.Parse and HostConfig.Parse.
+    [Theory]
+    [InlineData("name = \"\\", 1, 10)]
+    [InlineData("name = \"web\"\nprogram = \"a\\", 2, 14)]
+    [InlineData("name = \"\"\"\\", 1, 12)]
+    public void A_config_that_ends_after_a_backslash_in_a_string_is_refused(string toml, int line, int column)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(toml, "d.toml", "/"));
+        Assert.Equal($"d.toml:{line}:{column}: the file ends inside a string, after a '\\' that escapes nothing", e.Message);
+        var host = Assert.Throws<ConfigException>(() => HostConfig.Parse("[receive]\nallow_paths = [\"\\", "h.toml", "/"));
+        Assert.StartsWith("h.toml:2:", host.Message);
+        Assert.Equal(FuzzOutcome.Refused, Run("domain-toml", toml));
+        Assert.Equal(FuzzOutcome.Refused, Run("host-toml", "[psk]\nfile = \"\\"));
+    }
 }
