@@ -28,6 +28,15 @@ internal static class TomlSyntax
                 ? $"{sourceName}:{line}:{column}: the file ends inside a string, after a '\\' that escapes nothing"
                 : $"{sourceName}: not valid TOML (the parser failed)");
         }
+        catch (Tomlyn.TomlException e)
+        {
+            // Arrays or inline tables nested deeper than Tomlyn's limit (64) throw instead of adding a diagnostic.
+            // Found by fuzz/run.sh host-toml (issue 11).
+            string where = e.Line > 0 ? $"{sourceName}:{e.Line}:{e.Column}" : sourceName;
+            throw new ConfigException(e.Message.StartsWith("The maximum depth", StringComparison.Ordinal)
+                ? $"{where}: arrays and tables are nested too deep (at most 64 levels)"
+                : $"{where}: {e.Message}");
+        }
         if (doc.HasErrors)
         {
             var error = doc.Diagnostics.Where(d => d.Kind == DiagnosticMessageKind.Error)
