@@ -1,6 +1,5 @@
 using Remus.Sandbox;
 using Remus.Sandbox.Platform;
-using Tomlyn.Parsing;
 using Tomlyn.Syntax;
 using static Remus.Toolstack.Config.TomlSyntax;
 
@@ -51,14 +50,7 @@ public static class ConfigLoader
     /// <summary>Parses config text; <paramref name="baseDirectory"/> anchors relative paths.</summary>
     public static DomainConfig Parse(string text, string sourceName, string baseDirectory)
     {
-        var doc = SyntaxParser.Parse(text, sourceName, false);
-        if (doc.HasErrors)
-        {
-            // The earliest error in the text (lexer errors are listed after the parser's).
-            var error = doc.Diagnostics.Where(d => d.Kind == DiagnosticMessageKind.Error)
-                .OrderBy(d => d.Span.Start.Line).ThenBy(d => d.Span.Start.Column).First();
-            throw new ConfigException($"{sourceName}:{error.Span.Start.Line + 1}:{error.Span.Start.Column + 1}: {error.Message}");
-        }
+        var doc = TomlSyntax.Parse(text, sourceName);
         return new Reader(sourceName, baseDirectory).Read(doc);
     }
 

@@ -25,13 +25,19 @@ public sealed record DomainConfig
     public string? Argv0 { get; init; }
 
     /// <summary>argv[1..].</summary>
-    public IReadOnlyList<string> Args { get; init; } = [];
+    public IReadOnlyList<string> Args { get => _args; init => _args = value ?? []; }
+
+    private readonly IReadOnlyList<string> _args = [];
 
     /// <summary>The program's whole environment, in order.</summary>
-    public IReadOnlyList<KeyValuePair<string, string>> Env { get; init; } = [];
+    public IReadOnlyList<KeyValuePair<string, string>> Env { get => _env; init => _env = value ?? []; }
+
+    private readonly IReadOnlyList<KeyValuePair<string, string>> _env = [];
 
     /// <summary>Absolute host paths the program may read.</summary>
-    public IReadOnlyList<string> Files { get; init; } = [];
+    public IReadOnlyList<string> Files { get => _files; init => _files = value ?? []; }
+
+    private readonly IReadOnlyList<string> _files = [];
 
     /// <summary>Absolute path of a file that receives (appended) everything the program writes to stdout and stderr.</summary>
     public string? ConsoleLog { get; init; }

@@ -1,7 +1,6 @@
 using Remus.Checkpoint.Stream;
 using Remus.Sandbox;
 using Remus.Toolstack.Security;
-using Tomlyn.Parsing;
 using Tomlyn.Syntax;
 using static Remus.Toolstack.Config.TomlSyntax;
 
@@ -79,13 +78,7 @@ public sealed record HostConfig
     /// <summary>Parses host config text; <paramref name="baseDirectory"/> anchors the relative file paths.</summary>
     public static HostConfig Parse(string text, string sourceName, string baseDirectory)
     {
-        var doc = SyntaxParser.Parse(text, sourceName, false);
-        if (doc.HasErrors)
-        {
-            var error = doc.Diagnostics.Where(d => d.Kind == DiagnosticMessageKind.Error)
-                .OrderBy(d => d.Span.Start.Line).ThenBy(d => d.Span.Start.Column).First();
-            throw new ConfigException($"{sourceName}:{error.Span.Start.Line + 1}:{error.Span.Start.Column + 1}: {error.Message}");
-        }
+        var doc = TomlSyntax.Parse(text, sourceName);
         return new Reader(sourceName, baseDirectory).Read(doc);
     }
 

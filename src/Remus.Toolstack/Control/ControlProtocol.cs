@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Remus.Toolstack.Control;
@@ -28,6 +29,33 @@ public static class ControlProtocol
     public const int MaxLineBytes = 1 << 20;
 
     public const int FrameHeaderBytes = 5;
+
+    /// <summary>
+    /// Parses one request line as the VMM's control socket reads it (untrusted: any local client may connect).
+    /// Returns the request, or null with <paramref name="failure"/> set to the response that refuses it (malformed
+    /// JSON, no request, another protocol version). Never throws for the line's content.
+    /// </summary>
+    internal static ControlRequest? ParseRequest(ReadOnlySpan<byte> line, out ControlResponse? failure)
+    {
+        ControlRequest? request;
+        try
+        {
+            request = JsonSerializer.Deserialize(line, ToolstackJson.Default.ControlRequest);
+        }
+        catch (JsonException e)
+        {
+            failure = ControlResponse.Failure($"malformed request: {e.Message}");
+            return null;
+        }
+        if (request is null || request.Version != Version)
+        {
+            failure = ControlResponse.Failure(
+                $"this VMM speaks control protocol {Version}, the request is version {request?.Version}");
+            return null;
+        }
+        failure = null;
+        return request;
+    }
 
     public static void WriteFrameHeader(Span<byte> header, ConsoleFrameKind kind, int length)
     {

@@ -40,20 +40,10 @@ internal sealed class ControlServer(Socket listener, VmmHost host) : IDisposable
         {
             var line = await ReadLineAsync(stream).ConfigureAwait(false);
             if (line is null) return; // a liveness probe
-            ControlRequest? request;
-            try
+            var request = ControlProtocol.ParseRequest(line, out var failure);
+            if (request is null)
             {
-                request = JsonSerializer.Deserialize(line, ToolstackJson.Default.ControlRequest);
-            }
-            catch (JsonException e)
-            {
-                await ReplyAsync(stream, ControlResponse.Failure($"malformed request: {e.Message}")).ConfigureAwait(false);
-                return;
-            }
-            if (request is null || request.Version != ControlProtocol.Version)
-            {
-                await ReplyAsync(stream, ControlResponse.Failure(
-                    $"this VMM speaks control protocol {ControlProtocol.Version}, the request is version {request?.Version}")).ConfigureAwait(false);
+                await ReplyAsync(stream, failure!).ConfigureAwait(false);
                 return;
             }
             if (request.Op == ControlOps.Console)

@@ -87,6 +87,8 @@ public static class IncomingVmm
         {
             var config = JsonSerializer.Deserialize(json.Span, ToolstackJson.Default.DomainConfig)
                          ?? throw new RemusException("the stream carries no domain configuration");
+            if (DomainConfigShape.Problem(config) is { } problem)
+                throw new RemusException($"the stream's domain configuration is invalid: {problem}");
             return config with
             {
                 SourcePlatform = config.Platform == PlatformKind.Auto ? null : config.Platform,

@@ -16,6 +16,25 @@ public sealed class ControlProtocolTests
     }
 
     [Fact]
+    public void The_vmm_parses_a_request_line_or_answers_why_not()
+    {
+        var request = ControlProtocol.ParseRequest("""{"v":1,"op":"rename","name":"db"}"""u8, out var failure);
+        Assert.Null(failure);
+        Assert.Equal(ControlOps.Rename, request!.Op);
+        Assert.Equal("db", request.Name);
+
+        Assert.Null(ControlProtocol.ParseRequest("""{"v":1,"op":"""u8, out failure));
+        Assert.False(failure!.Ok);
+        Assert.StartsWith("malformed request: ", failure.Error);
+
+        Assert.Null(ControlProtocol.ParseRequest("""{"v":2,"op":"info"}"""u8, out failure));
+        Assert.Equal("this VMM speaks control protocol 1, the request is version 2", failure!.Error);
+
+        Assert.Null(ControlProtocol.ParseRequest("null"u8, out failure));
+        Assert.Equal("this VMM speaks control protocol 1, the request is version ", failure!.Error);
+    }
+
+    [Fact]
     public void Domain_info_json_has_the_documented_fields_and_lowercase_states()
     {
         var info = new DomainInfo { Name = "web", Id = 3, Pid = 1234, State = DomainRunState.Paused, Memory = 64, Time = 1.5 };

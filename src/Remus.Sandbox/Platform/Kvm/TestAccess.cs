@@ -5,3 +5,5 @@ using System.Runtime.CompilerServices;
 [assembly: InternalsVisibleTo("Remus.Tests")]
 // remus-bench measures what making a KVM vCPU costs (bench/Remus.Bench/VcpuBench.cs).
 [assembly: InternalsVisibleTo("remus-bench")]
+// The fuzz harnesses (fuzz/Remus.Fuzz) feed the ELF loader and the volume-ops validator directly.
+[assembly: InternalsVisibleTo("Remus.Fuzz")]
