@@ -272,7 +272,7 @@ public sealed class TcpInteropTests
         using var server = new StackEchoServer(w.H, Port, closeAtOnce: true); // the stack closes first: TIME_WAIT is its
         for (int i = 1; i <= 3; i++)
         {
-            var c = w.Peer.Do($"connect {Stack} {Port} 40000");
+            var c = ConnectFromPort40000(w);
             Assert.Equal("40000", c[1]);
             Assert.Equal("eof", w.Peer.Do($"wait {c[0]}")[0]);
             w.Peer.Do($"close {c[0]}");
@@ -280,6 +280,28 @@ public sealed class TcpInteropTests
         }
         server.ThrowIfFailed();
         w.H.ThrowIfThreadFailed();
+    }
+
+    /// <summary>
+    /// The Linux peer connects to the stack from port 40000. Its previous connection on that port may still be in
+    /// LAST_ACK for a moment (its FIN went out on close; the stack's ACK of it is on the way, later under load), and
+    /// Linux refuses the 4-tuple with EADDRNOTAVAIL until then: retry for a few seconds. A stack that never ACKed
+    /// the FIN would still fail here.
+    /// </summary>
+    private static string[] ConnectFromPort40000(InteropRig w)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (true)
+        {
+            try
+            {
+                return w.Peer.Do($"connect {Stack} {Port} 40000");
+            }
+            catch (InvalidOperationException e) when (e.Message.Contains("EADDRNOTAVAIL", StringComparison.Ordinal) && DateTime.UtcNow < until)
+            {
+                Thread.Sleep(50);
+            }
+        }
     }
 
     /// <summary>A stack-accepted connection from the Linux peer: the stack's socket and the peer's socket id.</summary>
