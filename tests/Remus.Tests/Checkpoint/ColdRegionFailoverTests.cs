@@ -29,7 +29,7 @@ public class ColdRegionFailoverTests
         string native = NativeRun.Run(new GuestInvocation(program) { Args = args }).StdoutText;
         var spec = new DomainSpec { ProgramPath = program, Args = args, MemoryMiB = 64, Platform = platform };
         var world = new RecordingConsole();
-        var primaryView = new Severable(world);
+        var primaryView = new SeverableConsole(world);
         var commit = new OutputCommitConsole(primaryView);
         var (a, b) = Channel.Pair();
         var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
@@ -52,14 +52,5 @@ public class ColdRegionFailoverTests
         primaryDomain.Dispose();
 
         Continuity.AssertNoGapAtMostOneEpochRepeated(native, world.Text);
-    }
-
-    private sealed class Severable(IConsole inner) : IConsole
-    {
-        private volatile bool _severed;
-        public void Sever() => _severed = true;
-        public void Write(int stream, ReadOnlySpan<byte> data) { if (!_severed) inner.Write(stream, data); }
-        public int Read(Span<byte> buffer, CancellationToken cancel) => inner.Read(buffer, cancel);
-        public bool IsTerminal => false;
     }
 }

@@ -30,6 +30,16 @@ public sealed class RecordingConsole : IConsole
     }
 }
 
+/// <summary>What the outside world sees of a primary; after <see cref="Sever"/> the writer (a dead primary) reaches nobody.</summary>
+public sealed class SeverableConsole(IConsole inner) : IConsole
+{
+    private volatile bool _severed;
+    public void Sever() => _severed = true;
+    public void Write(int stream, ReadOnlySpan<byte> data) { if (!_severed) inner.Write(stream, data); }
+    public int Read(Span<byte> buffer, CancellationToken cancel) => inner.Read(buffer, cancel);
+    public bool IsTerminal => false;
+}
+
 /// <summary>A domain running on a thread of its own, as a VMM runs it.</summary>
 public sealed class RunningDomain : IDisposable
 {

@@ -17,16 +17,6 @@ public class RemusEngineTests
     private static readonly byte[] Config = "{\"name\":\"r\"}"u8.ToArray();
     private static readonly RemusOptions Fast = new() { Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(1) };
 
-    /// <summary>What the outside world sees; after <see cref="Sever"/> the writer (a dead primary) reaches nobody.</summary>
-    private sealed class SeverableConsole(IConsole inner) : IConsole
-    {
-        private volatile bool _severed;
-        public void Sever() => _severed = true;
-        public void Write(int stream, ReadOnlySpan<byte> data) { if (!_severed) inner.Write(stream, data); }
-        public int Read(Span<byte> buffer, CancellationToken cancel) => inner.Read(buffer, cancel);
-        public bool IsTerminal => false;
-    }
-
     private static (string Ticker, string[] Args, string Native) Ticker(int count, int intervalMs)
     {
         string ticker = GuestBuilder.Build("ticker");

@@ -146,16 +146,6 @@ public sealed class ThreadContinuityTests
         AssertUnbroken(world.Text, linesBefore, oneReplay: true);
     }
 
-    /// <summary>What the outside world sees; after <see cref="Sever"/> the writer (a dead primary) reaches nobody.</summary>
-    private sealed class SeverableConsole(IConsole inner) : IConsole
-    {
-        private volatile bool _severed;
-        public void Sever() => _severed = true;
-        public void Write(int stream, ReadOnlySpan<byte> data) { if (!_severed) inner.Write(stream, data); }
-        public int Read(Span<byte> buffer, CancellationToken cancel) => inner.Read(buffer, cancel);
-        public bool IsTerminal => false;
-    }
-
     [SkippableTheory]
     [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
     public async Task Every_thread_goes_on_after_a_live_migration(PlatformKind platform)

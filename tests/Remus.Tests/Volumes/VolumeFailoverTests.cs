@@ -20,15 +20,6 @@ public sealed class VolumeFailoverTests : IDisposable
 
     public void Dispose() => _tmp.Dispose();
 
-    private sealed class SeverableConsole(IConsole inner) : IConsole
-    {
-        private volatile bool _severed;
-        public void Sever() => _severed = true;
-        public void Write(int stream, ReadOnlySpan<byte> data) { if (!_severed) inner.Write(stream, data); }
-        public int Read(Span<byte> buffer, CancellationToken cancel) => inner.Read(buffer, cancel);
-        public bool IsTerminal => false;
-    }
-
     [SkippableTheory]
     [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
     public void After_a_failover_the_backup_continues_from_its_copy_of_the_volume(PlatformKind platform)
