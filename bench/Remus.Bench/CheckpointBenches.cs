@@ -154,14 +154,26 @@ static class CheckpointBenches
     {
         using var src = new Running(SandboxDomain.Create(spec, new CapturingConsole()));
         Thread.Sleep(warmupMs);
+        return Migrate(src.Domain, spec);
+    }
+
+    /// <summary>One live migration over loopback TCP of the running <paramref name="source"/> (built from
+    /// <paramref name="spec"/>) into a receiver in this process, whose domain is then stopped.</summary>
+    public static MigrationResult Migrate(SandboxDomain source, DomainSpec spec)
+    {
         var (a, b) = Pair();
-        var receiver = new MigrationReceiver(b, b);
-        SandboxDomain? got = null;
-        var t = Task.Run(() => { got = receiver.Receive(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())); receiver.ConfirmRunning(); });
-        var result = new MigrationSender(src.Domain, a, a, new MigrationOptions()).Migrate(Config);
-        t.Wait();
-        got!.Dispose();
-        return result;
+        using (a)
+        using (b)
+        {
+            var receiver = new MigrationReceiver(b, b);
+            SandboxDomain? got = null;
+            var t = Task.Run(() => { got = receiver.Receive(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())); receiver.ConfirmRunning(); });
+            var result = new MigrationSender(source, a, a, new MigrationOptions()).Migrate(Config);
+            t.Wait();
+            got!.Kill();
+            got.Dispose();
+            return result;
+        }
     }
 
     static void Migrate(string what, DomainSpec spec, int runs, int warmupMs)

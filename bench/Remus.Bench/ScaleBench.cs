@@ -156,16 +156,6 @@ static class ScaleBench
     private static MigrationResult Migrate(DomainSpec spec)
     {
         using var src = Start(spec, out _);
-        var (a, b) = Pair();
-        var receiver = new MigrationReceiver(b, b);
-        SandboxDomain? got = null;
-        var t = Task.Run(() => { got = receiver.Receive(_ => SandboxDomain.CreateIncoming(spec, new CapturingConsole())); receiver.ConfirmRunning(); });
-        var result = new MigrationSender(src.Domain, a, a, new MigrationOptions()).Migrate(Config);
-        t.Wait();
-        got!.Kill();
-        got.Dispose();
-        a.Dispose();
-        b.Dispose();
-        return result;
+        return CheckpointBenches.Migrate(src.Domain, spec);
     }
 }
