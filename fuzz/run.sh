@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# fuzz/run.sh TARGET SECONDS — coverage-guided fuzzing of one Remus input parser with AFL++ and SharpFuzz.
+# fuzz/run.sh TARGET SECONDS [EXECS] — coverage-guided fuzzing of one Remus input parser with AFL++ and SharpFuzz.
 #
 # Builds fuzz/Remus.Fuzz into $FUZZ_OUT/bin, instruments the Remus assemblies (and the parsers they lean on:
 # Tomlyn, K4os LZ4) with `sharpfuzz` once, then runs afl-fuzz for SECONDS on fuzz/corpus/TARGET and prints the
-# executions and the findings. Findings stay in $FUZZ_OUT/TARGET/default/{crashes,hangs}; replay them with
+# executions and the findings. With EXECS it stops at that many executions if that comes before SECONDS. Findings stay in $FUZZ_OUT/TARGET/default/{crashes,hangs}; replay them with
 #   dotnet $FUZZ_OUT/bin/Remus.Fuzz.dll TARGET --replay $FUZZ_OUT/TARGET/default/crashes
 # Needs: afl++ (Debian package), SharpFuzz.CommandLine 2.3.0 (`dotnet tool install --tool-path /tmp/sftool
 # SharpFuzz.CommandLine --version 2.3.0`; SHARPFUZZ=path/to/sharpfuzz if elsewhere). Runs at nice 19, one core.
 set -euo pipefail
 
 target=${1:?usage: fuzz/run.sh TARGET SECONDS (targets: dotnet Remus.Fuzz.dll --list)}
-seconds=${2:?usage: fuzz/run.sh TARGET SECONDS}
+seconds=${2:?usage: fuzz/run.sh TARGET SECONDS [EXECS]}
+execs=${3:-}
+[[ -z $execs || $execs =~ ^[0-9]+$ ]] || { echo "EXECS must be a number of executions, not '$execs'" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 out=${FUZZ_OUT:-/tmp/remus-fuzz}
 bin=$out/bin
@@ -38,7 +40,7 @@ mkdir -p "$out/$target"
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
 export DOTNET_TieredPGO=0
 set +e
-nice -n 19 afl-fuzz -V "$seconds" -t 5000 -m none -i "$here/corpus/$target" -o "$out/$target" \
+nice -n 19 afl-fuzz -V "$seconds" ${execs:+-E "$execs"} -t 5000 -m none -i "$here/corpus/$target" -o "$out/$target" \
   -- dotnet "$bin/Remus.Fuzz.dll" "$target" > "$out/$target/afl.log" 2>&1
 rc=$?
 set -e
