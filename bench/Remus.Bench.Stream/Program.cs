@@ -30,6 +30,8 @@ var codecs = new List<Codec>
 {
     new("lz4 fast", (s, d) => LZ4Codec.Encode(s, d, LZ4Level.L00_FAST), (s, d) => LZ4Codec.Decode(s, d)),
     new("lz4 hc3", (s, d) => LZ4Codec.Encode(s, d, LZ4Level.L03_HC), (s, d) => LZ4Codec.Decode(s, d)),
+    // How a receiver judges an LZ4 page before applying its epoch: a walk of the block that writes nothing.
+    new("lz4 judge", (s, d) => LZ4Codec.Encode(s, d, LZ4Level.L00_FAST), (s, _) => Lz4BlockCheck.DecodesTo(s, P) ? P : -1),
 };
 foreach (int level in new[] { -5, 1, 3 })
 {

@@ -297,7 +297,7 @@ internal sealed class PageBatch(byte[] buffer, int length) : IThreadPoolWorkItem
             if (offset + length > body.Length)
                 throw Invalid($"{where}: page data overruns the record ({offset + length} > {body.Length} bytes)");
             if (encoding is PageEncoding.Lz4 or PageEncoding.XorLz4
-                && !PageCodec.TryDecompress(body.Slice((int)offset, length), scratch))
+                && !PageCodec.Decodes(body.Slice((int)offset, length), scratch))
                 throw Invalid($"{where}: page 0x{pfn:x} ({StreamFormat.Name(encoding)}) does not decode to {StreamFormat.PageSize} bytes");
             offset += length;
         }

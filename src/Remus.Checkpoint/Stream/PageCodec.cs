@@ -42,4 +42,12 @@ internal static class PageCodec
     /// <summary>Decodes one compressed page; true only when it decodes to exactly one page.</summary>
     public static bool TryDecompress(ReadOnlySpan<byte> compressed, Span<byte> page) =>
         LZ4Codec.Decode(compressed, page[..StreamFormat.PageSize]) == StreamFormat.PageSize;
+
+    /// <summary>
+    /// True when one compressed page decodes to exactly one page, judged by walking the block
+    /// (<see cref="Lz4BlockCheck"/>) and, only for the rare block that walk is too strict for, by decoding it into
+    /// <paramref name="scratch"/>. Accepts exactly what <see cref="TryDecompress"/> accepts.
+    /// </summary>
+    public static bool Decodes(ReadOnlySpan<byte> compressed, Span<byte> scratch) =>
+        Lz4BlockCheck.DecodesTo(compressed, StreamFormat.PageSize) || TryDecompress(compressed, scratch);
 }
