@@ -35,12 +35,19 @@ public static class CheckpointTarget
         else if (refused != null) throw refused;
     }
 
+    /// <summary>
+    /// The reader's buffering limit: 16 MiB keeps AFL's memory down; REMUS_FUZZ_EPOCH_LIMIT=0 leaves it unlimited, as
+    /// a receiver's default is (<c>fuzz/run.sh</c> passes the environment through).
+    /// </summary>
+    private static readonly long EpochLimit =
+        Environment.GetEnvironmentVariable("REMUS_FUZZ_EPOCH_LIMIT") == "0" ? long.MaxValue : 16 << 20;
+
     public static void Read(byte[] stream)
     {
         var sink = new MemoryPageSink(SinkPages);
         var replica = new VolumeReplica(new FuzzVolumeRoots(2));
         var reader = new CheckpointReader(new MemoryStream(stream, writable: false),
-            new CheckpointReaderOptions { MaxEpochBytes = 16 << 20, MaxVcpuStates = 8 });
+            new CheckpointReaderOptions { MaxEpochBytes = EpochLimit, MaxVcpuStates = 8 });
         reader.ReadHeader();
         while (reader.ReadEpoch() is { } epoch)
         {
