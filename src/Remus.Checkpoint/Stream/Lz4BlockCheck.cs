@@ -24,12 +24,12 @@ internal static class Lz4BlockCheck
     {
         if (outputSize <= 0 || block.IsEmpty) return false;
         int ip = 0, end = block.Length;
-        long op = 0; // bytes produced so far
+        int op = 0; // bytes produced so far
         while (true)
         {
             if (ip >= end) return false;
             int token = block[ip++];
-            long literals = token >> 4;
+            int literals = token >> 4;
             if (literals == RunMask)
             {
                 int s;
@@ -38,6 +38,7 @@ internal static class Lz4BlockCheck
                     if (ip >= end) return false;
                     s = block[ip++];
                     literals += s;
+                    if (literals > outputSize) return false; // keeps the sums far from overflow
                 }
                 while (s == 255);
                 // The decoder also refuses a run length that starts within 15 bytes of the input's end, and stops
@@ -46,20 +47,20 @@ internal static class Lz4BlockCheck
                 // leaves at least 15 bytes after its length (at least 270 after a 255 byte).
             }
 
-            long afterLiterals = op + literals;
+            int afterLiterals = op + literals;
             if (afterLiterals > outputSize - MatchFindLimit || ip + literals > end - (2 + 1 + LastLiterals))
             {
                 // The decoder's last sequence: its literals must end the input and fill the output exactly.
                 return ip + literals == end && afterLiterals == outputSize;
             }
-            ip += (int)literals;
+            ip += literals;
             op = afterLiterals;
 
             int offset = block[ip] | block[ip + 1] << 8; // in range: ip + literals <= end - 8 above
             ip += 2;
             if (offset == 0 || offset > op) return false;
 
-            long match = (token & MatchMask);
+            int match = token & MatchMask;
             if (match == MatchMask)
             {
                 int s;
@@ -68,6 +69,7 @@ internal static class Lz4BlockCheck
                     if (ip >= end) return false;
                     s = block[ip++];
                     match += s;
+                    if (match > outputSize) return false;
                 }
                 while (s == 255);
                 // The decoder refuses a match length whose bytes reach the input's last 4; such a block cannot end
