@@ -65,7 +65,14 @@ using (var hog = options.Hog ? new CpuHog(Environment.ProcessorCount) : null)
         results.Add(result);
         string head = result.Failure is null ? "" : result.Failure.Split('\n')[0];
         Console.WriteLine($"  {result.Verdict.ToString().ToUpperInvariant()} in {result.Seconds:F1} s: {result.Outcome}{(head.Length > 0 ? $" -- {head}" : "")}");
-        if (result.Verdict == Verdict.Failed && options.Verbose) Console.WriteLine(Indent(result.Failure!));
+        if (result.Verdict == Verdict.Failed)
+        {
+            // Everything the round knows (the parties' stderr and logs, the records on the channel), kept for the report.
+            string file = Path.Combine(Path.GetTempPath(), $"remus-soak-{plan.Seed}.txt");
+            File.WriteAllText(file, $"seed {plan.Seed}: {plan.Describe()}\n{result.Outcome}\n{result.Failure}\n");
+            Console.WriteLine($"  details: {file}");
+            if (options.Verbose) Console.WriteLine(Indent(result.Failure!));
+        }
     }
 }
 

@@ -39,7 +39,8 @@ internal sealed record SoakOptions(int Rounds, int Seed, IReadOnlyList<PlatformK
         guest dirties 4 or 16 MiB), or 0-1.5 s into protection. A primary lost before its backup had a complete
         checkpoint must leave the backup giving up cleanly (no domain, nothing registered) and the console a clean prefix.
 
-        Output: a line per round, then rounds, failures by kind, wall time, and the command to replay each failure.
+        Output: a line per round, then rounds, failures by kind, wall time, and the command to replay each failure; each
+        failure's details (the parties' stderr and VMM logs, the records seen on the channel) go to $TMPDIR/remus-soak-SEED.txt.
         Exit status: 0 when no round failed, 1 otherwise, 2 for a bad command line.
         """;
 

@@ -71,6 +71,11 @@ internal sealed class ChannelRelay : IDisposable
         get { lock (_lock) return string.Join(", ", _events.TakeLast(40)); }
     }
 
+    /// <summary>Whether protection over this channel has ended: RELEASE or END went forward, RELEASED or TAKEOVER came back, or a side closed.</summary>
+    public bool Ended => Volatile.Read(ref _ended);
+
+    private bool _ended;
+
     /// <summary>Stops carrying primary -> backup (the stream) or backup -> primary (acks, TAKEOVER, RELEASED).</summary>
     public void Cut(bool forward)
     {
@@ -113,6 +118,7 @@ internal sealed class ChannelRelay : IDisposable
             {
                 if (type != CheckpointEnd)
                 {
+                    if (type is 0 or Release) Volatile.Write(ref _ended, true);
                     if (type != 1) Note($"-> {Name(type)}");
                     return;
                 }
@@ -124,6 +130,7 @@ internal sealed class ChannelRelay : IDisposable
             {
                 if (type == Ack) Interlocked.Increment(ref _acks);
                 else Note($"<- {Name(type)}");
+                if (type is 0 or Released or Takeover) Volatile.Write(ref _ended, true);
             };
             var up = new Thread(() => Pump(primary, backup, forward, isForward: true)) { IsBackground = true, Name = "relay-forward" };
             var down = new Thread(() => Pump(backup, primary, back, isForward: false)) { IsBackground = true, Name = "relay-back" };
@@ -155,6 +162,7 @@ internal sealed class ChannelRelay : IDisposable
                 if (n == 0)
                 {
                     Note(isForward ? "primary closed" : "backup closed");
+                    Volatile.Write(ref _ended, true);
                     try { to.Shutdown(SocketShutdown.Send); } catch (SocketException) { } catch (ObjectDisposedException) { }
                     return;
                 }
@@ -173,6 +181,7 @@ internal sealed class ChannelRelay : IDisposable
             if (!(isForward ? _forwardCut : _backCut))
             {
                 Note($"{(isForward ? "forward" : "back")} pump: {e.Message}");
+                Volatile.Write(ref _ended, true);
                 try { from.Close(0); } catch (SocketException) { } catch (ObjectDisposedException) { }
                 try { to.Close(0); } catch (SocketException) { } catch (ObjectDisposedException) { }
             }
