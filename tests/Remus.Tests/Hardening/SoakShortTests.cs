@@ -27,7 +27,13 @@ public sealed class SoakShortTests
         var plan = RoundPlan.From(seed);
         Assert.Equal(kind, RoundPlan.KindName(plan.Kind));
         Assert.Equal(moment, plan.Moment.ToString());
-        var result = SoakRound.Run(plan, new SoakRound.Setup(RemusCli.DllPath, NonceTicker.Program));
+        // The backup's default --timeout (2 s): on a loaded machine a shorter one makes the primary give up on its
+        // backup before any fault (a late first ack, as designed), and the round has nothing to test: it is tried
+        // again, and skipped with the reason if that keeps happening.
+        var setup = new SoakRound.Setup(RemusCli.DllPath, NonceTicker.Program, TimeoutMs: 2000);
+        var result = SoakRound.Run(plan, setup);
+        for (int retry = 0; retry < 2 && result.Verdict == Verdict.Missed; retry++) result = SoakRound.Run(plan, setup);
+        Skip.If(result.Verdict == Verdict.Missed, $"seed {seed}: the fault could not be placed three times: {result.Outcome}");
         Assert.True(result.Verdict == Verdict.Passed,
             $"seed {seed} ({plan.Describe()}): {result.Verdict}, {result.Outcome}\nreplay: remus-soak --replay {seed} --verbose\n{result.Failure}");
     }
