@@ -240,6 +240,7 @@ internal static partial class SoakRound
             if (fenced) problems.Add("the primary was fenced, yet the backup never took over");
         }
         if (ListsDomain(backupHost) || ListsDomain(primary)) problems.Add("a domain is still registered after the end");
+        if (plan.Moment == Moment.Sync && !syncing) outcome += " (the sync had ended before the fault)";
         notes.Add($"protect exit {protectStatus}, backup exit {backupStatus}, last epochs on the wire up to {epochMs:F0} ms");
         return problems.Count == 0
             ? result(Verdict.Passed, outcome, null)
