@@ -65,7 +65,7 @@ using (var hog = options.Hog ? new CpuHog(Environment.ProcessorCount) : null)
         results.Add(result);
         string head = result.Failure is null ? "" : result.Failure.Split('\n')[0];
         Console.WriteLine($"  {result.Verdict.ToString().ToUpperInvariant()} in {result.Seconds:F1} s: {result.Outcome}{(head.Length > 0 ? $" -- {head}" : "")}");
-        if (result.Verdict == Verdict.Failed)
+        if (result.Verdict != Verdict.Passed && result.Failure is not null)
         {
             // Everything the round knows (the parties' stderr and logs, the records on the channel), kept for the report.
             string file = Path.Combine(Path.GetTempPath(), $"remus-soak-{plan.Seed}.txt");
