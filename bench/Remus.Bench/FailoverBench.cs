@@ -1,10 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using Remus.Sandbox.Platform;
+using Remus.Soak.Harness;
 
 namespace Remus.Bench;
 
@@ -30,7 +29,7 @@ static partial class FailoverBench
 
     public static void Run(GuestBinaries guests, int runs, int timeoutMs)
     {
-        string dll = FindRemusDll();
+        string dll = Loopback.FindRemusDll();
         string ticker = guests.BuildTestGuest("nonce_ticker.c");
         var killed = new List<Sample>();
         var stopped = new List<Sample>();
@@ -77,15 +76,15 @@ static partial class FailoverBench
     }
 
     /// <summary>remus.dll and the nonce ticker, for other benchmarks that call <see cref="Once"/>.</summary>
-    internal static (string Dll, string Ticker) Prepare(GuestBinaries guests) => (FindRemusDll(), guests.BuildTestGuest("nonce_ticker.c"));
+    internal static (string Dll, string Ticker) Prepare(GuestBinaries guests) => (Loopback.FindRemusDll(), guests.BuildTestGuest("nonce_ticker.c"));
 
     /// <param name="witness">Extra options for both `protect` and `migrate-receive` (the witness's), or none.</param>
     internal static Sample Once(string dll, string ticker, bool stop, int timeoutMs, params string[] witness)
     {
-        using var primary = new Host(dll);
-        using var backupHost = new Host(dll);
+        using var primary = new RemusHost(dll, "remus-bench-fo-");
+        using var backupHost = new RemusHost(dll, "remus-bench-fo-");
         string log = Path.Combine(primary.Dir, "console.log");
-        int port = FreePort();
+        int port = Loopback.FreePort();
         using var backup = backupHost.Start(["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--insecure", "--allow-path", primary.Dir, "--allow-path", Path.GetDirectoryName(ticker)!, "--timeout", timeoutMs.ToString(CultureInfo.InvariantCulture), .. witness]);
         int vmm = 0;
         try
@@ -149,26 +148,6 @@ static partial class FailoverBench
     }
 
     private static long RealtimeNs() => (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
-
-    /// <summary>A loopback port nobody listens on right now (the kernel's pick, released at once).</summary>
-    internal static int FreePort()
-    {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return port;
-    }
-
-    /// <summary>remus.dll next to this program (the project reference copies it), else $REMUS_DLL.</summary>
-    private static string FindRemusDll()
-    {
-        string here = Path.Combine(AppContext.BaseDirectory, "remus.dll");
-        if (File.Exists(here) && File.Exists(Path.Combine(AppContext.BaseDirectory, "remus.runtimeconfig.json"))) return here;
-        return Environment.GetEnvironmentVariable("REMUS_DLL") is { } dll && File.Exists(dll)
-            ? dll
-            : throw new InvalidOperationException($"remus.dll is not in {AppContext.BaseDirectory}; build bench/Remus.Bench or set REMUS_DLL");
-    }
 
     /// <summary>
     /// Reads console_log from its start and as it grows (polled about every millisecond), keeping each complete line
@@ -239,116 +218,5 @@ static partial class FailoverBench
             _stop = true;
             _thread.Join();
         }
-    }
-
-    /// <summary>A run directory of its own (one "host") and the remus CLI run against it.</summary>
-    private sealed class Host(string dll) : IDisposable
-    {
-        public string Dir { get; } = Directory.CreateTempSubdirectory("remus-bench-fo-").FullName;
-
-        private ProcessStartInfo Info(string[] args)
-        {
-            var psi = new ProcessStartInfo(DotnetPath())
-            {
-                UseShellExecute = false,
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            psi.ArgumentList.Add(dll);
-            foreach (var a in args) psi.ArgumentList.Add(a);
-            psi.Environment["REMUS_RUN_DIR"] = Dir;
-            return psi;
-        }
-
-        /// <summary>Runs `remus args` to its end; throws unless it succeeded; returns its stdout.</summary>
-        public string Run(params string[] args)
-        {
-            var (code, stdout, stderr) = Exec(args);
-            if (code != 0) throw new InvalidOperationException($"remus {string.Join(' ', args)} failed ({code}): {stderr}");
-            return stdout;
-        }
-
-        public void TryRun(params string[] args)
-        {
-            try { Exec(args); } catch (Exception) { /* cleanup only */ }
-        }
-
-        private (int, string, string) Exec(string[] args)
-        {
-            using var p = Process.Start(Info(args))!;
-            p.StandardInput.Close();
-            var so = p.StandardOutput.ReadToEndAsync();
-            var se = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(120_000)) { p.Kill(); throw new TimeoutException($"remus {string.Join(' ', args)} did not end"); }
-            return (p.ExitCode, so.Result, se.Result);
-        }
-
-        /// <summary>Starts a long-running `remus args` (the backup's receiver, which becomes its VMM).</summary>
-        public Background Start(params string[] args) => new(Process.Start(Info(args))!);
-
-        public void Dispose()
-        {
-            try { Directory.Delete(Dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
-
-        private static string DotnetPath() =>
-            Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host
-            : Environment.ProcessPath is { } self && Path.GetFileName(self) == "dotnet" ? self
-            : "dotnet";
-    }
-
-    /// <summary>A process started in the background whose stderr is collected.</summary>
-    private sealed class Background : IDisposable
-    {
-        private readonly Process _p;
-        private readonly StringBuilder _stderr = new();
-        private readonly List<(string Line, long At)> _lines = [];
-
-        public Background(Process p)
-        {
-            _p = p;
-            p.ErrorDataReceived += (_, e) =>
-            {
-                if (e.Data is null) return;
-                long at = Stopwatch.GetTimestamp();
-                lock (_stderr)
-                {
-                    _stderr.Append(e.Data).Append('\n');
-                    _lines.Add((e.Data, at));
-                }
-            };
-            p.OutputDataReceived += (_, _) => { };
-            p.BeginErrorReadLine();
-            p.BeginOutputReadLine();
-            p.StandardInput.Close();
-        }
-
-        public void Kill()
-        {
-            try { if (!_p.HasExited) _p.Kill(entireProcessTree: false); }
-            catch (InvalidOperationException) { }
-        }
-
-        public string Stderr
-        {
-            get { lock (_stderr) return _stderr.ToString(); }
-        }
-
-        /// <summary>Waits for a stderr line containing <paramref name="text"/>; returns when it arrived (Stopwatch ticks).</summary>
-        public long WaitForStderr(string text)
-        {
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (true)
-            {
-                lock (_stderr)
-                    foreach (var (line, at) in _lines)
-                        if (line.Contains(text, StringComparison.Ordinal)) return at;
-                if (_p.HasExited || DateTime.UtcNow > deadline) throw new InvalidOperationException($"the receiver did not say '{text}': {Stderr}");
-                Thread.Sleep(10);
-            }
-        }
-
-        public void Dispose() => _p.Dispose();
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Remus.Soak.Harness;
 using Remus.Tests.Net.Interop;
 
 namespace Remus.Bench;
@@ -64,7 +65,7 @@ static class NetBenchDomain
             WaitFor(() => File.Exists(log) && File.ReadAllText(log).Contains("listening", StringComparison.Ordinal), "the echo server listens");
             if (interval > 0)
             {
-                int port = FailoverBench.FreePort();
+                int port = Loopback.FreePort();
                 // Plain TCP on loopback (--insecure: its one warning line comes before "waiting for a"); the console_log
                 // the program and the netns are the paths the stream names.
                 backup = Process.Start(Info(dll, backupDir, ["migrate-receive", "-r", "--tcp-listen", $"127.0.0.1:{port}", "--insecure",

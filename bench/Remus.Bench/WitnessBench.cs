@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Remus.Soak.Harness;
 
 namespace Remus.Bench;
 
@@ -60,8 +61,8 @@ static class WitnessBench
 
         public Etcd()
         {
-            Url = $"http://127.0.0.1:{FailoverBench.FreePort()}";
-            string peer = $"http://127.0.0.1:{FailoverBench.FreePort()}";
+            Url = $"http://127.0.0.1:{Loopback.FreePort()}";
+            string peer = $"http://127.0.0.1:{Loopback.FreePort()}";
             var psi = new ProcessStartInfo(Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var a in new[]
             {

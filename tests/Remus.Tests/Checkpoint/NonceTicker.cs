@@ -1,6 +1,5 @@
 using System.Globalization;
-using System.Text;
-using System.Text.RegularExpressions;
+using Remus.Soak.Continuity;
 using Remus.Tests.Support;
 using Xunit.Sdk;
 
@@ -13,7 +12,7 @@ namespace Remus.Tests.Checkpoint;
 /// output) shows up as the same counter with two different lines, where a deterministic guest would print the same
 /// line twice and hide it.
 /// </summary>
-public static partial class NonceTicker
+internal static class NonceTicker
 {
     /// <summary>tests/guests/nonce_ticker.c built with gcc -static (cached).</summary>
     public static string Program => GuestBuilder.Build("nonce_ticker");
@@ -37,117 +36,20 @@ public static partial class NonceTicker
     public static int LinesPerEpoch(TimeSpan interval, TimeSpan tick) =>
         2 * ((int)Math.Ceiling(interval.TotalMilliseconds / tick.TotalMilliseconds) + 1);
 
-    /// <summary>One parsed line.</summary>
-    public readonly record struct Tick(long Counter, long RealtimeNs, string Line);
-
-    [GeneratedRegex(@"^tick (\d+) t (\d+) r [0-9a-f]{16}$")]
-    private static partial Regex LinePattern();
-
     /// <summary>The ticks of a console text, in order; "done" is dropped; anything else fails.</summary>
-    public static List<Tick> Parse(string text, bool allowPartialLastLine = false)
-    {
-        var ticks = new List<Tick>();
-        var lines = text.Split('\n');
-        bool done = false;
-        for (int i = 0; i < lines.Length; i++)
-        {
-            string line = lines[i];
-            if (i == lines.Length - 1)
-            {
-                if (line.Length == 0 || allowPartialLastLine) break;
-                throw new XunitException($"the console ends in a partial line: '{line}'");
-            }
-            if (line == "done") { done = true; continue; }
-            if (done) throw new XunitException($"line {i} comes after 'done': '{line}'");
-            var m = LinePattern().Match(line);
-            if (!m.Success) throw new XunitException($"line {i} is not a nonce ticker line: '{line}'");
-            ticks.Add(new Tick(long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture),
-                long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), line));
-        }
-        return ticks;
-    }
-
-    /// <summary>What <see cref="AssertReleasedOutput"/> found.</summary>
-    public readonly record struct Finding(int Repeated, int Lines);
+    public static List<ReleasedOutput.Tick> Parse(string text, bool allowPartialLastLine = false) =>
+        Xunit(() => ReleasedOutput.Parse(text, allowPartialLastLine));
 
     /// <summary>
-    /// The output guarantee (DESIGN.md §5) on the combined console (what the primary released, then what the backup
-    /// printed after taking over): the counters run 0..count-1 with no gap and end with "done"; where a counter
-    /// appears twice both lines are byte-identical (a re-emitted copy of released output, not a re-execution: that
-    /// would be a rollback of what the world saw); the repeated lines form one contiguous block, appear once, and are
-    /// at most <paramref name="maxRepeated"/> (one epoch's worth) long. Returns the block's length.
+    /// The output guarantee (DESIGN.md §5) on the combined console: <see cref="ReleasedOutput.Check"/> (shared with
+    /// the soak harness, bench/soak), its violations as test failures. Returns the re-emitted block's length.
     /// </summary>
-    public static Finding AssertReleasedOutput(string combined, int count, int maxRepeated, string? context = null)
-    {
-        try
-        {
-            var ticks = Parse(combined);
-            var first = new List<string>(count); // first[i]: the first line with counter i
-            int repeatFrom = -1, repeated = 0, blocks = 0;
-            long last = -1; // counter of the previous line
-            foreach (var t in ticks)
-            {
-                int next = first.Count;
-                if (t.Counter == next && (repeatFrom < 0 || last == next - 1))
-                {
-                    first.Add(t.Line);
-                    repeatFrom = -1;
-                }
-                else if (t.Counter > next)
-                {
-                    throw new XunitException($"gap: after counter {last} ('{(last >= 0 ? first[(int)last] : "")}') expected {next}, got '{t.Line}'");
-                }
-                else if (t.Counter == next)
-                {
-                    throw new XunitException($"the re-emitted block that started at counter {repeatFrom} stopped at {last} and the output went on " +
-                                             $"at {next}: lines {last + 1}..{next - 1} were released by the primary and neither re-emitted nor continued from");
-                }
-                else
-                {
-                    // A counter seen before: it must be the very same line, re-emitted.
-                    string original = first[(int)t.Counter];
-                    if (!string.Equals(original, t.Line, StringComparison.Ordinal))
-                        throw new XunitException($"rollback of released output: counter {t.Counter} was released as\n  '{original}'\nand later printed again, " +
-                                                 $"re-executed, as\n  '{t.Line}'");
-                    if (repeatFrom >= 0 && t.Counter != last + 1)
-                        throw new XunitException($"the re-emitted block from counter {repeatFrom} is not contiguous: {last} then {t.Counter}");
-                    if (repeatFrom < 0)
-                    {
-                        blocks++;
-                        if (blocks > 1) throw new XunitException($"the output went back a second time, to counter {t.Counter}");
-                        repeatFrom = (int)t.Counter;
-                    }
-                    repeated++;
-                }
-                last = t.Counter;
-            }
-            if (repeatFrom >= 0 && last != first.Count - 1)
-                throw new XunitException($"the output ends inside the re-emitted block (from counter {repeatFrom}, last {last})");
-            if (first.Count != count) throw new XunitException($"only counters 0..{first.Count - 1} of 0..{count - 1} arrived");
-            if (!combined.EndsWith("done\n", StringComparison.Ordinal)) throw new XunitException("the output does not end with 'done'");
-            if (repeated > maxRepeated)
-                throw new XunitException($"{repeated} lines re-emitted, more than one epoch's worth ({maxRepeated})");
-            return new Finding(repeated, ticks.Count);
-        }
-        catch (XunitException e)
-        {
-            throw new XunitException($"{(context is null ? "" : context + ": ")}{e.Message}\n--- around the failover ---\n{Around(combined)}");
-        }
-    }
+    public static ReleasedOutput.Finding AssertReleasedOutput(string combined, int count, int maxRepeated, string? context = null) =>
+        Xunit(() => ReleasedOutput.Check(combined, count, maxRepeated, context));
 
-    /// <summary>The lines near the first repeated counter (or the end), for failure messages.</summary>
-    private static string Around(string combined)
+    private static T Xunit<T>(Func<T> check)
     {
-        var lines = combined.Split('\n');
-        var seen = new HashSet<string>();
-        int at = lines.Length - 1;
-        for (int i = 0; i < lines.Length; i++)
-        {
-            var parts = lines[i].Split(' ');
-            if (parts.Length > 1 && parts[0] == "tick" && !seen.Add(parts[1])) { at = i; break; }
-        }
-        var sb = new StringBuilder();
-        for (int i = Math.Max(0, at - 30); i < Math.Min(lines.Length, at + 30); i++) sb.Append(i).Append(": ").AppendLine(lines[i]);
-        return sb.ToString();
+        try { return check(); }
+        catch (ContinuityViolation e) { throw new XunitException(e.Message); }
     }
 }
