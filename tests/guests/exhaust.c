@@ -7,6 +7,9 @@
  *                           native. `show` also prints the soft and hard limits (a domain's come from max_fds).
  *   exhaust threads [MAX]   pthread_create (threads parked on a condvar) until it fails; prints how many and the
  *                           errno (EAGAIN in a domain past max_threads); with MAX, stops at MAX threads at most.
+ *   exhaust console KIB     reads stdin to its end first (a test starts the flood when it likes), then writes KIB KiB
+ *                           of numbered lines "%08ld console line\n" to stdout in writes of growing size (1 B to
+ *                           256 KiB: partial writes), and "console done\n". Fills whatever holds console output.
  *   exhaust                 memory 128, fds, threads 600.
  * Exits 0 when every check held, 1 otherwise. */
 #define _GNU_SOURCE
@@ -164,12 +167,35 @@ static int threads(int max)
     return 0;
 }
 
+static int console(long kib)
+{
+    char in[256];
+    while (read(0, in, sizeof in) > 0) {}
+    size_t total = (size_t)kib * 1024, len = 0;
+    char *buf = malloc(total + 64);
+    if (!buf) return 3;
+    for (long line = 0; len < total; line++) len += (size_t)snprintf(buf + len, 64, "%08ld console line\n", line);
+    size_t off = 0, chunk = 1;
+    while (off < len) {
+        size_t n = chunk < len - off ? chunk : len - off;
+        ssize_t w = write(1, buf + off, n);
+        if (w <= 0) return 10;
+        off += (size_t)w;
+        chunk = chunk * 5 + 3;
+        if (chunk > 262144) chunk = 1;
+    }
+    free(buf);
+    static const char done[] = "console done\n";
+    return write(1, done, sizeof done - 1) == sizeof done - 1 ? 0 : 10;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "all";
     if (strcmp(mode, "memory") == 0) memory(argc > 2 ? atol(argv[2]) : 128);
     else if (strcmp(mode, "fds") == 0) fds(argc > 2 && strcmp(argv[2], "show") == 0);
+    else if (strcmp(mode, "console") == 0) return console(argc > 2 ? atol(argv[2]) : 1024);
     else if (strcmp(mode, "threads") == 0) threads(argc > 2 ? atoi(argv[2]) : 4096);
     else {
         memory(128);
