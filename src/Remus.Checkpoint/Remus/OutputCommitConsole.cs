@@ -249,7 +249,10 @@ public sealed class OutputCommitConsole : IConsole
                     p50 = sorted[n / 2] * 1000.0 / Stopwatch.Frequency;
                     p99 = sorted[Math.Min(n - 1, (int)(n * 0.99))] * 1000.0 / Stopwatch.Frequency;
                 }
-                return new NetOutputStats(_framesHeld, _bytesHeld, _framesReleased, _bytesReleased, _framesDropped, p50, p99);
+                return new NetOutputStats(_framesHeld, _bytesHeld, _framesReleased, _bytesReleased, _framesDropped, p50, p99)
+                {
+                    FramesOverBound = _framesOverBound,
+                };
             }
         }
     }
@@ -473,8 +476,13 @@ public sealed class OutputCommitConsole : IConsole
 }
 
 /// <summary>
-/// The network side of output commit: frames and bytes held now, released so far, dropped (fenced), and the time
+/// The network side of output commit: frames and bytes held now, released so far, dropped (fenced; past the bound:
+/// <see cref="FramesOverBound"/>), and the time
 /// released frames were held (from the stack sending them to their release), p50 and p99 over the last 4096.
 /// </summary>
 public sealed record NetOutputStats(
-    long FramesHeld, long BytesHeld, long FramesReleased, long BytesReleased, long FramesDropped, double LatencyP50Ms, double LatencyP99Ms);
+    long FramesHeld, long BytesHeld, long FramesReleased, long BytesReleased, long FramesDropped, double LatencyP50Ms, double LatencyP99Ms)
+{
+    /// <summary>Frames dropped because holding them would have passed the bound on held output (packet loss).</summary>
+    public long FramesOverBound { get; init; }
+}

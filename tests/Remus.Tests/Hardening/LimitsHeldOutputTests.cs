@@ -78,6 +78,7 @@ public sealed class LimitsHeldOutputTests
         }
         int kept = bound / (1514 + 8);
         Assert.Equal(100 - kept, commit.FramesDroppedOverBound);
+        Assert.Equal(100 - kept, commit.NetStats.FramesOverBound);
         commit.SealEpoch(0);
         commit.Release(0);
         Assert.Equal(Enumerable.Range(0, kept).Select(i => (byte)i), wire.Frames.Select(f => f[0]));
