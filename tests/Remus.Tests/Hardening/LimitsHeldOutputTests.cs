@@ -14,7 +14,7 @@ namespace Remus.Tests.Hardening;
 /// output is never dropped, reordered or grown past the bound — and the epoch loop ends an epoch early when a writer
 /// waits, so a long interval does not stall the program. Frames past the bound are dropped (packet loss).
 /// </summary>
-public sealed class LimitsHeldOutputTests
+public sealed class LimitsHeldOutputTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly byte[] Config = "{\"name\":\"limits\"}"u8.ToArray();
 
@@ -130,6 +130,7 @@ public sealed class LimitsHeldOutputTests
         Assert.True(text == expected, LimitsSupport.FirstDifference(expected, text));
         Assert.True(commit.PeakHeldBytes <= bound, $"{commit.PeakHeldBytes} bytes held at most, past the bound of {bound}");
         Assert.True(commit.WritesHeldBack > 0, "the program never waited: the bound was not reached");
+        output.WriteLine($"{Platforms.Name(platform)}: {expected.Length} bytes in {primary.Stats.Epochs} epochs, at most {commit.PeakHeldBytes} held (bound {bound}), {commit.WritesHeldBack} writes waited");
         Assert.True(watch.Wait(TimeSpan.FromSeconds(30)), "the backup did not end after the program's end");
         backup.Domain?.Dispose();
     }
@@ -169,6 +170,7 @@ public sealed class LimitsHeldOutputTests
         var expected = LimitsSupport.ConsoleFlood(kib);
         Assert.True(world.Text == expected, LimitsSupport.FirstDifference(expected, world.Text));
         Assert.True(commit.PeakHeldBytes <= bound, $"{commit.PeakHeldBytes} bytes held at most, past the bound of {bound}");
+        output.WriteLine($"{Platforms.Name(platform)}: {expected.Length} bytes with a 1 h interval in {primary.Stats.Epochs} epochs, at most {commit.PeakHeldBytes} held (bound {bound}), {commit.WritesHeldBack} writes waited");
         Assert.True(watch.Wait(TimeSpan.FromSeconds(30)), "the backup did not end after the program's end");
         backup.Domain?.Dispose();
     }
