@@ -14,7 +14,7 @@ namespace Remus.Sandbox.Kernel.Files;
 /// (<see cref="IConsole.TryWrite"/>); a console that is full (held output at its bound) makes it EAGAIN, and a blocking
 /// write waits in <c>WriteWaiting</c>, looking again every <see cref="InputPollNs"/>, giving way to pauses and
 /// checkpoints with its progress kept, as a write to a full pipe does. Stdout and stderr poll writable while the
-/// console can take output.
+/// console can take output; a look that finds it writable again wakes the queue, as for input.
 /// </summary>
 internal sealed class ConsoleFile(IConsole console, int stream, GuestClock? clock = null) : FileDescription
 {
@@ -22,7 +22,7 @@ internal sealed class ConsoleFile(IConsole console, int stream, GuestClock? cloc
     public const long InputPollNs = 10_000_000;
 
     private readonly WaitQueue _queue = new();
-    private bool _inputWasReady;
+    private bool _inputWasReady, _outputWasWritable = true;
 
     public int Stream { get; } = stream;
 
@@ -56,7 +56,14 @@ internal sealed class ConsoleFile(IConsole console, int stream, GuestClock? cloc
 
     public override PollEvents Readiness()
     {
-        var mask = HasOutput && console.CanWrite ? PollEvents.Writable : PollEvents.None;
+        var mask = PollEvents.None;
+        if (HasOutput)
+        {
+            bool writable = console.CanWrite;
+            if (writable && !_outputWasWritable) _queue.Notify(PollEvents.Writable); // room again: epoll's items see it
+            _outputWasWritable = writable;
+            if (writable) mask = PollEvents.Writable;
+        }
         if (!HasInput) return mask;
         var input = InputEvents();
         bool ready = input != PollEvents.None;
