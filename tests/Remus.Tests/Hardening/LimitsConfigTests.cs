@@ -67,4 +67,22 @@ public sealed class LimitsConfigTests
         Assert.Equal("'max_fds' must be between 8 and 1024, not 2", DomainConfigShape.Problem(back with { MaxFds = 2 }));
         Assert.Equal("'held_output_mib' must be between 1 and 1024 (MiB), not -1", DomainConfigShape.Problem(back with { HeldOutputMiB = -1 }));
     }
+
+    /// <summary>Through the real CLI and a VMM process (`create -F`): the config's limits reach the program.</summary>
+    [Fact]
+    public void A_created_domains_limits_reach_its_program()
+    {
+        using var bed = new Remus.Tests.Toolstack.DomainTestBed();
+        string exhaust = Remus.Tests.Support.GuestBuilder.Build("exhaust");
+        var fds = bed.Remus(["create", "-F", bed.Config("fds.toml", $"name = \"fds\"\nmemory = 32\nprogram = \"{exhaust}\"\nargs = [\"fds\", \"show\"]\nmax_fds = 100\n")], [], TimeSpan.FromSeconds(120));
+        Assert.True(fds.ExitCode == 0, fds.ToString());
+        Assert.Contains("soft limit 100, hard limit 100", fds.StdoutText);
+        Assert.Contains("all checks held", fds.StdoutText);
+        var threads = bed.Remus(["create", "-F", bed.Config("threads.toml", $"name = \"threads\"\nmemory = 32\nprogram = \"{exhaust}\"\nargs = [\"threads\"]\nmax_threads = 4\nheld_output_mib = 1\n")], [], TimeSpan.FromSeconds(120));
+        Assert.True(threads.ExitCode == 0, threads.ToString());
+        Assert.Contains("created 3 besides main, then EAGAIN", threads.StdoutText);
+        var bad = bed.Remus(["create", "-F", bed.Config("bad.toml", $"name = \"bad\"\nprogram = \"{exhaust}\"\nmax_threads = 1000\n")], [], TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("'max_threads' must be between 1 and 512, not 1000", bad.StderrText);
+    }
 }
