@@ -175,6 +175,48 @@ public sealed class LimitsHeldOutputTests(Xunit.Abstractions.ITestOutputHelper o
         backup.Domain?.Dispose();
     }
 
+    /// <summary>
+    /// The primary dies in the middle of a flood that keeps its writer waiting at the bound (so its checkpoints catch
+    /// the write half done, its progress in the kernel state): the backup takes over and the program's output goes
+    /// on with no gap, at most the last epoch's output twice, and the backup's copy finishes the interrupted write.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Failover_in_the_middle_of_a_write_waiting_at_the_bound_loses_nothing(PlatformKind platform)
+    {
+        Platforms.Require(platform);
+        const int bound = 128 << 10, kib = 8192;
+        var spec = new DomainSpec { ProgramPath = GuestBuilder.Build("exhaust"), Args = ["console", $"{kib}"], MemoryMiB = 64, Platform = platform };
+        var options = new RemusOptions { Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(2) };
+        var world = new GatedInputConsole();
+        var primaryView = new SeverableConsole(world);
+        var commit = new OutputCommitConsole(primaryView) { HeldLimit = bound };
+        var (a, b) = Checkpoint.Channel.Pair();
+        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
+        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, options);
+        var backup = new RemusBackup(b, b, options);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
+        primary.Protect(Config);
+        world.Go();
+        LimitsSupport.WaitUntil(() => world.Bytes > 1 << 20 && commit.WritesHeldBack > 4, "a megabyte is out and the writer has waited");
+
+        primaryView.Sever();
+        primaryDomain.Domain.Kill();
+        a.Socket.Close();
+        Assert.False(primaryDomain.Domain.State == DomainState.Exited && world.Text.EndsWith("console done\n", StringComparison.Ordinal),
+            "the flood ended before the primary died: make it longer");
+        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(30)) ? watch.Result : throw new TimeoutException());
+        backup.ReplayLastOutput(world);
+        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
+        Assert.Equal(0, takeover.Wait(TimeSpan.FromSeconds(120)));
+        primary.Dispose();
+        primaryDomain.Dispose();
+
+        int repeated = LimitsSupport.AssertNoGapAtMostOneEpochRepeated(LimitsSupport.ConsoleFlood(kib), world.Text, bound);
+        Assert.True(commit.PeakHeldBytes <= bound, $"{commit.PeakHeldBytes} bytes held at most, past the bound of {bound}");
+        output.WriteLine($"{Platforms.Name(platform)}: {repeated} bytes re-emitted at the failover; the primary's writer waited {commit.WritesHeldBack} times");
+    }
+
     /// <summary>A back channel whose acks reach the primary only while open (a live but late backup).</summary>
     private sealed class GatedAcks(Stream inner) : Stream
     {

@@ -54,6 +54,23 @@ internal static class LimitsSupport
         }
     }
 
+    /// <summary>
+    /// Continuity at byte granularity (a write split by the bound puts an epoch's edge inside a line): the world saw
+    /// a prefix of <paramref name="expected"/>, then, from some earlier point, the rest of it — no gap, and at most
+    /// <paramref name="maxRepeated"/> bytes (one epoch's output) seen twice. Returns how many bytes were.
+    /// </summary>
+    public static int AssertNoGapAtMostOneEpochRepeated(string expected, string world, int maxRepeated)
+    {
+        int x = 0;
+        while (x < expected.Length && x < world.Length && expected[x] == world[x]) x++;
+        int y = expected.Length - (world.Length - x);
+        Xunit.Assert.True(y >= 0 && y <= x, $"gap or extra output: {FirstDifference(expected, world)}");
+        Xunit.Assert.True(string.CompareOrdinal(world, x, expected, y, world.Length - x) == 0,
+            $"after the first {x} bytes the world did not go on from an earlier point of the output: {FirstDifference(expected[y..], world[x..])}");
+        Xunit.Assert.True(x - y <= maxRepeated, $"{x - y} bytes seen twice, more than one epoch's {maxRepeated}");
+        return x - y;
+    }
+
     /// <summary>Where two texts first differ, for a message.</summary>
     public static string FirstDifference(string expected, string actual)
     {
