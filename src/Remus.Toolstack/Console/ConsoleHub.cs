@@ -67,6 +67,12 @@ internal sealed class ConsoleHub : IConsole, IDisposable
 
     public int Read(Span<byte> buffer, CancellationToken cancel) => Input.Read(buffer, cancel);
 
+    /// <summary>Console clients attached now.</summary>
+    internal int Clients
+    {
+        get { lock (_gate) return _sessions.Count; }
+    }
+
     /// <summary>Bytes kept for replay (at most 64 KiB: what a console no one reads costs).</summary>
     internal int ReplaySize
     {
