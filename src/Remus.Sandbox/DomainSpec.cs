@@ -30,6 +30,22 @@ public sealed record DomainSpec
     /// <summary>How the vCPU runs (KVM or ptrace); Auto lets <see cref="Remus.Sandbox.Platform.PlatformSelection"/> choose.</summary>
     public Remus.Sandbox.Platform.PlatformKind Platform { get; init; } = Remus.Sandbox.Platform.PlatformKind.Auto;
 
+    /// <summary>
+    /// Most fds the program may have open: RLIMIT_NOFILE's soft and hard limit at start (config key <c>max_fds</c>;
+    /// Linux's usual soft limit, 1024, by default). An open, dup, socket or pipe past it fails with EMFILE.
+    /// </summary>
+    public int MaxFds { get; init; } = DefaultMaxFds;
+
+    /// <summary>
+    /// Most threads the program may have at once, its first included (config key <c>max_threads</c>); a clone past it
+    /// fails with EAGAIN, as Linux's does past RLIMIT_NPROC. Null: as many as the platform offers vCPUs (64 on KVM,
+    /// 512 on ptrace).
+    /// </summary>
+    public int? MaxThreads { get; init; }
+
+    public const int DefaultMaxFds = 1024, MinMaxFds = 8, MaxMaxFds = 1024;
+    public const int MaxMaxThreads = 512;
+
     public const int MinMemoryMiB = 4;
     public const int MaxMemoryMiB = 65536;
 }

@@ -11,6 +11,21 @@ public interface IConsole
     void Write(int stream, ReadOnlySpan<byte> data);
 
     /// <summary>
+    /// Writes as much of <paramref name="data"/> as the console takes now and returns how much that was (0: none, the
+    /// console is full). A console with bounded output (output commit's held output, <c>held_output_mib</c>) takes
+    /// only what fits, and the program's write waits — pausable, like a write to a full pipe — until there is room:
+    /// back-pressure, never dropped output and never an unbounded VMM. Others take everything (<see cref="Write"/>).
+    /// </summary>
+    int TryWrite(int stream, ReadOnlySpan<byte> data)
+    {
+        Write(stream, data);
+        return data.Length;
+    }
+
+    /// <summary>Whether a write now would be taken (at least in part) without waiting: poll's POLLOUT on fds 1 and 2.</summary>
+    bool CanWrite => true;
+
+    /// <summary>
     /// Blocks until input is available and copies it; returns 0 at end of input.
     /// Throws <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires (pause, destroy).
     /// </summary>

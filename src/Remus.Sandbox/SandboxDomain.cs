@@ -83,6 +83,10 @@ public sealed partial class SandboxDomain : ICheckpointable
     {
         if (spec.MemoryMiB < DomainSpec.MinMemoryMiB || spec.MemoryMiB > DomainSpec.MaxMemoryMiB)
             throw new SandboxException($"memory must be between {DomainSpec.MinMemoryMiB} and {DomainSpec.MaxMemoryMiB} MiB (got {spec.MemoryMiB})");
+        if (spec.MaxFds < DomainSpec.MinMaxFds || spec.MaxFds > DomainSpec.MaxMaxFds)
+            throw new SandboxException($"max_fds must be between {DomainSpec.MinMaxFds} and {DomainSpec.MaxMaxFds} (got {spec.MaxFds})");
+        if (spec.MaxThreads is < 1 or > DomainSpec.MaxMaxThreads)
+            throw new SandboxException($"max_threads must be between 1 and {DomainSpec.MaxMaxThreads} (got {spec.MaxThreads})");
         var elf = incoming ? null : ElfImage.Load(spec.ProgramPath);
         var policy = new FileAccessPolicy(spec.ProgramPath, spec.Files);
         var choice = PlatformSelection.Choose(spec.Platform);

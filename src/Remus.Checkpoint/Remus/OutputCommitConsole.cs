@@ -27,6 +27,20 @@ namespace Remus.Checkpoint.Remus;
 /// Held output is kept encoded, as the checkpoint carries it (<c>i32 stream, i32 length, bytes</c>; frames on stream
 /// <see cref="FrameStream"/>), in a pooled buffer: holding a frame costs a copy, not an allocation.
 /// </para>
+/// <para>
+/// <b>The bound</b> (issue 11; config key <c>held_output_mib</c>, <see cref="DefaultHeldLimit"/>): held output — the
+/// open epoch's and that of sealed epochs not yet released, console and frames, encoded — never exceeds
+/// <see cref="HeldLimit"/>, however slow the epochs or the backup's acks, or however long the witness gate stays
+/// closed. Console output past it is back-pressure: <see cref="TryWrite"/> takes what fits and the program's write
+/// waits (pausable, its progress kept, as a write to a full pipe: ConsoleFile and WaitingIo.cs) until a release makes
+/// room; it is never dropped. <see cref="Pressure"/> is set when a write finds no room while the open epoch holds
+/// output, so that the epoch loop ends that epoch now rather than at its interval, and its output is released one ack
+/// later. A network frame past the bound is dropped instead (counted in <see cref="FramesDroppedOverBound"/>): the
+/// stack sends frames from places that cannot wait (its timers, under its lock), and a dropped frame is only packet
+/// loss, which every protocol that needs delivery recovers from (TCP retransmits; what TCP has sent stays in its
+/// send buffer, which already bounds a connection's frames); UDP is unreliable on any wire. Held frames therefore
+/// cannot push the VMM past the bound either, and the guest is never stopped by its own network output.
+/// </para>
 /// </summary>
 public sealed class OutputCommitConsole : IConsole
 {
@@ -34,6 +48,12 @@ public sealed class OutputCommitConsole : IConsole
     public const int FrameStream = 0x4652; // "FR"
 
     private const int LatencyWindow = 4096;
+
+    /// <summary>The default bound on held output (16 MiB).</summary>
+    public const long DefaultHeldLimit = 16L << 20;
+
+    /// <summary>The smallest bound accepted: one page of output and its header must fit.</summary>
+    public const long MinHeldLimit = 64 << 10;
 
     private readonly IConsole _inner;
     private readonly object _lock = new();
@@ -47,6 +67,9 @@ public sealed class OutputCommitConsole : IConsole
     private ulong? _releasable; // the highest epoch Release was asked for (acked); held while the lease is not valid
     private readonly long[] _latencyTicks = new long[LatencyWindow];
     private long _framesReleased, _bytesReleased, _framesHeld, _bytesHeld, _framesDropped;
+    private long _sealedBytes, _peakHeld, _writesRefused, _framesOverBound;
+    private long _heldLimit = DefaultHeldLimit;
+    private readonly AutoResetEvent _pressure = new(false);
 
     public OutputCommitConsole(IConsole inner)
     {
@@ -73,6 +96,42 @@ public sealed class OutputCommitConsole : IConsole
 
     public int? PollInput() => _inner.PollInput();
 
+    /// <summary>
+    /// Most bytes of output held at once (encoded: 8 bytes of framing per write or frame), at least
+    /// <see cref="MinHeldLimit"/>; <see cref="DefaultHeldLimit"/> unless the domain's config says otherwise.
+    /// </summary>
+    public long HeldLimit
+    {
+        get { lock (_lock) return _heldLimit; }
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, MinHeldLimit);
+            lock (_lock) _heldLimit = value;
+        }
+    }
+
+    /// <summary>Set when a console write found no room while the open epoch holds output: end the epoch early.</summary>
+    public WaitHandle Pressure => _pressure;
+
+    /// <summary>The most output ever held at once (bytes, encoded), for tests and statistics.</summary>
+    public long PeakHeldBytes
+    {
+        get { lock (_lock) return _peakHeld; }
+    }
+
+    /// <summary>How many console writes were refused in whole or part for want of room (the program waited).</summary>
+    public long WritesHeldBack
+    {
+        get { lock (_lock) return _writesRefused; }
+    }
+
+    /// <summary>Frames dropped because holding them would have passed <see cref="HeldLimit"/> (packet loss).</summary>
+    public long FramesDroppedOverBound
+    {
+        get { lock (_lock) return _framesOverBound; }
+    }
+
+    /// <summary>Whole output, unbounded: for callers that cannot wait. The program's writes use <see cref="TryWrite"/>.</summary>
     public void Write(int stream, ReadOnlySpan<byte> data)
     {
         lock (_lock)
@@ -82,6 +141,44 @@ public sealed class OutputCommitConsole : IConsole
             else _inner.Write(stream, data);
         }
     }
+
+    /// <summary>
+    /// Takes what fits under <see cref="HeldLimit"/> while output is held (everything when it passes straight
+    /// through, or is fenced and dropped); 0 when nothing fits: the program's write waits for a release.
+    /// </summary>
+    public int TryWrite(int stream, ReadOnlySpan<byte> data)
+    {
+        lock (_lock)
+        {
+            if (_fenced) return data.Length;
+            if (!_holding && !MustHold)
+            {
+                _inner.Write(stream, data);
+                return data.Length;
+            }
+            long room = _heldLimit - HeldNow - 8;
+            int n = (int)Math.Clamp(room, 0, data.Length);
+            if (n > 0) Append(stream, data[..n]);
+            if (n < data.Length)
+            {
+                _writesRefused++;
+                if (_openLength > 0) _pressure.Set();
+            }
+            return n;
+        }
+    }
+
+    /// <summary>Whether <see cref="TryWrite"/> would take something now.</summary>
+    public bool CanWrite
+    {
+        get
+        {
+            lock (_lock) return _fenced || !_holding && !MustHold || _heldLimit - HeldNow - 8 > 0;
+        }
+    }
+
+    /// <summary>Under the lock: bytes held now (open epoch and sealed epochs not released).</summary>
+    private long HeldNow => _openLength + _sealedBytes;
 
     /// <summary>An outbound frame of the domain: held while protected, else straight to <see cref="Wire"/>.</summary>
     public void SendFrame(ReadOnlySpan<byte> frame)
@@ -96,6 +193,11 @@ public sealed class OutputCommitConsole : IConsole
             if (!_holding && !MustHold)
             {
                 Wire?.SendFrame(frame);
+                return;
+            }
+            if (HeldNow + 8 + frame.Length > _heldLimit)
+            {
+                _framesOverBound++; // packet loss, not growth: see the class summary
                 return;
             }
             Append(FrameStream, frame);
@@ -119,6 +221,7 @@ public sealed class OutputCommitConsole : IConsole
         BinaryPrimitives.WriteInt32LittleEndian(_open.AsSpan(_openLength + 4), data.Length);
         data.CopyTo(_open.AsSpan(_openLength + 8));
         _openLength = need;
+        if (HeldNow > _peakHeld) _peakHeld = HeldNow;
     }
 
     /// <summary>Bytes held and not yet released, console output and frames (for statistics).</summary>
@@ -126,7 +229,7 @@ public sealed class OutputCommitConsole : IConsole
     {
         get
         {
-            lock (_lock) return _openLength + _sealed.Sum(e => (long)e.Encoded.Length);
+            lock (_lock) return HeldNow;
         }
     }
 
@@ -146,7 +249,10 @@ public sealed class OutputCommitConsole : IConsole
                     p50 = sorted[n / 2] * 1000.0 / Stopwatch.Frequency;
                     p99 = sorted[Math.Min(n - 1, (int)(n * 0.99))] * 1000.0 / Stopwatch.Frequency;
                 }
-                return new NetOutputStats(_framesHeld, _bytesHeld, _framesReleased, _bytesReleased, _framesDropped, p50, p99);
+                return new NetOutputStats(_framesHeld, _bytesHeld, _framesReleased, _bytesReleased, _framesDropped, p50, p99)
+                {
+                    FramesOverBound = _framesOverBound,
+                };
             }
         }
     }
@@ -205,6 +311,7 @@ public sealed class OutputCommitConsole : IConsole
         while (_sealed.Count > 0 && (!_holding || _sealed.Peek().Epoch <= _releasable))
         {
             var e = _sealed.Dequeue();
+            _sealedBytes -= e.Encoded.Length;
             Emit(e.Encoded, e.FrameTicks);
         }
         if (!_holding && _openLength > 0)
@@ -226,6 +333,7 @@ public sealed class OutputCommitConsole : IConsole
             var ticks = _openFrameTicks;
             _openFrameTicks = ticks.Count == 0 ? ticks : [];
             _sealed.Enqueue(new SealedEpoch(epoch, encoded, ticks.Count == 0 ? [] : ticks));
+            _sealedBytes += encoded.Length;
             return encoded;
         }
     }
@@ -244,6 +352,7 @@ public sealed class OutputCommitConsole : IConsole
             while (_sealed.Count > 0 && _sealed.Peek().Epoch <= epoch)
             {
                 var e = _sealed.Dequeue();
+                _sealedBytes -= e.Encoded.Length;
                 Emit(e.Encoded, e.FrameTicks);
             }
             return true;
@@ -267,6 +376,7 @@ public sealed class OutputCommitConsole : IConsole
             while (_sealed.Count > 0)
             {
                 var e = _sealed.Dequeue();
+                _sealedBytes -= e.Encoded.Length;
                 Emit(e.Encoded, e.FrameTicks);
             }
             Emit(_open.AsSpan(0, _openLength), _openFrameTicks);
@@ -313,6 +423,7 @@ public sealed class OutputCommitConsole : IConsole
             _openLength = 0;
             _openFrameTicks = [];
             _sealed.Clear();
+            _sealedBytes = 0;
         }
     }
 
@@ -365,8 +476,13 @@ public sealed class OutputCommitConsole : IConsole
 }
 
 /// <summary>
-/// The network side of output commit: frames and bytes held now, released so far, dropped (fenced), and the time
+/// The network side of output commit: frames and bytes held now, released so far, dropped (fenced; past the bound:
+/// <see cref="FramesOverBound"/>), and the time
 /// released frames were held (from the stack sending them to their release), p50 and p99 over the last 4096.
 /// </summary>
 public sealed record NetOutputStats(
-    long FramesHeld, long BytesHeld, long FramesReleased, long BytesReleased, long FramesDropped, double LatencyP50Ms, double LatencyP99Ms);
+    long FramesHeld, long BytesHeld, long FramesReleased, long BytesReleased, long FramesDropped, double LatencyP50Ms, double LatencyP99Ms)
+{
+    /// <summary>Frames dropped because holding them would have passed the bound on held output (packet loss).</summary>
+    public long FramesOverBound { get; init; }
+}

@@ -403,14 +403,17 @@ public sealed class RemusPrimary : IDisposable
     private void Loop()
     {
         var next = Stopwatch.GetTimestamp();
+        // The last handle is output commit's pressure (held output at its bound while the open epoch holds some):
+        // the epoch ends now, so that its output is released one ack later and the waiting writer goes on.
         WaitHandle[] handles = _acks == null
-            ? new[] { _stop.Token.WaitHandle, _leaseLost.WaitHandle }
-            : new[] { _stop.Token.WaitHandle, _leaseLost.WaitHandle, _acks.TakeoverSeen };
+            ? new[] { _stop.Token.WaitHandle, _leaseLost.WaitHandle, _console.Pressure }
+            : new[] { _stop.Token.WaitHandle, _leaseLost.WaitHandle, _acks.TakeoverSeen, _console.Pressure };
         while (true)
         {
             next += (long)(_options.Interval.TotalSeconds * Stopwatch.Frequency);
             long wait = next - Stopwatch.GetTimestamp();
             int woke = WaitHandle.WaitAny(handles, wait > 0 ? TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency) : TimeSpan.Zero);
+            if (woke == handles.Length - 1) (wait, woke) = (-1, WaitHandle.WaitTimeout); // early: as if the interval were over
             if (woke == 0) break;
             if (woke == 1)
             {

@@ -28,12 +28,13 @@ internal sealed partial class SandboxKernel
         Spec = spec;
         Console = console;
         Policy = files;
-        Limits = new ResourceLimits(mm.StackSize, FdTable.MaxFds);
+        Limits = new ResourceLimits(mm.StackSize, Math.Clamp(spec.MaxFds, DomainSpec.MinMaxFds, FdTable.MaxFds));
         Net = new Net.NetStack(() => Clock.MonotonicNs, spec.Network);
         Volumes = new Volumes.VolumeTable(spec.Volumes, incoming);
         Fds.Set(0, new ConsoleFile(console, 0, Clock), false);
         Fds.Set(1, new ConsoleFile(console, 1, Clock), false);
         Fds.Set(2, new ConsoleFile(console, 2, Clock), false);
+        ApplyFdLimit();
     }
 
     /// <summary>The program's memory as system calls reach it: with its permissions (see <see cref="UserMemory"/>).</summary>

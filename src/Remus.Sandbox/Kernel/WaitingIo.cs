@@ -122,8 +122,9 @@ internal sealed partial class SandboxKernel
                 }
                 if (r < 0 && r != -Errno.EAGAIN) return done > 0 ? done : r;
                 if (r > 0) done += r;
-                // Only a pipe takes part of a write and the rest later; an eventfd takes its 8 bytes of any write.
-                if (done == data.Length || data.Length == 0 || (r > 0 && f is not PipeFile)) return done;
+                // Only a pipe or the console (held output at its bound) takes part of a write and the rest later; an
+                // eventfd takes its 8 bytes of any write.
+                if (done == data.Length || data.Length == 0 || (r > 0 && f is not (PipeFile or ConsoleFile))) return done;
                 if (f.NonBlocking) return done > 0 ? done : -Errno.EAGAIN;
                 if (w == null)
                 {

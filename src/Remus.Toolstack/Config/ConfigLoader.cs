@@ -16,6 +16,9 @@ namespace Remus.Toolstack.Config;
 /// console_log = "web.log"       # receives stdout and stderr in order (appended); relative to this file's folder
 /// platform = "auto"             # auto (default), kvm or ptrace: how the vCPU runs (REMUS_PLATFORM if auto)
 /// tmpfs = true                  # /tmp in memory (default); false: no /tmp
+/// max_fds = 1024                # fds open at once (RLIMIT_NOFILE; 8..1024): EMFILE past it
+/// max_threads = 64              # threads at once (1..512; default: the platform's vCPUs): clone past it is EAGAIN
+/// held_output_mib = 16          # output held for unacked epochs while protected (1..1024): a write past it waits
 /// [env]
 /// GREETING = "hello"
 /// [network]                     # optional: a tap device and an IPv4 address (see NetworkConfig)
@@ -30,7 +33,7 @@ namespace Remus.Toolstack.Config;
 /// </summary>
 public static class ConfigLoader
 {
-    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log", "platform", "network", "tmpfs", "volume", "witness"];
+    private static readonly string[] KnownKeys = ["name", "memory", "program", "args", "env", "files", "console_log", "platform", "network", "tmpfs", "volume", "witness", "max_fds", "max_threads", "held_output_mib"];
 
     public static DomainConfig Load(string path)
     {
@@ -67,6 +70,7 @@ public static class ConfigLoader
         private readonly List<KeyValuePair<string, string>> _env = [];
         private string? _name, _program, _consoleLog;
         private int _memory = DomainConfig.DefaultMemoryMiB;
+        private int? _maxFds, _maxThreads, _heldOutputMiB;
         private PlatformKind _platform = PlatformKind.Auto;
         private List<string> _args = [], _files = [];
         private readonly Dictionary<string, (string Value, int Line)> _network = new(StringComparer.Ordinal);
@@ -140,6 +144,9 @@ public static class ConfigLoader
                 Volumes = volumes,
                 Tmpfs = _tmpfs,
                 Witness = _witness,
+                MaxFds = _maxFds,
+                MaxThreads = _maxThreads,
+                HeldOutputMiB = _heldOutputMiB,
                 SourcePath = source,
             };
         }
@@ -160,6 +167,15 @@ public static class ConfigLoader
                     if (integer.Value < DomainSpec.MinMemoryMiB || integer.Value > DomainSpec.MaxMemoryMiB)
                         throw Error(line, $"'memory' must be between {DomainSpec.MinMemoryMiB} and {DomainSpec.MaxMemoryMiB} MiB, not {integer.Value}");
                     _memory = (int)integer.Value;
+                    break;
+                case "max_fds":
+                    _maxFds = Integer(key, value, line, DomainSpec.MinMaxFds, DomainSpec.MaxMaxFds, "");
+                    break;
+                case "max_threads":
+                    _maxThreads = Integer(key, value, line, 1, DomainSpec.MaxMaxThreads, "");
+                    break;
+                case "held_output_mib":
+                    _heldOutputMiB = Integer(key, value, line, DomainConfig.MinHeldOutputMiB, DomainConfig.MaxHeldOutputMiB, " MiB");
                     break;
                 case "program":
                     Claim(key, line);
@@ -300,6 +316,16 @@ public static class ConfigLoader
         {
             if (!_seen.TryAdd(key, line))
                 throw Error(line, message ?? $"duplicate key '{key}' (first set on line {_seen[key]})");
+        }
+
+        private int Integer(string key, ValueSyntax? value, int line, int min, int max, string unit)
+        {
+            Claim(key, line);
+            if (value is not IntegerValueSyntax integer)
+                throw Error(line, $"'{key}' must be an integer, not {TypeOf(value)}");
+            if (integer.Value < min || integer.Value > max)
+                throw Error(line, $"'{key}' must be between {min} and {max}{unit}, not {integer.Value}");
+            return (int)integer.Value;
         }
 
         private string String(string key, ValueSyntax? value, int line) => value is StringValueSyntax s

@@ -93,6 +93,38 @@ public sealed record DomainConfig
     public DomainConfig WithVolumesUnder(string? directory) =>
         directory is null ? this : this with { Volumes = Volumes.Select(v => v.Under(directory)).ToList() };
 
+    /// <summary>
+    /// Most fds open at once (config key <c>max_fds</c>, 8..1024): RLIMIT_NOFILE at start, EMFILE past it. Null: 1024,
+    /// Linux's usual soft limit. Travels in checkpoint streams, so a receiver's copy has the same limit.
+    /// </summary>
+    public int? MaxFds { get; init; }
+
+    /// <summary>Most threads at once (config key <c>max_threads</c>, 1..512): clone past it is EAGAIN. Null: the platform's vCPU limit.</summary>
+    public int? MaxThreads { get; init; }
+
+    /// <summary>
+    /// Most output held while protected (config key <c>held_output_mib</c>, MiB, 1..1024; null: 16): console output
+    /// and frames of epochs the backup has not acknowledged. A console write past it waits (back-pressure); a frame
+    /// past it is dropped (packet loss). See OutputCommitConsole.
+    /// </summary>
+    public int? HeldOutputMiB { get; init; }
+
+    public const int MinHeldOutputMiB = 1, MaxHeldOutputMiB = 1024;
+
+    /// <summary>The bound on held output, in bytes.</summary>
+    [JsonIgnore]
+    public long HeldOutputBytes => (long)(HeldOutputMiB ?? 16) << 20;
+
+    /// <summary>The first of the limits that is out of its range (as the end of a message), or null.</summary>
+    public string? LimitsProblem() =>
+        MaxFds is < DomainSpec.MinMaxFds or > DomainSpec.MaxMaxFds
+            ? $"'max_fds' must be between {DomainSpec.MinMaxFds} and {DomainSpec.MaxMaxFds}, not {MaxFds}"
+            : MaxThreads is < 1 or > DomainSpec.MaxMaxThreads
+                ? $"'max_threads' must be between 1 and {DomainSpec.MaxMaxThreads}, not {MaxThreads}"
+                : HeldOutputMiB is < MinHeldOutputMiB or > MaxHeldOutputMiB
+                    ? $"'held_output_mib' must be between {MinHeldOutputMiB} and {MaxHeldOutputMiB} (MiB), not {HeldOutputMiB}"
+                    : null;
+
     /// <summary>The config file this came from, if any (for messages).</summary>
     public string? SourcePath { get; init; }
 
@@ -104,6 +136,8 @@ public sealed record DomainConfig
         Env = Env,
         Files = Files,
         MemoryMiB = MemoryMiB,
+        MaxFds = MaxFds ?? DomainSpec.DefaultMaxFds,
+        MaxThreads = MaxThreads,
         Platform = Platform,
         Network = Network?.ToSpec(),
         Volumes = VolumeSpecs,

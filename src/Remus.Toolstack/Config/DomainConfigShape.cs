@@ -20,6 +20,7 @@ internal static class DomainConfigShape
         if (config.Witness?.Any(w => w is null) == true) return "an entry of witness is null";
         if (config.Volumes.Any(v => v is null || v.Source is null || v.Target is null)) return "a volume has no source or target";
         if (config.Network is { } n && (n.Tap is null || n.Address is null || n.Mac is null)) return "[network] lacks tap, address or mac";
+        if (config.LimitsProblem() is { } limits) return limits;
         return null;
     }
 }

@@ -67,6 +67,18 @@ internal sealed class ConsoleHub : IConsole, IDisposable
 
     public int Read(Span<byte> buffer, CancellationToken cancel) => Input.Read(buffer, cancel);
 
+    /// <summary>Console clients attached now.</summary>
+    internal int Clients
+    {
+        get { lock (_gate) return _sessions.Count; }
+    }
+
+    /// <summary>Bytes kept for replay (at most 64 KiB: what a console no one reads costs).</summary>
+    internal int ReplaySize
+    {
+        get { lock (_gate) return _replay.Size; }
+    }
+
     /// <summary>
     /// Serves one console client on <paramref name="connection"/> until the program exits (the client gets the
     /// exit frame) or the client goes away.

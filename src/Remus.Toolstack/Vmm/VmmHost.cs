@@ -96,7 +96,8 @@ public sealed partial class VmmHost : IDisposable
         var registry = new DomainRegistry(runDirectory);
         var log = new VmmLog();
         var console = new ConsoleHub(log.Write) { EchoToStdio = options.Foreground };
-        var commit = new OutputCommitConsole(console); // output commit while Remus protects the domain
+        // Output commit while Remus protects the domain, holding at most held_output_mib (a write past it waits).
+        var commit = new OutputCommitConsole(console) { HeldLimit = config.HeldOutputBytes };
         SandboxDomain? domain = null;
         (DomainRecord Record, Socket Listener)? registered = null;
         try

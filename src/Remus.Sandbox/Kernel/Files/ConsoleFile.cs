@@ -10,7 +10,11 @@ namespace Remus.Sandbox.Kernel.Files;
 /// before), so poll, select and epoll (which accepts it: it has a wait queue) see what they would see natively. The
 /// console does not notify anyone when input arrives: a waiter looks again every <see cref="InputPollNs"/> while
 /// stdin is not ready (<see cref="NextEventNs"/>), and a look that finds it ready wakes the queue (epoll's items).
-/// Reads and writes still do their own waiting (<see cref="WaitsInReadWrite"/>).
+/// Reads do their own waiting (<see cref="WaitsInReadWrite"/>). A write takes what the console takes now
+/// (<see cref="IConsole.TryWrite"/>); a console that is full (held output at its bound) makes it EAGAIN, and a blocking
+/// write waits in <c>WriteWaiting</c>, looking again every <see cref="InputPollNs"/>, giving way to pauses and
+/// checkpoints with its progress kept, as a write to a full pipe does. Stdout and stderr poll writable while the
+/// console can take output; a look that finds it writable again wakes the queue, as for input.
 /// </summary>
 internal sealed class ConsoleFile(IConsole console, int stream, GuestClock? clock = null) : FileDescription
 {
@@ -18,7 +22,7 @@ internal sealed class ConsoleFile(IConsole console, int stream, GuestClock? cloc
     public const long InputPollNs = 10_000_000;
 
     private readonly WaitQueue _queue = new();
-    private bool _inputWasReady;
+    private bool _inputWasReady, _outputWasWritable = true;
 
     public int Stream { get; } = stream;
 
@@ -37,8 +41,9 @@ internal sealed class ConsoleFile(IConsole console, int stream, GuestClock? cloc
     public override long Write(ReadOnlySpan<byte> data)
     {
         if (Stream == 0) return -Errno.EBADF;
-        console.Write(Stream, data);
-        return data.Length;
+        if (data.Length == 0) return 0;
+        int n = console.TryWrite(Stream, data);
+        return n > 0 ? n : -Errno.EAGAIN; // full (held output at its bound): the write waits (WaitingIo.cs)
     }
 
     public override bool IsTerminal => console.IsTerminal;
@@ -51,7 +56,14 @@ internal sealed class ConsoleFile(IConsole console, int stream, GuestClock? cloc
 
     public override PollEvents Readiness()
     {
-        var mask = HasOutput ? PollEvents.Writable : PollEvents.None;
+        var mask = PollEvents.None;
+        if (HasOutput)
+        {
+            bool writable = console.CanWrite;
+            if (writable && !_outputWasWritable) _queue.Notify(PollEvents.Writable); // room again: epoll's items see it
+            _outputWasWritable = writable;
+            if (writable) mask = PollEvents.Writable;
+        }
         if (!HasInput) return mask;
         var input = InputEvents();
         bool ready = input != PollEvents.None;
@@ -68,7 +80,9 @@ internal sealed class ConsoleFile(IConsole console, int stream, GuestClock? cloc
           ((host & 0x8) != 0 ? PollEvents.Err : PollEvents.None);
 
     public override long NextEventNs =>
-        clock is not null && HasInput && InputEvents() == PollEvents.None ? clock.MonotonicNs + InputPollNs : long.MaxValue;
+        clock is not null && (HasInput && InputEvents() == PollEvents.None || HasOutput && !console.CanWrite)
+            ? clock.MonotonicNs + InputPollNs
+            : long.MaxValue;
 
     public override long Stat(Span<byte> st)
     {

@@ -32,7 +32,7 @@ internal sealed partial class SandboxKernel
             return -Errno.ENOSYS;
         }
         var parent = Current;
-        if (parent.Vcpu is not { } vcpu || LiveTasks >= vcpu.MaxVcpus) return -Errno.EAGAIN;
+        if (parent.Vcpu is not { } vcpu || LiveTasks >= MaxThreads(vcpu)) return -Errno.EAGAIN;
         IVcpuSeed seed;
         try
         {
@@ -55,6 +55,12 @@ internal sealed partial class SandboxKernel
         ThreadCreated?.Invoke(child, seed);
         return tid;
     }
+
+    /// <summary>
+    /// The domain's bound on live threads: its config's <c>max_threads</c>, never more than the platform's vCPUs. A
+    /// clone past it is EAGAIN, as Linux's past RLIMIT_NPROC (or threads-max): the program is told, the VMM stays up.
+    /// </summary>
+    private int MaxThreads(IVcpu vcpu) => Math.Min(vcpu.MaxVcpus, Spec.MaxThreads ?? int.MaxValue);
 
     /// <summary>Sets up a new thread's registers from what clone asked (on its host thread, its vCPU attached).</summary>
     public void StartTask(GuestTask task, IVcpu vcpu)

@@ -39,8 +39,10 @@ internal sealed partial class SandboxKernel
         var f = Fds.Get(fd);
         if (f == null) return -Errno.EBADF;
         if (f is SocketFile s) return SocketWrite(s, buf, count);
-        // At most 16 MiB per call go through a pipe (a larger blocking write returns that much, a short count).
+        // At most 16 MiB per call go through a pipe or the console (a larger blocking write returns that much, a short
+        // count). The console's writes wait here too: held output at its bound makes them wait for room.
         if (WaitsOnQueue(f)) return WriteWaiting(f, buf, Math.Min(ClampLength(buf, count), 1 << 24));
+        if (f is ConsoleFile) return WriteFromUser(buf, count, 1 << 24, data => WriteWaiting(f, data));
         return WriteFromUser(buf, count, 1 << 30, f.Write);
     }
 
@@ -97,7 +99,7 @@ internal sealed partial class SandboxKernel
                 if (got < take) break; // the rest is not readable: write what came before it
             }
             if (at == 0 && total > 0) return -Errno.EFAULT;
-            return WaitsOnQueue(f) ? WriteWaiting(f, buffer.AsSpan(0, at)) : f.Write(buffer.AsSpan(0, at));
+            return WaitsOnQueue(f) || f is ConsoleFile ? WriteWaiting(f, buffer.AsSpan(0, at)) : f.Write(buffer.AsSpan(0, at));
         }
         finally
         {
