@@ -2,7 +2,8 @@
    (a) system calls given a pointer into the text (uname, clock_gettime, read from a pipe, rt_sigprocmask's old set,
        getrandom) fail with EFAULT and leave the text as it was; the pipe keeps its bytes;
    (b) a store to the text, to the read-only data, and a call into the data, the .bss, the heap and the stack each end
-       in SIGSEGV with si_code SEGV_ACCERR and si_addr at the access;
+       in SIGSEGV with si_code SEGV_ACCERR and si_addr at the access; a store to RELRO data faults where the libc
+       mprotects RELRO read-only (glibc), not where it does not (musl);
    (c) a text page mprotected read-write is written (a JIT's "mov $N, %eax; ret"), made read-execute again and run;
        then a store to it faults again;
    (d) the image's lines of /proc/self/maps (the program's own, and the unnamed .bss line right after them) reduced to
@@ -29,6 +30,8 @@ extern unsigned char jitpage[];
 
 static const char rodata[64] = "read-only data";
 static unsigned char data[64] = {0xc3};       /* ret, in writable data */
+/* In the RELRO part of the data segment: glibc mprotects it read-only at start (a store faults), musl does not. */
+static unsigned char relro[64] __attribute__((section(".data.rel.ro"), used)) = {1};
 static unsigned char bss[8192];
 static sigjmp_buf jump;
 static volatile int code;
@@ -99,6 +102,7 @@ static void faults(void)
 {
     fault("store to text", store, text_target() + 3);
     fault("store to rodata", store, (volatile unsigned char *)rodata + 5);
+    fault("store to relro", store, relro + 7);
     data[0] = 0xc3;
     fault("call into data", call, data);
     bss[4096] = 0xc3;
