@@ -8,7 +8,8 @@
        then a store to it faults again;
    (d) the image's lines of /proc/self/maps (the program's own, and the unnamed .bss line right after them) reduced to
        their permissions.
-   With ROUNDS > 1 it does (a)-(c) ROUNDS times, SLEEP_MS apart (a checkpoint chain in between must keep it all), then (d).
+   With ROUNDS > 1 it does (a)-(c) ROUNDS times, SLEEP_MS apart (a checkpoint chain in between must keep it all), each
+   line of round N starting "rN ", then (d).
    Prints facts only. Run: textprot [ROUNDS [SLEEP_MS]]. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +35,8 @@ static unsigned char data[64] = {0xc3};       /* ret, in writable data */
 static unsigned char relro[64] __attribute__((section(".data.rel.ro"), used)) = {1};
 static unsigned char bss[8192];
 static sigjmp_buf jump;
+static int round_no; /* with ROUNDS > 1 each line of a round starts "rN " (lines are unique: a failover's check needs it) */
+#define say(...) ((void)(round_no ? printf("r%d ", round_no) : 0), printf(__VA_ARGS__))
 static volatile int code;
 static volatile uintptr_t addr;
 
@@ -62,24 +65,24 @@ static void syscalls_into_text(void)
     unsigned char *t = text_target();
     unsigned char before[512];
     memcpy(before, t, sizeof before);
-    printf("uname(text): %s\n", err(syscall(SYS_uname, t)));
-    printf("clock_gettime(text): %s\n", err(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, t)));
-    printf("gettimeofday(text): %s\n", err(syscall(SYS_gettimeofday, t, 0)));
+    say("uname(text): %s\n", err(syscall(SYS_uname, t)));
+    say("clock_gettime(text): %s\n", err(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, t)));
+    say("gettimeofday(text): %s\n", err(syscall(SYS_gettimeofday, t, 0)));
     sigset_t set;
     sigemptyset(&set);
-    printf("rt_sigprocmask(old set in text): %s\n", err(syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, t, 8)));
-    printf("getrandom(text): %s\n", err(syscall(SYS_getrandom, t, 16, 1)));
-    printf("uname(rodata): %s\n", err(syscall(SYS_uname, (void *)rodata)));
+    say("rt_sigprocmask(old set in text): %s\n", err(syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, t, 8)));
+    say("getrandom(text): %s\n", err(syscall(SYS_getrandom, t, 16, 1)));
+    say("uname(rodata): %s\n", err(syscall(SYS_uname, (void *)rodata)));
     int p[2];
     if (pipe(p) != 0) { perror("pipe"); exit(1); }
     (void)!write(p[1], "pipe bytes", 10);
-    printf("read(pipe, text): %s\n", err(syscall(SYS_read, p[0], t, 10)));
+    say("read(pipe, text): %s\n", err(syscall(SYS_read, p[0], t, 10)));
     char back[11] = {0};
-    printf("the pipe keeps its bytes: %s\n", read(p[0], back, 10) == 10 && strcmp(back, "pipe bytes") == 0 ? "yes" : "no");
+    say("the pipe keeps its bytes: %s\n", read(p[0], back, 10) == 10 && strcmp(back, "pipe bytes") == 0 ? "yes" : "no");
     close(p[0]);
     close(p[1]);
-    printf("text unchanged: %s\n", memcmp(before, t, sizeof before) == 0 ? "yes" : "no");
-    printf("write(fd, text) reads it: %s\n", write(open("/dev/null", O_WRONLY), t, 64) == 64 ? "yes" : "no");
+    say("text unchanged: %s\n", memcmp(before, t, sizeof before) == 0 ? "yes" : "no");
+    say("write(fd, text) reads it: %s\n", write(open("/dev/null", O_WRONLY), t, 64) == 64 ? "yes" : "no");
 }
 
 /* Runs probe(at) under a SIGSEGV handler: "SIGSEGV code N at-address yes|no", or "no fault". */
@@ -89,9 +92,9 @@ static void fault(const char *what, void (*probe)(volatile unsigned char *), vol
     addr = 0;
     if (sigsetjmp(jump, 1) == 0) {
         probe(at);
-        printf("%s: no fault\n", what);
+        say("%s: no fault\n", what);
     } else
-        printf("%s: SIGSEGV %s, si_addr at the access: %s\n", what,
+        say("%s: SIGSEGV %s, si_addr at the access: %s\n", what,
                code == SEGV_ACCERR ? "SEGV_ACCERR" : code == SEGV_MAPERR ? "SEGV_MAPERR" : "other", addr == (uintptr_t)at ? "yes" : "no");
 }
 
@@ -118,12 +121,12 @@ static void faults(void)
 static void jit(int value)
 {
     int (*fn)(void) = (int (*)(void))(uintptr_t)jitpage;
-    printf("jit page before: %d\n", ((int (*volatile)(void))fn)() != 0 ? 1 : 0);
-    printf("mprotect rw: %s\n", err(mprotect(jitpage, 4096, PROT_READ | PROT_WRITE)));
+    say("jit page before: %d\n", ((int (*volatile)(void))fn)() != 0 ? 1 : 0);
+    say("mprotect rw: %s\n", err(mprotect(jitpage, 4096, PROT_READ | PROT_WRITE)));
     unsigned char code_[6] = {0xb8, (unsigned char)value, 0, 0, 0, 0xc3};
     memcpy(jitpage, code_, sizeof code_);
-    printf("mprotect rx: %s\n", err(mprotect(jitpage, 4096, PROT_READ | PROT_EXEC)));
-    printf("jit page returns %d\n", ((int (*volatile)(void))fn)());
+    say("mprotect rx: %s\n", err(mprotect(jitpage, 4096, PROT_READ | PROT_EXEC)));
+    say("jit page returns %d\n", ((int (*volatile)(void))fn)());
     fault("store to the jit page", store, jitpage + 8);
 }
 
@@ -177,7 +180,8 @@ int main(int argc, char **argv)
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigaction(SIGSEGV, &sa, 0);
     for (int r = 1; r <= rounds; r++) {
-        printf("round %d\n", r);
+        round_no = rounds > 1 ? r : 0;
+        say("round %d\n", r);
         syscalls_into_text();
         faults();
         jit(40 + r);
@@ -186,6 +190,7 @@ int main(int argc, char **argv)
             nanosleep(&ts, 0);
         }
     }
+    round_no = 0;
     maps();
     return 0;
 }

@@ -1,5 +1,6 @@
 using Remus.Checkpoint;
 using Remus.Checkpoint.Migration;
+using Remus.Checkpoint.Remus;
 using Remus.Sandbox;
 using Remus.Sandbox.Memory;
 using Remus.Sandbox.Platform;
@@ -15,7 +16,7 @@ namespace Remus.Tests.Hardening;
 /// and calls into data, .bss, heap and stack (SIGSEGV, SEGV_ACCERR, si_addr), runs a text page it mprotected
 /// read-write, wrote and made read-execute again, and prints its image's /proc/self/maps lines reduced to their
 /// permissions. Its output must be the native one here through checkpoints: a chain of save/restore on each
-/// platform, a save on one platform restored on the other, and a live migration (the plain run on each platform and
+/// platform, a save on one platform restored on the other, a live migration and a Remus failover (the plain run on each platform and
 /// libc is GuestParityTests' "textprot" case). Each round after a restore redoes every check, so protections a
 /// checkpoint lost (an image back to rwx, the JIT page left writable) change the output.
 /// </summary>
@@ -79,6 +80,41 @@ public sealed class TextProtectionTests
         using var _moved = moved;
         Assert.Equal(0, moved.Wait(TimeSpan.FromSeconds(60)));
         Assert.Equal(native, console.Text);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
+    public void Segment_protections_hold_on_the_backup_after_a_remus_failover(PlatformKind platform)
+    {
+        Platforms.Require(platform);
+        var options = new RemusOptions { Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(2) };
+        string program = GuestBuilder.Build("textprot");
+        string[] args = ["25", "100"]; // 25 rounds, 100 ms apart
+        string native = NativeRun.Run(new GuestInvocation(program) { Args = args }).StdoutText;
+        var spec = new DomainSpec { ProgramPath = program, Args = args, MemoryMiB = 32, Platform = platform };
+        var world = new RecordingConsole();
+        var primaryView = new SeverableConsole(world);
+        var commit = new OutputCommitConsole(primaryView);
+        var (a, b) = Channel.Pair();
+        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
+        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, options);
+        var backup = new RemusBackup(b, b, options);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
+        primary.Protect(Config);
+        world.WaitForLines(150, TimeSpan.FromSeconds(60)); // a few rounds, the JIT page rewritten each time
+
+        primaryView.Sever();
+        primaryDomain.Domain.Kill();
+        a.Socket.Close();
+        Assert.False(world.Text.Contains("image:", StringComparison.Ordinal), "the program ended before the primary died: make it run longer");
+        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(20)) ? watch.Result : throw new TimeoutException());
+        backup.ReplayLastOutput(world);
+        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
+        Assert.Equal(0, takeover.Wait(TimeSpan.FromSeconds(60)));
+        primary.Dispose();
+        primaryDomain.Dispose();
+
+        Continuity.AssertNoGapAtMostOneEpochRepeated(native, world.Text);
     }
 
     [Fact]
