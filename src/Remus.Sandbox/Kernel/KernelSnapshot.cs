@@ -18,12 +18,14 @@ namespace Remus.Sandbox.Kernel;
 /// queue, name and options, and the names taken; then socket files among the open files (AF_INET ones name their
 /// socket by its id in the stack); versions 1 to 4 are still read. Version 6 adds volume files among the open files
 /// (Kernel/Volumes/VolumesSnapshot.cs: volume, path in it, offset), then at the end the volumes' own state and the
-/// record locks and flocks (Kernel/Locks/LocksSnapshot.cs).
+/// record locks and flocks (Kernel/Locks/LocksSnapshot.cs). Version 7 has the image's segments among the mappings
+/// (MapFlags.Image, each with its own protection); before, the image was read-write-execute up to the heap, and an
+/// older state restores it so.
 /// </summary>
 internal sealed partial class SandboxKernel
 {
     private const uint SnapshotMagic = 0x3154534B; // "KST1"
-    private const int SnapshotVersion = 6;
+    private const int SnapshotVersion = 7;
 
     /// <summary>The size of the last state saved: the next one's buffer starts that big instead of doubling up to it.</summary>
     private int _lastStateSize = 4096;
@@ -214,7 +216,7 @@ internal sealed partial class SandboxKernel
             if (n is < 0 or > 512) throw new SandboxException("corrupt kernel state in the checkpoint (page tables)");
             for (int i = 0; i < n; i++) root.Add((r.ReadInt32(), r.ReadUInt64()));
         }
-        Mm.Restore(imageStart, brkStart, brk, maps, layout, root); // tasks come back fresh: no demand page pending
+        Mm.Restore(imageStart, brkStart, brk, maps, layout, root, imageSegments: version >= 7); // tasks come back fresh: no demand page pending
     }
 
     private HostFile ReopenHostFile(string path, bool isDirectory, long position, int flags)

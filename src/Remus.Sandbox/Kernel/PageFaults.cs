@@ -31,6 +31,7 @@ internal sealed partial class SandboxKernel
         bool pageFault = exit.Trap == PageFaultVector || (exit.Trap < 0 && exit.Code == SEGV_MAPERR);
         if (!pageFault) return false;
         bool write = exit.Trap == PageFaultVector && (exit.ErrorCode & 2) != 0;
+        bool fetch = exit.Trap == PageFaultVector && (exit.ErrorCode & 0x10) != 0; // I/D: an instruction fetch (NX)
         ulong page = exit.FaultAddress & ~(AddressSpace.PageSize - 1);
         if (page == _lastDemandPage)
         {
@@ -39,7 +40,7 @@ internal sealed partial class SandboxKernel
             _lastDemandPage = NoDemandPage;
             return false;
         }
-        switch (Mm.ResolveFault(exit.FaultAddress, write))
+        switch (Mm.ResolveFault(exit.FaultAddress, write, fetch))
         {
             case FaultResolution.Resolved:
                 _lastDemandPage = page;

@@ -6,8 +6,10 @@ namespace Remus.Sandbox.Loader;
 /// <summary>Where the program starts: its entry point and initial stack pointer.</summary>
 internal readonly record struct LoadedProgram(ulong Entry, ulong StackPointer);
 
-/// <summary>Copies a static program's segments into its address space and sets up brk, as Linux's binfmt_elf does
-/// (in the paged model the pages the segments' file bytes cover are backed; the rest of .bss on first touch).</summary>
+/// <summary>Maps a static program's segments into its address space, each with its own protection (PF_R/W/X: text
+/// r-x, read-only data r--, data rw-; the .bss past the last file page an anonymous rw- piece), copies their bytes
+/// and sets up brk, as Linux's binfmt_elf does (in the paged model the pages the segments' file bytes cover are
+/// backed; the rest of .bss on first touch). Gaps between segments stay unmapped.</summary>
 internal static class ProgramLoader
 {
     public static LoadedProgram Load(ElfImage elf, AddressSpace mm, DomainSpec spec, ReadOnlySpan<byte> random)
@@ -24,14 +26,21 @@ internal static class ProgramLoader
             throw new SandboxException(
                 $"{spec.ProgramPath}: the program needs at least {Math.Max(needMiB, needed >> 20)} MiB of memory but the domain has {mem.Size >> 20} MiB (raise --memory / memory)");
         }
-        foreach (var seg in elf.Segments)
-        {
-            ulong at = seg.VirtualAddress + bias;
-            mm.KernelWrite(at, elf.File.AsSpan((int)seg.Offset, (int)seg.FileSize));
-        }
         mm.ImageStart = low;
         mm.BrkStart = high;
         mm.Brk = high;
+        // All pieces first (a later segment takes over a page it shares with an earlier one), then the bytes.
+        foreach (var seg in elf.Segments)
+        {
+            ulong at = seg.VirtualAddress + bias;
+            ulong start = at & ~(AddressSpace.PageSize - 1);
+            ulong fileEnd = AddressSpace.PageUp(at + seg.FileSize), end = AddressSpace.PageUp(at + seg.MemorySize);
+            int prot = Protection(seg.Flags);
+            mm.MapImage(start, seg.FileSize > 0 ? fileEnd : start, prot, file: true);
+            mm.MapImage(seg.FileSize > 0 ? fileEnd : start, end, prot, file: false);
+        }
+        foreach (var seg in elf.Segments)
+            mm.KernelWrite(seg.VirtualAddress + bias, elf.File.AsSpan((int)seg.Offset, (int)seg.FileSize));
 
         ulong phdr = elf.PhdrVirtualAddress is { } pv
             ? pv + bias
@@ -39,6 +48,13 @@ internal static class ProgramLoader
         ulong sp = InitialStack.Build(mm, spec, new AuxInfo(phdr, elf.PhdrCount, elf.Entry + bias), random);
         return new LoadedProgram(elf.Entry + bias, sp);
     }
+
+    private const uint PF_X = 1, PF_W = 2, PF_R = 4;
+
+    /// <summary>A segment's PROT_* from its p_flags.</summary>
+    private static int Protection(uint flags) =>
+        ((flags & PF_R) != 0 ? AddressSpace.ProtRead : 0) | ((flags & PF_W) != 0 ? AddressSpace.ProtWrite : 0)
+        | ((flags & PF_X) != 0 ? AddressSpace.ProtExec : 0);
 
     /// <summary>Without PT_PHDR the headers are found where the first segment maps the file's phoff.</summary>
     private static ulong FindPhdrInImage(ElfImage elf)

@@ -84,10 +84,11 @@ public sealed partial class AddressSpace
         }
     }
 
-    /// <summary>Whether <paramref name="next"/> grants less than <paramref name="old"/> (present or writable lost).</summary>
+    /// <summary>Whether <paramref name="next"/> grants less than <paramref name="old"/> (present, writable or executable lost).</summary>
     private static bool Reduces(ulong old, ulong next) =>
         ((old & PageTableEditor.Present) != 0 && (next & PageTableEditor.Present) == 0)
-        || ((old & PageTableEditor.Writable) != 0 && (next & PageTableEditor.Writable) == 0);
+        || ((old & PageTableEditor.Writable) != 0 && (next & PageTableEditor.Writable) == 0)
+        || ((old & PageTableEditor.NoExecute) == 0 && (next & PageTableEditor.NoExecute) != 0);
 
     private void Free(ulong start, ulong end)
     {
@@ -132,17 +133,18 @@ public sealed partial class AddressSpace
     }
 
     /// <summary>
-    /// A fault at <paramref name="addr"/> (a write when <paramref name="write"/>): when a region allows the access,
+    /// A fault at <paramref name="addr"/> (a write when <paramref name="write"/>, an instruction fetch when
+    /// <paramref name="exec"/>): when a region allows the access,
     /// backs the page (and, RAM permitting, the aligned run of <see cref="FaultAround"/> pages around it with the same
     /// protection) with frames, zeroed, and tells <see cref="PagesMapped"/>.
     /// </summary>
-    public FaultResolution ResolveFault(ulong addr, bool write)
+    public FaultResolution ResolveFault(ulong addr, bool write, bool exec = false)
     {
         if (!Paged) return ProtectionAt(addr) < 0 ? FaultResolution.NotMapped : FaultResolution.NotAllowed;
         ulong page = addr & ~(PageSize - 1);
         int prot = ProtectionAt(page);
         if (prot < 0) return FaultResolution.NotMapped;
-        if (prot == 0 || (write && (prot & ProtWrite) == 0)) return FaultResolution.NotAllowed;
+        if (prot == 0 || (write && (prot & ProtWrite) == 0) || (exec && (prot & ProtExec) == 0)) return FaultResolution.NotAllowed;
         var frames = Frames!;
         var tables = Tables!;
 
@@ -265,12 +267,13 @@ public sealed partial class AddressSpace
         Unmap(from, from + oldLength); // frees whatever could not move (RAM full for a table): it reads as zeros
     }
 
-    /// <summary>Bytes counted against RAM: writable private or shared mappings without MAP_NORESERVE, and the image and heap.</summary>
+    /// <summary>Bytes counted against RAM: writable private or shared mappings without MAP_NORESERVE (the image's
+    /// writable segments among them), and the heap.</summary>
     public ulong Committed
     {
         get
         {
-            ulong total = PageUp(Brk) - ImageStart;
+            ulong total = PageUp(Brk) - BrkStart;
             foreach (var m in _maps) if (Accountable(m)) total += m.End - m.Start;
             return total;
         }
@@ -295,14 +298,22 @@ public sealed partial class AddressSpace
     /// <summary>Restores the bookkeeping from a checkpoint.</summary>
     /// <param name="layout">the checkpoint's model and stack/mmap layout; null: an identity-model image (older checkpoints)</param>
     /// <param name="rootEntries">the root table of a paged image</param>
+    /// <param name="imageSegments">whether the checkpoint's mappings hold the image's segments (kernel state version 7
+    /// on); before, the image was one read-write-execute region from its start to the heap, and stays so</param>
     public void Restore(ulong imageStart, ulong brkStart, ulong brk, IEnumerable<Mapping> maps, SavedLayout? layout,
-        IEnumerable<(int Index, ulong Entry)>? rootEntries)
+        IEnumerable<(int Index, ulong Entry)>? rootEntries, bool imageSegments = true)
     {
         ImageStart = imageStart;
         BrkStart = brkStart;
         Brk = brk;
         _maps.Clear();
         _maps.AddRange(maps.OrderBy(m => m.Start));
+        if (!imageSegments && brkStart > imageStart)
+        {
+            int at = 0;
+            while (at < _maps.Count && _maps[at].Start < imageStart) at++;
+            _maps.Insert(at, new Mapping(imageStart, brkStart, ProtRead | ProtWrite | ProtExec, MapFlags.Image | MapFlags.File | MapFlags.Accounted));
+        }
         bool pagedImage = layout is { Paged: true };
         if (pagedImage && !Paged)
             throw new SandboxException("the checkpoint's program uses a 47-bit paged address space, which this platform does not run yet (it runs guest memory identity-mapped); restore it on the ptrace platform");

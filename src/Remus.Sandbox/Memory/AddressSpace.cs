@@ -13,6 +13,13 @@ public enum MapFlags
     File = 2,
     /// <summary>MAP_NORESERVE: not counted against RAM; a touch with no frame left is SIGBUS.</summary>
     NoReserve = 4,
+    /// <summary>A piece of the program image (a PT_LOAD segment, mapped by the loader with the segment's protection):
+    /// with <see cref="File"/> the pages the program file backs (/proc/self/maps names the program), without it the
+    /// segment's .bss past its last file page (anonymous, as Linux maps it).</summary>
+    Image = 8,
+    /// <summary>Linux's VM_ACCOUNT on an image piece: a private mapping that is or was writable (mprotect taking the write
+    /// right away keeps it). /proc/self/maps does not show two neighbours that differ in it as one line.</summary>
+    Accounted = 16,
 }
 
 /// <summary>One mapping the program asked for (mmap), kept for munmap/mremap and for checkpoints.</summary>
@@ -29,6 +36,9 @@ public readonly record struct Mapping(ulong Start, ulong End, int Prot, MapFlags
 /// <item><b>identity</b>: guest virtual = guest physical; the address space is RAM (the platforms' self-tests, and
 /// checkpoints of earlier builds before they are restored): <c>2 MiB ... image ... brk → ... ← mmap | stack | top of RAM</c>.</item>
 /// </list>
+/// The image is mappings of its own, one per PT_LOAD segment (and its .bss), with the segment's protection
+/// (<see cref="MapFlags.Image"/>): text r-x, read-only data r--, data rw-, which mprotect changes as any mapping's
+/// (libc's RELRO). Only the heap, [BrkStart, PageUp(Brk)), and the stack are regions of their own, read-write.
 /// Freed memory reads as zeros again. Protections are enforced on the kernel's own accesses (see
 /// <see cref="UserMemory"/>) and on the program's by the platform (<see cref="ProtectionChanged"/> in the identity model,
 /// the page tables and <see cref="TranslationChanged"/> in the paged one).
@@ -119,7 +129,7 @@ public sealed partial class AddressSpace
     private ulong NextRegionStart(ulong addr)
     {
         ulong next = Limit;
-        if (ImageStart > addr) next = Math.Min(next, ImageStart);
+        if (BrkStart > addr && PageUp(Brk) > BrkStart) next = Math.Min(next, BrkStart);
         if (StackBottom > addr) next = Math.Min(next, StackBottom);
         foreach (var m in _maps)
             if (m.Start > addr) { next = Math.Min(next, m.Start); break; }
@@ -266,7 +276,7 @@ public sealed partial class AddressSpace
             _maps.RemoveAt(i);
             var parts = new List<Mapping>(3);
             if (m.Start < a) parts.Add(m with { End = a });
-            parts.Add(m with { Start = a, End = b, Prot = prot });
+            parts.Add(m with { Start = a, End = b, Prot = prot, Flags = AccountFor(m.Flags, prot) });
             if (b < m.End) parts.Add(m with { Start = b });
             _maps.InsertRange(i, parts);
             i += parts.Count - 1;
@@ -278,17 +288,33 @@ public sealed partial class AddressSpace
 
     public const int ProtRead = 1, ProtWrite = 2, ProtExec = 4;
 
+    /// <summary>An image piece's flags once it has protection <paramref name="prot"/>: private and writable gains
+    /// <see cref="MapFlags.Accounted"/> (Linux's VM_ACCOUNT), which losing the right does not take away.</summary>
+    public static MapFlags AccountFor(MapFlags flags, int prot) =>
+        (flags & (MapFlags.Image | MapFlags.Shared)) == MapFlags.Image && (prot & ProtWrite) != 0 ? flags | MapFlags.Accounted : flags;
+
+    /// <summary>
+    /// Maps one piece of the program image (the loader; <paramref name="file"/>: backed by the program file, else the
+    /// .bss past it) with the segment's protection; a later piece replaces an earlier one's share of a page, as
+    /// binfmt_elf's MAP_FIXED mappings do.
+    /// </summary>
+    public void MapImage(ulong start, ulong end, int prot, bool file)
+    {
+        if (end <= start) return;
+        Map(start, end, prot, AccountFor(MapFlags.Image | (file ? MapFlags.File : MapFlags.None), prot));
+    }
+
     /// <summary>
     /// The protection of the page holding <paramref name="addr"/> as the program sees it, or -1 when nothing is mapped
-    /// there. The image and heap (up to the page holding the break) and the stack are read-write regions of their own;
-    /// everything else is the mapping found by binary search over the sorted VMA list.
+    /// there. The heap (up to the page holding the break) and the stack are read-write regions of their own; everything
+    /// else, the image's segments included, is the mapping found by binary search over the sorted VMA list.
     /// </summary>
     public int ProtectionAt(ulong addr) => ProtectionAt(addr, out _);
 
     /// <summary>As <see cref="ProtectionAt(ulong)"/>, also giving where the region holding the address ends.</summary>
     public int ProtectionAt(ulong addr, out ulong regionEnd)
     {
-        if (addr >= ImageStart && addr < PageUp(Brk)) { regionEnd = PageUp(Brk); return ProtRead | ProtWrite | ProtExec; }
+        if (addr >= BrkStart && addr < PageUp(Brk)) { regionEnd = PageUp(Brk); return ProtRead | ProtWrite; }
         if (addr >= StackBottom && addr < StackTop) { regionEnd = StackTop; return ProtRead | ProtWrite; }
         int i = IndexAt(addr);
         if (i >= 0) { regionEnd = _maps[i].End; return _maps[i].Prot; }

@@ -7,7 +7,7 @@ namespace Remus.Sandbox.Memory;
 /// The program's x86-64 4-level page tables, kept in guest RAM and edited by the VMM (never by the guest). The root
 /// PML4 sits at <see cref="Root"/> in the platform area; every other table page is a frame from the
 /// <see cref="FrameAllocator"/>, so the tables are dirty-logged and checkpointed like any page. A leaf holds the frame
-/// of a program page: present (with user, and writable for PROT_WRITE) when the program may touch it, or not
+/// of a program page: present (with user, writable for PROT_WRITE, and no-execute without PROT_EXEC) when the program may touch it, or not
 /// present but still holding its frame (<see cref="HasFrame"/>) under PROT_NONE, so mprotect keeps the data.
 /// Table pages left empty by an edit are returned. User pages are never below <see cref="GuestMemory.UserBase"/>:
 /// a platform that maps its own first 2 MiB into the same tables owns those entries.
@@ -32,6 +32,8 @@ public sealed class PageTableEditor(GuestMemory ram, FrameAllocator frames)
     public bool KeepTables { get; set; }
 
     public const ulong Present = 1, Writable = 2, User = 4, Accessed = 1 << 5, Dirty = 1 << 6;
+    /// <summary>XD: no instruction fetch from the page (the platform runs with EFER.NXE, as Linux does).</summary>
+    public const ulong NoExecute = 1UL << 63;
     /// <summary>Software bit (ignored by the MMU): the entry holds a frame, present or not.</summary>
     public const ulong HasFrame = 1 << 9;
     public const ulong AddressMask = 0x000F_FFFF_FFFF_F000;
@@ -44,6 +46,7 @@ public sealed class PageTableEditor(GuestMemory ram, FrameAllocator frames)
         ulong e = pfn * Page | HasFrame;
         if (prot > 0) e |= Present | User | Accessed | Dirty;
         if ((prot & AddressSpace.ProtWrite) != 0) e |= Writable;
+        if (prot > 0 && (prot & AddressSpace.ProtExec) == 0) e |= NoExecute;
         return e;
     }
 

@@ -129,11 +129,12 @@ public static class GuestCatalog
         new("sigtimedwait", "sigtimedwait"),
         new("sysfs_cpu", "sysfs_cpu"),
         new("console_poll", "console_poll") { Stdin = Encoding.UTF8.GetBytes("hello world\n") }, // stdio polls and epolls as pipes
+        new("textprot", "textprot"), // the image's segment protections (issue 11, fuzzer finding 3): EFAULT, SIGSEGV, mprotect, maps
     ];
 
     /// <summary>The cases also run as glibc static-pie (the loader must relocate a position-independent image).</summary>
     public static IReadOnlyList<string> StaticPieCases { get; } =
-        ["streams", "envargs-full", "tls", "malloc_mix", "files", "crash-segv", "fpmath", "bigimage"];
+        ["streams", "envargs-full", "tls", "malloc_mix", "files", "crash-segv", "fpmath", "bigimage", "textprot"];
 
     public static GuestCase Get(string name) => All.Single(c => c.Name == name);
 

@@ -53,26 +53,28 @@ internal sealed class ProcFile(string path, byte[] text) : FileDescription
     }
 
     /// <summary>
-    /// /proc/self/maps from the address space: the program image (with its path), the heap above it, every mmap
-    /// region with its protection (adjacent ones with the same protection shown as one, as Linux merges them), and
-    /// the stack; in Linux's format.
+    /// /proc/self/maps from the address space: the program image's pieces as Linux lists them (one line per segment
+    /// with its own protection and the program's path, the .bss past the last file page unnamed, pieces mprotect split
+    /// shown apart unless they are alike again, Linux's VM_ACCOUNT included), the heap above it, every mmap region with
+    /// its protection (adjacent ones with the same protection shown as one, as Linux merges them), and the stack; in
+    /// Linux's format.
     /// </summary>
     public static byte[] Maps(AddressSpace mm, string programPath)
     {
         var regions = new List<(ulong Start, ulong End, int Prot, string Name, bool Shared)>();
-        // The heap starts where the image ends; the page they share is shown as heap once the break has moved.
-        bool heap = mm.Brk > mm.BrkStart;
-        ulong imageStart = mm.ImageStart & ~(AddressSpace.PageSize - 1);
-        ulong imageEnd = heap ? mm.BrkStart & ~(AddressSpace.PageSize - 1) : AddressSpace.PageUp(mm.BrkStart);
-        if (imageEnd > imageStart) regions.Add((imageStart, imageEnd, 7, programPath, false));
-        if (heap) regions.Add((imageEnd, AddressSpace.PageUp(mm.Brk), 3, "[heap]", false));
+        MapFlags lastImage = MapFlags.None; // the flags of the image piece regions[^1] is, else None
         foreach (var m in mm.Mappings)
         {
             bool shared = (m.Flags & MapFlags.Shared) != 0;
-            if (regions.Count > 0 && regions[^1] is var last && last.End == m.Start && last.Prot == m.Prot && last.Name == "" && last.Shared == shared)
-                regions[^1] = last with { End = m.End };
-            else regions.Add((m.Start, m.End, m.Prot, "", shared));
+            bool image = (m.Flags & MapFlags.Image) != 0;
+            string name = image && (m.Flags & MapFlags.File) != 0 ? programPath : "";
+            bool joins = regions.Count > 0 && regions[^1] is var last && last.End == m.Start && last.Prot == m.Prot
+                && (image ? lastImage == m.Flags : lastImage == MapFlags.None && last.Name == "" && last.Shared == shared);
+            if (joins) regions[^1] = regions[^1] with { End = m.End };
+            else regions.Add((m.Start, m.End, m.Prot, name, shared));
+            lastImage = image ? m.Flags : MapFlags.None;
         }
+        if (mm.Brk > mm.BrkStart) regions.Add((mm.BrkStart, AddressSpace.PageUp(mm.Brk), 3, "[heap]", false));
         regions.Add((mm.StackBottom, mm.StackTop, 3, "[stack]", false));
         regions.Sort((a, b) => a.Start.CompareTo(b.Start));
 

@@ -37,7 +37,7 @@ internal sealed partial class SandboxKernel
     {
         ulong limit = Limits.Soft(ResourceLimits.RLIMIT_AS);
         if (limit == ResourceLimits.Infinity || bytes == 0) return true;
-        ulong total = AddressSpace.PageUp(Mm.Brk) - Mm.ImageStart + Mm.StackSize;
+        ulong total = AddressSpace.PageUp(Mm.Brk) - Mm.BrkStart + Mm.StackSize; // the image's segments are mappings
         for (int i = 0; i < Mm.Mappings.Count; i++)
         {
             var m = Mm.Mappings[i];

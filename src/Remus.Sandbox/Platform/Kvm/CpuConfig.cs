@@ -13,7 +13,7 @@ internal sealed class CpuConfig
     private const uint Leaf1EdxFxsr = 1u << 24, Leaf1EdxSse = 1u << 25, Leaf1EdxSse2 = 1u << 26;
     private const uint Leaf1EcxXsave = 1u << 26, Leaf1EcxAvx = 1u << 28;
     private const uint Leaf7EbxFsgsbase = 1u << 0;
-    private const uint ExtEdxSyscall = 1u << 11, ExtEdxLongMode = 1u << 29;
+    private const uint ExtEdxSyscall = 1u << 11, ExtEdxNx = 1u << 20, ExtEdxLongMode = 1u << 29;
 
     // XCR0 state components.
     public const ulong XcrX87 = 1 << 0, XcrSse = 1 << 1, XcrAvx = 1 << 2;
@@ -25,13 +25,15 @@ internal sealed class CpuConfig
     /// <summary>XCR0 to set with KVM_SET_XCRS (meaningful only when <see cref="Xsave"/>).</summary>
     public ulong Xcr0 { get; private init; }
 
-    /// <summary>Why this CPUID cannot run the sandbox (no long mode, SYSCALL or SSE2), or null when it can.</summary>
+    /// <summary>Why this CPUID cannot run the sandbox (no long mode, SYSCALL, NX or SSE2), or null when it can.</summary>
     public static string? Unsuitable(ReadOnlySpan<KvmCpuidEntry2> cpuid)
     {
         var ext = Find(cpuid, 0x80000001, 0);
         var leaf1 = Find(cpuid, 1, 0);
         if (ext is null || (ext.Value.Edx & ExtEdxLongMode) == 0) return "KVM offers no 64-bit long mode to guests";
         if ((ext.Value.Edx & ExtEdxSyscall) == 0) return "KVM offers no SYSCALL instruction to guests";
+        // EFER.NXE: the program's pages without PROT_EXEC carry the XD bit (Memory/PageTableEditor.Leaf).
+        if ((ext.Value.Edx & ExtEdxNx) == 0) return "KVM offers no NX (execute-disable) bit to guests";
         const uint sse = Leaf1EdxFxsr | Leaf1EdxSse | Leaf1EdxSse2;
         if (leaf1 is null || (leaf1.Value.Edx & sse) != sse) return "KVM offers no FXSR/SSE/SSE2 to guests";
         return null;

@@ -173,8 +173,10 @@ internal static class GuestLayout
     public const ulong Cr4Pae = 1UL << 5, Cr4Osfxsr = 1UL << 9, Cr4Osxmmexcpt = 1UL << 10, Cr4Fsgsbase = 1UL << 16,
         Cr4Osxsave = 1UL << 18;
 
-    public const ulong EferSce = 1UL << 0, EferLme = 1UL << 8, EferLma = 1UL << 10;
-    public const ulong Efer = EferSce | EferLme | EferLma;
+    public const ulong EferSce = 1UL << 0, EferLme = 1UL << 8, EferLma = 1UL << 10, EferNxe = 1UL << 11;
+    /// <summary>EFER: SYSCALL, long mode, and NXE so the program's page-table entries can forbid instruction fetches
+    /// (bit 63, XD) from pages without PROT_EXEC, as on Linux. The platform's own entries never set it.</summary>
+    public const ulong Efer = EferSce | EferLme | EferLma | EferNxe;
 
     /// <summary>
     /// Writes the whole reserved area for <paramref name="memorySize"/> bytes of RAM into <paramref name="reserved"/>

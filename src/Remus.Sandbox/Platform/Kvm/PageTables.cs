@@ -4,8 +4,8 @@ namespace Remus.Sandbox.Platform.Kvm;
 
 /// <summary>
 /// The guest's only address space: an identity map (virtual = physical) of exactly the RAM, built with 2 MiB
-/// pages; at run time only the program's page permissions are written into it (<see cref="PagePermissions"/>). Every page from 2 MiB on is user, read/write, executable (EFER.NXE stays off,
-/// so there is no XD bit). Nothing past the end of RAM is mapped: a stray access gets #PF (SIGSEGV), never an MMIO
+/// pages; at run time only the program's page permissions are written into it (<see cref="PagePermissions"/>). Every page from 2 MiB on is user, read/write, executable (EFER.NXE is on, but
+/// this identity map never sets the XD bit; the program's own paged tables do, Memory/PageTableEditor). Nothing past the end of RAM is mapped: a stray access gets #PF (SIGSEGV), never an MMIO
 /// exit.
 /// <para>The first 2 MiB (the platform's reserved area) is mapped with 4 KiB pages through one page table
 /// (<see cref="GuestLayout.LowPageTable"/>), all supervisor-only except the pages the syscall path touches
@@ -51,7 +51,7 @@ internal static class PageTables
     /// <summary>A 4 KiB user read/write page of the reserved area (data page, syscall stack): P|RW|US|A|D (0x67).</summary>
     public const ulong UserSmallPageFlags = Present | Writable | User | Accessed | Dirty;
 
-    /// <summary>The 4 KiB stub page: user read-only (executable, since there is no NX): P|US|A|D (0x65).</summary>
+    /// <summary>The 4 KiB stub page: user read-only and executable (no XD bit): P|US|A|D (0x65).</summary>
     public const ulong UserReadOnlySmallPageFlags = Present | User | Accessed | Dirty;
 
     /// <summary>The flags of the 4 KiB page at <paramref name="address"/> in the reserved area.</summary>

@@ -13,7 +13,7 @@ public sealed class CpuConfigTests
         new() { Function = function, Index = index, Eax = eax, Ebx = ebx, Ecx = ecx, Edx = edx };
 
     private const uint Sse = (1u << 24) | (1u << 25) | (1u << 26);
-    private const uint LongModeSyscall = (1u << 29) | (1u << 11);
+    private const uint LongModeSyscall = (1u << 29) | (1u << 11) | (1u << 20); // with NX
 
     private static KvmCpuidEntry2[] Cpuid(bool xsave, bool avx, bool fsgsbase, ulong supportedXcr0) =>
     [
@@ -54,6 +54,8 @@ public sealed class CpuConfigTests
         Assert.Contains("long mode", CpuConfig.Unsuitable(cpuid));
         Assert.Throws<SandboxException>(() => CpuConfig.From(cpuid));
         Assert.Null(CpuConfig.Unsuitable(Cpuid(true, true, true, 7)));
+        KvmCpuidEntry2[] noNx = [Leaf(1, edx: Sse), Leaf(0x80000001, edx: (1u << 29) | (1u << 11))];
+        Assert.Contains("NX", CpuConfig.Unsuitable(noNx)); // the program's no-execute pages need EFER.NXE
     }
 
     [Fact]
@@ -82,7 +84,7 @@ public sealed class CpuConfigTests
         Assert.Equal(0x80050033UL, s.Cr0);      // PG AM WP NE ET MP PE
         Assert.Equal(GuestLayout.Pml4, s.Cr3);
         Assert.Equal(c.Cr4, s.Cr4);
-        Assert.Equal(0x501UL, s.Efer);          // LMA LME SCE
+        Assert.Equal(0xd01UL, s.Efer);          // NXE LMA LME SCE
     }
 
     private static string Describe(KvmSegment g) =>
