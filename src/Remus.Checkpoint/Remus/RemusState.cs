@@ -17,6 +17,19 @@ internal static class RemusState
         return b;
     }
 
+    /// <summary>Bytes of the body <see cref="Compose(ReadOnlySpan{byte}, ReadOnlySpan{byte}, byte[])"/> makes.</summary>
+    public static int Length(int kernel, int output) => checked(4 + kernel + output);
+
+    /// <summary><see cref="Compose(byte[], byte[])"/> into <paramref name="into"/> (at least <see cref="Length"/> bytes; reused from epoch to epoch).</summary>
+    public static ReadOnlySpan<byte> Compose(ReadOnlySpan<byte> kernel, ReadOnlySpan<byte> output, byte[] into)
+    {
+        var b = into.AsSpan(0, Length(kernel.Length, output.Length));
+        BinaryPrimitives.WriteInt32LittleEndian(b, kernel.Length);
+        kernel.CopyTo(b[4..]);
+        output.CopyTo(b[(4 + kernel.Length)..]);
+        return b;
+    }
+
     public static (byte[] Kernel, byte[] Output) Split(byte[] state)
     {
         int n = state.Length >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(state) : -1;

@@ -1,0 +1,160 @@
+using Remus.Checkpoint.Remus;
+using Remus.Sandbox;
+using Remus.Sandbox.Platform;
+using Remus.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Remus.Tests.Checkpoint;
+
+/// <summary>
+/// Issue 14 item 2: after warm-up the Remus epoch loop allocates nothing, so no epoch pays for a collection (a tail
+/// of the pause). Measured per thread with <see cref="GC.GetAllocatedBytesForCurrentThread"/> at the engine's own
+/// steps (<see cref="RemusOptions.OnStep"/>, called on the thread that reached the step): the primary's epoch thread
+/// from one BeforeSuspend to the next (suspend, staging, the vCPU and kernel state, sending, the ack, the release,
+/// the wait for the next interval), and the backup's thread from one BackupReceived to the next (reading, applying and
+/// acking an epoch). Counting bytes is deterministic: no timing is asserted.
+/// </summary>
+public class EpochAllocationTests(ITestOutputHelper output)
+{
+    private static readonly byte[] Config = "{\"name\":\"epalloc\"}"u8.ToArray();
+    private const int WarmUp = 60, Measured = 100;
+
+    /// <summary>
+    /// Most bytes an epoch may allocate on the primary's epoch thread, on average over the measured epochs. Main at
+    /// d3ae6fe: ~4.5 KB (the state capture's closure and list, the KERNEL_STATE body composed in a new array, the ack
+    /// wait's linked CancellationTokenSource and message). What is left here (232 bytes) is outside the engine: the
+    /// console's sealed-epoch record (72) and release (112), and the domain's fresh interrupt token on unpause (48).
+    /// </summary>
+    private const long PrimaryBound = 256;
+
+    public static TheoryData<PlatformKind, int> PlatformAndPages()
+    {
+        var d = new TheoryData<PlatformKind, int>();
+        foreach (var p in Platforms.Each) { d.Add(p, 0); d.Add(p, 8); }
+        return d;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(PlatformAndPages))]
+    public void After_warm_up_an_epoch_allocates_nothing_on_the_primary_epoch_thread(PlatformKind platform, int dirtyPages)
+    {
+        Platforms.Require(platform);
+        var meter = new StepMeter(WarmUp + Measured + 1);
+        var options = new RemusOptions
+        {
+            Interval = TimeSpan.FromMilliseconds(10),
+            Timeout = TimeSpan.FromSeconds(5),
+            OnStep = meter.On,
+        };
+        var spec = new DomainSpec
+        {
+            ProgramPath = GuestBuilder.Build("dirtypages"), Args = [dirtyPages.ToString(), "5"], MemoryMiB = 32, Platform = platform,
+        };
+        var world = new RecordingConsole();
+        var commit = new OutputCommitConsole(world);
+        var (a, b) = Channel.Pair();
+        using var d = new RunningDomain(SandboxDomain.Create(spec, commit));
+        world.WaitForLines(1, TimeSpan.FromSeconds(30));
+        var backup = new RemusBackup(b, b, options);
+        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, new RecordingConsole())));
+        string? lost = null;
+        using (var primary = new RemusPrimary(d.Domain, commit, a, a, options))
+        {
+            primary.Unprotected += r => lost = r;
+            meter.Primary = primary;
+            primary.Protect(Config);
+            Assert.True(meter.Done.Wait(TimeSpan.FromSeconds(120)), $"only {meter.PrimaryEpochs} epochs measured; lost: {lost}; {primary.EndReason}");
+            var stats = primary.Stats;
+            output.WriteLine($"{platform}, {dirtyPages} pages written per 5 ms: {stats.PagesPerEpoch:F1} pages per epoch, pause p50 {stats.PauseP50Ms:F3} ms");
+        }
+        backup.Domain?.Dispose();
+        watch.Wait(TimeSpan.FromSeconds(20));
+
+        var primaryBytes = meter.PrimaryPerEpoch(WarmUp, Measured);
+        var backupBytes = meter.BackupPerEpoch(WarmUp, Measured);
+        output.WriteLine($"primary epoch thread: {Describe(primaryBytes)}");
+        output.WriteLine($"  by phase: {meter.PrimaryPhases(WarmUp, Measured)}");
+        output.WriteLine($"backup thread: {Describe(backupBytes)}");
+        output.WriteLine($"vCPU thread, state capture: {Describe(meter.CapturePerEpoch(WarmUp, Measured))}");
+        double mean = primaryBytes.Average();
+        Assert.True(mean <= PrimaryBound,
+            $"the primary's epoch thread allocated {mean:F0} bytes per epoch after warm-up (bound {PrimaryBound}): {Describe(primaryBytes)}");
+    }
+
+    private static string Describe(long[] perEpoch)
+    {
+        var sorted = perEpoch.Order().ToArray();
+        return $"mean {perEpoch.Average():F0} B/epoch, median {sorted[sorted.Length / 2]}, max {sorted[^1]} over {perEpoch.Length} epochs";
+    }
+
+    /// <summary>
+    /// The allocation counter of the thread that reached each step, kept in arrays sized up front (the hook itself
+    /// allocates nothing). The primary's epochs are those its epoch thread ("remus-epochs") runs; the backup's, those
+    /// its watching thread runs.
+    /// </summary>
+    private sealed class StepMeter(int epochs)
+    {
+        private static readonly RemusStep[] PrimarySteps =
+            [RemusStep.BeforeSuspend, RemusStep.Staged, RemusStep.Resumed, RemusStep.PagesSent, RemusStep.EndSent, RemusStep.Acked, RemusStep.Released];
+
+        private readonly long[,] _primary = new long[epochs, PrimarySteps.Length];
+        private readonly long[] _backup = new long[epochs];
+        private readonly long[] _capture = new long[epochs];
+        public RemusPrimary? Primary;
+        private int _primaryCount, _backupCount;
+        public readonly ManualResetEventSlim Done = new();
+
+        public int PrimaryEpochs => Volatile.Read(ref _primaryCount);
+
+        public void On(RemusStep step, ulong epoch)
+        {
+            long bytes = GC.GetAllocatedBytesForCurrentThread();
+            if (step == RemusStep.BackupReceived)
+            {
+                if (_backupCount < _backup.Length) _backup[_backupCount++] = bytes;
+                return;
+            }
+            int phase = Array.IndexOf(PrimarySteps, step);
+            if (phase < 0 || Thread.CurrentThread.Name != "remus-epochs") return;
+            if (phase == 0)
+            {
+                if (_primaryCount >= _primary.GetLength(0)) return;
+                _primaryCount++;
+            }
+            if (_primaryCount == 0) return;
+            _primary[_primaryCount - 1, phase] = bytes;
+            if (step == RemusStep.Staged && Primary is { } p) _capture[_primaryCount - 1] = p.CaptureAllocatedOnVcpuThread;
+            if (_primaryCount == _primary.GetLength(0) && phase == 0) Done.Set();
+        }
+
+        /// <summary>Bytes from each measured epoch's BeforeSuspend to the next one's.</summary>
+        public long[] PrimaryPerEpoch(int skip, int count) =>
+            Enumerable.Range(skip, count).Select(i => _primary[i + 1, 0] - _primary[i, 0]).ToArray();
+
+        /// <summary>Bytes the vCPU thread allocated for each measured epoch's state capture.</summary>
+        public long[] CapturePerEpoch(int skip, int count) => _capture.AsSpan(skip, count).ToArray();
+
+        /// <summary>Mean bytes of each phase (from one step to the next) over the measured epochs.</summary>
+        public string PrimaryPhases(int skip, int count)
+        {
+            var parts = new List<string>();
+            for (int s = 0; s < PrimarySteps.Length; s++)
+            {
+                double sum = 0;
+                for (int i = skip; i < skip + count; i++)
+                    sum += (s + 1 < PrimarySteps.Length ? _primary[i, s + 1] : _primary[i + 1, 0]) - _primary[i, s];
+                parts.Add($"{PrimarySteps[s]}→ {sum / count:F0}");
+            }
+            return string.Join(", ", parts);
+        }
+
+        /// <summary>Bytes from each measured epoch's BackupReceived to the next one's (initial-sync epochs before them skipped).</summary>
+        public long[] BackupPerEpoch(int skip, int count)
+        {
+            int n = Math.Min(_backupCount, _backup.Length);
+            int first = Math.Max(0, n - count - 1);
+            return Enumerable.Range(first, Math.Min(count, n - first - 1)).Select(i => _backup[i + 1] - _backup[i]).ToArray();
+        }
+    }
+}
