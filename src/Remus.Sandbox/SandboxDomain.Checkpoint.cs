@@ -190,9 +190,9 @@ public sealed partial class SandboxDomain
             var into = _captureInto!;
             var v = _leaderRunner.Vcpu!;
             into.Begin(1);
-            byte[] fpu = v.SaveExtendedState();
+            var fpu = v.SaveExtendedStateKept();
             VcpuStateFormat.Write(in v.Regs, fpu, into.VcpuBuffer(0, VcpuStateFormat.Length(fpu.Length)));
-            into.SetKernel(_kernel.SaveState());
+            into.SetKernel(_kernel.SaveStateKept());
             into.AllocatedOnVcpuThread = GC.GetAllocatedBytesForCurrentThread() - before;
         }
         catch (Exception e)

@@ -13,7 +13,9 @@ namespace Remus.Tests.Checkpoint;
 /// steps (<see cref="RemusOptions.OnStep"/>, called on the thread that reached the step): the primary's epoch thread
 /// from one BeforeSuspend to the next (suspend, staging, the vCPU and kernel state, sending, the ack, the release,
 /// the wait for the next interval), and the backup's thread from one BackupReceived to the next (reading, applying and
-/// acking an epoch). Counting bytes is deterministic: no timing is asserted.
+/// acking an epoch, reported, not bounded: loading the kernel state is most of it), and the vCPU's thread while it
+/// captures the vCPU and kernel state (measured by the domain itself around that work). Counting bytes is
+/// deterministic: no timing is asserted.
 /// </summary>
 public class EpochAllocationTests(ITestOutputHelper output)
 {
@@ -28,6 +30,13 @@ public class EpochAllocationTests(ITestOutputHelper output)
     /// </summary>
     private const long PrimaryBound = 256;
 
+    /// <summary>
+    /// Most bytes the vCPU's thread may allocate for a checkpoint's vCPU and kernel state. Main at d3ae6fe: 25 KB on KVM,
+    /// 36 KB on ptrace (a 16 KB XSAVE read buffer, the FPU state's copies, the kernel state's stream and its copy).
+    /// What is left (~1.5 KB) is the kernel's snapshot code (its lists and dictionary of open files and the like).
+    /// </summary>
+    private const long CaptureBound = 2048;
+
     public static TheoryData<PlatformKind, int> PlatformAndPages()
     {
         var d = new TheoryData<PlatformKind, int>();
@@ -37,7 +46,7 @@ public class EpochAllocationTests(ITestOutputHelper output)
 
     [SkippableTheory]
     [MemberData(nameof(PlatformAndPages))]
-    public void After_warm_up_an_epoch_allocates_nothing_on_the_primary_epoch_thread(PlatformKind platform, int dirtyPages)
+    public void After_warm_up_a_primary_epoch_allocates_next_to_nothing_in_the_loop_and_the_state_capture(PlatformKind platform, int dirtyPages)
     {
         Platforms.Require(platform);
         var meter = new StepMeter(WarmUp + Measured + 1);
@@ -77,9 +86,20 @@ public class EpochAllocationTests(ITestOutputHelper output)
         output.WriteLine($"  by phase: {meter.PrimaryPhases(WarmUp, Measured)}");
         output.WriteLine($"backup thread: {Describe(backupBytes)}");
         output.WriteLine($"vCPU thread, state capture: {Describe(meter.CapturePerEpoch(WarmUp, Measured))}");
-        double mean = primaryBytes.Average();
-        Assert.True(mean <= PrimaryBound,
-            $"the primary's epoch thread allocated {mean:F0} bytes per epoch after warm-up (bound {PrimaryBound}): {Describe(primaryBytes)}");
+        // The median bounds what every epoch does; the mean lets a rare one-off through (a runtime's lazily grown
+        // wait list, say: seen once, 8 KB in one epoch of 100) but not a steady cost.
+        AssertBounded("the primary's epoch thread", primaryBytes, PrimaryBound);
+        var capture = meter.CapturePerEpoch(WarmUp, Measured);
+        Assert.True(capture.All(b => b >= 0), "the state capture of a one-thread program was not measured on its vCPU thread (it took the general path)");
+        AssertBounded("the vCPU thread's state capture", capture, CaptureBound);
+    }
+
+    private static void AssertBounded(string where, long[] perEpoch, long bound)
+    {
+        long median = perEpoch.Order().ElementAt(perEpoch.Length / 2);
+        double mean = perEpoch.Average();
+        Assert.True(median <= bound && mean <= 4 * bound,
+            $"{where} allocated {median} bytes in the median epoch after warm-up (bound {bound}; mean {mean:F0}, bound {4 * bound}): {Describe(perEpoch)}");
     }
 
     private static string Describe(long[] perEpoch)
