@@ -84,7 +84,7 @@ public class EpochAllocationTests(ITestOutputHelper output)
         var backupBytes = meter.BackupPerEpoch(WarmUp, Measured);
         output.WriteLine($"primary epoch thread: {Describe(primaryBytes)}");
         output.WriteLine($"  by phase: {meter.PrimaryPhases(WarmUp, Measured)}");
-        output.WriteLine($"backup thread: {Describe(backupBytes)}");
+        output.WriteLine($"backup thread: {Describe(backupBytes)}; of which applying: {meter.BackupApplyMean(Measured):F0}");
         output.WriteLine($"vCPU thread, state capture: {Describe(meter.CapturePerEpoch(WarmUp, Measured))}");
         // The median bounds what every epoch does; the mean lets a rare one-off through (a runtime's lazily grown
         // wait list, say: seen once, 8 KB in one epoch of 100) but not a steady cost.
@@ -121,6 +121,7 @@ public class EpochAllocationTests(ITestOutputHelper output)
         private readonly long[,] _primary = new long[epochs, PrimarySteps.Length];
         private readonly long[] _backup = new long[epochs];
         private readonly long[] _capture = new long[epochs];
+        private readonly long[] _backupApplied = new long[epochs];
         public RemusPrimary? Primary;
         private int _primaryCount, _backupCount;
         public readonly ManualResetEventSlim Done = new();
@@ -133,6 +134,11 @@ public class EpochAllocationTests(ITestOutputHelper output)
             if (step == RemusStep.BackupReceived)
             {
                 if (_backupCount < _backup.Length) _backup[_backupCount++] = bytes;
+                return;
+            }
+            if (step == RemusStep.BackupApplied && _backupCount > 0 && _backupCount <= _backup.Length)
+            {
+                _backupApplied[_backupCount - 1] = bytes;
                 return;
             }
             int phase = Array.IndexOf(PrimarySteps, step);
@@ -151,6 +157,16 @@ public class EpochAllocationTests(ITestOutputHelper output)
         /// <summary>Bytes from each measured epoch's BeforeSuspend to the next one's.</summary>
         public long[] PrimaryPerEpoch(int skip, int count) =>
             Enumerable.Range(skip, count).Select(i => _primary[i + 1, 0] - _primary[i, 0]).ToArray();
+
+        /// <summary>Mean bytes of applying an epoch (BackupReceived to BackupApplied) over the last measured epochs.</summary>
+        public double BackupApplyMean(int count)
+        {
+            int n = Math.Min(_backupCount, _backup.Length);
+            int first = Math.Max(0, n - count - 1);
+            double sum = 0;
+            for (int i = first; i < n - 1; i++) sum += _backupApplied[i] - _backup[i];
+            return n - 1 > first ? sum / (n - 1 - first) : 0;
+        }
 
         /// <summary>Bytes the vCPU thread allocated for each measured epoch's state capture.</summary>
         public long[] CapturePerEpoch(int skip, int count) => _capture.AsSpan(skip, count).ToArray();
