@@ -32,8 +32,15 @@ internal static class RemusState
 
     public static (byte[] Kernel, byte[] Output) Split(byte[] state)
     {
+        var (kernel, output) = SplitKernel(state);
+        return (kernel.ToArray(), output);
+    }
+
+    /// <summary><see cref="Split"/> with the kernel state left in <paramref name="state"/> (not copied: the backup loads it at once).</summary>
+    public static (ReadOnlyMemory<byte> Kernel, byte[] Output) SplitKernel(byte[] state)
+    {
         int n = state.Length >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(state) : -1;
         if (n < 0 || n > state.Length - 4) throw new InvalidDataException("corrupt Remus checkpoint state");
-        return (state.AsSpan(4, n).ToArray(), state.AsSpan(4 + n).ToArray());
+        return (state.AsMemory(4, n), state.AsSpan(4 + n).ToArray());
     }
 }
