@@ -102,6 +102,30 @@ public class EpochAllocationTests(ITestOutputHelper output)
             $"{where} allocated {median} bytes in the median epoch after warm-up (bound {bound}; mean {mean:F0}, bound {4 * bound}): {Describe(perEpoch)}");
     }
 
+    /// <summary>
+    /// The capture's serializer (<see cref="Remus.Sandbox.Platform.FpuState.SerializeHostArea"/>, into a kept buffer) writes
+    /// exactly what the allocating path (<c>FromHostArea(area, xcr0).Serialize()</c>) wrote, for this host's layout with
+    /// every component it has, random content, a software-reserved field that must be cleared, and a smaller XCR0.
+    /// </summary>
+    [Theory]
+    [InlineData(3UL)]
+    [InlineData(7UL)]
+    [InlineData(0x2e7UL)]
+    public void The_kept_FPU_serializer_writes_what_the_allocating_one_did(ulong xcr0)
+    {
+        xcr0 &= Remus.Sandbox.Platform.XsaveLayout.HostXcr0 | 3;
+        int size = Math.Max(Remus.Sandbox.Platform.XsaveLayout.HeaderEnd, Remus.Sandbox.Platform.XsaveLayout.UserSize(xcr0));
+        var area = new byte[size];
+        new Random(14).NextBytes(area);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(area.AsSpan(Remus.Sandbox.Platform.XsaveLayout.XstateBvOffset), xcr0);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(area.AsSpan(Remus.Sandbox.Platform.XsaveLayout.XcompBvOffset), 0);
+        byte[] expected = Remus.Sandbox.Platform.FpuState.FromHostArea(area, xcr0).Serialize();
+        var kept = new byte[Remus.Sandbox.Platform.FpuState.MaxSerializedSize(area.Length)];
+        kept.AsSpan().Fill(0xcc);
+        int n = Remus.Sandbox.Platform.FpuState.SerializeHostArea(area, xcr0, kept);
+        Assert.Equal(expected, kept.AsSpan(0, n).ToArray());
+    }
+
     private static string Describe(long[] perEpoch)
     {
         var sorted = perEpoch.Order().ToArray();
