@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using System.Diagnostics;
 using Remus.Checkpoint.Stream;
 
 namespace Remus.Checkpoint;
@@ -9,13 +9,16 @@ namespace Remus.Checkpoint;
 /// thread per wait. It keeps reading until the channel ends, so the peer's late records are drained rather than
 /// left unread (closing a socket with unread bytes resets the connection, which can discard what the peer has not
 /// read yet). A TAKEOVER is also signalled at once through <see cref="TakeoverSeen"/>.
+/// A wait allocates nothing (a queue under a lock, woken by Monitor.Pulse): the epoch loop waits here once per epoch,
+/// and a BlockingCollection's timed take made a linked CancellationTokenSource each time (issue 14: the epoch loop
+/// allocates nothing).
 /// </summary>
 internal sealed class AckPump : IDisposable
 {
-    private readonly BlockingCollection<(BackRecord Record, Exception? Error)> _items = new();
+    private readonly Queue<(BackRecord Record, Exception? Error)> _items = new(); // under its own lock
+    private bool _closed; // disposed: nothing more is queued or taken
     private readonly ManualResetEventSlim _takeover = new();
     private readonly AckReader _reader;
-    private volatile bool _disposed;
 
     public AckPump(System.IO.Stream back)
     {
@@ -36,7 +39,7 @@ internal sealed class AckPump : IDisposable
             {
                 var record = _reader.ReadNext();
                 if (record.Kind == BackRecordKind.Takeover) _takeover.Set();
-                if (!_disposed) _items.Add((record, null));
+                Add((record, null));
                 if (record.Kind is BackRecordKind.End or BackRecordKind.Released or BackRecordKind.Takeover) return;
             }
         }
@@ -44,22 +47,48 @@ internal sealed class AckPump : IDisposable
         {
             // Nobody waits any more.
         }
-        catch (InvalidOperationException)
-        {
-            // Disposed while adding.
-        }
         catch (Exception e)
         {
-            try { if (!_disposed) _items.Add((default, e)); }
-            catch (Exception) { /* nobody waits any more */ }
+            Add((default, e));
+        }
+    }
+
+    private void Add((BackRecord, Exception?) item)
+    {
+        lock (_items)
+        {
+            if (_closed) return;
+            _items.Enqueue(item);
+            Monitor.Pulse(_items);
         }
     }
 
     /// <summary>The next record (never a heartbeat); throws the reader's error, or TimeoutException.</summary>
-    public BackRecord NextRecord(TimeSpan timeout, string what)
+    public BackRecord NextRecord(TimeSpan timeout, string what) => NextRecord(timeout, what, null);
+
+    /// <summary>
+    /// <see cref="NextRecord(TimeSpan, string)"/> for the ack of epoch <paramref name="epoch"/>: what is waited for is
+    /// put into words only if the wait times out.
+    /// </summary>
+    public BackRecord NextAck(TimeSpan timeout, ulong epoch) => NextRecord(timeout, null, epoch);
+
+    private BackRecord NextRecord(TimeSpan timeout, string? what, ulong? ackOf)
     {
-        if (!_items.TryTake(out var item, timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout))
-            throw new TimeoutException($"timed out after {timeout.TotalMilliseconds:F0} ms waiting for {what}");
+        (BackRecord Record, Exception? Error) item;
+        lock (_items)
+        {
+            long deadline = Stopwatch.GetTimestamp() + (long)(Math.Clamp(timeout.TotalSeconds, 0, 1e6) * Stopwatch.Frequency); // at most 11 days: in range for Monitor.Wait
+            while (_items.Count == 0)
+            {
+                ObjectDisposedException.ThrowIf(_closed, this);
+                long left = deadline - Stopwatch.GetTimestamp();
+                if (left <= 0)
+                    throw new TimeoutException($"timed out after {timeout.TotalMilliseconds:F0} ms waiting for " +
+                                               (what ?? $"the backup's acknowledgement of epoch {ackOf}"));
+                Monitor.Wait(_items, TimeSpan.FromSeconds((double)left / Stopwatch.Frequency));
+            }
+            item = _items.Dequeue();
+        }
         if (item.Error != null) throw item.Error;
         return item.Record;
     }
@@ -79,7 +108,11 @@ internal sealed class AckPump : IDisposable
 
     public void Dispose()
     {
-        _disposed = true;
-        _items.Dispose(); // _takeover stays: a late-takeover watch may still wait on it
+        lock (_items) // _takeover stays: a late-takeover watch may still wait on it
+        {
+            _closed = true;
+            _items.Clear();
+            Monitor.PulseAll(_items);
+        }
     }
 }

@@ -81,6 +81,16 @@ public interface ICheckpointable : IDisposable
     /// </summary>
     (IReadOnlyList<byte[]> Vcpus, byte[] Kernel) CaptureStates() => (CaptureVcpuStates(), CaptureKernelState());
 
+    /// <summary>
+    /// <see cref="CaptureStates()"/> into buffers the caller keeps from checkpoint to checkpoint (the Remus epoch
+    /// loop: issue 14). Paused.
+    /// </summary>
+    void CaptureStates(CapturedStates into)
+    {
+        var (vcpus, kernel) = CaptureStates();
+        into.Set(vcpus, kernel);
+    }
+
     /// <summary>Applies a checkpoint with one vCPU state per thread (in vCPU id order) and the kernel state.</summary>
     void LoadState(IReadOnlyList<byte[]> vcpuStates, ReadOnlySpan<byte> kernelState)
     {

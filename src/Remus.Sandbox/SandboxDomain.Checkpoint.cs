@@ -126,6 +126,82 @@ public sealed partial class SandboxDomain
         return (states, CaptureKernelState());
     }
 
+    private CapturedStates? _captureInto;   // the capture the leader's thread is asked for (under _lock)
+    private Action? _captureOnLeader;       // one delegate for every capture, not one per checkpoint
+    private bool _captureDone;
+    private Exception? _captureError;
+
+    /// <summary>
+    /// <see cref="CaptureStates()"/> into <paramref name="into"/>'s buffers. With one thread, one visit to the vCPU
+    /// thread takes both states with nothing allocated on the caller's thread (no closure, no result list: the Remus
+    /// epoch loop calls this every epoch, issue 14); with more, as <see cref="CaptureStates()"/>. Paused.
+    /// </summary>
+    public void CaptureStates(CapturedStates into)
+    {
+        if (!OnlyLeaderCheckpointed())
+        {
+            var (vcpus, kernel) = CaptureStates();
+            into.Set(vcpus, kernel);
+            return;
+        }
+        _captureOnLeader ??= CaptureOnLeader;
+        var runner = _leaderRunner;
+        lock (_lock)
+        {
+            // As OnTaskThreads, for the leader alone.
+            while (!runner.Parked && !runner.Done && _state != DomainState.Exited)
+            {
+                if (!_pauseRequested && _state == DomainState.Running) throw new InvalidOperationException("pause the domain first");
+                Monitor.Wait(_lock);
+            }
+            if (runner.Done || _state == DomainState.Exited) throw new InvalidOperationException("the domain has exited");
+            _captureInto = into;
+            _captureDone = false;
+            _captureError = null;
+            runner.Work.Enqueue(_captureOnLeader);
+            Monitor.PulseAll(_lock);
+            while (!_captureDone && !runner.Done && _state != DomainState.Exited) Monitor.Wait(_lock);
+            _captureInto = null;
+            if (!_captureDone) throw new InvalidOperationException("the domain has exited");
+        }
+        if (_captureError is { } error)
+            throw error is SandboxException or InvalidOperationException ? error : new SandboxException(error.Message, error);
+    }
+
+    /// <summary>
+    /// Whether a checkpoint carries the leader's thread alone (what <see cref="CheckpointedRunners"/> would list, without
+    /// making the list): no other live task. A task with no runner, or any doubt, takes the general path.
+    /// </summary>
+    private bool OnlyLeaderCheckpointed()
+    {
+        var leader = _kernel.Leader;
+        var tasks = _kernel.Tasks;
+        for (int i = 0; i < tasks.Count; i++)
+            if (tasks[i] != leader && !tasks[i].Exited) return false;
+        lock (_lock) return _leaderRunner.Task == leader && !_leaderRunner.Done && _state != DomainState.Exited;
+    }
+
+    /// <summary>On the leader's thread, its vCPU parked: both states into <see cref="_captureInto"/>.</summary>
+    private void CaptureOnLeader()
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        try
+        {
+            var into = _captureInto!;
+            var v = _leaderRunner.Vcpu!;
+            into.Begin(1);
+            var fpu = v.SaveExtendedStateKept();
+            VcpuStateFormat.Write(in v.Regs, fpu, into.VcpuBuffer(0, VcpuStateFormat.Length(fpu.Length)));
+            into.SetKernel(_kernel.SaveStateKept());
+            into.AllocatedOnVcpuThread = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        catch (Exception e)
+        {
+            _captureError = e;
+        }
+        _captureDone = true;
+    }
+
     /// <summary>
     /// Applies a checkpoint: the first vCPU state and the kernel state as <see cref="LoadState(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>
     /// says, then every other thread the kernel state lists gets a vCPU (a sibling of the first) and a host thread,

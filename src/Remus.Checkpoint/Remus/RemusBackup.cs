@@ -178,7 +178,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
                     // Everything that can be judged is judged before memory is touched: the state's framing, the
                     // output's framing, the vCPU ids. A failure here leaves the last checkpoint intact.
                     var vcpus = epoch.VcpuStatesInOrder();
-                    var (kernel, output) = RemusState.Split(epoch.KernelState);
+                    var (kernel, output) = RemusState.SplitKernel(epoch.KernelState);
                     OutputCommitConsole.Validate(output);
                     epoch.ValidateVolumes(Domain.Volumes);
                     // Memory, volumes and state as one unit: once the pages are written, a failure to apply the
@@ -187,7 +187,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
                     touched = true;
                     epoch.ApplyTo(pages);
                     ApplyVolumes(epoch);
-                    Domain.LoadState(vcpus, kernel);
+                    Domain.LoadState(vcpus, kernel.Span);
                     touched = false;
                     _lastOutput = output;
                     LastCheckpoint = epoch.Number;

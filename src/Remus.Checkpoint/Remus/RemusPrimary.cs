@@ -80,8 +80,9 @@ public sealed class RemusPrimary : IDisposable
     private readonly object _pauseLock = new();  // a checkpoint's pause window against Pause/Unpause
     private Thread? _loop, _heartbeat;
     private ulong _epoch;
-    private IReadOnlyList<byte[]> _vcpus = [];
-    private byte[] _kernel = [];
+    private readonly CapturedStates _states = new(); // this epoch's vCPU and kernel state, in buffers kept from epoch to epoch
+    private byte[] _stateBody = new byte[16 << 10];  // this epoch's KERNEL_STATE body (kernel state + output), reused
+    private int _stateLength;
     private long _pauseTicks;
     private int _stagedThisEpoch;
     private long _lastWrite = Stopwatch.GetTimestamp();
@@ -155,6 +156,9 @@ public sealed class RemusPrimary : IDisposable
 
     /// <summary>Why the epoch loop ended (null while it runs).</summary>
     public string? EndReason { get; private set; }
+    /// <summary>Bytes the vCPU's thread allocated for the last checkpoint's state capture (-1: not measured; tests of issue 14).</summary>
+    internal long CaptureAllocatedOnVcpuThread => _states.AllocatedOnVcpuThread;
+
     public RemusStats Stats => _counters.Snapshot() with { Net = _console.NetStats };
 
     /// <summary>
@@ -494,8 +498,8 @@ public sealed class RemusPrimary : IDisposable
             _staged.Stage(_pages, pfns);
             _stagedThisEpoch = pfns.Length;
             StageVolumes();
-            (_vcpus, byte[] kernel) = _domain.CaptureStates(); // one visit to the vCPU thread when it is the only one
-            _kernel = RemusState.Compose(kernel, _console.SealEpoch(_epoch));
+            _domain.CaptureStates(_states); // one visit to the vCPU thread when it is the only one
+            ComposeState(_console.SealEpoch(_epoch));
             _pauseTicks = Stopwatch.GetTimestamp() - t0;
             Step(RemusStep.Staged, _epoch);
             return true;
@@ -510,6 +514,14 @@ public sealed class RemusPrimary : IDisposable
             ResumeIfSuspended();
             throw;
         }
+    }
+
+    /// <summary>This epoch's KERNEL_STATE body: the kernel state and the epoch's output, in <see cref="_stateBody"/>.</summary>
+    private void ComposeState(byte[] output)
+    {
+        int length = RemusState.Length(_states.Kernel.Length, output.Length);
+        if (length > _stateBody.Length) _stateBody = new byte[Math.Max(length, 2 * _stateBody.Length)];
+        _stateLength = RemusState.Compose(_states.Kernel, output, _stateBody).Length;
     }
 
     /// <summary>
@@ -641,8 +653,8 @@ public sealed class RemusPrimary : IDisposable
             _writer.WritePages(_staged.Pfns, _staged);
             Step(RemusStep.PagesSent, _epoch);
             WriteStagedVolumes();
-            for (int i = 0; i < _vcpus.Count; i++) _writer.WriteVcpuState((uint)i, _vcpus[i]);
-            _writer.WriteKernelState(_kernel);
+            for (int i = 0; i < _states.VcpuCount; i++) _writer.WriteVcpuState((uint)i, _states.Vcpu(i));
+            _writer.WriteKernelState(_stateBody.AsSpan(0, _stateLength));
             sent = _writer.EndCheckpoint(_epoch);
             _lastWrite = Stopwatch.GetTimestamp();
         }
@@ -677,7 +689,7 @@ public sealed class RemusPrimary : IDisposable
         BackRecord record;
         try
         {
-            record = _acks.NextRecord(left, $"the backup's acknowledgement of epoch {sent.Epoch}");
+            record = _acks.NextAck(left, sent.Epoch);
         }
         catch (TimeoutException)
         {

@@ -30,10 +30,17 @@ internal sealed partial class SandboxKernel
     /// <summary>The size of the last state saved: the next one's buffer starts that big instead of doubling up to it.</summary>
     private int _lastStateSize = 4096;
 
-    public byte[] SaveState()
+    private MemoryStream? _saveStream; // SaveStateKept's buffer and writer, kept from save to save (issue 14)
+    private BinaryWriter? _saveWriter;
+
+    public byte[] SaveState() => SaveStateKept().ToArray();
+
+    /// <summary><see cref="SaveState"/>'s bytes in a buffer the kernel keeps, valid until the next save (a checkpoint takes one every epoch).</summary>
+    public ReadOnlySpan<byte> SaveStateKept()
     {
-        using var ms = new MemoryStream(_lastStateSize + 4096);
-        using var w = new BinaryWriter(ms);
+        var ms = _saveStream ??= new MemoryStream(_lastStateSize + 4096);
+        ms.SetLength(0);
+        var w = _saveWriter ??= new BinaryWriter(ms);
         w.Write(SnapshotMagic);
         w.Write(SnapshotVersion);
         w.Write(Clock.MonotonicNs);
@@ -94,7 +101,9 @@ internal sealed partial class SandboxKernel
         _savedUnix = null;
         w.Flush();
         _lastStateSize = (int)ms.Length;
-        return ms.ToArray();
+        var saved = ms.GetBuffer().AsSpan(0, _lastStateSize);
+        if (ms.Capacity > 1 << 20 && ms.Capacity > 4 * _lastStateSize) (_saveStream, _saveWriter) = (null, null); // a rare big one is not kept
+        return saved;
     }
 
     /// <summary>Replaces this (fresh) kernel's objects with those of a checkpoint.</summary>

@@ -154,6 +154,52 @@ public sealed class FpuState
         return b;
     }
 
+    /// <summary>
+    /// <c>FromHostArea(area, xcr0).Serialize()</c> into <paramref name="into"/>, kept by the caller, with nothing
+    /// allocated (a checkpoint takes it every epoch: issue 14). Returns the bytes written; <paramref name="into"/> needs
+    /// at least 16 + 16 × 61 + <c>area.Length</c> bytes (<see cref="MaxSerializedSize"/>).
+    /// </summary>
+    public static int SerializeHostArea(ReadOnlySpan<byte> area, ulong xcr0, Span<byte> into)
+    {
+        if (area.Length < XsaveLayout.HeaderEnd || area.Length > MaxAreaSize)
+            throw new SandboxException($"the XSAVE area has {area.Length} bytes");
+        if (BinaryPrimitives.ReadUInt64LittleEndian(area[XsaveLayout.XcompBvOffset..]) != 0)
+            throw new SandboxException("the XSAVE area is in the compacted format");
+        if (into.Length < MaxSerializedSize(area.Length))
+            throw new ArgumentException($"the serialized state needs up to {MaxSerializedSize(area.Length)} bytes", nameof(into));
+        ulong bv = BinaryPrimitives.ReadUInt64LittleEndian(area[XsaveLayout.XstateBvOffset..]);
+        xcr0 = (xcr0 | bv | 3) & XsaveLayout.UserMask;
+        int at = 16, count = 0;
+        for (int i = 2; i < 63; i++) // as FromHostArea
+        {
+            if ((xcr0 & (1UL << i)) == 0) continue;
+            var (offset, size) = XsaveLayout.HostLayout(i);
+            if (size == 0 || offset + size > area.Length)
+            {
+                if ((bv & (1UL << i)) != 0)
+                    throw new SandboxException($"the XSAVE area holds {XsaveLayout.Name(i)} state where this CPU has none");
+                xcr0 &= ~(1UL << i);
+                continue;
+            }
+            BinaryPrimitives.WriteUInt32LittleEndian(into[at..], (uint)i);
+            BinaryPrimitives.WriteUInt32LittleEndian(into[(at + 4)..], (uint)offset);
+            BinaryPrimitives.WriteUInt32LittleEndian(into[(at + 8)..], (uint)size);
+            BinaryPrimitives.WriteUInt32LittleEndian(into[(at + 12)..], 0);
+            at += SlotBytes;
+            count++;
+        }
+        BinaryPrimitives.WriteUInt64LittleEndian(into, xcr0);
+        BinaryPrimitives.WriteUInt32LittleEndian(into[8..], (uint)area.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(into[12..], (uint)count);
+        var copy = into.Slice(at, area.Length);
+        area.CopyTo(copy);
+        copy[XsaveLayout.SoftwareReserved..XsaveLayout.SoftwareReservedEnd].Clear();
+        return at + area.Length;
+    }
+
+    /// <summary>The most bytes <see cref="SerializeHostArea"/> writes for an area of <paramref name="areaLength"/> bytes.</summary>
+    public static int MaxSerializedSize(int areaLength) => 16 + 61 * SlotBytes + areaLength;
+
     /// <summary>Reads what <see cref="Serialize"/> wrote (exactly), checking every field.</summary>
     /// <exception cref="InvalidDataException">Truncated, inconsistent or not in the standard format.</exception>
     public static FpuState Parse(ReadOnlySpan<byte> data)

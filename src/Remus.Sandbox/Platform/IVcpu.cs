@@ -18,6 +18,12 @@ public interface IVcpu : IDisposable
     /// <summary>The full architectural state beyond <see cref="Regs"/> (FPU/SSE/AVX), opaque, for checkpoints.</summary>
     byte[] SaveExtendedState();
 
+    /// <summary>
+    /// What <see cref="SaveExtendedState"/> returns, in a buffer this vCPU keeps (valid until its next call): a
+    /// checkpoint takes it every epoch, and nothing is allocated for it (issue 14).
+    /// </summary>
+    ReadOnlySpan<byte> SaveExtendedStateKept() => SaveExtendedState();
+
     /// <summary>Restores what <see cref="SaveExtendedState"/> returned.</summary>
     void RestoreExtendedState(ReadOnlySpan<byte> state);
 

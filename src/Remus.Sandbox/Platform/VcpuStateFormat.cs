@@ -33,6 +33,20 @@ public static class VcpuStateFormat
         return blob;
     }
 
+    /// <summary>Bytes of the body <see cref="Write(in UserRegs, ReadOnlySpan{byte})"/> makes of an FPU state of <paramref name="fpuLength"/> bytes.</summary>
+    public static int Length(int fpuLength) => 8 + RegsSize + fpuLength;
+
+    /// <summary>The body <see cref="Write(in UserRegs, ReadOnlySpan{byte})"/> makes, into <paramref name="into"/> (exactly <see cref="Length"/> bytes).</summary>
+    public static void Write(in UserRegs regs, ReadOnlySpan<byte> fpuState, Span<byte> into)
+    {
+        int size = RegsSize;
+        if (into.Length != Length(fpuState.Length)) throw new ArgumentException($"a vCPU state body here is {Length(fpuState.Length)} bytes", nameof(into));
+        BinaryPrimitives.WriteUInt32LittleEndian(into, Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(into[4..], (uint)size);
+        MemoryMarshal.Write(into[8..], in regs);
+        fpuState.CopyTo(into[(8 + size)..]);
+    }
+
     /// <summary>The registers and the neutral FPU state (serialized <see cref="FpuState"/>) of a VCPU_STATE body.</summary>
     /// <exception cref="InvalidDataException">Not a vCPU state, or a corrupt one.</exception>
     public static (UserRegs Regs, byte[] FpuState) Read(ReadOnlySpan<byte> blob)

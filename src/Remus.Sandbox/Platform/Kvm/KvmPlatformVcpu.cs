@@ -678,6 +678,27 @@ internal sealed unsafe class KvmPlatformVcpu : IVcpu
         }
     }
 
+    private byte[] _xsaveKept = [], _fpuKept = []; // SaveExtendedStateKept's buffers, grown once
+
+    /// <summary><see cref="SaveExtendedState"/> into buffers this vCPU keeps: nothing allocated per checkpoint.</summary>
+    public ReadOnlySpan<byte> SaveExtendedStateKept()
+    {
+        CheckOwner();
+        try
+        {
+            if (_xsaveKept.Length < _vcpu.XsaveSize) _xsaveKept = new byte[_vcpu.XsaveSize];
+            var area = _xsaveKept.AsSpan(0, _vcpu.XsaveSize);
+            _vcpu.GetXsave(area);
+            if (_fpuKept.Length < FpuState.MaxSerializedSize(area.Length)) _fpuKept = new byte[FpuState.MaxSerializedSize(area.Length)];
+            int n = FpuState.SerializeHostArea(area, GuestXcr0(), _fpuKept);
+            return _fpuKept.AsSpan(0, n);
+        }
+        catch (KvmException e)
+        {
+            throw new SandboxException($"cannot save the vCPU state: {e.Message}", e);
+        }
+    }
+
     /// <summary>Loads a neutral FPU state taken on any platform (<see cref="FpuState.ToArea"/> moves it into this
     /// vCPU's layout and refuses a component in use that this vCPU lacks). <see cref="Regs"/>, set by the caller, is
     /// loaded by the next <see cref="Run"/>: through the resume iretq when the vCPU sits in a stub (a fresh vCPU does),

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 
 namespace Remus.Sandbox.Platform.Ptrace;
@@ -187,6 +188,19 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         return FpuState.FromHostArea(area, xcr0 != 0 ? xcr0 : XsaveLayout.HostXcr0).Serialize();
     }
 
+    private byte[] _xstateKept = [], _fpuKept = []; // SaveExtendedStateKept's buffers, grown once
+
+    /// <summary><see cref="SaveExtendedState"/> into buffers this vCPU keeps: nothing allocated per checkpoint.</summary>
+    public ReadOnlySpan<byte> SaveExtendedStateKept()
+    {
+        if (_xstateKept.Length == 0) _xstateKept = new byte[16384];
+        ReadOnlySpan<byte> area = ReadXstate(_xstateKept);
+        ulong xcr0 = BinaryPrimitives.ReadUInt64LittleEndian(area[XsaveLayout.SoftwareReserved..]);
+        if (_fpuKept.Length < FpuState.MaxSerializedSize(area.Length)) _fpuKept = new byte[FpuState.MaxSerializedSize(area.Length)];
+        int n = FpuState.SerializeHostArea(area, xcr0 != 0 ? xcr0 : XsaveLayout.HostXcr0, _fpuKept);
+        return _fpuKept.AsSpan(0, n);
+    }
+
     /// <summary>Loads a neutral FPU state from any platform into the stub (<see cref="FpuState.ToArea"/>).</summary>
     public void RestoreExtendedState(ReadOnlySpan<byte> state)
     {
@@ -204,15 +218,19 @@ internal sealed unsafe partial class PtraceVcpu : IVcpu
         WriteXstate(saved.ToArea(own, xcr0 != 0 ? xcr0 : XsaveLayout.HostXcr0, "ptrace"));
     }
 
-    private byte[] ReadXstate()
+    private byte[] ReadXstate() => ReadXstate(new byte[16384]).ToArray();
+
+    /// <summary>The stub's XSAVE area, read into <paramref name="buf"/>: the part the kernel filled.</summary>
+    private Span<byte> ReadXstate(byte[] buf)
     {
-        var buf = new byte[16384];
+        int length;
         fixed (byte* p = buf)
         {
             var iov = stackalloc nint[2] { (nint)p, buf.Length };
             Check(Libc.ptrace(Libc.PTRACE_GETREGSET, _pid, Libc.NT_X86_XSTATE, (nint)iov), "PTRACE_GETREGSET");
-            return buf.AsSpan(0, (int)iov[1]).ToArray();
+            length = (int)iov[1];
         }
+        return buf.AsSpan(0, length);
     }
 
     private void WriteXstate(ReadOnlySpan<byte> area)
