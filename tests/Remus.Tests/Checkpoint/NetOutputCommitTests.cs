@@ -122,32 +122,6 @@ public class NetOutputCommitTests
         Assert.Equal("x\ny\n", only.Text);
     }
 
-    /// <summary>A back channel whose bytes reach the primary only while open: acks withheld, the backup alive.</summary>
-    private sealed class GatedStream(System.IO.Stream inner) : System.IO.Stream
-    {
-        private readonly ManualResetEventSlim _open = new(true);
-        public void Withhold() => _open.Reset();
-        public void Open() => _open.Set();
-
-        public override int Read(Span<byte> buffer)
-        {
-            int n = inner.Read(buffer);
-            _open.Wait();
-            return n;
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
-        public override void Flush() => inner.Flush();
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => inner.CanWrite;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-    }
-
     /// <summary>The guest's stack: sends numbered frames through output commit until stopped.</summary>
     private sealed class FrameSender : IDisposable
     {
@@ -233,7 +207,7 @@ public class NetOutputCommitTests
         var wire = new RecordingWire();
         var commit = new OutputCommitConsole(new RecordingConsole()) { Wire = wire };
         var (a, b) = Channel.Pair();
-        var gate = new GatedStream(a);
+        var gate = new GatedAcks(a);
         FrameSender? sender = null;
         long withholdAfter = long.MaxValue;
         int firstAfter = -1;

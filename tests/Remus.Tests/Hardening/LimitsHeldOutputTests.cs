@@ -216,37 +216,4 @@ public sealed class LimitsHeldOutputTests(Xunit.Abstractions.ITestOutputHelper o
         Assert.True(commit.PeakHeldBytes <= bound, $"{commit.PeakHeldBytes} bytes held at most, past the bound of {bound}");
         output.WriteLine($"{Platforms.Name(platform)}: {repeated} bytes re-emitted at the failover; the primary's writer waited {commit.WritesHeldBack} times");
     }
-
-    /// <summary>A back channel whose acks reach the primary only while open (a live but late backup).</summary>
-    private sealed class GatedAcks(Stream inner) : Stream
-    {
-        private readonly ManualResetEventSlim _open = new(true);
-        public void Withhold() => _open.Reset();
-        public void Open() => _open.Set();
-
-        public override int Read(Span<byte> buffer)
-        {
-            int n = inner.Read(buffer);
-            _open.Wait();
-            return n;
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-        public override int ReadByte()
-        {
-            Span<byte> one = stackalloc byte[1];
-            return Read(one) == 1 ? one[0] : -1;
-        }
-
-        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
-        public override void Write(ReadOnlySpan<byte> buffer) => inner.Write(buffer);
-        public override void Flush() => inner.Flush();
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => inner.CanWrite;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-    }
 }
