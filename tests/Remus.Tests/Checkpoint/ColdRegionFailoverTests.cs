@@ -14,7 +14,6 @@ namespace Remus.Tests.Checkpoint;
 /// </summary>
 public class ColdRegionFailoverTests
 {
-    private static readonly byte[] Config = "{\"name\":\"cold\"}"u8.ToArray();
 
     [SkippableTheory]
     [MemberData(nameof(Platforms.All), MemberType = typeof(Platforms))]
@@ -29,27 +28,10 @@ public class ColdRegionFailoverTests
         string native = NativeRun.Run(new GuestInvocation(program) { Args = args }).StdoutText;
         var spec = new DomainSpec { ProgramPath = program, Args = args, MemoryMiB = 64, Platform = platform };
         var world = new RecordingConsole();
-        var primaryView = new SeverableConsole(world);
-        var commit = new OutputCommitConsole(primaryView);
-        var (a, b) = Channel.Pair();
-        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
-        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, options);
-        var backup = new RemusBackup(b, b, options);
-        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
-        primary.Protect(Config);
-        world.WaitForLines(450, TimeSpan.FromSeconds(60)); // several rounds of regions going cold and coming back
-
-        // The primary dies: its domain stops, nothing more it holds reaches the world, its connection drops.
-        primaryView.Sever();
-        primaryDomain.Domain.Kill();
-        a.Socket.Close();
-        Assert.False(world.Text.EndsWith("done\n", StringComparison.Ordinal), "the program ended before the primary died: make it run longer");
-        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(20)) ? watch.Result : throw new TimeoutException());
-        backup.ReplayLastOutput(world);
-        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
-        Assert.Equal(0, takeover.Wait(TimeSpan.FromSeconds(60)));
-        primary.Dispose();
-        primaryDomain.Dispose();
+        // Several rounds of regions going cold and coming back before the primary dies.
+        var (status, _) = InProcessFailover.Run(spec, options, world, 450, TimeSpan.FromSeconds(60), name: "cold", stillRunning: w =>
+            Assert.False(w.Text.EndsWith("done\n", StringComparison.Ordinal), "the program ended before the primary died: make it run longer"));
+        Assert.Equal(0, status);
 
         Continuity.AssertNoGapAtMostOneEpochRepeated(native, world.Text);
     }

@@ -38,27 +38,9 @@ public class RemusEngineTests
         var tick = TimeSpan.FromMilliseconds(2);
         var spec = new DomainSpec { ProgramPath = NonceTicker.Program, Args = NonceTicker.Args(count, tick), MemoryMiB = 64, Platform = platform };
         var world = new RecordingConsole();
-        var primaryView = new SeverableConsole(world);
-        var commit = new OutputCommitConsole(primaryView);
-        var (a, b) = Channel.Pair();
-        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
-        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, Fast);
-        var backup = new RemusBackup(b, b, Fast);
-        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
-        primary.Protect(Config);
-        world.WaitForLines(100, TimeSpan.FromSeconds(30));
-
-        // The primary dies: its domain stops, nothing more it holds reaches the world, its connection drops.
-        primaryView.Sever();
-        primaryDomain.Domain.Kill();
-        a.Socket.Close();
-        Assert.False(world.Text.EndsWith("done\n", StringComparison.Ordinal), "the program ended before the primary died: make it run longer");
-        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(20)) ? watch.Result : throw new TimeoutException());
-        backup.ReplayLastOutput(world);
-        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
-        Assert.Equal(0, takeover.Wait(TimeSpan.FromSeconds(60)));
-        primary.Dispose();
-        primaryDomain.Dispose();
+        var (status, _) = InProcessFailover.Run(spec, Fast, world, 100, TimeSpan.FromSeconds(30), w =>
+            Assert.False(w.Text.EndsWith("done\n", StringComparison.Ordinal), "the program ended before the primary died: make it run longer"));
+        Assert.Equal(0, status);
 
         NonceTicker.AssertReleasedOutput(world.Text, count, NonceTicker.LinesPerEpoch(Fast.Interval, tick));
     }

@@ -121,27 +121,8 @@ public sealed class ThreadContinuityTests
         var spec = Spec(GuestFlavor.Glibc, platform);
         var options = new RemusOptions { Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(1) };
         var world = new RecordingConsole();
-        var primaryView = new SeverableConsole(world);
-        var commit = new OutputCommitConsole(primaryView);
-        var (a, b) = Channel.Pair();
-        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
-        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, options);
-        var backup = new RemusBackup(b, b, options);
-        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
-        primary.Protect(Config);
-        world.WaitForLines(60, TimeSpan.FromSeconds(30));
-
-        primaryView.Sever();
-        primaryDomain.Domain.Kill();
-        a.Socket.Close();
-        int linesBefore = world.Lines;
-        Assert.True(linesBefore < ThreadCount * Count, $"failed over after {linesBefore} lines: the program had ended");
-        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(30)) ? watch.Result : throw new TimeoutException());
-        backup.ReplayLastOutput(world);
-        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
-        int status = takeover.Wait(TimeSpan.FromSeconds(60));
-        primary.Dispose();
-        primaryDomain.Dispose();
+        var (status, linesBefore) = InProcessFailover.Run(spec, options, world, 60, TimeSpan.FromSeconds(30), w =>
+            Assert.True(w.Lines < ThreadCount * Count, $"failed over after {w.Lines} lines: the program had ended"));
         Assert.True(status == 0, $"exit {status}:\n{world.Text}");
         AssertUnbroken(world.Text, linesBefore, oneReplay: true);
     }

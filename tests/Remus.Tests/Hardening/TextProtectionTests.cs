@@ -93,26 +93,10 @@ public sealed class TextProtectionTests
         string native = NativeRun.Run(new GuestInvocation(program) { Args = args }).StdoutText;
         var spec = new DomainSpec { ProgramPath = program, Args = args, MemoryMiB = 32, Platform = platform };
         var world = new RecordingConsole();
-        var primaryView = new SeverableConsole(world);
-        var commit = new OutputCommitConsole(primaryView);
-        var (a, b) = Channel.Pair();
-        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
-        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, options);
-        var backup = new RemusBackup(b, b, options);
-        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
-        primary.Protect(Config);
-        world.WaitForLines(150, TimeSpan.FromSeconds(60)); // a few rounds, the JIT page rewritten each time
-
-        primaryView.Sever();
-        primaryDomain.Domain.Kill();
-        a.Socket.Close();
-        Assert.False(world.Text.Contains("image:", StringComparison.Ordinal), "the program ended before the primary died: make it run longer");
-        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(20)) ? watch.Result : throw new TimeoutException());
-        backup.ReplayLastOutput(world);
-        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
-        Assert.Equal(0, takeover.Wait(TimeSpan.FromSeconds(60)));
-        primary.Dispose();
-        primaryDomain.Dispose();
+        // A few rounds, the JIT page rewritten each time, before the primary dies.
+        var (status, _) = InProcessFailover.Run(spec, options, world, 150, TimeSpan.FromSeconds(60), w =>
+            Assert.False(w.Text.Contains("image:", StringComparison.Ordinal), "the program ended before the primary died: make it run longer"));
+        Assert.Equal(0, status);
 
         Continuity.AssertNoGapAtMostOneEpochRepeated(native, world.Text);
     }
