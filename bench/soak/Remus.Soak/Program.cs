@@ -76,6 +76,8 @@ using (var hog = options.Hog ? new CpuHog(Environment.ProcessorCount) : null)
     }
 }
 
+try { Directory.Delete(Path.GetDirectoryName(setup.Ticker)!, recursive: true); } catch (IOException) { } // the ticker built for this run
+
 var failed = results.Where(x => x.Verdict == Verdict.Failed).ToList();
 var missed = results.Where(x => x.Verdict == Verdict.Missed).ToList();
 Console.WriteLine();
