@@ -102,6 +102,7 @@ public sealed class RemusPrimary : IDisposable
     private volatile bool _backupLost;   // protection was lost (not fenced): the witness decides whether the domain runs
     private bool _witnessPaused;         // the witness watch paused the domain (under the pause lock)
     private int _fenceOnce;
+    private readonly System.IO.Stream _forward;
     private string _witnessDomain;       // the witness key's domain name: the option's, or the configuration's "name"
 
     /// <param name="back">the backup's acks (the reverse direction of the channel); null with a blackhole</param>
@@ -113,6 +114,7 @@ public sealed class RemusPrimary : IDisposable
         _witnessDomain = options.DomainName;
         _timeout = options.Timeout;
         _acks = back == null || options.Blackhole ? null : new AckPump(back);
+        _forward = forward;
         _writer = new CheckpointWriter(forward, options.Compress ? CheckpointWriterOptions.Default : CheckpointWriterOptions.Uncompressed);
         _dirty = new ulong[domain.DirtyBitmapWords];
         _dirtySet = new DirtyPageSet(domain.DirtyBitmapWords);
@@ -261,6 +263,7 @@ public sealed class RemusPrimary : IDisposable
         }
         _loop = new Thread(Loop) { Name = "remus-epochs", IsBackground = true };
         _loop.Start();
+        WatchForTakeover();
     }
 
     private long _syncBytes = -1; // the writer's byte count at the last SyncWriting
@@ -869,6 +872,26 @@ public sealed class RemusPrimary : IDisposable
             ThreadPool.RegisterWaitForSingleObject(_acks.TakeoverSeen, (_, timedOut) =>
             {
                 if (!timedOut && !IsFenced && !_disposed) Fence("the backup took over after this primary had given up on it");
+            }, null, System.Threading.Timeout.Infinite, executeOnlyOnce: true);
+        }
+        catch (ObjectDisposedException) { /* stopped meanwhile */ }
+    }
+
+    /// <summary>
+    /// TAKEOVER fences this copy at once, whatever the epoch loop is doing: it may be blocked writing a checkpoint
+    /// into a forward direction that stopped carrying bytes (a full send buffer), where it would never look. The
+    /// forward stream is closed so that the blocked write fails and the loop ends.
+    /// </summary>
+    private void WatchForTakeover()
+    {
+        if (_acks == null) return;
+        try
+        {
+            ThreadPool.RegisterWaitForSingleObject(_acks.TakeoverSeen, (_, timedOut) =>
+            {
+                if (timedOut || IsFenced || _disposed) return;
+                Fence("the backup took over");
+                try { _forward.Dispose(); } catch (Exception e) when (e is IOException or ObjectDisposedException) { }
             }, null, System.Threading.Timeout.Infinite, executeOnlyOnce: true);
         }
         catch (ObjectDisposedException) { /* stopped meanwhile */ }
