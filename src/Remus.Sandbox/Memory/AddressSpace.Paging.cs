@@ -267,8 +267,9 @@ public sealed partial class AddressSpace
         Unmap(from, from + oldLength); // frees whatever could not move (RAM full for a table): it reads as zeros
     }
 
-    /// <summary>Bytes counted against RAM: writable private or shared mappings without MAP_NORESERVE (the image's
-    /// writable segments among them), and the heap.</summary>
+    /// <summary>Bytes counted against RAM: writable private or shared mappings without MAP_NORESERVE, the image's
+    /// segments whatever their protection (their pages hold frames: there is no page cache for them to live in, so
+    /// read-only text costs RAM here as writable data does), and the heap.</summary>
     public ulong Committed
     {
         get
@@ -279,7 +280,8 @@ public sealed partial class AddressSpace
         }
     }
 
-    private static bool Accountable(in Mapping m) => (m.Prot & ProtWrite) != 0 && (m.Flags & MapFlags.NoReserve) == 0;
+    private static bool Accountable(in Mapping m) =>
+        (m.Flags & MapFlags.Image) != 0 || (m.Prot & ProtWrite) != 0 && (m.Flags & MapFlags.NoReserve) == 0;
 
     /// <summary>
     /// Whether <paramref name="bytes"/> more may be committed, less what accountable mappings in [start, end) hold now
