@@ -61,27 +61,8 @@ public class RemusEngineTests
         // slow acks from ending protection early where everything is slow (kvm-lab runs this under TCG).
         var options = Fast with { Timeout = TimeSpan.FromSeconds(10) };
         var world = new RecordingConsole();
-        var primaryView = new SeverableConsole(world);
-        var commit = new OutputCommitConsole(primaryView);
-        var (a, b) = Channel.Pair();
-        var primaryDomain = new RunningDomain(SandboxDomain.Create(spec, commit));
-        var primary = new RemusPrimary(primaryDomain.Domain, commit, a, a, options);
-        var backup = new RemusBackup(b, b, options);
-        var watch = Task.Run(() => backup.Watch(_ => SandboxDomain.CreateIncoming(spec, world)));
-        primary.Protect(Config);
-        world.WaitForLines(20, TimeSpan.FromSeconds(30));
-        int linesBefore = world.Lines;
-
-        primaryView.Sever();
-        primaryDomain.Domain.Kill();
-        a.Socket.Close();
-        Assert.False(world.Text.Contains("intact", StringComparison.Ordinal), "the program ended before the primary died: make it run longer");
-        Assert.Equal(BackupOutcome.Failover, watch.Wait(TimeSpan.FromSeconds(20)) ? watch.Result : throw new TimeoutException());
-        backup.ReplayLastOutput(world);
-        using var takeover = new RunningDomain((SandboxDomain)backup.Domain!);
-        int status = takeover.Wait(TimeSpan.FromSeconds(60));
-        primary.Dispose();
-        primaryDomain.Dispose();
+        var (status, linesBefore) = InProcessFailover.Run(spec, options, world, 20, TimeSpan.FromSeconds(30), w =>
+            Assert.False(w.Text.Contains("intact", StringComparison.Ordinal), "the program ended before the primary died: make it run longer"));
 
         string text = world.Text;
         Assert.True(status == 0, $"exit {status} after a failover at line {linesBefore}:\n{text}");
