@@ -14,7 +14,7 @@ static class Pipeline
 {
     const int P = StreamFormat.PageSize;
 
-    public static void Run(PageKinds kinds, int mib, int runs)
+    public static void Run(PageKinds kinds, int mib, int runs, string? only = null)
     {
         int count = mib * 256;
         Console.WriteLine($"4. Pipeline: writer -> loopback TCP -> reader (verify, apply); one epoch of {mib} MiB = {kinds.MixDescription}");
@@ -28,6 +28,7 @@ static class Pipeline
 
         foreach (var (name, options) in Scenarios())
         {
+            if (only != null && !name.StartsWith(only, StringComparison.Ordinal)) continue;
             var result = Measure(runs, () => Once(image, target, count, options));
             Print(name, result, image.Length);
             if (!image.AsSpan().SequenceEqual(target)) Console.WriteLine("   !! the receiver's image differs from the sender's");

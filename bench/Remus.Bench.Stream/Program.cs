@@ -17,7 +17,7 @@ int pipelineMiB = ArgInt("--pipeline-mib", quick ? 256 : 1024);
 int pipelineRuns = ArgInt("--runs", quick ? 1 : 3);
 if (args.Contains("--pipeline-only"))
 {
-    Pipeline.Run(pages, pipelineMiB, pipelineRuns);
+    Pipeline.Run(pages, pipelineMiB, pipelineRuns, args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault());
     return;
 }
 

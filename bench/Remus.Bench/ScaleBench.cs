@@ -15,7 +15,7 @@ namespace Remus.Bench;
 /// page per 10 ms ("idle") and 1 000 pages per 10 ms, and a live migration of the idle domain (total, downtime, GB/s).
 /// Memcpy bandwidth is printed beside the stream figures; the machine's RAM in the header. Everything over loopback TCP
 /// in this process (a real backup / receiver domain each time).
-/// Usage: remus-bench scale [--sizes 256,1024,4096,16384] [--platform auto|kvm|ptrace] [--runs N] [--seconds S]
+/// Usage: remus-bench scale [--sizes 256,1024,4096,16384] [--platform auto|kvm|ptrace] [--runs N] [--seconds S] [--sync-only [--uncompressed]]
 /// (--runs: runs of the sync and the migration per size, default 1; --seconds: how long each pause series runs, default 6).
 /// </summary>
 static class ScaleBench
@@ -23,6 +23,7 @@ static class ScaleBench
     private static readonly byte[] Config = "{\"name\":\"scale\"}"u8.ToArray();
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(10);
     private const int SkipEpochs = 20; // the first epochs after the sync carry what the last round left
+    private static bool s_compress = true; // --uncompressed: the stream's raw rate (-u)
 
     public static void Run(GuestBinaries guests, string[] args, PlatformKind platform)
     {
@@ -30,6 +31,12 @@ static class ScaleBench
         int[] sizes = Option("--sizes") is { } s ? s.Split(',').Select(int.Parse).ToArray() : [256, 1024, 4096, 16384];
         int runs = Option("--runs") is { } r ? int.Parse(r) : 1;
         double seconds = Option("--seconds") is { } sec ? double.Parse(sec, System.Globalization.CultureInfo.InvariantCulture) : 6;
+        s_compress = !args.Contains("--uncompressed");
+        if (args.Contains("--sync-only"))
+        {
+            SyncOnly(guests.Build("bigmem.c"), sizes, runs, platform);
+            return;
+        }
         string bigmem = guests.Build("bigmem.c");
         double touch = FirstTouchGBps(), memcpy = MemcpyGBps();
         var kinds = platform != PlatformKind.Auto ? [platform]
@@ -119,7 +126,7 @@ static class ScaleBench
         long began = 0;
         var options = new RemusOptions
         {
-            Interval = Interval, Compress = true,
+            Interval = Interval, Compress = s_compress,
             OnStep = (step, _) =>
             {
                 if (step == RemusStep.BeforeSuspend) began = Stopwatch.GetTimestamp();
@@ -138,6 +145,13 @@ static class ScaleBench
         var sw = Stopwatch.StartNew();
         primary.Protect(Config);
         var sync = new Sync(sw.Elapsed.TotalSeconds, bytes, (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds);
+        if (seconds <= 0)
+        {
+            a.Dispose();
+            b.Dispose();
+            try { watch.Wait(TimeSpan.FromSeconds(30)); } catch (AggregateException) { /* the backup saw the channel close */ }
+            return (sync, default);
+        }
         Thread.Sleep(TimeSpan.FromSeconds(seconds));
         var stats = primary.Stats;
         int n = Volatile.Read(ref count);
@@ -151,6 +165,31 @@ static class ScaleBench
         b.Dispose();
         try { watch.Wait(TimeSpan.FromSeconds(30)); } catch (AggregateException) { /* the backup saw the channel close */ }
         return (sync, result);
+    }
+
+    /// <summary>
+    /// <c>--sync-only</c>: each run protects a freshly filled domain and ends once the initial synchronisation is
+    /// over: its time, guest GB/s, wire GB/s and CPU seconds (this process) per guest GB. With <c>--uncompressed</c>
+    /// the stream is raw (<c>-u</c>), for the ratio of the compressed rate to the raw one. For working on the stream.
+    /// </summary>
+    private static void SyncOnly(string bigmem, int[] sizes, int runs, PlatformKind platform)
+    {
+        var kinds = platform != PlatformKind.Auto ? [platform]
+            : PlatformSelection.KvmSelfTest.Passed ? new[] { PlatformKind.Ptrace, PlatformKind.Kvm } : [PlatformKind.Ptrace];
+        Console.WriteLine($"remus-bench scale --sync-only ({(s_compress ? "compressed" : "raw")}): {Environment.ProcessorCount} cores, memcpy {MemcpyGBps():F1} GB/s, " +
+                          $"first touch {FirstTouchGBps():F2} GB/s; median of {runs}");
+        Console.WriteLine("| platform | domain (filled) | stream | sync | guest GB/s | wire GB/s | CPU s per guest GB |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        foreach (var kind in kinds)
+            foreach (int mib in sizes)
+            {
+                int fill = mib >= 16384 ? 64 : mib * 3 / 4;
+                double guestGB = fill / 1024.0 * (1L << 30) / 1e9;
+                var syncs = Enumerable.Range(0, runs).Select(_ => Protect(Spec(bigmem, mib, fill, 1, kind), 0).Sync).OrderBy(x => x.Seconds).ToList();
+                var s = syncs[syncs.Count / 2];
+                Console.WriteLine($"| {PlatformSelection.NameOf(kind)} | {Size(mib)} ({Size(fill)}) | {(s_compress ? "compressed" : "raw")} | {s.Seconds:F2} s |" +
+                                  $" {guestGB / s.Seconds:F2} | {s.Bytes / s.Seconds / 1e9:F2} | {s.CpuSeconds / guestGB:F2} |");
+            }
     }
 
     private static MigrationResult Migrate(DomainSpec spec)

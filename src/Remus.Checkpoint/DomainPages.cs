@@ -14,6 +14,11 @@ internal sealed class DomainPages(ICheckpointable domain) : IPageSource, IPageSi
     /// <summary>Guest memory is one mapping: pages are independent spans of it.</summary>
     bool IPageSink.ConcurrentPages => true;
 
+    /// <summary>Large epochs fill guest memory in runs written through the memfd (<see cref="ICheckpointable.WritePages"/>).</summary>
+    bool IPageSink.PrefersRuns => true;
+
+    void IPageSink.WriteRun(ulong firstPfn, ReadOnlySpan<byte> pages) => domain.WritePages(firstPfn, pages);
+
     /// <summary>Pages below <see cref="ICheckpointable.ProgramFirstPage"/> belong to the platform: an epoch naming one is refused whole.</summary>
     public bool Accepts(ulong pfn) => pfn >= domain.ProgramFirstPage && pfn < domain.PageCount;
 

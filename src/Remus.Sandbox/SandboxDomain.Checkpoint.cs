@@ -26,6 +26,9 @@ public sealed partial class SandboxDomain
     /// <summary>Page <paramref name="pfn"/> to fill, on a domain being restored (before <see cref="LoadState"/>).</summary>
     public Span<byte> WritablePage(ulong pfn) => _memory.Page(pfn);
 
+    /// <summary>Fills whole pages through the memfd (see <see cref="GuestMemory.WritePages"/>), not marked dirty.</summary>
+    public void WritePages(ulong firstPfn, ReadOnlySpan<byte> pages) => _memory.WritePages(firstPfn, pages);
+
     /// <summary>Starts the dirty log: from here every page written by the program or by the kernel is reported.</summary>
     public void StartDirtyLog()
     {

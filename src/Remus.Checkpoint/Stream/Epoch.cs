@@ -207,12 +207,16 @@ public sealed class Epoch : IDisposable
     private void ApplyPart(IPageSink sink, int part, int parts)
     {
         byte[] delta = ArrayPool<byte>.Shared.Rent(StreamFormat.PageSize);
+        // Large epochs (a sync's or a migration's rounds) fill memory in runs when the sink prefers it.
+        var run = sink.PrefersRuns && PageCount >= ParallelApplyPages ? new PageRun(sink) : null;
         try
         {
-            foreach (var batch in _batches) batch.Apply(sink, delta, part, parts);
+            foreach (var batch in _batches) batch.Apply(sink, delta, part, parts, run);
+            run?.Flush();
         }
         finally
         {
+            run?.Dispose();
             ArrayPool<byte>.Shared.Return(delta);
         }
     }
@@ -366,7 +370,7 @@ internal sealed class PageBatch(byte[] buffer, int length) : IThreadPoolWorkItem
         }
     }
 
-    public void Apply(IPageSink sink, Span<byte> delta, int part = 0, int parts = 1)
+    public void Apply(IPageSink sink, Span<byte> delta, int part = 0, int parts = 1, PageRun? run = null)
     {
         ReadOnlySpan<byte> body = Body;
         int offset = StreamFormat.PageDataFixedSize + Count * 12;
@@ -378,7 +382,22 @@ internal sealed class PageBatch(byte[] buffer, int length) : IThreadPoolWorkItem
             ReadOnlySpan<byte> data = body.Slice(offset, length);
             offset += length;
             if (parts > 1 && (int)(pfn >> 6) % parts != part) continue;
-            switch ((PageEncoding)(info >> 60))
+            var encoding = (PageEncoding)(info >> 60);
+            if (run != null)
+            {
+                // Whole pages join the run (a page that does not follow it ends it first); anything else is written
+                // after the run before it, so pages are still written in stream order.
+                if (encoding is PageEncoding.Raw or PageEncoding.Zero or PageEncoding.Lz4)
+                {
+                    Span<byte> page = run.Next(pfn);
+                    if (encoding == PageEncoding.Raw) data.CopyTo(page);
+                    else if (encoding == PageEncoding.Zero) page.Clear();
+                    else PageCodec.TryDecompress(data, page); // validated: cannot fail
+                    continue;
+                }
+                run.Flush();
+            }
+            switch (encoding)
             {
                 case PageEncoding.Unchanged:
                     break;
@@ -417,4 +436,39 @@ internal sealed class PageBatch(byte[] buffer, int length) : IThreadPoolWorkItem
 
     private static CheckpointStreamException Invalid(string message) =>
         new(CheckpointStreamError.InvalidRecord, message);
+}
+
+/// <summary>
+/// Whole pages of consecutive frames gathered for one <see cref="IPageSink.WriteRun"/> (at most <see cref="Pages"/>),
+/// so that a large epoch fills fresh memory without a fault per page. One per applying thread; pooled buffer.
+/// </summary>
+internal sealed class PageRun(IPageSink sink) : IDisposable
+{
+    internal const int Pages = 64;
+    private const int P = StreamFormat.PageSize;
+    private byte[]? _buffer = ArrayPool<byte>.Shared.Rent(Pages * P);
+    private ulong _first;
+    private int _count;
+
+    /// <summary>The buffer for page <paramref name="pfn"/>, to fill now: written with the run, in order.</summary>
+    public Span<byte> Next(ulong pfn)
+    {
+        if (_count == Pages || (_count > 0 && pfn != _first + (ulong)_count)) Flush();
+        if (_count == 0) _first = pfn;
+        return _buffer.AsSpan(_count++ * P, P);
+    }
+
+    /// <summary>Writes the gathered pages (if any) to the sink.</summary>
+    public void Flush()
+    {
+        if (_count == 0) return;
+        sink.WriteRun(_first, _buffer.AsSpan(0, _count * P));
+        _count = 0;
+    }
+
+    public void Dispose()
+    {
+        if (_buffer is { } b) ArrayPool<byte>.Shared.Return(b);
+        _buffer = null;
+    }
 }

@@ -31,4 +31,22 @@ public interface IPageSink
     /// by one thread): a large epoch is then applied in parallel. Default: no.
     /// </summary>
     bool ConcurrentPages => false;
+
+    /// <summary>
+    /// Whether large epochs should write whole pages (RAW, ZERO, LZ4) in runs through <see cref="WriteRun"/> rather
+    /// than page by page through <see cref="GetPage"/>: for guest memory that is mostly being filled for the first
+    /// time (an initial synchronisation, a migration's rounds), where a write through a mapping costs a fault per
+    /// page. Default: no.
+    /// </summary>
+    bool PrefersRuns => false;
+
+    /// <summary>
+    /// Writes <paramref name="pages"/> (whole pages) to pages <paramref name="firstPfn"/>.. of the sink, as copying
+    /// each into <see cref="GetPage"/> would (the default does exactly that). Called only for pages the sink accepted.
+    /// </summary>
+    void WriteRun(ulong firstPfn, ReadOnlySpan<byte> pages)
+    {
+        const int P = StreamFormat.PageSize;
+        for (int i = 0; i < pages.Length / P; i++) pages.Slice(i * P, P).CopyTo(GetPage(firstPfn + (ulong)i));
+    }
 }

@@ -109,6 +109,34 @@ public sealed unsafe class GuestMemory : IDisposable
     }
 
     /// <summary>
+    /// Writes whole pages <paramref name="firstPfn"/>.. from <paramref name="pages"/> (a multiple of the page size)
+    /// through the memfd, not through this process's mapping, and does not mark them dirty (as <see cref="Page"/>, for
+    /// a domain being filled from a checkpoint). The content is the same either way (one page cache), but a write
+    /// through the mapping first-touches every page: a fault and a page-table entry each, which on our nested
+    /// machines costs more than the copy (a receiver filling fresh memory: about 1.5 GB/s through the mapping, about
+    /// 3 GB/s through pwrite, bench/Remus.Bench.Stream). The entries are made later, and only for the pages touched.
+    /// </summary>
+    public void WritePages(ulong firstPfn, ReadOnlySpan<byte> pages)
+    {
+        if (pages.Length % (int)PageSize != 0) throw new ArgumentException("not a whole number of pages", nameof(pages));
+        ulong offset = firstPfn * PageSize, length = (ulong)pages.Length;
+        if (firstPfn >= Size / PageSize || length > Size - offset) throw new GuestFaultException(offset);
+        if (Fd < 0) throw new ObjectDisposedException(nameof(GuestMemory));
+        fixed (byte* p = pages)
+        {
+            ulong done = 0;
+            while (done < length)
+            {
+                nint n = Libc.pwrite(Fd, p + done, (nuint)(length - done), (long)(offset + done));
+                if (n > 0) { done += (ulong)n; continue; }
+                int e = Libc.Errno;
+                if (n < 0 && e == 4) continue; // EINTR
+                throw new SandboxException($"cannot write {length >> 12} pages at guest page 0x{firstPfn:x} of guest memory: {(n == 0 ? "no progress" : Libc.ErrnoText(e))}");
+            }
+        }
+    }
+
+    /// <summary>
     /// ORs into <paramref name="bitmap"/> every page of [from, Size) that holds data, skipping the memfd's holes
     /// (never-written or released memory, which reads as zeros) without touching them.
     /// </summary>

@@ -39,6 +39,9 @@ internal static unsafe partial class Libc
     internal static partial int write(int fd, byte* buf, nuint count);
 
     [LibraryImport(Lib, SetLastError = true)]
+    internal static partial nint pwrite(int fd, byte* buf, nuint count, long offset);
+
+    [LibraryImport(Lib, SetLastError = true)]
     internal static partial int posix_spawn(int* pid, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, nint fileActions, nint attr, nint* argv, nint* envp);
 
 

@@ -14,13 +14,27 @@ public class ParallelEncodingTests
 {
     private const int P = StreamFormat.PageSize;
 
-    /// <summary>A sink that allows parallel application (as guest memory does).</summary>
-    private sealed class ConcurrentImage(int pages) : IPageSink
+    /// <summary>
+    /// A sink that allows parallel application (as guest memory does) and, with <paramref name="runs"/>, takes large
+    /// epochs' whole pages in runs (as guest memory does, through its memfd), counting them.
+    /// </summary>
+    private sealed class ConcurrentImage(int pages, bool runs = false) : IPageSink
     {
+        private int _runs;
         public MemoryImage Image { get; } = new(pages);
         public ulong PageCount => Image.PageCount;
         public Span<byte> GetPage(ulong pfn) => Image.Page((int)pfn);
         public bool ConcurrentPages => true;
+        public bool PrefersRuns => runs;
+        public int Runs => Volatile.Read(ref _runs);
+
+        public void WriteRun(ulong firstPfn, ReadOnlySpan<byte> data)
+        {
+            Assert.True(runs, "WriteRun on a sink that does not prefer runs");
+            Assert.True(data.Length > 0 && data.Length % P == 0 && data.Length <= PageRun.Pages * P, $"a run of {data.Length} bytes");
+            Interlocked.Increment(ref _runs);
+            data.CopyTo(Image.Bytes.AsSpan((int)firstPfn * P));
+        }
     }
 
     /// <summary>Epochs of pages written the way pre-copy and Remus do: a full first round, then dirty sets.</summary>
@@ -81,21 +95,27 @@ public class ParallelEncodingTests
             Assert.True(serial.AsSpan().SequenceEqual(parallel),
                 $"seed {seed}: {s.Pages} pages, {s.PagesPerRecord} per record, cache {s.CacheBytes}: the parallel writer's bytes differ from the serial writer's");
 
-            var reader = new CheckpointReader(new MemoryStream(parallel, writable: false));
-            reader.ReadHeader();
-            var sink = new ConcurrentImage(s.Pages);
-            for (int e = 0; e < s.Epochs.Count; e++)
+            foreach (bool runs in new[] { false, true })
             {
-                using var epoch = reader.ReadEpoch() ?? throw new Xunit.Sdk.XunitException($"seed {seed}: epoch {e} missing");
-                epoch.ApplyTo(sink);
-                Assert.True(s.Images[e].AsSpan().SequenceEqual(sink.Image.Bytes), $"seed {seed}: the receiver's memory after epoch {e} differs from the sender's");
+                var reader = new CheckpointReader(new MemoryStream(parallel, writable: false));
+                reader.ReadHeader();
+                var sink = new ConcurrentImage(s.Pages, runs);
+                for (int e = 0; e < s.Epochs.Count; e++)
+                {
+                    using var epoch = reader.ReadEpoch() ?? throw new Xunit.Sdk.XunitException($"seed {seed}: epoch {e} missing");
+                    epoch.ApplyTo(sink);
+                    Assert.True(s.Images[e].AsSpan().SequenceEqual(sink.Image.Bytes), $"seed {seed} (runs: {runs}): the receiver's memory after epoch {e} differs from the sender's");
+                }
+                Assert.Null(reader.ReadEpoch());
+                if (runs && s.Pages >= Epoch.ParallelApplyPages) Assert.True(sink.Runs > 0, $"seed {seed}: no run was written");
             }
-            Assert.Null(reader.ReadEpoch());
         }
     }
 
-    [Fact]
-    public void A_page_sent_twice_in_a_large_epoch_is_applied_in_stream_order_when_applied_in_parallel()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_page_sent_twice_in_a_large_epoch_is_applied_in_stream_order_when_applied_in_parallel(bool runs)
     {
         const int pages = 3 * Epoch.ParallelApplyPages;
         var f = new PageFactory(5);
@@ -120,14 +140,52 @@ public class ParallelEncodingTests
 
         var reader = new CheckpointReader(new MemoryStream(output.ToArray(), writable: false));
         reader.ReadHeader();
-        var sink = new ConcurrentImage(pages);
+        var sink = new ConcurrentImage(pages, runs);
         using (var first = reader.ReadEpoch()!) first.ApplyTo(sink);
         using (var second = reader.ReadEpoch()!)
         {
             Assert.True(second.PageCount >= Epoch.ParallelApplyPages);
             Assert.Contains(second.Pages, p => p.Encoding == PageEncoding.XorLz4);
+            // Whole pages too, some of them sent again later in the epoch (then as XOR deltas: in order, or wrong).
+            Assert.Contains(second.Pages, p => p.Encoding is PageEncoding.Lz4 or PageEncoding.Raw or PageEncoding.Zero);
             second.ApplyTo(sink);
         }
+        if (runs) Assert.True(sink.Runs > 0, "no run was written");
+        Assert.True(image.Bytes.AsSpan().SequenceEqual(sink.Image.Bytes), "the receiver's memory differs from the sender's");
+    }
+
+    [Fact]
+    public void A_page_gathered_into_a_run_and_changed_again_right_after_ends_up_with_its_last_content()
+    {
+        // One large epoch in which every fifth page is sent whole and, at once, again as an XOR delta: the delta must
+        // reach memory after the whole page, though the whole page is still gathered in a run when the delta comes.
+        const int pages = Epoch.ParallelApplyPages + 64;
+        var f = new PageFactory(11);
+        var image = new MemoryImage(pages);
+        var output = new MemoryStream();
+        var writer = new CheckpointWriter(output, new CheckpointWriterOptions { EncodeThreads = 2 });
+        writer.WriteHeader(new StreamHeader("{}"u8.ToArray()));
+        for (int i = 0; i < pages; i++)
+        {
+            f.Text(image.Page(i));
+            writer.WritePage((ulong)i, image.Page(i));
+            if (i % 5 != 0) continue;
+            f.Mutate(image.Page(i));
+            image.Page(i)[i % P] ^= 0x5a; // changed for certain
+            writer.WritePage((ulong)i, image.Page(i));
+        }
+        writer.EndCheckpoint(0);
+        writer.WriteEnd();
+
+        var reader = new CheckpointReader(new MemoryStream(output.ToArray(), writable: false));
+        reader.ReadHeader();
+        var sink = new ConcurrentImage(pages, runs: true);
+        using (var epoch = reader.ReadEpoch()!)
+        {
+            Assert.Contains(epoch.Pages, p => p.Encoding == PageEncoding.XorLz4);
+            epoch.ApplyTo(sink);
+        }
+        Assert.True(sink.Runs > 0, "no run was written");
         Assert.True(image.Bytes.AsSpan().SequenceEqual(sink.Image.Bytes), "the receiver's memory differs from the sender's");
     }
 
