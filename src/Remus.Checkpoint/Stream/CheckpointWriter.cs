@@ -101,7 +101,9 @@ public sealed class CheckpointWriter
 
     // PAGE_DATA records on their way out: _batches[_fill] is being filled; the _inFlight batches before it (in ring
     // order) are submitted for encoding and not yet written. Allocated on first use (the ring's others only once
-    // a full record is encoded in parallel); drained before every public call returns.
+    // a full record is encoded in parallel). WritePage/WritePages may return with records still being encoded (the
+    // pages are snapshots by then), so that the caller reads the next pages while they compress; every other call
+    // writes them first (FlushPages), so records keep their order and an encoding failure surfaces in the next call.
     private readonly int _encodeThreads;
     private readonly EncodeBatch?[] _batches;
     private int _fill;
@@ -193,7 +195,6 @@ public sealed class CheckpointWriter
         try
         {
             AddPage(pfn, page);
-            DrainSubmitted();
         }
         catch
         {
@@ -205,7 +206,9 @@ public sealed class CheckpointWriter
     /// <summary>
     /// Encodes the pages <paramref name="pfns"/>, read from <paramref name="source"/> one at a time (each read once,
     /// on the calling thread, before the call returns). Full records are compressed on <see cref="CheckpointWriterOptions.EncodeThreads"/>
-    /// threads while the next record's pages are read.
+    /// threads while the next record's pages are read, in this call or the next: up to EncodeThreads records may
+    /// still be compressing when it returns (they go out, in order, as later records fill or at the next call that
+    /// writes anything else).
     /// </summary>
     public void WritePages(ReadOnlySpan<ulong> pfns, IPageSource source)
     {
@@ -223,7 +226,6 @@ public sealed class CheckpointWriter
                     throw new ArgumentException($"a page is {StreamFormat.PageSize} bytes, not {page.Length}", nameof(source));
                 AddPage(pfn, page);
             }
-            DrainSubmitted();
         }
         catch
         {
