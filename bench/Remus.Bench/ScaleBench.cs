@@ -15,7 +15,8 @@ namespace Remus.Bench;
 /// page per 10 ms ("idle") and 1 000 pages per 10 ms, and a live migration of the idle domain (total, downtime, GB/s).
 /// Memcpy bandwidth is printed beside the stream figures; the machine's RAM in the header. Everything over loopback TCP
 /// in this process (a real backup / receiver domain each time).
-/// Usage: remus-bench scale [--sizes 256,1024,4096,16384] [--platform auto|kvm|ptrace] [--runs N] [--seconds S] [--sync-only [--uncompressed]]
+/// Usage: remus-bench scale [--sizes 256,1024,4096,16384] [--platform auto|kvm|ptrace] [--runs N] [--seconds S] [--sync-only [--uncompressed]] [--threads]
+/// (--sync-only: the initial synchronisation alone; --uncompressed: a raw stream; --threads: CPU per thread of each sync)
 /// (--runs: runs of the sync and the migration per size, default 1; --seconds: how long each pause series runs, default 6).
 /// </summary>
 static class ScaleBench
@@ -24,6 +25,7 @@ static class ScaleBench
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(10);
     private const int SkipEpochs = 20; // the first epochs after the sync carry what the last round left
     private static bool s_compress = true; // --uncompressed: the stream's raw rate (-u)
+    private static bool s_threads;         // --threads: CPU of each thread of this process during each sync
 
     public static void Run(GuestBinaries guests, string[] args, PlatformKind platform)
     {
@@ -32,6 +34,7 @@ static class ScaleBench
         int runs = Option("--runs") is { } r ? int.Parse(r) : 1;
         double seconds = Option("--seconds") is { } sec ? double.Parse(sec, System.Globalization.CultureInfo.InvariantCulture) : 6;
         s_compress = !args.Contains("--uncompressed");
+        s_threads = args.Contains("--threads");
         if (args.Contains("--sync-only"))
         {
             SyncOnly(guests.Build("bigmem.c"), sizes, runs, platform);
@@ -141,10 +144,12 @@ static class ScaleBench
         using var primary = new RemusPrimary(d.Domain, console, a, a, options);
         long bytes = 0;
         primary.Progress += p => bytes = p.BytesSent;
+        var threads0 = Threads();
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         primary.Protect(Config);
         var sync = new Sync(sw.Elapsed.TotalSeconds, bytes, (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds);
+        if (s_threads) PrintThreads(threads0);
         if (seconds <= 0)
         {
             a.Dispose();
@@ -190,6 +195,35 @@ static class ScaleBench
                 Console.WriteLine($"| {PlatformSelection.NameOf(kind)} | {Size(mib)} ({Size(fill)}) | {(s_compress ? "compressed" : "raw")} | {s.Seconds:F2} s |" +
                                   $" {guestGB / s.Seconds:F2} | {s.Bytes / s.Seconds / 1e9:F2} | {s.CpuSeconds / guestGB:F2} |");
             }
+    }
+
+    /// <summary>User and system CPU seconds of every thread of this process, by thread id (/proc/self/task).</summary>
+    private static Dictionary<string, (string Name, double User, double Sys)> Threads()
+    {
+        var d = new Dictionary<string, (string, double, double)>();
+        foreach (var dir in Directory.GetDirectories("/proc/self/task"))
+        {
+            try
+            {
+                string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                int close = stat.LastIndexOf(')');
+                var f = stat[(close + 2)..].Split(' ');
+                d[Path.GetFileName(dir)] = (stat[(stat.IndexOf('(') + 1)..close], long.Parse(f[11]) / 100.0, long.Parse(f[12]) / 100.0);
+            }
+            catch (IOException) { }
+        }
+        return d;
+    }
+
+    /// <summary>To stderr: what each thread used since <paramref name="before"/> (at least 30 ms).</summary>
+    private static void PrintThreads(Dictionary<string, (string Name, double User, double Sys)> before)
+    {
+        foreach (var (tid, t) in Threads())
+        {
+            var b = before.GetValueOrDefault(tid);
+            double u = t.User - b.User, k = t.Sys - b.Sys;
+            if (u + k >= 0.03) Console.Error.WriteLine($"  {tid,-7} {t.Name,-16} user {u:F2} sys {k:F2}");
+        }
     }
 
     private static MigrationResult Migrate(DomainSpec spec)

@@ -130,6 +130,7 @@ public sealed partial class SandboxDomain
     }
 
     private CapturedStates? _captureInto;   // the capture the leader's thread is asked for (under _lock)
+    private CapturedStates? _preCaptured;   // asked for with the pause (PauseForCapture), not yet taken by CaptureStates
     private Action? _captureOnLeader;       // one delegate for every capture, not one per checkpoint
     private bool _captureDone;
     private Exception? _captureError;
@@ -141,6 +142,7 @@ public sealed partial class SandboxDomain
     /// </summary>
     public void CaptureStates(CapturedStates into)
     {
+        if (TakePreCaptured(into)) return;
         if (!OnlyLeaderCheckpointed())
         {
             var (vcpus, kernel) = CaptureStates();
@@ -169,6 +171,52 @@ public sealed partial class SandboxDomain
         }
         if (_captureError is { } error)
             throw error is SandboxException or InvalidOperationException ? error : new SandboxException(error.Message, error);
+    }
+
+    /// <summary>
+    /// Pauses, and has the leader's thread capture both states into <paramref name="into"/> as it parks (its work
+    /// queue is served at once there), while the caller harvests and stages pages. <see cref="CaptureStates(CapturedStates)"/>
+    /// then only waits for it; if the program has more than one thread by then, that capture is dropped and the
+    /// general path runs. Nothing of the guest changes while it is paused, so a capture at the park equals one made
+    /// later in the same pause.
+    /// </summary>
+    public void PauseForCapture(CapturedStates into)
+    {
+        lock (_lock)
+        {
+            var runner = _leaderRunner;
+            if (_captureInto == null && !runner.Done && _state != DomainState.Exited)
+            {
+                _captureOnLeader ??= CaptureOnLeader;
+                _captureInto = into;
+                _preCaptured = into;
+                _captureDone = false;
+                _captureError = null;
+                runner.Work.Enqueue(_captureOnLeader);
+                Monitor.PulseAll(_lock); // a leader parked already (a paused domain) serves it now
+            }
+        }
+        Pause();
+    }
+
+    /// <summary>The capture <see cref="PauseForCapture"/> asked for, if it is <paramref name="into"/>'s and usable.</summary>
+    private bool TakePreCaptured(CapturedStates into)
+    {
+        bool done;
+        lock (_lock)
+        {
+            if (_preCaptured is null) return false;
+            bool mine = ReferenceEquals(_preCaptured, into);
+            var runner = _leaderRunner;
+            while (!_captureDone && !runner.Done && _state != DomainState.Exited) Monitor.Wait(_lock);
+            done = _captureDone && mine;
+            _preCaptured = null;
+            _captureInto = null;
+        }
+        if (!done || !OnlyLeaderCheckpointed()) return false; // another thread appeared, or nothing was taken: the general path
+        if (_captureError is { } error)
+            throw error is SandboxException or InvalidOperationException ? error : new SandboxException(error.Message, error);
+        return true;
     }
 
     /// <summary>

@@ -488,7 +488,7 @@ public sealed class RemusPrimary : IDisposable
             // Paused already: by the user (through Pause), or by the guest itself. A Paused state that is only our own
             // previous resume not yet taken up by the vCPU thread (see ResumeIfSuspended) does not count.
             _suspendPaused = !_userPaused && (_domain.State != DomainState.Paused || _resumePending);
-            _domain.Pause();
+            _domain.PauseForCapture(_states); // the vCPU thread captures as it parks, while this thread harvests
             if (_domain.State == DomainState.Exited)
             {
                 _suspendPaused = false;
@@ -500,8 +500,8 @@ public sealed class RemusPrimary : IDisposable
             var pfns = ListDirty();
             _staged.Stage(_pages, pfns);
             _stagedThisEpoch = pfns.Length;
-            StageVolumes();
-            _domain.CaptureStates(_states); // one visit to the vCPU thread when it is the only one
+            _domain.CaptureStates(_states); // taken at the park (PauseForCapture) when the program has one thread
+            StageVolumes(); // after the capture: the vCPU thread's capture runs beside the harvest and staging only
             ComposeState(_console.SealEpoch(_epoch));
             _pauseTicks = Stopwatch.GetTimestamp() - t0;
             Step(RemusStep.Staged, _epoch);
