@@ -24,7 +24,12 @@ public sealed partial class SandboxDomain
     public ReadOnlySpan<byte> ReadPage(ulong pfn) => _memory.Page(pfn);
 
     /// <summary>Page <paramref name="pfn"/> to fill, on a domain being restored (before <see cref="LoadState"/>).</summary>
-    public Span<byte> WritablePage(ulong pfn) => _memory.Page(pfn);
+    public Span<byte> WritablePage(ulong pfn)
+    {
+        var page = _memory.Page(pfn);
+        if (_kernel.Mm.Paged) _kernel.Mm.NoteRestoreWrite(pfn); // the restore releases it if no table holds it
+        return page;
+    }
 
     /// <summary>Starts the dirty log: from here every page written by the program or by the kernel is reported.</summary>
     public void StartDirtyLog()
@@ -222,7 +227,9 @@ public sealed partial class SandboxDomain
                 throw new SandboxException($"corrupt vCPU state in the checkpoint: {e.Message}", e);
             }
         }
+        PhaseTrace.Mark("L parsed");
         LoadLeaderState(parsed[0].Regs, parsed[0].Fpu, kernelState);
+        PhaseTrace.Mark("L leader loaded");
         var tasks = _kernel.CheckpointedTasks();
         if (tasks.Count != parsed.Count)
             throw new SandboxException($"the checkpoint lists {tasks.Count} threads but carries {parsed.Count} vCPU states");
@@ -275,8 +282,11 @@ public sealed partial class SandboxDomain
         byte[] kernel = kernelState.ToArray();
         OnVcpuThread(v =>
         {
+            PhaseTrace.Mark("L on vcpu thread");
             ApplyVcpuState(v, saved, fpu);
+            PhaseTrace.Mark("L vcpu applied");
             _kernel.LoadState(kernel);
+            PhaseTrace.Mark("L kernel loaded");
             return 0;
         });
     }

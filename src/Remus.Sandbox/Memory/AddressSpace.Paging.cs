@@ -297,6 +297,25 @@ public sealed partial class AddressSpace
         return now + bytes <= Frames!.Total * PageSize;
     }
 
+    private ulong[]? _restoreWrites; // frames written by a restore since the last one (NoteRestoreWrite)
+    private ulong[]? _restoreReach;  // Restore's scratch: the frames the tables hold
+
+    private ulong[] RestoreWrites() => LazyInitializer.EnsureInitialized(ref _restoreWrites, () => new ulong[Memory.BitmapWords]);
+
+    /// <summary>
+    /// Notes that a restore wrote frame <paramref name="pfn"/> (a checkpoint's page), so that the next
+    /// <see cref="Restore"/> releases it if no table holds it. Every write to guest RAM that does not go through the
+    /// kernel's own paths (the frame allocator, the tables) before a restore must be noted. Thread-safe.
+    /// </summary>
+    public void NoteRestoreWrite(ulong pfn)
+    {
+        var written = RestoreWrites();
+        int w = (int)(pfn >> 6);
+        if ((uint)w >= (uint)written.Length) return;
+        ulong bit = 1UL << (int)(pfn & 63);
+        if ((Volatile.Read(ref written[w]) & bit) == 0) Interlocked.Or(ref written[w], bit);
+    }
+
     /// <summary>Restores the bookkeeping from a checkpoint.</summary>
     /// <param name="layout">the checkpoint's model and stack/mmap layout; null: an identity-model image (older checkpoints)</param>
     /// <param name="rootEntries">the root table of a paged image</param>
@@ -334,21 +353,40 @@ public sealed partial class AddressSpace
         if (Paged)
         {
             var frames = Frames!;
-            frames.Reset();
+            PhaseTrace.Mark("M paged restore");
             if (pagedImage)
             {
+                // The frames in use are what the tables hold; a frame no table holds must read as zeros when handed
+                // out. Free frames are holes already (released frames are punched), but for those written since the
+                // last restore (the checkpoint's pages) and those in use until now: only these need looking at.
+                var candidates = RestoreWrites();
+                var before = frames.UsedBits;
+                for (int w = 0; w < candidates.Length; w++) candidates[w] |= before[w];
+                var reach = _restoreReach ??= new ulong[Memory.BitmapWords];
+                Array.Clear(reach);
                 Tables!.LoadRoot(rootEntries ?? []);
-                Tables.Walk(frames.MarkUsed, (_, e) => { if ((e & PageTableEditor.HasFrame) != 0) frames.MarkUsed(PageTableEditor.FrameOf(e)); });
+                Tables.MarkReachable(reach);
+                PhaseTrace.Mark("M tables walked");
+                frames.Load(reach);
+                frames.ReleaseUnused(candidates);
+                Array.Clear(candidates);
+                PhaseTrace.Mark("M orphans released");
             }
-            else BuildIdentityTables();
-            // A frame no table holds must read as zeros when handed out.
-            var populated = new ulong[Memory.BitmapWords];
-            Memory.MarkPopulated(populated, GuestMemory.UserBase);
-            for (ulong pfn = GuestMemory.UserBase / PageSize; pfn < Memory.Size / PageSize; pfn++)
-                if ((populated[pfn >> 6] & (1UL << (int)(pfn & 63))) != 0 && !frames.IsUsed(pfn)) frames.ReleaseRun(pfn, 1);
+            else
+            {
+                frames.Reset();
+                BuildIdentityTables();
+                // A frame no table holds must read as zeros when handed out.
+                var populated = new ulong[Memory.BitmapWords];
+                Memory.MarkPopulated(populated, GuestMemory.UserBase);
+                frames.ReleaseUnused(populated);
+                if (_restoreWrites != null) Array.Clear(_restoreWrites);
+            }
             TranslationChanged?.Invoke(GuestMemory.UserBase, TaskSize - GuestMemory.UserBase);
+            PhaseTrace.Mark("M translation changed");
         }
         PublishAll();
+        PhaseTrace.Mark("M published");
     }
 
     /// <summary>

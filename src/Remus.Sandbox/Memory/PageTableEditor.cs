@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using Remus.Sandbox.Platform;
 
 namespace Remus.Sandbox.Memory;
@@ -171,6 +172,37 @@ public sealed class PageTableEditor(GuestMemory ram, FrameAllocator frames)
                 tableFrame(FrameOf(e));
                 WalkTable(e & AddressMask, level - 1, va, tableFrame, leaf);
             }
+        }
+    }
+
+    /// <summary>
+    /// Sets in <paramref name="used"/> (one bit per frame of RAM) the bit of every table page below the root and of
+    /// every frame a leaf holds (<see cref="HasFrame"/>), as <see cref="Walk"/> would name them, frames past RAM left
+    /// out: restore rebuilds the frame allocator from it. Each table is read once as a whole page, with no call per
+    /// entry. A table past RAM is a <see cref="GuestFaultException"/>.
+    /// </summary>
+    public void MarkReachable(Span<ulong> used) => MarkTable(Root, 4, used, ram.Size / Page);
+
+    private void MarkTable(ulong table, int level, Span<ulong> used, ulong limit)
+    {
+        var entries = MemoryMarshal.Cast<byte, ulong>(ram.PhysicalRead(table, (int)Page));
+        if (level == 1)
+        {
+            foreach (ulong e in entries)
+            {
+                if ((e & HasFrame) == 0) continue;
+                ulong pfn = FrameOf(e);
+                if (pfn < limit) used[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
+            }
+            return;
+        }
+        for (int i = 0; i < entries.Length; i++)
+        {
+            ulong e = entries[i];
+            if ((e & Present) == 0) continue;
+            ulong pfn = FrameOf(e);
+            if (pfn < limit) used[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
+            MarkTable(e & AddressMask, level - 1, used, limit);
         }
     }
 
