@@ -2,11 +2,19 @@ using System.Diagnostics;
 
 namespace Remus.Sandbox;
 
-/// <summary>TEMPORARY: a timeline of named marks (REMUS_MIGRATION_TIMING=1), printed to stderr by Dump.</summary>
+/// <summary>
+/// A timeline of a live migration's stop-and-copy (issue 14), off unless REMUS_MIGRATION_TIMING=1: the sender, the
+/// receiver (when it runs in the same process, as in <c>remus-bench scale</c>) and the domain's LoadState mark the
+/// phases; the sender prints them to stderr (milliseconds since the pause, and since the previous mark) once the target
+/// confirmed. Off, a mark is one test of a static flag; on, it allocates nothing (at most <see cref="Capacity"/> marks
+/// are kept between two migrations; callers that format a name test <see cref="On"/> first).
+/// </summary>
 public static class PhaseTrace
 {
+    public const int Capacity = 4096;
+
     public static readonly bool On = Environment.GetEnvironmentVariable("REMUS_MIGRATION_TIMING") == "1";
-    private static readonly (long T, string Name, int Thread)[] Marks = new (long, string, int)[4096];
+    private static readonly (long T, string Name, int Thread)[] Marks = new (long, string, int)[Capacity];
     private static int _count;
 
     public static void Mark(string name)
@@ -16,20 +24,26 @@ public static class PhaseTrace
         if (i < Marks.Length) Marks[i] = (Stopwatch.GetTimestamp(), name, Environment.CurrentManagedThreadId);
     }
 
-    public static void Reset() { if (On) _count = 0; }
+    /// <summary>Forgets the marks so far (the sender, at its pause).</summary>
+    public static void Reset()
+    {
+        if (On) Volatile.Write(ref _count, 0);
+    }
 
+    /// <summary>Prints the marks since <see cref="Reset"/> to stderr and forgets them.</summary>
     public static void Dump()
     {
         if (!On) return;
-        int n = Math.Min(_count, Marks.Length);
+        int n = Math.Min(Volatile.Read(ref _count), Marks.Length);
         if (n == 0) return;
-        long t0 = Marks[0].T, prev = t0;
-        for (int i = 0; i < n; i++)
+        var marks = Marks.AsSpan(0, n).ToArray();
+        Array.Sort(marks, (a, b) => a.T.CompareTo(b.T));
+        long t0 = marks[0].T, prev = t0;
+        foreach (var (t, name, thread) in marks)
         {
-            var (t, name, th) = Marks[i];
-            Console.Error.WriteLine($"  {Stopwatch.GetElapsedTime(t0, t).TotalMilliseconds,8:F2} ms (+{Stopwatch.GetElapsedTime(prev, t).TotalMilliseconds,7:F2}) [{th}] {name}");
+            Console.Error.WriteLine($"  {Stopwatch.GetElapsedTime(t0, t).TotalMilliseconds,8:F2} ms (+{Stopwatch.GetElapsedTime(prev, t).TotalMilliseconds,6:F2}) [thread {thread}] {name}");
             prev = t;
         }
-        _count = 0;
+        Volatile.Write(ref _count, 0);
     }
 }

@@ -31,6 +31,13 @@ public sealed partial class SandboxDomain
         return page;
     }
 
+    /// <summary>
+    /// On a domain being restored, between epochs: the page tables' bookkeeping that a restore needs, done on the pages
+    /// written so far (<see cref="Memory.AddressSpace.PrepareRestore"/>), so that <see cref="LoadState(IReadOnlyList{byte[]}, ReadOnlySpan{byte})"/>
+    /// costs what changed since, not what is mapped. Not while the program runs.
+    /// </summary>
+    public void PrepareLoad() => _kernel.Mm.PrepareRestore();
+
     /// <summary>Starts the dirty log: from here every page written by the program or by the kernel is reported.</summary>
     public void StartDirtyLog()
     {
@@ -227,9 +234,7 @@ public sealed partial class SandboxDomain
                 throw new SandboxException($"corrupt vCPU state in the checkpoint: {e.Message}", e);
             }
         }
-        PhaseTrace.Mark("L parsed");
         LoadLeaderState(parsed[0].Regs, parsed[0].Fpu, kernelState);
-        PhaseTrace.Mark("L leader loaded");
         var tasks = _kernel.CheckpointedTasks();
         if (tasks.Count != parsed.Count)
             throw new SandboxException($"the checkpoint lists {tasks.Count} threads but carries {parsed.Count} vCPU states");
@@ -282,11 +287,9 @@ public sealed partial class SandboxDomain
         byte[] kernel = kernelState.ToArray();
         OnVcpuThread(v =>
         {
-            PhaseTrace.Mark("L on vcpu thread");
+            PhaseTrace.Mark("L on the vCPU thread");
             ApplyVcpuState(v, saved, fpu);
-            PhaseTrace.Mark("L vcpu applied");
             _kernel.LoadState(kernel);
-            PhaseTrace.Mark("L kernel loaded");
             return 0;
         });
     }

@@ -35,7 +35,7 @@ public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream
             {
                 using (epoch)
                 {
-                    PhaseTrace.Mark("R epoch read " + epoch.PageCount);
+                    if (PhaseTrace.On) PhaseTrace.Mark($"R epoch {epoch.Number} read ({epoch.PageCount} pages)");
                     if (complete) throw new CheckpointStreamException(CheckpointStreamError.Protocol, "an epoch after the final one");
                     epoch.ValidateVolumes(domain.Volumes); // judged before anything is touched
                     epoch.ApplyTo(pages);
@@ -47,6 +47,7 @@ public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream
                         complete = true;
                         PhaseTrace.Mark("R state loaded");
                     }
+                    else domain.PrepareLoad(); // before the ack: the sender pauses only once the last round's is in
                     _acks.WriteAck(epoch); // every round: the sender pauses only once we caught up
                     PhaseTrace.Mark("R acked");
                 }

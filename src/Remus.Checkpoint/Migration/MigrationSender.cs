@@ -62,16 +62,16 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
             // Stop and copy: the last pages, the volumes' last round (paused; the epoch split if it is large), the state.
             // The pages too go as epochs of at most EpochPages (a round cut short by MaxRounds can be large): the
             // target's buffer stays bounded and it applies one while the next travels.
-            PhaseTrace.Reset(); PhaseTrace.Mark("S pause");
+            PhaseTrace.Reset();
+            PhaseTrace.Mark("S pause");
             var downtime = Stopwatch.StartNew();
             domain.Pause();
             PhaseTrace.Mark("S paused");
             paused = true;
             ulong firstFinal = epoch;
             domain.HarvestDirty(bitmap);
-            PhaseTrace.Mark("S harvested");
             pfns = DomainPages.Set(bitmap, domain);
-            PhaseTrace.Mark("S set " + pfns.Length);
+            if (PhaseTrace.On) PhaseTrace.Mark($"S harvested and listed {pfns.Length} pages");
             int done = 0;
             for (; pfns.Length - done > options.EpochPages; done += options.EpochPages)
             {
@@ -86,11 +86,11 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
                 epoch = volumes.NextEpoch;
             }
             PhaseTrace.Mark("S pages written");
-            var vcpus = domain.CaptureVcpuStates();
-            PhaseTrace.Mark("S vcpus captured");
+            var (vcpus, kernel) = domain.CaptureStates(); // one visit to the vCPU thread when it is the only one
+            PhaseTrace.Mark("S state captured");
             for (int i = 0; i < vcpus.Count; i++) writer.WriteVcpuState((uint)i, vcpus[i]);
-            writer.WriteKernelState(domain.CaptureKernelState());
-            PhaseTrace.Mark("S kernel captured+written");
+            writer.WriteKernelState(kernel);
+            PhaseTrace.Mark("S state written");
             var last = writer.EndCheckpoint(epoch);
             PhaseTrace.Mark("S end checkpoint");
             pagesSent += pfns.Length;
@@ -132,11 +132,7 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
     /// process runs cold code (JIT, buffers sized from nothing): 20-95 ms of the stop-and-copy of a CLI migration
     /// (64 MiB to 4 GiB domains, issue 14), all of it downtime; here it is paid in a pause the copy takes anyway.
     /// </summary>
-    private void WarmCapture()
-    {
-        domain.CaptureVcpuStates();
-        domain.CaptureKernelState();
-    }
+    private void WarmCapture() => domain.CaptureStates();
 
     private static string Describe(Exception e) => e switch
     {

@@ -54,8 +54,13 @@ public sealed class PageTableEditor(GuestMemory ram, FrameAllocator frames)
     public static ulong FrameOf(ulong entry) => (entry & AddressMask) / Page;
 
     private ulong Read(ulong table, int index) => BinaryPrimitives.ReadUInt64LittleEndian(ram.PhysicalRead(table + (ulong)index * 8, 8));
+    /// <summary>Writes to the tables so far (any edit, restore's included): a <see cref="LeafTableLedger"/> is valid
+    /// only while it has seen every one.</summary>
+    public long Edits { get; private set; }
+
     private void Write(ulong table, int index, ulong value)
     {
+        Edits++;
         BinaryPrimitives.WriteUInt64LittleEndian(ram.Physical(table + (ulong)index * 8, 8), value);
         if (table == Root) BinaryPrimitives.WriteUInt64LittleEndian(ram.Physical(RootMirror + (ulong)index * 8, 8), value);
     }
@@ -66,6 +71,7 @@ public sealed class PageTableEditor(GuestMemory ram, FrameAllocator frames)
     /// </summary>
     public bool InitRoot()
     {
+        Edits++;
         ram.Physical(Root, (int)Page).Clear();
         ram.Physical(RootMirror, (int)Page).Clear();
         ulong pdpt = frames.Allocate(), pd = frames.Allocate();
@@ -217,6 +223,7 @@ public sealed class PageTableEditor(GuestMemory ram, FrameAllocator frames)
     /// <summary>Replaces the root's entries (restore).</summary>
     public void LoadRoot(IEnumerable<(int Index, ulong Entry)> entries)
     {
+        Edits++;
         ram.Physical(Root, (int)Page).Clear();
         ram.Physical(RootMirror, (int)Page).Clear();
         foreach (var (i, e) in entries) Write(Root, i, e);
