@@ -15,9 +15,11 @@ namespace Remus.Bench;
 /// page per 10 ms ("idle") and 1 000 pages per 10 ms, and a live migration of the idle domain (total, downtime, GB/s).
 /// Memcpy bandwidth is printed beside the stream figures; the machine's RAM in the header. Everything over loopback TCP
 /// in this process (a real backup / receiver domain each time).
-/// Usage: remus-bench scale [--sizes 256,1024,4096,16384] [--platform auto|kvm|ptrace] [--runs N] [--seconds S] [--sync-only [--uncompressed]] [--threads]
-/// (--sync-only: the initial synchronisation alone; --uncompressed: a raw stream; --threads: CPU per thread of each sync)
-/// (--runs: runs of the sync and the migration per size, default 1; --seconds: how long each pause series runs, default 6).
+/// Usage: remus-bench scale [--sizes 256,1024,4096,16384] [--platform auto|kvm|ptrace] [--runs N] [--seconds S]
+///   [--sync-only [--uncompressed]] [--migration-only] [--threads]
+/// (--runs: runs of the sync and the migration per size, default 1; --seconds: how long each pause series runs, default 6;
+/// --sync-only: the initial synchronisation alone; --uncompressed: a raw stream; --threads: CPU per thread of each sync;
+/// --migration-only: the migrations alone, median downtime of the runs and each run's).
 /// </summary>
 static class ScaleBench
 {
@@ -40,6 +42,7 @@ static class ScaleBench
             SyncOnly(guests.Build("bigmem.c"), sizes, runs, platform);
             return;
         }
+        bool migrationOnly = args.Contains("--migration-only");
         string bigmem = guests.Build("bigmem.c");
         double touch = FirstTouchGBps(), memcpy = MemcpyGBps();
         var kinds = platform != PlatformKind.Auto ? [platform]
@@ -56,6 +59,14 @@ static class ScaleBench
                 string row = $"| {PlatformSelection.NameOf(kind)} | {Size(mib)} ({Size(fill)}) |";
                 try
                 {
+                    if (migrationOnly)
+                    {
+                        var ms = Enumerable.Range(0, runs).Select(_ => Migrate(Spec(bigmem, mib, fill, 1, kind))).OrderBy(m => m.Downtime).ToList();
+                        var md = ms[ms.Count / 2];
+                        Console.WriteLine(row + $" – | – | – | – | – | {md.Total.TotalSeconds:F2} s ({md.Rounds} rounds) | {md.Downtime.TotalMilliseconds:F1} ms" +
+                                          $" (all: {string.Join(", ", ms.Select(x => x.Downtime.TotalMilliseconds.ToString("F1")))}) | {md.BytesSent / md.Total.TotalSeconds / 1e9:F2} |");
+                        continue;
+                    }
                     var syncs = new List<Sync>();
                     Pauses idle = default, busy = default;
                     for (int i = 0; i < runs; i++)

@@ -77,6 +77,14 @@ public interface ICheckpointable : IDisposable
     /// <summary>The kernel's objects. Paused.</summary>
     byte[] CaptureKernelState();
 
+    /// <summary>
+    /// On a domain being restored, after pages were written and before the state comes (a migration's rounds, a Remus
+    /// backup's initial synchronisation): a hint to do now what <see cref="LoadState(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>
+    /// can prepare from the pages so far, so that it only redoes what changes after (issue 14: a migration's downtime).
+    /// Changes nothing observable. Default: nothing.
+    /// </summary>
+    void PrepareLoad() { }
+
     /// <summary>Applies the vCPU and kernel state of a checkpoint (after its pages).</summary>
     void LoadState(ReadOnlySpan<byte> vcpuState, ReadOnlySpan<byte> kernelState);
 

@@ -24,10 +24,31 @@ public sealed partial class SandboxDomain
     public ReadOnlySpan<byte> ReadPage(ulong pfn) => _memory.Page(pfn);
 
     /// <summary>Page <paramref name="pfn"/> to fill, on a domain being restored (before <see cref="LoadState"/>).</summary>
-    public Span<byte> WritablePage(ulong pfn) => _memory.Page(pfn);
+    public Span<byte> WritablePage(ulong pfn)
+    {
+        var page = _memory.Page(pfn);
+        if (_kernel.Mm.Paged) _kernel.Mm.NoteRestoreWrite(pfn); // the restore releases it if no table holds it
+        return page;
+    }
 
-    /// <summary>Fills whole pages through the memfd (see <see cref="GuestMemory.WritePages"/>), not marked dirty.</summary>
-    public void WritePages(ulong firstPfn, ReadOnlySpan<byte> pages) => _memory.WritePages(firstPfn, pages);
+    /// <summary>
+    /// On a domain being restored, between epochs: the page tables' bookkeeping that a restore needs, done on the pages
+    /// written so far (<see cref="Memory.AddressSpace.PrepareRestore"/>), so that <see cref="LoadState(IReadOnlyList{byte[]}, ReadOnlySpan{byte})"/>
+    /// costs what changed since, not what is mapped. Not while the program runs.
+    /// </summary>
+    public void PrepareLoad() => _kernel.Mm.PrepareRestore();
+
+    /// <summary>
+    /// Fills whole pages through the memfd (see <see cref="GuestMemory.WritePages"/>), not marked dirty, each noted for
+    /// the restore exactly as <see cref="WritablePage"/> notes it.
+    /// </summary>
+    public void WritePages(ulong firstPfn, ReadOnlySpan<byte> pages)
+    {
+        _memory.WritePages(firstPfn, pages);
+        if (!_kernel.Mm.Paged) return;
+        for (ulong pfn = firstPfn, end = firstPfn + (ulong)pages.Length / GuestMemory.PageSize; pfn < end; pfn++)
+            _kernel.Mm.NoteRestoreWrite(pfn);
+    }
 
     /// <summary>Starts the dirty log: from here every page written by the program or by the kernel is reported.</summary>
     public void StartDirtyLog()
@@ -326,6 +347,7 @@ public sealed partial class SandboxDomain
         byte[] kernel = kernelState.ToArray();
         OnVcpuThread(v =>
         {
+            PhaseTrace.Mark("L on the vCPU thread");
             ApplyVcpuState(v, saved, fpu);
             _kernel.LoadState(kernel);
             return 0;

@@ -208,6 +208,7 @@ public sealed partial class SandboxDomain : ICheckpointable
         lock (_lock)
         {
             if (_go) throw new InvalidOperationException("the domain is already running");
+            _kernel.Mm.ForgetRestoreState(); // no restore comes once it runs
             _go = true;
             Monitor.PulseAll(_lock);
         }

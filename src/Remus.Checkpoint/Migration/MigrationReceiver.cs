@@ -35,16 +35,21 @@ public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream
             {
                 using (epoch)
                 {
+                    if (PhaseTrace.On) PhaseTrace.Mark($"R epoch {epoch.Number} read ({epoch.PageCount} pages)");
                     if (complete) throw new CheckpointStreamException(CheckpointStreamError.Protocol, "an epoch after the final one");
                     epoch.ValidateVolumes(domain.Volumes); // judged before anything is touched
                     epoch.ApplyTo(pages);
+                    PhaseTrace.Mark("R applied");
                     epoch.ApplyVolumes(domain.Volumes);
                     if (epoch.KernelState != null && epoch.VcpuStates.Count > 0)
                     {
                         domain.LoadState(epoch.VcpuStatesInOrder(), epoch.KernelState);
                         complete = true;
+                        PhaseTrace.Mark("R state loaded");
                     }
+                    else domain.PrepareLoad(); // before the ack: the sender pauses only once the last round's is in
                     _acks.WriteAck(epoch); // every round: the sender pauses only once we caught up
+                    PhaseTrace.Mark("R acked");
                 }
             }
             if (!complete) throw new CheckpointStreamException(CheckpointStreamError.Protocol, "the sender ended the migration before sending the domain's state");
@@ -58,5 +63,5 @@ public sealed class MigrationReceiver(System.IO.Stream forward, System.IO.Stream
     }
 
     /// <summary>Tells the sender the domain runs here now (END on the back channel).</summary>
-    public void ConfirmRunning() => _acks.WriteEnd();
+    public void ConfirmRunning() { PhaseTrace.Mark("R confirm"); _acks.WriteEnd(); }
 }

@@ -62,12 +62,16 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
             // Stop and copy: the last pages, the volumes' last round (paused; the epoch split if it is large), the state.
             // The pages too go as epochs of at most EpochPages (a round cut short by MaxRounds can be large): the
             // target's buffer stays bounded and it applies one while the next travels.
+            PhaseTrace.Reset();
+            PhaseTrace.Mark("S pause");
             var downtime = Stopwatch.StartNew();
             domain.Pause();
+            PhaseTrace.Mark("S paused");
             paused = true;
             ulong firstFinal = epoch;
             domain.HarvestDirty(bitmap);
             pfns = DomainPages.Set(bitmap, domain);
+            if (PhaseTrace.On) PhaseTrace.Mark($"S harvested and listed {pfns.Length} pages");
             int done = 0;
             for (; pfns.Length - done > options.EpochPages; done += options.EpochPages)
             {
@@ -81,10 +85,14 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
                 volumes.Round();
                 epoch = volumes.NextEpoch;
             }
-            var vcpus = domain.CaptureVcpuStates();
+            PhaseTrace.Mark("S pages written");
+            var (vcpus, kernel) = domain.CaptureStates(); // one visit to the vCPU thread when it is the only one
+            PhaseTrace.Mark("S state captured");
             for (int i = 0; i < vcpus.Count; i++) writer.WriteVcpuState((uint)i, vcpus[i]);
-            writer.WriteKernelState(domain.CaptureKernelState());
+            writer.WriteKernelState(kernel);
+            PhaseTrace.Mark("S state written");
             var last = writer.EndCheckpoint(epoch);
+            PhaseTrace.Mark("S end checkpoint");
             pagesSent += pfns.Length;
             Progress?.Invoke(new MigrationProgress(rounds, pagesSent, writer.Statistics.BytesWritten, pfns.Length, 0, true)
             {
@@ -94,14 +102,19 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
             PreCopy.AwaitAcks(acks, epoch, options.AckTimeout, firstFinal); // the last round's own epochs, if it was split
             var ack = acks.Next(options.AckTimeout, "the target's acknowledgement");
             if (ack == null) throw new MigrationException("the target closed the migration without taking the domain");
+            PhaseTrace.Mark("S acked");
             if (!ack.Value.Confirms(last))
                 throw new MigrationException($"the target acknowledged epoch {ack.Value.Epoch}, expected {last.Epoch}");
             writer.WriteEnd();
             forward.Flush();
             HandedOver = true;
+            PhaseTrace.Mark("S END written");
             var confirm = acks.Next(options.AckTimeout, "the target's confirmation that the domain runs");
+            PhaseTrace.Mark("S confirmed");
+            var dt = downtime.Elapsed;
+            PhaseTrace.Dump();
             if (confirm != null) throw new MigrationException("the target sent an unexpected acknowledgement after the hand-over");
-            return new MigrationResult(rounds + 1, pagesSent, writer.Statistics.BytesWritten, total.Elapsed, downtime.Elapsed);
+            return new MigrationResult(rounds + 1, pagesSent, writer.Statistics.BytesWritten, total.Elapsed, dt);
         }
         catch (Exception e) when (!HandedOver)
         {
@@ -119,11 +132,7 @@ public sealed class MigrationSender(ICheckpointable domain, System.IO.Stream for
     /// process runs cold code (JIT, buffers sized from nothing): 20-95 ms of the stop-and-copy of a CLI migration
     /// (64 MiB to 4 GiB domains, issue 14), all of it downtime; here it is paid in a pause the copy takes anyway.
     /// </summary>
-    private void WarmCapture()
-    {
-        domain.CaptureVcpuStates();
-        domain.CaptureKernelState();
-    }
+    private void WarmCapture() => domain.CaptureStates();
 
     private static string Describe(Exception e) => e switch
     {

@@ -172,6 +172,7 @@ public sealed class RemusBackup(System.IO.Stream forward, System.IO.Stream back,
                         epoch.ValidateVolumes(Domain.Volumes);
                         epoch.ApplyTo(pages);
                         ApplyVolumes(epoch);
+                        Domain.PrepareLoad(); // so that the first checkpoint's LoadState costs what changed since
                         Ack(epoch);
                         continue;
                     }

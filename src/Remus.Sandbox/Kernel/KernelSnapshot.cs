@@ -182,7 +182,9 @@ internal sealed partial class SandboxKernel
                 LoadSignals(r);
             }
             if (version >= 4) LoadTasks(r);
+            PhaseTrace.Mark("K kernel objects loaded");
             LoadAddressSpace(r, version, imageStart, brkStart, brk, maps);
+            PhaseTrace.Mark("K address space restored");
             if (version >= 4) LoadRuntimeSurface(r);
             if (version >= 6)
             {

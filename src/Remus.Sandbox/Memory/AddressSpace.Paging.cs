@@ -297,6 +297,61 @@ public sealed partial class AddressSpace
         return now + bytes <= Frames!.Total * PageSize;
     }
 
+    private ulong[]? _restoreWrites; // frames written by a restore since the last one (NoteRestoreWrite)
+    private ulong[]? _restoreReach;  // Restore's scratch: the frames the tables hold
+
+    private LeafTableLedger? _ledger;  // the leaf tables as the restores so far left them (paged model)
+
+    private ulong[] RestoreWrites() => LazyInitializer.EnsureInitialized(ref _restoreWrites, () => new ulong[Memory.BitmapWords]);
+
+    private LeafTableLedger Ledger() =>
+        LazyInitializer.EnsureInitialized(ref _ledger, () => new LeafTableLedger(Memory) { EditsAtSync = Tables!.Edits });
+
+    private LeafTableLedger NewLedger() => _ledger = new LeafTableLedger(Memory) { EditsAtSync = Tables!.Edits };
+
+    /// <summary>The ledger, or a new one if the kernel edited the tables since it last matched them.</summary>
+    private LeafTableLedger CurrentLedger()
+    {
+        var ledger = Ledger();
+        return ledger.EditsAtSync == Tables!.Edits ? ledger : NewLedger();
+    }
+
+    /// <summary>
+    /// Before the state of a checkpoint being restored arrives (a migration's rounds, a backup's initial
+    /// synchronisation): does now, on the pages written so far, the bookkeeping of the page tables that
+    /// <see cref="Restore"/> would otherwise do whole, so that the restore only redoes what changed since. Costs
+    /// O(pages written since the last call); changes nothing the program can see. Paged model; else nothing.
+    /// </summary>
+    public void PrepareRestore()
+    {
+        if (!Paged) return;
+        var ledger = CurrentLedger();
+        ledger.Prepare(guess: true);
+        ledger.EditsAtSync = Tables!.Edits;
+    }
+
+    /// <summary>Drops what <see cref="PrepareRestore"/> and restores kept (the domain runs: no restore comes).</summary>
+    public void ForgetRestoreState()
+    {
+        _ledger = null;
+        _restoreReach = null;
+    }
+
+    /// <summary>
+    /// Notes that a restore wrote frame <paramref name="pfn"/> (a checkpoint's page), so that the next
+    /// <see cref="Restore"/> releases it if no table holds it. Every write to guest RAM that does not go through the
+    /// kernel's own paths (the frame allocator, the tables) before a restore must be noted. Thread-safe.
+    /// </summary>
+    public void NoteRestoreWrite(ulong pfn)
+    {
+        if (Paged) Ledger().Note(pfn);
+        var written = RestoreWrites();
+        int w = (int)(pfn >> 6);
+        if ((uint)w >= (uint)written.Length) return;
+        ulong bit = 1UL << (int)(pfn & 63);
+        if ((Volatile.Read(ref written[w]) & bit) == 0) Interlocked.Or(ref written[w], bit);
+    }
+
     /// <summary>Restores the bookkeeping from a checkpoint.</summary>
     /// <param name="layout">the checkpoint's model and stack/mmap layout; null: an identity-model image (older checkpoints)</param>
     /// <param name="rootEntries">the root table of a paged image</param>
@@ -334,18 +389,39 @@ public sealed partial class AddressSpace
         if (Paged)
         {
             var frames = Frames!;
-            frames.Reset();
             if (pagedImage)
             {
+                // The frames in use are what the tables hold; a frame no table holds must read as zeros when handed
+                // out. Free frames are holes already (released frames are punched), but for those written since the
+                // last restore (the checkpoint's pages) and those in use until now: only these need looking at.
+                var candidates = RestoreWrites();
+                var before = frames.UsedBits;
+                for (int w = 0; w < candidates.Length; w++) candidates[w] |= before[w];
+                var reach = _restoreReach ??= new ulong[Memory.BitmapWords];
+                var ledger = CurrentLedger();
                 Tables!.LoadRoot(rootEntries ?? []);
-                Tables.Walk(frames.MarkUsed, (_, e) => { if ((e & PageTableEditor.HasFrame) != 0) frames.MarkUsed(PageTableEditor.FrameOf(e)); });
+                if (!ledger.Sync(reach))
+                {
+                    ledger = NewLedger();
+                    Array.Clear(reach);
+                    Tables.MarkReachable(reach);
+                }
+                ledger.EditsAtSync = Tables.Edits;
+                frames.Load(reach);
+                frames.ReleaseUnused(candidates);
+                Array.Clear(candidates);
             }
-            else BuildIdentityTables();
-            // A frame no table holds must read as zeros when handed out.
-            var populated = new ulong[Memory.BitmapWords];
-            Memory.MarkPopulated(populated, GuestMemory.UserBase);
-            for (ulong pfn = GuestMemory.UserBase / PageSize; pfn < Memory.Size / PageSize; pfn++)
-                if ((populated[pfn >> 6] & (1UL << (int)(pfn & 63))) != 0 && !frames.IsUsed(pfn)) frames.ReleaseRun(pfn, 1);
+            else
+            {
+                frames.Reset();
+                BuildIdentityTables();
+                // A frame no table holds must read as zeros when handed out.
+                var populated = new ulong[Memory.BitmapWords];
+                Memory.MarkPopulated(populated, GuestMemory.UserBase);
+                frames.ReleaseUnused(populated);
+                if (_restoreWrites != null) Array.Clear(_restoreWrites);
+                _ledger = null;
+            }
             TranslationChanged?.Invoke(GuestMemory.UserBase, TaskSize - GuestMemory.UserBase);
         }
         PublishAll();

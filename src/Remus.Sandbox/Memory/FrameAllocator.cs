@@ -96,11 +96,62 @@ public sealed class FrameAllocator
         Used++;
     }
 
-    /// <summary>Forgets every frame (restore, before the tables are walked).</summary>
+    /// <summary>Forgets every frame (restore, before the tables are walked). O(RAM / 64): word by word.</summary>
     public void Reset()
     {
-        for (ulong p = _first; p < _limit; p++) _used[p >> 6] &= ~(1UL << (int)(p & 63));
+        Array.Clear(_used);
+        KeepPlatformFrames();
         Used = 0;
         _hint = _first;
+    }
+
+    /// <summary>The in-use bitmap, one bit per frame of RAM (the platform's frames, below the program's, always set).</summary>
+    public ReadOnlySpan<ulong> UsedBits => _used;
+
+    /// <summary>
+    /// Replaces the frames in use with those set in <paramref name="used"/> (restore: what the page tables hold),
+    /// the platform's frames set whatever it says and bits past RAM ignored. O(RAM / 64): word by word.
+    /// </summary>
+    public void Load(ReadOnlySpan<ulong> used)
+    {
+        if (used.Length != _used.Length) throw new ArgumentException($"a bitmap of {_used.Length} words is needed", nameof(used));
+        used.CopyTo(_used);
+        KeepPlatformFrames();
+        if (_limit % 64 != 0) _used[^1] &= (1UL << (int)(_limit % 64)) - 1;
+        ulong n = 0;
+        foreach (ulong w in _used) n += (ulong)BitOperations.PopCount(w);
+        Used = n - _first;
+        _hint = _first;
+    }
+
+    /// <summary>
+    /// Releases every frame of the program's that <paramref name="candidates"/> names and that is not in use (restore:
+    /// a frame no table holds must read as zeros when handed out), one punch per run of them. O(RAM / 64 + runs).
+    /// </summary>
+    public void ReleaseUnused(ReadOnlySpan<ulong> candidates)
+    {
+        ulong runStart = 0, runLength = 0;
+        int words = Math.Min(candidates.Length, _used.Length);
+        for (int w = (int)(_first >> 6); w < words; w++)
+        {
+            ulong free = candidates[w] & ~_used[w];
+            while (free != 0)
+            {
+                ulong pfn = (ulong)w * 64 + (ulong)BitOperations.TrailingZeroCount(free);
+                free &= free - 1;
+                if (pfn < _first || pfn >= _limit) continue;
+                if (runLength > 0 && pfn == runStart + runLength) { runLength++; continue; }
+                if (runLength > 0) ReleaseRun(runStart, runLength);
+                runStart = pfn;
+                runLength = 1;
+            }
+        }
+        if (runLength > 0) ReleaseRun(runStart, runLength);
+    }
+
+    private void KeepPlatformFrames()
+    {
+        for (ulong p = 0; p < _first; p += 64)
+            _used[p >> 6] |= _first - p >= 64 ? ulong.MaxValue : (1UL << (int)(_first - p)) - 1;
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using Remus.Sandbox.Platform;
 
 namespace Remus.Sandbox.Memory;
@@ -53,8 +54,13 @@ public sealed class PageTableEditor(GuestMemory ram, FrameAllocator frames)
     public static ulong FrameOf(ulong entry) => (entry & AddressMask) / Page;
 
     private ulong Read(ulong table, int index) => BinaryPrimitives.ReadUInt64LittleEndian(ram.PhysicalRead(table + (ulong)index * 8, 8));
+    /// <summary>Writes to the tables so far (any edit, restore's included): a <see cref="LeafTableLedger"/> is valid
+    /// only while it has seen every one.</summary>
+    public long Edits { get; private set; }
+
     private void Write(ulong table, int index, ulong value)
     {
+        Edits++;
         BinaryPrimitives.WriteUInt64LittleEndian(ram.Physical(table + (ulong)index * 8, 8), value);
         if (table == Root) BinaryPrimitives.WriteUInt64LittleEndian(ram.Physical(RootMirror + (ulong)index * 8, 8), value);
     }
@@ -65,6 +71,7 @@ public sealed class PageTableEditor(GuestMemory ram, FrameAllocator frames)
     /// </summary>
     public bool InitRoot()
     {
+        Edits++;
         ram.Physical(Root, (int)Page).Clear();
         ram.Physical(RootMirror, (int)Page).Clear();
         ulong pdpt = frames.Allocate(), pd = frames.Allocate();
@@ -174,6 +181,37 @@ public sealed class PageTableEditor(GuestMemory ram, FrameAllocator frames)
         }
     }
 
+    /// <summary>
+    /// Sets in <paramref name="used"/> (one bit per frame of RAM) the bit of every table page below the root and of
+    /// every frame a leaf holds (<see cref="HasFrame"/>), as <see cref="Walk"/> would name them, frames past RAM left
+    /// out: restore rebuilds the frame allocator from it. Each table is read once as a whole page, with no call per
+    /// entry. A table past RAM is a <see cref="GuestFaultException"/>.
+    /// </summary>
+    public void MarkReachable(Span<ulong> used) => MarkTable(Root, 4, used, ram.Size / Page);
+
+    private void MarkTable(ulong table, int level, Span<ulong> used, ulong limit)
+    {
+        var entries = MemoryMarshal.Cast<byte, ulong>(ram.PhysicalRead(table, (int)Page));
+        if (level == 1)
+        {
+            foreach (ulong e in entries)
+            {
+                if ((e & HasFrame) == 0) continue;
+                ulong pfn = FrameOf(e);
+                if (pfn < limit) used[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
+            }
+            return;
+        }
+        for (int i = 0; i < entries.Length; i++)
+        {
+            ulong e = entries[i];
+            if ((e & Present) == 0) continue;
+            ulong pfn = FrameOf(e);
+            if (pfn < limit) used[(int)(pfn >> 6)] |= 1UL << (int)(pfn & 63);
+            MarkTable(e & AddressMask, level - 1, used, limit);
+        }
+    }
+
     /// <summary>The root's non-empty entries (a checkpoint carries them: the root is in the platform area).</summary>
     public List<(int Index, ulong Entry)> RootEntries()
     {
@@ -185,6 +223,7 @@ public sealed class PageTableEditor(GuestMemory ram, FrameAllocator frames)
     /// <summary>Replaces the root's entries (restore).</summary>
     public void LoadRoot(IEnumerable<(int Index, ulong Entry)> entries)
     {
+        Edits++;
         ram.Physical(Root, (int)Page).Clear();
         ram.Physical(RootMirror, (int)Page).Clear();
         foreach (var (i, e) in entries) Write(Root, i, e);
