@@ -60,6 +60,9 @@ public sealed partial class SandboxDomain : ICheckpointable
     /// <summary>The domain's volumes as the kernel has them (roots, the journal hook: Kernel/Volumes/VolumeTable.cs).</summary>
     internal Kernel.Volumes.VolumeTable VolumeTable => _kernel.Volumes;
 
+    /// <summary>The program's address space (tests).</summary>
+    internal Memory.AddressSpace AddressSpace => _kernel.Mm;
+
     private SandboxDomain(DomainSpec spec, GuestMemory memory, SandboxKernel kernel, LoadedProgram start)
     {
         Spec = spec;

@@ -302,6 +302,10 @@ public sealed partial class AddressSpace
 
     private LeafTableLedger? _ledger;  // the leaf tables as the restores so far left them (paged model)
 
+    /// <summary>Whether <see cref="NoteRestoreWrite"/> noted <paramref name="pfn"/> since the last restore (tests).</summary>
+    internal bool RestoreWriteNoted(ulong pfn) =>
+        _restoreWrites is { } w && (pfn >> 6) < (ulong)w.Length && (Volatile.Read(ref w[(int)(pfn >> 6)]) >> (int)(pfn & 63) & 1) != 0;
+
     private ulong[] RestoreWrites() => LazyInitializer.EnsureInitialized(ref _restoreWrites, () => new ulong[Memory.BitmapWords]);
 
     private LeafTableLedger Ledger() =>
