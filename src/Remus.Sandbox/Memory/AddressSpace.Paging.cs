@@ -400,16 +400,21 @@ public sealed partial class AddressSpace
                 var reach = _restoreReach ??= new ulong[Memory.BitmapWords];
                 var ledger = CurrentLedger();
                 Tables!.LoadRoot(rootEntries ?? []);
+                bool fresh = ledger.Counted == 0;
                 if (!ledger.Sync(reach))
                 {
                     ledger = NewLedger();
                     Array.Clear(reach);
                     Tables.MarkReachable(reach);
+                    PhaseTrace.Mark("M tables walked whole (the ledger could not say)");
                 }
+                else if (PhaseTrace.On)
+                    PhaseTrace.Mark($"M tables: {ledger.Counted} leaf tables ({(fresh ? "none counted before" : "ledger kept")}), {ledger.LastCounted} counted now, {ledger.LastDropped} dropped");
                 ledger.EditsAtSync = Tables.Edits;
                 frames.Load(reach);
                 frames.ReleaseUnused(candidates);
                 Array.Clear(candidates);
+                PhaseTrace.Mark("M frame allocator rebuilt");
             }
             else
             {

@@ -66,6 +66,12 @@ internal sealed class LeafTableLedger
     /// <summary>Leaf tables counted now.</summary>
     public int Counted => _counted.Count;
 
+    /// <summary>The last <see cref="Sync"/>'s leaf tables counted there (not before) and dropped (guessed wrong or gone).</summary>
+    public int LastCounted { get; private set; }
+
+    /// <inheritdoc cref="LastCounted"/>
+    public int LastDropped { get; private set; }
+
     /// <summary>Page <paramref name="pfn"/> was (or is about to be) written by the restore's writer. Thread-safe.</summary>
     public void Note(ulong pfn)
     {
@@ -118,7 +124,14 @@ internal sealed class LeafTableLedger
         _drop.Clear();
         foreach (ulong pfn in _counted.Keys) if (!_named.ContainsKey(pfn)) _drop.Add(pfn);
         foreach (ulong pfn in _drop) Uncount(pfn);
-        foreach (ulong pfn in _named.Keys) if (!_counted.ContainsKey(pfn)) Count(pfn);
+        LastCounted = 0;
+        foreach (ulong pfn in _named.Keys)
+            if (!_counted.ContainsKey(pfn))
+            {
+                Count(pfn);
+                LastCounted++;
+            }
+        LastDropped = _drop.Count;
         if (_broken) return false;
         for (int w = 0; w < used.Length; w++) used[w] |= _held[w];
         foreach (ulong pfn in _upper) Set(used, pfn);
