@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Remus.Sandbox.Platform;
 
@@ -72,6 +73,9 @@ internal sealed class LeafTableLedger
     /// <inheritdoc cref="LastCounted"/>
     public int LastDropped { get; private set; }
 
+    /// <summary>Faults in the pages of the bitmaps a sync reads whole (see <see cref="AddressSpace.PrepareRestore"/>).</summary>
+    public void TouchBitmaps() => AddressSpace.TouchPages(_held);
+
     /// <summary>Page <paramref name="pfn"/> was (or is about to be) written by the restore's writer. Thread-safe.</summary>
     public void Note(ulong pfn)
     {
@@ -112,6 +116,7 @@ internal sealed class LeafTableLedger
     /// finds them. Counts what the root names and no more. False (and <paramref name="used"/> undefined) when the
     /// ledger cannot say: the caller walks the tables itself and drops the ledger.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per restore, over a bitmap of all RAM: optimized from the first call
     public bool Sync(Span<ulong> used)
     {
         Prepare(guess: false);
@@ -142,6 +147,7 @@ internal sealed class LeafTableLedger
     /// <summary>The upper levels from <paramref name="table"/> (level <paramref name="level"/> ≥ 2): table pages
     /// into <see cref="_upper"/>, leaf tables into <see cref="_named"/>; leaf tables in the platform's area (its own,
     /// not the restore's to write) are read each time, into <paramref name="used"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool NameLeafTables(ulong table, int level, Span<ulong> used)
     {
         var entries = Read(table);
