@@ -27,8 +27,14 @@ public static class PhaseTrace
     /// <summary>Forgets the marks so far (the sender, at its pause).</summary>
     public static void Reset()
     {
-        if (On) Volatile.Write(ref _count, 0);
+        if (!On) return;
+        Volatile.Write(ref _count, 0);
+        for (int g = 0; g < 3; g++) Collections[g] = GC.CollectionCount(g);
+        _pauseTotal = GC.GetTotalPauseDuration();
     }
+
+    private static readonly int[] Collections = new int[3];
+    private static TimeSpan _pauseTotal;
 
     /// <summary>Prints the marks since <see cref="Reset"/> to stderr and forgets them.</summary>
     public static void Dump()
@@ -44,6 +50,8 @@ public static class PhaseTrace
             Console.Error.WriteLine($"  {Stopwatch.GetElapsedTime(t0, t).TotalMilliseconds,8:F2} ms (+{Stopwatch.GetElapsedTime(prev, t).TotalMilliseconds,6:F2}) [thread {thread}] {name}");
             prev = t;
         }
+        Console.Error.WriteLine($"  garbage collections meanwhile: gen0 {GC.CollectionCount(0) - Collections[0]}, gen1 {GC.CollectionCount(1) - Collections[1]}, " +
+                                $"gen2 {GC.CollectionCount(2) - Collections[2]}; GC pauses {(GC.GetTotalPauseDuration() - _pauseTotal).TotalMilliseconds:F2} ms");
         Volatile.Write(ref _count, 0);
     }
 }

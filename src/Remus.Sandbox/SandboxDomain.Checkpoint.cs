@@ -294,7 +294,9 @@ public sealed partial class SandboxDomain
                 throw new SandboxException($"corrupt vCPU state in the checkpoint: {e.Message}", e);
             }
         }
+        PhaseTrace.Mark("L vCPU states parsed");
         LoadLeaderState(parsed[0].Regs, parsed[0].Fpu, kernelState);
+        PhaseTrace.Mark("L back from the vCPU thread");
         var tasks = _kernel.CheckpointedTasks();
         if (tasks.Count != parsed.Count)
             throw new SandboxException($"the checkpoint lists {tasks.Count} threads but carries {parsed.Count} vCPU states");
@@ -350,6 +352,7 @@ public sealed partial class SandboxDomain
             PhaseTrace.Mark("L on the vCPU thread");
             ApplyVcpuState(v, saved, fpu);
             _kernel.LoadState(kernel);
+            PhaseTrace.Mark("L kernel state loaded");
             return 0;
         });
     }

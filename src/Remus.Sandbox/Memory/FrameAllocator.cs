@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Remus.Sandbox.Platform;
 
 namespace Remus.Sandbox.Memory;
@@ -112,6 +113,7 @@ public sealed class FrameAllocator
     /// Replaces the frames in use with those set in <paramref name="used"/> (restore: what the page tables hold),
     /// the platform's frames set whatever it says and bits past RAM ignored. O(RAM / 64): word by word.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per restore, over a bitmap of all RAM: optimized from the first call
     public void Load(ReadOnlySpan<ulong> used)
     {
         if (used.Length != _used.Length) throw new ArgumentException($"a bitmap of {_used.Length} words is needed", nameof(used));
@@ -128,6 +130,7 @@ public sealed class FrameAllocator
     /// Releases every frame of the program's that <paramref name="candidates"/> names and that is not in use (restore:
     /// a frame no table holds must read as zeros when handed out), one punch per run of them. O(RAM / 64 + runs).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per restore, over a bitmap of all RAM: optimized from the first call
     public void ReleaseUnused(ReadOnlySpan<ulong> candidates)
     {
         ulong runStart = 0, runLength = 0;

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Remus.Sandbox.Platform;
 
@@ -66,6 +67,15 @@ internal sealed class LeafTableLedger
     /// <summary>Leaf tables counted now.</summary>
     public int Counted => _counted.Count;
 
+    /// <summary>The last <see cref="Sync"/>'s leaf tables counted there (not before) and dropped (guessed wrong or gone).</summary>
+    public int LastCounted { get; private set; }
+
+    /// <inheritdoc cref="LastCounted"/>
+    public int LastDropped { get; private set; }
+
+    /// <summary>Faults in the pages of the bitmaps a sync reads whole (see <see cref="AddressSpace.PrepareRestore"/>).</summary>
+    public void TouchBitmaps() => AddressSpace.TouchPages(_held);
+
     /// <summary>Page <paramref name="pfn"/> was (or is about to be) written by the restore's writer. Thread-safe.</summary>
     public void Note(ulong pfn)
     {
@@ -106,6 +116,7 @@ internal sealed class LeafTableLedger
     /// finds them. Counts what the root names and no more. False (and <paramref name="used"/> undefined) when the
     /// ledger cannot say: the caller walks the tables itself and drops the ledger.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // once per restore, over a bitmap of all RAM: optimized from the first call
     public bool Sync(Span<ulong> used)
     {
         Prepare(guess: false);
@@ -118,7 +129,14 @@ internal sealed class LeafTableLedger
         _drop.Clear();
         foreach (ulong pfn in _counted.Keys) if (!_named.ContainsKey(pfn)) _drop.Add(pfn);
         foreach (ulong pfn in _drop) Uncount(pfn);
-        foreach (ulong pfn in _named.Keys) if (!_counted.ContainsKey(pfn)) Count(pfn);
+        LastCounted = 0;
+        foreach (ulong pfn in _named.Keys)
+            if (!_counted.ContainsKey(pfn))
+            {
+                Count(pfn);
+                LastCounted++;
+            }
+        LastDropped = _drop.Count;
         if (_broken) return false;
         for (int w = 0; w < used.Length; w++) used[w] |= _held[w];
         foreach (ulong pfn in _upper) Set(used, pfn);
@@ -129,6 +147,7 @@ internal sealed class LeafTableLedger
     /// <summary>The upper levels from <paramref name="table"/> (level <paramref name="level"/> ≥ 2): table pages
     /// into <see cref="_upper"/>, leaf tables into <see cref="_named"/>; leaf tables in the platform's area (its own,
     /// not the restore's to write) are read each time, into <paramref name="used"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool NameLeafTables(ulong table, int level, Span<ulong> used)
     {
         var entries = Read(table);
