@@ -94,6 +94,10 @@ public static class XsaveLayout
     public const int SwReservedOffset = 464, MxcsrOffset = 24, MxcsrMaskOffset = 28;
     public const ulong FpSse = 3;
 
+    /// <summary>AMX TILEDATA (component 18): a dynamic feature Linux leaves out of a process's state, signal frames
+    /// included, until the process asks for it (arch_prctl ARCH_REQ_XCOMP_PERM).</summary>
+    public const ulong XtileDataMask = 1UL << 18;
+
     /// <summary>Bytes of a standard-format area holding every component of <paramref name="xcr0"/>.</summary>
     public static int UserSize(ulong xcr0)
     {

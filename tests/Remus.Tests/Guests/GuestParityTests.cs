@@ -22,6 +22,7 @@ public sealed class GuestParityTests
     public void Domain_run_matches_native_run(string guest, string flavor, PlatformKind platform)
     {
         Platforms.Require(platform);
+        if (guest == "sigvec" && platform == PlatformKind.Kvm && KvmHidesAvx(out string why)) Skip.If(true, why);
         var c = GuestCatalog.Get(guest);
         var inv = c.Invocation(Enum.Parse<GuestFlavor>(flavor)) with { Platform = platform };
 
@@ -30,5 +31,20 @@ public sealed class GuestParityTests
 
         var domain = RemusCli.Run(inv);
         GuestAssert.SameAsNative(native, domain, inv);
+    }
+
+    /// <summary>
+    /// Whether this host's CPU has AVX but its KVM offers none to guests (some nested hosts offer neither XSAVE nor
+    /// AVX): sigvec then checks ymm natively and xmm in a KVM domain, rightly, and its outputs cannot match.
+    /// </summary>
+    private static bool KvmHidesAvx(out string why)
+    {
+        why = "";
+        if (!System.Runtime.Intrinsics.X86.Avx.IsSupported) return false;
+        using var kvm = Remus.Kvm.KvmSystem.Open();
+        var config = Remus.Sandbox.Platform.Kvm.CpuConfig.From(kvm.GetSupportedCpuid());
+        if ((config.Xcr0 & Remus.Sandbox.Platform.Kvm.CpuConfig.XcrAvx) != 0) return false;
+        why = "this host's CPU has AVX but its KVM offers no AVX (nor XSAVE) to guests: sigvec checks ymm natively and xmm in a KVM domain";
+        return true;
     }
 }

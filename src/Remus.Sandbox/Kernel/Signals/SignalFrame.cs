@@ -41,22 +41,29 @@ internal sealed partial class SandboxKernel
         bool onAltStack = Task.OnAltStack(sp);
         sp -= 128;
         if ((flags & SignalState.SA_ONSTACK) != 0 && Task.AltStackFlags(sp) == 0) sp = Task.AltSp + Task.AltSize;
-        byte[] xstate = vcpu.GetXstate();
-        _xstateSize = xstate.Length;
-        _mxcsrMask = BinaryPrimitives.ReadUInt32LittleEndian(xstate.AsSpan(XsaveLayout.MxcsrMaskOffset));
+        byte[] full = vcpu.GetXstate();
+        _xstateSize = full.Length;
+        _mxcsrMask = BinaryPrimitives.ReadUInt32LittleEndian(full.AsSpan(XsaveLayout.MxcsrMaskOffset));
+        // The frame holds the components Linux puts in a frame for a process that never asked for AMX tile data
+        // (fpstate->user_size: the dynamic XTILEDATA left out). The vCPU's own area may hold it: on a host with AMX,
+        // ptrace's regset is 11 KiB, and a frame that size overflowed an 8 KiB sigaltstack (SIGSTKSZ: Rust's stack
+        // overflow handler) where Linux's own frame of under 3 KiB fits.
+        ulong features = vcpu.XstateFeatures & ~XsaveLayout.XtileDataMask;
+        int frameXstate = Math.Clamp(XsaveLayout.UserSize(features), XsaveLayout.MinSize, full.Length);
+        Span<byte> xstate = full.AsSpan(0, frameXstate);
         ulong fpstate = (sp - (ulong)(xstate.Length + 4)) & ~63UL;
         ulong frame = ((fpstate - FrameSize) & ~15UL) - 8;
         if (onAltStack && !Task.OnAltStack(frame)) return false;
 
         // The extended state: the area as XSAVE leaves it, described by its software-reserved bytes.
-        Span<byte> sw = xstate.AsSpan(XsaveLayout.SwReservedOffset, XsaveLayout.LegacySize - XsaveLayout.SwReservedOffset);
+        Span<byte> sw = xstate.Slice(XsaveLayout.SwReservedOffset, XsaveLayout.LegacySize - XsaveLayout.SwReservedOffset);
         sw.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(sw, FP_XSTATE_MAGIC1);
         BinaryPrimitives.WriteUInt32LittleEndian(sw[4..], (uint)xstate.Length + 4);
-        BinaryPrimitives.WriteUInt64LittleEndian(sw[8..], vcpu.XstateFeatures);
+        BinaryPrimitives.WriteUInt64LittleEndian(sw[8..], features);
         BinaryPrimitives.WriteUInt32LittleEndian(sw[16..], (uint)xstate.Length);
-        ulong bv = BinaryPrimitives.ReadUInt64LittleEndian(xstate.AsSpan(XsaveLayout.HeaderOffset));
-        BinaryPrimitives.WriteUInt64LittleEndian(xstate.AsSpan(XsaveLayout.HeaderOffset), bv | XsaveLayout.FpSse);
+        ulong bv = BinaryPrimitives.ReadUInt64LittleEndian(xstate[XsaveLayout.HeaderOffset..]);
+        BinaryPrimitives.WriteUInt64LittleEndian(xstate[XsaveLayout.HeaderOffset..], (bv & features) | XsaveLayout.FpSse);
 
         ulong oldMask = Task.SavedMask ?? Task.Blocked;
         Span<byte> f = stackalloc byte[FrameSize];
@@ -82,7 +89,7 @@ internal sealed partial class SandboxKernel
         }
 
         // The handler starts with the FPU in its initial state, as on Linux (fpu__clear_user_states).
-        vcpu.SetXstate(InitialXstate(xstate.Length));
+        vcpu.SetXstate(InitialXstate(full.Length));
         if ((Task.AltFlags & TaskSignals.SS_AUTODISARM) != 0) Task.DisarmAltStack();
         Task.SavedMask = null;
         r.Rdi = (ulong)sig;
