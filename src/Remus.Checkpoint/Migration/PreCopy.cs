@@ -93,7 +93,6 @@ internal static class PreCopy
         for (int round = 0; ; round++)
         {
             Array.Clear(dirty);
-            lock (gate) writer.CacheNewPages = round > 0; // the first round sends everything once: nothing to remember
             // Every epoch of the round but its last is closed as soon as it is written; the last stays open for the
             // volumes' round (which may split it further) and is closed after it.
             int done = 0;
@@ -123,7 +122,6 @@ internal static class PreCopy
             bool memoryDone = next.Length <= stopCopyPages || (round > 0 && next.Length >= previous);
             bool volumesDone = volumes == null || volumeBytes <= VolumeCopy.StopCopyBytes || (round > 0 && volumeBytes >= previousVolume);
             bool stop = (memoryDone && volumesDone) || round + 1 >= maxRounds;
-            if (stop) lock (gate) writer.CacheNewPages = true;
             BytesWritten(writer, gate, out long bytes);
             progress?.Invoke(new MigrationProgress(round, pagesSent, bytes, pfns.Length, next.Length, stop)
             {

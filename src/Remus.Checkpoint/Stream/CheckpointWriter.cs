@@ -146,15 +146,6 @@ public sealed class CheckpointWriter
     /// <summary>Whether pages are compressed.</summary>
     public bool Compress => _compress;
 
-    /// <summary>
-    /// Whether a page not in the page cache is added to it when sent (default true). A pre-copy turns it off for its
-    /// first round: every populated page goes once, in order, and remembering each would evict the one before it
-    /// (a 32 MiB cache against gigabytes) for a copy and a lookup per page that no later delta uses. Pages already
-    /// cached are updated either way, so the cache still equals what the receiver holds. The bytes written depend
-    /// on it, as they depend on the cache's size.
-    /// </summary>
-    public bool CacheNewPages { get; set; } = true;
-
     /// <summary>Counters since creation (pages still buffered in an unwritten record included in <see cref="CheckpointWriterStatistics.Pages"/>;
     /// their encodings are counted when their record is written).</summary>
     public CheckpointWriterStatistics Statistics => new()
@@ -463,7 +454,7 @@ public sealed class CheckpointWriter
     private void AddPage(ulong pfn, ReadOnlySpan<byte> page)
     {
         EncodeBatch batch = _batches[_fill] ??= NewBatch();
-        if (_compress) batch.AddCompressed(pfn, page, _cache, CacheNewPages);
+        if (_compress) batch.AddCompressed(pfn, page, _cache);
         else batch.AddRaw(pfn, page);
         _pages++;
         _epochPages++;

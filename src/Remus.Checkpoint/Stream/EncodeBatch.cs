@@ -78,7 +78,7 @@ internal sealed class EncodeBatch : IThreadPoolWorkItem
     /// memory that changes while the guest runs, and what is encoded and what the cache remembers must be the very
     /// same bytes, or later XOR deltas would rebuild a different page on the receiver), then the cache decisions.
     /// </summary>
-    public void AddCompressed(ulong pfn, ReadOnlySpan<byte> source, PageCache cache, bool cacheNew = true)
+    public void AddCompressed(ulong pfn, ReadOnlySpan<byte> source, PageCache cache)
     {
         int i = Count;
         // The zero test reads the source itself: a zero page is neither copied nor cached, so there is nothing its
@@ -103,7 +103,7 @@ internal sealed class EncodeBatch : IThreadPoolWorkItem
         }
         else
         {
-            Span<byte> slot = cacheNew ? cache.Insert(pfn) : default;
+            Span<byte> slot = cache.Insert(pfn);
             if (!slot.IsEmpty) page.CopyTo(slot);
             Set(i, pfn, PageEncoding.Lz4, 0);
         }
